@@ -1,0 +1,23 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Montrose Hub: no third-party Swift packages. System C libraries come in through
+// system-library targets (OpenSSL, zlib, SQLite) and one small C target for what Swift
+// cannot import directly (epoll, eventfd, timerfd and a few socket macros).
+let package = Package(
+    name: "montrose-hub",
+    products: [
+        .executable(name: "montrose-hub", targets: ["Hub"]),
+    ],
+    targets: [
+        .target(name: "CLinux", path: "Sources/CLinux"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
+        .executableTarget(name: "Hub", dependencies: ["Protocol", "CLinux", "COpenSSL"], path: "Sources/Hub"),
+        .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Protocol", "CLinux"], path: "Tests/HubTests"),
+    ]
+)

@@ -1,0 +1,27 @@
+#define _GNU_SOURCE
+#include "CLinux.h"
+#include <stdio.h>
+#include <sys/socket.h>
+
+int montrose_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int montrose_errno(void) { return errno; }
+
+long montrose_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    long pages = 0, rss = 0;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    fclose(f);
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+int montrose_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+    return accept4(fd, addr, len, flags);
+}
+
+void montrose_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -1,0 +1,190 @@
+import Foundation
+import Glibc
+
+// The hub's settings: every flag of PROTOCOL.md "Running", each also read from an environment
+// variable (`--bridge-key` ↔ `MONTROSE_BRIDGE_KEY`; repeatable flags take a comma-separated
+// list there). Command-line flags win over the environment.
+struct Configuration: Sendable {
+    var host = "0.0.0.0"
+    var port = 8080
+    var bridgeHost = "127.0.0.1"
+    var bridgePort = 8081
+    var dataDir = "./hub-data"
+    var jwtSecret: String?
+    var bridgeKeys: [String] = []
+    var tlsCert: String?
+    var tlsKey: String?
+    var loops = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    var echoPath: String?
+    var maxMessage = 1 << 20
+    var smtp: String?
+    var smtpFrom: String?
+    var dev = true
+    var allowedOrigins: [String] = []
+    var logLevel = LogLevel.info
+    var maxConnections: Int?
+    var pingIntervalSeconds = 30
+    var deflate = true
+
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static let usage = """
+    usage: montrose-hub [flags]   (every flag also reads MONTROSE_<FLAG>, e.g. MONTROSE_PORT)
+      --host H --port P                 public listener (default 0.0.0.0:8080)
+      --bridge-host H --bridge-port P   bridge listener (default 127.0.0.1:8081)
+      --data DIR                        data folder (default ./hub-data)
+      --jwt-secret S                    HS256 secret for tokens
+      --bridge-key K                    bridge bearer key (repeatable)
+      --tls-cert F --tls-key F          serve the public listener over TLS
+      --loops N                         event loops (default: cores)
+      --echo-path P                     conformance echo route (off by default)
+      --max-message N                   largest WebSocket message in bytes (default 1048576)
+      --max-connections N               connections in total (default: what the open-file limit allows)
+      --ping-interval S                 seconds of silence before the hub pings (default 30)
+      --allowed-origin O                Origin allowed to open a WebSocket (repeatable; default any)
+      --no-deflate                      do not offer permessage-deflate
+      --smtp HOST:PORT --smtp-from A    mail delivery for the outbox
+      --dev / --no-dev                  development mode (default on)
+      --log-level debug|info|error
+    """
+
+    /// Parses flags, falling back to the environment for those not given.
+    static func parse(_ args: [String], environment: [String: String]) throws(Invalid) -> Configuration {
+        var c = Configuration()
+        var given: [(String, String?)] = []
+        var i = 0
+        while i < args.count {
+            let arg = args[i]
+            guard arg.hasPrefix("--") else { throw Invalid(description: "unexpected argument '\(arg)'") }
+            var name = String(arg.dropFirst(2))
+            var value: String?
+            if let eq = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            if Self.switches.contains(name) {
+                if value != nil { throw Invalid(description: "--\(name) takes no value") }
+            } else if Self.valued.contains(name) {
+                if value == nil {
+                    i += 1
+                    guard i < args.count else { throw Invalid(description: "--\(name) needs a value") }
+                    value = args[i]
+                }
+            } else if name == "help" {
+                throw Invalid(description: usage)
+            } else {
+                throw Invalid(description: "unknown flag --\(name) (see --help)")
+            }
+            given.append((name, value))
+            i += 1
+        }
+        // Environment first, so flags override it.
+        for name in Self.valued + Self.switches {
+            let key = "MONTROSE_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+            guard let raw = environment[key], !raw.isEmpty else { continue }
+            if Self.switches.contains(name) {
+                if ["1", "true", "yes", "on"].contains(raw.lowercased()) { try c.apply(name, nil) }
+            } else if Self.repeatable.contains(name) {
+                for part in raw.split(separator: ",") { try c.apply(name, String(part).trimmingCharacters(in: .whitespaces)) }
+            } else {
+                try c.apply(name, raw)
+            }
+        }
+        var seenRepeatable = Set<String>()
+        for (name, value) in given {
+            if Self.repeatable.contains(name) && seenRepeatable.insert(name).inserted {
+                c.clearList(name) // flags replace the environment's list
+            }
+            try c.apply(name, value)
+        }
+        try c.check()
+        return c
+    }
+
+    static let valued = ["host", "port", "bridge-host", "bridge-port", "data", "jwt-secret", "bridge-key",
+                         "tls-cert", "tls-key", "loops", "echo-path", "max-message", "smtp", "smtp-from",
+                         "allowed-origin", "log-level", "max-connections", "ping-interval"]
+    static let switches = ["dev", "no-dev", "no-deflate"]
+    static let repeatable: Set<String> = ["bridge-key", "allowed-origin"]
+
+    private mutating func clearList(_ name: String) {
+        if name == "bridge-key" { bridgeKeys = [] }
+        if name == "allowed-origin" { allowedOrigins = [] }
+    }
+
+    private mutating func apply(_ name: String, _ value: String?) throws(Invalid) {
+        let v = value ?? ""
+        switch name {
+        case "host": host = try Self.address(v, name)
+        case "port": port = try Self.int(v, name, 0...65535)
+        case "bridge-host": bridgeHost = try Self.address(v, name)
+        case "bridge-port": bridgePort = try Self.int(v, name, 0...65535)
+        case "data": dataDir = try Self.nonEmpty(v, name)
+        case "jwt-secret":
+            guard v.utf8.count >= 16 else { throw Invalid(description: "--jwt-secret must be at least 16 bytes") }
+            jwtSecret = v
+        case "bridge-key":
+            guard v.utf8.count >= 16 else { throw Invalid(description: "--bridge-key must be at least 16 bytes") }
+            bridgeKeys.append(v)
+        case "tls-cert": tlsCert = try Self.nonEmpty(v, name)
+        case "tls-key": tlsKey = try Self.nonEmpty(v, name)
+        case "loops": loops = try Self.int(v, name, 1...256)
+        case "echo-path":
+            guard v.hasPrefix("/"), v.count > 1, !["/ws", "/healthz"].contains(v) else {
+                throw Invalid(description: "--echo-path must be a path like /echo (not / , /ws or /healthz)")
+            }
+            echoPath = v
+        case "max-message": maxMessage = try Self.int(v, name, 125...(256 << 20))
+        case "max-connections": maxConnections = try Self.int(v, name, 1...10_000_000)
+        case "ping-interval": pingIntervalSeconds = try Self.int(v, name, 1...3600)
+        case "smtp":
+            let parts = v.split(separator: ":")
+            guard parts.count == 2, let p = Int(parts[1]), (1...65535).contains(p) else {
+                throw Invalid(description: "--smtp expects HOST:PORT, got '\(v)'")
+            }
+            smtp = v
+        case "smtp-from": smtpFrom = try Self.nonEmpty(v, name)
+        case "allowed-origin": allowedOrigins.append(try Self.nonEmpty(v, name))
+        case "log-level":
+            switch v {
+            case "debug": logLevel = .debug
+            case "info": logLevel = .info
+            case "error": logLevel = .error
+            default: throw Invalid(description: "--log-level must be debug, info or error")
+            }
+        case "dev": dev = true
+        case "no-dev": dev = false
+        case "no-deflate": deflate = false
+        default: throw Invalid(description: "unknown flag --\(name)")
+        }
+    }
+
+    private func check() throws(Invalid) {
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw Invalid(description: "--tls-cert and --tls-key go together")
+        }
+    }
+
+    private static func int(_ v: String, _ name: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int {
+        guard let n = Int(v), range.contains(n) else {
+            throw Invalid(description: "--\(name) expects a whole number from \(range.lowerBound) to \(range.upperBound), got '\(v)'")
+        }
+        return n
+    }
+
+    private static func nonEmpty(_ v: String, _ name: String) throws(Invalid) -> String {
+        guard !v.isEmpty else { throw Invalid(description: "--\(name) needs a value") }
+        return v
+    }
+
+    private static func address(_ v: String, _ name: String) throws(Invalid) -> String {
+        var a4 = in_addr()
+        var a6 = in6_addr()
+        guard v == "localhost" || inet_pton(AF_INET, v, &a4) == 1 || inet_pton(AF_INET6, v, &a6) == 1 else {
+            throw Invalid(description: "--\(name) expects an IP address, got '\(v)'")
+        }
+        return v
+    }
+}

@@ -1,0 +1,472 @@
+import CLinux
+import Glibc
+import Protocol
+
+// One client connection: its socket, optional TLS, output queue, and where it is in its life
+// (reading HTTP requests, or a WebSocket). It belongs to exactly one loop for its whole life
+// and only that loop's thread touches it. Closing never frees anything in the middle of
+// dispatch: `terminate()` marks it closed and the loop closes the fd after the batch.
+
+/// A connection's address across threads: its loop, slot and the slot's generation (a stale
+/// id never reaches a newer connection that reused the slot).
+struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+    let loop: Int
+    let slot: Int32
+    let generation: UInt32
+    var description: String { "\(loop).\(slot).\(generation)" }
+}
+
+enum ConnectionPhase { case http, webSocket, closed }
+
+final class Connection {
+    let id: ConnectionID
+    let fd: Int32
+    unowned let loop: EventLoop
+    let listener: Listener
+    let peer: String
+    private(set) var phase = ConnectionPhase.http
+    var limits: EngineLimits { listener.limits }
+
+    // Transport.
+    private let tls: TLSSession?
+    private var output = OutputQueue()
+    var pollingWrite = false
+    var queuedForFlush = false
+    private var closeAfterFlush = false
+    private(set) var lingering = false
+    /// The next moment the sweep must look at this connection (meaning depends on state).
+    private var deadline: Int64
+
+    // HTTP.
+    private var http: HTTPRequestParser?
+    private var awaitingResponse = false
+    private var pendingHead = false
+    private var pendingKeepAlive = true
+    private(set) var requestsServed = 0
+
+    // WebSocket.
+    private var reader: WebSocketReader?
+    private var deflater: Deflater?
+    private(set) var handler: WebSocketHandler?
+    private(set) var closeSent = false
+    private var closeNotified = false
+    private var lastReceived: Int64 = 0
+    private var pingSentAt: Int64 = 0
+
+    /// Output waiting for the socket, in bytes (backpressure looks at this).
+    var bufferedAmount: Int { output.bytes }
+    var isWebSocket: Bool { phase == .webSocket }
+    var isTLS: Bool { tls != nil }
+
+    init(id: ConnectionID, fd: Int32, loop: EventLoop, listener: Listener, peer: String, now: Int64) {
+        self.id = id
+        self.fd = fd
+        self.loop = loop
+        self.listener = listener
+        self.peer = peer
+        self.tls = listener.tls.flatMap { TLSSession(context: $0) }
+        self.deadline = now + listener.limits.requestTimeoutMs
+        self.http = HTTPRequestParser(limits: listener.limits.http)
+    }
+
+    // MARK: reading
+
+    func onReadable() {
+        let buffer = loop.readBuffer
+        var total = 0
+        while phase != .closed && total < limits.readBudget {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 {
+                total += n
+                receivedFromSocket(UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: n))
+                if n < buffer.count { return }
+            } else if n == 0 {
+                peerClosed()
+                return
+            } else {
+                let e = montrose_errno()
+                if e == EINTR { continue }
+                if e != EAGAIN && e != EWOULDBLOCK { terminate() }
+                return
+            }
+        }
+    }
+
+    func onWritable() { flush() }
+
+    private func receivedFromSocket(_ bytes: UnsafeMutableRawBufferPointer) {
+        guard let tls else { received(bytes); return }
+        tls.feed(UnsafeRawBufferPointer(bytes))
+        let plain = loop.plainBuffer
+        loop: while phase != .closed {
+            switch tls.read(into: plain) {
+            case .bytes(let n): received(UnsafeMutableRawBufferPointer(start: plain.baseAddress, count: n))
+            case .needMore: break loop
+            case .closed: peerClosed(); break loop
+            case .failed(let why):
+                Log.debug("tls_error", ["conn": "\(id)", "peer": peer, "reason": why])
+                terminate()
+                return
+            }
+        }
+        // Handshake records (and alerts) produced while reading.
+        if phase != .closed, let records = tls.takeCiphertext() {
+            output.append(records)
+            scheduleFlush()
+        }
+    }
+
+    private func received(_ bytes: UnsafeMutableRawBufferPointer) {
+        if lingering { return }
+        switch phase {
+        case .http:
+            if http?.isIdle == true { deadline = loop.now + limits.requestTimeoutMs }
+            http?.append(UnsafeRawBufferPointer(bytes))
+            serveRequests()
+        case .webSocket:
+            readFrames(bytes)
+        case .closed:
+            return
+        }
+    }
+
+    private func peerClosed() {
+        if phase == .webSocket && !closeNotified {
+            notifyClosed(nil) // 1006: the peer went away without a close frame
+        }
+        terminate()
+    }
+
+    // MARK: HTTP
+
+    private func serveRequests() {
+        while phase == .http && !awaitingResponse && !closeAfterFlush {
+            let request: HTTPRequest?
+            do {
+                request = try http?.next()
+            } catch {
+                Log.debug("http_reject", ["conn": "\(id)", "peer": peer, "status": "\(error.status.code)", "reason": error.message])
+                respond(.error(error))
+                return
+            }
+            guard let request else {
+                if http?.wantsContinue == true {
+                    http?.wantsContinue = false
+                    enqueue(Bytes(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)))
+                }
+                return
+            }
+            requestsServed += 1
+            pendingHead = request.method == "HEAD"
+            pendingKeepAlive = request.keepAlive
+            switch listener.service.handle(request, on: self) {
+            case .respond(let response):
+                respond(response)
+            case .later:
+                awaitingResponse = true
+            case .webSocket(let handler, let options):
+                upgrade(request, handler: handler, options: options)
+                return
+            }
+        }
+    }
+
+    /// Sends the response to the current request (services answering `.later` call this on
+    /// the connection's loop), then goes on with any pipelined request.
+    func respond(_ response: HTTPResponse) {
+        guard phase == .http else { return }
+        var r = response
+        if !pendingKeepAlive || loop.isShuttingDown { r.closeConnection = true }
+        enqueue(Bytes(r.encoded(includeBody: !pendingHead)))
+        awaitingResponse = false
+        if r.closeConnection {
+            closeAfterFlush = true
+            scheduleFlush()
+            return
+        }
+        deadline = loop.now + limits.keepAliveIdleMs
+        if http?.bufferedCount ?? 0 > 0 { serveRequests() }
+    }
+
+    private func upgrade(_ request: HTTPRequest, handler: WebSocketHandler, options: HandshakeOptions) {
+        let accept: HandshakeAccept
+        switch Handshake.accept(request, options: options) {
+        case .failure(let refusal):
+            respond(refusal.response)
+            return
+        case .success(let a):
+            accept = a
+        }
+        var inflater: Inflater?
+        if let d = accept.deflate {
+            inflater = Inflater(noContextTakeover: d.clientNoContextTakeover)
+            deflater = Deflater(parameters: d)
+            if inflater == nil || deflater == nil {
+                respond(.error(.internalServerError, "compression unavailable", closeConnection: true))
+                return
+            }
+        }
+        let leftover = http?.takeBuffered() ?? []
+        http = nil
+        phase = .webSocket
+        reader = WebSocketReader(maxMessageSize: limits.maxMessage, inflater: inflater)
+        self.handler = handler
+        lastReceived = loop.now
+        enqueue(Bytes(accept.response))
+        loop.webSocketOpened()
+        handler.didOpen(self)
+        if !leftover.isEmpty && phase == .webSocket {
+            var copy = leftover
+            copy.withUnsafeMutableBytes { readFrames($0) }
+        }
+    }
+
+    // MARK: WebSocket
+
+    private func readFrames(_ bytes: UnsafeMutableRawBufferPointer) {
+        guard reader != nil else { return } // failed or finished: input is discarded
+        lastReceived = loop.now
+        pingSentAt = 0
+        var events = loop.takeEventScratch()
+        var failure: WebSocketError?
+        do {
+            try reader?.feed(bytes, into: &events)
+        } catch {
+            failure = error
+        }
+        for event in events {
+            if phase != .webSocket { break }
+            handle(event)
+        }
+        events.removeAll(keepingCapacity: true)
+        loop.returnEventScratch(events)
+        if let failure, phase == .webSocket {
+            Log.debug("ws_protocol_error", ["conn": "\(id)", "peer": peer, "code": "\(failure.closeCode)", "reason": failure.reason])
+            fail(code: failure.closeCode, reason: failure.reason)
+        }
+    }
+
+    private func handle(_ event: WebSocketEvent) {
+        switch event {
+        case .message(let opcode, let payload):
+            if !closeSent { handler?.didReceive(self, opcode: opcode, payload: payload) }
+        case .ping(let payload):
+            if !closeSent { enqueue(Bytes(FrameEncoder.frame(opcode: .pong, payload: payload))) }
+        case .pong:
+            break
+        case .close(let code, _):
+            reader = nil
+            if closeSent {
+                // The peer answered our close: the handshake is complete.
+                closeAfterFlush = true
+                scheduleFlush()
+            } else {
+                // Echo the peer's code (§5.5.1), then close the TCP connection.
+                enqueue(Bytes(FrameEncoder.closeFrame(code: code)))
+                closeSent = true
+                notifyClosed(code)
+                closeAfterFlush = true
+                deadline = loop.now + limits.lingerMs
+                scheduleFlush()
+            }
+        }
+    }
+
+    /// Sends a data message, compressed when permessage-deflate is on and it is worth it.
+    func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
+        guard phase == .webSocket, !closeSent else { return }
+        if let deflater, payload.count >= limits.compressionThreshold {
+            let compressed = deflater.deflate(payload)
+            compressed.withUnsafeBytes { enqueue(Self.frame(opcode, $0, rsv1: true)) }
+        } else {
+            enqueue(Self.frame(opcode, payload, rsv1: false))
+        }
+        checkBackpressure()
+    }
+
+    func send(_ opcode: Opcode, _ payload: [UInt8]) {
+        payload.withUnsafeBytes { send(opcode, $0) }
+    }
+
+    func sendText(_ text: String) {
+        var t = text
+        t.withUTF8 { send(.text, UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Queues an already encoded, uncompressed frame (shared by every subscriber of a publish).
+    func sendFrame(_ frame: Bytes) {
+        guard phase == .webSocket, !closeSent else { return }
+        enqueue(frame)
+        checkBackpressure()
+    }
+
+    private static func frame(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer, rsv1: Bool) -> Bytes {
+        let header = FrameEncoder.headerSize(payloadLength: payload.count)
+        return Bytes(count: header + payload.count) { dst in
+            let h = FrameEncoder.writeHeader(opcode: opcode, rsv1: rsv1, payloadLength: payload.count, into: dst)
+            if let src = payload.baseAddress, payload.count > 0 { (dst + h).copyMemory(from: src, byteCount: payload.count) }
+        }
+    }
+
+    /// Starts the closing handshake (server side). The connection ends when the peer answers,
+    /// or after the linger time if it does not.
+    func close(_ code: CloseCode, reason: String = "") {
+        guard phase == .webSocket, !closeSent else {
+            if phase == .http { closeAfterFlush = true; scheduleFlush() }
+            return
+        }
+        enqueue(Bytes(FrameEncoder.closeFrame(code: code, reason: reason)))
+        closeSent = true
+        deadline = loop.now + 2 * limits.lingerMs
+        notifyClosed(code)
+        scheduleFlush()
+    }
+
+    /// Closes with `code` without waiting for the peer's close frame (a broken rule).
+    func fail(code: CloseCode, reason: String) {
+        guard phase == .webSocket else { return }
+        reader = nil
+        if !closeSent {
+            enqueue(Bytes(FrameEncoder.closeFrame(code: code, reason: reason)))
+            closeSent = true
+            notifyClosed(code)
+        }
+        closeAfterFlush = true
+        deadline = loop.now + limits.lingerMs
+        scheduleFlush()
+    }
+
+    private func checkBackpressure() {
+        guard output.bytes > limits.effectiveMaxOutputBytes else { return }
+        // A slow consumer: drop what it has not started to receive, tell it to recover.
+        Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)"])
+        if tls != nil {
+            // Queued TLS records cannot be dropped without breaking the stream.
+            notifyClosed(.slowConsumer)
+            terminate()
+            return
+        }
+        output.dropUnstarted()
+        fail(code: .slowConsumer, reason: "slow consumer")
+    }
+
+    private func notifyClosed(_ code: CloseCode?) {
+        guard !closeNotified else { return }
+        closeNotified = true
+        if phase == .webSocket || handler != nil {
+            loop.webSocketClosed()
+            handler?.didClose(self, code: code)
+        }
+    }
+
+    // MARK: writing
+
+    private func enqueue(_ bytes: Bytes) {
+        guard phase != .closed else { return }
+        if let tls {
+            guard tls.write(bytes.buffer) else { terminate(); return }
+            if let records = tls.takeCiphertext() { output.append(records) }
+        } else {
+            output.append(bytes)
+        }
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        if !queuedForFlush && !pollingWrite && phase != .closed {
+            queuedForFlush = true
+            loop.pendingFlush.append(self)
+        }
+    }
+
+    /// Writes what the socket takes; called by the loop after each batch and on EPOLLOUT.
+    func flush() {
+        queuedForFlush = false
+        guard phase != .closed else { return }
+        switch output.flush(fd: fd) {
+        case .drained:
+            if pollingWrite { loop.setWriteInterest(self, false) }
+            if closeAfterFlush && !lingering { startLinger() }
+        case .partial:
+            if !pollingWrite { loop.setWriteInterest(self, true) }
+        case .failed:
+            terminate()
+        }
+    }
+
+    /// After the last byte: send FIN and wait briefly for the peer's, discarding what it
+    /// sends, so our final bytes are not destroyed by a reset (a "lingering close").
+    private func startLinger() {
+        if let tls {
+            tls.shutdown()
+            if let records = tls.takeCiphertext() {
+                output.append(records)
+                _ = output.flush(fd: fd)
+            }
+        }
+        lingering = true
+        deadline = loop.now + limits.lingerMs
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// Ends the connection now; the loop releases the fd after the current batch.
+    func terminate() {
+        guard phase != .closed else { return }
+        if phase == .webSocket { notifyClosed(nil) }
+        phase = .closed
+        reader = nil
+        http = nil
+        output.removeAll()
+        loop.retire(self)
+    }
+
+    // MARK: timers
+
+    /// Called by the loop's sweep about once a second.
+    func sweep(now: Int64) {
+        if lingering || closeSent || closeAfterFlush {
+            if now >= deadline { terminate() }
+            return
+        }
+        switch phase {
+        case .http:
+            if awaitingResponse { return }
+            guard now >= deadline else { return }
+            if http?.isIdle == true && requestsServed > 0 {
+                terminate() // idle keep-alive
+            } else {
+                Log.debug("request_timeout", ["conn": "\(id)", "peer": peer])
+                pendingKeepAlive = false
+                pendingHead = false
+                respond(.error(HTTPStatus(408, "Request Timeout"), "request not received in time", code: "bad_request", closeConnection: true))
+            }
+        case .webSocket:
+            handler?.tick(self, now: now)
+            guard phase == .webSocket, !closeSent else { return }
+            if pingSentAt > 0 {
+                if now - pingSentAt >= limits.pongTimeoutMs { fail(code: .goingAway, reason: "ping timeout") }
+            } else if now - lastReceived >= limits.pingIntervalMs {
+                pingSentAt = now
+                enqueue(Bytes(FrameEncoder.frame(opcode: .ping, payload: [])))
+            }
+        case .closed:
+            return
+        }
+    }
+
+    /// Server shutdown: WebSockets get 1001, idle HTTP connections close, busy ones close
+    /// after their response.
+    func beginShutdown() {
+        switch phase {
+        case .webSocket:
+            if !closeSent { close(.goingAway, reason: "server shutting down") }
+        case .http:
+            if awaitingResponse { pendingKeepAlive = false } else if http?.isIdle == true { terminate() } else {
+                closeAfterFlush = true
+                scheduleFlush()
+            }
+        case .closed:
+            return
+        }
+    }
+}

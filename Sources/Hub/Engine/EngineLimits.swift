@@ -1,0 +1,33 @@
+import Protocol
+
+// Every limit the engine enforces, with its default. The flag that changes each one is in
+// App/Configuration.swift.
+struct EngineLimits: Sendable {
+    /// Largest WebSocket message after inflation (`--max-message`); over it: close 1009.
+    var maxMessage = 1 << 20
+    /// Request line, header and body limits (answered 414/431/413).
+    var http = HTTPLimits()
+    /// A request (head and body) must arrive this soon after the connection opens or the
+    /// previous response; this is also the WebSocket handshake deadline (slow clients closed).
+    var requestTimeoutMs: Int64 = 10_000
+    /// An idle keep-alive HTTP connection is closed after this.
+    var keepAliveIdleMs: Int64 = 60_000
+    /// A WebSocket that has sent nothing for this long gets a ping...
+    var pingIntervalMs: Int64 = 30_000
+    /// ...and is closed (1001) if nothing arrives this long after the ping.
+    var pongTimeoutMs: Int64 = 30_000
+    /// How long a closing connection waits for the peer's FIN after ours.
+    var lingerMs: Int64 = 2_000
+    /// Unsent output per WebSocket connection; over it the connection is closed with 4009.
+    var maxOutputBytes = 4 << 20
+    /// Messages shorter than this go out uncompressed even when permessage-deflate is on.
+    var compressionThreshold = 32
+    /// Connections the process accepts in total (set from the open-file limit at start).
+    var maxConnections = 10_000
+    /// Bytes read per readable event before the loop moves to the next socket (fairness).
+    var readBudget = 256 * 1024
+
+    /// Output cap actually applied: at least two of the largest messages, so an echo of a
+    /// maximal message never trips it.
+    var effectiveMaxOutputBytes: Int { max(maxOutputBytes, 2 * maxMessage + 64 * 1024) }
+}

@@ -1,0 +1,296 @@
+import CLinux
+import Foundation
+import Glibc
+import Protocol
+import Synchronization
+
+// One event loop: a thread that owns an epoll instance, its own listening sockets (one per
+// listener, SO_REUSEPORT), every connection it accepted, and a mailbox (an eventfd) through
+// which other threads hand it work. Nothing else touches its connections.
+//
+// Each iteration: wait for events (at most until the next sweep), dispatch them, run mailbox
+// jobs, sweep timers about once a second, flush every connection that queued output (so many
+// frames queued in one batch leave in one writev), then release connections closed during
+// the batch.
+//
+// `@unchecked Sendable`: only `execute` (the mailbox) and the counters are used from other
+// threads; everything else is confined to the loop thread by construction.
+final class EventLoop: @unchecked Sendable {
+    let index: Int
+    private let epfd: Int32
+    private let wakeFD: Int32
+    private let mailbox = Mutex<[@Sendable (EventLoop) -> Void]>([])
+    private let wakePending = Atomic<Bool>(false)
+    private let shared: EngineCounters
+
+    private(set) var now: Int64
+    let readBuffer: UnsafeMutableRawBufferPointer
+    let plainBuffer: UnsafeMutableRawBufferPointer
+    private var eventScratch: [WebSocketEvent] = []
+
+    private var slots: [Connection?] = []
+    private var generations: [UInt32] = []
+    private var freeSlots: [Int32] = []
+    private var listenSockets: [(fd: Int32, listener: Listener, active: Bool)] = []
+    var pendingFlush: [Connection] = []
+    private var retired: [Connection] = []
+    private var nextSweep: Int64 = 0
+    private(set) var isShuttingDown = false
+    private var shutdownDeadline: Int64 = 0
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Connections this loop owns (read by the loop; mirrored into `shared` for others).
+    private(set) var connectionCount = 0
+    /// Connections this loop has accepted since start (read from any thread).
+    let acceptedTotal = Atomic<Int>(0)
+
+    private static let wakeToken: UInt64 = 1 << 63
+    private static let listenerTag: UInt64 = 1 << 62
+
+    init(index: Int, counters: EngineCounters) throws {
+        self.index = index
+        self.shared = counters
+        epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epfd >= 0 else { throw SocketError(what: "epoll_create1", errno: montrose_errno()) }
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw SocketError(what: "eventfd", errno: montrose_errno()) }
+        now = monotonicMillis()
+        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        plainBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        addInterest(wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
+    }
+
+    /// Binds this loop's socket for `listener` (called before the loop starts).
+    func add(_ listener: Listener) throws {
+        let fd = try listener.makeSocket()
+        listenSockets.append((fd, listener, true))
+        addInterest(fd, token: Self.listenerTag | UInt64(listenSockets.count - 1), events: EPOLLIN.rawValue)
+    }
+
+    // MARK: cross-thread
+
+    /// Runs `job` on this loop's thread, soon. Safe from any thread.
+    func execute(_ job: @escaping @Sendable (EventLoop) -> Void) {
+        mailbox.withLock { $0.append(job) }
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+    }
+
+    private func runMailbox() {
+        var counter: UInt64 = 0
+        _ = read(wakeFD, &counter, 8)
+        // Cleared before taking the jobs: a job added after the take wakes us again.
+        wakePending.store(false, ordering: .sequentiallyConsistent)
+        let jobs = mailbox.withLock { jobs -> [@Sendable (EventLoop) -> Void] in
+            let taken = jobs
+            jobs.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for job in jobs { job(self) }
+    }
+
+    /// The live connection with this id, if it is still the same one.
+    func connection(_ id: ConnectionID) -> Connection? {
+        guard id.loop == index, Int(id.slot) < slots.count, let c = slots[Int(id.slot)],
+              c.id.generation == id.generation, c.phase != .closed else { return nil }
+        return c
+    }
+
+    // MARK: running
+
+    func start() {
+        let thread = Thread { [self] in
+            self.run()
+            self.finished.signal()
+        }
+        thread.name = "loop-\(index)"
+        thread.start()
+    }
+
+    func waitUntilFinished() { finished.wait() }
+
+    private func run() {
+        let capacity = 512
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        nextSweep = now + 1000
+        while true {
+            let timeout = Int32(max(0, min(1000, nextSweep - now)))
+            let n = epoll_wait(epfd, events, Int32(capacity), timeout)
+            now = monotonicMillis()
+            if n > 0 {
+                for i in 0..<Int(n) { dispatch(events[i]) }
+            }
+            if now >= nextSweep {
+                sweep()
+                nextSweep = now + 1000
+            }
+            flushPending()
+            reap()
+            if isShuttingDown {
+                if connectionCount == 0 { break }
+                if now >= shutdownDeadline {
+                    for case let c? in slots { c.terminate() }
+                    reap()
+                    break
+                }
+            }
+        }
+    }
+
+    private func dispatch(_ event: epoll_event) {
+        let token = event.data.u64
+        let mask = event.events
+        if token == Self.wakeToken {
+            runMailbox()
+            return
+        }
+        if token & Self.listenerTag != 0 {
+            acceptConnections(Int(token & 0xFFFF))
+            return
+        }
+        let slot = Int(token & 0xFFFF_FFFF)
+        let generation = UInt32(truncatingIfNeeded: token >> 32)
+        guard slot < slots.count, let c = slots[slot], c.id.generation == generation, c.phase != .closed else {
+            return // stale: the connection was closed earlier in this batch
+        }
+        let errorBits = EPOLLERR.rawValue | EPOLLHUP.rawValue
+        // Errors and hang-ups are handled as readable and writable, so the normal paths see them.
+        if mask & (EPOLLIN.rawValue | errorBits) != 0 { c.onReadable() }
+        if c.phase != .closed && mask & (EPOLLOUT.rawValue | errorBits) != 0 && c.pollingWrite { c.onWritable() }
+    }
+
+    private func acceptConnections(_ which: Int) {
+        let (listenFD, listener, _) = listenSockets[which]
+        for _ in 0..<256 {
+            switch Socket.accept(listenFD) {
+            case .success(nil):
+                return
+            case .success(let accepted?):
+                if shared.connections.load(ordering: .relaxed) >= listener.limits.maxConnections || isShuttingDown {
+                    Log.info("limit_hit", ["limit": "max_connections", "peer": accepted.peer])
+                    close(accepted.fd)
+                    continue
+                }
+                register(fd: accepted.fd, peer: accepted.peer, listener: listener)
+            case .failure(let error):
+                // Out of file descriptors: stop accepting until the next sweep instead of
+                // spinning on a listening socket that stays readable.
+                Log.error("accept_failed", ["listener": listener.name, "reason": error.description])
+                if error.errno == EMFILE || error.errno == ENFILE || error.errno == ENOBUFS || error.errno == ENOMEM {
+                    epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, nil)
+                    listenSockets[which].active = false
+                }
+                return
+            }
+        }
+    }
+
+    private func register(fd: Int32, peer: String, listener: Listener) {
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+        } else {
+            slot = Int32(slots.count)
+            slots.append(nil)
+            generations.append(1)
+        }
+        let id = ConnectionID(loop: index, slot: slot, generation: generations[Int(slot)])
+        let c = Connection(id: id, fd: fd, loop: self, listener: listener, peer: peer, now: now)
+        slots[Int(slot)] = c
+        connectionCount += 1
+        shared.connections.add(1, ordering: .relaxed)
+        acceptedTotal.add(1, ordering: .relaxed)
+        addInterest(fd, token: Self.token(id), events: EPOLLIN.rawValue)
+    }
+
+    private static func token(_ id: ConnectionID) -> UInt64 {
+        UInt64(id.generation) << 32 | UInt64(UInt32(bitPattern: id.slot))
+    }
+
+    private func addInterest(_ fd: Int32, token: UInt64, events: UInt32) {
+        var ev = epoll_event()
+        ev.events = events
+        ev.data.u64 = token
+        epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)
+    }
+
+    func setWriteInterest(_ c: Connection, _ on: Bool) {
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue | (on ? EPOLLOUT.rawValue : 0)
+        ev.data.u64 = Self.token(c.id)
+        epoll_ctl(epfd, EPOLL_CTL_MOD, c.fd, &ev)
+        c.pollingWrite = on
+    }
+
+    private func flushPending() {
+        // Flushing can queue more (a TLS close_notify); loop until quiet.
+        while !pendingFlush.isEmpty {
+            let batch = pendingFlush
+            pendingFlush.removeAll(keepingCapacity: true)
+            for c in batch where c.queuedForFlush { c.flush() }
+        }
+    }
+
+    func retire(_ c: Connection) { retired.append(c) }
+
+    private func reap() {
+        guard !retired.isEmpty else { return }
+        for c in retired {
+            close(c.fd) // also removes it from the epoll set
+            let slot = Int(c.id.slot)
+            slots[slot] = nil
+            generations[slot] &+= 1
+            if generations[slot] == 0 { generations[slot] = 1 }
+            freeSlots.append(c.id.slot)
+            connectionCount -= 1
+            shared.connections.subtract(1, ordering: .relaxed)
+        }
+        retired.removeAll(keepingCapacity: true)
+    }
+
+    private func sweep() {
+        for case let c? in slots where c.phase != .closed { c.sweep(now: now) }
+        // Resume accepting on listeners paused for lack of file descriptors.
+        for i in listenSockets.indices where !listenSockets[i].active && !isShuttingDown {
+            listenSockets[i].active = true
+            addInterest(listenSockets[i].fd, token: Self.listenerTag | UInt64(i), events: EPOLLIN.rawValue)
+        }
+    }
+
+    // MARK: WebSocket bookkeeping
+
+    func webSocketOpened() { shared.webSockets.add(1, ordering: .relaxed) }
+    func webSocketClosed() { shared.webSockets.subtract(1, ordering: .relaxed) }
+
+    func takeEventScratch() -> [WebSocketEvent] {
+        var s: [WebSocketEvent] = []
+        swap(&s, &eventScratch)
+        return s
+    }
+
+    func returnEventScratch(_ s: [WebSocketEvent]) {
+        if eventScratch.capacity < s.capacity { eventScratch = s }
+    }
+
+    // MARK: shutdown
+
+    /// Stops accepting, closes WebSockets with 1001 and lets output drain; the loop exits when
+    /// its last connection is gone or at `deadline`.
+    func beginShutdown(deadlineMs: Int64) {
+        isShuttingDown = true
+        shutdownDeadline = now + deadlineMs
+        for s in listenSockets { close(s.fd) }
+        listenSockets.removeAll()
+        for case let c? in slots { c.beginShutdown() }
+    }
+}
+
+/// Counters shared by all loops (atomics; read by stats and tests).
+final class EngineCounters: Sendable {
+    let connections = Atomic<Int>(0)
+    let webSockets = Atomic<Int>(0)
+    init() {}
+}

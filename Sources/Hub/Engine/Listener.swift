@@ -1,0 +1,34 @@
+import Glibc
+
+// One listening address (public or bridge): what it serves and how. Each loop binds its own
+// SO_REUSEPORT socket to the same address; the kernel spreads new connections among them.
+final class Listener: Sendable {
+    let name: String
+    let host: String
+    let service: HTTPService
+    let tls: TLSContext?
+    let limits: EngineLimits
+    /// The configured port; `port` below is the one actually bound (they differ for port 0).
+    let requestedPort: Int
+    let port: Int
+
+    /// Probes the address without SO_REUSEPORT first, so a port held by another process
+    /// (even another hub) is reported as in use instead of silently shared.
+    init(name: String, host: String, port: Int, service: HTTPService, tls: TLSContext?,
+         limits: EngineLimits) throws {
+        self.name = name
+        self.host = host
+        self.requestedPort = port
+        self.service = service
+        self.tls = tls
+        self.limits = limits
+        let probe = try Socket.listen(host: host, port: port, reusePort: false)
+        self.port = Socket.boundPort(probe)
+        close(probe)
+    }
+
+    /// A socket for one loop.
+    func makeSocket() throws -> Int32 {
+        try Socket.listen(host: host, port: port, reusePort: true)
+    }
+}

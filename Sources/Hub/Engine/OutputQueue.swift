@@ -1,0 +1,93 @@
+import CLinux
+import Glibc
+
+// A connection's unsent output: shared byte runs and an offset into the first one. Flushed
+// with writev, at most `maxIovecs` runs per call; what the kernel does not take stays queued
+// (the loop then waits for EPOLLOUT). The byte count is what backpressure limits look at.
+struct OutputQueue {
+    private var chunks: [Bytes] = []
+    private var head = 0            // index of the first unsent chunk
+    private var headOffset = 0      // bytes of chunks[head] already sent
+    private(set) var bytes = 0
+    static let maxIovecs = 64
+
+    var isEmpty: Bool { bytes == 0 }
+
+    mutating func append(_ chunk: Bytes) {
+        guard chunk.count > 0 else { return }
+        chunks.append(chunk)
+        bytes += chunk.count
+    }
+
+    mutating func removeAll() {
+        chunks.removeAll()
+        head = 0
+        headOffset = 0
+        bytes = 0
+    }
+
+    enum FlushResult { case drained, partial, failed(Int32) }
+
+    /// Writes as much as the socket takes, up to `budget` bytes.
+    mutating func flush(fd: Int32, budget: Int = 1 << 20) -> FlushResult {
+        var written = 0
+        while bytes > 0 && written < budget {
+            let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxIovecs) { iov -> Int in
+                var count = 0
+                var i = head
+                while i < chunks.count && count < Self.maxIovecs {
+                    let c = chunks[i]
+                    let skip = i == head ? headOffset : 0
+                    iov[count] = iovec(iov_base: c.base + skip, iov_len: c.count - skip)
+                    count += 1
+                    i += 1
+                }
+                return writev(fd, iov.baseAddress, Int32(count))
+            }
+            if n < 0 {
+                let e = montrose_errno()
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK { return .partial }
+                return .failed(e)
+            }
+            consume(n)
+            written += n
+        }
+        return bytes == 0 ? .drained : .partial
+    }
+
+    private mutating func consume(_ count: Int) {
+        var n = count
+        bytes -= n
+        while n > 0 {
+            let left = chunks[head].count - headOffset
+            if n >= left {
+                n -= left
+                head += 1
+                headOffset = 0
+            } else {
+                headOffset += n
+                n = 0
+            }
+        }
+        if head == chunks.count {
+            chunks.removeAll(keepingCapacity: chunks.capacity <= 16)
+            head = 0
+        } else if head >= 32 && head * 2 >= chunks.count {
+            chunks.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+extension OutputQueue {
+    /// Drops every chunk the socket has not started on (a partly sent frame is kept whole,
+    /// so the stream stays well framed).
+    mutating func dropUnstarted() {
+        guard head < chunks.count else { return }
+        let keep = headOffset > 0 ? 1 : 0
+        let dropped = chunks[(head + keep)...].reduce(0) { $0 + $1.count }
+        chunks.removeSubrange((head + keep)...)
+        bytes -= dropped
+    }
+}

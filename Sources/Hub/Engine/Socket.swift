@@ -1,0 +1,136 @@
+import CLinux
+import Glibc
+
+// Thin wrappers over the socket calls the loops make. Errors carry errno and a reason.
+struct SocketError: Error, CustomStringConvertible {
+    let what: String
+    let errno: Int32
+    var description: String { "\(what): \(String(cString: strerror(errno)!))" }
+}
+
+enum Socket {
+    /// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, so every loop can
+    /// bind its own socket to the same address and the kernel spreads connections among them.
+    static func listen(host: String, port: Int, reusePort: Bool, backlog: Int32 = 4096) throws -> Int32 {
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        let family: Int32
+        if host.contains(":") {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            a.sin6_port = UInt16(port).bigEndian
+            guard inet_pton(AF_INET6, host, &a.sin6_addr) == 1 else {
+                throw SocketError(what: "invalid IPv6 address \(host)", errno: EINVAL)
+            }
+            withUnsafeBytes(of: a) { src in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            family = AF_INET6
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = UInt16(port).bigEndian
+            let name = host == "localhost" ? "127.0.0.1" : host
+            guard inet_pton(AF_INET, name, &a.sin_addr) == 1 else {
+                throw SocketError(what: "invalid IPv4 address \(host)", errno: EINVAL)
+            }
+            withUnsafeBytes(of: a) { src in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            family = AF_INET
+        }
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(what: "socket", errno: montrose_errno()) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else {
+            let e = montrose_errno()
+            close(fd)
+            throw SocketError(what: "bind \(host):\(port)", errno: e)
+        }
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let e = montrose_errno()
+            close(fd)
+            throw SocketError(what: "listen \(host):\(port)", errno: e)
+        }
+        return fd
+    }
+
+    /// The port a socket is bound to (for port 0 in tests).
+    static func boundPort(_ fd: Int32) -> Int {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        if Int32(storage.ss_family) == AF_INET6 {
+            return withUnsafeBytes(of: storage) { Int(UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self))) }
+        }
+        return withUnsafeBytes(of: storage) { Int(UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self))) }
+    }
+
+    /// Accepts one connection, non-blocking and close-on-exec; nil on EAGAIN.
+    static func accept(_ listenFD: Int32) -> Result<(fd: Int32, peer: String)?, SocketError> {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let fd = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                montrose_accept4(listenFD, $0, &len, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            }
+        }
+        if fd < 0 {
+            let e = montrose_errno()
+            if e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED { return .success(nil) }
+            return .failure(SocketError(what: "accept", errno: e))
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return .success((fd, peerName(storage)))
+    }
+
+    static func peerName(_ storage: sockaddr_storage) -> String {
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 8)
+        var s = storage
+        if Int32(s.ss_family) == AF_INET {
+            return withUnsafePointer(to: &s) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { a -> String in
+                    var addr = a.pointee.sin_addr
+                    inet_ntop(AF_INET, &addr, &buf, socklen_t(buf.count))
+                    return "\(cString(buf)):\(UInt16(bigEndian: a.pointee.sin_port))"
+                }
+            }
+        } else if Int32(s.ss_family) == AF_INET6 {
+            return withUnsafePointer(to: &s) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a -> String in
+                    var addr = a.pointee.sin6_addr
+                    inet_ntop(AF_INET6, &addr, &buf, socklen_t(buf.count))
+                    return "[\(cString(buf))]:\(UInt16(bigEndian: a.pointee.sin6_port))"
+                }
+            }
+        }
+        return "?"
+    }
+}
+
+/// Monotonic milliseconds, for deadlines.
+@inline(__always)
+func monotonicMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the contract's `ts`).
+func wallMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// A Swift string from a NUL-terminated C buffer.
+func cString(_ buf: [CChar]) -> String {
+    let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
+}

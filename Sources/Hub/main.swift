@@ -1,0 +1,76 @@
+import CLinux
+import Foundation
+import Glibc
+
+// montrose-hub: parse flags, start the loops, print one line per listener, then wait for
+// signals on this (main) thread. Loops never see signals: they are blocked before the loop
+// threads start, and sigwait takes them here.
+
+montrose_line_buffer_stdout()
+signal(SIGPIPE, SIG_IGN)
+var handled = sigset_t()
+sigemptyset(&handled)
+for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&handled, s) }
+pthread_sigmask(SIG_BLOCK, &handled, nil)
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("montrose-hub: \(message)\n".utf8))
+    exit(2)
+}
+
+var configuration: Configuration
+do {
+    configuration = try Configuration.parse(Array(CommandLine.arguments.dropFirst()),
+                                            environment: ProcessInfo.processInfo.environment)
+} catch {
+    if error.description.hasPrefix("usage:") { print(error.description); exit(0) }
+    fail(error.description)
+}
+Log.level = configuration.logLevel
+
+if configuration.jwtSecret == nil || configuration.bridgeKeys.isEmpty {
+    guard configuration.dev else {
+        fail("--jwt-secret and --bridge-key are required outside development mode (--no-dev)")
+    }
+    do {
+        let secrets = try DevSecrets.loadOrCreate(dataDir: configuration.dataDir)
+        if configuration.jwtSecret == nil { configuration.jwtSecret = secrets.jwtSecret }
+        if configuration.bridgeKeys.isEmpty { configuration.bridgeKeys = [secrets.bridgeKey] }
+        if secrets.generated {
+            print("montrose-hub: development secrets generated in \(secrets.path) (reused on later runs)")
+            print("  jwt secret: \(secrets.jwtSecret)")
+            print("  bridge key: \(secrets.bridgeKey)")
+        } else {
+            print("montrose-hub: using development secrets from \(secrets.path)")
+        }
+    } catch {
+        fail("cannot prepare data folder \(configuration.dataDir): \(error.localizedDescription)")
+    }
+}
+
+let fileLimit = HubServer.raiseFileLimit()
+let server: HubServer
+do {
+    server = try HubServer(configuration: configuration)
+} catch {
+    fail(error.description)
+}
+server.start()
+let scheme = configuration.tlsCert == nil ? ("http", "ws") : ("https", "wss")
+print("montrose-hub: public listening on \(scheme.0)://\(configuration.host):\(server.publicListener.port) (WebSocket \(scheme.1)://…:\(server.publicListener.port)/ws, \(configuration.loops) loops, up to \(server.publicListener.limits.maxConnections) connections with \(fileLimit) open files)")
+print("montrose-hub: bridge listening on http://\(configuration.bridgeHost):\(server.bridgeListener.port)")
+if let echo = configuration.echoPath { print("montrose-hub: conformance echo route on \(echo)") }
+Log.info("started", ["loops": "\(configuration.loops)", "dev": "\(configuration.dev)"])
+
+while true {
+    var signalNumber: Int32 = 0
+    sigwait(&handled, &signalNumber)
+    if signalNumber == SIGHUP {
+        Log.info("sighup", ["action": "ignored until TLS reload lands"])
+        continue
+    }
+    Log.info("shutdown", ["signal": signalNumber == SIGTERM ? "TERM" : "INT"])
+    server.shutdown()
+    Log.info("stopped")
+    exit(0)
+}

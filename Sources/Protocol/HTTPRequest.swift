@@ -1,0 +1,106 @@
+// One parsed HTTP/1.1 request (a value; the parser produces it, the router reads it).
+public struct HTTPRequest: Sendable, Equatable {
+    public var method: String
+    /// The request target as sent (path and query).
+    public var target: String
+    public var versionMinor: Int
+    /// Header fields in order, names lowercased.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(method: String, target: String, versionMinor: Int = 1,
+                headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.method = method
+        self.target = target
+        self.versionMinor = versionMinor
+        self.headers = headers
+        self.body = body
+    }
+
+    public static func == (a: HTTPRequest, b: HTTPRequest) -> Bool {
+        a.method == b.method && a.target == b.target && a.versionMinor == b.versionMinor
+            && a.body == b.body && a.headers.map { $0.name } == b.headers.map { $0.name }
+            && a.headers.map { $0.value } == b.headers.map { $0.value }
+    }
+
+    /// The path without the query string.
+    public var path: String {
+        if let q = target.firstIndex(of: "?") { return String(target[..<q]) }
+        return target
+    }
+
+    /// Query parameters, percent-decoded ('+' as space); the first value wins for repeated names.
+    public var query: [String: String] {
+        guard let q = target.firstIndex(of: "?") else { return [:] }
+        var out: [String: String] = [:]
+        for pair in target[target.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            guard let rawKey = kv.first, let key = HTTPRequest.percentDecode(rawKey) else { continue }
+            let value = kv.count == 2 ? (HTTPRequest.percentDecode(kv[1]) ?? "") : ""
+            if out[key] == nil { out[key] = value }
+        }
+        return out
+    }
+
+    /// The first value of a header (name is matched case-insensitively).
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name == lower }?.value
+    }
+
+    /// All values of a header.
+    public func headers(_ name: String) -> [String] {
+        let lower = name.lowercased()
+        return headers.filter { $0.name == lower }.map { $0.value }
+    }
+
+    /// Whether a comma-separated header holds a token (case-insensitive), e.g. Connection: upgrade.
+    public func headerHasToken(_ name: String, _ token: String) -> Bool {
+        let t = token.lowercased()
+        return headers(name).contains { value in
+            value.split(separator: ",").contains { $0.trimmingSpaces.lowercased() == t }
+        }
+    }
+
+    /// HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told to keep.
+    public var keepAlive: Bool {
+        if headerHasToken("connection", "close") { return false }
+        if versionMinor == 0 { return headerHasToken("connection", "keep-alive") }
+        return true
+    }
+
+    static func percentDecode<S: StringProtocol>(_ s: S) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.utf8.count)
+        var it = s.utf8.makeIterator()
+        while let c = it.next() {
+            switch c {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let h = it.next(), let l = it.next(),
+                      let hv = hexValue(h), let lv = hexValue(l) else { return nil }
+                bytes.append(hv << 4 | lv)
+            default: bytes.append(c)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return s
+    }
+}

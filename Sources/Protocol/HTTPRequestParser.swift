@@ -1,0 +1,311 @@
+// An incremental HTTP/1.1 request parser (RFC 9112) with limits on every part: bytes are
+// appended as they arrive, `next()` returns each complete request. Content-Length and chunked
+// bodies; pipelined requests; bytes after an upgrade request are handed back untouched.
+// Pure code: no sockets, no clocks.
+
+public struct HTTPLimits: Sendable, Equatable {
+    public var maxRequestLine = 8 * 1024
+    /// The whole header section, request line included.
+    public var maxHeaderBytes = 16 * 1024
+    public var maxHeaderCount = 100
+    public var maxBodyBytes = 1 << 20
+    public init() {}
+    public init(maxRequestLine: Int = 8 * 1024, maxHeaderBytes: Int = 16 * 1024,
+                maxHeaderCount: Int = 100, maxBodyBytes: Int = 1 << 20) {
+        self.maxRequestLine = maxRequestLine
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+public struct HTTPRequestParser {
+    public let limits: HTTPLimits
+    private var buffer: [UInt8] = []
+    private var start = 0        // first unconsumed byte
+    private var scanFrom = 0     // where the search for the end of the head resumes
+    private var state = State.head
+
+    private enum State {
+        case head
+        case body(HTTPRequest, remaining: Int)
+        case chunkSize(HTTPRequest)
+        case chunkData(HTTPRequest, remaining: Int)
+        case chunkEnd(HTTPRequest)
+        case trailers(HTTPRequest, scanFrom: Int)
+    }
+
+    /// Set when a request head asked for `Expect: 100-continue` and its body has not come yet.
+    /// The connection answers `100 Continue` and clears it.
+    public var wantsContinue = false
+
+    public init(limits: HTTPLimits = HTTPLimits()) { self.limits = limits }
+
+    /// Bytes received and not yet consumed by a request.
+    public var bufferedCount: Int { buffer.count - start }
+
+    /// True while no part of a request has arrived (a keep-alive connection between requests).
+    public var isIdle: Bool {
+        if case .head = state { return bufferedCount == 0 }
+        return false
+    }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compact()
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    /// Whatever follows the last request (for example WebSocket frames sent right after an
+    /// upgrade request); the parser is empty afterwards.
+    public mutating func takeBuffered() -> [UInt8] {
+        let rest = Array(buffer[start...])
+        buffer.removeAll()
+        start = 0
+        scanFrom = 0
+        return rest
+    }
+
+    private mutating func compact() {
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 64 * 1024)
+            scanFrom -= start
+            start = 0
+        } else if start > 16 * 1024 {
+            buffer.removeFirst(start)
+            scanFrom -= start
+            if case .trailers(let r, let s) = state { state = .trailers(r, scanFrom: s - start) }
+            start = 0
+        }
+        if scanFrom < 0 { scanFrom = 0 }
+    }
+
+    /// The next complete request, nil when more bytes are needed.
+    public mutating func next() throws(HTTPError) -> HTTPRequest? {
+        while true {
+            switch state {
+            case .head:
+                guard let request = try parseHead() else { return nil }
+                if let done = try beginBody(request) { return done }
+            case .body(var request, let remaining):
+                let available = buffer.count - start
+                guard available >= remaining else { return nil }
+                request.body.append(contentsOf: buffer[start..<(start + remaining)])
+                start += remaining
+                return finish(request)
+            case .chunkSize(let request):
+                guard let line = takeLine(limit: 1024) else {
+                    if buffer.count - start > 1024 { throw .badRequest("chunk size line too long") }
+                    return nil
+                }
+                let sizeText = line.split(separator: UInt8(ascii: ";"), maxSplits: 1,
+                                          omittingEmptySubsequences: false)[0]
+                guard let size = Self.parseHex(sizeText) else { throw .badRequest("invalid chunk size") }
+                if size == 0 {
+                    state = .trailers(request, scanFrom: start)
+                } else {
+                    guard request.body.count + size <= limits.maxBodyBytes else {
+                        throw .bodyTooLarge(limit: limits.maxBodyBytes)
+                    }
+                    state = .chunkData(request, remaining: size)
+                }
+            case .chunkData(var request, let remaining):
+                let available = buffer.count - start
+                guard available > 0 else { return nil }
+                let n = min(available, remaining)
+                request.body.append(contentsOf: buffer[start..<(start + n)])
+                start += n
+                state = n == remaining ? .chunkEnd(request) : .chunkData(request, remaining: remaining - n)
+                if n < remaining { return nil }
+            case .chunkEnd(let request):
+                guard let line = takeLine(limit: 2) else {
+                    if buffer.count - start >= 2 { throw .badRequest("chunk not followed by CRLF") }
+                    return nil
+                }
+                guard line.isEmpty else { throw .badRequest("chunk not followed by CRLF") }
+                state = .chunkSize(request)
+            case .trailers(let request, _):
+                // Trailer fields are read and dropped; an empty line ends the message.
+                guard let line = takeLine(limit: limits.maxHeaderBytes) else {
+                    if buffer.count - start > limits.maxHeaderBytes {
+                        throw .headersTooLarge(limit: limits.maxHeaderBytes)
+                    }
+                    return nil
+                }
+                if line.isEmpty { return finish(request) }
+            }
+        }
+    }
+
+    private mutating func finish(_ request: HTTPRequest) -> HTTPRequest {
+        state = .head
+        scanFrom = start
+        wantsContinue = false
+        return request
+    }
+
+    /// One line ending in LF (CR stripped), consumed; nil when not complete.
+    private mutating func takeLine(limit: Int) -> ArraySlice<UInt8>? {
+        let end = min(buffer.count, start + limit + 2)
+        var i = start
+        while i < end {
+            if buffer[i] == UInt8(ascii: "\n") {
+                var line = buffer[start..<i]
+                if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+                start = i + 1
+                return line
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func parseHex(_ s: ArraySlice<UInt8>) -> Int? {
+        var trimmed = s
+        while trimmed.last == UInt8(ascii: " ") || trimmed.last == UInt8(ascii: "\t") { trimmed = trimmed.dropLast() }
+        guard !trimmed.isEmpty, trimmed.count <= 8 else { return nil }
+        var value = 0
+        for c in trimmed {
+            guard let v = HTTPRequest.hexValue(c) else { return nil }
+            value = value << 4 | Int(v)
+        }
+        return value
+    }
+
+    // MARK: head
+
+    private mutating func parseHead() throws(HTTPError) -> HTTPRequest? {
+        // RFC 9112 §2.2: ignore empty lines before the request line.
+        while start < buffer.count, buffer[start] == UInt8(ascii: "\r") || buffer[start] == UInt8(ascii: "\n") {
+            start += 1
+        }
+        if scanFrom < start { scanFrom = start }
+        // Find the blank line ending the head: LF LF or LF CR LF.
+        var end = -1
+        var i = max(scanFrom, start + 1)
+        let limit = buffer.count
+        var sawLineEnd = false
+        while i < limit {
+            if buffer[i] == UInt8(ascii: "\n") {
+                sawLineEnd = true
+                if buffer[i - 1] == UInt8(ascii: "\n") ||
+                   (buffer[i - 1] == UInt8(ascii: "\r") && i >= start + 2 && buffer[i - 2] == UInt8(ascii: "\n")) {
+                    end = i + 1
+                    break
+                }
+            }
+            i += 1
+        }
+        if end < 0 {
+            scanFrom = max(start, limit - 2)
+            let pending = limit - start
+            if !sawLineEnd, !buffer[start..<limit].contains(UInt8(ascii: "\n")), pending > limits.maxRequestLine {
+                throw .requestLineTooLong(limit: limits.maxRequestLine)
+            }
+            if pending > limits.maxHeaderBytes { throw .headersTooLarge(limit: limits.maxHeaderBytes) }
+            return nil
+        }
+        if end - start > limits.maxHeaderBytes { throw .headersTooLarge(limit: limits.maxHeaderBytes) }
+        let head = buffer[start..<end]
+        start = end
+        scanFrom = end
+        return try Self.parseHeadLines(head, limits: limits)
+    }
+
+    static func parseHeadLines(_ head: ArraySlice<UInt8>, limits: HTTPLimits) throws(HTTPError) -> HTTPRequest {
+        var lines = head.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
+        while let last = lines.last, last.isEmpty { lines.removeLast() }
+        guard let requestLine = lines.first else { throw .badRequest("empty request") }
+        if requestLine.count > limits.maxRequestLine { throw .requestLineTooLong(limit: limits.maxRequestLine) }
+
+        let parts = requestLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .badRequest("malformed request line") }
+        let (methodBytes, targetBytes, versionBytes) = (parts[0], parts[1], parts[2])
+        guard !methodBytes.isEmpty, methodBytes.allSatisfy(isTokenByte) else { throw .badRequest("invalid method") }
+        guard !targetBytes.isEmpty, targetBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw .badRequest("invalid request target")
+        }
+        guard targetBytes.first == UInt8(ascii: "/") || (targetBytes.count == 1 && targetBytes.first == UInt8(ascii: "*")) else {
+            throw .badRequest("request target must be an absolute path")
+        }
+        let version = String(decoding: versionBytes, as: UTF8.self)
+        let minor: Int
+        switch version {
+        case "HTTP/1.1": minor = 1
+        case "HTTP/1.0": minor = 0
+        default:
+            if version.hasPrefix("HTTP/"), version.count == 8 { throw .unsupportedVersion }
+            throw .badRequest("invalid HTTP version")
+        }
+
+        var headers: [(name: String, value: String)] = []
+        for line in lines.dropFirst() {
+            guard let first = line.first else { throw .badRequest("empty header line") }
+            if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+                throw .badRequest("obsolete header line folding")
+            }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .badRequest("header without a colon") }
+            let name = line[line.startIndex..<colon]
+            guard !name.isEmpty, name.allSatisfy(isTokenByte) else { throw .badRequest("invalid header name") }
+            var value = line[(colon + 1)...]
+            while let f = value.first, f == 0x20 || f == 0x09 { value = value.dropFirst() }
+            while let l = value.last, l == 0x20 || l == 0x09 { value = value.dropLast() }
+            guard value.allSatisfy({ $0 >= 0x20 || $0 == 0x09 }), !value.contains(0x7F) else {
+                throw .badRequest("invalid header value")
+            }
+            headers.append((String(decoding: name, as: UTF8.self).lowercased(), String(decoding: value, as: UTF8.self)))
+            if headers.count > limits.maxHeaderCount { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
+        }
+        return HTTPRequest(method: String(decoding: methodBytes, as: UTF8.self),
+                           target: String(decoding: targetBytes, as: UTF8.self),
+                           versionMinor: minor, headers: headers)
+    }
+
+    private static func isTokenByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(c)
+        }
+    }
+
+    // MARK: body framing (RFC 9112 §6)
+
+    private mutating func beginBody(_ request: HTTPRequest) throws(HTTPError) -> HTTPRequest? {
+        let te = request.headers("transfer-encoding")
+        let cl = request.headers("content-length")
+        if !te.isEmpty {
+            guard cl.isEmpty else { throw .badRequest("both Transfer-Encoding and Content-Length") }
+            let codings = te.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() }
+            guard codings == ["chunked"] else { throw .notImplemented("transfer coding \(te.joined(separator: ","))") }
+            guard request.versionMinor == 1 else { throw .badRequest("chunked body in HTTP/1.0") }
+            state = .chunkSize(request)
+            noteExpect(request)
+            return nil
+        }
+        guard !cl.isEmpty else { return finish(request) }
+        let values = Set(cl.flatMap { $0.split(separator: ",") }.map { String($0.trimmingSpaces) })
+        guard values.count == 1, let text = values.first, !text.isEmpty, text.count <= 18,
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let length = Int(text) else {
+            throw .badRequest("invalid Content-Length")
+        }
+        guard length <= limits.maxBodyBytes else { throw .bodyTooLarge(limit: limits.maxBodyBytes) }
+        if length == 0 { return finish(request) }
+        state = .body(request, remaining: length)
+        noteExpect(request)
+        return nil
+    }
+
+    private mutating func noteExpect(_ request: HTTPRequest) {
+        if request.header("expect")?.lowercased() == "100-continue", request.versionMinor == 1 {
+            wantsContinue = true
+        }
+    }
+}

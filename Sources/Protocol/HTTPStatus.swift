@@ -1,0 +1,42 @@
+public struct HTTPStatus: Equatable, Hashable, Sendable {
+    public let code: Int
+    public let reason: String
+    public init(_ code: Int, _ reason: String) { self.code = code; self.reason = reason }
+
+    public static let ok = HTTPStatus(200, "OK")
+    public static let created = HTTPStatus(201, "Created")
+    public static let noContent = HTTPStatus(204, "No Content")
+    public static let switchingProtocols = HTTPStatus(101, "Switching Protocols")
+    public static let badRequest = HTTPStatus(400, "Bad Request")
+    public static let unauthorized = HTTPStatus(401, "Unauthorized")
+    public static let forbidden = HTTPStatus(403, "Forbidden")
+    public static let notFound = HTTPStatus(404, "Not Found")
+    public static let methodNotAllowed = HTTPStatus(405, "Method Not Allowed")
+    public static let conflict = HTTPStatus(409, "Conflict")
+    public static let payloadTooLarge = HTTPStatus(413, "Content Too Large")
+    public static let uriTooLong = HTTPStatus(414, "URI Too Long")
+    public static let unprocessable = HTTPStatus(422, "Unprocessable Content")
+    public static let upgradeRequired = HTTPStatus(426, "Upgrade Required")
+    public static let tooManyRequests = HTTPStatus(429, "Too Many Requests")
+    public static let headerFieldsTooLarge = HTTPStatus(431, "Request Header Fields Too Large")
+    public static let internalServerError = HTTPStatus(500, "Internal Server Error")
+    public static let notImplemented = HTTPStatus(501, "Not Implemented")
+    public static let serviceUnavailable = HTTPStatus(503, "Service Unavailable")
+    public static let versionNotSupported = HTTPStatus(505, "HTTP Version Not Supported")
+
+    /// The contract's error code word for a status (PROTOCOL.md error codes, HTTP flavour).
+    public var errorCode: String {
+        switch code {
+        case 400, 414, 422, 426, 505: return "bad_request"
+        case 401: return "unauthorized"
+        case 403: return "forbidden"
+        case 404: return "not_found"
+        case 405: return "method_not_allowed"
+        case 409: return "conflict"
+        case 413, 431: return "too_large"
+        case 429: return "rate_limited"
+        case 501, 503: return "unavailable"
+        default: return "internal"
+        }
+    }
+}
