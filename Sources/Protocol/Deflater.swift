@@ -8,7 +8,7 @@ public final class Deflater {
     private let resetAfterMessage: Bool
     private static let chunk = 16 * 1024
 
-    public init?(parameters p: DeflateParameters, level: Int32 = 6) {
+    public init?(parameters p: DeflateParameters, level: Int32 = 1) {
         resetAfterMessage = p.serverNoContextTakeover
         var bits = Int32(p.serverMaxWindowBits)
         var strategy = Z_DEFAULT_STRATEGY

@@ -202,7 +202,9 @@ public struct HTTPRequestParser {
         if end < 0 {
             scanFrom = max(start, limit - 2)
             let pending = limit - start
-            if !sawLineEnd, !buffer[start..<limit].contains(UInt8(ascii: "\n")), pending > limits.maxRequestLine {
+            // A CR at the very end may be the first half of the line's CRLF: not counted.
+            let lineBytes = pending > 0 && buffer[limit - 1] == UInt8(ascii: "\r") ? pending - 1 : pending
+            if lineBytes > limits.maxRequestLine, !sawLineEnd, !buffer[start..<limit].contains(UInt8(ascii: "\n")) {
                 throw .requestLineTooLong(limit: limits.maxRequestLine)
             }
             if pending > limits.maxHeaderBytes { throw .headersTooLarge(limit: limits.maxHeaderBytes) }
@@ -238,7 +240,12 @@ public struct HTTPRequestParser {
         case "HTTP/1.1": minor = 1
         case "HTTP/1.0": minor = 0
         default:
-            if version.hasPrefix("HTTP/"), version.count == 8 { throw .unsupportedVersion }
+            // RFC 9112 §2.3: "HTTP/" DIGIT "." DIGIT; a well-formed other version is 505.
+            let v = Array(version.utf8)
+            let isDigit = { (c: UInt8) in c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+            if v.count == 8, version.hasPrefix("HTTP/"), isDigit(v[5]), v[6] == UInt8(ascii: "."), isDigit(v[7]) {
+                throw .unsupportedVersion
+            }
             throw .badRequest("invalid HTTP version")
         }
 

@@ -52,7 +52,8 @@ public enum PerMessageDeflate {
         var result = DeflateParameters()
         var seen = Set<String>()
         for param in params {
-            let kv = param.split(separator: "=", maxSplits: 1).map { String($0).trimmed }
+            let kv = param.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { String($0).trimmed }
+            if kv.count == 2 && kv[1].isEmpty { return nil } // "key=" with no value
             guard let key = kv.first?.lowercased(), !key.isEmpty else { return nil }
             guard seen.insert(key).inserted else { return nil }
             var value: String? = kv.count == 2 ? kv[1] : nil

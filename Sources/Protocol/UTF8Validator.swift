@@ -37,7 +37,7 @@ public struct UTF8Validator: Sendable {
             i += 1
         }
         state = s
-        return true
+        return s != UTF8Validator.reject
     }
 
     public mutating func feed(_ bytes: [UInt8]) -> Bool {

@@ -52,6 +52,16 @@ public struct WebSocketReader {
     /// Throws on the first broken rule; the caller closes with `error.closeCode`.
     public mutating func feed(_ input: UnsafeMutableRawBufferPointer,
                               into events: inout [WebSocketEvent]) throws(WebSocketError) {
+        do {
+            try decode(input, into: &events)
+        } catch {
+            isFinished = true // a broken rule ends the stream: later input is ignored
+            throw error
+        }
+    }
+
+    private mutating func decode(_ input: UnsafeMutableRawBufferPointer,
+                                 into events: inout [WebSocketEvent]) throws(WebSocketError) {
         guard let base = input.baseAddress, !isFinished else { return }
         let count = input.count
         var p = 0

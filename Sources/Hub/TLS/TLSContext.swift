@@ -25,7 +25,11 @@ public final class TLSContext: @unchecked Sendable {
             throw LoadError(description: "cannot read TLS certificate \(certificateFile): \(TLSContext.lastError())")
         }
         guard SSL_CTX_use_PrivateKey_file(ctx, keyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw LoadError(description: "cannot read TLS key \(keyFile): \(TLSContext.lastError())")
+            let why = TLSContext.lastError()
+            if why.contains("mismatch") {
+                throw LoadError(description: "TLS key \(keyFile) does not match certificate \(certificateFile)")
+            }
+            throw LoadError(description: "cannot read TLS key \(keyFile): \(why)")
         }
         guard SSL_CTX_check_private_key(ctx) == 1 else {
             throw LoadError(description: "TLS key \(keyFile) does not match certificate \(certificateFile)")

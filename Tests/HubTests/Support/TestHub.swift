@@ -1,0 +1,141 @@
+import Foundation
+import XCTest
+@testable import Hub
+
+// An in-process hub on ephemeral ports (127.0.0.1, port 0), stopped at the end of the test.
+final class TestHub {
+    let server: HubServer
+    var port: Int { server.publicListener.port }
+    var bridgePort: Int { server.bridgeListener.port }
+
+    init(loops: Int = 2, echoPath: String? = "/echo", maxMessage: Int = 1 << 20,
+         tls: (cert: String, key: String)? = nil, limits: EngineLimits = EngineLimits(),
+         configure: (inout Configuration) -> Void = { _ in }) throws {
+        var c = Configuration()
+        c.host = "127.0.0.1"
+        c.port = 0
+        c.bridgeHost = "127.0.0.1"
+        c.bridgePort = 0
+        c.loops = loops
+        c.echoPath = echoPath
+        c.maxMessage = maxMessage
+        c.tlsCert = tls?.cert
+        c.tlsKey = tls?.key
+        c.dataDir = NSTemporaryDirectory() + "hub-test-\(UUID().uuidString)"
+        configure(&c)
+        server = try HubServer(configuration: c, limits: limits)
+        server.start()
+    }
+
+    func stop() { server.shutdown(deadlineMs: 2_000) }
+}
+
+/// The montrose-hub executable next to the test bundle, run as a subprocess.
+final class HubProcess {
+    let process = Process()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private(set) var outputLines: [String] = []
+    private var partialLine = ""
+    private var linesSeen = 0
+
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("montrose-hub")
+    }
+
+    init(_ args: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = Self.executable
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MONTROSE_") }
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        try process.run()
+    }
+
+    /// Reads stdout until a line contains `marker` (or the process exits / time runs out).
+    func waitForLine(containing marker: String, timeout: TimeInterval = 15) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        // Lines already read but not yet looked at by a previous wait.
+        while linesSeen < outputLines.count {
+            let line = outputLines[linesSeen]
+            linesSeen += 1
+            if line.contains(marker) { return line }
+        }
+        let fd = stdoutPipe.fileHandleForReading.fileDescriptor
+        while Date() < deadline {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 100) > 0 {
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                let n = read(fd, &chunk, chunk.count)
+                if n <= 0 { return nil }
+                partialLine += String(decoding: chunk[0..<n], as: UTF8.self)
+                while let nl = partialLine.firstIndex(of: "\n") {
+                    let line = String(partialLine[..<nl])
+                    partialLine.removeSubrange(...nl)
+                    outputLines.append(line)
+                }
+                while linesSeen < outputLines.count {
+                    let line = outputLines[linesSeen]
+                    linesSeen += 1
+                    if line.contains(marker) { return line }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Port from a "… listening on scheme://host:PORT …" line.
+    static func port(in line: String) -> Int? {
+        guard let r = line.range(of: "://") else { return nil }
+        let after = line[r.upperBound...]
+        guard let colon = after.firstIndex(of: ":") else { return nil }
+        return Int(after[after.index(after: colon)...].prefix { $0.isNumber })
+    }
+
+    /// Everything the process wrote to stderr; waits for it to exit (kills it after 10 s).
+    var standardError: String {
+        _ = waitForExit()
+        return String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    func signal(_ s: Int32) { kill(process.processIdentifier, s) }
+
+    /// Waits for exit; returns the status, or nil (and kills it) on timeout.
+    func waitForExit(timeout: TimeInterval = 10) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A throwaway self-signed certificate (EC P-256) made with the openssl command.
+enum TestCertificate {
+    static func make(in dir: String = NSTemporaryDirectory() + "hub-cert-\(UUID().uuidString)") throws -> (cert: String, key: String) {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let cert = dir + "/cert.pem", key = dir + "/key.pem"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                       "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw TestError("openssl req failed") }
+        return (cert, key)
+    }
+}
