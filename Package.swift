@@ -15,9 +15,13 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
-        .executableTarget(name: "Hub", dependencies: ["Protocol", "CLinux", "COpenSSL"], path: "Sources/Hub"),
+        .target(name: "Persistence", dependencies: ["CSQLite"], path: "Sources/Persistence"),
+        .executableTarget(name: "Hub", dependencies: ["Protocol", "Persistence", "CLinux", "COpenSSL"], path: "Sources/Hub"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
+        .testTarget(name: "PersistenceTests", dependencies: ["Persistence"], path: "Tests/PersistenceTests"),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Protocol", "CLinux"], path: "Tests/HubTests"),
     ]
 )

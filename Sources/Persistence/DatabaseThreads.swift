@@ -1,0 +1,188 @@
+import Foundation
+import Synchronization
+
+// The threads that own SQLite connections. Loops never call SQLite: they hand a job to the
+// writer or a reader and get the result back through a completion (which they forward to
+// their own mailbox).
+//
+// The writer is one thread with one connection. It takes every job queued since its last
+// batch, runs them in ONE transaction (each inside its own savepoint, so one failing job
+// does not undo the others), commits once, and only then calls the completions: an
+// acknowledgement always means committed. A batch closes when the queue is empty or
+// `maxBatch` is reached, so latency stays low when load is low (group commit).
+
+/// A job runs on the database thread and returns what to do once its batch is over; that
+/// completion learns whether the batch committed (readers always pass true).
+struct DatabaseJob: Sendable {
+    let run: @Sendable (SQLiteConnection) -> DatabaseCompletion
+    /// Called instead when the job could not run at all (its batch failed before it).
+    let abandon: @Sendable () -> Void
+}
+typealias DatabaseCompletion = @Sendable (_ committed: Bool) -> Void
+
+final class JobQueue: Sendable {
+    private let jobs = Mutex<(items: [DatabaseJob], closed: Bool)>(([], false))
+    private let available = DispatchSemaphore(value: 0)
+
+    func push(_ job: DatabaseJob) -> Bool {
+        let accepted = jobs.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.items.append(job)
+            return true
+        }
+        if accepted { available.signal() }
+        return accepted
+    }
+
+    /// Waits for at least one job and takes up to `max`; nil once closed and drained.
+    func take(max: Int) -> [DatabaseJob]? {
+        while true {
+            available.wait()
+            let batch = jobs.withLock { state -> [DatabaseJob]? in
+                if state.items.isEmpty { return state.closed ? nil : [] }
+                let n = min(max, state.items.count)
+                let taken = Array(state.items.prefix(n))
+                state.items.removeFirst(n)
+                return taken
+            }
+            guard let batch else {
+                available.signal() // let other consumers see the close too
+                return nil
+            }
+            if !batch.isEmpty {
+                // The semaphore was signalled once per job: consume the extra signals lazily
+                // (an empty take just loops).
+                return batch
+            }
+        }
+    }
+
+    func close() {
+        jobs.withLock { $0.closed = true }
+        available.signal()
+    }
+
+    var count: Int { jobs.withLock { $0.items.count } }
+}
+
+/// Counters the writer keeps for stats and metrics.
+final class WriterStats: Sendable {
+    let batches = Atomic<Int>(0)
+    let jobs = Atomic<Int>(0)
+    let largestBatch = Atomic<Int>(0)
+}
+
+final class DatabaseWriter: Sendable {
+    private let queue = JobQueue()
+    private let done = DispatchSemaphore(value: 0)
+    let stats = WriterStats()
+    static let maxBatch = 512
+
+    /// Opens the connection on the writer's own thread; `setup` runs there first (migrations).
+    init(path: String, setup: @escaping @Sendable (SQLiteConnection) throws -> Void) throws {
+        let opened = DispatchSemaphore(value: 0)
+        let failure = Mutex<Error?>(nil)
+        let queue = self.queue
+        let stats = self.stats
+        let done = self.done
+        let thread = Thread {
+            let db: SQLiteConnection
+            do {
+                db = try SQLiteConnection(path: path)
+                try setup(db)
+            } catch {
+                failure.withLock { $0 = error }
+                opened.signal()
+                done.signal()
+                return
+            }
+            opened.signal()
+            DatabaseWriter.run(db, queue: queue, stats: stats)
+            done.signal()
+        }
+        thread.name = "db-writer"
+        thread.start()
+        opened.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats) {
+        while let batch = queue.take(max: maxBatch) {
+            var completions: [DatabaseCompletion] = []
+            completions.reserveCapacity(batch.count)
+            var committed = false
+            do {
+                try db.execute("BEGIN IMMEDIATE")
+                for job in batch {
+                    // Each job in its own savepoint: a failing job rolls back alone (jobs
+                    // catch their own errors and report them through their completion).
+                    try db.execute("SAVEPOINT job")
+                    completions.append(job.run(db))
+                    db.resetStatements()
+                    try db.execute("RELEASE job")
+                }
+                try db.execute("COMMIT")
+                committed = true
+            } catch {
+                // The transaction itself failed (disk full, I/O error): nothing is acknowledged.
+                try? db.execute("ROLLBACK")
+                FileHandle.standardError.write(Data("level=error event=db_commit_failed jobs=\(batch.count) reason=\"\(error)\"\n".utf8))
+                for job in batch[completions.count...] { completions.append({ _ in job.abandon() }) }
+            }
+            for c in completions { c(committed) }
+            stats.batches.add(1, ordering: .relaxed)
+            stats.jobs.add(batch.count, ordering: .relaxed)
+            if batch.count > stats.largestBatch.load(ordering: .relaxed) {
+                stats.largestBatch.store(batch.count, ordering: .relaxed)
+            }
+        }
+        try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    /// Queues a job; false once the writer is closing.
+    func submit(_ job: DatabaseJob) -> Bool { queue.push(job) }
+
+    var queueDepth: Int { queue.count }
+
+    /// Finishes every queued job, checkpoints the WAL and stops the thread.
+    func close() {
+        queue.close()
+        done.wait()
+    }
+}
+
+/// A small pool of reader threads, each with its own read-only connection (WAL lets them read
+/// while the writer writes).
+final class DatabaseReaders: Sendable {
+    private let queue = JobQueue()
+
+    init(path: String, count: Int) throws {
+        for i in 0..<count {
+            let db = try SQLiteConnection(path: path, readOnly: true)
+            let box = UncheckedBox(db)
+            let queue = self.queue
+            let thread = Thread {
+                let db = box.value
+                while let batch = queue.take(max: 1) {
+                    for job in batch {
+                        let completion = job.run(db)
+                        db.resetStatements() // end the read snapshot
+                        completion(true)
+                    }
+                }
+            }
+            thread.name = "db-reader-\(i)"
+            thread.start()
+        }
+    }
+
+    func submit(_ job: DatabaseJob) -> Bool { queue.push(job) }
+    func close() { queue.close() }
+}
+
+/// Hands a non-Sendable value to exactly one other thread, once (the reader's connection is
+/// created here and then used only by its thread).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,89 @@
+// The schema, as numbered migrations. Each runs once, in its own transaction, and is recorded
+// in `schema_migrations`; a database from a newer hub (a number we do not know) is refused
+// with a clear message instead of being used half-understood.
+enum Migrations {
+    /// (version, SQL). Append only: never edit a migration that has shipped.
+    static let all: [(Int, String)] = [
+        (1, """
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            name TEXT NOT NULL,
+            email TEXT,
+            services TEXT,              -- comma-separated; NULL means all services
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE assignments (
+            service TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (service, client_id)
+        );
+        CREATE INDEX assignments_by_agent ON assignments(agent_id);
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            last_ts INTEGER,
+            UNIQUE (service, client_id)
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            seq INTEGER NOT NULL,
+            sender_id TEXT NOT NULL,
+            sender_role TEXT NOT NULL,
+            sender_name TEXT NOT NULL,
+            text TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            client_msg_id TEXT,
+            UNIQUE (conversation_id, seq)
+        );
+        CREATE UNIQUE INDEX messages_by_client_msg_id ON messages(sender_id, client_msg_id)
+            WHERE client_msg_id IS NOT NULL;
+        CREATE TABLE read_marks (
+            user_id TEXT NOT NULL,
+            conversation_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (user_id, conversation_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            actor_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            ts INTEGER NOT NULL
+        );
+        """),
+    ]
+
+    struct NewerDatabase: Error, CustomStringConvertible {
+        let found: Int
+        let known: Int
+        var description: String {
+            "the database is at schema version \(found), newer than this hub knows (\(known)); run a newer hub or restore a backup"
+        }
+    }
+
+    /// Brings the database up to the newest version; returns the version it is at.
+    @discardableResult
+    static func migrate(_ db: SQLiteConnection, now: Int64) throws -> Int {
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        let s = try db.statement("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        let current = try s.step() ? Int(s.int(0)) : 0
+        db.resetStatements()
+        let newest = all.last?.0 ?? 0
+        guard current <= newest else { throw NewerDatabase(found: current, known: newest) }
+        for (version, sql) in all where version > current {
+            try db.transaction {
+                try db.execute(sql)
+                try db.statement("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)")
+                    .bind(.int(Int64(version)), .int(now)).run()
+            }
+        }
+        return newest
+    }
+}

@@ -1,0 +1,268 @@
+import Foundation
+
+// The Store on SQLite: a WAL database file in the data folder, one writer thread with group
+// commit, a few reader threads. synchronous=NORMAL: a commit is in the WAL before it is
+// acknowledged, so a killed process loses nothing acknowledged (a power cut may lose the last
+// batches; that is the documented trade-off of "one fsync-free WAL commit per batch").
+public final class SQLiteStore: Store {
+    private let writer: DatabaseWriter
+    private let readers: DatabaseReaders
+    public let path: String
+
+    public init(path: String, readers readerCount: Int = 2, now: Int64) throws {
+        self.path = path
+        writer = try DatabaseWriter(path: path) { db in
+            let mode = try db.scalarText("PRAGMA journal_mode = WAL")
+            guard mode?.lowercased() == "wal" else {
+                throw SQLiteError(code: 1, message: "could not switch to WAL (journal_mode is \(mode ?? "?"))", sql: nil)
+            }
+            db.resetStatements()
+            try db.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+            try Migrations.migrate(db, now: now)
+        }
+        readers = try DatabaseReaders(path: path, count: readerCount)
+    }
+
+    public func close() {
+        writer.close()
+        readers.close()
+    }
+
+    public var writerStats: (batches: Int, jobs: Int, largestBatch: Int, queued: Int) {
+        (writer.stats.batches.load(ordering: .relaxed), writer.stats.jobs.load(ordering: .relaxed),
+         writer.stats.largestBatch.load(ordering: .relaxed), writer.queueDepth)
+    }
+
+    // MARK: plumbing
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+                                    _ completion: @escaping StoreCompletion<T>) {
+        let job = DatabaseJob(run: { db in
+            let result: Result<T, StoreError>
+            do { result = .success(try body(db)) } catch { result = .failure(Self.storeError(error)) }
+            return { committed in completion(committed ? result : .failure(.unavailable("storage commit failed"))) }
+        }, abandon: { completion(.failure(.unavailable("storage commit failed"))) })
+        if !writer.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+                                   _ completion: @escaping StoreCompletion<T>) {
+        let job = DatabaseJob(run: { db in
+            let result: Result<T, StoreError>
+            do { result = .success(try body(db)) } catch { result = .failure(Self.storeError(error)) }
+            return { _ in completion(result) }
+        }, abandon: { completion(.failure(.unavailable("storage unavailable"))) })
+        if !readers.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
+    }
+
+    private static func storeError(_ error: Error) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? SQLiteError, e.isConstraintViolation { return .conflict(e.message) }
+        return .internalError("\(error)")
+    }
+
+    /// The conversation's row id, created on first use.
+    private static func conversationID(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool) throws -> Int64? {
+        let find = try db.statement("SELECT id FROM conversations WHERE service = ?1 AND client_id = ?2")
+        try find.bind(.text(key.service), .text(key.clientId))
+        if try find.step() { return find.int(0) }
+        guard create else { return nil }
+        try db.statement("INSERT INTO conversations (service, client_id) VALUES (?1, ?2)")
+            .bind(.text(key.service), .text(key.clientId)).run()
+        return db.lastInsertRowID
+    }
+
+    private static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id"
+
+    private static func message(_ s: SQLiteStatement, _ key: ConversationKey) -> StoredMessage {
+        StoredMessage(conversation: key, seq: s.int(0), msgId: s.int(1), senderId: s.text(2), senderRole: s.text(3),
+                      senderName: s.text(4), text: s.text(5), ts: s.int(6), clientMsgId: s.optionalText(7))
+    }
+
+    // MARK: users
+
+    public func upsertUser(_ user: UserRecord, now: Int64, completion: @escaping StoreCompletion<UserRecord>) {
+        write({ db in
+            try db.statement("""
+                INSERT INTO users (id, role, name, email, services, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                ON CONFLICT (id) DO UPDATE SET role = ?2, name = ?3, email = COALESCE(?4, email),
+                    services = ?5, updated_at = ?6
+                """)
+                .bind(.text(user.id), .text(user.role), .text(user.name), .of(user.email),
+                      .of(user.services?.joined(separator: ",")), .int(now)).run()
+            return user
+        }, completion)
+    }
+
+    public func user(_ id: String, completion: @escaping StoreCompletion<UserRecord?>) {
+        read({ db in
+            let s = try db.statement("SELECT id, role, name, email, services FROM users WHERE id = ?1")
+            try s.bind(.text(id))
+            guard try s.step() else { return nil }
+            return UserRecord(id: s.text(0), role: s.text(1), name: s.text(2), email: s.optionalText(3),
+                              services: s.optionalText(4).map { $0.split(separator: ",").map(String.init) })
+        }, completion)
+    }
+
+    // MARK: assignments
+
+    public func setAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String?>) {
+        write({ db in
+            let old = try db.statement("SELECT agent_id FROM assignments WHERE service = ?1 AND client_id = ?2")
+            try old.bind(.text(a.conversation.service), .text(a.conversation.clientId))
+            let previous = try old.step() ? old.text(0) : nil
+            try db.statement("""
+                INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES (?1, ?2, ?3, ?4)
+                ON CONFLICT (service, client_id) DO UPDATE SET agent_id = ?3, created_at = ?4
+                """).bind(.text(a.conversation.service), .text(a.conversation.clientId), .text(a.agentId), .int(now)).run()
+            return previous
+        }, completion)
+    }
+
+    public func removeAssignment(_ key: ConversationKey, completion: @escaping StoreCompletion<String?>) {
+        write({ db in
+            let s = try db.statement("DELETE FROM assignments WHERE service = ?1 AND client_id = ?2 RETURNING agent_id")
+            try s.bind(.text(key.service), .text(key.clientId))
+            let removed = try s.step() ? s.text(0) : nil
+            try s.run()
+            return removed
+        }, completion)
+    }
+
+    public func allAssignments(completion: @escaping StoreCompletion<[Assignment]>) {
+        read({ db in
+            let s = try db.statement("SELECT service, client_id, agent_id FROM assignments")
+            var out: [Assignment] = []
+            while try s.step() {
+                out.append(Assignment(conversation: ConversationKey(service: s.text(0), clientId: s.text(1)), agentId: s.text(2)))
+            }
+            return out
+        }, completion)
+    }
+
+    // MARK: messages
+
+    public func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>) {
+        write({ db in
+            if let cid = m.clientMsgId {
+                let dup = try db.statement("""
+                    SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id,
+                           c.service, c.client_id
+                    FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                    WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
+                    """)
+                try dup.bind(.text(m.sender.id), .text(cid))
+                if try dup.step() {
+                    let key = ConversationKey(service: dup.text(8), clientId: dup.text(9))
+                    return AppendResult(message: Self.message(dup, key), duplicate: true)
+                }
+            }
+            guard let conversation = try Self.conversationID(db, m.conversation, create: true) else {
+                throw StoreError.internalError("conversation not created")
+            }
+            // The next seq comes from the row itself, inside the transaction: gap-free even if
+            // a later job in the batch rolls back.
+            let bump = try db.statement("UPDATE conversations SET last_seq = last_seq + 1, last_ts = ?2 WHERE id = ?1 RETURNING last_seq")
+            try bump.bind(.int(conversation), .int(m.ts))
+            guard try bump.step() else { throw StoreError.internalError("conversation vanished") }
+            let seq = bump.int(0)
+            try bump.run()
+            try db.statement("""
+                INSERT INTO messages (conversation_id, seq, sender_id, sender_role, sender_name, text, ts, client_msg_id)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                """).bind(.int(conversation), .int(seq), .text(m.sender.id), .text(m.sender.role), .text(m.sender.name),
+                          .text(m.text), .int(m.ts), .of(m.clientMsgId)).run()
+            let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: db.lastInsertRowID,
+                                       senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
+                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
+            return AppendResult(message: stored, duplicate: false)
+        }, completion)
+    }
+
+    public func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
+        read({ db in
+            guard let conversation = try Self.conversationID(db, key, create: false) else { return MessagePage(messages: [], more: false) }
+            let s = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3")
+            try s.bind(.int(conversation), .int(after), .int(Int64(limit + 1)))
+            var out: [StoredMessage] = []
+            while try s.step() { out.append(Self.message(s, key)) }
+            let more = out.count > limit
+            if more { out.removeLast() }
+            return MessagePage(messages: out, more: more)
+        }, completion)
+    }
+
+    public func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
+        read({ db in
+            guard let conversation = try Self.conversationID(db, key, create: false) else { return MessagePage(messages: [], more: false) }
+            let s = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3")
+            try s.bind(.int(conversation), .int(before ?? Int64.max), .int(Int64(limit + 1)))
+            var out: [StoredMessage] = []
+            while try s.step() { out.append(Self.message(s, key)) }
+            let more = out.count > limit
+            if more { out.removeLast() }
+            return MessagePage(messages: out.reversed(), more: more)
+        }, completion)
+    }
+
+    public func lastSeq(_ key: ConversationKey, completion: @escaping StoreCompletion<Int64>) {
+        read({ db in
+            let s = try db.statement("SELECT last_seq FROM conversations WHERE service = ?1 AND client_id = ?2")
+            try s.bind(.text(key.service), .text(key.clientId))
+            return try s.step() ? s.int(0) : 0
+        }, completion)
+    }
+
+    // MARK: read marks, summaries, audit
+
+    public func markRead(user: String, _ key: ConversationKey, seq: Int64, completion: @escaping StoreCompletion<Int64>) {
+        write({ db in
+            guard let conversation = try Self.conversationID(db, key, create: true) else { return 0 }
+            // Never beyond the last message, never backwards.
+            let s = try db.statement("""
+                INSERT INTO read_marks (user_id, conversation_id, seq)
+                VALUES (?1, ?2, MIN(?3, (SELECT last_seq FROM conversations WHERE id = ?2)))
+                ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)
+                RETURNING seq
+                """)
+            try s.bind(.text(user), .int(conversation), .int(max(0, seq)))
+            let mark = try s.step() ? s.int(0) : 0
+            try s.run()
+            return mark
+        }, completion)
+    }
+
+    public func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>) {
+        read({ db in
+            var out: [ConversationSummary] = []
+            for key in keys {
+                let agents = try db.statement("SELECT agent_id FROM assignments WHERE service = ?1 AND client_id = ?2")
+                try agents.bind(.text(key.service), .text(key.clientId))
+                var agentIds: [String] = []
+                while try agents.step() { agentIds.append(agents.text(0)) }
+                var summary = ConversationSummary(conversation: key, agents: agentIds, lastMessage: nil, unread: 0)
+                if let conversation = try Self.conversationID(db, key, create: false) {
+                    let last = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1")
+                    try last.bind(.int(conversation))
+                    if try last.step() { summary.lastMessage = Self.message(last, key) }
+                    let unread = try db.statement("""
+                        SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND sender_id != ?2
+                          AND seq > COALESCE((SELECT seq FROM read_marks WHERE user_id = ?2 AND conversation_id = ?1), 0)
+                        """)
+                    try unread.bind(.int(conversation), .text(user))
+                    if try unread.step() { summary.unread = Int(unread.int(0)) }
+                }
+                out.append(summary)
+            }
+            return out
+        }, completion)
+    }
+
+    public func recordAudit(actor: String, action: String, target: String, ts: Int64) {
+        write({ db in
+            try db.statement("INSERT INTO audit_log (actor_id, action, target, ts) VALUES (?1, ?2, ?3, ?4)")
+                .bind(.text(actor), .text(action), .text(target), .int(ts)).run()
+        }, { _ in })
+    }
+}

@@ -1,0 +1,127 @@
+// The persistence seam: what the hub asks of storage, with no SQL in sight. SQLite implements
+// it now (SQLiteStore); a PostgreSQL store can implement it later without touching the hub.
+// Every call is asynchronous: the completion runs on a database thread, after the write is
+// committed, and the caller forwards it to its own loop. Loops never block on storage.
+
+public struct UserRecord: Sendable, Equatable {
+    public var id: String
+    public var role: String
+    public var name: String
+    public var email: String?
+    /// Subscribed services (clients); nil means all.
+    public var services: [String]?
+    public init(id: String, role: String, name: String, email: String? = nil, services: [String]? = nil) {
+        self.id = id
+        self.role = role
+        self.name = name
+        self.email = email
+        self.services = services
+    }
+}
+
+/// A conversation: one client and one service (`conv:<service>:<clientId>`).
+public struct ConversationKey: Hashable, Sendable, CustomStringConvertible {
+    public var service: String
+    public var clientId: String
+    public init(service: String, clientId: String) {
+        self.service = service
+        self.clientId = clientId
+    }
+    public var channel: String { "conv:\(service):\(clientId)" }
+    public var description: String { channel }
+}
+
+public struct Assignment: Hashable, Sendable {
+    public var conversation: ConversationKey
+    public var agentId: String
+    public init(conversation: ConversationKey, agentId: String) {
+        self.conversation = conversation
+        self.agentId = agentId
+    }
+}
+
+public struct NewMessage: Sendable {
+    public var conversation: ConversationKey
+    public var sender: UserRecord
+    public var text: String
+    public var clientMsgId: String?
+    public var ts: Int64
+    public init(conversation: ConversationKey, sender: UserRecord, text: String, clientMsgId: String?, ts: Int64) {
+        self.conversation = conversation
+        self.sender = sender
+        self.text = text
+        self.clientMsgId = clientMsgId
+        self.ts = ts
+    }
+}
+
+public struct StoredMessage: Sendable, Equatable {
+    public var conversation: ConversationKey
+    public var seq: Int64
+    public var msgId: Int64
+    public var senderId: String
+    public var senderRole: String
+    public var senderName: String
+    public var text: String
+    public var ts: Int64
+    public var clientMsgId: String?
+}
+
+public struct AppendResult: Sendable, Equatable {
+    public var message: StoredMessage
+    /// True when (sender, client_msg_id) was already stored: `message` is the first one.
+    public var duplicate: Bool
+}
+
+public struct MessagePage: Sendable, Equatable {
+    /// Ascending by seq.
+    public var messages: [StoredMessage]
+    /// More messages exist beyond this page in the direction asked for.
+    public var more: Bool
+}
+
+public struct ConversationSummary: Sendable, Equatable {
+    public var conversation: ConversationKey
+    public var agents: [String]
+    public var lastMessage: StoredMessage?
+    /// Messages from others after the user's read mark.
+    public var unread: Int
+}
+
+public enum StoreError: Error, Equatable, Sendable {
+    /// Storage could not do it now (closing, disk error); nothing was written.
+    case unavailable(String)
+    case notFound(String)
+    case conflict(String)
+    case internalError(String)
+}
+
+public typealias StoreCompletion<T> = @Sendable (Result<T, StoreError>) -> Void
+
+public protocol Store: Sendable {
+    func upsertUser(_ user: UserRecord, now: Int64, completion: @escaping StoreCompletion<UserRecord>)
+    func user(_ id: String, completion: @escaping StoreCompletion<UserRecord?>)
+
+    /// Sets the agent for a client's service conversation; returns the agent it replaced.
+    func setAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String?>)
+    /// Removes it; returns the agent removed (nil if there was none).
+    func removeAssignment(_ key: ConversationKey, completion: @escaping StoreCompletion<String?>)
+    func allAssignments(completion: @escaping StoreCompletion<[Assignment]>)
+
+    /// Stores a message with the conversation's next seq, or finds the first one with the
+    /// same (sender, client_msg_id). The completion runs after the commit.
+    func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>)
+    /// Messages with seq > `after`, ascending, at most `limit`.
+    func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
+    /// The `limit` messages before `before` (or the newest), ascending.
+    func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
+    func lastSeq(_ key: ConversationKey, completion: @escaping StoreCompletion<Int64>)
+
+    /// Moves the user's read mark forward (never back); returns the mark now stored.
+    func markRead(user: String, _ key: ConversationKey, seq: Int64, completion: @escaping StoreCompletion<Int64>)
+    func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>)
+    func recordAudit(actor: String, action: String, target: String, ts: Int64)
+
+    /// Finishes queued writes, checkpoints, and stops the database threads.
+    func close()
+}

@@ -1,0 +1,353 @@
+import COpenSSL
+
+// Identity tokens: HS256 JSON Web Tokens (RFC 7519 / RFC 7515) carrying the hub's claims —
+// who (`sub`, `name`), as what (`role`), for which services, until when. Verification
+// trusts nothing before the signature has checked out, accepts HS256 alone (never `none`,
+// never an algorithm the token picks for itself), and then holds every claim to the rules.
+// Also the unpadded base64url (RFC 4648 §5) the tokens are written in.
+
+public enum Role: String, Sendable, CaseIterable {
+    case admin
+    case websiteAgent = "website_agent"
+    case marketingAgent = "marketing_agent"
+    case client
+}
+
+public struct TokenClaims: Equatable, Sendable {
+    /// Subject: 1–64 characters of A-Z a-z 0-9 _ . @ -
+    public var sub: String
+    public var role: Role
+    /// Display name: 1–100 characters, no control characters.
+    public var name: String
+    /// Expiry, unix seconds.
+    public var exp: Int64
+    /// The services the token grants; nil grants all of them.
+    public var services: [String]?
+    /// Issued at, unix seconds.
+    public var iat: Int64?
+
+    public init(sub: String, role: Role, name: String, exp: Int64,
+                services: [String]? = nil, iat: Int64? = nil) {
+        self.sub = sub
+        self.role = role
+        self.name = name
+        self.exp = exp
+        self.services = services
+        self.iat = iat
+    }
+
+    /// The values `services` may hold.
+    public static let knownServices: Set<String> = ["marketing", "website", "courses", "support"]
+}
+
+/// Why a token was refused. The message is for logs; clients get a plain 401 either way.
+public enum JWTError: Error, Equatable, Sendable {
+    /// Not a JWT at all: wrong shape, bad base64url, not JSON, over the size limit.
+    case malformed(String)
+    /// The header's `alg` is not exactly "HS256" (the value found, or "missing").
+    case unsupportedAlgorithm(String)
+    case badSignature
+    case expired
+    /// A claim missing, of the wrong type or outside its rules; the text names the claim.
+    case invalidClaim(String)
+
+    public var message: String {
+        switch self {
+        case .malformed(let why): return "malformed token: \(why)"
+        case .unsupportedAlgorithm(let alg): return "unsupported token algorithm \(alg)"
+        case .badSignature: return "token signature does not match"
+        case .expired: return "token expired"
+        case .invalidClaim(let why): return "invalid token claim: \(why)"
+        }
+    }
+}
+
+public struct JWTVerifier: Sendable {
+    /// Longer tokens are refused before any decoding or hashing is spent on them.
+    public static let maxTokenBytes = 4096
+
+    private let secret: [UInt8]
+    private let leeway: Int64
+
+    /// `leewaySeconds` allows for clock skew between the issuer and the hub, both for `exp`
+    /// and `iat` (a negative leeway counts as 0). An empty secret verifies nothing: every token fails with badSignature,
+    /// since a token signed with an empty key could be made by anyone.
+    public init(secret: [UInt8], leewaySeconds: Int64 = 30) {
+        self.secret = secret
+        self.leeway = max(0, leewaySeconds)
+    }
+
+    public func verify(_ token: String, now: Int64) throws(JWTError) -> TokenClaims {
+        guard token.utf8.count <= JWTVerifier.maxTokenBytes else {
+            throw .malformed("token over \(JWTVerifier.maxTokenBytes) bytes")
+        }
+        let bytes = Array(token.utf8)
+        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .malformed("expected three dot-separated parts, got \(parts.count)") }
+        let (headerPart, payloadPart, signaturePart) = (parts[0], parts[1], parts[2])
+        guard !headerPart.isEmpty else { throw .malformed("empty header") }
+        guard !payloadPart.isEmpty else { throw .malformed("empty payload") }
+
+        // The header first: it decides whether there is anything to verify at all.
+        let header = try decodeJSONObject(headerPart, what: "header")
+        switch header["alg"] {
+        case .string("HS256"): break
+        // What the token named goes into logs: cut short, since it is the sender's text.
+        case .string(let other): throw .unsupportedAlgorithm(String(other.prefix(32)))
+        case nil: throw .unsupportedAlgorithm("missing")
+        case let other?: throw .unsupportedAlgorithm(String(other.text.prefix(32)))
+        }
+        if let typ = header["typ"], typ != .string("JWT") { throw .malformed("typ must be JWT") }
+        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood; this verifier
+        // understands none, so a token that requires one is refused.
+        if header["crit"] != nil { throw .malformed("crit header not supported") }
+
+        // The signature, before anything in the payload is believed.
+        guard let signature = Self.decodePart(signaturePart) else { throw .malformed("signature is not base64url") }
+        let signingInput = bytes[..<(headerPart.count + 1 + payloadPart.count)]
+        guard signature.count == 32, let expected = HS256.mac(key: secret, signingInput) else {
+            throw .badSignature
+        }
+        let same = signature.withUnsafeBytes { a in
+            expected.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, 32) == 0 }
+        }
+        guard same else { throw .badSignature }
+
+        let payload = try decodeJSONObject(payloadPart, what: "payload")
+        return try claims(from: payload, now: now)
+    }
+
+    // MARK: decoding
+
+    /// One base64url part of the token. Padding is refused: RFC 7515 §2 omits it, and one
+    /// spelling per token keeps tokens from being altered while still verifying.
+    private static func decodePart(_ part: ArraySlice<UInt8>) -> [UInt8]? {
+        guard !part.contains(UInt8(ascii: "=")) else { return nil }
+        return Base64URL.decode(bytes: part)
+    }
+
+    private func decodeJSONObject(_ part: ArraySlice<UInt8>, what: String) throws(JWTError) -> JSONObject {
+        guard let raw = Self.decodePart(part) else { throw .malformed("\(what) is not base64url") }
+        let json: JSON
+        do {
+            // The hub's claims nest two deep (an object holding `services`); 8 leaves room for
+            // an issuer's extra claims without letting a token be mostly brackets.
+            json = try JSONParser.parse(raw, maxDepth: 8, maxBytes: JWTVerifier.maxTokenBytes)
+        } catch {
+            throw .malformed("\(what) is not JSON: \(error.message)")
+        }
+        guard let object = json.objectValue else { throw .malformed("\(what) is not a JSON object") }
+        return object
+    }
+
+    // MARK: claims
+
+    private func claims(from payload: JSONObject, now: Int64) throws(JWTError) -> TokenClaims {
+        let sub = try requiredString(payload, "sub")
+        guard (1...64).contains(sub.utf8.count), sub.utf8.allSatisfy(Self.isSubjectByte) else {
+            throw .invalidClaim("sub must be 1-64 characters of A-Za-z0-9_.@-")
+        }
+
+        let roleText = try requiredString(payload, "role")
+        guard let role = Role(rawValue: roleText) else { throw .invalidClaim("role \(JSONText.quote(roleText)) is unknown") }
+
+        let name = try requiredString(payload, "name")
+        guard (1...100).contains(name.count) else { throw .invalidClaim("name must be 1-100 characters") }
+        guard !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalidClaim("name contains control characters")
+        }
+
+        guard let expValue = payload["exp"] else { throw .invalidClaim("exp missing") }
+        guard let exp = expValue.intValue else { throw .invalidClaim("exp must be an integer") }
+        if now > Self.saturatingAdd(exp, leeway) { throw .expired }
+
+        var iat: Int64?
+        if let iatValue = payload["iat"] {
+            guard let v = iatValue.intValue else { throw .invalidClaim("iat must be an integer") }
+            if v > Self.saturatingAdd(now, leeway) { throw .invalidClaim("iat in the future") }
+            iat = v
+        }
+
+        var services: [String]?
+        if let servicesValue = payload["services"] {
+            // Present means a list; null is not read as "absent", which would grant everything.
+            guard let list = servicesValue.arrayValue else { throw .invalidClaim("services must be an array of strings") }
+            var seen = Set<String>()
+            var names: [String] = []
+            for item in list {
+                guard let s = item.stringValue else { throw .invalidClaim("services must be an array of strings") }
+                guard TokenClaims.knownServices.contains(s) else {
+                    throw .invalidClaim("services holds unknown service \(JSONText.quote(s))")
+                }
+                guard seen.insert(s).inserted else { throw .invalidClaim("services lists \(JSONText.quote(s)) twice") }
+                names.append(s)
+            }
+            services = names
+        }
+
+        return TokenClaims(sub: sub, role: role, name: name, exp: exp, services: services, iat: iat)
+    }
+
+    private func requiredString(_ payload: JSONObject, _ claim: String) throws(JWTError) -> String {
+        guard let value = payload[claim] else { throw .invalidClaim("\(claim) missing") }
+        guard let s = value.stringValue else { throw .invalidClaim("\(claim) must be a string") }
+        return s
+    }
+
+    private static func isSubjectByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "-"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// `exp + leeway` for an `exp` near Int64.max must not trap.
+    private static func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
+    }
+}
+
+public struct JWTSigner: Sendable {
+    private let secret: [UInt8]
+
+    public init(secret: [UInt8]) { self.secret = secret }
+
+    /// `{"alg":"HS256","typ":"JWT"}`, encoded once.
+    private static let encodedHeader = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+
+    /// A signed token for `claims`, written as given (the issuer is trusted to pass valid
+    /// claims; the verifier is where the rules are enforced). With an empty secret the
+    /// signature part is empty, and no verifier accepts the token.
+    public func sign(_ claims: TokenClaims) -> String {
+        var w = JSONWriter(capacity: 160)
+        w.beginObject()
+        w.key("sub"); w.string(claims.sub)
+        w.key("role"); w.string(claims.role.rawValue)
+        w.key("name"); w.string(claims.name)
+        w.key("exp"); w.int(claims.exp)
+        if let iat = claims.iat { w.key("iat"); w.int(iat) }
+        if let services = claims.services {
+            w.key("services")
+            w.beginArray()
+            for s in services { w.string(s) }
+            w.endArray()
+        }
+        w.endObject()
+
+        let signingInput = JWTSigner.encodedHeader + "." + Base64URL.encode(w.bytes)
+        let mac = HS256.mac(key: secret, Array(signingInput.utf8)[...]) ?? []
+        return signingInput + "." + Base64URL.encode(mac)
+    }
+}
+
+/// HMAC-SHA256 through OpenSSL's one-shot HMAC().
+enum HS256 {
+    /// The 32-byte MAC; nil for an empty key (a MAC anyone can compute protects nothing) or
+    /// when OpenSSL fails.
+    static func mac(key: [UInt8], _ data: ArraySlice<UInt8>) -> [UInt8]? {
+        guard !key.isEmpty, key.count <= Int(Int32.max) else { return nil }
+        var md = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var mdLength: UInt32 = 0
+        let ok = key.withUnsafeBytes { k in
+            data.withUnsafeBytes { d in
+                md.withUnsafeMutableBufferPointer { out in
+                    HMAC(EVP_sha256(), k.baseAddress, Int32(k.count),
+                         d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count,
+                         out.baseAddress, &mdLength) != nil
+                }
+            }
+        }
+        guard ok, mdLength == 32 else { return nil }
+        return Array(md[..<32])
+    }
+}
+
+// MARK: base64url
+
+/// Base64 with the URL and filename safe alphabet (RFC 4648 §5).
+public enum Base64URL {
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Sextet value of each byte, 0xFF for bytes outside the alphabet.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in alphabet.enumerated() { table[Int(c)] = UInt8(i) }
+        return table
+    }()
+
+    /// Unpadded.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out.append(alphabet[Int(n >> 18 & 0x3F)])
+            out.append(alphabet[Int(n >> 12 & 0x3F)])
+            out.append(alphabet[Int(n >> 6 & 0x3F)])
+            out.append(alphabet[Int(n & 0x3F)])
+            i += 3
+        }
+        switch bytes.count - i {
+        case 1:
+            let n = UInt32(bytes[i]) << 16
+            out.append(alphabet[Int(n >> 18 & 0x3F)])
+            out.append(alphabet[Int(n >> 12 & 0x3F)])
+        case 2:
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out.append(alphabet[Int(n >> 18 & 0x3F)])
+            out.append(alphabet[Int(n >> 12 & 0x3F)])
+            out.append(alphabet[Int(n >> 6 & 0x3F)])
+        default:
+            break
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func decode(_ s: String) -> [UInt8]? { decode(bytes: Array(s.utf8)[...]) }
+
+    public static func decode(_ s: Substring) -> [UInt8]? { decode(bytes: Array(s.utf8)[...]) }
+
+    /// Optional `=` padding is accepted (then the length must be a multiple of 4). Refused:
+    /// bytes outside the alphabet (including `+` and `/` of plain base64), a length that
+    /// leaves one character over (it cannot hold a whole byte), and unused low bits that are
+    /// not zero, so each byte string has exactly one encoding.
+    static func decode(bytes input: ArraySlice<UInt8>) -> [UInt8]? {
+        var body = input
+        var padding = 0
+        while body.last == UInt8(ascii: "=") {
+            body = body.dropLast()
+            padding += 1
+        }
+        if padding > 0 {
+            guard padding <= 2, input.count % 4 == 0 else { return nil }
+        }
+        let remainder = body.count % 4
+        guard remainder != 1 else { return nil }
+        if padding > 0, (4 - remainder) % 4 != padding { return nil }
+
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for c in body {
+            let v = values[Int(c)]
+            guard v != 0xFF else { return nil }
+            accumulator = accumulator << 6 | UInt32(v)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        // What is left (2 or 4 bits) is the unused tail of the last character: must be zero.
+        guard accumulator == 0 else { return nil }
+        return out
+    }
+}

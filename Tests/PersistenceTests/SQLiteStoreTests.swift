@@ -1,0 +1,162 @@
+import Foundation
+import Synchronization
+import XCTest
+@testable import Persistence
+
+// The SQLite store on a real database file: migrations, gap-free sequences under concurrent
+// sends, idempotent retries, paging, read marks, assignments, durability across reopen.
+final class SQLiteStoreTests: XCTestCase {
+    var dir: String!
+    var path: String { dir + "/hub.sqlite" }
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "store-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    private func open() throws -> SQLiteStore { try SQLiteStore(path: path, now: 1) }
+
+    /// Runs an async store call and waits for its result.
+    private func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) throws -> T {
+        let box = Mutex<Result<T, StoreError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        call { r in box.withLock { $0 = r }; done.signal() }
+        guard done.wait(timeout: .now() + 10) == .success, let r = box.withLock({ $0 }) else {
+            throw StoreError.unavailable("timed out")
+        }
+        return try r.get()
+    }
+
+    let ann = UserRecord(id: "ann", role: "client", name: "Ann")
+    let key = ConversationKey(service: "website", clientId: "ann")
+
+    private func send(_ store: SQLiteStore, _ text: String, from u: UserRecord? = nil, id: String? = nil) throws -> AppendResult {
+        try wait { store.appendMessage(NewMessage(conversation: key, sender: u ?? ann, text: text, clientMsgId: id, ts: 1000), completion: $0) }
+    }
+
+    func testDatabaseIsInWALModeWithMigrationsRecorded() throws {
+        let store = try open()
+        store.close()
+        let db = try SQLiteConnection(path: path)
+        XCTAssertEqual(try db.scalarText("PRAGMA journal_mode"), "wal")
+        XCTAssertEqual(try db.scalarText("SELECT MAX(version) FROM schema_migrations"), "1", "migration 1 is recorded")
+        _ = try open() // reopening an up-to-date file is a no-op
+    }
+
+    func testNewerDatabaseIsRefusedWithAClearMessage() throws {
+        try open().close()
+        let db = try SQLiteConnection(path: path)
+        try db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
+        XCTAssertThrowsError(try open()) { error in
+            XCTAssertTrue("\(error)".contains("newer than this hub knows"), "says why: \(error)")
+        }
+    }
+
+    func testConcurrentSendsGetGapFreeSequencesInOneConversation() throws {
+        let store = try open()
+        defer { store.close() }
+        let seqs = Mutex<[Int64]>([])
+        let group = DispatchGroup()
+        for sender in 0..<20 {
+            for i in 0..<50 {
+                group.enter()
+                let u = UserRecord(id: "u\(sender)", role: "client", name: "U")
+                store.appendMessage(NewMessage(conversation: key, sender: u, text: "m\(i)", clientMsgId: "c\(i)", ts: 1)) { r in
+                    if case .success(let a) = r { seqs.withLock { $0.append(a.message.seq) } }
+                    group.leave()
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(seqs.withLock { $0.sorted() }, Array(1...1000), "1,000 acknowledged sends take seqs 1…1000 exactly once")
+        let stats = store.writerStats
+        XCTAssertEqual(stats.jobs, 1000)
+        XCTAssertLessThan(stats.batches, 1000, "group commit: several sends share a transaction (\(stats.batches) batches)")
+    }
+
+    func testRetriedSendReturnsTheFirstMessageAndStoresNothingNew() throws {
+        let store = try open()
+        defer { store.close() }
+        let first = try send(store, "hello", id: "abc")
+        let again = try send(store, "hello (retry)", id: "abc")
+        XCTAssertFalse(first.duplicate)
+        XCTAssertTrue(again.duplicate, "same sender and client_msg_id is a duplicate")
+        XCTAssertEqual(again.message.seq, first.message.seq)
+        XCTAssertEqual(again.message.text, "hello", "the first message is returned")
+        XCTAssertEqual(try wait { store.lastSeq(key, completion: $0) }, 1, "nothing new stored")
+        let other = UserRecord(id: "bob", role: "website_agent", name: "Bob")
+        XCTAssertFalse(try send(store, "hi", from: other, id: "abc").duplicate, "client_msg_id is unique per sender only")
+    }
+
+    func testHistoryPagesBackwardsAndSinceForwards() throws {
+        let store = try open()
+        defer { store.close() }
+        for i in 1...25 { _ = try send(store, "m\(i)") }
+        let newest = try wait { store.messages(key, before: nil, limit: 10, completion: $0) }
+        XCTAssertEqual(newest.messages.map(\.seq), Array(16...25), "the newest page, ascending")
+        XCTAssertTrue(newest.more)
+        let older = try wait { store.messages(key, before: 16, limit: 10, completion: $0) }
+        XCTAssertEqual(older.messages.map(\.seq), Array(6...15))
+        let oldest = try wait { store.messages(key, before: 6, limit: 10, completion: $0) }
+        XCTAssertEqual(oldest.messages.map(\.seq), Array(1...5))
+        XCTAssertFalse(oldest.more, "nothing before seq 1")
+        let since = try wait { store.messages(key, after: 20, limit: 100, completion: $0) }
+        XCTAssertEqual(since.messages.map(\.seq), Array(21...25))
+        XCTAssertFalse(since.more)
+    }
+
+    func testReadMarkNeverMovesBackwardsNorPastTheLastMessage() throws {
+        let store = try open()
+        defer { store.close() }
+        for i in 1...5 { _ = try send(store, "m\(i)", from: UserRecord(id: "bob", role: "website_agent", name: "Bob")) }
+        XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 3, completion: $0) }, 3)
+        XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 2, completion: $0) }, 3, "never backwards")
+        XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 99, completion: $0) }, 5, "capped at the last seq")
+        let summary = try wait { store.conversations([key], for: "ann", completion: $0) }
+        XCTAssertEqual(summary.first?.unread, 0)
+        XCTAssertEqual(summary.first?.lastMessage?.seq, 5)
+    }
+
+    func testAssignmentsReplaceAndRemoveReportingTheAgent() throws {
+        let store = try open()
+        defer { store.close() }
+        XCTAssertNil(try wait { store.setAssignment(Assignment(conversation: key, agentId: "wes"), now: 1, completion: $0) })
+        XCTAssertEqual(try wait { store.setAssignment(Assignment(conversation: key, agentId: "wendy"), now: 2, completion: $0) }, "wes")
+        XCTAssertEqual(try wait { store.allAssignments(completion: $0) }, [Assignment(conversation: key, agentId: "wendy")])
+        XCTAssertEqual(try wait { store.removeAssignment(key, completion: $0) }, "wendy")
+        XCTAssertNil(try wait { store.removeAssignment(key, completion: $0) }, "removing twice finds nothing")
+    }
+
+    func testUsersAreUpsertedAndReadBack() throws {
+        let store = try open()
+        defer { store.close() }
+        _ = try wait { store.upsertUser(UserRecord(id: "ann", role: "client", name: "Ann", services: ["website"]), now: 1, completion: $0) }
+        _ = try wait { store.upsertUser(UserRecord(id: "ann", role: "client", name: "Ann B.", services: ["website", "courses"]), now: 2, completion: $0) }
+        let u = try wait { store.user("ann", completion: $0) }
+        XCTAssertEqual(u?.name, "Ann B.")
+        XCTAssertEqual(u?.services, ["website", "courses"])
+        XCTAssertNil(try wait { store.user("nobody", completion: $0) })
+    }
+
+    func testAcknowledgedMessagesSurviveReopen() throws {
+        var store: SQLiteStore? = try open()
+        for i in 1...10 { _ = try send(store!, "m\(i)", id: "k\(i)") }
+        store?.close()
+        store = nil
+        let reopened = try open()
+        defer { reopened.close() }
+        let all = try wait { reopened.messages(key, after: 0, limit: 100, completion: $0) }
+        XCTAssertEqual(all.messages.map(\.text), (1...10).map { "m\($0)" })
+        XCTAssertEqual(try send(reopened, "m11").message.seq, 11, "the sequence continues after a restart")
+    }
+
+    func testTextIsStoredExactlyIncludingEmptyQuotesAndUnicode() throws {
+        let store = try open()
+        defer { store.close() }
+        let text = "it's \"quoted\"; DROP TABLE messages; -- 😀 \u{0}x"
+        _ = try send(store, text)
+        let page = try wait { store.messages(key, after: 0, limit: 1, completion: $0) }
+        XCTAssertEqual(page.messages.first?.text, text, "bound, never spliced into SQL")
+    }
+}
