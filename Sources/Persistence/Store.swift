@@ -78,6 +78,10 @@ public struct MessagePage: Sendable, Equatable {
     public var messages: [StoredMessage]
     /// More messages exist beyond this page in the direction asked for.
     public var more: Bool
+    public init(messages: [StoredMessage], more: Bool) {
+        self.messages = messages
+        self.more = more
+    }
 }
 
 public struct ConversationSummary: Sendable, Equatable {

@@ -1,5 +1,8 @@
 import CLinux
 import Glibc
+import Foundation
+import Persistence
+import Synchronization
 import Protocol
 
 // Builds the engine from a Configuration: the loops, both listeners bound on every loop,
@@ -10,12 +13,15 @@ final class HubServer {
     private(set) var loops: [EventLoop] = []
     let publicListener: Listener
     let bridgeListener: Listener
+    let store: SQLiteStore
+    let chat: ChatService
 
     struct StartError: Error, CustomStringConvertible {
         let description: String
     }
 
-    init(configuration c: Configuration, limits base: EngineLimits = EngineLimits()) throws(StartError) {
+    init(configuration c: Configuration, limits base: EngineLimits = EngineLimits(),
+         chatLimits: ChatLimits = ChatLimits()) throws(StartError) {
         configuration = c
         var limits = base
         limits.maxMessage = c.maxMessage
@@ -29,21 +35,45 @@ final class HubServer {
         let handshake = HandshakeOptions(allowedOrigins: c.allowedOrigins, deflate: DeflatePolicy(enabled: c.deflate))
         var bridgeLimits = limits
         bridgeLimits.http.maxBodyBytes = 1 << 20
+        let opened: SQLiteStore
+        do {
+            for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters)) }
+            try FileManager.default.createDirectory(atPath: c.dataDir, withIntermediateDirectories: true)
+            opened = try SQLiteStore(path: (c.dataDir as NSString).appendingPathComponent("hub.sqlite"), now: wallMillis())
+        } catch {
+            throw StartError(description: "cannot open the data folder \(c.dataDir): \(error)")
+        }
+        let store = opened
+        self.store = store
+        let directory = Directory()
+        let assignments = Self.wait { store.allAssignments(completion: $0) }
+        guard case .success(let list) = assignments else { throw StartError(description: "cannot read assignments: \(assignments)") }
+        directory.load(list)
+        chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
+                           verifier: JWTVerifier(secret: Array((c.jwtSecret ?? "").utf8)), limits: chatLimits)
         do {
             publicListener = try Listener(name: "public", host: c.host, port: c.port,
-                                          service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters),
+                                          service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat),
                                           tls: tls, limits: limits)
             bridgeListener = try Listener(name: "bridge", host: c.bridgeHost, port: c.bridgePort,
                                           service: BridgeService(counters: counters), tls: nil, limits: bridgeLimits)
-            for i in 0..<c.loops {
-                let loop = try EventLoop(index: i, counters: counters)
+            for loop in loops {
                 try loop.add(publicListener)
                 try loop.add(bridgeListener)
-                loops.append(loop)
             }
         } catch {
+            store.close()
             throw StartError(description: "\(error)")
         }
+    }
+
+    /// Waits for a store call made during start-up (before any loop runs).
+    static func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {
+        let box = Mutex<Result<T, StoreError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        call { r in box.withLock { $0 = r }; done.signal() }
+        done.wait()
+        return box.withLock { $0 } ?? .failure(.unavailable("no answer"))
     }
 
     func start() {
@@ -57,6 +87,7 @@ final class HubServer {
             loop.execute { $0.beginShutdown(deadlineMs: deadlineMs) }
         }
         for loop in loops { loop.waitUntilFinished() }
+        store.close() // finishes queued writes and checkpoints the WAL
     }
 
     /// How many connections the open-file limit leaves room for (after raising the soft limit

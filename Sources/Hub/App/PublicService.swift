@@ -6,6 +6,7 @@ struct PublicService: HTTPService {
     let echoPath: String?
     let handshake: HandshakeOptions
     let counters: EngineCounters
+    let chat: ChatService
 
     func handle(_ request: HTTPRequest, on connection: Connection) -> HTTPReply {
         let path = request.path
@@ -14,7 +15,7 @@ struct PublicService: HTTPService {
         }
         switch path {
         case "/ws":
-            return .respond(.error(.serviceUnavailable, "chat is not available on this build yet", code: "unavailable"))
+            return .webSocket(Session(chat: chat, urlToken: request.query["token"]), handshake)
         case "/healthz":
             guard request.method == "GET" || request.method == "HEAD" else { return .respond(methodNotAllowed) }
             return .respond(.json(.ok, "{\"status\":\"ok\",\"connections\":\(counters.connections.load(ordering: .relaxed))}"))

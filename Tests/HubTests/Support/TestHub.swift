@@ -1,4 +1,6 @@
 import Foundation
+import Persistence
+import Protocol
 import XCTest
 @testable import Hub
 
@@ -10,7 +12,7 @@ final class TestHub {
 
     init(loops: Int = 2, echoPath: String? = "/echo", maxMessage: Int = 1 << 20,
          tls: (cert: String, key: String)? = nil, limits: EngineLimits = EngineLimits(),
-         configure: (inout Configuration) -> Void = { _ in }) throws {
+         chatLimits: ChatLimits = ChatLimits(), configure: (inout Configuration) -> Void = { _ in }) throws {
         var c = Configuration()
         c.host = "127.0.0.1"
         c.port = 0
@@ -22,12 +24,30 @@ final class TestHub {
         c.tlsCert = tls?.cert
         c.tlsKey = tls?.key
         c.dataDir = NSTemporaryDirectory() + "hub-test-\(UUID().uuidString)"
+        c.jwtSecret = TestHub.secret
         configure(&c)
-        server = try HubServer(configuration: c, limits: limits)
+        server = try HubServer(configuration: c, limits: limits, chatLimits: chatLimits)
         server.start()
     }
 
     func stop() { server.shutdown(deadlineMs: 2_000) }
+
+    static let secret = "test-secret-0123456789abcdef"
+
+    /// A signed token for a user (expiring in an hour unless told otherwise).
+    static func token(_ sub: String, _ role: Role, name: String? = nil, services: [String]? = nil,
+                      expiresIn: Int64 = 3600) -> String {
+        JWTSigner(secret: Array(secret.utf8)).sign(TokenClaims(sub: sub, role: role, name: name ?? sub.capitalized,
+                                                               exp: Int64(Date().timeIntervalSince1970) + expiresIn, services: services))
+    }
+
+    /// Seeds an assignment the way the bridge will: in the store and in the live directory.
+    func assign(_ agent: String, to client: String, for service: String) throws {
+        let key = ConversationKey(service: service, clientId: client)
+        let r = HubServer.wait { server.store.setAssignment(Assignment(conversation: key, agentId: agent), now: 1, completion: $0) }
+        _ = try r.get()
+        server.chat.directory.setAgent(agent, for: key)
+    }
 }
 
 /// The montrose-hub executable next to the test bundle, run as a subprocess.

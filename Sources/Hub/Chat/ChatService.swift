@@ -1,0 +1,68 @@
+import Foundation
+import Persistence
+import Protocol
+
+// What every chat session shares: the store, the assignment directory, the router and the
+// token verifier. Sendable; per-connection state lives in Session.
+final class ChatService: Sendable {
+    let store: Store
+    let directory: Directory
+    let router: Router
+    let verifier: JWTVerifier
+    let limits: ChatLimits
+
+    init(store: Store, directory: Directory, router: Router, verifier: JWTVerifier, limits: ChatLimits = ChatLimits()) {
+        self.store = store
+        self.directory = directory
+        self.router = router
+        self.verifier = verifier
+        self.limits = limits
+    }
+}
+
+/// Limits of the JSON ops (PROTOCOL.md "Ops"), separate from the WebSocket message limit.
+struct ChatLimits: Sendable {
+    var authDeadlineMs: Int64 = 10_000
+    var maxEnvelopeBytes = 64 * 1024
+    var maxTextCharacters = 8_000
+    var maxClientMsgIdCharacters = 64
+    var pageSize = 100
+    var defaultHistoryLimit = 50
+}
+
+/// The JSON shape of a stored message (results and `message` pushes share it).
+extension JSONWriter {
+    mutating func messageFields(_ m: StoredMessage) {
+        key("channel"); string(m.conversation.channel)
+        key("seq"); int(m.seq)
+        key("msg_id"); int(m.msgId)
+        key("from"); beginObject()
+        key("id"); string(m.senderId)
+        key("role"); string(m.senderRole)
+        key("name"); string(m.senderName)
+        endObject()
+        key("text"); string(m.text)
+        key("ts"); int(m.ts)
+        key("client_msg_id")
+        if let c = m.clientMsgId { string(c) } else { null() }
+    }
+
+    mutating func messageList(_ list: [StoredMessage]) {
+        beginArray()
+        for m in list {
+            beginObject()
+            messageFields(m)
+            endObject()
+        }
+        endArray()
+    }
+}
+
+extension Publication {
+    static func message(_ m: StoredMessage) -> Publication {
+        .push(channel: m.conversation.channel, message: m) { w in
+            w.key("type"); w.string("message")
+            w.messageFields(m)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Persistence
+import Protocol
+import Synchronization
+
+// Fan-out: channel → subscribers. Each loop keeps its own registry of local subscribers
+// (touched only on that loop's thread); a shared, rarely written map says which loops have
+// subscribers of a channel, so a publish visits only the loops that care. A publication is
+// encoded ONCE; every subscriber on every loop queues the same bytes.
+//
+// The single-node Broker: with one node a publish is this function call. A Redis or NATS
+// broker would sit in front of `publish` later.
+
+/// One published push: the encoded frame, and the message it carries (for sequence checks).
+final class Publication: Sendable {
+    let channel: String
+    let frame: Bytes
+    let message: StoredMessage?
+    init(channel: String, frame: Bytes, message: StoredMessage? = nil) {
+        self.channel = channel
+        self.frame = frame
+        self.message = message
+    }
+
+    /// `{"type": type, …fields}` as a text frame.
+    static func push(channel: String, message: StoredMessage? = nil, _ write: (inout JSONWriter) -> Void) -> Publication {
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        write(&w)
+        w.endObject()
+        return Publication(channel: channel, frame: Bytes(FrameEncoder.frame(opcode: .text, payload: w.bytes)), message: message)
+    }
+}
+
+final class Router: Sendable {
+    private let loops: [EventLoop]
+    private let interest = Mutex<[String: Set<Int>]>([:])
+    private let registries: [LoopRegistry]
+
+    init(loops: [EventLoop]) {
+        self.loops = loops
+        registries = loops.map { _ in LoopRegistry() }
+    }
+
+    /// On the session's loop thread.
+    func subscribe(_ session: Session, to channel: String, loop: Int) {
+        if registries[loop].add(session, channel) {
+            _ = interest.withLock { $0[channel, default: []].insert(loop) }
+        }
+    }
+
+    /// On the session's loop thread.
+    func unsubscribe(_ session: Session, from channel: String, loop: Int) {
+        if registries[loop].remove(session, channel) {
+            interest.withLock { map -> Void in
+                map[channel]?.remove(loop)
+                if map[channel]?.isEmpty == true { map[channel] = nil }
+            }
+        }
+    }
+
+    /// From any thread. Pushes from one thread reach every subscriber in the order published.
+    func publish(_ p: Publication) {
+        let targets = interest.withLock { $0[p.channel] } ?? []
+        for i in targets {
+            let registry = registries[i]
+            loops[i].execute { _ in registry.deliver(p) }
+        }
+    }
+
+    /// Whether any connection anywhere is subscribed (for message notifications later).
+    func hasSubscribers(_ channel: String) -> Bool {
+        interest.withLock { $0[channel] != nil }
+    }
+}
+
+/// One loop's channel → sessions map. `@unchecked Sendable`: created on the main thread, then
+/// used only on its loop's thread (subscribe, unsubscribe and deliver all run there).
+final class LoopRegistry: @unchecked Sendable {
+    private var channels: [String: [ObjectIdentifier: Session]] = [:]
+
+    /// True when this is the loop's first subscriber of the channel.
+    func add(_ s: Session, _ channel: String) -> Bool {
+        let first = channels[channel] == nil
+        channels[channel, default: [:]][ObjectIdentifier(s)] = s
+        return first
+    }
+
+    /// True when the loop has no subscriber of the channel left.
+    func remove(_ s: Session, _ channel: String) -> Bool {
+        guard channels[channel]?.removeValue(forKey: ObjectIdentifier(s)) != nil else { return false }
+        if channels[channel]?.isEmpty == true {
+            channels[channel] = nil
+            return true
+        }
+        return false
+    }
+
+    func deliver(_ p: Publication) {
+        guard let subscribers = channels[p.channel] else { return }
+        for s in subscribers.values { s.deliver(p) }
+    }
+}

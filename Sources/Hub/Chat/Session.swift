@@ -1,0 +1,420 @@
+import Persistence
+import Protocol
+
+// One authenticated (or authenticating) WebSocket on /ws: decodes ops, checks authorization
+// for every one, talks to the store off-loop, and keeps per-channel delivery state so every
+// subscriber sees a conversation's messages in seq order with no gap and no duplicate.
+// Lives on its connection's loop; store completions hop back through the loop's mailbox and
+// find the session again by connection id (a closed connection simply drops them).
+final class Session: WebSocketHandler {
+    private let chat: ChatService
+    private let urlToken: String?
+    private var loop: EventLoop?
+    private var connectionID: ConnectionID?
+    private(set) var user: SessionUser?
+    private var authDeadline: Int64 = 0
+    private var subscriptions: [String: Subscription] = [:]
+
+    /// Delivery state of one subscribed channel.
+    private struct Subscription {
+        var channel: Channel
+        /// The next seq this connection must receive (conversations).
+        var next: Int64 = 1
+        /// False while a fetch from the store is in flight: live pushes wait in `held`.
+        var ready = false
+        var held: [Publication] = []
+        var observer = false
+    }
+
+    init(chat: ChatService, urlToken: String?) {
+        self.chat = chat
+        self.urlToken = urlToken
+    }
+
+    // MARK: WebSocketHandler
+
+    func didOpen(_ c: Connection) {
+        loop = c.loop
+        connectionID = c.id
+        authDeadline = c.loop.now + chat.limits.authDeadlineMs
+        if let token = urlToken { authenticate(c, token: token, requestID: nil) }
+    }
+
+    func didClose(_ c: Connection, code: CloseCode?) {
+        for name in subscriptions.keys { chat.router.unsubscribe(self, from: name, loop: c.loop.index) }
+        subscriptions.removeAll()
+    }
+
+    func tick(_ c: Connection, now: Int64) {
+        if user == nil && now >= authDeadline {
+            Log.info("auth_timeout", ["conn": "\(c.id)", "peer": c.peer])
+            c.close(.authTimeout, reason: "no auth within the deadline")
+        }
+    }
+
+    func didReceive(_ c: Connection, opcode: Opcode, payload: [UInt8]) {
+        guard opcode == .text else {
+            return replyError(c, nil, "bad_request", "ops are JSON text frames")
+        }
+        guard payload.count <= chat.limits.maxEnvelopeBytes else {
+            return replyError(c, nil, "too_large", "request over \(chat.limits.maxEnvelopeBytes) bytes")
+        }
+        let request: JSON
+        do {
+            request = try payload.withUnsafeBytes { (p) throws(JSONError) -> JSON in try JSONParser.parse(p, maxDepth: 16) }
+        } catch let error as JSONError {
+            return replyError(c, nil, "bad_request", "invalid JSON: \(error.message)")
+        } catch {
+            return replyError(c, nil, "bad_request", "invalid JSON")
+        }
+        guard case .object = request else { return replyError(c, nil, "bad_request", "a request is a JSON object") }
+        guard let idValue = request["id"], let id = idValue.intValue, case .int = idValue else {
+            return replyError(c, nil, "bad_request", "id must be an integer")
+        }
+        guard let op = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
+        if op == "auth" {
+            guard let token = request["token"]?.stringValue else { return replyError(c, id, "bad_request", "token must be a string") }
+            return authenticate(c, token: token, requestID: id)
+        }
+        if op == "ping" { return reply(c, id) { _ in } }
+        guard let user else { return replyError(c, id, "unauthorized", "authenticate first with the auth op") }
+        switch op {
+        case "subscribe": subscribe(c, id, request, user)
+        case "unsubscribe": unsubscribe(c, id, request)
+        case "send": send(c, id, request, user)
+        case "history": history(c, id, request, user)
+        case "read": read(c, id, request, user)
+        case "typing", "presence", "status", "conversations", "notifications", "notifications.read":
+            replyError(c, id, "unavailable", "\(op) is not available on this build yet")
+        default:
+            replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(op.prefix(40))))")
+        }
+    }
+
+    // MARK: auth
+
+    private func authenticate(_ c: Connection, token: String, requestID: Int64?) {
+        if user != nil { return replyError(c, requestID, "conflict", "already authenticated") }
+        let claims: TokenClaims
+        do {
+            claims = try chat.verifier.verify(token, now: wallMillis() / 1000)
+        } catch {
+            Log.info("auth_failed", ["conn": "\(c.id)", "peer": c.peer, "reason": error.message])
+            replyError(c, requestID, "unauthorized", error.message)
+            c.close(.unauthorized, reason: "invalid token")
+            return
+        }
+        let u = SessionUser(id: claims.sub, role: claims.role, name: claims.name, services: claims.services)
+        user = u
+        chat.store.upsertUser(u.record, now: wallMillis()) { _ in }
+        // Every authenticated connection receives its own user channel.
+        let own = Channel.user(u.id)
+        subscriptions[own.name] = Subscription(channel: own, ready: true)
+        chat.router.subscribe(self, to: own.name, loop: c.loop.index)
+        let session = "\(c.id)"
+        reply(c, requestID) { w in
+            w.key("user"); w.string(u.id)
+            w.key("role"); w.string(u.role.rawValue)
+            w.key("name"); w.string(u.name)
+            w.key("session"); w.string(session)
+            w.key("server_time"); w.int(wallMillis())
+        }
+    }
+
+    // MARK: channels
+
+    /// The channel named by `request["channel"]` if the user may use it; replies otherwise.
+    private func channel(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) -> (Channel, Authorizer.Access)? {
+        guard let name = request["channel"]?.stringValue else {
+            replyError(c, id, "bad_request", "channel must be a string")
+            return nil
+        }
+        guard let channel = Channel(name) else {
+            replyError(c, id, "not_found", "no such channel")
+            return nil
+        }
+        let access = Authorizer.access(user, channel, directory: chat.directory)
+        guard access != .denied else {
+            Log.info("forbidden", ["user": user.id, "channel": name])
+            replyError(c, id, "forbidden", "not allowed on this channel")
+            return nil
+        }
+        return (channel, access)
+    }
+
+    private func optionalInt(_ request: JSON, _ key: String) -> (present: Bool, value: Int64?) {
+        guard let v = request[key], !v.isNull else { return (false, nil) }
+        return (true, v.intValue)
+    }
+
+    private func subscribe(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = SessionHop(loop: c.loop, id: c.id)
+        guard let (channel, access) = channel(c, id, request, user) else { return }
+        let since = optionalInt(request, "since")
+        if since.present && (since.value == nil || since.value! < 0) {
+            return replyError(c, id, "bad_request", "since must be a non-negative integer")
+        }
+        guard case .conversation(let key) = channel else {
+            return reply(c, id) { w in
+                w.key("last_seq"); w.int(0)
+                w.key("messages"); w.beginArray(); w.endArray()
+                w.key("more"); w.bool(false)
+            }
+        }
+        if access == .observer { chat.store.recordAudit(actor: user.id, action: "subscribe", target: key.channel, ts: wallMillis()) }
+        // Registered first, fetched second: whatever commits after this point arrives live
+        // (held until the fetch is back), whatever committed before is in the fetch.
+        var sub = subscriptions[channel.name] ?? Subscription(channel: channel)
+        sub.ready = false
+        sub.observer = access == .observer
+        subscriptions[channel.name] = sub
+        chat.router.subscribe(self, to: channel.name, loop: c.loop.index)
+        let store = chat.store
+        let limit = chat.limits.pageSize
+        let name = channel.name
+        if let after = since.value {
+            store.messages(key, after: after, limit: limit) { result in
+                store.lastSeq(key) { last in
+                    let page = result.flatMap { p in last.map { (p, $0) } }
+                    hop.run { s, c in s.subscribed(c, id, name, since: after, page) }
+                }
+            }
+        } else {
+            store.lastSeq(key) { last in
+                let page = last.map { (MessagePage(messages: [], more: false), $0) }
+                hop.run { s, c in s.subscribed(c, id, name, since: nil, page) }
+            }
+        }
+    }
+
+    private func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?,
+                            _ result: Result<(MessagePage, Int64), StoreError>) {
+        guard var sub = subscriptions[name] else { return } // unsubscribed meanwhile
+        switch result {
+        case .failure(let e):
+            subscriptions[name] = nil
+            chat.router.unsubscribe(self, from: name, loop: c.loop.index)
+            return replyStoreError(c, id, e)
+        case .success(let (page, lastSeq)):
+            sub.next = (page.messages.last?.seq ?? since ?? lastSeq) + 1
+            reply(c, id) { w in
+                w.key("last_seq"); w.int(lastSeq)
+                w.key("messages"); w.messageList(page.messages)
+                w.key("more"); w.bool(page.more)
+            }
+            subscriptions[name] = sub
+            if page.more {
+                catchUp(c, name) // the rest follows as pushes, in order
+            } else {
+                release(c, name)
+            }
+        }
+    }
+
+    /// Fetches what this connection is missing before `next` can continue, then releases held pushes.
+    private func catchUp(_ c: Connection, _ name: String) {
+        let hop = SessionHop(loop: c.loop, id: c.id)
+        guard var sub = subscriptions[name], case .conversation(let key) = sub.channel else { return }
+        sub.ready = false
+        subscriptions[name] = sub
+        chat.store.messages(key, after: sub.next - 1, limit: chat.limits.pageSize) { result in
+            hop.run { s, c in s.caughtUp(c, name, result) }
+        }
+    }
+
+    private func caughtUp(_ c: Connection, _ name: String, _ result: Result<MessagePage, StoreError>) {
+        guard var sub = subscriptions[name] else { return }
+        guard case .success(let page) = result else {
+            // Storage trouble: the client recovers with `since` after reconnecting.
+            c.close(.internalError, reason: "could not catch up")
+            return
+        }
+        for m in page.messages where m.seq == sub.next {
+            c.sendFrame(Publication.message(m).frame)
+            sub.next += 1
+        }
+        subscriptions[name] = sub
+        if page.more { catchUp(c, name) } else { release(c, name) }
+    }
+
+    /// Marks the subscription live and delivers what was held, in order.
+    private func release(_ c: Connection, _ name: String) {
+        guard var sub = subscriptions[name] else { return }
+        sub.ready = true
+        let held = sub.held
+        sub.held = []
+        subscriptions[name] = sub
+        for p in held { deliver(p) }
+    }
+
+    /// A publication for a channel this session subscribed to (on the session's loop).
+    func deliver(_ p: Publication) {
+        guard var sub = subscriptions[p.channel], let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        guard sub.ready else {
+            sub.held.append(p)
+            subscriptions[p.channel] = sub
+            return
+        }
+        guard let m = p.message else { return c.sendFrame(p.frame) }
+        if m.seq < sub.next { return } // already delivered (fetched before it arrived live)
+        if m.seq > sub.next {
+            // A gap (a push overtaken by a fetch boundary): fetch what is missing first.
+            sub.held.append(p)
+            subscriptions[p.channel] = sub
+            catchUp(c, p.channel)
+            return
+        }
+        c.sendFrame(p.frame)
+        sub.next += 1
+        subscriptions[p.channel] = sub
+    }
+
+    private func unsubscribe(_ c: Connection, _ id: Int64, _ request: JSON) {
+        guard let name = request["channel"]?.stringValue else { return replyError(c, id, "bad_request", "channel must be a string") }
+        if let user, name == Channel.user(user.id).name {
+            return replyError(c, id, "bad_request", "the own user channel cannot be unsubscribed")
+        }
+        if subscriptions.removeValue(forKey: name) != nil {
+            chat.router.unsubscribe(self, from: name, loop: c.loop.index)
+        }
+        reply(c, id) { _ in }
+    }
+
+    // MARK: messages
+
+    private func send(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = SessionHop(loop: c.loop, id: c.id)
+        guard let (channel, _) = channel(c, id, request, user) else { return }
+        guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "send goes to a conversation channel") }
+        guard let text = request["text"]?.stringValue else { return replyError(c, id, "bad_request", "text must be a string") }
+        guard !text.isEmpty else { return replyError(c, id, "bad_request", "text must not be empty") }
+        guard text.count <= chat.limits.maxTextCharacters else {
+            return replyError(c, id, "too_large", "text over \(chat.limits.maxTextCharacters) characters")
+        }
+        guard let clientMsgId = request["client_msg_id"]?.stringValue, !clientMsgId.isEmpty,
+              clientMsgId.count <= chat.limits.maxClientMsgIdCharacters else {
+            return replyError(c, id, "bad_request", "client_msg_id must be a string of 1–\(chat.limits.maxClientMsgIdCharacters) characters")
+        }
+        let router = chat.router
+        let message = NewMessage(conversation: key, sender: user.record, text: text, clientMsgId: clientMsgId, ts: wallMillis())
+        chat.store.appendMessage(message) { result in
+            // On the writer thread, in commit order: the ack is queued before the push, and
+            // pushes leave in seq order.
+            hop.run { s, c in
+                switch result {
+                case .success(let a):
+                    s.reply(c, id) { w in
+                        w.key("seq"); w.int(a.message.seq)
+                        w.key("msg_id"); w.int(a.message.msgId)
+                        w.key("ts"); w.int(a.message.ts)
+                        w.key("duplicate"); w.bool(a.duplicate)
+                    }
+                case .failure(let e):
+                    s.replyStoreError(c, id, e)
+                }
+            }
+            if case .success(let a) = result, !a.duplicate { router.publish(.message(a.message)) }
+        }
+    }
+
+    private func history(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = SessionHop(loop: c.loop, id: c.id)
+        guard let (channel, access) = channel(c, id, request, user) else { return }
+        guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "history is kept for conversation channels") }
+        let before = optionalInt(request, "before")
+        if before.present && (before.value ?? 0) < 1 { return replyError(c, id, "bad_request", "before must be a positive integer") }
+        let limit = optionalInt(request, "limit")
+        let n = limit.present ? (limit.value ?? 0) : Int64(chat.limits.defaultHistoryLimit)
+        guard (1...Int64(chat.limits.pageSize)).contains(n) else { return replyError(c, id, "bad_request", "limit must be 1–\(chat.limits.pageSize)") }
+        if access == .observer { chat.store.recordAudit(actor: user.id, action: "history", target: key.channel, ts: wallMillis()) }
+        chat.store.messages(key, before: before.value, limit: Int(n)) { result in
+            hop.run { s, c in
+                switch result {
+                case .success(let page):
+                    s.reply(c, id) { w in
+                        w.key("messages"); w.messageList(page.messages)
+                        w.key("more"); w.bool(page.more)
+                    }
+                case .failure(let e): s.replyStoreError(c, id, e)
+                }
+            }
+        }
+    }
+
+    private func read(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = SessionHop(loop: c.loop, id: c.id)
+        guard let (channel, access) = channel(c, id, request, user) else { return }
+        guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "read marks are kept for conversation channels") }
+        guard let seq = request["seq"]?.intValue, seq >= 0 else { return replyError(c, id, "bad_request", "seq must be a non-negative integer") }
+        let router = chat.router
+        let observer = access == .observer
+        let userID = user.id
+        chat.store.markRead(user: user.id, key, seq: seq) { result in
+            hop.run { s, c in
+                switch result {
+                case .success(let mark): s.reply(c, id) { w in w.key("seq"); w.int(mark) }
+                case .failure(let e): s.replyStoreError(c, id, e)
+                }
+            }
+            // Read ticks for the other participants; an observing admin leaves no trace.
+            if case .success(let mark) = result, !observer {
+                router.publish(.push(channel: key.channel) { w in
+                    w.key("type"); w.string("read")
+                    w.key("channel"); w.string(key.channel)
+                    w.key("user"); w.string(userID)
+                    w.key("seq"); w.int(mark)
+                })
+            }
+        }
+    }
+
+    // MARK: replies
+
+    private func reply(_ c: Connection, _ id: Int64?, _ result: (inout JSONWriter) -> Void) {
+        var w = JSONWriter(capacity: 128)
+        w.beginObject()
+        w.key("id"); if let id { w.int(id) } else { w.null() }
+        w.key("ok"); w.bool(true)
+        w.key("result"); w.beginObject(); result(&w); w.endObject()
+        w.endObject()
+        c.send(.text, w.bytes)
+    }
+
+    private func replyError(_ c: Connection, _ id: Int64?, _ code: String, _ message: String) {
+        var w = JSONWriter(capacity: 128)
+        w.beginObject()
+        w.key("id"); if let id { w.int(id) } else { w.null() }
+        w.key("ok"); w.bool(false)
+        w.key("error"); w.beginObject()
+        w.key("code"); w.string(code)
+        w.key("message"); w.string(message)
+        w.endObject()
+        w.endObject()
+        c.send(.text, w.bytes)
+    }
+
+    private func replyStoreError(_ c: Connection, _ id: Int64, _ e: StoreError) {
+        switch e {
+        case .unavailable(let why): replyError(c, id, "unavailable", why)
+        case .notFound(let why): replyError(c, id, "not_found", why)
+        case .conflict(let why): replyError(c, id, "conflict", why)
+        case .internalError(let why):
+            Log.error("store_error", ["reason": why])
+            replyError(c, id, "internal", "storage error")
+        }
+    }
+}
+
+/// Brings a store completion back to its session: the loop and connection id are Sendable,
+/// the session is not, so it is looked up again on its loop (a closed connection drops it).
+struct SessionHop: Sendable {
+    let loop: EventLoop
+    let id: ConnectionID
+
+    func run(_ body: @escaping @Sendable (Session, Connection) -> Void) {
+        loop.execute { loop in
+            guard let c = loop.connection(id), let s = c.handler as? Session else { return }
+            body(s, c)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Protocol
+import XCTest
+
+// A chat client over the project's WebSocket client: requests matched by id, pushes queued.
+final class ChatClient {
+    let ws: WSClient
+    private var nextID: Int64 = 1
+    private(set) var pushes: [JSON] = []
+
+    init(port: Int, token: String? = nil, urlToken: String? = nil) throws {
+        ws = try WSClient(port: port, path: urlToken.map { "/ws?token=\($0)" } ?? "/ws")
+        if let token {
+            let r = try request("auth", ["token": .string(token)])
+            guard r["ok"]?.boolValue == true else { throw TestError("auth failed: \(r.text)") }
+        }
+    }
+
+    /// Sends an op and returns its reply; pushes that arrive meanwhile are queued.
+    @discardableResult
+    func request(_ op: String, _ params: JSONObject = [:]) throws -> JSON {
+        let id = nextID
+        nextID += 1
+        var body = params
+        body["id"] = .int(id)
+        body["op"] = .string(op)
+        try ws.send(JSON.object(body).text)
+        return try reply(to: id)
+    }
+
+    func reply(to id: Int64) throws -> JSON {
+        while true {
+            let v = try next()
+            if v["id"]?.intValue == id { return v }
+            if v["type"] != nil { pushes.append(v) }
+        }
+    }
+
+    /// The next JSON frame (fails on a close frame).
+    func next() throws -> JSON {
+        let m = try ws.readMessage()
+        if m.opcode == .close { throw TestError("closed with \(m.closeCode ?? 0) \(m.closeReason)") }
+        return try JSONParser.parse(m.payload)
+    }
+
+    /// The next push of `type`, from the queue or the socket.
+    func push(_ type: String) throws -> JSON {
+        if let i = pushes.firstIndex(where: { $0["type"]?.stringValue == type }) { return pushes.remove(at: i) }
+        while true {
+            let v = try next()
+            if v["type"]?.stringValue == type { return v }
+            if v["type"] != nil { pushes.append(v) }
+        }
+    }
+
+    func result(_ op: String, _ params: JSONObject = [:]) throws -> JSON {
+        let r = try request(op, params)
+        guard r["ok"]?.boolValue == true, let result = r["result"] else { throw TestError("\(op) failed: \(r.text)") }
+        return result
+    }
+
+    func errorCode(_ op: String, _ params: JSONObject = [:]) throws -> String? {
+        try request(op, params)["error"]?["code"]?.stringValue
+    }
+}
