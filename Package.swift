@@ -20,6 +20,7 @@ let package = Package(
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
         .target(name: "Persistence", dependencies: ["CSQLite"], path: "Sources/Persistence"),
         .executableTarget(name: "Hub", dependencies: ["Protocol", "Persistence", "CLinux", "COpenSSL"], path: "Sources/Hub"),
+        .executableTarget(name: "hub-load", dependencies: ["Protocol", "CLinux"], path: "loadtest/Sources/hub-load"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"], path: "Tests/PersistenceTests"),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Protocol", "CLinux"], path: "Tests/HubTests"),

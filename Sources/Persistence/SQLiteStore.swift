@@ -259,6 +259,16 @@ public final class SQLiteStore: Store {
         }, completion)
     }
 
+    public func allConversations(service: String?, completion: @escaping StoreCompletion<[ConversationKey]>) {
+        read({ db in
+            let s = try db.statement("SELECT service, client_id FROM conversations WHERE ?1 IS NULL OR service = ?1")
+            try s.bind(.of(service))
+            var out: [ConversationKey] = []
+            while try s.step() { out.append(ConversationKey(service: s.text(0), clientId: s.text(1))) }
+            return out
+        }, completion)
+    }
+
     public func recordAudit(actor: String, action: String, target: String, ts: Int64) {
         write({ db in
             try db.statement("INSERT INTO audit_log (actor_id, action, target, ts) VALUES (?1, ?2, ?3, ?4)")

@@ -124,6 +124,8 @@ public protocol Store: Sendable {
     /// Moves the user's read mark forward (never back); returns the mark now stored.
     func markRead(user: String, _ key: ConversationKey, seq: Int64, completion: @escaping StoreCompletion<Int64>)
     func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>)
+    /// Every conversation that has a row (for admins), optionally of one service.
+    func allConversations(service: String?, completion: @escaping StoreCompletion<[ConversationKey]>)
     func recordAudit(actor: String, action: String, target: String, ts: Int64)
 
     /// Finishes queued writes, checkpoints, and stops the database threads.

@@ -10,6 +10,7 @@ final class ChatService: Sendable {
     let router: Router
     let verifier: JWTVerifier
     let limits: ChatLimits
+    let presence = Presence()
 
     init(store: Store, directory: Directory, router: Router, verifier: JWTVerifier, limits: ChatLimits = ChatLimits()) {
         self.store = store
@@ -17,6 +18,14 @@ final class ChatService: Sendable {
         self.router = router
         self.verifier = verifier
         self.limits = limits
+    }
+
+    /// An assignment changed: the directory is updated at once, and the agent who lost the
+    /// conversation has every live subscription to it ended with a `revoked` push.
+    func reassign(_ key: ConversationKey, to agent: String?) {
+        let previous = directory.agent(for: key)
+        directory.setAgent(agent, for: key)
+        if let previous, previous != agent { router.revoke(key.channel, user: previous) }
     }
 }
 
@@ -28,6 +37,7 @@ struct ChatLimits: Sendable {
     var maxClientMsgIdCharacters = 64
     var pageSize = 100
     var defaultHistoryLimit = 50
+    var maxSubscriptions = 500
 }
 
 /// The JSON shape of a stored message (results and `message` pushes share it).

@@ -22,6 +22,10 @@ final class Directory: Sendable {
         assignments.withLock { $0[key] = agent }
     }
 
+    func allConversations() -> [ConversationKey] {
+        assignments.withLock { Array($0.keys) }
+    }
+
     func conversations(ofAgent agent: String) -> [ConversationKey] {
         assignments.withLock { map in map.filter { $0.value == agent }.map(\.key) }
     }

@@ -67,6 +67,15 @@ final class Router: Sendable {
         }
     }
 
+    /// Ends `user`'s subscriptions to `channel` on every loop (an assignment was removed).
+    func revoke(_ channel: String, user: String) {
+        let targets = interest.withLock { $0[channel] } ?? []
+        for i in targets {
+            let registry = registries[i]
+            loops[i].execute { _ in registry.revoke(channel, user: user) }
+        }
+    }
+
     /// Whether any connection anywhere is subscribed (for message notifications later).
     func hasSubscribers(_ channel: String) -> Bool {
         interest.withLock { $0[channel] != nil }
@@ -98,5 +107,10 @@ final class LoopRegistry: @unchecked Sendable {
     func deliver(_ p: Publication) {
         guard let subscribers = channels[p.channel] else { return }
         for s in subscribers.values { s.deliver(p) }
+    }
+
+    func revoke(_ channel: String, user: String) {
+        guard let subscribers = channels[channel] else { return }
+        for s in subscribers.values where s.user?.id == user { s.revoke(channel) }
     }
 }

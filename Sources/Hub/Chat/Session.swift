@@ -24,6 +24,8 @@ final class Session: WebSocketHandler {
         var ready = false
         var held: [Publication] = []
         var observer = false
+        /// Counted in the channel's presence (participants of conversations only).
+        var joined = false
     }
 
     init(chat: ChatService, urlToken: String?) {
@@ -41,8 +43,41 @@ final class Session: WebSocketHandler {
     }
 
     func didClose(_ c: Connection, code: CloseCode?) {
-        for name in subscriptions.keys { chat.router.unsubscribe(self, from: name, loop: c.loop.index) }
-        subscriptions.removeAll()
+        for name in Array(subscriptions.keys) { drop(name, loop: c.loop.index) }
+    }
+
+    /// Ends a subscription: out of the router, and out of presence (a `leave` on the last).
+    private func drop(_ name: String, loop: Int) {
+        guard let sub = subscriptions.removeValue(forKey: name) else { return }
+        chat.router.unsubscribe(self, from: name, loop: loop)
+        if sub.joined, let user, chat.presence.leave(name, user.id) {
+            chat.router.publish(Self.membership("leave", name, user))
+        }
+    }
+
+    private static func membership(_ type: String, _ channel: String, _ user: SessionUser) -> Publication {
+        .push(channel: channel) { w in
+            w.key("type"); w.string(type)
+            w.key("channel"); w.string(channel)
+            w.key("user"); w.beginObject()
+            w.key("id"); w.string(user.id)
+            w.key("role"); w.string(user.role.rawValue)
+            w.key("name"); w.string(user.name)
+            w.endObject()
+        }
+    }
+
+    /// The user lost access (an assignment was removed): the subscription ends with `revoked`.
+    func revoke(_ name: String) {
+        guard subscriptions[name] != nil, let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        drop(name, loop: loop.index)
+        var w = JSONWriter(capacity: 64)
+        w.beginObject()
+        w.key("type"); w.string("revoked")
+        w.key("channel"); w.string(name)
+        w.endObject()
+        c.send(.text, w.bytes)
+        Log.info("revoked", ["conn": "\(c.id)", "user": user?.id ?? "?", "channel": name])
     }
 
     func tick(_ c: Connection, now: Int64) {
@@ -84,7 +119,11 @@ final class Session: WebSocketHandler {
         case "send": send(c, id, request, user)
         case "history": history(c, id, request, user)
         case "read": read(c, id, request, user)
-        case "typing", "presence", "status", "conversations", "notifications", "notifications.read":
+        case "typing": typing(c, id, request, user)
+        case "presence": presence(c, id, request, user)
+        case "status": status(c, id, request, user)
+        case "conversations": conversations(c, id, request, user)
+        case "notifications", "notifications.read":
             replyError(c, id, "unavailable", "\(op) is not available on this build yet")
         default:
             replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(op.prefix(40))))")
@@ -164,9 +203,16 @@ final class Session: WebSocketHandler {
         if access == .observer { chat.store.recordAudit(actor: user.id, action: "subscribe", target: key.channel, ts: wallMillis()) }
         // Registered first, fetched second: whatever commits after this point arrives live
         // (held until the fetch is back), whatever committed before is in the fetch.
+        if subscriptions[channel.name] == nil && subscriptions.count >= chat.limits.maxSubscriptions {
+            return replyError(c, id, "too_large", "more than \(chat.limits.maxSubscriptions) subscriptions on one connection")
+        }
         var sub = subscriptions[channel.name] ?? Subscription(channel: channel)
         sub.ready = false
         sub.observer = access == .observer
+        if !sub.joined && access == .participant {
+            sub.joined = true
+            if chat.presence.join(channel.name, user) { chat.router.publish(Self.membership("join", channel.name, user)) }
+        }
         subscriptions[channel.name] = sub
         chat.router.subscribe(self, to: channel.name, loop: c.loop.index)
         let store = chat.store
@@ -274,9 +320,7 @@ final class Session: WebSocketHandler {
         if let user, name == Channel.user(user.id).name {
             return replyError(c, id, "bad_request", "the own user channel cannot be unsubscribed")
         }
-        if subscriptions.removeValue(forKey: name) != nil {
-            chat.router.unsubscribe(self, from: name, loop: c.loop.index)
-        }
+        drop(name, loop: c.loop.index)
         reply(c, id) { _ in }
     }
 
@@ -365,6 +409,119 @@ final class Session: WebSocketHandler {
                     w.key("seq"); w.int(mark)
                 })
             }
+        }
+    }
+
+    // MARK: presence, status, typing, conversations
+
+    private func typing(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        guard let (channel, access) = channel(c, id, request, user) else { return }
+        guard case .conversation = channel else { return replyError(c, id, "bad_request", "typing goes to a conversation channel") }
+        reply(c, id) { _ in }
+        // An observing admin leaves no trace; at most one push per 2 s per user and channel.
+        guard access == .participant, chat.presence.allowTyping(user.id, channel.name, now: c.loop.now) else { return }
+        chat.router.publish(.push(channel: channel.name) { w in
+            w.key("type"); w.string("typing")
+            w.key("channel"); w.string(channel.name)
+            w.key("user"); w.string(user.id)
+            w.key("name"); w.string(user.name)
+        })
+    }
+
+    private func presence(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        guard let (channel, _) = channel(c, id, request, user) else { return }
+        let online = chat.presence.online(channel.name)
+        reply(c, id) { w in
+            w.key("online"); w.beginArray()
+            for (m, status) in online {
+                w.beginObject()
+                w.key("id"); w.string(m.id)
+                w.key("role"); w.string(m.role.rawValue)
+                w.key("name"); w.string(m.name)
+                w.key("status"); w.string(status)
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
+    private func status(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        guard user.role != .client else { return replyError(c, id, "forbidden", "status is for agents and admins") }
+        guard let value = request["status"]?.stringValue, Presence.statuses.contains(value) else {
+            return replyError(c, id, "bad_request", "status must be available, busy or away")
+        }
+        chat.presence.setStatus(user.id, value)
+        reply(c, id) { _ in }
+        var channels = Set(chat.directory.conversations(ofAgent: user.id).map(\.channel))
+        for (name, sub) in subscriptions where sub.joined { channels.insert(name) }
+        for name in channels {
+            chat.router.publish(.push(channel: name) { w in
+                w.key("type"); w.string("status")
+                w.key("channel"); w.string(name)
+                w.key("user"); w.string(user.id)
+                w.key("status"); w.string(value)
+            })
+        }
+    }
+
+    private func conversations(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = SessionHop(loop: c.loop, id: c.id)
+        let service = request["service"]?.stringValue
+        if let service, !TokenClaims.knownServices.contains(service) { return replyError(c, id, "bad_request", "unknown service") }
+        let before = optionalInt(request, "before")
+        if before.present && before.value == nil { return replyError(c, id, "bad_request", "before must be an integer (a ts)") }
+        let limitParam = optionalInt(request, "limit")
+        let limit = limitParam.present ? (limitParam.value ?? 0) : Int64(chat.limits.defaultHistoryLimit)
+        guard (1...Int64(chat.limits.pageSize)).contains(limit) else { return replyError(c, id, "bad_request", "limit must be 1–\(chat.limits.pageSize)") }
+        let store = chat.store
+        let userID = user.id
+        let finish: @Sendable ([ConversationKey]) -> Void = { keys in
+            let keys = keys.filter { service == nil || $0.service == service }
+            store.conversations(keys, for: userID) { result in
+                hop.run { s, c in s.conversationsFetched(c, id, result, before: before.value, limit: Int(limit)) }
+            }
+        }
+        switch user.role {
+        case .client:
+            finish((user.services ?? Array(TokenClaims.knownServices)).sorted().map { ConversationKey(service: $0, clientId: user.id) })
+        case .websiteAgent, .marketingAgent:
+            finish(chat.directory.conversations(ofAgent: user.id).filter { Authorizer.agentMayServe(user.role, $0.service) })
+        case .admin:
+            let assigned = chat.directory.allConversations()
+            store.allConversations(service: service) { result in
+                finish(Array(Set(assigned + ((try? result.get()) ?? []))))
+            }
+        }
+    }
+
+    private func conversationsFetched(_ c: Connection, _ id: Int64, _ result: Result<[ConversationSummary], StoreError>,
+                                      before: Int64?, limit: Int) {
+        guard case .success(var list) = result else {
+            if case .failure(let e) = result { replyStoreError(c, id, e) }
+            return
+        }
+        // Most recent activity first; conversations without messages last, by channel.
+        list.sort { a, b in
+            let ta = a.lastMessage?.ts ?? -1, tb = b.lastMessage?.ts ?? -1
+            return ta != tb ? ta > tb : a.conversation.channel < b.conversation.channel
+        }
+        if let before { list = list.filter { ($0.lastMessage?.ts ?? -1) < before } }
+        let more = list.count > limit
+        let page = list.prefix(limit)
+        reply(c, id) { w in
+            w.key("conversations"); w.beginArray()
+            for s in page {
+                w.beginObject()
+                w.key("channel"); w.string(s.conversation.channel)
+                w.key("client"); w.string(s.conversation.clientId)
+                w.key("agents"); w.beginArray(); for a in s.agents { w.string(a) }; w.endArray()
+                w.key("last_message")
+                if let m = s.lastMessage { w.beginObject(); w.messageFields(m); w.endObject() } else { w.null() }
+                w.key("unread"); w.int(s.unread)
+                w.endObject()
+            }
+            w.endArray()
+            w.key("more"); w.bool(more)
         }
     }
 

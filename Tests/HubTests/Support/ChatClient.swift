@@ -7,12 +7,16 @@ final class ChatClient {
     let ws: WSClient
     private var nextID: Int64 = 1
     private(set) var pushes: [JSON] = []
+    /// The `session` the hub returned on auth: "<loop>.<slot>.<generation>".
+    private(set) var session = ""
+    var loopIndex: Int { Int(session.split(separator: ".").first ?? "") ?? -1 }
 
     init(port: Int, token: String? = nil, urlToken: String? = nil) throws {
         ws = try WSClient(port: port, path: urlToken.map { "/ws?token=\($0)" } ?? "/ws")
         if let token {
             let r = try request("auth", ["token": .string(token)])
             guard r["ok"]?.boolValue == true else { throw TestError("auth failed: \(r.text)") }
+            session = r["result"]?["session"]?.stringValue ?? ""
         }
     }
 
@@ -57,6 +61,18 @@ final class ChatClient {
         let r = try request(op, params)
         guard r["ok"]?.boolValue == true, let result = r["result"] else { throw TestError("\(op) failed: \(r.text)") }
         return result
+    }
+
+    /// True when no push of `type` arrives within `seconds`.
+    func noPush(_ type: String, within seconds: TimeInterval) -> Bool {
+        if pushes.contains(where: { $0["type"]?.stringValue == type }) { return false }
+        ws.socket.setTimeout(seconds)
+        defer { ws.socket.setTimeout(5) }
+        while true {
+            guard let v = try? next() else { return true }
+            if v["type"]?.stringValue == type { return false }
+            if v["type"] != nil { pushes.append(v) }
+        }
     }
 
     func errorCode(_ op: String, _ params: JSONObject = [:]) throws -> String? {

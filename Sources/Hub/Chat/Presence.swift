@@ -1,0 +1,81 @@
+import Protocol
+import Synchronization
+
+// Who is in which conversation, by user rather than by connection (a user's first connection
+// in is a `join`, the last one out a `leave`, whichever loops they are on), agents' and
+// admins' availability, and the typing rate limit. Shared by all loops behind one lock:
+// it changes on subscribe/unsubscribe/close, not per message.
+final class Presence: Sendable {
+    struct Member: Sendable, Equatable {
+        let id: String
+        let role: Role
+        let name: String
+        var connections: Int
+    }
+
+    private struct State {
+        var channels: [String: [String: Member]] = [:]
+        var status: [String: String] = [:]
+        var lastTyping: [String: Int64] = [:]
+    }
+
+    private let state = Mutex(State())
+    /// At most one typing push per user and channel in this window (PROTOCOL.md `typing`).
+    static let typingIntervalMs: Int64 = 2_000
+    static let statuses: Set<String> = ["available", "busy", "away"]
+
+    /// Counts a connection in; true when it is the user's first in the channel.
+    func join(_ channel: String, _ user: SessionUser) -> Bool {
+        state.withLock { s in
+            if var m = s.channels[channel]?[user.id] {
+                m.connections += 1
+                s.channels[channel]?[user.id] = m
+                return false
+            }
+            s.channels[channel, default: [:]][user.id] = Member(id: user.id, role: user.role, name: user.name, connections: 1)
+            return true
+        }
+    }
+
+    /// Counts a connection out; true when it was the user's last in the channel.
+    func leave(_ channel: String, _ userID: String) -> Bool {
+        state.withLock { s in
+            guard var m = s.channels[channel]?[userID] else { return false }
+            m.connections -= 1
+            if m.connections > 0 {
+                s.channels[channel]?[userID] = m
+                return false
+            }
+            s.channels[channel]?[userID] = nil
+            if s.channels[channel]?.isEmpty == true { s.channels[channel] = nil }
+            return true
+        }
+    }
+
+    func online(_ channel: String) -> [(member: Member, status: String)] {
+        state.withLock { s in
+            (s.channels[channel] ?? [:]).values.sorted { $0.id < $1.id }.map { m in
+                (m, s.status[m.id] ?? (m.role == .client ? "online" : "available"))
+            }
+        }
+    }
+
+    func status(of userID: String, role: Role) -> String {
+        state.withLock { $0.status[userID] } ?? (role == .client ? "online" : "available")
+    }
+
+    func setStatus(_ userID: String, _ status: String) {
+        state.withLock { $0.status[userID] = status }
+    }
+
+    /// Whether a typing push may go out now for this user and channel.
+    func allowTyping(_ userID: String, _ channel: String, now: Int64) -> Bool {
+        state.withLock { s in
+            let key = userID + "\u{0}" + channel
+            if let last = s.lastTyping[key], now - last < Self.typingIntervalMs { return false }
+            s.lastTyping[key] = now
+            if s.lastTyping.count > 100_000 { s.lastTyping = s.lastTyping.filter { now - $0.value < Self.typingIntervalMs } }
+            return true
+        }
+    }
+}
