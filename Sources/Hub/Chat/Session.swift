@@ -238,8 +238,7 @@ final class Session: WebSocketHandler {
         guard var sub = subscriptions[name] else { return } // unsubscribed meanwhile
         switch result {
         case .failure(let e):
-            subscriptions[name] = nil
-            chat.router.unsubscribe(self, from: name, loop: c.loop.index)
+            drop(name, loop: c.loop.index)
             return replyStoreError(c, id, e)
         case .success(let (page, lastSeq)):
             sub.next = (page.messages.last?.seq ?? since ?? lastSeq) + 1
