@@ -57,7 +57,7 @@ do {
 }
 server.start()
 let scheme = configuration.tlsCert == nil ? ("http", "ws") : ("https", "wss")
-print("montrose-hub: public listening on \(scheme.0)://\(configuration.host):\(server.publicListener.port) (WebSocket \(scheme.1)://…:\(server.publicListener.port)/ws, \(configuration.loops) loops, up to \(server.publicListener.limits.maxConnections) connections with \(fileLimit) open files)")
+print("montrose-hub: public listening on \(scheme.0)://\(configuration.host):\(server.publicListener.port) (WebSocket \(scheme.1)://…:\(server.publicListener.port)/ws, \(configuration.loops) loop\(configuration.loops == 1 ? "" : "s"), up to \(server.publicListener.limits.maxConnections) connections with \(fileLimit) open files)")
 print("montrose-hub: bridge listening on http://\(configuration.bridgeHost):\(server.bridgeListener.port)")
 if let echo = configuration.echoPath { print("montrose-hub: conformance echo route on \(echo)") }
 Log.info("started", ["loops": "\(configuration.loops)", "dev": "\(configuration.dev)"])
