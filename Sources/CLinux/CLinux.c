@@ -25,3 +25,14 @@ int montrose_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 }
 
 void montrose_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
+long montrose_raise_open_file_limit(void) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return -1;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+        getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return (long)lim.rlim_cur;
+}

@@ -48,7 +48,7 @@ if configuration.jwtSecret == nil || configuration.bridgeKeys.isEmpty {
     }
 }
 
-let fileLimit = HubServer.raiseFileLimit()
+let fileLimit = montrose_raise_open_file_limit()
 let server: HubServer
 do {
     server = try HubServer(configuration: configuration)

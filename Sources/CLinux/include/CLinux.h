@@ -22,6 +22,8 @@ int montrose_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 // Makes stdout line-buffered so readiness lines reach a pipe at once.
 void montrose_line_buffer_stdout(void);
 int montrose_errno(void);
+// Raises the soft open-file limit to the hard one; returns the soft limit now in force.
+long montrose_raise_open_file_limit(void);
 // Current resident set size in bytes, read from /proc/self/statm (0 when unreadable).
 long montrose_rss_bytes(void);
 #endif

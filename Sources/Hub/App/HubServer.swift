@@ -97,17 +97,4 @@ final class HubServer {
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
         return max(16, Int(lim.rlim_cur) - 64)
     }
-
-    /// Raises the soft open-file limit to the hard one; returns the new soft limit.
-    @discardableResult
-    static func raiseFileLimit() -> Int {
-        var lim = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
-        if lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
-            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
-        }
-        return Int(lim.rlim_cur)
-    }
 }

@@ -26,7 +26,7 @@ do {
     exit(2)
 }
 
-let files = TCP.raiseFileLimit()
+let files = montrose_raise_open_file_limit()
 guard files > 2 * options.conversations + 32 else {
     FileHandle.standardError.write(Data("hub-load: \(2 * options.conversations) connections need more than the \(files) open files allowed\n".utf8))
     exit(2)
