@@ -129,12 +129,13 @@ final class DatabaseWriter: Sendable {
                 FileHandle.standardError.write(Data("level=error event=db_commit_failed jobs=\(batch.count) reason=\"\(error)\"\n".utf8))
                 for job in batch[completions.count...] { completions.append({ _ in job.abandon() }) }
             }
-            for c in completions { c(committed) }
+            // Counted before the completions run, so whoever saw an answer sees it counted.
             stats.batches.add(1, ordering: .relaxed)
             stats.jobs.add(batch.count, ordering: .relaxed)
             if batch.count > stats.largestBatch.load(ordering: .relaxed) {
                 stats.largestBatch.store(batch.count, ordering: .relaxed)
             }
+            for c in completions { c(committed) }
         }
         try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
