@@ -211,6 +211,33 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(oldest["more"]?.boolValue, false)
     }
 
+    func testRequestsInFlightAreCappedWithRateLimited() throws {
+        hub.stop()
+        var limits = ChatLimits()
+        limits.maxInFlight = 2
+        hub = try TestHub(chatLimits: limits)
+        let ann = try client()
+        // Ten sends in one write: all are read before any store answer can come back.
+        var batch: [UInt8] = []
+        for i in 1...10 {
+            let body = "{\"id\":\(i),\"op\":\"send\",\"channel\":\"conv:website:ann\",\"text\":\"m\(i)\",\"client_msg_id\":\"f\(i)\"}"
+            let payload = Array(body.utf8)
+            let key: [UInt8] = [1, 2, 3, 4]
+            batch += [0x81, 0x80 | UInt8(payload.count)] + key + payload.enumerated().map { $0.element ^ key[$0.offset & 3] }
+        }
+        try ann.ws.socket.write(batch)
+        var ok = 0, limited = 0
+        for _ in 1...10 {
+            let r = try ann.next()
+            if r["ok"]?.boolValue == true { ok += 1 }
+            if r["error"]?["code"]?.stringValue == "rate_limited" { limited += 1 }
+        }
+        XCTAssertEqual(ok, 2, "exactly the limit is accepted while unanswered")
+        XCTAssertEqual(limited, 8, "the rest are refused with rate_limited")
+        XCTAssertEqual(try ann.result("send", ["channel": .string(annWebsite), "text": "later", "client_msg_id": "later"])["seq"]?.intValue, 3,
+                       "once answered, the connection sends again")
+    }
+
     // MARK: bad input
 
     func testBadInputGetsItsErrorCodeAndTheConnectionStaysUsable() throws {

@@ -38,6 +38,11 @@ struct ChatLimits: Sendable {
     var pageSize = 100
     var defaultHistoryLimit = 50
     var maxSubscriptions = 500
+    /// Store-backed requests (send, subscribe, history, read, conversations) a connection may
+    /// have unanswered; past it: `rate_limited`.
+    var maxInFlight = 256
+    /// Live pushes a subscription may hold while it catches up; past it: close 4009.
+    var maxHeldPushes = 10_000
 }
 
 /// The JSON shape of a stored message (results and `message` pushes share it).

@@ -6,28 +6,43 @@ import Synchronization
 // from the store at start, updated when the bridge changes them). Shared by all loops,
 // rarely written, so one lock is enough.
 final class Directory: Sendable {
-    private let assignments = Mutex<[ConversationKey: String]>([:])
+    private struct State {
+        var agentOf: [ConversationKey: String] = [:]
+        /// The same, indexed by agent (for status pushes and agents' conversation lists).
+        var conversationsOf: [String: Set<ConversationKey>] = [:]
+
+        mutating func set(_ agent: String?, _ key: ConversationKey) {
+            if let old = agentOf[key] {
+                conversationsOf[old]?.remove(key)
+                if conversationsOf[old]?.isEmpty == true { conversationsOf[old] = nil }
+            }
+            agentOf[key] = agent
+            if let agent { conversationsOf[agent, default: []].insert(key) }
+        }
+    }
+
+    private let state = Mutex(State())
 
     func load(_ list: [Assignment]) {
-        assignments.withLock { map in
-            for a in list { map[a.conversation] = a.agentId }
+        state.withLock { s in
+            for a in list { s.set(a.agentId, a.conversation) }
         }
     }
 
     func agent(for key: ConversationKey) -> String? {
-        assignments.withLock { $0[key] }
+        state.withLock { $0.agentOf[key] }
     }
 
     func setAgent(_ agent: String?, for key: ConversationKey) {
-        assignments.withLock { $0[key] = agent }
+        state.withLock { $0.set(agent, key) }
     }
 
     func allConversations() -> [ConversationKey] {
-        assignments.withLock { Array($0.keys) }
+        state.withLock { Array($0.agentOf.keys) }
     }
 
     func conversations(ofAgent agent: String) -> [ConversationKey] {
-        assignments.withLock { map in map.filter { $0.value == agent }.map(\.key) }
+        state.withLock { Array($0.conversationsOf[agent] ?? []) }
     }
 }
 

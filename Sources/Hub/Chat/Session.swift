@@ -15,17 +15,25 @@ final class Session: WebSocketHandler {
     private var authDeadline: Int64 = 0
     private var subscriptions: [String: Subscription] = [:]
 
-    /// Delivery state of one subscribed channel.
-    private struct Subscription {
-        var channel: Channel
+    /// Store operations this connection has in flight (answered or not yet).
+    private var inFlight = 0
+
+    /// Delivery state of one subscribed channel. A class so that the per-message path
+    /// mutates it in place: one dictionary lookup, and `held` is never copied on append.
+    private final class Subscription {
+        let channel: Channel
         /// The next seq this connection must receive (conversations).
         var next: Int64 = 1
         /// False while a fetch from the store is in flight: live pushes wait in `held`.
-        var ready = false
+        var ready: Bool
         var held: [Publication] = []
         var observer = false
         /// Counted in the channel's presence (participants of conversations only).
         var joined = false
+        init(channel: Channel, ready: Bool = false) {
+            self.channel = channel
+            self.ready = ready
+        }
     }
 
     init(chat: ChatService, urlToken: String?) {
@@ -71,12 +79,10 @@ final class Session: WebSocketHandler {
     func revoke(_ name: String) {
         guard subscriptions[name] != nil, let loop, let id = connectionID, let c = loop.connection(id) else { return }
         drop(name, loop: loop.index)
-        var w = JSONWriter(capacity: 64)
-        w.beginObject()
-        w.key("type"); w.string("revoked")
-        w.key("channel"); w.string(name)
-        w.endObject()
-        c.send(.text, w.bytes)
+        c.sendFrame(Publication.push(channel: name) { w in
+            w.key("type"); w.string("revoked")
+            w.key("channel"); w.string(name)
+        }.frame)
         Log.info("revoked", ["conn": "\(c.id)", "user": user?.id ?? "?", "channel": name])
     }
 
@@ -113,6 +119,10 @@ final class Session: WebSocketHandler {
         }
         if op == "ping" { return reply(c, id) { _ in } }
         guard let user else { return replyError(c, id, "unauthorized", "authenticate first with the auth op") }
+        // Each of these ends in a store job: a client may not queue them without bound.
+        if ["subscribe", "send", "history", "read", "conversations"].contains(op) && inFlight >= chat.limits.maxInFlight {
+            return replyError(c, id, "rate_limited", "more than \(chat.limits.maxInFlight) requests in flight; wait for replies")
+        }
         switch op {
         case "subscribe": subscribe(c, id, request, user)
         case "unsubscribe": unsubscribe(c, id, request)
@@ -190,7 +200,7 @@ final class Session: WebSocketHandler {
         let hop = SessionHop(loop: c.loop, id: c.id)
         guard let (channel, access) = channel(c, id, request, user) else { return }
         let since = optionalInt(request, "since")
-        if since.present && (since.value == nil || since.value! < 0) {
+        if since.present && (since.value ?? -1) < 0 {
             return replyError(c, id, "bad_request", "since must be a non-negative integer")
         }
         guard case .conversation(let key) = channel else {
@@ -200,13 +210,13 @@ final class Session: WebSocketHandler {
                 w.key("more"); w.bool(false)
             }
         }
-        if access == .observer { chat.store.recordAudit(actor: user.id, action: "subscribe", target: key.channel, ts: wallMillis()) }
-        // Registered first, fetched second: whatever commits after this point arrives live
-        // (held until the fetch is back), whatever committed before is in the fetch.
         if subscriptions[channel.name] == nil && subscriptions.count >= chat.limits.maxSubscriptions {
             return replyError(c, id, "too_large", "more than \(chat.limits.maxSubscriptions) subscriptions on one connection")
         }
-        var sub = subscriptions[channel.name] ?? Subscription(channel: channel)
+        if access == .observer { chat.store.recordAudit(actor: user.id, action: "subscribe", target: key.channel, ts: wallMillis()) }
+        // Registered first, fetched second: whatever commits after this point arrives live
+        // (held until the fetch is back), whatever committed before is in the fetch.
+        let sub = subscriptions[channel.name] ?? Subscription(channel: channel)
         sub.ready = false
         sub.observer = access == .observer
         if !sub.joined && access == .participant {
@@ -218,6 +228,7 @@ final class Session: WebSocketHandler {
         let store = chat.store
         let limit = chat.limits.pageSize
         let name = channel.name
+        inFlight += 1
         if let after = since.value {
             store.messages(key, after: after, limit: limit) { result in
                 store.lastSeq(key) { last in
@@ -235,7 +246,8 @@ final class Session: WebSocketHandler {
 
     private func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?,
                             _ result: Result<(MessagePage, Int64), StoreError>) {
-        guard var sub = subscriptions[name] else { return } // unsubscribed meanwhile
+        inFlight -= 1
+        guard let sub = subscriptions[name] else { return } // unsubscribed meanwhile
         switch result {
         case .failure(let e):
             drop(name, loop: c.loop.index)
@@ -247,7 +259,6 @@ final class Session: WebSocketHandler {
                 w.key("messages"); w.messageList(page.messages)
                 w.key("more"); w.bool(page.more)
             }
-            subscriptions[name] = sub
             if page.more {
                 catchUp(c, name) // the rest follows as pushes, in order
             } else {
@@ -259,16 +270,15 @@ final class Session: WebSocketHandler {
     /// Fetches what this connection is missing before `next` can continue, then releases held pushes.
     private func catchUp(_ c: Connection, _ name: String) {
         let hop = SessionHop(loop: c.loop, id: c.id)
-        guard var sub = subscriptions[name], case .conversation(let key) = sub.channel else { return }
+        guard let sub = subscriptions[name], case .conversation(let key) = sub.channel else { return }
         sub.ready = false
-        subscriptions[name] = sub
         chat.store.messages(key, after: sub.next - 1, limit: chat.limits.pageSize) { result in
             hop.run { s, c in s.caughtUp(c, name, result) }
         }
     }
 
     private func caughtUp(_ c: Connection, _ name: String, _ result: Result<MessagePage, StoreError>) {
-        guard var sub = subscriptions[name] else { return }
+        guard let sub = subscriptions[name] else { return }
         guard case .success(let page) = result else {
             // Storage trouble: the client recovers with `since` after reconnecting.
             c.close(.internalError, reason: "could not catch up")
@@ -278,40 +288,41 @@ final class Session: WebSocketHandler {
             c.sendFrame(Publication.message(m).frame)
             sub.next += 1
         }
-        subscriptions[name] = sub
         if page.more { catchUp(c, name) } else { release(c, name) }
     }
 
     /// Marks the subscription live and delivers what was held, in order.
     private func release(_ c: Connection, _ name: String) {
-        guard var sub = subscriptions[name] else { return }
+        guard let sub = subscriptions[name] else { return }
         sub.ready = true
         let held = sub.held
         sub.held = []
-        subscriptions[name] = sub
         for p in held { deliver(p) }
     }
 
     /// A publication for a channel this session subscribed to (on the session's loop).
     func deliver(_ p: Publication) {
-        guard var sub = subscriptions[p.channel], let loop, let id = connectionID, let c = loop.connection(id) else { return }
-        guard sub.ready else {
-            sub.held.append(p)
-            subscriptions[p.channel] = sub
-            return
-        }
+        guard let sub = subscriptions[p.channel], let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        guard sub.ready else { return hold(p, in: sub, c) }
         guard let m = p.message else { return c.sendFrame(p.frame) }
         if m.seq < sub.next { return } // already delivered (fetched before it arrived live)
         if m.seq > sub.next {
             // A gap (a push overtaken by a fetch boundary): fetch what is missing first.
-            sub.held.append(p)
-            subscriptions[p.channel] = sub
-            catchUp(c, p.channel)
-            return
+            hold(p, in: sub, c)
+            return catchUp(c, p.channel)
         }
         c.sendFrame(p.frame)
         sub.next += 1
-        subscriptions[p.channel] = sub
+    }
+
+    /// Keeps a push until the fetch in flight is back. Bounded: a connection that cannot catch
+    /// up is told to recover with `since` (4009) rather than grow without limit.
+    private func hold(_ p: Publication, in sub: Subscription, _ c: Connection) {
+        guard sub.held.count < chat.limits.maxHeldPushes else {
+            Log.info("slow_consumer", ["conn": "\(c.id)", "channel": p.channel, "held": "\(sub.held.count)"])
+            return c.fail(code: .slowConsumer, reason: "too far behind; reconnect with since")
+        }
+        sub.held.append(p)
     }
 
     private func unsubscribe(_ c: Connection, _ id: Int64, _ request: JSON) {
@@ -340,10 +351,12 @@ final class Session: WebSocketHandler {
         }
         let router = chat.router
         let message = NewMessage(conversation: key, sender: user.record, text: text, clientMsgId: clientMsgId, ts: wallMillis())
+        inFlight += 1
         chat.store.appendMessage(message) { result in
             // On the writer thread, in commit order: the ack is queued before the push, and
             // pushes leave in seq order.
             hop.run { s, c in
+                s.inFlight -= 1
                 switch result {
                 case .success(let a):
                     s.reply(c, id) { w in
@@ -370,8 +383,10 @@ final class Session: WebSocketHandler {
         let n = limit.present ? (limit.value ?? 0) : Int64(chat.limits.defaultHistoryLimit)
         guard (1...Int64(chat.limits.pageSize)).contains(n) else { return replyError(c, id, "bad_request", "limit must be 1–\(chat.limits.pageSize)") }
         if access == .observer { chat.store.recordAudit(actor: user.id, action: "history", target: key.channel, ts: wallMillis()) }
+        inFlight += 1
         chat.store.messages(key, before: before.value, limit: Int(n)) { result in
             hop.run { s, c in
+                s.inFlight -= 1
                 switch result {
                 case .success(let page):
                     s.reply(c, id) { w in
@@ -392,8 +407,10 @@ final class Session: WebSocketHandler {
         let router = chat.router
         let observer = access == .observer
         let userID = user.id
+        inFlight += 1
         chat.store.markRead(user: user.id, key, seq: seq) { result in
             hop.run { s, c in
+                s.inFlight -= 1
                 switch result {
                 case .success(let mark): s.reply(c, id) { w in w.key("seq"); w.int(mark) }
                 case .failure(let e): s.replyStoreError(c, id, e)
@@ -474,10 +491,14 @@ final class Session: WebSocketHandler {
         guard (1...Int64(chat.limits.pageSize)).contains(limit) else { return replyError(c, id, "bad_request", "limit must be 1–\(chat.limits.pageSize)") }
         let store = chat.store
         let userID = user.id
+        inFlight += 1
         let finish: @Sendable ([ConversationKey]) -> Void = { keys in
             let keys = keys.filter { service == nil || $0.service == service }
             store.conversations(keys, for: userID) { result in
-                hop.run { s, c in s.conversationsFetched(c, id, result, before: before.value, limit: Int(limit)) }
+                hop.run { s, c in
+                    s.inFlight -= 1
+                    s.conversationsFetched(c, id, result, before: before.value, limit: Int(limit))
+                }
             }
         }
         switch user.role {
