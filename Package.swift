@@ -19,10 +19,11 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
         .target(name: "Persistence", dependencies: ["CSQLite"], path: "Sources/Persistence"),
-        .executableTarget(name: "Hub", dependencies: ["Protocol", "Persistence", "CLinux", "COpenSSL"], path: "Sources/Hub"),
+        .target(name: "Bridge", dependencies: ["Protocol", "Persistence"], path: "Sources/Bridge"),
+        .executableTarget(name: "Hub", dependencies: ["Protocol", "Persistence", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub"),
         .executableTarget(name: "hub-load", dependencies: ["Protocol", "CLinux"], path: "loadtest/Sources/hub-load"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"], path: "Tests/PersistenceTests"),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "Protocol", "CLinux"], path: "Tests/HubTests"),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Bridge", "Protocol", "Persistence", "CLinux"], path: "Tests/HubTests"),
     ]
 )

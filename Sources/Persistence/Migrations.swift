@@ -58,6 +58,79 @@ enum Migrations {
             ts INTEGER NOT NULL
         );
         """),
+        (2, """
+        ALTER TABLE users ADD COLUMN last_seen_at INTEGER;   -- last connect or disconnect (fallback mail)
+        -- Notifications. A row with user_id is one user's; a row without is a broadcast, stored
+        -- once for its audience ('all' or a role), with per-user state in broadcast_state.
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT,
+            audience TEXT,
+            service TEXT NOT NULL,
+            category TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            data TEXT NOT NULL,         -- a JSON object, as posted
+            ts INTEGER NOT NULL,
+            read_at INTEGER,
+            pushed_at INTEGER,
+            conversation TEXT,          -- message notifications: one per user and conversation
+            conversation_seq INTEGER,
+            conversation_count INTEGER
+        );
+        CREATE INDEX notifications_by_user ON notifications(user_id, id) WHERE user_id IS NOT NULL;
+        CREATE INDEX notifications_unread ON notifications(user_id, service) WHERE user_id IS NOT NULL AND read_at IS NULL;
+        CREATE UNIQUE INDEX notifications_by_conversation ON notifications(user_id, conversation) WHERE conversation IS NOT NULL;
+        CREATE INDEX broadcasts_by_audience ON notifications(audience, id) WHERE user_id IS NULL;
+        CREATE TABLE broadcast_state (
+            notification_id INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            read_at INTEGER,
+            pushed_at INTEGER,
+            PRIMARY KEY (notification_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX broadcast_state_by_user ON broadcast_state(user_id, notification_id);
+        -- A role or everyone fan-out in progress: resumed after a restart from its cursor.
+        CREATE TABLE fanouts (
+            id INTEGER PRIMARY KEY,
+            audience TEXT NOT NULL,         -- 'all' or a role
+            service TEXT NOT NULL,
+            category TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            data TEXT NOT NULL,
+            email TEXT,
+            last_user_rowid INTEGER NOT NULL,
+            cursor INTEGER NOT NULL DEFAULT 0,
+            total INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            notification_id INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            mode TEXT NOT NULL,             -- 'now' or 'fallback'
+            status TEXT NOT NULL,           -- 'pending', 'sent', 'failed', 'skipped'
+            due_at INTEGER NOT NULL,        -- next attempt (fallback: after the delay)
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox(due_at) WHERE status = 'pending';
+        CREATE INDEX outbox_by_notification ON outbox(notification_id);
+        CREATE TABLE idempotency (
+            key TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX idempotency_by_age ON idempotency(created_at);
+        CREATE INDEX messages_by_ts ON messages(ts);     -- per-day stats
+        CREATE INDEX notifications_by_ts ON notifications(ts);
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

@@ -35,7 +35,7 @@ public final class SQLiteStore: Store {
 
     // MARK: plumbing
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
                                     _ completion: @escaping StoreCompletion<T>) {
         let job = DatabaseJob(run: { db in
             let result: Result<T, StoreError>
@@ -45,7 +45,7 @@ public final class SQLiteStore: Store {
         if !writer.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
                                    _ completion: @escaping StoreCompletion<T>) {
         let job = DatabaseJob(run: { db in
             let result: Result<T, StoreError>
@@ -55,7 +55,7 @@ public final class SQLiteStore: Store {
         if !readers.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
     }
 
-    private static func storeError(_ error: Error) -> StoreError {
+    static func storeError(_ error: Error) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? SQLiteError, e.isConstraintViolation { return .conflict(e.message) }
         return .internalError("\(error)")
@@ -143,7 +143,7 @@ public final class SQLiteStore: Store {
 
     // MARK: messages
 
-    public func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>) {
+    public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
         write({ db in
             if let cid = m.clientMsgId {
                 let dup = try db.statement("""
@@ -176,7 +176,13 @@ public final class SQLiteStore: Store {
             let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: db.lastInsertRowID,
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
-            return AppendResult(message: stored, duplicate: false)
+            // Recipients not watching the conversation get (or see updated) their one
+            // `messages` notification for it, in the same transaction.
+            var notified: [DeliveredNotification] = []
+            for user in notify where user != m.sender.id {
+                notified.append(try Self.noteMessage(db, stored, for: user))
+            }
+            return AppendResult(message: stored, duplicate: false, notifications: notified)
         }, completion)
     }
 
@@ -216,9 +222,9 @@ public final class SQLiteStore: Store {
 
     // MARK: read marks, summaries, audit
 
-    public func markRead(user: String, _ key: ConversationKey, seq: Int64, completion: @escaping StoreCompletion<Int64>) {
+    public func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>) {
         write({ db in
-            guard let conversation = try Self.conversationID(db, key, create: true) else { return 0 }
+            guard let conversation = try Self.conversationID(db, key, create: true) else { return ReadResult(mark: 0) }
             // Never beyond the last message, never backwards.
             let s = try db.statement("""
                 INSERT INTO read_marks (user_id, conversation_id, seq)
@@ -229,7 +235,7 @@ public final class SQLiteStore: Store {
             try s.bind(.text(user), .int(conversation), .int(max(0, seq)))
             let mark = try s.step() ? s.int(0) : 0
             try s.run()
-            return mark
+            return ReadResult(mark: mark, clearedUnread: try Self.clearMessageNotification(db, user: user, key, upTo: mark, now: now))
         }, completion)
     }
 

@@ -71,6 +71,8 @@ public struct AppendResult: Sendable, Equatable {
     public var message: StoredMessage
     /// True when (sender, client_msg_id) was already stored: `message` is the first one.
     public var duplicate: Bool
+    /// `messages` notifications created or updated for recipients not watching the conversation.
+    public var notifications: [DeliveredNotification] = []
 }
 
 public struct MessagePage: Sendable, Equatable {
@@ -113,16 +115,18 @@ public protocol Store: Sendable {
     func allAssignments(completion: @escaping StoreCompletion<[Assignment]>)
 
     /// Stores a message with the conversation's next seq, or finds the first one with the
-    /// same (sender, client_msg_id). The completion runs after the commit.
-    func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>)
+    /// same (sender, client_msg_id). `notify`: recipients with no connection subscribed to the
+    /// conversation, who get its `messages` notification. The completion runs after the commit.
+    func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>)
     /// Messages with seq > `after`, ascending, at most `limit`.
     func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
     /// The `limit` messages before `before` (or the newest), ascending.
     func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
     func lastSeq(_ key: ConversationKey, completion: @escaping StoreCompletion<Int64>)
 
-    /// Moves the user's read mark forward (never back); returns the mark now stored.
-    func markRead(user: String, _ key: ConversationKey, seq: Int64, completion: @escaping StoreCompletion<Int64>)
+    /// Moves the user's read mark forward (never back); returns the mark now stored, and the
+    /// unread counts when it cleared the conversation's `messages` notification.
+    func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>)
     func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>)
     /// Every conversation that has a row (for admins), optionally of one service.
     func allConversations(service: String?, completion: @escaping StoreCompletion<[ConversationKey]>)
@@ -130,4 +134,10 @@ public protocol Store: Sendable {
 
     /// Finishes queued writes, checkpoints, and stops the database threads.
     func close()
+}
+
+extension Store {
+    public func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>) {
+        appendMessage(m, notify: [], completion: completion)
+    }
 }

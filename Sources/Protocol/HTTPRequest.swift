@@ -69,7 +69,7 @@ public struct HTTPRequest: Sendable, Equatable {
         return true
     }
 
-    static func percentDecode<S: StringProtocol>(_ s: S) -> String? {
+    public static func percentDecode<S: StringProtocol>(_ s: S) -> String? {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(s.utf8.count)
         var it = s.utf8.makeIterator()

@@ -11,6 +11,15 @@ public enum Role: String, Sendable, CaseIterable {
     case websiteAgent = "website_agent"
     case marketingAgent = "marketing_agent"
     case client
+
+    /// PROTOCOL.md "Channels": the services an agent of this role may be assigned for.
+    public func mayBeAssigned(for service: String) -> Bool {
+        switch self {
+        case .marketingAgent: return ["marketing", "support", "courses"].contains(service)
+        case .websiteAgent: return ["website", "support", "courses"].contains(service)
+        case .admin, .client: return false
+        }
+    }
 }
 
 public struct TokenClaims: Equatable, Sendable {
@@ -38,6 +47,28 @@ public struct TokenClaims: Equatable, Sendable {
 
     /// The values `services` may hold.
     public static let knownServices: Set<String> = ["marketing", "website", "courses", "support"]
+
+    /// A user id: 1–64 of A-Za-z0-9_.@- (the contract's rule for `sub` and channel names).
+    public static func isValidUserID(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { c in
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "-"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    public static let maxNameCharacters = 100
+
+    /// A display name: 1–100 characters, no control characters.
+    public static func isValidName(_ name: String) -> Bool {
+        (1...maxNameCharacters).contains(name.count)
+            && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+    }
 }
 
 /// Why a token was refused. The message is for logs; clients get a plain 401 either way.
@@ -144,7 +175,7 @@ public struct JWTVerifier: Sendable {
 
     private func claims(from payload: JSONObject, now: Int64) throws(JWTError) -> TokenClaims {
         let sub = try requiredString(payload, "sub")
-        guard (1...64).contains(sub.utf8.count), sub.utf8.allSatisfy(Self.isSubjectByte) else {
+        guard TokenClaims.isValidUserID(sub) else {
             throw .invalidClaim("sub must be 1-64 characters of A-Za-z0-9_.@-")
         }
 
@@ -152,10 +183,8 @@ public struct JWTVerifier: Sendable {
         guard let role = Role(rawValue: roleText) else { throw .invalidClaim("role \(JSONText.quote(roleText)) is unknown") }
 
         let name = try requiredString(payload, "name")
-        guard (1...100).contains(name.count) else { throw .invalidClaim("name must be 1-100 characters") }
-        guard !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw .invalidClaim("name contains control characters")
-        }
+        guard (1...TokenClaims.maxNameCharacters).contains(name.count) else { throw .invalidClaim("name must be 1-100 characters") }
+        guard TokenClaims.isValidName(name) else { throw .invalidClaim("name contains control characters") }
 
         guard let expValue = payload["exp"] else { throw .invalidClaim("exp missing") }
         guard let exp = expValue.intValue else { throw .invalidClaim("exp must be an integer") }
@@ -192,17 +221,6 @@ public struct JWTVerifier: Sendable {
         guard let value = payload[claim] else { throw .invalidClaim("\(claim) missing") }
         guard let s = value.stringValue else { throw .invalidClaim("\(claim) must be a string") }
         return s
-    }
-
-    private static func isSubjectByte(_ c: UInt8) -> Bool {
-        switch c {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "-"):
-            return true
-        default:
-            return false
-        }
     }
 
     /// `exp + leeway` for an `exp` near Int64.max must not trap.

@@ -1,27 +1,17 @@
+import Bridge
 import Protocol
 
-// Routes of the internal bridge listener. The /v1 API arrives with the bridge issue; for now
-// health and a minimal Prometheus page.
+// The internal bridge listener: every request goes to the Bridge module's API, which answers
+// later (after the store) from whatever thread; the answer hops back to the connection's loop.
 struct BridgeService: HTTPService {
-    let counters: EngineCounters
+    let api: BridgeAPI
 
     func handle(_ request: HTTPRequest, on connection: Connection) -> HTTPReply {
-        switch request.path {
-        case "/healthz":
-            return .respond(.json(.ok, "{\"status\":\"ok\"}"))
-        case "/metrics":
-            let body = """
-            # HELP montrose_connections Open TCP connections on both listeners.
-            # TYPE montrose_connections gauge
-            montrose_connections \(counters.connections.load(ordering: .relaxed))
-            # HELP montrose_websockets Open WebSocket connections.
-            # TYPE montrose_websockets gauge
-            montrose_websockets \(counters.webSockets.load(ordering: .relaxed))
-
-            """
-            return .respond(.text(.ok, body, contentType: "text/plain; version=0.0.4"))
-        default:
-            return .respond(.error(.notFound, "no such path"))
+        let loop = connection.loop
+        let id = connection.id
+        api.handle(request) { response in
+            loop.execute { loop in loop.connection(id)?.respond(response) }
         }
+        return .later
     }
 }

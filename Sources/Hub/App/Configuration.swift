@@ -1,3 +1,5 @@
+import Bridge
+import Bridge
 import Foundation
 import Glibc
 
@@ -19,6 +21,14 @@ struct Configuration: Sendable {
     var maxMessage = 1 << 20
     var smtp: String?
     var smtpFrom: String?
+    /// `email: "fallback"` waits this long for the user to read or connect (PROTOCOL.md: 10 minutes).
+    var emailFallbackDelayMs: Int64 = 600_000
+    /// First retry delay of a mail that failed for now (doubling up to an hour).
+    var smtpRetryMs: Int64 = 30_000
+    /// How often the mailer looks for due mail (not a flag; tests shorten it).
+    var mailPollMs = 1_000
+    /// Largest bridge request body (413 above it).
+    var bridgeMaxBody = 256 * 1024
     var dev = true
     var allowedOrigins: [String] = []
     var logLevel = LogLevel.info
@@ -46,6 +56,8 @@ struct Configuration: Sendable {
       --allowed-origin O                Origin allowed to open a WebSocket (repeatable; default any)
       --no-deflate                      do not offer permessage-deflate
       --smtp HOST:PORT --smtp-from A    mail delivery for the outbox
+      --email-fallback-delay S          seconds a fallback mail waits (default 600)
+      --smtp-retry S                    first retry delay after a temporary mail failure (default 30)
       --dev / --no-dev                  development mode (default on)
       --log-level debug|info|error
     """
@@ -105,7 +117,8 @@ struct Configuration: Sendable {
 
     static let valued = ["host", "port", "bridge-host", "bridge-port", "data", "jwt-secret", "bridge-key",
                          "tls-cert", "tls-key", "loops", "echo-path", "max-message", "smtp", "smtp-from",
-                         "allowed-origin", "log-level", "max-connections", "ping-interval"]
+                         "allowed-origin", "log-level", "max-connections", "ping-interval",
+                         "email-fallback-delay", "smtp-retry"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     static let repeatable: Set<String> = ["bridge-key", "allowed-origin"]
 
@@ -140,12 +153,13 @@ struct Configuration: Sendable {
         case "max-connections": maxConnections = try Self.int(v, name, 1...10_000_000)
         case "ping-interval": pingIntervalSeconds = try Self.int(v, name, 1...3600)
         case "smtp":
-            let parts = v.split(separator: ":")
-            guard parts.count == 2, let p = Int(parts[1]), (1...65535).contains(p) else {
+            guard SMTPConfiguration.parse(v, from: "hub@localhost") != nil else {
                 throw Invalid(description: "--smtp expects HOST:PORT, got '\(v)'")
             }
             smtp = v
         case "smtp-from": smtpFrom = try Self.nonEmpty(v, name)
+        case "email-fallback-delay": emailFallbackDelayMs = Int64(try Self.int(v, name, 0...604_800)) * 1000
+        case "smtp-retry": smtpRetryMs = Int64(try Self.int(v, name, 1...86_400)) * 1000
         case "allowed-origin": allowedOrigins.append(try Self.nonEmpty(v, name))
         case "log-level":
             switch v {

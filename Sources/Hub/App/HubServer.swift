@@ -1,5 +1,7 @@
+import Bridge
 import CLinux
 import Glibc
+import Bridge
 import Foundation
 import Persistence
 import Synchronization
@@ -15,6 +17,11 @@ final class HubServer {
     let bridgeListener: Listener
     let store: SQLiteStore
     let chat: ChatService
+    let metrics = HubMetrics()
+    let link: HubLink
+    let notifier: Notifier
+    let mailer: Mailer
+    private var pruneTimer: DispatchSourceTimer?
 
     struct StartError: Error, CustomStringConvertible {
         let description: String
@@ -34,7 +41,7 @@ final class HubServer {
         }
         let handshake = HandshakeOptions(allowedOrigins: c.allowedOrigins, deflate: DeflatePolicy(enabled: c.deflate))
         var bridgeLimits = limits
-        bridgeLimits.http.maxBodyBytes = 1 << 20
+        bridgeLimits.http.maxBodyBytes = c.bridgeMaxBody
         let opened: SQLiteStore
         do {
             for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters)) }
@@ -50,13 +57,24 @@ final class HubServer {
         guard case .success(let list) = assignments else { throw StartError(description: "cannot read assignments: \(assignments)") }
         directory.load(list)
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
-                           verifier: JWTVerifier(secret: Array((c.jwtSecret ?? "").utf8)), limits: chatLimits)
+                           verifier: JWTVerifier(secret: Array((c.jwtSecret ?? "").utf8)), limits: chatLimits, metrics: metrics)
+        link = HubLink(chat: chat, counters: counters)
+        notifier = Notifier(store: store, live: link, metrics: metrics, emailDelayMs: c.emailFallbackDelayMs)
+        var mail = Mailer.Settings(smtp: c.smtp.flatMap { SMTPConfiguration.parse($0, from: c.smtpFrom ?? "montrose-hub@localhost") })
+        mail.retryBaseMs = c.smtpRetryMs
+        mail.pollMs = c.mailPollMs
+        mailer = Mailer(store: store, live: link, metrics: metrics, settings: mail)
+        var bridgeSettings = BridgeAPI.Settings(keys: c.bridgeKeys, jwtSecret: Array((c.jwtSecret ?? "").utf8))
+        bridgeSettings.emailDelayMs = c.emailFallbackDelayMs
+        bridgeSettings.smtpConfigured = mail.smtp != nil
+        let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings,
+                            writerStats: { store.writerStats })
         do {
             publicListener = try Listener(name: "public", host: c.host, port: c.port,
                                           service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat),
                                           tls: tls, limits: limits)
             bridgeListener = try Listener(name: "bridge", host: c.bridgeHost, port: c.bridgePort,
-                                          service: BridgeService(counters: counters), tls: nil, limits: bridgeLimits)
+                                          service: BridgeService(api: api), tls: nil, limits: bridgeLimits)
             for loop in loops {
                 try loop.add(publicListener)
                 try loop.add(bridgeListener)
@@ -78,6 +96,15 @@ final class HubServer {
 
     func start() {
         for loop in loops { loop.start() }
+        mailer.start()
+        notifier.resumeUnfinished()
+        // Idempotency-Key answers are kept two days (the contract promises at least one).
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + 60, repeating: 600)
+        let store = self.store
+        timer.setEventHandler { store.pruneIdempotency(olderThan: wallMillis() - 2 * 86_400_000) }
+        timer.resume()
+        pruneTimer = timer
     }
 
     /// Closes every WebSocket with 1001, lets output drain, and returns when every loop has
@@ -87,6 +114,9 @@ final class HubServer {
             loop.execute { $0.beginShutdown(deadlineMs: deadlineMs) }
         }
         for loop in loops { loop.waitUntilFinished() }
+        pruneTimer?.cancel()
+        mailer.stop()
+        chat.pushes.flush()
         store.close() // finishes queued writes and checkpoints the WAL
     }
 

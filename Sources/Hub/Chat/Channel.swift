@@ -28,13 +28,11 @@ enum Channel: Hashable, Sendable {
         }
     }
 
-    /// 1–64 of A-Za-z0-9_.@- (the contract's user id rule).
-    static func isValidUserID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
-                || c == UInt8(ascii: "_") || c == UInt8(ascii: ".") || c == UInt8(ascii: "@") || c == UInt8(ascii: "-")
-        }
-    }
+    /// The internal channel every authenticated connection of an audience ('all' or a role)
+    /// joins for broadcasts. Not a name a client can subscribe to (it parses as no Channel).
+    static func broadcastChannel(_ audience: String) -> String { "broadcast:\(audience)" }
+
+    static func isValidUserID(_ id: String) -> Bool { TokenClaims.isValidUserID(id) }
 }
 
 /// Who a connection is, from its verified token.

@@ -1,31 +1,67 @@
 import Foundation
 import Persistence
 import Protocol
+import Bridge
 
 // What every chat session shares: the store, the assignment directory, the router and the
 // token verifier. Sendable; per-connection state lives in Session.
 final class ChatService: Sendable {
     let store: Store
+    let notifications: NotificationStore
     let directory: Directory
     let router: Router
     let verifier: JWTVerifier
     let limits: ChatLimits
+    let metrics: HubMetrics
     let presence = Presence()
+    let online = OnlineUsers()
+    let pushes: PushRecorder
 
-    init(store: Store, directory: Directory, router: Router, verifier: JWTVerifier, limits: ChatLimits = ChatLimits()) {
+    init(store: Store & NotificationStore, directory: Directory, router: Router, verifier: JWTVerifier,
+         limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics()) {
         self.store = store
+        self.notifications = store
         self.directory = directory
         self.router = router
         self.verifier = verifier
         self.limits = limits
+        self.metrics = metrics
+        pushes = PushRecorder(store: store)
     }
 
     /// An assignment changed: the directory is updated at once, and the agent who lost the
-    /// conversation has every live subscription to it ended with a `revoked` push.
-    func reassign(_ key: ConversationKey, to agent: String?) {
+    /// conversation has every live subscription to it ended with a `revoked` push. Returns
+    /// the agent it replaced.
+    @discardableResult
+    func reassign(_ key: ConversationKey, to agent: String?) -> String? {
         let previous = directory.agent(for: key)
         directory.setAgent(agent, for: key)
         if let previous, previous != agent { router.revoke(key.channel, user: previous) }
+        return previous
+    }
+
+    /// A stored notification to every connection of its user: the `notification` push, then
+    /// the new `unread` counts.
+    func deliver(_ n: DeliveredNotification) {
+        let channel = Channel.user(n.userId).name
+        guard router.hasSubscribers(channel) else { return }
+        router.publish(.notificationPush(channel: channel, type: "notification", n.record))
+        router.publish(.unread(n.userId, n.unread))
+    }
+
+    func pushUnread(_ unread: UnreadCounts, to user: String) {
+        router.publish(.unread(user, unread))
+    }
+
+    /// The conversation's participants (its client and assigned agent) other than the sender
+    /// who have no connection subscribed to it: they get a `messages` notification instead.
+    func unwatchingParticipants(_ key: ConversationKey, sender: String) -> [String] {
+        var out: [String] = []
+        for user in [key.clientId, directory.agent(for: key)].compactMap({ $0 })
+        where user != sender && !presence.isPresent(key.channel, user) && !out.contains(user) {
+            out.append(user)
+        }
+        return out
     }
 }
 
@@ -43,34 +79,6 @@ struct ChatLimits: Sendable {
     var maxInFlight = 256
     /// Live pushes a subscription may hold while it catches up; past it: close 4009.
     var maxHeldPushes = 10_000
-}
-
-/// The JSON shape of a stored message (results and `message` pushes share it).
-extension JSONWriter {
-    mutating func messageFields(_ m: StoredMessage) {
-        key("channel"); string(m.conversation.channel)
-        key("seq"); int(m.seq)
-        key("msg_id"); int(m.msgId)
-        key("from"); beginObject()
-        key("id"); string(m.senderId)
-        key("role"); string(m.senderRole)
-        key("name"); string(m.senderName)
-        endObject()
-        key("text"); string(m.text)
-        key("ts"); int(m.ts)
-        key("client_msg_id")
-        if let c = m.clientMsgId { string(c) } else { null() }
-    }
-
-    mutating func messageList(_ list: [StoredMessage]) {
-        beginArray()
-        for m in list {
-            beginObject()
-            messageFields(m)
-            endObject()
-        }
-        endArray()
-    }
 }
 
 extension Publication {

@@ -51,13 +51,7 @@ enum Authorizer {
     enum Access: Equatable { case participant, observer, denied }
 
     /// Services an agent role may be assigned for (PROTOCOL.md "Channels").
-    static func agentMayServe(_ role: Role, _ service: String) -> Bool {
-        switch role {
-        case .marketingAgent: return ["marketing", "support", "courses"].contains(service)
-        case .websiteAgent: return ["website", "support", "courses"].contains(service)
-        default: return false
-        }
-    }
+    static func agentMayServe(_ role: Role, _ service: String) -> Bool { role.mayBeAssigned(for: service) }
 
     static func access(_ user: SessionUser, _ channel: Channel, directory: Directory) -> Access {
         switch channel {

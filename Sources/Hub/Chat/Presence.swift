@@ -52,6 +52,11 @@ final class Presence: Sendable {
         }
     }
 
+    /// Whether the user has a connection joined to the channel.
+    func isPresent(_ channel: String, _ userID: String) -> Bool {
+        state.withLock { $0.channels[channel]?[userID] != nil }
+    }
+
     func online(_ channel: String) -> [(member: Member, status: String)] {
         state.withLock { s in
             (s.channels[channel] ?? [:]).values.sorted { $0.id < $1.id }.map { m in

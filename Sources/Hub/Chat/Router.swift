@@ -15,10 +15,13 @@ final class Publication: Sendable {
     let channel: String
     let frame: Bytes
     let message: StoredMessage?
-    init(channel: String, frame: Bytes, message: StoredMessage? = nil) {
+    /// A notification or broadcast push: recorded per user when written, for receipts.
+    let notificationID: Int64?
+    init(channel: String, frame: Bytes, message: StoredMessage? = nil, notificationID: Int64? = nil) {
         self.channel = channel
         self.frame = frame
         self.message = message
+        self.notificationID = notificationID
     }
 
     /// `{"type": type, …fields}` as a text frame.

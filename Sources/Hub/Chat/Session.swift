@@ -1,3 +1,4 @@
+import Bridge
 import Persistence
 import Protocol
 
@@ -17,6 +18,10 @@ final class Session: WebSocketHandler {
 
     /// Store operations this connection has in flight (answered or not yet).
     private var inFlight = 0
+    /// The internal broadcast channels joined at auth ('all' and the user's role).
+    private var broadcastChannels: [String] = []
+    /// The op being decoded and when it arrived (its latency is recorded when it is answered).
+    private var current: (op: String, started: Int64) = ("", 0)
 
     /// Delivery state of one subscribed channel. A class so that the per-message path
     /// mutates it in place: one dictionary lookup, and `held` is never copied on append.
@@ -52,6 +57,12 @@ final class Session: WebSocketHandler {
 
     func didClose(_ c: Connection, code: CloseCode?) {
         for name in Array(subscriptions.keys) { drop(name, loop: c.loop.index) }
+        for name in broadcastChannels { chat.router.unsubscribe(self, from: name, loop: c.loop.index) }
+        broadcastChannels = []
+        if let user {
+            chat.online.disconnected(user)
+            chat.notifications.userSeen(user.id, now: wallMillis())
+        }
     }
 
     /// Ends a subscription: out of the router, and out of presence (a `leave` on the last).
@@ -113,6 +124,11 @@ final class Session: WebSocketHandler {
             return replyError(c, nil, "bad_request", "id must be an integer")
         }
         guard let op = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
+        current = (op, monotonicMicros())
+        defer {
+            // Store-backed ops are timed when their reply leaves (SessionHop).
+            if !Self.storeOps.contains(op) { chat.metrics.recordOp(op, micros: monotonicMicros() - current.started) }
+        }
         if op == "auth" {
             guard let token = request["token"]?.stringValue else { return replyError(c, id, "bad_request", "token must be a string") }
             return authenticate(c, token: token, requestID: id)
@@ -120,7 +136,7 @@ final class Session: WebSocketHandler {
         if op == "ping" { return reply(c, id) { _ in } }
         guard let user else { return replyError(c, id, "unauthorized", "authenticate first with the auth op") }
         // Each of these ends in a store job: a client may not queue them without bound.
-        if ["subscribe", "send", "history", "read", "conversations"].contains(op) && inFlight >= chat.limits.maxInFlight {
+        if Self.storeOps.contains(op) && inFlight >= chat.limits.maxInFlight {
             return replyError(c, id, "rate_limited", "more than \(chat.limits.maxInFlight) requests in flight; wait for replies")
         }
         switch op {
@@ -133,12 +149,16 @@ final class Session: WebSocketHandler {
         case "presence": presence(c, id, request, user)
         case "status": status(c, id, request, user)
         case "conversations": conversations(c, id, request, user)
-        case "notifications", "notifications.read":
-            replyError(c, id, "unavailable", "\(op) is not available on this build yet")
+        case "notifications": notifications(c, id, request, user)
+        case "notifications.read": notificationsRead(c, id, request, user)
         default:
             replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(op.prefix(40))))")
         }
     }
+
+    /// Ops that end in a store job (bounded by `maxInFlight`).
+    private static let storeOps: Set<String> = ["subscribe", "send", "history", "read", "conversations",
+                                                 "notifications", "notifications.read"]
 
     // MARK: auth
 
@@ -149,6 +169,7 @@ final class Session: WebSocketHandler {
             claims = try chat.verifier.verify(token, now: wallMillis() / 1000)
         } catch {
             Log.info("auth_failed", ["conn": "\(c.id)", "peer": c.peer, "reason": error.message])
+            chat.metrics.authFailures.add(1, ordering: .relaxed)
             replyError(c, requestID, "unauthorized", error.message)
             c.close(.unauthorized, reason: "invalid token")
             return
@@ -156,10 +177,15 @@ final class Session: WebSocketHandler {
         let u = SessionUser(id: claims.sub, role: claims.role, name: claims.name, services: claims.services)
         user = u
         chat.store.upsertUser(u.record, now: wallMillis()) { _ in }
-        // Every authenticated connection receives its own user channel.
+        chat.notifications.userSeen(u.id, now: wallMillis())
+        chat.online.connected(u)
+        // Every authenticated connection receives its own user channel, and the broadcasts
+        // of its audiences.
         let own = Channel.user(u.id)
         subscriptions[own.name] = Subscription(channel: own, ready: true)
         chat.router.subscribe(self, to: own.name, loop: c.loop.index)
+        broadcastChannels = [Channel.broadcastChannel("all"), Channel.broadcastChannel(u.role.rawValue)]
+        for name in broadcastChannels { chat.router.subscribe(self, to: name, loop: c.loop.index) }
         let session = "\(c.id)"
         reply(c, requestID) { w in
             w.key("user"); w.string(u.id)
@@ -197,7 +223,7 @@ final class Session: WebSocketHandler {
     }
 
     private func subscribe(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
-        let hop = SessionHop(loop: c.loop, id: c.id)
+        let hop = hop(c)
         guard let (channel, access) = channel(c, id, request, user) else { return }
         let since = optionalInt(request, "since")
         if since.present && (since.value ?? -1) < 0 {
@@ -269,7 +295,7 @@ final class Session: WebSocketHandler {
 
     /// Fetches what this connection is missing before `next` can continue, then releases held pushes.
     private func catchUp(_ c: Connection, _ name: String) {
-        let hop = SessionHop(loop: c.loop, id: c.id)
+        let hop = SessionHop(loop: c.loop, id: c.id) // not an op of its own: untimed
         guard let sub = subscriptions[name], case .conversation(let key) = sub.channel else { return }
         sub.ready = false
         chat.store.messages(key, after: sub.next - 1, limit: chat.limits.pageSize) { result in
@@ -302,9 +328,14 @@ final class Session: WebSocketHandler {
 
     /// A publication for a channel this session subscribed to (on the session's loop).
     func deliver(_ p: Publication) {
-        guard let sub = subscriptions[p.channel], let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        guard let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        guard let sub = subscriptions[p.channel] else {
+            // A broadcast to one of the connection's audiences.
+            if broadcastChannels.contains(p.channel) { sendNotification(p, c) }
+            return
+        }
         guard sub.ready else { return hold(p, in: sub, c) }
-        guard let m = p.message else { return c.sendFrame(p.frame) }
+        guard let m = p.message else { return sendNotification(p, c) }
         if m.seq < sub.next { return } // already delivered (fetched before it arrived live)
         if m.seq > sub.next {
             // A gap (a push overtaken by a fetch boundary): fetch what is missing first.
@@ -313,6 +344,15 @@ final class Session: WebSocketHandler {
         }
         c.sendFrame(p.frame)
         sub.next += 1
+    }
+
+    /// A push that is not a chat message; a notification's is recorded for its receipt.
+    private func sendNotification(_ p: Publication, _ c: Connection) {
+        c.sendFrame(p.frame)
+        if let nid = p.notificationID, let user {
+            chat.pushes.record(nid, user: user.id)
+            chat.metrics.notificationsPushed.add(1, ordering: .relaxed)
+        }
     }
 
     /// Keeps a push until the fetch in flight is back. Bounded: a connection that cannot catch
@@ -337,7 +377,7 @@ final class Session: WebSocketHandler {
     // MARK: messages
 
     private func send(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
-        let hop = SessionHop(loop: c.loop, id: c.id)
+        let hop = hop(c)
         guard let (channel, _) = channel(c, id, request, user) else { return }
         guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "send goes to a conversation channel") }
         guard let text = request["text"]?.stringValue else { return replyError(c, id, "bad_request", "text must be a string") }
@@ -349,10 +389,10 @@ final class Session: WebSocketHandler {
               clientMsgId.count <= chat.limits.maxClientMsgIdCharacters else {
             return replyError(c, id, "bad_request", "client_msg_id must be a string of 1–\(chat.limits.maxClientMsgIdCharacters) characters")
         }
-        let router = chat.router
+        let chat = self.chat
         let message = NewMessage(conversation: key, sender: user.record, text: text, clientMsgId: clientMsgId, ts: wallMillis())
         inFlight += 1
-        chat.store.appendMessage(message) { result in
+        chat.store.appendMessage(message, notify: chat.unwatchingParticipants(key, sender: user.id)) { result in
             // On the writer thread, in commit order: the ack is queued before the push, and
             // pushes leave in seq order.
             hop.run { s, c in
@@ -369,12 +409,16 @@ final class Session: WebSocketHandler {
                     s.replyStoreError(c, id, e)
                 }
             }
-            if case .success(let a) = result, !a.duplicate { router.publish(.message(a.message)) }
+            if case .success(let a) = result, !a.duplicate {
+                chat.router.publish(.message(a.message))
+                chat.metrics.messagesStored.add(1, ordering: .relaxed)
+                for n in a.notifications { chat.deliver(n) }
+            }
         }
     }
 
     private func history(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
-        let hop = SessionHop(loop: c.loop, id: c.id)
+        let hop = hop(c)
         guard let (channel, access) = channel(c, id, request, user) else { return }
         guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "history is kept for conversation channels") }
         let before = optionalInt(request, "before")
@@ -400,7 +444,7 @@ final class Session: WebSocketHandler {
     }
 
     private func read(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
-        let hop = SessionHop(loop: c.loop, id: c.id)
+        let hop = hop(c)
         guard let (channel, access) = channel(c, id, request, user) else { return }
         guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "read marks are kept for conversation channels") }
         guard let seq = request["seq"]?.intValue, seq >= 0 else { return replyError(c, id, "bad_request", "seq must be a non-negative integer") }
@@ -408,16 +452,20 @@ final class Session: WebSocketHandler {
         let observer = access == .observer
         let userID = user.id
         inFlight += 1
-        chat.store.markRead(user: user.id, key, seq: seq) { result in
+        let chat = self.chat
+        chat.store.markRead(user: user.id, key, seq: seq, now: wallMillis()) { result in
             hop.run { s, c in
                 s.inFlight -= 1
                 switch result {
-                case .success(let mark): s.reply(c, id) { w in w.key("seq"); w.int(mark) }
+                case .success(let r): s.reply(c, id) { w in w.key("seq"); w.int(r.mark) }
                 case .failure(let e): s.replyStoreError(c, id, e)
                 }
             }
+            // The conversation's message notification is cleared on every connection.
+            if case .success(let r) = result, let unread = r.clearedUnread { chat.pushUnread(unread, to: userID) }
             // Read ticks for the other participants; an observing admin leaves no trace.
-            if case .success(let mark) = result, !observer {
+            if case .success(let r) = result, !observer {
+                let mark = r.mark
                 router.publish(.push(channel: key.channel) { w in
                     w.key("type"); w.string("read")
                     w.key("channel"); w.string(key.channel)
@@ -481,7 +529,7 @@ final class Session: WebSocketHandler {
     }
 
     private func conversations(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
-        let hop = SessionHop(loop: c.loop, id: c.id)
+        let hop = hop(c)
         let service = request["service"]?.stringValue
         if let service, !TokenClaims.knownServices.contains(service) { return replyError(c, id, "bad_request", "unknown service") }
         let before = optionalInt(request, "before")
@@ -545,6 +593,75 @@ final class Session: WebSocketHandler {
         }
     }
 
+    // MARK: notifications
+
+    private func notifications(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = hop(c)
+        let query: NotificationQuery
+        do {
+            query = try BridgeAPI.notificationQuery { name in
+                guard let v = request[name], !v.isNull else { return nil }
+                return v
+            }
+        } catch {
+            return replyError(c, id, "bad_request", error.message)
+        }
+        inFlight += 1
+        chat.notifications.notifications(for: user.id, query) { result in
+            hop.run { s, c in
+                s.inFlight -= 1
+                switch result {
+                case .success(let page): s.reply(c, id) { w in BridgeAPI.pageFields(&w, page) }
+                case .failure(let e): s.replyStoreError(c, id, e)
+                }
+            }
+        }
+    }
+
+    private func notificationsRead(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = hop(c)
+        let selection: ReadSelection
+        if let all = request["all"], !all.isNull {
+            guard all.boolValue == true else { return replyError(c, id, "bad_request", "all must be true") }
+            selection = .all
+        } else if let list = request["ids"]?.arrayValue {
+            guard !list.isEmpty, list.count <= 1_000 else { return replyError(c, id, "bad_request", "ids must hold 1–1000 notification ids") }
+            var ids: [Int64] = []
+            for v in list {
+                guard case .int(let n) = v, n >= 1 else { return replyError(c, id, "bad_request", "ids must be positive integers") }
+                ids.append(n)
+            }
+            selection = .ids(ids)
+        } else {
+            return replyError(c, id, "bad_request", "give ids (an array) or all: true")
+        }
+        let service = request["service"]?.stringValue
+        if let s = request["service"], !s.isNull {
+            guard let service, ["wallet", "marketing", "website", "courses", "support", "platform"].contains(service) else {
+                return replyError(c, id, "bad_request", "unknown service")
+            }
+        }
+        let chat = self.chat
+        let userID = user.id
+        inFlight += 1
+        chat.notifications.markNotificationsRead(user: user.id, selection, service: service, now: wallMillis()) { result in
+            hop.run { s, c in
+                s.inFlight -= 1
+                switch result {
+                case .success(let unread): s.reply(c, id) { w in w.key("unread"); w.unreadObject(unread) }
+                case .failure(let e): s.replyStoreError(c, id, e)
+                }
+            }
+            // Every connection of the user (other tabs too) sees the new counts.
+            if case .success(let unread) = result { chat.pushUnread(unread, to: userID) }
+        }
+    }
+
+    /// The way back to this session for a store completion, timing the current op.
+    private func hop(_ c: Connection) -> SessionHop {
+        SessionHop(loop: c.loop, id: c.id, op: current.op, started: current.started, metrics: chat.metrics)
+    }
+
     // MARK: replies
 
     private func reply(_ c: Connection, _ id: Int64?, _ result: (inout JSONWriter) -> Void) {
@@ -587,11 +704,15 @@ final class Session: WebSocketHandler {
 struct SessionHop: Sendable {
     let loop: EventLoop
     let id: ConnectionID
+    var op = ""
+    var started: Int64 = 0
+    var metrics: HubMetrics?
 
     func run(_ body: @escaping @Sendable (Session, Connection) -> Void) {
         loop.execute { loop in
             guard let c = loop.connection(id), let s = c.handler as? Session else { return }
             body(s, c)
+            metrics?.recordOp(op, micros: monotonicMicros() - started)
         }
     }
 }

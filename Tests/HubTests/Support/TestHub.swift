@@ -25,6 +25,8 @@ final class TestHub {
         c.tlsKey = tls?.key
         c.dataDir = NSTemporaryDirectory() + "hub-test-\(UUID().uuidString)"
         c.jwtSecret = TestHub.secret
+        c.bridgeKeys = [TestHub.bridgeKey, TestHub.rotatedBridgeKey]
+        c.mailPollMs = 50
         configure(&c)
         server = try HubServer(configuration: c, limits: limits, chatLimits: chatLimits)
         server.start()
@@ -33,6 +35,12 @@ final class TestHub {
     func stop() { server.shutdown(deadlineMs: 2_000) }
 
     static let secret = "test-secret-0123456789abcdef"
+    static let bridgeKey = "bridge-key-0123456789abcdef"
+    /// A second valid key, as during a rotation.
+    static let rotatedBridgeKey = "bridge-key-rotated-0123456789"
+
+    /// A client of this hub's bridge listener.
+    var bridge: BridgeClient { BridgeClient(port: bridgePort) }
 
     /// A signed token for a user (expiring in an hour unless told otherwise).
     static func token(_ sub: String, _ role: Role, name: String? = nil, services: [String]? = nil,

@@ -2,18 +2,18 @@ import Glibc
 
 // Structured logs: one line per event, `ts=… level=… event=… key=value …`, to standard error.
 // Values are quoted when they hold spaces or quotes. Never log a token or message text.
-enum LogLevel: Int, Comparable, Sendable {
+public enum LogLevel: Int, Comparable, Sendable {
     case debug = 0, info = 1, error = 2
-    static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 }
 
-enum Log {
+public enum Log {
     // Set once at start-up, before any loop thread exists.
-    nonisolated(unsafe) static var level = LogLevel.info
+    nonisolated(unsafe) public static var level = LogLevel.info
 
-    static func debug(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.debug, event, fields) }
-    static func info(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.info, event, fields) }
-    static func error(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.error, event, fields) }
+    public static func debug(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.debug, event, fields) }
+    public static func info(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.info, event, fields) }
+    public static func error(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.error, event, fields) }
 
     private static func write(_ l: LogLevel, _ event: String, _ fields: KeyValuePairs<String, String>) {
         guard l >= level else { return }
@@ -37,4 +37,11 @@ enum Log {
         }
         return out + "\""
     }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the contract's `ts`).
+public func wallMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }

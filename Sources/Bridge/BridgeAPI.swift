@@ -1,0 +1,227 @@
+import Glibc
+import Persistence
+import Protocol
+
+// The bridge's HTTP API (PROTOCOL.md "Bridge API"): routing, bearer-key authentication,
+// Idempotency-Key handling and the answer plumbing. The routes themselves live in Routes/.
+// Pure request handling: no sockets. The hub's listener hands each request to `handle` and
+// writes whatever `respond` is given (from any thread) back on the connection's loop.
+public final class BridgeAPI: Sendable {
+    public struct Settings: Sendable {
+        public var keys: [String]
+        public var jwtSecret: [UInt8]
+        public var emailDelayMs: Int64 = 600_000
+        public var smtpConfigured = false
+        public init(keys: [String], jwtSecret: [UInt8]) {
+            self.keys = keys
+            self.jwtSecret = jwtSecret
+        }
+    }
+
+    public typealias Responder = @Sendable (HTTPResponse) -> Void
+    public typealias FullStore = Store & NotificationStore
+
+    let store: FullStore
+    let live: LiveHub
+    let notifier: Notifier
+    let metrics: HubMetrics
+    let settings: Settings
+    let keys: BearerKeys
+    let signer: JWTSigner
+    let writerStats: @Sendable () -> (batches: Int, jobs: Int, largestBatch: Int, queued: Int)
+
+    /// Longest Idempotency-Key accepted.
+    static let maxIdempotencyKey = 255
+
+    public init(store: FullStore, live: LiveHub, notifier: Notifier, metrics: HubMetrics, settings: Settings,
+                writerStats: @escaping @Sendable () -> (batches: Int, jobs: Int, largestBatch: Int, queued: Int)) {
+        self.store = store
+        self.live = live
+        self.notifier = notifier
+        self.metrics = metrics
+        self.settings = settings
+        self.writerStats = writerStats
+        keys = BearerKeys(settings.keys)
+        signer = JWTSigner(secret: settings.jwtSecret)
+    }
+
+    /// One request in the bridge's hands: what was asked, and how to answer it (timed per route).
+    struct Call: Sendable {
+        let request: HTTPRequest
+        let segments: [String]
+        let route: String
+        let started: Int64
+        let metrics: HubMetrics
+        let responder: Responder
+
+        func respond(_ r: HTTPResponse) {
+            metrics.recordRoute(route, micros: (monotonicMicros() - started))
+            responder(r)
+        }
+        func fail(_ e: APIError) { respond(e.response) }
+        func json(_ status: HTTPStatus, _ body: [UInt8]) {
+            respond(HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: body))
+        }
+        func stored(_ s: StoredResponse, replayed: Bool) {
+            var r = HTTPResponse(status: HTTPStatus(s.status, Self.reason(s.status)), headers: [("Content-Type", "application/json")],
+                                 body: Array(s.body.utf8))
+            if replayed { r.headers.append(("Idempotent-Replayed", "true")) }
+            respond(r)
+        }
+        static func reason(_ code: Int) -> String {
+            switch code {
+            case 200: return "OK"
+            case 201: return "Created"
+            default: return "OK"
+            }
+        }
+        func query(_ name: String) -> String? { request.query[name] }
+    }
+
+    public func handle(_ request: HTTPRequest, respond: @escaping Responder) {
+        let rawPath = request.path
+        var segments: [String] = []
+        for part in rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            guard let decoded = HTTPRequest.percentDecode(part) else {
+                return respond(APIError(.badRequest, "the path is not valid percent-encoding").response)
+            }
+            segments.append(decoded)
+        }
+        if segments.last == "" && segments.count > 1 { segments.removeLast() } // a trailing slash
+        let method = request.method
+        switch segments.first {
+        case "healthz":
+            guard segments.count == 1 else { break }
+            guard method == "GET" || method == "HEAD" else { return respond(Self.notAllowed("GET, HEAD")) }
+            return respond(.json(.ok, "{\"status\":\"ok\"}"))
+        case "metrics":
+            guard segments.count == 1 else { break }
+            guard method == "GET" || method == "HEAD" else { return respond(Self.notAllowed("GET, HEAD")) }
+            let text = metrics.prometheus(live: live.liveStats(), writer: writerStats())
+            return respond(.text(.ok, text, contentType: "text/plain; version=0.0.4; charset=utf-8"))
+        case "v1":
+            guard keys.accepts(request.header("authorization")) else {
+                return respond(APIError(.unauthorized, "a valid bridge key is required: Authorization: Bearer <key>").response)
+            }
+            return route(request, Array(segments.dropFirst()), respond)
+        default:
+            break
+        }
+        respond(APIError(.notFound, "no such path").response)
+    }
+
+    private func route(_ request: HTTPRequest, _ s: [String], _ respond: @escaping Responder) {
+        let m = request.method
+        func call(_ route: String) -> Call {
+            Call(request: request, segments: s, route: route, started: monotonicMicros(), metrics: metrics, responder: respond)
+        }
+        func allow(_ methods: String) { respond(Self.notAllowed(methods)) }
+        switch (s.count, s.first) {
+        case (2, "users"):
+            m == "PUT" ? putUser(call("users.put"), id: s[1]) : allow("PUT")
+        case (3, "users") where s[2] == "notifications":
+            m == "GET" ? userNotifications(call("user_notifications.get"), id: s[1]) : allow("GET")
+        case (3, "assignments"):
+            switch m {
+            case "PUT": putAssignment(call("assignments.put"), service: s[1], client: s[2])
+            case "DELETE": deleteAssignment(call("assignments.delete"), service: s[1], client: s[2])
+            default: allow("PUT, DELETE")
+            }
+        case (1, "notifications"):
+            m == "POST" ? postNotification(call("notifications.post")) : allow("POST")
+        case (2, "notifications"):
+            m == "GET" ? notificationReceipt(call("notification.get"), id: s[1]) : allow("GET")
+        case (1, "broadcasts"):
+            m == "POST" ? postBroadcast(call("broadcasts.post")) : allow("POST")
+        case (4, "conversations") where s[3] == "messages":
+            switch m {
+            case "GET": getMessages(call("messages.get"), service: s[1], client: s[2])
+            case "POST": postMessage(call("messages.post"), service: s[1], client: s[2])
+            default: allow("GET, POST")
+            }
+        case (1, "tokens"):
+            m == "POST" ? postToken(call("tokens.post")) : allow("POST")
+        case (1, "stats"):
+            m == "GET" ? getStats(call("stats.get")) : allow("GET")
+        default:
+            respond(APIError(.notFound, "no such path").response)
+        }
+    }
+
+    static func notAllowed(_ allow: String) -> HTTPResponse {
+        var r = APIError(.methodNotAllowed, "method not allowed; allowed: \(allow)").response
+        r.headers.append(("Allow", allow))
+        return r
+    }
+
+    // MARK: idempotency
+
+    /// The request's Idempotency-Key, checked (nil when absent).
+    func idempotencyKey(_ c: Call) throws(APIError) -> String? {
+        guard let key = c.request.header("idempotency-key") else { return nil }
+        guard !key.isEmpty, key.utf8.count <= Self.maxIdempotencyKey,
+              key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
+            throw APIError(.badRequest, "Idempotency-Key must be 1–\(Self.maxIdempotencyKey) visible ASCII characters")
+        }
+        return key
+    }
+
+    /// A claim on the key for this request: method, path and a digest of the body identify it.
+    func claim<T>(_ key: String?, _ c: Call, render: @escaping @Sendable (T) -> StoredResponse) -> IdempotencyClaim<T>? {
+        guard let key else { return nil }
+        let fingerprint = "\(c.request.method) \(c.request.path) \(c.request.body.count):\(Self.digest(c.request.body))"
+        return IdempotencyClaim(key: key, fingerprint: fingerprint, render: render)
+    }
+
+    /// FNV-1a, 64 bits: tells a reused key's different request apart (not a security boundary:
+    /// only holders of a bridge key can claim keys at all).
+    static func digest(_ bytes: [UInt8]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return String(h, radix: 16)
+    }
+
+    /// Answers an idempotent store result: fresh → `fresh`, a replay → the stored first answer.
+    func finish<T>(_ c: Call, _ result: Result<Idempotent<T>, StoreError>, fresh: (T) -> Void) {
+        switch result {
+        case .failure(let e): c.fail(.storage(e))
+        case .success(.mismatch):
+            c.fail(APIError(.unprocessable, "Idempotency-Key was already used for a different request", code: "conflict"))
+        case .success(.replay(let stored)): c.stored(stored, replayed: true)
+        case .success(.fresh(let value)): fresh(value)
+        }
+    }
+
+    // MARK: common parameters
+
+    func userID(_ s: String, _ what: String = "user id") throws(APIError) -> String {
+        guard Rules.isUserID(s) else { throw APIError(.badRequest, "\(what) must be 1–64 of A-Za-z0-9_.@-") }
+        return s
+    }
+
+    func conversation(_ service: String, _ client: String) throws(APIError) -> ConversationKey {
+        guard Rules.services.contains(service) else {
+            throw APIError(.notFound, "no such service \(JSONText.quote(String(service.prefix(40)))); services are \(Rules.services.joined(separator: ", "))")
+        }
+        return ConversationKey(service: service, clientId: try userID(client, "client id"))
+    }
+
+    /// An optional integer query parameter in `range` (400 naming it otherwise).
+    func queryInt(_ c: Call, _ name: String, _ range: ClosedRange<Int64>) throws(APIError) -> Int64? {
+        guard let raw = c.query(name), !raw.isEmpty else { return nil }
+        guard let n = Int64(raw), range.contains(n) else {
+            throw APIError(.badRequest, "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+}
+
+/// Monotonic microseconds, for latency.
+public func monotonicMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
+}

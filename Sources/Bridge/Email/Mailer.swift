@@ -1,0 +1,133 @@
+import Foundation
+import Persistence
+import Synchronization
+
+// Delivers the outbox. Its own thread (SMTP is blocking I/O and must never run on a loop):
+// every poll it takes the mails that are due, decides fallback mails (sent only when the user
+// neither read the notification nor had a live connection since it was created), sends through
+// SMTP, and records each outcome. Retries back off exponentially and live in the database, so
+// they survive a restart; a 5xx is permanent and never retried.
+public final class Mailer: Sendable {
+    public struct Settings: Sendable {
+        public var smtp: SMTPConfiguration?
+        public var pollMs: Int = 1_000
+        public var retryBaseMs: Int64 = 30_000
+        public var retryMaxMs: Int64 = 3_600_000
+        public var maxAttempts = 10
+        public var batch = 50
+        public init(smtp: SMTPConfiguration?) { self.smtp = smtp }
+    }
+
+    private let store: NotificationStore
+    private let live: LiveHub
+    private let metrics: HubMetrics
+    private let settings: Settings
+    private let stopping = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let started = Atomic<Bool>(false)
+
+    public init(store: NotificationStore, live: LiveHub, metrics: HubMetrics, settings: Settings) {
+        self.store = store
+        self.live = live
+        self.metrics = metrics
+        self.settings = settings
+    }
+
+    public func start() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        if let smtp = settings.smtp {
+            Log.info("mail_ready", ["smtp": "\(smtp.host):\(smtp.port)", "from": smtp.from])
+        } else {
+            Log.info("mail_disabled", ["reason": "no --smtp configured; mails stay in the outbox"])
+        }
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "mailer"
+        thread.start()
+    }
+
+    /// Stops after the mail in hand (if any) is recorded.
+    public func stop() {
+        guard started.load(ordering: .relaxed) else { return }
+        stopping.store(true, ordering: .relaxed)
+        wake.signal()
+        finished.wait()
+    }
+
+    private func run() {
+        var lastCount: Int64 = 0
+        var reportedWaiting = -1
+        while !stopping.load(ordering: .relaxed) {
+            let now = wallMillis()
+            if now - lastCount >= 2_000 {
+                lastCount = now
+                if case .success(let c) = wait({ self.store.outboxCounts(completion: $0) }) {
+                    metrics.outboxPending.store(c.pending, ordering: .relaxed)
+                    if settings.smtp == nil && c.pending != reportedWaiting && c.pending > 0 {
+                        Log.info("mail_waiting", ["pending": "\(c.pending)", "reason": "no --smtp configured"])
+                        reportedWaiting = c.pending
+                    }
+                }
+            }
+            if let smtp = settings.smtp { deliverDue(smtp) }
+            _ = wake.wait(timeout: .now() + .milliseconds(settings.pollMs))
+        }
+    }
+
+    private func deliverDue(_ smtp: SMTPConfiguration) {
+        guard case .success(let due) = wait({ self.store.dueMail(now: wallMillis(), limit: self.settings.batch, completion: $0) }) else { return }
+        for mail in due {
+            if stopping.load(ordering: .relaxed) { return }
+            let result = decide(mail, smtp)
+            _ = wait { self.store.finishMail(mail.id, result, now: wallMillis(), completion: $0) }
+            switch result {
+            case .sent:
+                metrics.mailsSent.add(1, ordering: .relaxed)
+                Log.info("mail_sent", ["outbox": "\(mail.id)", "user": mail.userId, "attempt": "\(mail.attempts + 1)"])
+            case .failed(let why):
+                metrics.mailsFailed.add(1, ordering: .relaxed)
+                Log.error("mail_failed", ["outbox": "\(mail.id)", "user": mail.userId, "reason": why])
+            case .retry(let why, let at):
+                Log.info("mail_retry", ["outbox": "\(mail.id)", "user": mail.userId, "reason": why, "in_ms": "\(at - wallMillis())"])
+            case .skipped(let why):
+                Log.info("mail_skipped", ["outbox": "\(mail.id)", "user": mail.userId, "reason": why])
+            }
+        }
+    }
+
+    /// What to do with one due mail.
+    func decide(_ mail: OutboxMail, _ smtp: SMTPConfiguration) -> OutboxResult {
+        guard let address = mail.address, !address.isEmpty else { return .skipped("the user has no email address") }
+        if mail.mode == .fallback {
+            if mail.read { return .skipped("read before the fallback delay ended") }
+            if live.isOnline(mail.userId) || (mail.lastSeen ?? Int64.min) >= mail.notificationTs {
+                return .skipped("the user had a live connection during the delay")
+            }
+        }
+        let message = MailMessage(to: address, subject: mail.title,
+                                  body: mail.body.isEmpty ? mail.title : mail.body + "\n\n— Montrose")
+        switch SMTPClient.send(message, with: smtp) {
+        case .sent:
+            return .sent
+        case .permanent(let why):
+            return .failed(why)
+        case .transient(let why):
+            let attempt = mail.attempts + 1
+            if attempt >= settings.maxAttempts { return .failed("gave up after \(attempt) attempts: \(why)") }
+            let backoff = min(settings.retryMaxMs, settings.retryBaseMs << Int64(min(attempt - 1, 20)))
+            return .retry(error: why, retryAt: wallMillis() + backoff)
+        }
+    }
+
+    /// Waits for a store call (the mailer's own thread may block).
+    private func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {
+        let box = Mutex<Result<T, StoreError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        call { r in box.withLock { $0 = r }; done.signal() }
+        done.wait()
+        return box.withLock { $0 } ?? .failure(.unavailable("no answer"))
+    }
+}

@@ -1,0 +1,104 @@
+import Synchronization
+
+// Counters and latency histograms the hub keeps for /metrics and /v1/stats. Lock-free: every
+// count is an atomic, so a loop thread recording an op never waits.
+
+/// A latency histogram with fixed buckets (Prometheus `le` bounds, in seconds).
+public final class LatencyHistogram: Sendable {
+    /// Upper bounds in microseconds: 0.1 ms … 5 s.
+    public static let boundsMicros: [Int64] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000,
+                                               250_000, 500_000, 1_000_000, 5_000_000]
+    /// Atomics cannot sit in an array themselves; each bucket is a tiny box.
+    private final class Bucket: Sendable { let count = Atomic<Int>(0) }
+    private let buckets: [Bucket]
+    private let sumMicros = Atomic<Int>(0)
+    private let total = Atomic<Int>(0)
+
+    public init() {
+        buckets = Self.boundsMicros.map { _ in Bucket() }
+    }
+
+    public func record(micros: Int64) {
+        for (i, bound) in Self.boundsMicros.enumerated() where micros <= bound {
+            buckets[i].count.add(1, ordering: .relaxed)
+            break
+        }
+        sumMicros.add(Int(micros), ordering: .relaxed)
+        total.add(1, ordering: .relaxed)
+    }
+
+    /// Prometheus lines for `name{labels,le=...}`.
+    func render(_ name: String, labels: String, into out: inout String) {
+        var cumulative = 0
+        for (i, bound) in Self.boundsMicros.enumerated() {
+            cumulative += buckets[i].count.load(ordering: .relaxed)
+            out += "\(name)_bucket{\(labels),le=\"\(Double(bound) / 1_000_000)\"} \(cumulative)\n"
+        }
+        let n = total.load(ordering: .relaxed)
+        out += "\(name)_bucket{\(labels),le=\"+Inf\"} \(n)\n"
+        out += "\(name)_sum{\(labels)} \(Double(sumMicros.load(ordering: .relaxed)) / 1_000_000)\n"
+        out += "\(name)_count{\(labels)} \(n)\n"
+    }
+}
+
+/// Everything counted across the hub.
+public final class HubMetrics: Sendable {
+    /// WebSocket ops and bridge routes whose latency is measured.
+    public static let wsOps = ["auth", "subscribe", "unsubscribe", "send", "history", "read", "typing", "presence",
+                               "status", "conversations", "notifications", "notifications.read", "ping"]
+    public static let bridgeRoutes = ["users.put", "assignments.put", "assignments.delete", "notifications.post",
+                                      "broadcasts.post", "messages.post", "messages.get", "user_notifications.get",
+                                      "notification.get", "tokens.post", "stats.get"]
+    private let wsLatency: [String: LatencyHistogram]
+    private let bridgeLatency: [String: LatencyHistogram]
+
+    public let messagesStored = Atomic<Int>(0)
+    public let notificationsStored = Atomic<Int>(0)
+    public let notificationsPushed = Atomic<Int>(0)
+    public let broadcastsSent = Atomic<Int>(0)
+    public let mailsSent = Atomic<Int>(0)
+    public let mailsFailed = Atomic<Int>(0)
+    public let authFailures = Atomic<Int>(0)
+    /// Outbox depth as last counted by the mailer.
+    public let outboxPending = Atomic<Int>(0)
+
+    public init() {
+        wsLatency = Dictionary(uniqueKeysWithValues: Self.wsOps.map { ($0, LatencyHistogram()) })
+        bridgeLatency = Dictionary(uniqueKeysWithValues: Self.bridgeRoutes.map { ($0, LatencyHistogram()) })
+    }
+
+    public func recordOp(_ op: String, micros: Int64) { wsLatency[op]?.record(micros: micros) }
+    public func recordRoute(_ route: String, micros: Int64) { bridgeLatency[route]?.record(micros: micros) }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    public func prometheus(live: LiveStats, writer: (batches: Int, jobs: Int, largestBatch: Int, queued: Int)) -> String {
+        var out = ""
+        func gauge(_ name: String, _ help: String, _ value: Int, type: String = "gauge") {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+        }
+        gauge("montrose_connections", "Open TCP connections on both listeners.", live.connections)
+        gauge("montrose_websockets", "Open WebSocket connections.", live.webSockets)
+        out += "# HELP montrose_users_online Users with an authenticated connection, by role.\n# TYPE montrose_users_online gauge\n"
+        for role in Rules.roles { out += "montrose_users_online{role=\"\(role)\"} \(live.onlineByRole[role] ?? 0)\n" }
+        gauge("montrose_messages_stored_total", "Chat messages stored.", messagesStored.load(ordering: .relaxed), type: "counter")
+        gauge("montrose_notifications_stored_total", "Notifications stored (one per recipient; a broadcast counts once).",
+              notificationsStored.load(ordering: .relaxed), type: "counter")
+        gauge("montrose_notifications_pushed_total", "Notification pushes handed to live connections.",
+              notificationsPushed.load(ordering: .relaxed), type: "counter")
+        gauge("montrose_broadcasts_total", "Broadcasts stored.", broadcastsSent.load(ordering: .relaxed), type: "counter")
+        gauge("montrose_mails_sent_total", "Mails accepted by the SMTP server.", mailsSent.load(ordering: .relaxed), type: "counter")
+        gauge("montrose_mails_failed_total", "Mails given up on (permanent failure or too many attempts).",
+              mailsFailed.load(ordering: .relaxed), type: "counter")
+        gauge("montrose_outbox_pending", "Mails waiting in the outbox.", outboxPending.load(ordering: .relaxed))
+        gauge("montrose_auth_failures_total", "Refused WebSocket authentications.", authFailures.load(ordering: .relaxed), type: "counter")
+        gauge("montrose_writer_batches_total", "Transactions committed by the database writer.", writer.batches, type: "counter")
+        gauge("montrose_writer_jobs_total", "Jobs run by the database writer.", writer.jobs, type: "counter")
+        gauge("montrose_writer_largest_batch", "Most jobs in one writer transaction so far.", writer.largestBatch)
+        gauge("montrose_writer_queue", "Jobs waiting for the database writer.", writer.queued)
+        out += "# HELP montrose_op_seconds WebSocket op latency, request to reply.\n# TYPE montrose_op_seconds histogram\n"
+        for op in Self.wsOps { wsLatency[op]?.render("montrose_op_seconds", labels: "op=\"\(op)\"", into: &out) }
+        out += "# HELP montrose_bridge_seconds Bridge request latency, request to answer.\n# TYPE montrose_bridge_seconds histogram\n"
+        for r in Self.bridgeRoutes { bridgeLatency[r]?.render("montrose_bridge_seconds", labels: "route=\"\(r)\"", into: &out) }
+        return out
+    }
+}

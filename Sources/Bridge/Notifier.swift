@@ -1,0 +1,64 @@
+import Foundation
+import Persistence
+
+// Turns stored notifications into live pushes, and drives role and everyone fan-outs: the
+// recipients are stored in chunks of `chunkSize` users, one writer transaction each, so a
+// fan-out of 100,000 users never holds the writer (or any loop) for more than a chunk's time,
+// and a restart resumes an unfinished fan-out from its cursor.
+public final class Notifier: Sendable {
+    let store: NotificationStore
+    let live: LiveHub
+    let metrics: HubMetrics
+    let emailDelayMs: Int64
+    let chunkSize: Int
+    private let queue = DispatchQueue(label: "montrose.fanout")
+
+    public init(store: NotificationStore, live: LiveHub, metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 500) {
+        self.store = store
+        self.live = live
+        self.metrics = metrics
+        self.emailDelayMs = emailDelayMs
+        self.chunkSize = chunkSize
+    }
+
+    /// Pushes each stored notification to its user's live connections.
+    public func push(_ list: [DeliveredNotification]) {
+        for n in list { live.deliver(n) }
+    }
+
+    /// Stores the fan-out's chunks one after another, pushing each to whoever is online.
+    public func run(fanout id: Int64, startedAt: Date = Date(), stored: Int = 0) {
+        let live = self.live
+        store.fanoutStep(id, limit: chunkSize, now: wallMillis(), emailDelayMs: emailDelayMs,
+                         online: { live.isOnline($0) }) { [self] result in
+            switch result {
+            case .failure(let e):
+                // Left unfinished in the store: the next start resumes it.
+                Log.error("fanout_failed", ["fanout": "\(id)", "reason": "\(e)"])
+            case .success(let step):
+                metrics.notificationsStored.add(step.stored, ordering: .relaxed)
+                let total = stored + step.stored
+                if !step.finished { run(fanout: id, startedAt: startedAt, stored: total) } // the writer goes on while we push
+                queue.async { [self] in
+                    push(step.delivered)
+                    if step.finished {
+                        let ms = Int(Date().timeIntervalSince(startedAt) * 1000)
+                        Log.info("fanout_done", ["fanout": "\(id)", "stored": "\(total)", "ms": "\(ms)"])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resumes fan-outs a previous run left unfinished.
+    public func resumeUnfinished() {
+        store.unfinishedFanouts { [self] result in
+            guard case .success(let ids) = result else { return }
+            for id in ids {
+                Log.info("fanout_resumed", ["fanout": "\(id)"])
+                run(fanout: id)
+            }
+        }
+    }
+}
+

@@ -1,0 +1,60 @@
+import Persistence
+import Protocol
+
+// GET and POST /v1/conversations/{service}/{clientId}/messages: a backend reads a
+// conversation, or posts a system message into it (stored and pushed like any message).
+extension BridgeAPI {
+    /// The sender of messages the platform posts.
+    static let systemSender = UserRecord(id: "system", role: "system", name: "Montrose")
+
+    func getMessages(_ c: Call, service: String, client: String) {
+        do throws(APIError) {
+            let key = try conversation(service, client)
+            let before = try queryInt(c, "before", 1...Int64.max)
+            let limit = try queryInt(c, "limit", 1...Int64(Rules.maxPage)) ?? Int64(Rules.defaultPage)
+            store.messages(key, before: before, limit: Int(limit)) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(let page):
+                    c.json(.ok, JSONWriter.object(capacity: 1024) { w in
+                        w.key("messages"); w.messageList(page.messages)
+                        w.key("more"); w.bool(page.more)
+                    })
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    func postMessage(_ c: Call, service: String, client: String) {
+        do throws(APIError) {
+            let key = try conversation(service, client)
+            let idempotency = try idempotencyKey(c)
+            let body = try RequestBody(c.request.body)
+            let text = try body.requiredString("text", max: Rules.maxText)
+            // The message's own dedupe key makes the retry safe in the same transaction: an
+            // Idempotency-Key without client_msg_id serves as one.
+            let clientMsgId = try body.string("client_msg_id", required: false, max: Rules.maxClientMsgId)
+                ?? idempotency.map { "idem:" + $0 }
+            let message = NewMessage(conversation: key, sender: Self.systemSender, text: text, clientMsgId: clientMsgId, ts: wallMillis())
+            let live = self.live, metrics = self.metrics
+            store.appendMessage(message, notify: live.unwatchingParticipants(key, sender: Self.systemSender.id)) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(let a):
+                    if !a.duplicate {
+                        metrics.messagesStored.add(1, ordering: .relaxed)
+                        metrics.notificationsStored.add(a.notifications.count, ordering: .relaxed)
+                        live.messageStored(a)
+                    }
+                    if a.duplicate && a.message.conversation != key {
+                        return c.fail(APIError(.conflict, "client_msg_id was already used in \(a.message.conversation.channel)"))
+                    }
+                    var r = HTTPResponse(status: .created, headers: [("Content-Type", "application/json")],
+                                         body: JSONWriter.object { w in w.messageFields(a.message) })
+                    if a.duplicate { r.headers.append(("Idempotent-Replayed", "true")) }
+                    c.respond(r)
+                }
+            }
+        } catch { c.fail(error) }
+    }
+}

@@ -1,0 +1,201 @@
+import Persistence
+import Protocol
+
+// POST /v1/notifications, POST /v1/broadcasts, GET /v1/users/{id}/notifications,
+// GET /v1/notifications/{id}.
+extension BridgeAPI {
+    enum Target {
+        case users([String])
+        case audience(String) // 'all' or a role
+    }
+
+    func postNotification(_ c: Call) {
+        do throws(APIError) {
+            let key = try idempotencyKey(c)
+            let body = try RequestBody(c.request.body)
+            let target = try Self.target(body.object("to"))
+            let email = try body.choice("email", ["now", "fallback"], required: false).flatMap(EmailMode.init(rawValue:))
+            let content = NotificationContent(
+                service: try body.requiredChoice("service", Rules.notificationServices),
+                category: try body.requiredChoice("category", Rules.categories),
+                title: try body.requiredString("title", max: Rules.maxTitle),
+                body: try body.string("body", required: false, min: 0, max: Rules.maxBody) ?? "",
+                data: try body.dataObject("data", maxBytes: Rules.maxDataBytes),
+                email: email)
+            let notifier = self.notifier, metrics = self.metrics
+            switch target {
+            case .users(let users):
+                let render: @Sendable ([DeliveredNotification]) -> StoredResponse = { list in
+                    StoredResponse(status: 201, body: String(decoding: JSONWriter.object { w in
+                        w.key("ids"); w.beginArray(); for n in list { w.int(n.record.id) }; w.endArray()
+                    }, as: UTF8.self))
+                }
+                store.createNotifications(content, users: users, now: wallMillis(), emailDelayMs: settings.emailDelayMs,
+                                          claim: claim(key, c, render: render)) { result in
+                    self.finish(c, result) { list in
+                        metrics.notificationsStored.add(list.count, ordering: .relaxed)
+                        c.stored(render(list), replayed: false)
+                        notifier.push(list)
+                    }
+                }
+            case .audience(let audience):
+                let render: @Sendable (FanoutStart) -> StoredResponse = { f in
+                    StoredResponse(status: 201, body: String(decoding: JSONWriter.object { w in
+                        w.key("count"); w.int(f.count)
+                    }, as: UTF8.self))
+                }
+                store.startFanout(content, audience: audience, now: wallMillis(), claim: claim(key, c, render: render)) { result in
+                    self.finish(c, result) { f in
+                        c.stored(render(f), replayed: false)
+                        notifier.run(fanout: f.id)
+                    }
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    /// `to`: exactly one of `users` (1–1000 ids), `role`, or `all: true`.
+    static func target(_ to: JSONObject) throws(APIError) -> Target {
+        let given = ["users", "role", "all"].filter { to[$0] != nil && to[$0]?.isNull == false }
+        guard given.count == 1 else { throw .invalid("to", "must have exactly one of users, role or all") }
+        switch given[0] {
+        case "users":
+            guard let list = to["users"]?.arrayValue, !list.isEmpty, list.count <= Rules.maxRecipients else {
+                throw .invalid("to.users", "must be an array of 1–\(Rules.maxRecipients) user ids")
+            }
+            var users: [String] = []
+            var seen = Set<String>()
+            for item in list {
+                guard let id = item.stringValue, Rules.isUserID(id) else {
+                    throw .invalid("to.users", "each must be a user id (1–64 of A-Za-z0-9_.@-)")
+                }
+                if seen.insert(id).inserted { users.append(id) }
+            }
+            return .users(users)
+        case "role":
+            guard let role = to["role"]?.stringValue, Rules.roles.contains(role) else {
+                throw .invalid("to.role", "must be one of \(Rules.roles.joined(separator: ", "))")
+            }
+            return .audience(role)
+        default:
+            guard to["all"]?.boolValue == true else { throw .invalid("to.all", "must be true") }
+            return .audience("all")
+        }
+    }
+
+    func postBroadcast(_ c: Call) {
+        do throws(APIError) {
+            let key = try idempotencyKey(c)
+            let body = try RequestBody(c.request.body)
+            let audience = try body.requiredChoice("audience", ["all"] + Rules.roles)
+            let title = try body.requiredString("title", max: Rules.maxTitle)
+            let text = try body.string("body", required: false, min: 0, max: Rules.maxBody) ?? ""
+            let data = try body.dataObject("data", maxBytes: Rules.maxDataBytes)
+            let live = self.live, metrics = self.metrics
+            // Counted before it is stored, so the first answer and its replay say the same.
+            let online = live.onlineUsers(in: audience)
+            let render: @Sendable (NotificationRecord) -> StoredResponse = { r in
+                StoredResponse(status: 201, body: String(decoding: JSONWriter.object { w in
+                    w.key("id"); w.int(r.id)
+                    w.key("delivered_live"); w.int(online)
+                }, as: UTF8.self))
+            }
+            store.createBroadcast(audience: audience, title: title, body: text, data: data, now: wallMillis(),
+                                  claim: claim(key, c, render: render)) { result in
+                self.finish(c, result) { record in
+                    metrics.broadcastsSent.add(1, ordering: .relaxed)
+                    metrics.notificationsStored.add(1, ordering: .relaxed)
+                    _ = live.broadcast(record)
+                    c.stored(render(record), replayed: false)
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    func userNotifications(_ c: Call, id raw: String) {
+        do throws(APIError) {
+            let user = try userID(raw)
+            let query = try Self.notificationQuery { name throws(APIError) in c.query(name).flatMap { $0.isEmpty ? nil : JSON.string($0) } }
+            store.notifications(for: user, query) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(let page): c.json(.ok, JSONWriter.object(capacity: 1024) { w in Self.pageFields(&w, page) })
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    /// `{items, unread, more}` (the `notifications` op's result too).
+    public static func pageFields(_ w: inout JSONWriter, _ page: NotificationPage) {
+        w.key("items"); w.notificationList(page.items)
+        w.key("unread"); w.unreadObject(page.unread)
+        w.key("more"); w.bool(page.more)
+    }
+
+    /// The paging and filters of a notification list, from query strings (bridge) or op
+    /// params (WebSocket): `before`, `limit`, `service`, `unread_only`.
+    public static func notificationQuery(_ param: (String) throws(APIError) -> JSON?) throws(APIError) -> NotificationQuery {
+        var q = NotificationQuery(limit: Rules.defaultPage)
+        if let v = try param("before") {
+            guard let n = Self.integer(v), n >= 1 else { throw APIError(.badRequest, "before must be a positive integer (a notification id)") }
+            q.before = n
+        }
+        if let v = try param("limit") {
+            guard let n = Self.integer(v), (1...Int64(Rules.maxPage)).contains(n) else {
+                throw APIError(.badRequest, "limit must be an integer from 1 to \(Rules.maxPage)")
+            }
+            q.limit = Int(n)
+        }
+        if let v = try param("service") {
+            guard let s = v.stringValue, Rules.notificationServices.contains(s) else {
+                throw APIError(.badRequest, "service must be one of \(Rules.notificationServices.joined(separator: ", "))")
+            }
+            q.service = s
+        }
+        if let v = try param("unread_only") {
+            switch v {
+            case .bool(let b): q.unreadOnly = b
+            case .string("true"), .string("1"): q.unreadOnly = true
+            case .string("false"), .string("0"): q.unreadOnly = false
+            default: throw APIError(.badRequest, "unread_only must be true or false")
+            }
+        }
+        return q
+    }
+
+    /// An integer given as a JSON number or as query text.
+    static func integer(_ v: JSON) -> Int64? {
+        switch v {
+        case .int(let n): return n
+        case .string(let s): return Int64(s)
+        default: return nil
+        }
+    }
+
+    func notificationReceipt(_ c: Call, id raw: String) {
+        guard let id = Int64(raw), id >= 1 else { return c.fail(APIError(.notFound, "no notification \(JSONText.quote(String(raw.prefix(40))))")) }
+        store.receipt(id) { result in
+            switch result {
+            case .failure(let e): c.fail(.storage(e))
+            case .success(nil): c.fail(APIError(.notFound, "no notification \(id)"))
+            case .success(.some(let r)):
+                c.json(.ok, JSONWriter.object(capacity: 512) { w in
+                    w.notificationFields(r.record)
+                    w.key("audience"); if let a = r.record.audience { w.string(a) } else { w.null() }
+                    w.key("addressed"); w.int(r.addressed)
+                    w.key("recipients"); w.beginArray()
+                    for p in r.recipients {
+                        w.beginObject()
+                        w.key("user"); w.string(p.user)
+                        w.key("stored"); w.bool(p.stored)
+                        w.key("pushed"); w.bool(p.pushed)
+                        w.key("read"); w.bool(p.read)
+                        w.key("email"); if let e = p.email { w.string(e) } else { w.null() }
+                        w.endObject()
+                    }
+                    w.endArray()
+                })
+            }
+        }
+    }
+}

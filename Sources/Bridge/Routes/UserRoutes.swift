@@ -1,0 +1,102 @@
+import Persistence
+import Protocol
+
+// PUT /v1/users/{id}, PUT and DELETE /v1/assignments/{service}/{clientId}.
+extension BridgeAPI {
+    func putUser(_ c: Call, id raw: String) {
+        do throws(APIError) {
+            let id = try userID(raw)
+            let body = try RequestBody(c.request.body)
+            let role = try body.requiredChoice("role", Rules.roles)
+            let name = try body.displayName("name")
+            let email = try body.string("email", required: false, max: 254)
+            if let email, !Rules.isEmail(email) { throw APIError.invalid("email", "must be an email address") }
+            let services = try body.services("services")
+            let user = UserRecord(id: id, role: role, name: name, email: email, services: services)
+            store.upsertUser(user, now: wallMillis()) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(let u): c.json(.ok, JSONWriter.object { w in Self.userFields(&w, u) })
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    static func userFields(_ w: inout JSONWriter, _ u: UserRecord) {
+        w.key("id"); w.string(u.id)
+        w.key("role"); w.string(u.role)
+        w.key("name"); w.string(u.name)
+        w.key("email"); if let e = u.email { w.string(e) } else { w.null() }
+        w.key("services")
+        if let s = u.services { w.beginArray(); for x in s { w.string(x) }; w.endArray() } else { w.null() }
+    }
+
+    func putAssignment(_ c: Call, service: String, client: String) {
+        do throws(APIError) {
+            let key = try conversation(service, client)
+            let body = try RequestBody(c.request.body)
+            guard let agent = try body.string("agent_id", max: 64), Rules.isUserID(agent) else {
+                throw APIError.invalid("agent_id", "must be 1–64 of A-Za-z0-9_.@-")
+            }
+            let store = self.store, live = self.live
+            // The roles decide: both users are read first, then the assignment is written.
+            store.user(agent) { agentResult in
+                store.user(key.clientId) { clientResult in
+                    guard case .success(let agentUser) = agentResult, case .success(let clientUser) = clientResult else {
+                        return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: "unavailable"))
+                    }
+                    guard let agentUser else {
+                        return c.fail(APIError(.notFound, "no user \(agent); create the agent with PUT /v1/users/\(agent) first"))
+                    }
+                    guard let role = Role(rawValue: agentUser.role), role == .websiteAgent || role == .marketingAgent else {
+                        return c.fail(APIError(.conflict, "\(agent) is a \(agentUser.role), not an agent"))
+                    }
+                    guard role.mayBeAssigned(for: key.service) else {
+                        return c.fail(APIError(.conflict, "a \(role.rawValue) cannot be assigned for \(key.service)"))
+                    }
+                    if let clientUser, clientUser.role != Role.client.rawValue {
+                        return c.fail(APIError(.conflict, "\(key.clientId) is a \(clientUser.role), not a client"))
+                    }
+                    store.setAssignment(Assignment(conversation: key, agentId: agent), now: wallMillis()) { result in
+                        switch result {
+                        case .failure(let e): c.fail(.storage(e))
+                        case .success(let previous):
+                            live.assignmentChanged(key, agent: agent)
+                            c.json(.ok, JSONWriter.object { w in
+                                Self.assignmentFields(&w, key, agent: agent)
+                                w.key("previous_agent"); if let previous { w.string(previous) } else { w.null() }
+                            })
+                        }
+                    }
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    func deleteAssignment(_ c: Call, service: String, client: String) {
+        do throws(APIError) {
+            let key = try conversation(service, client)
+            let live = self.live
+            store.removeAssignment(key) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(nil): c.fail(APIError(.notFound, "no assignment for \(key.channel)"))
+                case .success(.some(let removed)):
+                    live.assignmentChanged(key, agent: nil)
+                    c.json(.ok, JSONWriter.object { w in
+                        Self.assignmentFields(&w, key, agent: nil)
+                        w.key("removed_agent"); w.string(removed)
+                    })
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    /// `{service, client, agent_id, agents}`, the shape of the `assignment` push plus the agent.
+    static func assignmentFields(_ w: inout JSONWriter, _ key: ConversationKey, agent: String?) {
+        w.key("service"); w.string(key.service)
+        w.key("client"); w.string(key.clientId)
+        w.key("agent_id"); if let agent { w.string(agent) } else { w.null() }
+        w.key("agents"); w.beginArray(); if let agent { w.string(agent) }; w.endArray()
+    }
+}

@@ -1,0 +1,51 @@
+import Protocol
+import Synchronization
+
+// Who has an authenticated connection right now, by user (a user with three tabs counts
+// once) and by role: for notification decisions (is this user online?), broadcast counts and
+// stats. Changed on auth and close only, so one lock is enough.
+final class OnlineUsers: Sendable {
+    private struct State {
+        var connections: [String: (role: Role, count: Int)] = [:]
+        var byRole: [Role: Int] = [:]
+    }
+    private let state = Mutex(State())
+
+    func connected(_ user: SessionUser) {
+        state.withLock { s in
+            if let e = s.connections[user.id] {
+                s.connections[user.id] = (e.role, e.count + 1)
+            } else {
+                s.connections[user.id] = (user.role, 1)
+                s.byRole[user.role, default: 0] += 1
+            }
+        }
+    }
+
+    func disconnected(_ user: SessionUser) {
+        state.withLock { s in
+            guard let e = s.connections[user.id] else { return }
+            if e.count > 1 {
+                s.connections[user.id] = (e.role, e.count - 1)
+            } else {
+                s.connections[user.id] = nil
+                s.byRole[e.role, default: 1] -= 1
+            }
+        }
+    }
+
+    func isOnline(_ id: String) -> Bool { state.withLock { $0.connections[id] != nil } }
+
+    /// Users online in a broadcast audience: 'all' or a role.
+    func count(in audience: String) -> Int {
+        state.withLock { s in
+            if audience == "all" { return s.connections.count }
+            guard let role = Role(rawValue: audience) else { return 0 }
+            return s.byRole[role] ?? 0
+        }
+    }
+
+    var byRole: [String: Int] {
+        state.withLock { s in Dictionary(uniqueKeysWithValues: s.byRole.map { ($0.key.rawValue, $0.value) }) }
+    }
+}

@@ -1,0 +1,91 @@
+import Bridge
+import Persistence
+import Protocol
+
+// The running hub as the bridge sees it (Bridge's LiveHub): pushes go through the router to
+// the users' own channels, each frame encoded once; broadcasts go to the audience channels
+// every authenticated connection joins at auth.
+final class HubLink: LiveHub {
+    let chat: ChatService
+    let counters: EngineCounters
+
+    init(chat: ChatService, counters: EngineCounters) {
+        self.chat = chat
+        self.counters = counters
+    }
+
+    func isOnline(_ user: String) -> Bool { chat.online.isOnline(user) }
+
+    func onlineUsers(in audience: String) -> Int { chat.online.count(in: audience) }
+
+    func deliver(_ n: DeliveredNotification) { chat.deliver(n) }
+
+    func pushUnread(_ unread: UnreadCounts, to user: String) { chat.pushUnread(unread, to: user) }
+
+    func broadcast(_ record: NotificationRecord) -> Int {
+        let audience = record.audience ?? "all"
+        chat.router.publish(.notificationPush(channel: Channel.broadcastChannel(audience), type: "broadcast", record))
+        return chat.online.count(in: audience)
+    }
+
+    func assignmentChanged(_ key: ConversationKey, agent: String?) {
+        let previous = chat.reassign(key, to: agent)
+        // The client learns who serves it now; the agents who gained or lost it too, so their
+        // conversation lists stay true.
+        var users = [key.clientId]
+        if let agent { users.append(agent) }
+        if let previous, previous != agent { users.append(previous) }
+        for user in users {
+            chat.router.publish(.push(channel: Channel.user(user).name) { w in
+                w.key("type"); w.string("assignment")
+                w.key("service"); w.string(key.service)
+                w.key("client"); w.string(key.clientId)
+                w.key("agents"); w.beginArray(); if let agent { w.string(agent) }; w.endArray()
+            })
+        }
+        Log.info("assignment", ["channel": key.channel, "agent": agent ?? "-", "previous": previous ?? "-"])
+    }
+
+    func unwatchingParticipants(_ key: ConversationKey, sender: String) -> [String] {
+        chat.unwatchingParticipants(key, sender: sender)
+    }
+
+    func messageStored(_ result: AppendResult) {
+        chat.router.publish(.message(result.message))
+        for n in result.notifications { chat.deliver(n) }
+    }
+
+    func liveStats() -> LiveStats {
+        LiveStats(connections: counters.connections.load(ordering: .relaxed),
+                  webSockets: counters.webSockets.load(ordering: .relaxed),
+                  onlineByRole: chat.online.byRole)
+    }
+}
+
+extension Publication {
+    /// `notification` or `broadcast` push of a stored record; its id rides along so the
+    /// delivering session can record the push for receipts.
+    static func notificationPush(channel: String, type: String, _ n: NotificationRecord) -> Publication {
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        w.key("type"); w.string(type)
+        if type == "broadcast" {
+            w.key("id"); w.int(n.id)
+            w.key("title"); w.string(n.title)
+            w.key("body"); w.string(n.body)
+            w.key("data"); w.raw(Array(n.data.utf8))
+            w.key("ts"); w.int(n.ts)
+        } else {
+            w.notificationFields(n)
+        }
+        w.endObject()
+        return Publication(channel: channel, frame: Bytes(FrameEncoder.frame(opcode: .text, payload: w.bytes)), notificationID: n.id)
+    }
+
+    static func unread(_ user: String, _ u: UnreadCounts) -> Publication {
+        .push(channel: Channel.user(user).name) { w in
+            w.key("type"); w.string("unread")
+            w.unreadFields(u)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+// The notification side of the persistence seam: per-user notifications, broadcasts stored
+// once, fan-outs in bounded chunks, the mail outbox, and idempotent answers for the bridge.
+// Same rules as `Store`: asynchronous, completions after the commit, never on a loop.
+
+public protocol NotificationStore: Sendable {
+    /// Stores one notification per user (and their mails in the outbox), in one transaction.
+    func createNotifications(_ content: NotificationContent, users: [String], now: Int64, emailDelayMs: Int64,
+                             claim: IdempotencyClaim<[DeliveredNotification]>?,
+                             completion: @escaping StoreCompletion<Idempotent<[DeliveredNotification]>>)
+    /// Records a role ('all' or a role name) fan-out; its chunks are stored by `fanoutStep`.
+    func startFanout(_ content: NotificationContent, audience: String, now: Int64,
+                     claim: IdempotencyClaim<FanoutStart>?, completion: @escaping StoreCompletion<Idempotent<FanoutStart>>)
+    /// Stores the next `limit` recipients of a fan-out; `online` picks whose unread counts to return.
+    func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
+                    online: @escaping @Sendable (String) -> Bool, completion: @escaping StoreCompletion<FanoutStep>)
+    func unfinishedFanouts(completion: @escaping StoreCompletion<[Int64]>)
+
+    /// Stores a broadcast once.
+    func createBroadcast(audience: String, title: String, body: String, data: String, now: Int64,
+                         claim: IdempotencyClaim<NotificationRecord>?,
+                         completion: @escaping StoreCompletion<Idempotent<NotificationRecord>>)
+
+    /// Remembers that these notifications were written to a live socket of these users.
+    func recordPushes(_ pushes: [(notification: Int64, user: String)], now: Int64)
+
+    func notifications(for user: String, _ query: NotificationQuery, completion: @escaping StoreCompletion<NotificationPage>)
+    func unread(for user: String, completion: @escaping StoreCompletion<UnreadCounts>)
+    func markNotificationsRead(user: String, _ selection: ReadSelection, service: String?, now: Int64,
+                               completion: @escaping StoreCompletion<UnreadCounts>)
+    func receipt(_ id: Int64, completion: @escaping StoreCompletion<NotificationReceipt?>)
+
+    /// The user connected or disconnected now (fallback mail is not sent to who was around).
+    func userSeen(_ id: String, now: Int64)
+
+    /// Mails due now, oldest first.
+    func dueMail(now: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
+    func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>)
+    func outboxCounts(completion: @escaping StoreCompletion<OutboxCounts>)
+
+    /// Runs `make` once per key: a retry gets the stored first answer.
+    func once<T: Sendable>(_ claim: IdempotencyClaim<T>, now: Int64, make: @escaping @Sendable () -> T,
+                           completion: @escaping StoreCompletion<Idempotent<T>>)
+    /// Forgets answers older than `olderThan`.
+    func pruneIdempotency(olderThan: Int64)
+
+    func dailyCounts(since: Int64, completion: @escaping StoreCompletion<[DailyCount]>)
+    func userCounts(completion: @escaping StoreCompletion<[String: Int]>)
+}

@@ -1,0 +1,351 @@
+// Notifications on SQLite: per-user rows, broadcasts stored once with per-user state, fan-outs
+// in chunks, message notifications kept one per user and conversation.
+extension SQLiteStore: NotificationStore {
+    static let recordColumns = "n.id, n.service, n.category, n.title, n.body, n.data, n.ts, n.read_at IS NOT NULL, n.audience"
+
+    static func record(_ s: SQLiteStatement) -> NotificationRecord {
+        NotificationRecord(id: s.int(0), service: s.text(1), category: s.text(2), title: s.text(3), body: s.text(4),
+                           data: s.text(5), ts: s.int(6), read: s.int(7) != 0, audience: s.optionalText(8))
+    }
+
+    /// Broadcast audiences a user belongs to: everyone, and their role.
+    private static let audienceOfUser = "n.audience IN ('all', COALESCE((SELECT role FROM users WHERE id = ?1), ''))"
+
+    static func unread(_ db: SQLiteConnection, user: String) throws -> UnreadCounts {
+        var counts: [String: Int] = [:]
+        let own = try db.statement("SELECT service, COUNT(*) FROM notifications WHERE user_id = ?1 AND read_at IS NULL GROUP BY service")
+        try own.bind(.text(user))
+        while try own.step() { counts[own.text(0), default: 0] += Int(own.int(1)) }
+        let broadcasts = try db.statement("""
+            SELECT n.service, COUNT(*) FROM notifications n
+            WHERE n.user_id IS NULL AND \(audienceOfUser)
+              AND NOT EXISTS (SELECT 1 FROM broadcast_state s WHERE s.notification_id = n.id AND s.user_id = ?1 AND s.read_at IS NOT NULL)
+            GROUP BY n.service
+            """)
+        try broadcasts.bind(.text(user))
+        while try broadcasts.step() { counts[broadcasts.text(0), default: 0] += Int(broadcasts.int(1)) }
+        return UnreadCounts(byService: counts)
+    }
+
+    /// Inserts one user's notification (and its mail); returns it.
+    private static func insert(_ db: SQLiteConnection, _ c: NotificationContent, user: String, now: Int64,
+                               emailDelayMs: Int64) throws -> NotificationRecord {
+        try db.statement("""
+            INSERT INTO notifications (user_id, service, category, title, body, data, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            """).bind(.text(user), .text(c.service), .text(c.category), .text(c.title), .text(c.body), .text(c.data), .int(now)).run()
+        let id = db.lastInsertRowID
+        if let mode = c.email {
+            try db.statement("""
+                INSERT INTO outbox (notification_id, user_id, mode, status, due_at, created_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5)
+                """).bind(.int(id), .text(user), .text(mode.rawValue), .int(mode == .now ? now : now + emailDelayMs), .int(now)).run()
+        }
+        return NotificationRecord(id: id, service: c.service, category: c.category, title: c.title, body: c.body,
+                                  data: c.data, ts: now, read: false)
+    }
+
+    /// Runs `body` in a writer job, guarded by an Idempotency-Key when one is claimed: a key
+    /// seen before returns its stored answer and `body` does not run.
+    func writeOnce<T: Sendable>(_ claim: IdempotencyClaim<T>?, now: Int64,
+                                _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+                                _ completion: @escaping StoreCompletion<Idempotent<T>>) {
+        write({ db in
+            guard let claim else { return .fresh(try body(db)) }
+            let seen = try db.statement("SELECT fingerprint, status, body FROM idempotency WHERE key = ?1")
+            try seen.bind(.text(claim.key))
+            if try seen.step() {
+                return seen.text(0) == claim.fingerprint
+                    ? .replay(StoredResponse(status: Int(seen.int(1)), body: seen.text(2))) : .mismatch
+            }
+            let value = try body(db)
+            let answer = claim.render(value)
+            try db.statement("INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .bind(.text(claim.key), .text(claim.fingerprint), .int(Int64(answer.status)), .text(answer.body), .int(now)).run()
+            return .fresh(value)
+        }, completion)
+    }
+
+    public func createNotifications(_ content: NotificationContent, users: [String], now: Int64, emailDelayMs: Int64,
+                                    claim: IdempotencyClaim<[DeliveredNotification]>?,
+                                    completion: @escaping StoreCompletion<Idempotent<[DeliveredNotification]>>) {
+        writeOnce(claim, now: now, { db in
+            var out: [DeliveredNotification] = []
+            for user in users {
+                let record = try Self.insert(db, content, user: user, now: now, emailDelayMs: emailDelayMs)
+                out.append(DeliveredNotification(userId: user, record: record, unread: try Self.unread(db, user: user)))
+            }
+            return out
+        }, completion)
+    }
+
+    private static let audienceOfRow = "(?1 = 'all' OR role = ?1)"
+
+    public func startFanout(_ content: NotificationContent, audience: String, now: Int64,
+                            claim: IdempotencyClaim<FanoutStart>?, completion: @escaping StoreCompletion<Idempotent<FanoutStart>>) {
+        writeOnce(claim, now: now, { db in
+            // The audience is fixed now: users who arrive later are not part of it.
+            let s = try db.statement("SELECT COALESCE(MAX(rowid), 0), COUNT(*) FROM users WHERE \(Self.audienceOfRow)")
+            try s.bind(.text(audience))
+            guard try s.step() else { throw StoreError.internalError("no count") }
+            let last = s.int(0), count = Int(s.int(1))
+            try db.statement("""
+                INSERT INTO fanouts (audience, service, category, title, body, data, email, last_user_rowid, total, created_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                """).bind(.text(audience), .text(content.service), .text(content.category), .text(content.title), .text(content.body),
+                          .text(content.data), .of(content.email?.rawValue), .int(last), .int(Int64(count)), .int(now)).run()
+            return FanoutStart(id: db.lastInsertRowID, count: count)
+        }, completion)
+    }
+
+    public func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
+                           online: @escaping @Sendable (String) -> Bool, completion: @escaping StoreCompletion<FanoutStep>) {
+        write({ db in
+            let f = try db.statement("""
+                SELECT audience, service, category, title, body, data, email, last_user_rowid, cursor
+                FROM fanouts WHERE id = ?1 AND finished_at IS NULL
+                """)
+            try f.bind(.int(id))
+            guard try f.step() else { return FanoutStep(delivered: [], stored: 0, finished: true) }
+            let audience = f.text(0)
+            let content = NotificationContent(service: f.text(1), category: f.text(2), title: f.text(3), body: f.text(4),
+                                              data: f.text(5), email: f.optionalText(6).flatMap(EmailMode.init(rawValue:)))
+            let last = f.int(7)
+            var cursor = f.int(8)
+            let users = try db.statement("""
+                SELECT rowid, id FROM users WHERE rowid > ?2 AND rowid <= ?3 AND \(Self.audienceOfRow) ORDER BY rowid LIMIT ?4
+                """)
+            try users.bind(.text(audience), .int(cursor), .int(last), .int(Int64(limit)))
+            var batch: [String] = []
+            while try users.step() {
+                cursor = users.int(0)
+                batch.append(users.text(1))
+            }
+            var delivered: [DeliveredNotification] = []
+            for user in batch {
+                let record = try Self.insert(db, content, user: user, now: now, emailDelayMs: emailDelayMs)
+                if online(user) {
+                    delivered.append(DeliveredNotification(userId: user, record: record, unread: try Self.unread(db, user: user)))
+                }
+            }
+            let finished = batch.count < limit
+            try db.statement("UPDATE fanouts SET cursor = ?2, finished_at = ?3 WHERE id = ?1")
+                .bind(.int(id), .int(cursor), finished ? .int(now) : .null).run()
+            return FanoutStep(delivered: delivered, stored: batch.count, finished: finished)
+        }, completion)
+    }
+
+    public func unfinishedFanouts(completion: @escaping StoreCompletion<[Int64]>) {
+        read({ db in
+            let s = try db.statement("SELECT id FROM fanouts WHERE finished_at IS NULL ORDER BY id")
+            var out: [Int64] = []
+            while try s.step() { out.append(s.int(0)) }
+            return out
+        }, completion)
+    }
+
+    public func createBroadcast(audience: String, title: String, body: String, data: String, now: Int64,
+                                claim: IdempotencyClaim<NotificationRecord>?,
+                                completion: @escaping StoreCompletion<Idempotent<NotificationRecord>>) {
+        writeOnce(claim, now: now, { db in
+            try db.statement("""
+                INSERT INTO notifications (audience, service, category, title, body, data, ts)
+                VALUES (?1, 'platform', 'updates', ?2, ?3, ?4, ?5)
+                """).bind(.text(audience), .text(title), .text(body), .text(data), .int(now)).run()
+            return NotificationRecord(id: db.lastInsertRowID, service: "platform", category: "updates", title: title,
+                                      body: body, data: data, ts: now, read: false, audience: audience)
+        }, completion)
+    }
+
+    public func recordPushes(_ pushes: [(notification: Int64, user: String)], now: Int64) {
+        let list = pushes.map { ($0.notification, $0.user) }
+        write({ db in
+            for (id, user) in list {
+                try db.statement("UPDATE notifications SET pushed_at = COALESCE(pushed_at, ?3) WHERE id = ?1 AND user_id = ?2")
+                    .bind(.int(id), .text(user), .int(now)).run()
+                if db.changes == 0 {
+                    try db.statement("""
+                        INSERT INTO broadcast_state (notification_id, user_id, pushed_at)
+                        SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM notifications WHERE id = ?1 AND user_id IS NULL)
+                        ON CONFLICT (notification_id, user_id) DO UPDATE SET pushed_at = COALESCE(pushed_at, excluded.pushed_at)
+                        """).bind(.int(id), .text(user), .int(now)).run()
+                }
+            }
+        }, { _ in })
+    }
+
+    public func notifications(for user: String, _ q: NotificationQuery, completion: @escaping StoreCompletion<NotificationPage>) {
+        read({ db in
+            let s = try db.statement("""
+                SELECT \(Self.recordColumns) FROM notifications n
+                WHERE n.user_id = ?1 AND n.id < ?2 AND (?3 IS NULL OR n.service = ?3) AND (?4 = 0 OR n.read_at IS NULL)
+                UNION ALL
+                SELECT n.id, n.service, n.category, n.title, n.body, n.data, n.ts, s.read_at IS NOT NULL, n.audience
+                FROM notifications n LEFT JOIN broadcast_state s ON s.notification_id = n.id AND s.user_id = ?1
+                WHERE n.user_id IS NULL AND \(Self.audienceOfUser) AND n.id < ?2 AND (?3 IS NULL OR n.service = ?3)
+                  AND (?4 = 0 OR s.read_at IS NULL)
+                ORDER BY 1 DESC LIMIT ?5
+                """)
+            try s.bind(.text(user), .int(q.before ?? Int64.max), .of(q.service), .int(q.unreadOnly ? 1 : 0), .int(Int64(q.limit + 1)))
+            var items: [NotificationRecord] = []
+            while try s.step() { items.append(Self.record(s)) }
+            let more = items.count > q.limit
+            if more { items.removeLast() }
+            return NotificationPage(items: items, unread: try Self.unread(db, user: user), more: more)
+        }, completion)
+    }
+
+    public func unread(for user: String, completion: @escaping StoreCompletion<UnreadCounts>) {
+        read({ db in try Self.unread(db, user: user) }, completion)
+    }
+
+    public func markNotificationsRead(user: String, _ selection: ReadSelection, service: String?, now: Int64,
+                                      completion: @escaping StoreCompletion<UnreadCounts>) {
+        let all: Bool
+        let ids: String
+        switch selection {
+        case .all: all = true; ids = "[]"
+        case .ids(let list): all = false; ids = "[" + list.map(String.init).joined(separator: ",") + "]"
+        }
+        write({ db in
+            try db.statement("""
+                UPDATE notifications SET read_at = ?3
+                WHERE user_id = ?1 AND read_at IS NULL AND (?5 OR id IN (SELECT value FROM json_each(?2)))
+                  AND (?4 IS NULL OR service = ?4)
+                """).bind(.text(user), .text(ids), .int(now), .of(service), .int(all ? 1 : 0)).run()
+            try db.statement("""
+                INSERT INTO broadcast_state (notification_id, user_id, read_at)
+                SELECT n.id, ?1, ?3 FROM notifications n
+                WHERE n.user_id IS NULL AND \(Self.audienceOfUser) AND (?5 OR n.id IN (SELECT value FROM json_each(?2)))
+                  AND (?4 IS NULL OR n.service = ?4)
+                ON CONFLICT (notification_id, user_id) DO UPDATE SET read_at = COALESCE(read_at, excluded.read_at)
+                """).bind(.text(user), .text(ids), .int(now), .of(service), .int(all ? 1 : 0)).run()
+            return try Self.unread(db, user: user)
+        }, completion)
+    }
+
+    public func receipt(_ id: Int64, completion: @escaping StoreCompletion<NotificationReceipt?>) {
+        read({ db in
+            let s = try db.statement("SELECT \(Self.recordColumns), n.user_id, n.pushed_at FROM notifications n WHERE n.id = ?1")
+            try s.bind(.int(id))
+            guard try s.step() else { return nil }
+            let record = Self.record(s)
+            let owner = s.optionalText(9)
+            let pushed = !s.isNull(10)
+            let mail = try db.statement("SELECT status FROM outbox WHERE notification_id = ?1 ORDER BY id DESC LIMIT 1")
+            try mail.bind(.int(id))
+            let email = try mail.step() ? mail.text(0) : nil
+            if let owner {
+                return NotificationReceipt(record: record, addressed: 1, recipients: [
+                    .init(user: owner, stored: true, pushed: pushed, read: record.read, email: email),
+                ])
+            }
+            let audience = record.audience ?? "all"
+            let count = try db.statement("SELECT COUNT(*) FROM users WHERE \(Self.audienceOfRow)")
+            try count.bind(.text(audience))
+            let addressed = try count.step() ? Int(count.int(0)) : 0
+            let states = try db.statement("""
+                SELECT user_id, pushed_at IS NOT NULL, read_at IS NOT NULL FROM broadcast_state
+                WHERE notification_id = ?1 ORDER BY user_id LIMIT 1000
+                """)
+            try states.bind(.int(id))
+            var recipients: [NotificationReceipt.Recipient] = []
+            while try states.step() {
+                recipients.append(.init(user: states.text(0), stored: true, pushed: states.int(1) != 0,
+                                        read: states.int(2) != 0, email: nil))
+            }
+            var r = record
+            r.read = false // a broadcast's read state is per user
+            return NotificationReceipt(record: r, addressed: addressed, recipients: recipients)
+        }, completion)
+    }
+
+    public func userSeen(_ id: String, now: Int64) {
+        write({ db in
+            try db.statement("UPDATE users SET last_seen_at = ?2 WHERE id = ?1").bind(.text(id), .int(now)).run()
+        }, { _ in })
+    }
+
+    // MARK: message notifications
+
+    /// Creates or updates `user`'s one `messages` notification for the message's conversation.
+    static func noteMessage(_ db: SQLiteConnection, _ m: StoredMessage, for user: String) throws -> DeliveredNotification {
+        let channel = m.conversation.channel
+        let existing = try db.statement("""
+            SELECT id, read_at IS NULL, conversation_count FROM notifications WHERE user_id = ?1 AND conversation = ?2
+            """)
+        try existing.bind(.text(user), .text(channel))
+        var id: Int64?
+        var count: Int64 = 1
+        if try existing.step() {
+            id = existing.int(0)
+            if existing.int(1) != 0 { count = existing.int(2) + 1 }
+        }
+        let title = count == 1 ? "New message from \(m.senderName)" : "\(count) new messages from \(m.senderName)"
+        let body = m.text.count > 200 ? String(m.text.prefix(200)) + "…" : m.text
+        // The channel holds only [A-Za-z0-9_.@:-]: safe inside a JSON string as it is.
+        let data = "{\"channel\":\"\(channel)\",\"seq\":\(m.seq),\"count\":\(count)}"
+        if let id {
+            try db.statement("""
+                UPDATE notifications SET title = ?2, body = ?3, data = ?4, ts = ?5, read_at = NULL, pushed_at = NULL,
+                    conversation_seq = ?6, conversation_count = ?7 WHERE id = ?1
+                """).bind(.int(id), .text(title), .text(body), .text(data), .int(m.ts), .int(m.seq), .int(count)).run()
+        } else {
+            try db.statement("""
+                INSERT INTO notifications (user_id, service, category, title, body, data, ts, conversation, conversation_seq, conversation_count)
+                VALUES (?1, ?2, 'messages', ?3, ?4, ?5, ?6, ?7, ?8, 1)
+                """).bind(.text(user), .text(m.conversation.service), .text(title), .text(body), .text(data), .int(m.ts),
+                          .text(channel), .int(m.seq)).run()
+            id = db.lastInsertRowID
+        }
+        let record = NotificationRecord(id: id ?? 0, service: m.conversation.service, category: "messages", title: title,
+                                        body: body, data: data, ts: m.ts, read: false)
+        return DeliveredNotification(userId: user, record: record, unread: try unread(db, user: user))
+    }
+
+    /// A read mark reached the conversation's `messages` notification: it is read now.
+    static func clearMessageNotification(_ db: SQLiteConnection, user: String, _ key: ConversationKey,
+                                         upTo mark: Int64, now: Int64) throws -> UnreadCounts? {
+        try db.statement("""
+            UPDATE notifications SET read_at = ?4
+            WHERE user_id = ?1 AND conversation = ?2 AND read_at IS NULL AND conversation_seq <= ?3
+            """).bind(.text(user), .text(key.channel), .int(mark), .int(now)).run()
+        return db.changes > 0 ? try unread(db, user: user) : nil
+    }
+
+    // MARK: stats
+
+    public func dailyCounts(since: Int64, completion: @escaping StoreCompletion<[DailyCount]>) {
+        read({ db in
+            var table: [String: DailyCount] = [:]
+            let messages = try db.statement("""
+                SELECT strftime('%Y-%m-%d', m.ts / 1000, 'unixepoch') AS day, c.service, COUNT(*)
+                FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.ts >= ?1 GROUP BY day, c.service
+                """)
+            try messages.bind(.int(since))
+            while try messages.step() {
+                let k = messages.text(0) + "|" + messages.text(1)
+                table[k, default: DailyCount(day: messages.text(0), service: messages.text(1), messages: 0, notifications: 0)]
+                    .messages += Int(messages.int(2))
+            }
+            let notes = try db.statement("""
+                SELECT strftime('%Y-%m-%d', ts / 1000, 'unixepoch') AS day, service, COUNT(*)
+                FROM notifications WHERE ts >= ?1 GROUP BY day, service
+                """)
+            try notes.bind(.int(since))
+            while try notes.step() {
+                let k = notes.text(0) + "|" + notes.text(1)
+                table[k, default: DailyCount(day: notes.text(0), service: notes.text(1), messages: 0, notifications: 0)]
+                    .notifications += Int(notes.int(2))
+            }
+            return table.values.sorted { ($0.day, $0.service) < ($1.day, $1.service) }
+        }, completion)
+    }
+
+    public func userCounts(completion: @escaping StoreCompletion<[String: Int]>) {
+        read({ db in
+            let s = try db.statement("SELECT role, COUNT(*) FROM users GROUP BY role")
+            var out: [String: Int] = [:]
+            while try s.step() { out[s.text(0)] = Int(s.int(1)) }
+            return out
+        }, completion)
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Persistence
+import Protocol
+import XCTest
+@testable import Hub
+
+// Notifications end to end over real sockets: posted through the bridge, stored in SQLite,
+// pushed live with unread counts, listed and marked read over the WebSocket, broadcasts with
+// per-user read state, role fan-outs, message notifications and receipts.
+final class NotificationTests: XCTestCase {
+    var hub: TestHub!
+    var bridge: BridgeClient { hub.bridge }
+
+    override func setUpWithError() throws { hub = try TestHub() }
+    override func tearDown() { hub.stop() }
+
+    private func client(_ id: String, _ role: Role = .client) throws -> ChatClient {
+        try ChatClient(port: hub.port, token: TestHub.token(id, role))
+    }
+
+    private func notify(_ users: [String], service: String = "wallet", category: String = "payments",
+                        title: String = "Payment received") throws -> [Int64] {
+        let list = users.map { "\"\($0)\"" }.joined(separator: ",")
+        let r = try bridge.post("/v1/notifications", """
+            {"to":{"users":[\(list)]},"service":"\(service)","category":"\(category)","title":"\(title)","body":"$20","data":{"amount":20}}
+            """)
+        XCTAssertEqual(r.status, 201, r.text)
+        return r.json["ids"]?.arrayValue?.compactMap(\.intValue) ?? []
+    }
+
+    func testANotificationArrivesLiveOnEveryConnectionOfTheUserWithUnreadCounts() throws {
+        let tab1 = try client("ann")
+        let tab2 = try client("ann")
+        let ids = try notify(["ann"])
+        XCTAssertEqual(ids.count, 1)
+        for tab in [tab1, tab2] {
+            let n = try tab.push("notification")
+            XCTAssertEqual(n["id"]?.intValue, ids[0])
+            XCTAssertEqual(n["service"]?.stringValue, "wallet")
+            XCTAssertEqual(n["category"]?.stringValue, "payments")
+            XCTAssertEqual(n["title"]?.stringValue, "Payment received")
+            XCTAssertEqual(n["data"]?["amount"]?.intValue, 20)
+            XCTAssertEqual(n["read"]?.boolValue, false)
+            let u = try tab.push("unread")
+            XCTAssertEqual(u["total"]?.intValue, 1)
+            XCTAssertEqual(u["by_service"]?["wallet"]?.intValue, 1)
+        }
+        _ = try notify(["ann"], service: "courses", category: "updates", title: "Lesson 3 unlocked")
+        XCTAssertEqual(try tab1.push("unread")["total"]?.intValue, 2)
+        XCTAssertEqual(try tab2.push("unread")["by_service"]?["courses"]?.intValue, 1)
+
+        // Listed newest first, filtered, paged by id; marked read by ids and by service.
+        let list = try tab1.result("notifications", ["limit": 1])
+        XCTAssertEqual(list["items"]?.arrayValue?.first?["title"]?.stringValue, "Lesson 3 unlocked")
+        XCTAssertEqual(list["more"]?.boolValue, true)
+        XCTAssertEqual(list["unread"]?["total"]?.intValue, 2)
+        let older = try tab1.result("notifications", ["before": list["items"]?[0]?["id"] ?? .null])
+        XCTAssertEqual(older["items"]?.arrayValue?.map { $0["id"]?.intValue }, [ids[0]])
+        let wallet = try tab1.result("notifications", ["service": "wallet"])
+        XCTAssertEqual(wallet["items"]?.arrayValue?.count, 1)
+        let read = try tab1.result("notifications.read", ["ids": [.int(ids[0])]])
+        XCTAssertEqual(read["unread"]?["total"]?.intValue, 1)
+        XCTAssertEqual(try tab2.push("unread")["total"]?.intValue, 1, "the other tab's bell follows")
+        XCTAssertEqual(try tab1.result("notifications", ["unread_only": true])["items"]?.arrayValue?.count, 1)
+        XCTAssertEqual(try tab1.result("notifications.read", ["all": true, "service": "courses"])["unread"]?["total"]?.intValue, 0)
+        XCTAssertEqual(try tab1.errorCode("notifications.read", [:]), "bad_request")
+        XCTAssertEqual(try tab1.errorCode("notifications", ["limit": 500]), "bad_request")
+        // The bridge sees the same list.
+        let viaBridge = try bridge.get("/v1/users/ann/notifications?unread_only=true")
+        XCTAssertEqual(viaBridge.json["unread"]?["total"]?.intValue, 0, viaBridge.text)
+    }
+
+    func testBroadcastsAreStoredOnceWithReadStatePerUser() throws {
+        for (id, role) in [("ann", "client"), ("bob", "client"), ("wes", "website_agent")] { try bridge.user(id, role) }
+        let ann = try client("ann")
+        let wes = try client("wes", .websiteAgent)
+        let r = try bridge.post("/v1/broadcasts", #"{"audience":"client","title":"Maintenance tonight","body":"22:00 UTC"}"#)
+        XCTAssertEqual(r.status, 201, r.text)
+        let id = try XCTUnwrap(r.json["id"]?.intValue)
+        XCTAssertEqual(r.json["delivered_live"]?.intValue, 1, "ann is the one client online")
+        let pushed = try ann.push("broadcast")
+        XCTAssertEqual(pushed["id"]?.intValue, id)
+        XCTAssertEqual(pushed["title"]?.stringValue, "Maintenance tonight")
+        XCTAssertTrue(wes.noPush("broadcast", within: 0.3), "agents are not in the audience")
+        // One row, not one per user.
+        let rows = try HubServer.wait { done in
+            hub.server.store.receipt(id) { done($0) }
+        }.get()
+        XCTAssertEqual(rows?.addressed, 2)
+
+        let annList = try ann.result("notifications")
+        XCTAssertEqual(annList["items"]?[0]?["id"]?.intValue, id)
+        XCTAssertEqual(annList["items"]?[0]?["broadcast"]?.boolValue, true)
+        XCTAssertEqual(annList["unread"]?["by_service"]?["platform"]?.intValue, 1)
+        XCTAssertEqual(try wes.result("notifications")["items"]?.arrayValue?.count, 0)
+        XCTAssertEqual(try ann.result("notifications.read", ["ids": [.int(id)]])["unread"]?["total"]?.intValue, 0)
+        let bobList = try bridge.get("/v1/users/bob/notifications")
+        XCTAssertEqual(bobList.json["items"]?[0]?["read"]?.boolValue, false, "bob has not read it: \(bobList.text)")
+        XCTAssertEqual(bobList.json["unread"]?["total"]?.intValue, 1)
+        XCTAssertEqual(try ann.result("notifications")["items"]?[0]?["read"]?.boolValue, true)
+
+        // The receipt: addressed to two clients, pushed to and read by ann.
+        Thread.sleep(forTimeInterval: 0.2) // pushes are recorded a moment after they are written
+        let receipt = try bridge.get("/v1/notifications/\(id)")
+        XCTAssertEqual(receipt.status, 200)
+        XCTAssertEqual(receipt.json["addressed"]?.intValue, 2)
+        let annState = receipt.json["recipients"]?.arrayValue?.first { $0["user"]?.stringValue == "ann" }
+        XCTAssertEqual(annState?["pushed"]?.boolValue, true, receipt.text)
+        XCTAssertEqual(annState?["read"]?.boolValue, true)
+    }
+
+    func testReceiptsTellStoredPushedAndReadPerRecipient() throws {
+        let ann = try client("ann")
+        let ids = try notify(["ann", "carl"])
+        _ = try ann.push("notification")
+        Thread.sleep(forTimeInterval: 0.2)
+        let annReceipt = try bridge.get("/v1/notifications/\(ids[0])")
+        XCTAssertEqual(annReceipt.json["recipients"]?[0]?["user"]?.stringValue, "ann")
+        XCTAssertEqual(annReceipt.json["recipients"]?[0]?["stored"]?.boolValue, true)
+        XCTAssertEqual(annReceipt.json["recipients"]?[0]?["pushed"]?.boolValue, true, annReceipt.text)
+        XCTAssertEqual(annReceipt.json["recipients"]?[0]?["read"]?.boolValue, false)
+        let carlReceipt = try bridge.get("/v1/notifications/\(ids[1])")
+        XCTAssertEqual(carlReceipt.json["recipients"]?[0]?["pushed"]?.boolValue, false, "carl was offline")
+        _ = try ann.result("notifications.read", ["all": true])
+        XCTAssertEqual(try bridge.get("/v1/notifications/\(ids[0])").json["recipients"]?[0]?["read"]?.boolValue, true)
+        XCTAssertEqual(try bridge.get("/v1/notifications/999999").status, 404)
+        XCTAssertEqual(try bridge.get("/v1/notifications/abc").status, 404)
+    }
+
+    func testRoleFanOutReachesEveryUserOfTheRoleInChunks() throws {
+        // 1,250 clients (three chunks of 500) and a few agents who must not get it.
+        let store = hub.server.store
+        for i in 0..<1_250 {
+            store.upsertUser(UserRecord(id: "c\(i)", role: "client", name: "C\(i)"), now: 1) { _ in }
+        }
+        _ = try HubServer.wait { store.upsertUser(UserRecord(id: "wes", role: "website_agent", name: "Wes"), now: 1, completion: $0) }.get()
+        let online = try client("c7")
+        let r = try bridge.post("/v1/notifications", #"{"to":{"role":"client"},"service":"platform","category":"updates","title":"New course catalogue"}"#)
+        XCTAssertEqual(r.status, 201, r.text)
+        XCTAssertEqual(r.json["count"]?.intValue, 1_250)
+        XCTAssertEqual(try online.push("notification")["title"]?.stringValue, "New course catalogue")
+        XCTAssertEqual(try online.push("unread")["total"]?.intValue, 1)
+        let deadline = Date().addingTimeInterval(10)
+        while try bridge.get("/v1/users/c1249/notifications").json["items"]?.arrayValue?.count != 1 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertEqual(try bridge.get("/v1/users/c1249/notifications").json["items"]?.arrayValue?.count, 1, "the last chunk arrived")
+        XCTAssertEqual(try bridge.get("/v1/users/c0/notifications").json["unread"]?["total"]?.intValue, 1)
+        XCTAssertEqual(try bridge.get("/v1/users/wes/notifications").json["items"]?.arrayValue?.count, 0, "agents are not clients")
+    }
+
+    func testMessageNotificationsAreOnePerConversationUpdatedAndClearedByRead() throws {
+        try hub.assign("wes", to: "ann", for: "website")
+        let ann = try client("ann") // online, but not watching the conversation
+        let wes = try client("wes", .websiteAgent)
+        _ = try wes.result("subscribe", ["channel": "conv:website:ann"])
+        var ids: Set<Int64> = []
+        for i in 1...3 {
+            _ = try wes.result("send", ["channel": "conv:website:ann", "text": .string("update \(i)"), "client_msg_id": .string("w\(i)")])
+            let n = try ann.push("notification")
+            XCTAssertEqual(n["category"]?.stringValue, "messages")
+            XCTAssertEqual(n["service"]?.stringValue, "website")
+            XCTAssertEqual(n["data"]?["channel"]?.stringValue, "conv:website:ann")
+            XCTAssertEqual(n["data"]?["count"]?.intValue, Int64(i))
+            XCTAssertEqual(n["body"]?.stringValue, "update \(i)")
+            ids.insert(n["id"]?.intValue ?? 0)
+            XCTAssertEqual(try ann.push("unread")["total"]?.intValue, 1, "still one notification for the conversation")
+        }
+        XCTAssertEqual(ids.count, 1, "later messages update the same notification")
+        XCTAssertEqual(try ann.result("notifications")["items"]?.arrayValue?.count, 1)
+        // Reading the conversation clears it, on every connection.
+        _ = try ann.result("subscribe", ["channel": "conv:website:ann"])
+        _ = try ann.result("read", ["channel": "conv:website:ann", "seq": 3])
+        XCTAssertEqual(try ann.push("unread")["total"]?.intValue, 0)
+        // While she watches, new messages create no notification; wes, subscribed, gets none either.
+        _ = try wes.result("send", ["channel": "conv:website:ann", "text": "seen live", "client_msg_id": "w4"])
+        XCTAssertEqual(try ann.push("message")["text"]?.stringValue, "seen live")
+        XCTAssertTrue(ann.noPush("notification", within: 0.3))
+        _ = try ann.result("unsubscribe", ["channel": "conv:website:ann"])
+        _ = try ann.result("send", ["channel": "conv:website:ann", "text": "thanks", "client_msg_id": "a1"])
+        XCTAssertTrue(wes.noPush("notification", within: 0.3), "wes is subscribed: no notification")
+        // An offline agent gets one, waiting in his list.
+        _ = try wes.result("unsubscribe", ["channel": "conv:website:ann"])
+        _ = try ann.result("send", ["channel": "conv:website:ann", "text": "one more", "client_msg_id": "a2"])
+        _ = try ann.result("send", ["channel": "conv:website:ann", "text": "and another", "client_msg_id": "a3"])
+        let wesList = try bridge.get("/v1/users/wes/notifications")
+        XCTAssertEqual(wesList.json["items"]?.arrayValue?.count, 1, wesList.text)
+        XCTAssertEqual(wesList.json["items"]?[0]?["data"]?["count"]?.intValue, 2)
+    }
+}
