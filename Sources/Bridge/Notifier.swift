@@ -2,7 +2,7 @@ import Foundation
 import Persistence
 
 // Turns stored notifications into live pushes, and drives role and everyone fan-outs: the
-// recipients are stored in chunks of `chunkSize` users, one writer transaction each, so a
+// recipients are stored in chunks of `chunkSize` users (250), one writer transaction each, so a
 // fan-out of 100,000 users never holds the writer (or any loop) for more than a chunk's time,
 // and a restart resumes an unfinished fan-out from its cursor.
 public final class Notifier: Sendable {
@@ -13,7 +13,7 @@ public final class Notifier: Sendable {
     let chunkSize: Int
     private let queue = DispatchQueue(label: "montrose.fanout")
 
-    public init(store: NotificationStore, live: LiveHub, metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 500) {
+    public init(store: NotificationStore, live: LiveHub, metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250) {
         self.store = store
         self.live = live
         self.metrics = metrics
@@ -27,7 +27,7 @@ public final class Notifier: Sendable {
     }
 
     /// Stores the fan-out's chunks one after another, pushing each to whoever is online.
-    public func run(fanout id: Int64, startedAt: Date = Date(), stored: Int = 0) {
+    public func run(fanout id: Int64, startedAt: Date = Date(), stored: Int = 0, longestChunkMicros: Int64 = 0) {
         let live = self.live
         store.fanoutStep(id, limit: chunkSize, now: wallMillis(), emailDelayMs: emailDelayMs,
                          online: { live.isOnline($0) }) { [self] result in
@@ -38,12 +38,16 @@ public final class Notifier: Sendable {
             case .success(let step):
                 metrics.notificationsStored.add(step.stored, ordering: .relaxed)
                 let total = stored + step.stored
-                if !step.finished { run(fanout: id, startedAt: startedAt, stored: total) } // the writer goes on while we push
+                let longest = max(longestChunkMicros, step.busyMicros)
+                if !step.finished { // the writer goes on while this chunk is pushed
+                    run(fanout: id, startedAt: startedAt, stored: total, longestChunkMicros: longest)
+                }
                 queue.async { [self] in
                     push(step.delivered)
                     if step.finished {
                         let ms = Int(Date().timeIntervalSince(startedAt) * 1000)
-                        Log.info("fanout_done", ["fanout": "\(id)", "stored": "\(total)", "ms": "\(ms)"])
+                        Log.info("fanout_done", ["fanout": "\(id)", "stored": "\(total)", "ms": "\(ms)",
+                                                  "longest_chunk_ms": String(format: "%.2f", Double(longest) / 1000)])
                     }
                 }
             }

@@ -125,6 +125,8 @@ public struct FanoutStep: Sendable, Equatable {
     public var delivered: [DeliveredNotification]
     public var stored: Int
     public var finished: Bool
+    /// How long the chunk held the writer (its transaction body), in microseconds.
+    public var busyMicros: Int64 = 0
 }
 
 /// Result of `markRead` on a conversation.

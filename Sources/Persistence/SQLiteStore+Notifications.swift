@@ -1,3 +1,5 @@
+import Dispatch
+
 // Notifications on SQLite: per-user rows, broadcasts stored once with per-user state, fan-outs
 // in chunks, message notifications kept one per user and conversation.
 extension SQLiteStore: NotificationStore {
@@ -81,24 +83,33 @@ extension SQLiteStore: NotificationStore {
 
     public func startFanout(_ content: NotificationContent, audience: String, now: Int64,
                             claim: IdempotencyClaim<FanoutStart>?, completion: @escaping StoreCompletion<Idempotent<FanoutStart>>) {
-        writeOnce(claim, now: now, { db in
-            // The audience is fixed now: users who arrive later are not part of it.
+        // The audience is fixed now (users who arrive later are not part of it), counted on a
+        // reader so that counting 100,000 users never holds the writer.
+        read({ db in
             let s = try db.statement("SELECT COALESCE(MAX(rowid), 0), COUNT(*) FROM users WHERE \(Self.audienceOfRow)")
             try s.bind(.text(audience))
             guard try s.step() else { throw StoreError.internalError("no count") }
-            let last = s.int(0), count = Int(s.int(1))
-            try db.statement("""
-                INSERT INTO fanouts (audience, service, category, title, body, data, email, last_user_rowid, total, created_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                """).bind(.text(audience), .text(content.service), .text(content.category), .text(content.title), .text(content.body),
-                          .text(content.data), .of(content.email?.rawValue), .int(last), .int(Int64(count)), .int(now)).run()
-            return FanoutStart(id: db.lastInsertRowID, count: count)
-        }, completion)
+            return (s.int(0), Int(s.int(1)))
+        }) { [self] (counted: Result<(Int64, Int), StoreError>) in
+            guard case .success(let (last, count)) = counted else {
+                if case .failure(let e) = counted { completion(.failure(e)) }
+                return
+            }
+            writeOnce(claim, now: now, { db in
+                try db.statement("""
+                    INSERT INTO fanouts (audience, service, category, title, body, data, email, last_user_rowid, total, created_at)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    """).bind(.text(audience), .text(content.service), .text(content.category), .text(content.title), .text(content.body),
+                              .text(content.data), .of(content.email?.rawValue), .int(last), .int(Int64(count)), .int(now)).run()
+                return FanoutStart(id: db.lastInsertRowID, count: count)
+            }, completion)
+        }
     }
 
     public func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
                            online: @escaping @Sendable (String) -> Bool, completion: @escaping StoreCompletion<FanoutStep>) {
         write({ db in
+            let started = DispatchTime.now().uptimeNanoseconds
             let f = try db.statement("""
                 SELECT audience, service, category, title, body, data, email, last_user_rowid, cursor
                 FROM fanouts WHERE id = ?1 AND finished_at IS NULL
@@ -129,7 +140,8 @@ extension SQLiteStore: NotificationStore {
             let finished = batch.count < limit
             try db.statement("UPDATE fanouts SET cursor = ?2, finished_at = ?3 WHERE id = ?1")
                 .bind(.int(id), .int(cursor), finished ? .int(now) : .null).run()
-            return FanoutStep(delivered: delivered, stored: batch.count, finished: finished)
+            let busy = Int64((DispatchTime.now().uptimeNanoseconds - started) / 1_000)
+            return FanoutStep(delivered: delivered, stored: batch.count, finished: finished, busyMicros: busy)
         }, completion)
     }
 

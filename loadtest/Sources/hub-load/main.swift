@@ -11,9 +11,22 @@ montrose_line_buffer_stdout()
 signal(SIGPIPE, SIG_IGN)
 
 let arguments = CommandLine.arguments.dropFirst()
-guard let scenario = arguments.first, scenario == "chat" else {
-    FileHandle.standardError.write(Data("hub-load: the scenario must be `chat`\n\(ChatOptions.usage)\n".utf8))
+guard let scenario = arguments.first, ["chat", "notify"].contains(scenario) else {
+    FileHandle.standardError.write(Data("hub-load: the scenario must be `chat` or `notify`\n\(ChatOptions.usage)\n\(NotifyOptions.usage)\n".utf8))
     exit(2)
+}
+
+if scenario == "notify" {
+    do {
+        let o = try NotifyOptions.parse(arguments.dropFirst())
+        _ = montrose_raise_open_file_limit()
+        alarm(UInt32(4 * o.timeout) + 30) // backstop; every phase has its own bound
+        signal(SIGALRM) { _ in _exit(3) }
+        exit(NotifyScenario(options: o).run() ? 0 : 1)
+    } catch {
+        FileHandle.standardError.write(Data("hub-load: \(error.message)\n".utf8))
+        exit(2)
+    }
 }
 
 let options: ChatOptions
