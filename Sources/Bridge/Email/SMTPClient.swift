@@ -74,15 +74,19 @@ public enum SMTPOutcome: Sendable, Equatable {
 public enum SMTPClient {
     /// The QUIT reply is only a courtesy once the mail is accepted; do not wait long for it.
     static let quitWaitMs = 1_000
+    /// `timeoutMs` is clamped to a day so deadline arithmetic cannot overflow.
+    static let maxTimeoutMs = 86_400_000
 
     /// Blocking: called on the mailer's own thread, never on an event loop. One connection per call.
     public static func send(_ mail: MailMessage, with config: SMTPConfiguration) -> SMTPOutcome {
         if let r = MailComposer.validateAddress(config.from) { return .permanent("sender: \(r.reason)") }
         if let r = MailComposer.validateAddress(mail.to) { return .permanent("recipient: \(r.reason)") }
         if let r = MailComposer.validateSubject(mail.subject) { return .permanent(r.reason) }
+        // Configuration mistakes are transient: the mail waits for a fixed configuration.
         guard !config.heloName.isEmpty,
               config.heloName.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
-        else { return .permanent("HELO name is not a plain domain") }
+        else { return .transient("configuration: HELO name is not a plain domain") }
+        guard (1...65_535).contains(config.port) else { return .transient("configuration: port \(config.port) out of range") }
 
         let now = Int64(time(nil))
         let unique = String(now, radix: 36) + "." + String(UInt64.random(in: .min ... .max), radix: 36)
@@ -91,7 +95,7 @@ public enum SMTPClient {
                                            messageID: MailComposer.messageID(unique: unique, from: config.from))
         let payload = MailComposer.dataPayload(message)
 
-        let timeout = max(1, config.timeoutMs)
+        let timeout = min(max(1, config.timeoutMs), maxTimeoutMs)
         let connection: SMTPConnection
         do {
             connection = try SMTPConnection(host: config.host, port: config.port, timeoutMs: timeout)
