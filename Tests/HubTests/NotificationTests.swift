@@ -1,3 +1,4 @@
+import Bridge
 import Foundation
 import Persistence
 import Protocol
@@ -186,5 +187,31 @@ final class NotificationTests: XCTestCase {
         let wesList = try bridge.get("/v1/users/wes/notifications")
         XCTAssertEqual(wesList.json["items"]?.arrayValue?.count, 1, wesList.text)
         XCTAssertEqual(wesList.json["items"]?[0]?["data"]?["count"]?.intValue, 2)
+    }
+
+    func testAnInterruptedFanOutResumesAfterARestart() throws {
+        let dir = NSTemporaryDirectory() + "hub-fanout-\(UUID().uuidString)"
+        hub.stop()
+        hub = try TestHub { $0.dataDir = dir }
+        let store = hub.server.store
+        for i in 0..<599 { store.upsertUser(UserRecord(id: "r\(i)", role: "client", name: "R"), now: 1) { _ in } }
+        // The writer runs jobs in order: once the last is committed, all are.
+        _ = try HubServer.wait { store.upsertUser(UserRecord(id: "r599", role: "client", name: "R"), now: 1, completion: $0) }.get()
+        // Recorded but never run: as if the hub stopped right after answering the POST.
+        let content = NotificationContent(service: "platform", category: "updates", title: "Resumed", body: "", data: "{}")
+        let started = try HubServer.wait { store.startFanout(content, audience: "client", now: wallMillis(), claim: nil, completion: $0) }.get()
+        guard case .fresh(let f) = started else { return XCTFail("not started: \(started)") }
+        XCTAssertEqual(f.count, 600)
+        XCTAssertEqual(try bridge.get("/v1/users/r599/notifications").json["items"]?.arrayValue?.count, 0)
+        hub.stop()
+        hub = try TestHub { $0.dataDir = dir }
+        let deadline = Date().addingTimeInterval(5)
+        while try bridge.get("/v1/users/r599/notifications").json["items"]?.arrayValue?.count != 1 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertEqual(try bridge.get("/v1/users/r599/notifications").json["items"]?[0]?["title"]?.stringValue, "Resumed")
+        XCTAssertEqual(try bridge.get("/v1/users/r0/notifications").json["items"]?.arrayValue?.count, 1, "stored once each")
+        let restarted = hub.server.store
+        XCTAssertEqual(try HubServer.wait { restarted.unfinishedFanouts(completion: $0) }.get(), [])
     }
 }
