@@ -19,11 +19,14 @@ extension JSONWriter {
         if let c = m.clientMsgId { string(c) } else { null() }
     }
 
-    public mutating func messageList(_ list: [StoredMessage]) {
+    public mutating func messageList(_ list: [StoredMessage]) { objects(list) { $0.messageFields($1) } }
+
+    /// `[{…}, …]`: one object per item, its fields written by `fields`.
+    public mutating func objects<T>(_ items: [T], _ fields: (inout JSONWriter, T) -> Void) {
         beginArray()
-        for m in list {
+        for item in items {
             beginObject()
-            messageFields(m)
+            fields(&self, item)
             endObject()
         }
         endArray()
@@ -42,15 +45,7 @@ extension JSONWriter {
         if n.audience != nil { key("broadcast"); bool(true) }
     }
 
-    public mutating func notificationList(_ list: [NotificationRecord]) {
-        beginArray()
-        for n in list {
-            beginObject()
-            notificationFields(n)
-            endObject()
-        }
-        endArray()
-    }
+    public mutating func notificationList(_ list: [NotificationRecord]) { objects(list) { $0.notificationFields($1) } }
 
     /// `{total, by_service}`.
     public mutating func unreadFields(_ u: UnreadCounts) {

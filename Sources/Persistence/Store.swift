@@ -1,3 +1,6 @@
+import Dispatch
+import Synchronization
+
 // The persistence seam: what the hub asks of storage, with no SQL in sight. SQLite implements
 // it now (SQLiteStore); a PostgreSQL store can implement it later without touching the hub.
 // Every call is asynchronous: the completion runs on a database thread, after the write is
@@ -140,4 +143,14 @@ extension Store {
     public func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>) {
         appendMessage(m, notify: [], completion: completion)
     }
+}
+
+/// Blocks the calling thread until a store call completes: for threads that may block (start-up
+/// on the main thread, the mailer's own thread, tests), never for an event loop.
+public func waitForStore<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {
+    let box = Mutex<Result<T, StoreError>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    call { r in box.withLock { $0 = r }; done.signal() }
+    done.wait()
+    return box.withLock { $0 } ?? .failure(.unavailable("no answer"))
 }

@@ -64,7 +64,7 @@ public final class Mailer: Sendable {
             let now = wallMillis()
             if now - lastCount >= 2_000 {
                 lastCount = now
-                if case .success(let c) = wait({ self.store.outboxCounts(completion: $0) }) {
+                if case .success(let c) = waitForStore({ self.store.outboxCounts(completion: $0) }) {
                     metrics.outboxPending.store(c.pending, ordering: .relaxed)
                     if settings.smtp == nil && c.pending != reportedWaiting && c.pending > 0 {
                         Log.info("mail_waiting", ["pending": "\(c.pending)", "reason": "no --smtp configured"])
@@ -78,11 +78,11 @@ public final class Mailer: Sendable {
     }
 
     private func deliverDue(_ smtp: SMTPConfiguration) {
-        guard case .success(let due) = wait({ self.store.dueMail(now: wallMillis(), limit: self.settings.batch, completion: $0) }) else { return }
+        guard case .success(let due) = waitForStore({ self.store.dueMail(now: wallMillis(), limit: self.settings.batch, completion: $0) }) else { return }
         for mail in due {
             if stopping.load(ordering: .relaxed) { return }
             let result = decide(mail, smtp)
-            _ = wait { self.store.finishMail(mail.id, result, now: wallMillis(), completion: $0) }
+            _ = waitForStore { self.store.finishMail(mail.id, result, now: wallMillis(), completion: $0) }
             switch result {
             case .sent:
                 metrics.mailsSent.add(1, ordering: .relaxed)
@@ -120,14 +120,5 @@ public final class Mailer: Sendable {
             let backoff = min(settings.retryMaxMs, settings.retryBaseMs << Int64(min(attempt - 1, 20)))
             return .retry(error: why, retryAt: wallMillis() + backoff)
         }
-    }
-
-    /// Waits for a store call (the mailer's own thread may block).
-    private func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {
-        let box = Mutex<Result<T, StoreError>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        call { r in box.withLock { $0 = r }; done.signal() }
-        done.wait()
-        return box.withLock { $0 } ?? .failure(.unavailable("no answer"))
     }
 }

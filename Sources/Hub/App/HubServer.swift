@@ -87,11 +87,7 @@ final class HubServer {
 
     /// Waits for a store call made during start-up (before any loop runs).
     static func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {
-        let box = Mutex<Result<T, StoreError>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        call { r in box.withLock { $0 = r }; done.signal() }
-        done.wait()
-        return box.withLock { $0 } ?? .failure(.unavailable("no answer"))
+        waitForStore(call)
     }
 
     func start() {
