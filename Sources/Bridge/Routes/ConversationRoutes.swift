@@ -33,8 +33,9 @@ extension BridgeAPI {
             let text = try body.requiredString("text", max: Rules.maxText)
             // The message's own dedupe key makes the retry safe in the same transaction: an
             // Idempotency-Key without client_msg_id serves as one.
-            let clientMsgId = try body.string("client_msg_id", required: false, max: Rules.maxClientMsgId)
-                ?? idempotency.map { "idem:" + $0 }
+            let explicit = try body.string("client_msg_id", required: false, max: Rules.maxClientMsgId)
+            let explicitId = explicit != nil
+            let clientMsgId = explicit ?? idempotency.map { "idem:" + $0 }
             let message = NewMessage(conversation: key, sender: Self.systemSender, text: text, clientMsgId: clientMsgId, ts: wallMillis())
             let live = self.live, metrics = self.metrics
             store.appendMessage(message, notify: live.unwatchingParticipants(key, sender: Self.systemSender.id)) { result in
@@ -46,8 +47,11 @@ extension BridgeAPI {
                         metrics.notificationsStored.add(a.notifications.count, ordering: .relaxed)
                         live.messageStored(a)
                     }
-                    if a.duplicate && a.message.conversation != key {
-                        return c.fail(APIError(.conflict, "client_msg_id was already used in \(a.message.conversation.channel)"))
+                    if a.duplicate && (a.message.conversation != key || a.message.text != text) {
+                        // The same dedupe key for a different message: refused, never stored twice.
+                        return c.fail(explicitId
+                            ? APIError(.conflict, "client_msg_id was already used for another message")
+                            : APIError(.unprocessable, "Idempotency-Key was already used for a different request", code: "conflict"))
                     }
                     var r = HTTPResponse(status: .created, headers: [("Content-Type", "application/json")],
                                          body: JSONWriter.object { w in w.messageFields(a.message) })

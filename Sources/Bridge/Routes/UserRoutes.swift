@@ -13,9 +13,16 @@ extension BridgeAPI {
             if let email, !Rules.isEmail(email) { throw APIError.invalid("email", "must be an email address") }
             let services = try body.services("services")
             let user = UserRecord(id: id, role: role, name: name, email: email, services: services)
+            let store = self.store
             store.upsertUser(user, now: wallMillis()) { result in
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
+                case .success(let u) where u.email == nil:
+                    // An absent email keeps the stored one: answer the user as recorded.
+                    store.user(u.id) { stored in
+                        let recorded = (try? stored.get()) ?? u
+                        c.json(.ok, JSONWriter.object { w in Self.userFields(&w, recorded) })
+                    }
                 case .success(let u): c.json(.ok, JSONWriter.object { w in Self.userFields(&w, u) })
                 }
             }
@@ -49,13 +56,13 @@ extension BridgeAPI {
                         return c.fail(APIError(.notFound, "no user \(agent); create the agent with PUT /v1/users/\(agent) first"))
                     }
                     guard let role = Role(rawValue: agentUser.role), role == .websiteAgent || role == .marketingAgent else {
-                        return c.fail(APIError(.conflict, "\(agent) is a \(agentUser.role), not an agent"))
+                        return c.fail(APIError(.conflict, "\(agent) has the role \(agentUser.role), not an agent role"))
                     }
                     guard role.mayBeAssigned(for: key.service) else {
                         return c.fail(APIError(.conflict, "a \(role.rawValue) cannot be assigned for \(key.service)"))
                     }
                     if let clientUser, clientUser.role != Role.client.rawValue {
-                        return c.fail(APIError(.conflict, "\(key.clientId) is a \(clientUser.role), not a client"))
+                        return c.fail(APIError(.conflict, "\(key.clientId) has the role \(clientUser.role), not client"))
                     }
                     store.setAssignment(Assignment(conversation: key, agentId: agent), now: wallMillis()) { result in
                         switch result {
