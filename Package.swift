@@ -20,7 +20,11 @@ let package = Package(
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
         .target(name: "Persistence", dependencies: ["CSQLite"], path: "Sources/Persistence"),
         .target(name: "Bridge", dependencies: ["Protocol", "Persistence"], path: "Sources/Bridge"),
-        .executableTarget(name: "Hub", dependencies: ["Protocol", "Persistence", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub"),
+        // The web console's files are embedded in the executable (no files to deploy beside it).
+        .executableTarget(name: "Hub", dependencies: ["Protocol", "Persistence", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub",
+                          exclude: ["Console/assets/API.md"],
+                          resources: [.embedInCode("Console/assets/index.html"), .embedInCode("Console/assets/console.js"),
+                                      .embedInCode("Console/assets/console.css"), .embedInCode("Console/assets/hub.js")]),
         .executableTarget(name: "hub-load", dependencies: ["Protocol", "CLinux"], path: "loadtest/Sources/hub-load"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"], path: "Tests/PersistenceTests"),

@@ -220,6 +220,21 @@ public final class SQLiteStore: Store {
         }, completion)
     }
 
+    public func conversationState(_ key: ConversationKey,
+                                  completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>) {
+        read({ db in
+            let s = try db.statement("SELECT id, last_seq FROM conversations WHERE service = ?1 AND client_id = ?2")
+            try s.bind(.text(key.service), .text(key.clientId))
+            guard try s.step() else { return (0, [:]) }
+            let id = s.int(0), last = s.int(1)
+            let marks = try db.statement("SELECT user_id, seq FROM read_marks WHERE conversation_id = ?1")
+            try marks.bind(.int(id))
+            var out: [String: Int64] = [:]
+            while try marks.step() { out[marks.text(0)] = marks.int(1) }
+            return (last, out)
+        }, completion)
+    }
+
     // MARK: read marks, summaries, audit
 
     public func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>) {

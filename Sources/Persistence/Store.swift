@@ -126,6 +126,8 @@ public protocol Store: Sendable {
     /// The `limit` messages before `before` (or the newest), ascending.
     func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
     func lastSeq(_ key: ConversationKey, completion: @escaping StoreCompletion<Int64>)
+    /// The conversation's last seq and every read mark in it (user → seq), in one snapshot.
+    func conversationState(_ key: ConversationKey, completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>)
 
     /// Moves the user's read mark forward (never back); returns the mark now stored, and the
     /// unread counts when it cleared the conversation's `messages` notification.

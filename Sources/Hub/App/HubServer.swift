@@ -56,8 +56,9 @@ final class HubServer {
         let assignments = Self.wait { store.allAssignments(completion: $0) }
         guard case .success(let list) = assignments else { throw StartError(description: "cannot read assignments: \(assignments)") }
         directory.load(list)
+        if c.dev { DemoSeed.seedIfNeeded(store, directory: directory) }
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
-                           verifier: JWTVerifier(secret: Array((c.jwtSecret ?? "").utf8)), limits: chatLimits, metrics: metrics)
+                           verifier: JWTVerifier(secret: Array((c.jwtSecret ?? "").utf8)), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat, counters: counters)
         notifier = Notifier(store: store, live: link, metrics: metrics, emailDelayMs: c.emailFallbackDelayMs)
         var mail = Mailer.Settings(smtp: c.smtp.flatMap { SMTPConfiguration.parse($0, from: c.smtpFrom ?? "montrose-hub@localhost") })
@@ -71,7 +72,8 @@ final class HubServer {
                             writerStats: { store.writerStats })
         do {
             publicListener = try Listener(name: "public", host: c.host, port: c.port,
-                                          service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat),
+                                          service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
+                                                                 console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: Array((c.jwtSecret ?? "").utf8)))),
                                           tls: tls, limits: limits)
             bridgeListener = try Listener(name: "bridge", host: c.bridgeHost, port: c.bridgePort,
                                           service: BridgeService(api: api), tls: nil, limits: bridgeLimits)

@@ -16,9 +16,11 @@ final class ChatService: Sendable {
     let presence = Presence()
     let online = OnlineUsers()
     let pushes: PushRecorder
+    let counters: EngineCounters
 
     init(store: Store & NotificationStore, directory: Directory, router: Router, verifier: JWTVerifier,
-         limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics()) {
+         limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters()) {
+        self.counters = counters
         self.store = store
         self.notifications = store
         self.directory = directory

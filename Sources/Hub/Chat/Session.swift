@@ -151,6 +151,8 @@ final class Session: WebSocketHandler {
         case "conversations": conversations(c, id, request, user)
         case "notifications": notifications(c, id, request, user)
         case "notifications.read": notificationsRead(c, id, request, user)
+        case "admin.broadcast": adminBroadcast(c, id, request, user)
+        case "admin.stats": adminStats(c, id, user)
         default:
             replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(op.prefix(40))))")
         }
@@ -158,7 +160,7 @@ final class Session: WebSocketHandler {
 
     /// Ops that end in a store job (bounded by `maxInFlight`).
     private static let storeOps: Set<String> = ["subscribe", "send", "history", "read", "conversations",
-                                                 "notifications", "notifications.read"]
+                                                 "notifications", "notifications.read", "admin.broadcast"]
 
     // MARK: auth
 
@@ -257,33 +259,45 @@ final class Session: WebSocketHandler {
         inFlight += 1
         if let after = since.value {
             store.messages(key, after: after, limit: limit) { result in
-                store.lastSeq(key) { last in
-                    let page = result.flatMap { p in last.map { (p, $0) } }
+                store.conversationState(key) { state in
+                    let page = result.flatMap { p in state.map { (p, $0.lastSeq, $0.readMarks) } }
                     hop.run { s, c in s.subscribed(c, id, name, since: after, page) }
                 }
             }
         } else {
-            store.lastSeq(key) { last in
-                let page = last.map { (MessagePage(messages: [], more: false), $0) }
+            store.conversationState(key) { state in
+                let page = state.map { (MessagePage(messages: [], more: false), $0.lastSeq, $0.readMarks) }
                 hop.run { s, c in s.subscribed(c, id, name, since: nil, page) }
             }
         }
     }
 
     private func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?,
-                            _ result: Result<(MessagePage, Int64), StoreError>) {
+                            _ result: Result<(MessagePage, Int64, [String: Int64]), StoreError>) {
         inFlight -= 1
         guard let sub = subscriptions[name] else { return } // unsubscribed meanwhile
         switch result {
         case .failure(let e):
             drop(name, loop: c.loop.index)
             return replyStoreError(c, id, e)
-        case .success(let (page, lastSeq)):
+        case .success(let (page, lastSeq, marks)):
             sub.next = (page.messages.last?.seq ?? since ?? lastSeq) + 1
+            // Participants only: an observing admin's mark leaves no trace.
+            var participants: Set<String> = []
+            if case .conversation(let key) = sub.channel {
+                participants.insert(key.clientId)
+                if let agent = chat.directory.agent(for: key) { participants.insert(agent) }
+            }
+            participants.remove(user?.id ?? "")
             reply(c, id) { w in
                 w.key("last_seq"); w.int(lastSeq)
                 w.key("messages"); w.messageList(page.messages)
                 w.key("more"); w.bool(page.more)
+                // The other participants' read marks (read ticks on what was already there).
+                w.key("read_marks"); w.objects(marks.filter { participants.contains($0.key) }.sorted { $0.key < $1.key }) { w, m in
+                    w.key("user"); w.string(m.key)
+                    w.key("seq"); w.int(m.value)
+                }
             }
             if page.more {
                 catchUp(c, name) // the rest follows as pushes, in order
@@ -654,6 +668,65 @@ final class Session: WebSocketHandler {
             }
             // Every connection of the user (other tabs too) sees the new counts.
             if case .success(let unread) = result { chat.pushUnread(unread, to: userID) }
+        }
+    }
+
+    // MARK: admin (extensions for the console: docs/protocol-notes.md)
+
+    private func adminBroadcast(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.broadcast is for admins") }
+        let audience = request["audience"]?.stringValue ?? "all"
+        guard audience == "all" || Role(rawValue: audience) != nil else {
+            return replyError(c, id, "bad_request", "audience must be all, admin, website_agent, marketing_agent or client")
+        }
+        guard let title = request["title"]?.stringValue, (1...200).contains(title.count) else {
+            return replyError(c, id, "bad_request", "title must be 1–200 characters")
+        }
+        let body = request["body"]?.stringValue ?? ""
+        guard body.count <= 4_000 else { return replyError(c, id, "too_large", "body over 4000 characters") }
+        let hop = hop(c)
+        let chat = self.chat
+        inFlight += 1
+        Log.info("admin_broadcast", ["user": user.id, "audience": audience])
+        chat.notifications.createBroadcast(audience: audience, title: title, body: body, data: "{}", now: wallMillis(),
+                                           claim: nil) { result in
+            var delivered = 0
+            if case .success(.fresh(let record)) = result {
+                chat.metrics.broadcastsSent.add(1, ordering: .relaxed)
+                chat.router.publish(.notificationPush(channel: Channel.broadcastChannel(audience), type: "broadcast", record))
+                delivered = chat.online.count(in: audience)
+            }
+            let deliveredLive = delivered
+            hop.run { s, c in
+                s.inFlight -= 1
+                switch result {
+                case .success(.fresh(let record)):
+                    s.reply(c, id) { w in
+                        w.key("id"); w.int(record.id)
+                        w.key("delivered_live"); w.int(deliveredLive)
+                    }
+                case .success: s.replyError(c, id, "internal", "broadcast not stored")
+                case .failure(let e): s.replyStoreError(c, id, e)
+                }
+            }
+        }
+    }
+
+    private func adminStats(_ c: Connection, _ id: Int64, _ user: SessionUser) {
+        guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.stats is for admins") }
+        let byRole = chat.online.byRole
+        let m = chat.metrics
+        let counters = chat.counters
+        reply(c, id) { w in
+            w.key("connections"); w.int(counters.connections.load(ordering: .relaxed))
+            w.key("websockets"); w.int(counters.webSockets.load(ordering: .relaxed))
+            w.key("users_online"); w.int(byRole.values.reduce(0, +))
+            w.key("agents_online"); w.int((byRole["website_agent"] ?? 0) + (byRole["marketing_agent"] ?? 0))
+            w.key("online_by_role"); w.beginObject()
+            for role in Role.allCases { w.key(role.rawValue); w.int(byRole[role.rawValue] ?? 0) }
+            w.endObject()
+            w.key("messages_stored"); w.int(m.messagesStored.load(ordering: .relaxed))
+            w.key("notifications_stored"); w.int(m.notificationsStored.load(ordering: .relaxed))
         }
     }
 

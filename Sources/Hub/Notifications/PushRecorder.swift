@@ -9,7 +9,7 @@ import Synchronization
 final class PushRecorder: Sendable {
     private let store: NotificationStore
     private let pending = Mutex<[(notification: Int64, user: String)]>([])
-    static let chunk = 2_000
+    static let chunk = 500
     static let delayMs = 20
 
     init(store: NotificationStore) { self.store = store }

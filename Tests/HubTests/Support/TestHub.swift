@@ -27,6 +27,7 @@ final class TestHub {
         c.jwtSecret = TestHub.secret
         c.bridgeKeys = [TestHub.bridgeKey, TestHub.rotatedBridgeKey]
         c.mailPollMs = 50
+        c.dev = false // no demo data unless a test asks for it
         configure(&c)
         server = try HubServer(configuration: c, limits: limits, chatLimits: chatLimits)
         server.start()

@@ -1,0 +1,66 @@
+import Bridge
+import Protocol
+
+// The web console on the public listener: its files (embedded in the executable at build
+// time, see Package.swift) and, in development mode only, the demo sign-in endpoints.
+struct ConsoleRoutes: Sendable {
+    let dev: Bool
+    let signer: JWTSigner
+
+    /// Path → (content type, body). Small and fixed: built once.
+    private static let files: [String: (String, [UInt8])] = [
+        "/": ("text/html; charset=utf-8", PackageResources.index_html),
+        "/index.html": ("text/html; charset=utf-8", PackageResources.index_html),
+        "/console.js": ("text/javascript; charset=utf-8", PackageResources.console_js),
+        "/console.css": ("text/css; charset=utf-8", PackageResources.console_css),
+        "/hub.js": ("text/javascript; charset=utf-8", PackageResources.hub_js),
+    ]
+
+    /// The answer for `request`, or nil when the path is not the console's.
+    func handle(_ request: HTTPRequest) -> HTTPResponse? {
+        let path = request.path
+        if let (type, body) = Self.files[path] {
+            guard request.method == "GET" || request.method == "HEAD" else { return Self.notAllowed("GET, HEAD") }
+            return HTTPResponse(status: .ok, headers: [
+                ("Content-Type", type),
+                ("Cache-Control", "no-cache"),
+                // Nothing on the page may load from anywhere but this hub.
+                ("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; base-uri 'none'; frame-ancestors 'none'"),
+                ("X-Content-Type-Options", "nosniff"),
+            ], body: body)
+        }
+        switch path {
+        case "/dev/users":
+            guard dev else { return .error(.notFound, "no such path") }
+            guard request.method == "GET" else { return Self.notAllowed("GET") }
+            return .json(.ok, String(decoding: JSONWriter.object { w in
+                w.key("users"); w.objects(DemoSeed.users) { w, u in
+                    w.key("id"); w.string(u.id)
+                    w.key("role"); w.string(u.role)
+                    w.key("name"); w.string(u.name)
+                }
+            }, as: UTF8.self))
+        case "/dev/token":
+            guard dev else { return .error(.notFound, "no such path") }
+            guard request.method == "POST" else { return Self.notAllowed("POST") }
+            guard let body = try? JSONParser.parse(request.body, maxDepth: 4), let id = body["user"]?.stringValue,
+                  let user = DemoSeed.users.first(where: { $0.id == id }), let role = Role(rawValue: user.role) else {
+                return .error(.unprocessable, "user: must be one of the demo users (GET /dev/users)")
+            }
+            let exp = wallMillis() / 1000 + 8 * 3600
+            let token = signer.sign(TokenClaims(sub: user.id, role: role, name: user.name, exp: exp, services: user.services))
+            return .json(.ok, String(decoding: JSONWriter.object { w in
+                w.key("token"); w.string(token)
+                w.key("expires_at"); w.int(exp)
+            }, as: UTF8.self))
+        default:
+            return nil
+        }
+    }
+
+    static func notAllowed(_ allow: String) -> HTTPResponse {
+        var r = HTTPResponse.error(.methodNotAllowed, "method not allowed")
+        r.headers.append(("Allow", allow))
+        return r
+    }
+}
