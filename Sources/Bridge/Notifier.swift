@@ -27,28 +27,34 @@ public final class Notifier: Sendable {
     }
 
     /// Stores the fan-out's chunks one after another, pushing each to whoever is online.
-    public func run(fanout id: Int64, startedAt: Date = Date(), stored: Int = 0, longestChunkMicros: Int64 = 0) {
+    public func run(fanout id: Int64, startedAt: Date = Date(), stored: Int = 0, longestChunkMicros: Int64 = 0,
+                    retryMs: Int = 1_000) {
         let live = self.live
         store.fanoutStep(id, limit: chunkSize, now: wallMillis(), emailDelayMs: emailDelayMs,
                          online: { live.isOnline($0) }) { [self] result in
             switch result {
+            case .failure(.unavailable(let why)) where why.contains("closing"):
+                // Shutting down: left unfinished in the store, the next start resumes it.
+                Log.info("fanout_paused", ["fanout": "\(id)", "stored": "\(stored)"])
             case .failure(let e):
-                // Left unfinished in the store: the next start resumes it.
-                Log.error("fanout_failed", ["fanout": "\(id)", "reason": "\(e)"])
+                // A storage hiccup: try the same chunk again, backing off (it is still unstored).
+                Log.error("fanout_step_failed", ["fanout": "\(id)", "reason": "\(e)", "retry_ms": "\(retryMs)"])
+                queue.asyncAfter(deadline: .now() + .milliseconds(retryMs)) { [self] in
+                    run(fanout: id, startedAt: startedAt, stored: stored, longestChunkMicros: longestChunkMicros,
+                        retryMs: min(retryMs * 2, 60_000))
+                }
             case .success(let step):
                 metrics.notificationsStored.add(step.stored, ordering: .relaxed)
+                // Pushed here, in commit order, so no older `unread` can overtake a newer one.
+                push(step.delivered)
                 let total = stored + step.stored
                 let longest = max(longestChunkMicros, step.busyMicros)
-                if !step.finished { // the writer goes on while this chunk is pushed
+                if !step.finished {
                     run(fanout: id, startedAt: startedAt, stored: total, longestChunkMicros: longest)
-                }
-                queue.async { [self] in
-                    push(step.delivered)
-                    if step.finished {
-                        let ms = Int(Date().timeIntervalSince(startedAt) * 1000)
-                        Log.info("fanout_done", ["fanout": "\(id)", "stored": "\(total)", "ms": "\(ms)",
-                                                  "longest_chunk_ms": String(format: "%.2f", Double(longest) / 1000)])
-                    }
+                } else {
+                    let ms = Int(Date().timeIntervalSince(startedAt) * 1000)
+                    Log.info("fanout_done", ["fanout": "\(id)", "stored": "\(total)", "ms": "\(ms)",
+                                              "longest_chunk_ms": String(format: "%.2f", Double(longest) / 1000)])
                 }
             }
         }

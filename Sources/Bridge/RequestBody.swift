@@ -124,7 +124,9 @@ enum Rules {
     static func isUserID(_ s: String) -> Bool { TokenClaims.isValidUserID(s) }
 
     /// An email address we are willing to put in an SMTP envelope.
-    static func isEmail(_ s: String) -> Bool {
+    static func isEmail(_ s: String) -> Bool { MailComposer.validateAddress(s) == nil && isPlainEmail(s) }
+
+    private static func isPlainEmail(_ s: String) -> Bool {
         guard s.utf8.count <= 254, let at = s.firstIndex(of: "@"), at != s.startIndex, s.index(after: at) != s.endIndex else { return false }
         return !s.contains(where: { $0 == "\r" || $0 == "\n" || $0 == " " || $0 == "<" || $0 == ">" || $0 == "," })
             && s.filter { $0 == "@" }.count == 1

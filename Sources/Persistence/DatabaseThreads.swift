@@ -14,7 +14,9 @@ import Synchronization
 /// A job runs on the database thread and returns what to do once its batch is over; that
 /// completion learns whether the batch committed (readers always pass true).
 struct DatabaseJob: Sendable {
-    let run: @Sendable (SQLiteConnection) -> DatabaseCompletion
+    /// Returns what to do after the batch, and whether the job failed (its writes are then
+    /// rolled back to its savepoint, so a failing job leaves nothing behind).
+    let run: @Sendable (SQLiteConnection) -> (completion: DatabaseCompletion, failed: Bool)
     /// Called instead when the job could not run at all (its batch failed before it).
     let abandon: @Sendable () -> Void
 }
@@ -117,8 +119,10 @@ final class DatabaseWriter: Sendable {
                     // Each job in its own savepoint: a failing job rolls back alone (jobs
                     // catch their own errors and report them through their completion).
                     try db.execute("SAVEPOINT job")
-                    completions.append(job.run(db))
+                    let outcome = job.run(db)
+                    completions.append(outcome.completion)
                     db.resetStatements()
+                    if outcome.failed { try db.execute("ROLLBACK TO job") }
                     try db.execute("RELEASE job")
                 }
                 try db.execute("COMMIT")
@@ -166,9 +170,9 @@ final class DatabaseReaders: Sendable {
                 let db = box.value
                 while let batch = queue.take(max: 1) {
                     for job in batch {
-                        let completion = job.run(db)
+                        let outcome = job.run(db)
                         db.resetStatements() // end the read snapshot
-                        completion(true)
+                        outcome.completion(true)
                     }
                 }
             }

@@ -60,6 +60,8 @@ enum Migrations {
         """),
         (2, """
         ALTER TABLE users ADD COLUMN last_seen_at INTEGER;   -- last connect or disconnect (fallback mail)
+        ALTER TABLE users ADD COLUMN email_bounced TEXT;     -- the address that last failed permanently
+        CREATE INDEX users_by_role ON users(role);
         -- Notifications. A row with user_id is one user's; a row without is a broadcast, stored
         -- once for its audience ('all' or a role), with per-user state in broadcast_state.
         CREATE TABLE notifications (

@@ -36,6 +36,8 @@ public protocol NotificationStore: Sendable {
     func dueMail(now: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
     func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>)
     func outboxCounts(completion: @escaping StoreCompletion<OutboxCounts>)
+    /// Mails waiting (cheap: the pending index).
+    func pendingMailCount(completion: @escaping StoreCompletion<Int>)
 
     /// Runs `make` once per key: a retry gets the stored first answer.
     func once<T: Sendable>(_ claim: IdempotencyClaim<T>, now: Int64, make: @escaping @Sendable () -> T,

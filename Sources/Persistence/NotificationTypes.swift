@@ -151,6 +151,8 @@ public struct OutboxMail: Sendable, Equatable {
     public var read: Bool
     /// The user's last connect or disconnect.
     public var lastSeen: Int64?
+    /// The user's address that last failed permanently (nil when none did).
+    public var bouncedAddress: String? = nil
 }
 
 public enum OutboxResult: Sendable, Equatable {

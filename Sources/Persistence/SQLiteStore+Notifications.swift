@@ -218,11 +218,17 @@ extension SQLiteStore: NotificationStore {
         case .ids(let list): all = false; ids = "[" + list.map(String.init).joined(separator: ",") + "]"
         }
         write({ db in
-            try db.statement("""
+            // Two statements rather than one with an OR, so each uses its index: the unread
+            // index for "all", the primary key for a list of ids.
+            let own = all ? """
                 UPDATE notifications SET read_at = ?3
-                WHERE user_id = ?1 AND read_at IS NULL AND (?5 OR id IN (SELECT value FROM json_each(?2)))
+                WHERE user_id = ?1 AND read_at IS NULL AND (?4 IS NULL OR service = ?4) AND ?2 = ?2
+                """ : """
+                UPDATE notifications SET read_at = ?3
+                WHERE id IN (SELECT value FROM json_each(?2)) AND user_id = ?1 AND read_at IS NULL
                   AND (?4 IS NULL OR service = ?4)
-                """).bind(.text(user), .text(ids), .int(now), .of(service), .int(all ? 1 : 0)).run()
+                """
+            try db.statement(own).bind(.text(user), .text(ids), .int(now), .of(service)).run()
             try db.statement("""
                 INSERT INTO broadcast_state (notification_id, user_id, read_at)
                 SELECT n.id, ?1, ?3 FROM notifications n

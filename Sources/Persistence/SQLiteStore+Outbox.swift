@@ -4,7 +4,7 @@ extension SQLiteStore {
         read({ db in
             let s = try db.statement("""
                 SELECT o.id, o.notification_id, o.user_id, o.mode, o.attempts, u.email, n.title, n.body, n.ts,
-                       n.read_at IS NOT NULL, u.last_seen_at
+                       n.read_at IS NOT NULL, u.last_seen_at, u.email_bounced
                 FROM outbox o JOIN notifications n ON n.id = o.notification_id LEFT JOIN users u ON u.id = o.user_id
                 WHERE o.status = 'pending' AND o.due_at <= ?1 ORDER BY o.due_at, o.id LIMIT ?2
                 """)
@@ -14,7 +14,7 @@ extension SQLiteStore {
                 out.append(OutboxMail(id: s.int(0), notificationId: s.int(1), userId: s.text(2),
                                       mode: EmailMode(rawValue: s.text(3)) ?? .now, attempts: Int(s.int(4)),
                                       address: s.optionalText(5), title: s.text(6), body: s.text(7), notificationTs: s.int(8),
-                                      read: s.int(9) != 0, lastSeen: s.optionalInt(10)))
+                                      read: s.int(9) != 0, lastSeen: s.optionalInt(10), bouncedAddress: s.optionalText(11)))
             }
             return out
         }, completion)
@@ -32,6 +32,9 @@ extension SQLiteStore {
             case .failed(let error):
                 try db.statement("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2, finished_at = ?3 WHERE id = ?1")
                     .bind(.int(id), .text(error), .int(now)).run()
+                // The address is remembered as failed: no later mail goes to it until it changes.
+                try db.statement("UPDATE users SET email_bounced = email WHERE id = (SELECT user_id FROM outbox WHERE id = ?1)")
+                    .bind(.int(id)).run()
             case .skipped(let why):
                 try db.statement("UPDATE outbox SET status = 'skipped', last_error = ?2, finished_at = ?3 WHERE id = ?1")
                     .bind(.int(id), .text(why), .int(now)).run()
@@ -53,6 +56,13 @@ extension SQLiteStore {
                 }
             }
             return c
+        }, completion)
+    }
+
+    public func pendingMailCount(completion: @escaping StoreCompletion<Int>) {
+        read({ db in
+            let s = try db.statement("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+            return try s.step() ? Int(s.int(0)) : 0
         }, completion)
     }
 

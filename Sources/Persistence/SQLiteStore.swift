@@ -40,7 +40,8 @@ public final class SQLiteStore: Store {
         let job = DatabaseJob(run: { db in
             let result: Result<T, StoreError>
             do { result = .success(try body(db)) } catch { result = .failure(Self.storeError(error)) }
-            return { committed in completion(committed ? result : .failure(.unavailable("storage commit failed"))) }
+            let failed = if case .failure = result { true } else { false }
+            return ({ committed in completion(committed ? result : .failure(.unavailable("storage commit failed"))) }, failed)
         }, abandon: { completion(.failure(.unavailable("storage commit failed"))) })
         if !writer.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
     }
@@ -50,7 +51,7 @@ public final class SQLiteStore: Store {
         let job = DatabaseJob(run: { db in
             let result: Result<T, StoreError>
             do { result = .success(try body(db)) } catch { result = .failure(Self.storeError(error)) }
-            return { _ in completion(result) }
+            return ({ _ in completion(result) }, false)
         }, abandon: { completion(.failure(.unavailable("storage unavailable"))) })
         if !readers.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
     }

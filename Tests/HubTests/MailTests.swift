@@ -100,6 +100,15 @@ final class MailTests: XCTestCase {
         let stats = try hub.bridge.get("/v1/stats").json["outbox"]
         XCTAssertEqual(stats?["failed"]?.intValue, 1)
         XCTAssertEqual(stats?["sent"]?.intValue, 1)
+        // The failed address is remembered: later mail to it is not even attempted...
+        let later = try notify(hub, "ann", email: "now", title: "Also not to that address")
+        XCTAssertEqual(try emailState(hub, later, becomes: "skipped"), "skipped")
+        XCTAssertEqual(sink.attempts, attempts)
+        // ...until the user gets a new address.
+        sink.acceptAll()
+        try hub.bridge.user("ann", "client", email: "ann@new.example.com")
+        let fresh = try notify(hub, "ann", email: "now", title: "To the new address")
+        XCTAssertEqual(try emailState(hub, fresh, becomes: "sent"), "sent")
     }
 
     func testTheOutboxSurvivesARestart() throws {

@@ -160,4 +160,19 @@ final class SQLiteStoreTests: XCTestCase {
         let page = try wait { store.messages(key, after: 0, limit: 1, completion: $0) }
         XCTAssertEqual(page.messages.first?.text, text, "bound, never spliced into SQL")
     }
+
+    func testAFailingJobLeavesNothingBehindAndItsBatchStillCommits() throws {
+        let store = try open()
+        defer { store.close() }
+        let failing = DispatchSemaphore(value: 0)
+        // One job writes, then fails: its write must be rolled back to its savepoint.
+        store.write({ db -> Int in
+            try db.statement("INSERT INTO users (id, role, name, created_at, updated_at) VALUES ('half', 'client', 'H', 1, 1)").run()
+            throw StoreError.conflict("fails after writing")
+        }, { (_: Result<Int, StoreError>) in failing.signal() })
+        _ = try wait { store.upsertUser(UserRecord(id: "whole", role: "client", name: "W"), now: 1, completion: $0) }
+        failing.wait()
+        XCTAssertNil(try wait { store.user("half", completion: $0) }, "the failed job's insert was rolled back")
+        XCTAssertNotNil(try wait { store.user("whole", completion: $0) }, "the other job of the batch committed")
+    }
 }

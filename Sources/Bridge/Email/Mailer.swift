@@ -64,11 +64,11 @@ public final class Mailer: Sendable {
             let now = wallMillis()
             if now - lastCount >= 2_000 {
                 lastCount = now
-                if case .success(let c) = waitForStore({ self.store.outboxCounts(completion: $0) }) {
-                    metrics.outboxPending.store(c.pending, ordering: .relaxed)
-                    if settings.smtp == nil && c.pending != reportedWaiting && c.pending > 0 {
-                        Log.info("mail_waiting", ["pending": "\(c.pending)", "reason": "no --smtp configured"])
-                        reportedWaiting = c.pending
+                if case .success(let pending) = waitForStore({ self.store.pendingMailCount(completion: $0) }) {
+                    metrics.outboxPending.store(pending, ordering: .relaxed)
+                    if settings.smtp == nil && pending != reportedWaiting && pending > 0 {
+                        Log.info("mail_waiting", ["pending": "\(pending)", "reason": "no --smtp configured"])
+                        reportedWaiting = pending
                     }
                 }
             }
@@ -101,13 +101,16 @@ public final class Mailer: Sendable {
     /// What to do with one due mail.
     func decide(_ mail: OutboxMail, _ smtp: SMTPConfiguration) -> OutboxResult {
         guard let address = mail.address, !address.isEmpty else { return .skipped("the user has no email address") }
+        if mail.bouncedAddress == address { return .skipped("the address failed permanently before; waiting for a new one") }
         if mail.mode == .fallback {
             if mail.read { return .skipped("read before the fallback delay ended") }
             if live.isOnline(mail.userId) || (mail.lastSeen ?? Int64.min) >= mail.notificationTs {
                 return .skipped("the user had a live connection during the delay")
             }
         }
-        let message = MailMessage(to: address, subject: mail.title,
+        // A title may hold line breaks; a mail subject may not.
+        let subject = mail.title.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).joined(separator: " ")
+        let message = MailMessage(to: address, subject: subject,
                                   body: mail.body.isEmpty ? mail.title : mail.body + "\n\n— Montrose")
         switch SMTPClient.send(message, with: smtp) {
         case .sent:

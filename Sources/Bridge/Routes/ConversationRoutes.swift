@@ -5,7 +5,9 @@ import Protocol
 // conversation, or posts a system message into it (stored and pushed like any message).
 extension BridgeAPI {
     /// The sender of messages the platform posts.
-    static let systemSender = UserRecord(id: "system", role: "system", name: "Montrose")
+    /// Its id is outside the user-id alphabet (':'), so no user's token can ever share its
+    /// client_msg_id space.
+    static let systemSender = UserRecord(id: "system:montrose", role: "system", name: "Montrose")
 
     func getMessages(_ c: Call, service: String, client: String) {
         do throws(APIError) {

@@ -157,7 +157,9 @@ struct Configuration: Sendable {
                 throw Invalid(description: "--smtp expects HOST:PORT, got '\(v)'")
             }
             smtp = v
-        case "smtp-from": smtpFrom = try Self.nonEmpty(v, name)
+        case "smtp-from":
+            guard MailComposer.validateAddress(v) == nil else { throw Invalid(description: "--smtp-from must be an email address, got '\(v)'") }
+            smtpFrom = v
         case "email-fallback-delay": emailFallbackDelayMs = Int64(try Self.int(v, name, 0...604_800)) * 1000
         case "smtp-retry": smtpRetryMs = Int64(try Self.int(v, name, 1...86_400)) * 1000
         case "allowed-origin": allowedOrigins.append(try Self.nonEmpty(v, name))

@@ -61,6 +61,8 @@ final class SMTPSink: Sendable {
     func failNext(_ n: Int, code: Int) { state.withLock { $0.failRemaining = n; $0.failCode = code } }
     /// Every RCPT TO gets `code` from now on.
     func rejectAll(code: Int) { state.withLock { $0.rejectAllCode = code } }
+    /// Accepts mail again after `rejectAll`.
+    func acceptAll() { state.withLock { $0.rejectAllCode = nil } }
     /// EHLO is answered with `code` (the client should fall back to HELO).
     func rejectEHLO(code: Int) { state.withLock { $0.ehloRejectCode = code } }
 

@@ -1,1 +1,1554 @@
-// placeholder until written
+// The Montrose Hub web console: sign-in, conversations, notifications and the admin view,
+// built on the hub.js client (see API.md). Every piece of text that comes from the hub or a
+// user goes into the page through textContent or attributes, never through innerHTML.
+import { HubClient } from "/hub.js";
+
+const TOKEN_KEY = "montrose.token";
+const DEV_KEY = "montrose.dev";
+const STATUS_KEY = "montrose.status";
+
+const SERVICE_LABELS = {
+  marketing: "Marketing", website: "Website", courses: "Courses", support: "Support",
+  wallet: "Wallet", platform: "Platform",
+};
+const ROLE_LABELS = {
+  client: "Client", website_agent: "Website agent", marketing_agent: "Marketing agent",
+  admin: "Admin", system: "System",
+};
+const CATEGORY_LABELS = { payments: "Payment", messages: "Message", analytics: "Analytics", updates: "Update" };
+const AGENT_STATUSES = ["available", "busy", "away"];
+const HISTORY_PAGE = 50;
+const CONVERSATION_PAGE = 100;
+const TYPING_SEND_MS = 2000;
+const TYPING_SHOW_MS = 3000;
+const STATS_POLL_MS = 5000;
+const ADMIN_LIST_REFRESH_MS = 20000;
+const BELL_ITEMS = 5;
+
+// ---------------------------------------------------------------- small DOM helpers
+
+/** Builds an element. props: class, testid, data (object), text, on<Event> handlers, hidden,
+ *  disabled, and any other attribute. Children: nodes or strings (as text), null skipped. */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "testid") el.dataset.testid = value;
+    else if (key === "data") for (const [k, v] of Object.entries(value)) el.dataset[k] = String(v);
+    else if (key === "text") el.textContent = String(value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2).toLowerCase(), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function svgIcon(pathData, label) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "20");
+  svg.setAttribute("height", "20");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  svg.classList.add("icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", pathData);
+  svg.append(path);
+  if (label) svg.dataset.label = label;
+  return svg;
+}
+
+const BELL_PATH = "M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z";
+
+function srOnly(text) { return h("span", { class: "sr-only", text }); }
+
+function serviceOf(channel) { return String(channel).split(":")[1] || ""; }
+function clientOf(channel) { return String(channel).split(":").slice(2).join(":"); }
+function serviceLabel(service) { return SERVICE_LABELS[service] || service || "—"; }
+function roleLabel(role) { return ROLE_LABELS[role] || role || ""; }
+
+function dayKey(ts) {
+  const d = new Date(ts);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+function dayLabel(ts) {
+  const today = dayKey(Date.now());
+  const yesterday = dayKey(Date.now() - 86400000);
+  const key = dayKey(ts);
+  if (key === today) return "Today";
+  if (key === yesterday) return "Yesterday";
+  return new Date(ts).toLocaleDateString(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+}
+
+function timeLabel(ts) {
+  if (!Number.isFinite(ts)) return "";
+  const d = new Date(ts);
+  const time = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  if (dayKey(ts) === dayKey(Date.now())) return time;
+  return `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${time}`;
+}
+
+function errorText(e) {
+  if (!e) return "unknown error";
+  if (e.code && e.message) return `${e.message} (${e.code})`;
+  return e.message || e.code || String(e);
+}
+
+function isAttentive() {
+  return document.visibilityState === "visible" && document.hasFocus();
+}
+
+function toast(text, kind = "info") {
+  const region = document.getElementById("toasts");
+  if (!region) return;
+  const item = h("div", { class: `toast toast-${kind}`, text });
+  region.append(item);
+  while (region.children.length > 4) region.firstElementChild.remove();
+  setTimeout(() => item.remove(), 6000);
+}
+
+function setView(root) {
+  const app = document.getElementById("app");
+  app.replaceChildren(root);
+}
+
+// ---------------------------------------------------------------- sign-in
+
+let current = null; // the signed-in Session, if any
+
+async function fetchDevUsers() {
+  try {
+    const res = await fetch("/dev/users", { headers: { Accept: "application/json" }, cache: "no-store" });
+    if (!res.ok) return null;
+    const body = await res.json();
+    return Array.isArray(body.users) ? body.users : null;
+  } catch {
+    return null;
+  }
+}
+
+async function mintDevToken(userId) {
+  const res = await fetch("/dev/token", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ user: userId }),
+  });
+  let body = null;
+  try { body = await res.json(); } catch { body = null; }
+  if (!res.ok || !body || typeof body.token !== "string") {
+    throw new Error(body?.error?.message || `the hub answered ${res.status}`);
+  }
+  return body.token;
+}
+
+function takeTokenFromFragment() {
+  if (!location.hash || location.hash.length < 2) return null;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get("token");
+  if (!token) return null;
+  // The token must not linger in the address bar (or in the history).
+  history.replaceState(null, "", location.pathname + location.search);
+  return token.trim();
+}
+
+async function showSignIn(notice = "", retryToken = null) {
+  const devUsers = await fetchDevUsers();
+  const status = h("p", { class: "signin-status", role: "status", "aria-live": "polite" });
+  const card = h("main", { class: "signin", id: "main" },
+    h("h1", { class: "signin-title", text: "Montrose Hub" }),
+    h("p", { class: "muted", text: "Sign in to chat with your team and see your notifications." }));
+  if (notice) card.append(h("p", { class: "notice", role: "alert", text: notice }));
+  if (retryToken) {
+    card.append(h("button", {
+      type: "button", class: "btn", text: "Try again",
+      onclick: () => startSession(retryToken),
+    }));
+  }
+
+  if (devUsers && devUsers.length) {
+    const list = h("ul", { class: "signin-users", "aria-label": "Demo users" });
+    for (const u of devUsers) {
+      const button = h("button", {
+        type: "button", class: "signin-user", testid: `signin-${u.id}`,
+        "aria-label": `Sign in as ${u.name}, ${roleLabel(u.role)}`,
+        onclick: async () => {
+          for (const b of list.querySelectorAll("button")) b.disabled = true;
+          status.textContent = `Signing in as ${u.name}…`;
+          try {
+            const token = await mintDevToken(u.id);
+            sessionStorage.setItem(DEV_KEY, "1");
+            await startSession(token, devUsers);
+          } catch (e) {
+            status.textContent = `Could not sign in: ${errorText(e)}`;
+            for (const b of list.querySelectorAll("button")) b.disabled = false;
+          }
+        },
+      }, h("span", { class: "signin-name", text: u.name }), h("span", { class: "signin-role", text: roleLabel(u.role) }));
+      list.append(h("li", {}, button));
+    }
+    card.append(h("section", { class: "signin-dev", "aria-labelledby": "dev-title" },
+      h("h2", { id: "dev-title", text: "Development mode: pick a demo user" }), list));
+  }
+
+  const input = h("input", {
+    type: "text", id: "token-input", testid: "token-input", autocomplete: "off", spellcheck: "false",
+    autocapitalize: "off", required: true, placeholder: "eyJ…",
+  });
+  const form = h("form", { class: "signin-token" },
+    h("label", { for: "token-input", text: "Access token" }),
+    h("div", { class: "row" }, input, h("button", { type: "submit", class: "btn btn-primary", testid: "signin-token", text: "Sign in" })));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const token = input.value.trim();
+    if (!token) { status.textContent = "Paste the token you were given."; input.focus(); return; }
+    sessionStorage.removeItem(DEV_KEY);
+    startSession(token, devUsers);
+  });
+  if (devUsers && devUsers.length) {
+    card.append(h("details", { class: "signin-other" }, h("summary", { text: "Sign in with a token instead" }), form));
+  } else {
+    card.append(form);
+  }
+  card.append(status);
+  setView(card);
+  const first = card.querySelector(".signin-user") || input;
+  first.focus();
+}
+
+async function startSession(token, devUsers = null) {
+  if (current) current.dispose();
+  current = null;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  const session = new Session(token, devUsers);
+  current = session;
+  await session.start();
+}
+
+function signOut(notice = "") {
+  if (current) current.dispose();
+  current = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(DEV_KEY);
+  showSignIn(notice);
+}
+
+// ---------------------------------------------------------------- the signed-in console
+
+class Session {
+  constructor(token, devUsers) {
+    this.token = token;
+    this.devUsers = devUsers;
+    this.disposed = false;
+    this.me = null;
+    this.names = new Map(); // user id → name
+    this.convs = new Map(); // channel → {channel, client, agents, last_message, unread}
+    this.convEls = new Map(); // channel → <li> in the list
+    this.convMore = false;
+    this.subs = new Map(); // channel → subscribe promise (conversations followed live)
+    this.readMarks = new Map(); // channel → Map(user → seq) of the other participants
+    this.readSent = new Map(); // channel → highest seq this console marked read
+    this.pendingSends = new Map(); // local key → {key, channel, text, cmid, error}
+    this.sendCounter = 0;
+    this.notes = new Map(); // id → notification
+    this.notesMore = false;
+    this.notesPageLoaded = false;
+    this.unread = { total: 0, by_service: {} };
+    this.view = "chat";
+    this.conv = null; // the open ConversationView
+    this.timers = new Set();
+    this.statsTimer = null;
+    this.adminRefresh = null;
+    this.started = false;
+    this.hub = new HubClient({
+      url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
+      token,
+      requestTimeoutMs: 10000,
+      reconnect: { minMs: 500, maxMs: 15000 },
+    });
+    this.bindHub();
+  }
+
+  // ---- life cycle
+
+  on(type, fn) {
+    this.hub.addEventListener(type, (e) => {
+      if (this.disposed) return;
+      try { fn(e.detail || {}); } catch (err) { toast(`Console error: ${errorText(err)}`, "error"); }
+    });
+  }
+
+  bindHub() {
+    this.on("state", (d) => this.setConnection(d.state, d.reason));
+    this.on("auth", (d) => this.onAuth(d));
+    this.on("message", (m) => this.onMessage(m));
+    this.on("read", (r) => this.onRead(r));
+    this.on("typing", (t) => this.conv?.channel === t.channel && this.conv.onTyping(t));
+    this.on("join", (j) => { this.learn(j.user); if (this.conv?.channel === j.channel) this.conv.onJoin(j.user); });
+    this.on("leave", (j) => { if (this.conv?.channel === j.channel) this.conv.onLeave(j.user); });
+    this.on("status", (s) => { if (this.conv?.channel === s.channel) this.conv.onStatus(s); });
+    this.on("notification", (n) => this.onNotification(n));
+    this.on("unread", (u) => this.setUnread(u));
+    this.on("broadcast", (b) => this.onBroadcast(b));
+    this.on("assignment", () => this.loadConversations(true));
+    this.on("revoked", (r) => this.onRevoked(r.channel));
+    this.on("error", (e) => {
+      if (e.code === "forbidden" || e.code === "not_found") return; // a revoked channel's resubscribe
+      if (e.message || e.code) toast(`Hub: ${errorText(e)}`, "error");
+    });
+  }
+
+  async start() {
+    this.startNote = h("p", { class: "muted", role: "status", text: "Connecting…" });
+    setView(h("main", { class: "signin", id: "main" },
+      h("h1", { class: "signin-title", text: "Montrose Hub" }),
+      this.startNote,
+      h("button", { type: "button", class: "btn btn-quiet", text: "Sign out", onclick: () => signOut() })));
+    let me;
+    try {
+      me = await this.hub.connect();
+    } catch (e) {
+      if (this.disposed) return;
+      const unauthorized = e && (e.code === "unauthorized" || e.reason === "unauthorized");
+      this.dispose();
+      current = null;
+      if (unauthorized) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        showSignIn("That sign-in is no longer valid (expired or revoked). Please sign in again.");
+      } else {
+        showSignIn(`Could not connect to the hub: ${errorText(e)}`, this.token);
+      }
+      return;
+    }
+    if (this.disposed) return;
+    this.me = me || this.hub.user;
+    this.learn({ id: this.me.user, name: this.me.name });
+    if (this.devUsers === null && sessionStorage.getItem(DEV_KEY) === "1") this.devUsers = await fetchDevUsers();
+    if (this.disposed) return;
+    for (const u of this.devUsers || []) this.learn(u);
+    this.renderShell();
+    this.setConnection(this.hub.state || "live");
+    this.started = true;
+    this.applyStoredStatus();
+    this.loadConversations(false);
+    this.loadNotifications();
+    if (this.isAdmin) this.scheduleAdminRefresh();
+  }
+
+  dispose() {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.stopStats();
+    if (this.conv) this.conv.close();
+    try { this.hub.close(); } catch { /* already closed */ }
+  }
+
+  later(fn, ms) {
+    const t = setTimeout(() => { this.timers.delete(t); if (!this.disposed) fn(); }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  cancel(t) { if (t) { clearTimeout(t); this.timers.delete(t); } }
+
+  get isAdmin() { return this.me?.role === "admin"; }
+  get isClient() { return this.me?.role === "client"; }
+  get myId() { return this.me?.user; }
+
+  onAuth(auth) {
+    if (!this.started) return; // the first connect is handled by start()
+    if (auth && auth.user) this.me = { ...this.me, ...auth };
+    // After a reconnect: counts and lists may have moved while we were away.
+    this.applyStoredStatus();
+    this.loadConversations(true);
+    this.loadNotifications();
+    if (this.conv) this.conv.refreshPresence();
+  }
+
+  learn(user) {
+    if (!user || !user.id || !user.name) return false;
+    if (this.names.get(user.id) === user.name) return false;
+    this.names.set(user.id, user.name);
+    return true;
+  }
+
+  nameOf(id) {
+    if (!id) return "";
+    if (id === this.myId) return "You";
+    return this.names.get(id) || id;
+  }
+
+  // ---- the page frame
+
+  renderShell() {
+    this.connEl = h("span", { class: "conn", testid: "connection-state", "aria-live": "polite", data: { state: "live" }, text: "live" });
+    this.bellCount = h("span", { class: "bell-count zero", testid: "bell-count", text: "0" });
+    this.bellButton = h("button", {
+      type: "button", class: "bell", testid: "bell", "aria-haspopup": "true", "aria-expanded": "false",
+      "aria-controls": "bell-menu", "aria-label": "Notifications, 0 unread",
+      onclick: (e) => { e.stopPropagation(); this.toggleBell(); },
+    }, svgIcon(BELL_PATH), this.bellCount);
+    this.bellList = h("ul", { class: "bell-list" });
+    this.bellMenu = h("div", { class: "bell-menu", id: "bell-menu", hidden: true, role: "region", "aria-label": "Latest notifications" },
+      this.bellList,
+      h("div", { class: "bell-foot" },
+        h("button", { type: "button", class: "link", text: "All notifications", onclick: () => { this.closeBell(); this.show("notifications"); } }),
+        h("button", { type: "button", class: "link", text: "Mark all read", onclick: () => this.markAllRead() })));
+    this.bellWrap = h("div", { class: "bell-wrap" }, this.bellButton, this.bellMenu);
+
+    this.tabs = {};
+    const tab = (name, label) => {
+      this.tabs[name] = h("button", { type: "button", class: "tab", text: label, onclick: () => this.show(name) });
+      return this.tabs[name];
+    };
+    const nav = h("nav", { class: "tabs", "aria-label": "Sections" },
+      tab("chat", "Conversations"), tab("notifications", "Notifications"), this.isAdmin ? tab("admin", "Admin") : null);
+
+    let statusControl = null;
+    if (!this.isClient) {
+      this.statusSelect = h("select", { id: "my-status", "aria-label": "My status", onchange: () => this.setMyStatus(this.statusSelect.value) },
+        AGENT_STATUSES.map((s) => h("option", { value: s, text: s[0].toUpperCase() + s.slice(1) })));
+      this.statusSelect.value = sessionStorage.getItem(STATUS_KEY) || "available";
+      statusControl = h("label", { class: "status-control" }, h("span", { class: "sr-only", text: "My status" }), this.statusSelect);
+    }
+
+    const header = h("header", { class: "topbar" },
+      h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true", text: "M" }), h("span", { class: "brand-name", text: "Montrose Hub" })),
+      nav,
+      h("div", { class: "topbar-right" },
+        h("span", { class: "conn-wrap" }, h("span", { class: "sr-only", text: "Connection:" }), this.connEl),
+        statusControl,
+        this.bellWrap,
+        h("div", { class: "me" },
+          h("span", { class: "me-name", text: this.me.name || this.me.user }),
+          h("span", { class: "me-role", text: roleLabel(this.me.role) })),
+        h("button", { type: "button", class: "btn btn-quiet", text: "Sign out", onclick: () => signOut() })));
+
+    this.banner = h("div", { class: "banner", role: "alert", hidden: true });
+
+    // Conversations.
+    this.convList = h("ul", { class: "conv-list", "aria-label": "Conversations" });
+    this.convMoreButton = h("button", { type: "button", class: "btn btn-quiet more", hidden: true, text: "Show more", onclick: () => this.loadMoreConversations() });
+    this.convEmpty = h("p", { class: "muted empty", hidden: true, text: "No conversations yet." });
+    this.pane = h("section", { class: "pane", "aria-label": "Conversation" });
+    this.chatView = h("div", { class: "view view-chat" },
+      h("aside", { class: "sidebar", "aria-label": "Conversation list" },
+        h("h2", { class: "sidebar-title", text: "Conversations" }), this.convList, this.convEmpty, this.convMoreButton),
+      this.pane);
+    this.showPanePlaceholder("Choose a conversation.");
+
+    // Notifications page.
+    this.notesGroups = h("div", { class: "notes-groups" });
+    this.notesMoreButton = h("button", { type: "button", class: "btn btn-quiet more", hidden: true, text: "Load older notifications", onclick: () => this.loadNotificationsPage(true) });
+    this.notesEmpty = h("p", { class: "muted empty", hidden: true, text: "No notifications." });
+    this.notesView = h("section", { class: "view view-notes", testid: "notifications-page", hidden: true, "aria-labelledby": "notes-title" },
+      h("div", { class: "notes-head" },
+        h("h2", { id: "notes-title", text: "Notifications" }),
+        h("button", { type: "button", class: "btn", testid: "mark-all-read", text: "Mark all read", onclick: () => this.markAllRead() })),
+      this.notesGroups, this.notesEmpty, this.notesMoreButton);
+
+    const views = [this.chatView, this.notesView];
+    if (this.isAdmin) { this.adminView = this.buildAdminView(); views.push(this.adminView); }
+
+    this.main = h("main", { id: "main", class: "main", tabindex: "-1" }, views);
+    setView(h("div", { class: "shell" }, header, this.banner, this.main));
+    this.show(this.view);
+    this.renderBell();
+  }
+
+  show(view) {
+    if (view === "admin" && !this.isAdmin) view = "chat";
+    this.view = view;
+    this.chatView.hidden = view !== "chat";
+    this.notesView.hidden = view !== "notifications";
+    if (this.adminView) this.adminView.hidden = view !== "admin";
+    for (const [name, el] of Object.entries(this.tabs)) {
+      if (name === view) el.setAttribute("aria-current", "page"); else el.removeAttribute("aria-current");
+    }
+    if (view === "notifications") this.loadNotificationsPage(false);
+    if (view === "admin") this.startStats(); else this.stopStats();
+    if (view === "chat") this.maybeRead();
+  }
+
+  setConnection(state, reason) {
+    if (!this.connEl) {
+      if (this.startNote && state === "reconnecting") this.startNote.textContent = "Connecting… (the hub is not answering yet, retrying)";
+      return;
+    }
+    const shown = state === "live" ? "live" : (state === "connecting" || state === "reconnecting") ? "reconnecting" : "offline";
+    if (this.connEl.textContent !== shown) this.connEl.textContent = shown;
+    this.connEl.dataset.state = shown;
+    if (reason === "unauthorized") {
+      this.banner.replaceChildren(
+        h("span", { text: "Your session has ended (the token expired or was revoked). " }),
+        h("button", { type: "button", class: "btn btn-small", text: "Sign in again", onclick: () => signOut() }));
+      this.banner.hidden = false;
+    } else if (shown === "live") {
+      this.banner.hidden = true;
+    }
+  }
+
+  // ---- my status (agents and admins)
+
+  setMyStatus(value) {
+    const previous = sessionStorage.getItem(STATUS_KEY) || "available";
+    sessionStorage.setItem(STATUS_KEY, value);
+    this.hub.status(value).then(
+      () => toast(`Status: ${value}`),
+      (e) => {
+        if (this.disposed) return;
+        sessionStorage.setItem(STATUS_KEY, previous);
+        if (this.statusSelect) this.statusSelect.value = previous;
+        toast(`Could not set the status: ${errorText(e)}`, "error");
+      });
+  }
+
+  applyStoredStatus() {
+    if (this.isClient) return;
+    const stored = sessionStorage.getItem(STATUS_KEY);
+    if (stored && stored !== "available" && AGENT_STATUSES.includes(stored)) {
+      this.hub.status(stored).catch(() => { /* shown as available until set again */ });
+    }
+  }
+
+  // ---- conversations list
+
+  async loadConversations(refresh) {
+    let res;
+    try {
+      res = await this.hub.conversations({ limit: CONVERSATION_PAGE });
+    } catch (e) {
+      if (!this.disposed && !refresh) toast(`Could not load conversations: ${errorText(e)}`, "error");
+      return;
+    }
+    if (this.disposed) return;
+    const fresh = new Map();
+    for (const c of res.conversations || []) fresh.set(c.channel, this.normalizeConv(c));
+    // Conversations loaded with "Show more" stay until a full reload says otherwise.
+    const gone = [...this.convs.keys()].filter((ch) => !fresh.has(ch));
+    this.convs = fresh;
+    this.convMore = !!res.more;
+    for (const ch of gone) this.unfollow(ch);
+    this.renderConversations();
+    this.followAll();
+    if (this.conv) this.conv.updateTitle();
+    if (this.conv && !this.convs.has(this.conv.channel) && !this.isAdmin) {
+      this.closeConversation("You no longer have access to this conversation.");
+    }
+  }
+
+  async loadMoreConversations() {
+    const oldest = [...this.convs.values()].map((c) => c.last_message?.ts).filter(Number.isFinite);
+    if (!oldest.length) { this.convMore = false; this.renderConversations(); return; }
+    try {
+      const res = await this.hub.conversations({ limit: CONVERSATION_PAGE, before: Math.min(...oldest) });
+      if (this.disposed) return;
+      for (const c of res.conversations || []) if (!this.convs.has(c.channel)) this.convs.set(c.channel, this.normalizeConv(c));
+      this.convMore = !!res.more;
+      this.renderConversations();
+      this.followAll();
+    } catch (e) {
+      if (!this.disposed) toast(`Could not load more conversations: ${errorText(e)}`, "error");
+    }
+  }
+
+  normalizeConv(c) {
+    if (c.last_message?.from) this.learn(c.last_message.from);
+    return {
+      channel: c.channel,
+      client: c.client || clientOf(c.channel),
+      agents: Array.isArray(c.agents) ? c.agents : [],
+      last_message: c.last_message || null,
+      unread: Number(c.unread) || 0,
+    };
+  }
+
+  /** Clients and agents follow every conversation of theirs live (badges, previews); an admin
+   *  follows only the open one, since each admin subscribe is an audited read. */
+  followAll() {
+    if (this.isAdmin) return;
+    for (const ch of this.convs.keys()) this.follow(ch).catch(() => { /* reported by follow */ });
+  }
+
+  follow(channel) {
+    let p = this.subs.get(channel);
+    if (p) return p;
+    p = this.hub.subscribe(channel).then((r) => {
+      this.mergeReadMarks(channel, r?.read_marks);
+      for (const m of r?.messages || []) this.onMessage({ ...m, channel: m.channel || channel });
+      return r;
+    }, (e) => {
+      if (this.subs.get(channel) === p) this.subs.delete(channel);
+      throw e;
+    });
+    this.subs.set(channel, p);
+    return p;
+  }
+
+  unfollow(channel) {
+    if (!this.subs.has(channel)) return;
+    this.subs.delete(channel);
+    this.hub.unsubscribe(channel).catch(() => { /* already gone (revoked or offline) */ });
+  }
+
+  mergeReadMarks(channel, marks) {
+    if (!Array.isArray(marks)) return;
+    let map = this.readMarks.get(channel);
+    if (!map) { map = new Map(); this.readMarks.set(channel, map); }
+    for (const m of marks) {
+      if (!m || !m.user || m.user === this.myId) continue;
+      map.set(m.user, Math.max(map.get(m.user) || 0, Number(m.seq) || 0));
+    }
+    if (this.conv?.channel === channel) this.conv.refreshTicks();
+  }
+
+  othersReadUpTo(channel) {
+    const map = this.readMarks.get(channel);
+    if (!map) return 0;
+    let max = 0;
+    for (const [user, seq] of map) if (user !== this.myId && seq > max) max = seq;
+    return max;
+  }
+
+  convTitle(conv) {
+    const service = serviceLabel(serviceOf(conv.channel));
+    const agents = conv.agents.map((a) => this.nameOf(a)).join(", ");
+    if (this.isClient) {
+      return { title: service, sub: agents ? `with ${agents}` : "No agent assigned yet" };
+    }
+    if (this.isAdmin) {
+      return { title: `${this.nameOf(conv.client)} · ${service}`, sub: agents ? `Agent: ${agents}` : "No agent assigned" };
+    }
+    return { title: this.nameOf(conv.client), sub: service };
+  }
+
+  sortedConvs() {
+    return [...this.convs.values()].sort((a, b) => {
+      const ta = a.last_message?.ts ?? -1, tb = b.last_message?.ts ?? -1;
+      return ta !== tb ? tb - ta : (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0);
+    });
+  }
+
+  /** Updates the list in place: an item keeps its element (and focus) while it exists. */
+  renderConversations() {
+    if (!this.convList) return;
+    const focused = document.activeElement;
+    const order = this.sortedConvs();
+    const keep = new Set(order.map((c) => c.channel));
+    for (const [channel, li] of this.convEls) {
+      if (!keep.has(channel)) { li.remove(); this.convEls.delete(channel); }
+    }
+    let prev = null;
+    for (const conv of order) {
+      let li = this.convEls.get(conv.channel);
+      if (!li) {
+        li = h("li", {}, h("button", {
+          type: "button", class: "conv", testid: "conversation", data: { channel: conv.channel },
+          onclick: () => this.openConversation(conv.channel),
+        }));
+        this.convEls.set(conv.channel, li);
+      }
+      this.fillConvItem(li.firstElementChild, conv);
+      const expected = prev ? prev.nextElementSibling : this.convList.firstElementChild;
+      if (expected !== li) this.convList.insertBefore(li, expected);
+      prev = li;
+    }
+    this.convEmpty.hidden = order.length > 0;
+    this.convMoreButton.hidden = !this.convMore;
+    if (focused && focused !== document.activeElement && this.convList.contains(focused)) focused.focus();
+  }
+
+  fillConvItem(button, conv) {
+    const { title, sub } = this.convTitle(conv);
+    const last = conv.last_message;
+    const preview = last ? `${last.from?.id === this.myId ? "You" : (last.from?.name || this.nameOf(last.from?.id))}: ${last.text}` : "No messages yet";
+    const open = this.conv?.channel === conv.channel;
+    const badge = h("span", { class: "badge", testid: "unread-badge", hidden: conv.unread <= 0, text: conv.unread > 0 ? String(conv.unread) : "" });
+    if (open) button.setAttribute("aria-current", "true"); else button.removeAttribute("aria-current");
+    button.replaceChildren(
+    h("span", { class: "conv-top" },
+      h("span", { class: "conv-title", text: title }),
+      last ? h("time", { class: "conv-time", datetime: new Date(last.ts).toISOString(), text: timeLabel(last.ts) }) : null),
+    h("span", { class: "conv-sub", text: sub }),
+    h("span", { class: "conv-bottom" },
+      h("span", { class: "conv-preview", text: preview }),
+      badge,
+      conv.unread > 0 ? srOnly(`, ${conv.unread} unread`) : null));
+  }
+
+  updateConv(channel) {
+    const conv = this.convs.get(channel);
+    if (!conv || !this.convList) return;
+    this.renderConversations();
+  }
+
+  // ---- live chat events
+
+  onMessage(m) {
+    if (!m || !m.channel || !Number.isFinite(m.seq)) return;
+    if (m.from && this.learn(m.from)) this.renderConversations();
+    const conv = this.convs.get(m.channel);
+    const mine = m.from?.id === this.myId;
+    const viewing = this.conv?.channel === m.channel && this.view === "chat" && isAttentive() && this.conv.ready;
+    if (conv) {
+      const lastSeq = conv.last_message?.seq ?? 0;
+      if (m.seq > lastSeq) {
+        conv.last_message = m;
+        if (!mine && !viewing) conv.unread += 1;
+        this.updateConv(m.channel);
+      }
+    }
+    if (this.conv?.channel === m.channel) {
+      this.conv.addMessage(m);
+      this.maybeRead();
+    }
+  }
+
+  onRead(r) {
+    if (!r || !r.channel) return;
+    if (r.user === this.myId) {
+      // Read from another tab or device of mine.
+      const conv = this.convs.get(r.channel);
+      if (conv && (conv.last_message?.seq ?? 0) <= r.seq && conv.unread) { conv.unread = 0; this.updateConv(r.channel); }
+      return;
+    }
+    this.mergeReadMarks(r.channel, [{ user: r.user, seq: r.seq }]);
+  }
+
+  onRevoked(channel) {
+    if (!channel) return;
+    const wasOpen = this.conv?.channel === channel;
+    this.convs.delete(channel);
+    this.subs.delete(channel);
+    this.hub.unsubscribe(channel).catch(() => { /* the hub already ended it */ });
+    this.renderConversations();
+    if (wasOpen) this.closeConversation("This conversation was closed: you are no longer assigned to it.");
+    else toast("A conversation was reassigned and removed from your list.");
+  }
+
+  /** Marks the open conversation read up to its latest message, when someone is looking. */
+  maybeRead() {
+    const view = this.conv;
+    if (!view || !view.ready || view.closed || this.view !== "chat" || !isAttentive()) return;
+    const seq = view.maxSeq();
+    const conv = this.convs.get(view.channel);
+    if (conv && conv.unread) { conv.unread = 0; this.updateConv(view.channel); }
+    if (!seq || seq <= (this.readSent.get(view.channel) || 0)) return;
+    this.readSent.set(view.channel, seq);
+    this.hub.read(view.channel, seq).catch(() => {
+      if (this.readSent.get(view.channel) === seq) this.readSent.delete(view.channel);
+    });
+  }
+
+  onFocus() {
+    this.maybeRead();
+  }
+
+  // ---- a conversation
+
+  openConversation(channel) {
+    if (this.conv?.channel === channel && !this.conv.closed) {
+      this.chatView.classList.add("has-open");
+      this.conv.focusComposer();
+      return;
+    }
+    if (this.conv) this.conv.close();
+    this.conv = new ConversationView(this, channel);
+    this.pane.replaceChildren(this.conv.root);
+    this.chatView.classList.add("has-open");
+    this.show("chat");
+    this.renderConversations();
+    this.conv.load();
+  }
+
+  closeConversation(notice = "") {
+    if (this.conv) this.conv.close();
+    this.conv = null;
+    this.chatView.classList.remove("has-open");
+    this.showPanePlaceholder(notice || "Choose a conversation.", !!notice);
+    this.renderConversations();
+    if (notice) toast(notice);
+  }
+
+  backToList() {
+    const channel = this.conv?.channel;
+    this.closeConversation();
+    const item = channel && this.convList.querySelector(`[data-channel="${CSS.escape(channel)}"]`);
+    if (item) item.focus();
+  }
+
+  showPanePlaceholder(text, isNotice = false) {
+    this.pane.replaceChildren(h("div", { class: "pane-empty" }, h("p", { class: isNotice ? "notice" : "muted", role: isNotice ? "alert" : null, text })));
+  }
+
+  sendMessage(channel, text) {
+    const key = ++this.sendCounter;
+    const local = { key, channel, text, cmid: null, error: null };
+    let before = null;
+    try { before = new Set((this.hub.pending(channel) || []).map((p) => p.client_msg_id)); } catch { before = null; }
+    let promise;
+    try { promise = Promise.resolve(this.hub.send(channel, text)); } catch (e) { promise = Promise.reject(e); }
+    if (before) {
+      try {
+        const added = (this.hub.pending(channel) || []).find((p) => !before.has(p.client_msg_id) && p.text === text);
+        if (added) local.cmid = added.client_msg_id;
+      } catch { /* the id shows once the message is stored */ }
+    }
+    this.pendingSends.set(key, local);
+    if (this.conv?.channel === channel) this.conv.showPending(local);
+    promise.then((r) => {
+      if (this.disposed) return;
+      this.pendingSends.delete(key);
+      const m = {
+        channel, seq: r.seq, msg_id: r.msg_id, ts: r.ts, text, client_msg_id: local.cmid,
+        from: { id: this.myId, role: this.me.role, name: this.me.name },
+      };
+      if (this.conv?.channel === channel) this.conv.confirm(local, m);
+      this.onMessage(m);
+    }, (e) => {
+      if (this.disposed) return;
+      local.error = e || new Error("not sent");
+      if (this.conv?.channel === channel) this.conv.showPending(local);
+    });
+  }
+
+  retrySend(local) {
+    this.pendingSends.delete(local.key);
+    if (this.conv) this.conv.dropPending(local.key);
+    this.sendMessage(local.channel, local.text);
+  }
+
+  discardSend(local) {
+    this.pendingSends.delete(local.key);
+    if (this.conv) this.conv.dropPending(local.key);
+  }
+
+  // ---- notifications
+
+  async loadNotifications() {
+    try {
+      const res = await this.hub.notifications({ limit: 20 });
+      if (this.disposed) return;
+      this.mergeNotes(res.items, true);
+      this.setUnread(res.unread);
+      if (!this.notesPageLoaded) this.notesMore = !!res.more;
+      if (this.view === "notifications") { this.notesPageLoaded = false; this.loadNotificationsPage(false); }
+    } catch (e) {
+      if (!this.disposed) toast(`Could not load notifications: ${errorText(e)}`, "error");
+    }
+  }
+
+  async loadNotificationsPage(older) {
+    if (this.notesLoading) return;
+    if (!older && this.notesPageLoaded) { this.renderNotes(); return; }
+    this.notesLoading = true;
+    try {
+      const params = { limit: 50 };
+      if (older) {
+        const ids = [...this.notes.keys()];
+        if (ids.length) params.before = Math.min(...ids);
+      }
+      const res = await this.hub.notifications(params);
+      if (this.disposed) return;
+      this.mergeNotes(res.items, !older);
+      this.setUnread(res.unread);
+      this.notesMore = !!res.more;
+      this.notesPageLoaded = true;
+      this.renderNotes();
+    } catch (e) {
+      if (!this.disposed) toast(`Could not load notifications: ${errorText(e)}`, "error");
+    } finally {
+      this.notesLoading = false;
+    }
+  }
+
+  mergeNotes(items, authoritative) {
+    for (const n of items || []) {
+      if (!n || !Number.isFinite(n.id)) continue;
+      const prev = this.notes.get(n.id);
+      if (!authoritative && prev && prev.ts > n.ts) continue;
+      this.notes.set(n.id, { ...n });
+    }
+    this.renderBell();
+    this.renderNotes();
+  }
+
+  onNotification(n) {
+    if (!n || !Number.isFinite(n.id)) return;
+    this.notes.set(n.id, { ...n });
+    this.renderBell();
+    this.renderNotes();
+  }
+
+  onBroadcast(b) {
+    if (!b || !Number.isFinite(b.id)) return;
+    const known = this.notes.has(b.id);
+    this.notes.set(b.id, { ...b, service: "platform", category: "updates", broadcast: true, read: known ? this.notes.get(b.id).read : false });
+    if (!known) {
+      // No unread push follows a broadcast: count it ourselves.
+      const by = { ...(this.unread.by_service || {}) };
+      by.platform = (by.platform || 0) + 1;
+      this.setUnread({ total: (this.unread.total || 0) + 1, by_service: by });
+      toast(`Announcement: ${b.title || ""}`);
+    }
+    this.renderBell();
+    this.renderNotes();
+  }
+
+  setUnread(u) {
+    if (!u || !Number.isFinite(Number(u.total))) return;
+    this.unread = { total: Number(u.total), by_service: u.by_service || {} };
+    if (this.unread.total === 0) {
+      let changed = false;
+      for (const n of this.notes.values()) if (!n.read) { n.read = true; changed = true; }
+      if (changed) { this.renderBell(); this.renderNotes(); }
+    }
+    this.renderBellCount();
+  }
+
+  renderBellCount() {
+    if (!this.bellCount) return;
+    const total = this.unread.total || 0;
+    this.bellCount.textContent = String(total);
+    this.bellCount.classList.toggle("zero", total === 0);
+    this.bellButton.setAttribute("aria-label", `Notifications, ${total} unread`);
+    if (this.tabs?.notifications) this.tabs.notifications.textContent = total ? `Notifications (${total})` : "Notifications";
+  }
+
+  sortedNotes() {
+    return [...this.notes.values()].sort((a, b) => (b.ts - a.ts) || (b.id - a.id));
+  }
+
+  renderBell() {
+    if (!this.bellList) return;
+    this.renderBellCount();
+    const latest = this.sortedNotes().slice(0, BELL_ITEMS);
+    if (!latest.length) {
+      this.bellList.replaceChildren(h("li", { class: "muted bell-empty", text: "No notifications yet." }));
+      return;
+    }
+    this.bellList.replaceChildren(...latest.map((n) => h("li", {},
+      h("button", {
+        type: "button", class: `bell-item${n.read ? "" : " unread"}`, testid: "bell-item", data: { id: n.id, read: String(!!n.read) },
+        onclick: () => this.activateNote(n),
+      },
+      h("span", { class: "bell-item-top" },
+        h("span", { class: "chip", text: serviceLabel(n.service) }),
+        h("time", { class: "muted", text: timeLabel(n.ts) })),
+      h("span", { class: "bell-item-title", text: n.title || "" }),
+      n.body ? h("span", { class: "bell-item-body", text: n.body }) : null,
+      n.read ? null : srOnly(" (unread)")))));
+  }
+
+  toggleBell() {
+    if (this.bellMenu.hidden) this.openBell(); else this.closeBell();
+  }
+
+  openBell() {
+    this.bellMenu.hidden = false;
+    this.bellButton.setAttribute("aria-expanded", "true");
+    this.renderBell();
+  }
+
+  closeBell(focusButton = false) {
+    if (!this.bellMenu || this.bellMenu.hidden) return;
+    this.bellMenu.hidden = true;
+    this.bellButton.setAttribute("aria-expanded", "false");
+    if (focusButton) this.bellButton.focus();
+  }
+
+  activateNote(n) {
+    this.closeBell();
+    if (!n.read) this.markRead([n.id]);
+    const channel = n.data && typeof n.data === "object" ? n.data.channel : null;
+    if (channel && this.convs.has(channel)) this.openConversation(channel);
+    else this.show("notifications");
+  }
+
+  async markRead(ids) {
+    for (const id of ids) { const n = this.notes.get(id); if (n) n.read = true; }
+    this.renderBell();
+    this.renderNotes();
+    try {
+      const res = await this.hub.markRead({ ids });
+      if (!this.disposed) this.setUnread(res?.unread);
+    } catch (e) {
+      if (this.disposed) return;
+      for (const id of ids) { const n = this.notes.get(id); if (n) n.read = false; }
+      this.renderBell();
+      this.renderNotes();
+      toast(`Could not mark as read: ${errorText(e)}`, "error");
+    }
+  }
+
+  async markAllRead() {
+    const before = new Map([...this.notes].map(([id, n]) => [id, n.read]));
+    for (const n of this.notes.values()) n.read = true;
+    this.renderBell();
+    this.renderNotes();
+    try {
+      const res = await this.hub.markRead({ all: true });
+      if (!this.disposed) this.setUnread(res?.unread);
+    } catch (e) {
+      if (this.disposed) return;
+      for (const [id, read] of before) { const n = this.notes.get(id); if (n) n.read = read; }
+      this.renderBell();
+      this.renderNotes();
+      toast(`Could not mark all as read: ${errorText(e)}`, "error");
+    }
+  }
+
+  renderNotes() {
+    if (!this.notesGroups || !this.notesPageLoaded) return;
+    const days = new Map(); // day key → {label, services: Map(service → items)}
+    for (const n of this.sortedNotes()) {
+      const key = dayKey(n.ts);
+      let day = days.get(key);
+      if (!day) { day = { label: dayLabel(n.ts), services: new Map() }; days.set(key, day); }
+      const service = n.service || "platform";
+      if (!day.services.has(service)) day.services.set(service, []);
+      day.services.get(service).push(n);
+    }
+    const sections = [];
+    for (const [key, day] of days) {
+      const headingId = `day-${key}`;
+      const section = h("section", { class: "notes-day", "aria-labelledby": headingId }, h("h3", { id: headingId, text: day.label }));
+      for (const [service, items] of day.services) {
+        section.append(h("div", { class: "notes-service" },
+          h("h4", { text: serviceLabel(service) }),
+          h("ul", { class: "notes-list" }, items.map((n) => this.renderNote(n)))));
+      }
+      sections.push(section);
+    }
+    this.notesGroups.replaceChildren(...sections);
+    this.notesEmpty.hidden = sections.length > 0;
+    this.notesMoreButton.hidden = !this.notesMore;
+  }
+
+  renderNote(n) {
+    const channel = n.data && typeof n.data === "object" ? n.data.channel : null;
+    const title = channel && this.convs.has(channel)
+      ? h("button", { type: "button", class: "link note-title", text: n.title || "(no title)", onclick: () => this.activateNote(n) })
+      : h("span", { class: "note-title", text: n.title || "(no title)" });
+    return h("li", { class: `note${n.read ? "" : " unread"}`, testid: "notification", data: { id: n.id, read: String(!!n.read) } },
+      h("div", { class: "note-main" },
+        h("div", { class: "note-top" },
+          h("span", { class: "chip", text: CATEGORY_LABELS[n.category] || n.category || "" }),
+          n.broadcast ? h("span", { class: "chip chip-quiet", text: "Announcement" }) : null,
+          h("time", { class: "muted", datetime: Number.isFinite(n.ts) ? new Date(n.ts).toISOString() : null, text: timeLabel(n.ts) })),
+        title,
+        n.body ? h("p", { class: "note-body", text: n.body }) : null),
+      n.read
+        ? h("span", { class: "note-state muted", text: "Read" })
+        : h("button", { type: "button", class: "btn btn-small", text: "Mark read", "aria-label": `Mark “${n.title || "notification"}” as read`, onclick: () => this.markRead([n.id]) }));
+  }
+
+  // ---- admin
+
+  buildAdminView() {
+    const title = h("input", { id: "broadcast-title", testid: "broadcast-title", type: "text", required: true, maxlength: "200", autocomplete: "off" });
+    const body = h("textarea", { id: "broadcast-body", testid: "broadcast-body", rows: "3", maxlength: "2000" });
+    const audience = h("select", { id: "broadcast-audience", testid: "broadcast-audience" },
+      [["all", "Everyone"], ["client", "Clients"], ["website_agent", "Website agents"], ["marketing_agent", "Marketing agents"], ["admin", "Admins"]]
+        .map(([value, label]) => h("option", { value, text: label })));
+    const send = h("button", { type: "submit", class: "btn btn-primary", testid: "broadcast-send", text: "Send broadcast" });
+    const result = h("p", { class: "form-status", role: "status", "aria-live": "polite" });
+    const form = h("form", { class: "card broadcast-form", "aria-labelledby": "broadcast-heading" },
+      h("h2", { id: "broadcast-heading", text: "Broadcast" }),
+      h("div", { class: "field" }, h("label", { for: "broadcast-title", text: "Title" }), title),
+      h("div", { class: "field" }, h("label", { for: "broadcast-body", text: "Message (optional)" }), body),
+      h("div", { class: "field" }, h("label", { for: "broadcast-audience", text: "Audience" }), audience),
+      h("div", { class: "row" }, send), result);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const t = title.value.trim();
+      if (!t) { result.textContent = "A title is needed."; title.focus(); return; }
+      send.disabled = true;
+      result.textContent = "Sending…";
+      const params = { audience: audience.value, title: t };
+      if (body.value.trim()) params.body = body.value.trim();
+      try {
+        const r = await this.hub.request("admin.broadcast", params);
+        if (this.disposed) return;
+        result.textContent = `Sent (announcement #${r?.id}); delivered live to ${r?.delivered_live ?? 0} user(s) online.`;
+        title.value = "";
+        body.value = "";
+      } catch (err) {
+        if (!this.disposed) result.textContent = `Not sent: ${errorText(err)}`;
+      } finally {
+        send.disabled = false;
+      }
+    });
+
+    this.statsList = h("dl", { class: "stats-list" });
+    this.statsNote = h("p", { class: "muted small", text: "Updated every 5 seconds while this page is shown." });
+    const stats = h("section", { class: "card stats", testid: "stats", "aria-labelledby": "stats-heading" },
+      h("h2", { id: "stats-heading", text: "Live stats" }), this.statsList, this.statsNote);
+    return h("section", { class: "view view-admin", hidden: true, "aria-label": "Admin" }, form, stats);
+  }
+
+  startStats() {
+    if (this.statsTimer !== null || this.disposed) return;
+    this.statsTimer = 0;
+    const tick = async () => {
+      if (this.disposed || this.view !== "admin") { this.statsTimer = null; return; }
+      try {
+        const s = await this.hub.request("admin.stats", {});
+        if (!this.disposed) this.renderStats(s);
+      } catch (e) {
+        if (!this.disposed) this.statsNote.textContent = `Stats unavailable: ${errorText(e)}`;
+      }
+      if (this.disposed || this.view !== "admin" || this.statsTimer === null) { this.statsTimer = null; return; }
+      this.statsTimer = this.later(tick, STATS_POLL_MS);
+    };
+    tick();
+  }
+
+  stopStats() {
+    if (this.statsTimer) this.cancel(this.statsTimer);
+    this.statsTimer = null;
+  }
+
+  renderStats(s) {
+    if (!s) return;
+    const rows = [
+      ["Connections", s.connections], ["WebSockets", s.websockets], ["Users online", s.users_online],
+      ["Agents online", s.agents_online],
+    ];
+    for (const [role, n] of Object.entries(s.online_by_role || {})) rows.push([`Online: ${roleLabel(role)}`, n]);
+    rows.push(["Messages stored", s.messages_stored], ["Notifications stored", s.notifications_stored]);
+    this.statsList.replaceChildren(...rows.map(([k, v]) => h("div", { class: "stat" }, h("dt", { text: k }), h("dd", { text: v ?? "—" }))));
+    this.statsNote.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every 5 seconds while shown.`;
+  }
+
+  scheduleAdminRefresh() {
+    // An admin does not follow every conversation live: refresh the list now and then.
+    this.later(() => {
+      if (this.view === "chat" && document.visibilityState === "visible") this.loadConversations(true);
+      this.scheduleAdminRefresh();
+    }, ADMIN_LIST_REFRESH_MS);
+  }
+}
+
+// ---------------------------------------------------------------- one open conversation
+
+class ConversationView {
+  constructor(session, channel) {
+    this.s = session;
+    this.channel = channel;
+    this.closed = false;
+    this.ready = false;
+    this.more = false;
+    this.loadingOlder = false;
+    this.els = new Map(); // seq → <li>
+    this.msgs = new Map(); // seq → message
+    this.pendingEls = new Map(); // local key → <li>
+    this.online = new Map(); // user id → {id, role, name, status}
+    this.typers = new Map(); // user id → {name, timer}
+    this.lastTypingSent = 0;
+    this.build();
+  }
+
+  updateTitle() {
+    const conv = this.s.convs.get(this.channel);
+    const { title, sub } = conv ? this.s.convTitle(conv) : { title: this.channel, sub: "" };
+    this.titleEl.textContent = title;
+    this.subEl.textContent = sub;
+  }
+
+  build() {
+    this.titleEl = h("h2", { class: "conv-head-title", id: "conv-title" });
+    this.subEl = h("p", { class: "conv-head-sub muted" });
+    this.updateTitle();
+    this.onlineEl = h("div", { class: "online", testid: "online", "aria-live": "polite", text: "" });
+    this.olderButton = h("button", { type: "button", class: "btn btn-quiet older", hidden: true, text: "Load older messages", onclick: () => this.loadOlder() });
+    this.list = h("ol", { class: "msg-list" });
+    this.loadingEl = h("p", { class: "muted loading", text: "Loading messages…" });
+    this.scroller = h("div", {
+      class: "messages", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-labelledby": "conv-title",
+      tabindex: "0", "aria-busy": "true",
+    }, this.olderButton, this.loadingEl, this.list);
+    this.scroller.addEventListener("scroll", () => {
+      if (this.scroller.scrollTop < 60 && this.more && this.ready) this.loadOlder();
+    }, { passive: true });
+    this.typingEl = h("div", { class: "typing", testid: "typing", "aria-live": "polite" });
+    this.input = h("textarea", {
+      class: "composer-input", testid: "composer-input", rows: "2", id: "composer-input",
+      "aria-label": "Message", placeholder: "Write a message…  (Enter sends, Shift+Enter for a new line)",
+    });
+    this.input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    this.input.addEventListener("input", () => this.onInput());
+    this.sendButton = h("button", { type: "submit", class: "btn btn-primary", testid: "composer-send", text: "Send" });
+    this.composer = h("form", { class: "composer", hidden: true, "aria-label": "Send a message" }, this.input, this.sendButton);
+    this.composer.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
+    this.notice = h("p", { class: "notice", role: "alert", hidden: true });
+    this.root = h("div", { class: "conversation", data: { channel: this.channel } },
+      h("div", { class: "conv-head" },
+        h("button", { type: "button", class: "btn btn-quiet back", "aria-label": "Back to conversations", onclick: () => this.s.backToList() }, "‹ Back"),
+        h("div", { class: "conv-head-text" }, this.titleEl, this.subEl, this.onlineEl)),
+      this.notice, this.scroller, this.typingEl, this.composer);
+    this.renderOnline();
+  }
+
+  async load() {
+    const s = this.s;
+    try {
+      const sub = await s.follow(this.channel);
+      if (this.closed) return;
+      s.mergeReadMarks(this.channel, sub?.read_marks);
+      const hist = await s.hub.history(this.channel, { limit: HISTORY_PAGE });
+      if (this.closed) return;
+      for (const m of hist?.messages || []) { s.learn(m.from); this.addMessage({ ...m, channel: m.channel || this.channel }, true); }
+      this.more = !!hist?.more;
+    } catch (e) {
+      if (this.closed) return;
+      this.showNotice(`Could not load this conversation: ${errorText(e)}`);
+    }
+    if (this.closed) return;
+    // Sends still queued or in flight from earlier in this session.
+    for (const local of s.pendingSends.values()) if (local.channel === this.channel) this.showPending(local);
+    this.loadingEl.remove();
+    this.scroller.setAttribute("aria-busy", "false");
+    this.olderButton.hidden = !this.more;
+    this.ready = true;
+    this.composer.hidden = false;
+    this.scrollToBottom();
+    this.focusComposer();
+    s.maybeRead();
+    this.refreshPresence();
+  }
+
+  refreshPresence() {
+    this.s.hub.presence(this.channel).then((r) => {
+      if (this.closed) return;
+      this.online.clear();
+      for (const u of r?.online || []) { this.s.learn(u); this.online.set(u.id, { ...u }); }
+      this.renderOnline();
+    }, () => { /* presence is a nicety; the list stays as it was */ });
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.typers.values()) clearTimeout(t.timer);
+    this.typers.clear();
+    // An admin follows only the conversation on screen.
+    if (this.s.isAdmin && !this.s.disposed) this.s.unfollow(this.channel);
+  }
+
+  focusComposer() {
+    if (!this.composer.hidden && window.matchMedia("(pointer: fine)").matches) this.input.focus();
+  }
+
+  showNotice(text) {
+    this.notice.textContent = text;
+    this.notice.hidden = false;
+  }
+
+  // ---- messages
+
+  nearBottom() {
+    const el = this.scroller;
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  }
+
+  scrollToBottom() { this.scroller.scrollTop = this.scroller.scrollHeight; }
+
+  maxSeq() {
+    let max = 0;
+    for (const seq of this.els.keys()) if (seq > max) max = seq;
+    return max;
+  }
+
+  minSeq() {
+    let min = Infinity;
+    for (const seq of this.els.keys()) if (seq < min) min = seq;
+    return Number.isFinite(min) ? min : 0;
+  }
+
+  addMessage(m, fromHistory = false) {
+    if (this.closed || !Number.isFinite(m.seq) || this.els.has(m.seq)) return;
+    const stick = !fromHistory && (this.nearBottom() || m.from?.id === this.s.myId);
+    let li = null;
+    if (m.from?.id === this.s.myId) li = this.claimPending(m);
+    li = this.fill(li || this.skeleton(), m);
+    this.msgs.set(m.seq, m);
+    this.els.set(m.seq, li);
+    this.place(li, m.seq);
+    if (m.from?.id) this.clearTyper(m.from.id);
+    if (stick) this.scrollToBottom();
+  }
+
+  /** The pending element of one of my sends that this stored message is, if any. */
+  claimPending(m) {
+    let match = null;
+    for (const local of this.s.pendingSends.values()) {
+      if (local.channel !== this.channel || !this.pendingEls.has(local.key)) continue;
+      if (m.client_msg_id && local.cmid === m.client_msg_id) { match = local; break; }
+      if (!match && !local.cmid && local.text === m.text) match = local;
+    }
+    if (!match) return null;
+    const li = this.pendingEls.get(match.key);
+    this.pendingEls.delete(match.key);
+    match.claimedSeq = m.seq;
+    return li;
+  }
+
+  skeleton() {
+    const li = h("li", { class: "msg", testid: "message" });
+    li.append(
+      h("div", { class: "msg-meta" }, h("span", { class: "msg-from" }), h("time", { class: "msg-time" })),
+      h("div", { class: "text" }),
+      h("div", { class: "msg-foot" }));
+    return li;
+  }
+
+  fill(li, m) {
+    const mine = m.from?.id === this.s.myId;
+    li.classList.toggle("own", mine);
+    li.classList.toggle("system", m.from?.role === "system");
+    li.classList.remove("pending", "failed");
+    li.dataset.seq = String(m.seq);
+    li.dataset.clientMsgId = m.client_msg_id || li.dataset.clientMsgId || "";
+    li.querySelector(".msg-from").textContent = mine ? "You" : (m.from?.name || this.s.nameOf(m.from?.id));
+    const time = li.querySelector(".msg-time");
+    time.textContent = timeLabel(m.ts);
+    if (Number.isFinite(m.ts)) time.setAttribute("datetime", new Date(m.ts).toISOString());
+    li.querySelector(".text").textContent = m.text ?? "";
+    const foot = li.querySelector(".msg-foot");
+    foot.replaceChildren();
+    if (mine) foot.append(this.tick(m.seq <= this.s.othersReadUpTo(this.channel) ? "read" : "sent"));
+    return li;
+  }
+
+  tick(state) {
+    const labels = { pending: "Sending", sent: "Sent", read: "Read" };
+    const marks = { pending: "◷", sent: "✓", read: "✓✓" };
+    return h("span", { class: `tick tick-${state}`, testid: "tick", data: { state }, title: labels[state], "aria-label": labels[state], text: marks[state] });
+  }
+
+  /** Inserts a stored message's element by seq, before any pending ones. */
+  place(li, seq) {
+    let before = null;
+    for (const child of this.list.children) {
+      if (child === li) continue;
+      const s = Number(child.dataset.seq);
+      if (!child.dataset.seq || s > seq) { before = child; break; }
+    }
+    if (before) this.list.insertBefore(li, before); else this.list.append(li);
+  }
+
+  refreshTicks() {
+    const upTo = this.s.othersReadUpTo(this.channel);
+    for (const [seq, li] of this.els) {
+      const tick = li.querySelector('[data-testid="tick"]');
+      if (!tick) continue;
+      const state = seq <= upTo ? "read" : "sent";
+      if (tick.dataset.state !== state) tick.replaceWith(this.tick(state));
+    }
+  }
+
+  showPending(local) {
+    if (this.closed || local.claimedSeq) return;
+    let li = this.pendingEls.get(local.key);
+    if (!li) {
+      li = this.skeleton();
+      li.classList.add("own");
+      li.dataset.seq = "";
+      li.querySelector(".msg-from").textContent = "You";
+      li.querySelector(".text").textContent = local.text;
+      this.pendingEls.set(local.key, li);
+      this.list.append(li);
+      this.scrollToBottom();
+    }
+    li.classList.add("pending");
+    li.dataset.clientMsgId = local.cmid || "";
+    li.classList.toggle("failed", !!local.error);
+    li.querySelector(".msg-time").textContent = local.error ? "" : "sending…";
+    const foot = li.querySelector(".msg-foot");
+    foot.replaceChildren(this.tick("pending"));
+    if (local.error) {
+      foot.append(
+        h("span", { class: "send-error", role: "alert", text: `Not sent: ${errorText(local.error)}` }),
+        h("button", { type: "button", class: "btn btn-small", text: "Retry", onclick: () => this.s.retrySend(local) }),
+        h("button", { type: "button", class: "btn btn-small btn-quiet", text: "Discard", onclick: () => this.s.discardSend(local) }));
+    }
+  }
+
+  dropPending(key) {
+    const li = this.pendingEls.get(key);
+    if (li) li.remove();
+    this.pendingEls.delete(key);
+  }
+
+  /** My send was stored: its pending element becomes the stored message (or goes, when the
+   *  push already drew it). */
+  confirm(local, m) {
+    if (this.closed) return;
+    if (this.els.has(m.seq)) { this.dropPending(local.key); return; }
+    const li = this.pendingEls.get(local.key);
+    if (!li) { this.addMessage(m); return; }
+    this.pendingEls.delete(local.key);
+    local.claimedSeq = m.seq;
+    const stick = this.nearBottom();
+    this.fill(li, m);
+    this.msgs.set(m.seq, m);
+    this.els.set(m.seq, li);
+    this.place(li, m.seq);
+    if (stick) this.scrollToBottom();
+  }
+
+  async loadOlder() {
+    if (this.loadingOlder || !this.more || this.closed) return;
+    const before = this.minSeq();
+    if (!before || before <= 1) { this.more = false; this.olderButton.hidden = true; return; }
+    this.loadingOlder = true;
+    this.olderButton.disabled = true;
+    this.olderButton.textContent = "Loading…";
+    try {
+      const hist = await this.s.hub.history(this.channel, { before, limit: HISTORY_PAGE });
+      if (this.closed) return;
+      const oldHeight = this.scroller.scrollHeight;
+      const oldTop = this.scroller.scrollTop;
+      for (const m of hist?.messages || []) { this.s.learn(m.from); this.addMessage({ ...m, channel: m.channel || this.channel }, true); }
+      this.more = !!hist?.more;
+      this.scroller.scrollTop = oldTop + (this.scroller.scrollHeight - oldHeight);
+    } catch (e) {
+      if (!this.closed) toast(`Could not load older messages: ${errorText(e)}`, "error");
+    } finally {
+      this.loadingOlder = false;
+      this.olderButton.disabled = false;
+      this.olderButton.textContent = "Load older messages";
+      this.olderButton.hidden = !this.more;
+    }
+  }
+
+  // ---- composing
+
+  submit() {
+    const text = this.input.value;
+    if (!text.trim() || this.closed) return;
+    this.input.value = "";
+    this.s.sendMessage(this.channel, text);
+    this.input.focus();
+  }
+
+  onInput() {
+    if (!this.input.value) return;
+    const now = Date.now();
+    if (now - this.lastTypingSent < TYPING_SEND_MS) return;
+    this.lastTypingSent = now;
+    this.s.hub.typing(this.channel).catch(() => { /* typing is best effort */ });
+  }
+
+  // ---- typing and presence
+
+  onTyping(t) {
+    if (!t.user || t.user === this.s.myId) return;
+    const prev = this.typers.get(t.user);
+    if (prev) clearTimeout(prev.timer);
+    const name = t.name || this.s.nameOf(t.user);
+    const timer = setTimeout(() => this.clearTyper(t.user), TYPING_SHOW_MS);
+    this.typers.set(t.user, { name, timer });
+    this.renderTyping();
+  }
+
+  clearTyper(id) {
+    const t = this.typers.get(id);
+    if (!t) return;
+    clearTimeout(t.timer);
+    this.typers.delete(id);
+    this.renderTyping();
+  }
+
+  renderTyping() {
+    if (this.closed) return;
+    const names = [...this.typers.values()].map((t) => t.name);
+    let text = "";
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length > 2) text = "Several people are typing…";
+    this.typingEl.textContent = text;
+  }
+
+  onJoin(user) {
+    if (!user || !user.id) return;
+    if (!this.online.has(user.id)) this.online.set(user.id, { ...user, status: user.role === "client" ? "online" : "available" });
+    this.renderOnline();
+  }
+
+  onLeave(user) {
+    if (!user || !user.id) return;
+    this.online.delete(user.id);
+    this.clearTyper(user.id);
+    this.renderOnline();
+  }
+
+  onStatus(st) {
+    const u = this.online.get(st.user);
+    if (u) { u.status = st.status; this.renderOnline(); }
+  }
+
+  renderOnline() {
+    const others = [...this.online.values()].filter((u) => u.id !== this.s.myId);
+    this.onlineEl.replaceChildren();
+    if (!others.length) {
+      this.onlineEl.append(h("span", { class: "muted", text: "No one else is online here" }));
+      return;
+    }
+    this.onlineEl.append(h("span", { class: "online-label", text: "Online: " }));
+    others.forEach((u, i) => {
+      const status = u.status || "online";
+      this.onlineEl.append(
+        h("span", { class: `presence presence-${status}`, data: { user: u.id } },
+          h("span", { class: "dot", "aria-hidden": "true" }),
+          h("span", { class: "presence-name", text: u.name || this.s.nameOf(u.id) }),
+          h("span", { class: "presence-status", text: ` (${status})` })),
+        i < others.length - 1 ? ", " : "");
+    });
+  }
+}
+
+// ---------------------------------------------------------------- page-wide wiring
+
+window.addEventListener("focus", () => current?.onFocus());
+document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") current?.onFocus(); });
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && current?.bellMenu && !current.bellMenu.hidden) { e.preventDefault(); current.closeBell(true); }
+});
+document.addEventListener("click", (e) => {
+  if (current?.bellWrap && current.bellMenu && !current.bellMenu.hidden && !current.bellWrap.contains(e.target)) current.closeBell();
+});
+
+async function boot() {
+  const fromFragment = takeTokenFromFragment();
+  if (fromFragment) {
+    sessionStorage.setItem(TOKEN_KEY, fromFragment);
+    sessionStorage.removeItem(DEV_KEY);
+  }
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) await startSession(token);
+  else await showSignIn();
+}
+
+boot().catch((e) => {
+  setView(h("main", { class: "signin", id: "main" }, h("p", { class: "notice", role: "alert", text: `The console could not start: ${errorText(e)}` })));
+});
