@@ -80,6 +80,9 @@ extension SQLiteStore: NotificationStore {
     }
 
     private static let audienceOfRow = "(?1 = 'all' OR role = ?1)"
+    /// The same, kept off the role index: a fan-out chunk walks users by rowid from its cursor,
+    /// which must stay a range scan (with the index SQLite would sort every client per chunk).
+    private static let audienceOfRowByRowid = "(?1 = 'all' OR +role = ?1)"
 
     public func startFanout(_ content: NotificationContent, audience: String, now: Int64,
                             claim: IdempotencyClaim<FanoutStart>?, completion: @escaping StoreCompletion<Idempotent<FanoutStart>>) {
@@ -122,7 +125,7 @@ extension SQLiteStore: NotificationStore {
             let last = f.int(7)
             var cursor = f.int(8)
             let users = try db.statement("""
-                SELECT rowid, id FROM users WHERE rowid > ?2 AND rowid <= ?3 AND \(Self.audienceOfRow) ORDER BY rowid LIMIT ?4
+                SELECT rowid, id FROM users WHERE rowid > ?2 AND rowid <= ?3 AND \(Self.audienceOfRowByRowid) ORDER BY rowid LIMIT ?4
                 """)
             try users.bind(.text(audience), .int(cursor), .int(last), .int(Int64(limit)))
             var batch: [String] = []

@@ -231,9 +231,15 @@ async function startSession(token, devUsers = null) {
   if (current) current.dispose();
   current = null;
   sessionStorage.setItem(TOKEN_KEY, token);
-  const session = new Session(token, devUsers);
-  current = session;
-  await session.start();
+  try {
+    const session = new Session(token, devUsers);
+    current = session;
+    await session.start();
+  } catch (e) {
+    if (current) current.dispose();
+    current = null;
+    await showSignIn(`Could not start the console: ${errorText(e)}`);
+  }
 }
 
 function signOut(notice = "") {
@@ -290,7 +296,7 @@ class Session {
   }
 
   bindHub() {
-    this.on("state", (d) => this.setConnection(d.state, d.reason));
+    this.on("state", (d) => this.setConnection(d.state, d.reason, d.code));
     this.on("auth", (d) => this.onAuth(d));
     this.on("message", (m) => this.onMessage(m));
     this.on("read", (r) => this.onRead(r));
@@ -483,9 +489,11 @@ class Session {
     if (view === "chat") this.maybeRead();
   }
 
-  setConnection(state, reason) {
+  setConnection(state, reason, code) {
     if (!this.connEl) {
-      if (this.startNote && state === "reconnecting") this.startNote.textContent = "Connecting… (the hub is not answering yet, retrying)";
+      if (!this.startNote) return;
+      if (state === "offline" && reason === "network") this.startNote.textContent = "Offline: waiting for the network…";
+      else if (code !== undefined || state === "reconnecting") this.startNote.textContent = "Connecting… (the hub is not answering yet; retrying)";
       return;
     }
     const shown = state === "live" ? "live" : (state === "connecting" || state === "reconnecting") ? "reconnecting" : "offline";
@@ -586,9 +594,9 @@ class Session {
   follow(channel) {
     let p = this.subs.get(channel);
     if (p) return p;
+    // hub.js emits any messages of the result as "message" events itself.
     p = this.hub.subscribe(channel).then((r) => {
       this.mergeReadMarks(channel, r?.read_marks);
-      for (const m of r?.messages || []) this.onMessage({ ...m, channel: m.channel || channel });
       return r;
     }, (e) => {
       if (this.subs.get(channel) === p) this.subs.delete(channel);
@@ -1187,7 +1195,7 @@ class ConversationView {
     this.typingEl = h("div", { class: "typing", testid: "typing", "aria-live": "polite" });
     this.input = h("textarea", {
       class: "composer-input", testid: "composer-input", rows: "2", id: "composer-input",
-      "aria-label": "Message", placeholder: "Write a message…  (Enter sends, Shift+Enter for a new line)",
+      "aria-label": "Message", placeholder: "Message · Enter sends, Shift+Enter for a new line",
     });
     this.input.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
@@ -1536,6 +1544,14 @@ document.addEventListener("keydown", (e) => {
 });
 document.addEventListener("click", (e) => {
   if (current?.bellWrap && current.bellMenu && !current.bellMenu.hidden && !current.bellWrap.contains(e.target)) current.closeBell();
+});
+
+// A token handed over in the fragment while the page is open (same-document navigation).
+window.addEventListener("hashchange", () => {
+  const token = takeTokenFromFragment();
+  if (!token) return;
+  sessionStorage.removeItem(DEV_KEY);
+  startSession(token).catch((e) => toast(`Could not sign in: ${errorText(e)}`, "error"));
 });
 
 async function boot() {
