@@ -77,8 +77,11 @@ class Hub:
         raise SystemExit("no bridge_key in dev-secrets")
 
 
-def browser(width, height):
+def browser(width, height, phone=False):
     options = webdriver.ChromeOptions()
+    if phone:  # a real phone viewport (a headless window cannot be narrower than 500 px)
+        options.add_experimental_option("mobileEmulation", {
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": True}})
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 f"--window-size={width},{height}", "--no-first-run", "--disable-extensions",
@@ -262,7 +265,7 @@ def main():
             step = "screenshots"
             os.makedirs(args.screenshots, exist_ok=True)
             client.save_screenshot(os.path.join(args.screenshots, "console-desktop.png"))
-            phone = browser(390, 844)
+            phone = browser(390, 844, phone=True)
             try:
                 sign_in(phone, "demo-client")
                 open_conversation(phone, CHANNEL)

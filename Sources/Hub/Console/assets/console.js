@@ -133,7 +133,9 @@ async function fetchDevUsers() {
     const res = await fetch("/dev/users", { headers: { Accept: "application/json" }, cache: "no-store" });
     if (!res.ok) return null;
     const body = await res.json();
-    return Array.isArray(body.users) ? body.users : null;
+    // Outside development mode the hub answers {dev: false, users: []}.
+    if (body.dev === false) return null;
+    return Array.isArray(body.users) && body.users.length > 0 ? body.users : null;
   } catch {
     return null;
   }
