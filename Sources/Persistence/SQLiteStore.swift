@@ -264,6 +264,11 @@ public final class SQLiteStore: Store {
                 var agentIds: [String] = []
                 while try agents.step() { agentIds.append(agents.text(0)) }
                 var summary = ConversationSummary(conversation: key, agents: agentIds, lastMessage: nil, unread: 0)
+                for id in [key.clientId] + agentIds {
+                    let name = try db.statement("SELECT name FROM users WHERE id = ?1")
+                    try name.bind(.text(id))
+                    if try name.step() { summary.names[id] = name.text(0) }
+                }
                 if let conversation = try Self.conversationID(db, key, create: false) {
                     let last = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1")
                     try last.bind(.int(conversation))

@@ -95,6 +95,8 @@ public struct ConversationSummary: Sendable, Equatable {
     public var lastMessage: StoredMessage?
     /// Messages from others after the user's read mark.
     public var unread: Int
+    /// Display names of the client and the agents, as last recorded (id → name).
+    public var names: [String: String] = [:]
 }
 
 public enum StoreError: Error, Equatable, Sendable {

@@ -118,6 +118,7 @@ final class PresenceTests: XCTestCase {
         XCTAssertEqual(website?["unread"]?.intValue, 2)
         XCTAssertEqual(website?["agents"]?.arrayValue, ["wes"])
         XCTAssertEqual(website?["last_message"]?["text"]?.stringValue, "m3")
+        XCTAssertEqual(website?["names"], ["ann": "Ann", "wes": "Wes"], "names as recorded at auth")
         XCTAssertEqual(list.first?["channel"]?.stringValue, "conv:website:ann", "most recent activity first")
         let agentList = try wes.result("conversations")["conversations"]?.arrayValue ?? []
         XCTAssertEqual(agentList.compactMap { $0["channel"]?.stringValue }, ["conv:website:ann"], "an agent sees assigned clients only")

@@ -600,6 +600,9 @@ final class Session: WebSocketHandler {
                 w.key("last_message")
                 if let m = s.lastMessage { w.beginObject(); w.messageFields(m); w.endObject() } else { w.null() }
                 w.key("unread"); w.int(s.unread)
+                w.key("names"); w.beginObject()
+                for (id, name) in s.names.sorted(by: { $0.key < $1.key }) { w.key(id); w.string(name) }
+                w.endObject()
                 w.endObject()
             }
             w.endArray()

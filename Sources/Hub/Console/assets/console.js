@@ -577,6 +577,8 @@ class Session {
 
   normalizeConv(c) {
     if (c.last_message?.from) this.learn(c.last_message.from);
+    // The hub names the client and the agents of each conversation (docs/protocol-notes.md).
+    for (const [id, name] of Object.entries(c.names || {})) this.learn({ id, name });
     return {
       channel: c.channel,
       client: c.client || clientOf(c.channel),
