@@ -14,7 +14,7 @@ DATA=$(mktemp -d /tmp/loadhub-XXXXXX)
 OUT="$DATA/hub.out"
 
 taskset -c "$HUB_CPU" "$BIN/montrose-hub" --host 127.0.0.1 --port 0 --bridge-port 0 \
-    --data "$DATA" --loops 1 >"$OUT" 2>"$DATA/hub.err" &
+    --data "$DATA" --loops 1 --ops-rate 0 >"$OUT" 2>"$DATA/hub.err" &
 HUB=$!
 cleanup() {
     kill "$HUB" 2>/dev/null || true

@@ -67,7 +67,11 @@ while true {
     var signalNumber: Int32 = 0
     sigwait(&handled, &signalNumber)
     if signalNumber == SIGHUP {
-        Log.info("sighup", ["action": "ignored until TLS reload lands"])
+        if configuration.tlsCert == nil {
+            Log.info("sighup", ["action": "nothing to reload (no TLS)"])
+        } else {
+            server.reloadTLS()
+        }
         continue
     }
     Log.info("shutdown", ["signal": signalNumber == SIGTERM ? "TERM" : "INT"])

@@ -36,7 +36,8 @@ final class CrashRecoveryTests: XCTestCase {
 
     private func hubArguments(data: String) -> [String] {
         ["--host", "127.0.0.1", "--port", "0", "--bridge-port", "0", "--data", data,
-         "--jwt-secret", TestHub.secret, "--bridge-key", Self.bridgeKey, "--loops", "2"]
+         "--jwt-secret", TestHub.secret, "--bridge-key", Self.bridgeKey, "--loops", "2",
+         "--ops-rate", "0"] // the senders push thousands of ops a second on purpose
     }
 
     private func start(data: String) throws -> (HubProcess, Int) {

@@ -41,4 +41,24 @@ final class TLSTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("cannot read TLS certificate"), "\(error)")
         }
     }
+
+    func testReloadServesTheNewCertificateWithoutDroppingConnections() throws {
+        let dir = NSTemporaryDirectory() + "hub-reload-\(UUID().uuidString)"
+        let first = try TestCertificate.make(in: dir, commonName: "first")
+        let hub = try TestHub(tls: first)
+        defer { hub.stop() }
+        let old = try WSClient(port: hub.port, tls: true)
+        XCTAssertEqual(old.socket.peerSubject, "/CN=first")
+        // The files are replaced in place (as a certificate renewal does), then SIGHUP's reload.
+        _ = try TestCertificate.make(in: dir, commonName: "second")
+        XCTAssertNil(hub.server.reloadTLS())
+        let new = try WSClient(port: hub.port, tls: true)
+        XCTAssertEqual(new.socket.peerSubject, "/CN=second", "new connections get the new certificate")
+        try old.send("still here")
+        XCTAssertEqual(try old.readText(), "still here", "an open connection is not dropped")
+        // A broken file keeps the certificate in use.
+        try "not a certificate".write(toFile: dir + "/cert.pem", atomically: true, encoding: .utf8)
+        XCTAssertNotNil(hub.server.reloadTLS())
+        XCTAssertEqual(try WSClient(port: hub.port, tls: true).socket.peerSubject, "/CN=second")
+    }
 }

@@ -27,6 +27,11 @@ struct Configuration: Sendable {
     var smtpRetryMs: Int64 = 30_000
     /// How often the mailer looks for due mail (not a flag; tests shorten it).
     var mailPollMs = 1_000
+    /// Chat limits given on the command line (nil: the defaults in ChatLimits).
+    var opsPerSecond: Int?
+    var opsBurst: Int?
+    var maxConnectionsPerUser: Int?
+    var maxUnauthenticated: Int?
     /// Largest bridge request body (413 above it).
     var bridgeMaxBody = 256 * 1024
     var dev = true
@@ -55,6 +60,9 @@ struct Configuration: Sendable {
       --ping-interval S                 seconds of silence before the hub pings (default 30)
       --allowed-origin O                Origin allowed to open a WebSocket (repeatable; default any)
       --no-deflate                      do not offer permessage-deflate
+      --ops-rate N --ops-burst N        ops per second per connection and the burst (default 200, 400; 0 = off)
+      --max-connections-per-user N      authenticated connections one user may hold (default 20)
+      --max-unauthenticated N           WebSockets awaiting auth, hub-wide (default 2000)
       --smtp HOST:PORT --smtp-from A    mail delivery for the outbox
       --email-fallback-delay S          seconds a fallback mail waits (default 600)
       --smtp-retry S                    first retry delay after a temporary mail failure (default 30)
@@ -118,7 +126,8 @@ struct Configuration: Sendable {
     static let valued = ["host", "port", "bridge-host", "bridge-port", "data", "jwt-secret", "bridge-key",
                          "tls-cert", "tls-key", "loops", "echo-path", "max-message", "smtp", "smtp-from",
                          "allowed-origin", "log-level", "max-connections", "ping-interval",
-                         "email-fallback-delay", "smtp-retry"]
+                         "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
+                         "max-connections-per-user", "max-unauthenticated"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     static let repeatable: Set<String> = ["bridge-key", "allowed-origin"]
 
@@ -160,6 +169,10 @@ struct Configuration: Sendable {
         case "smtp-from":
             guard MailComposer.validateAddress(v) == nil else { throw Invalid(description: "--smtp-from must be an email address, got '\(v)'") }
             smtpFrom = v
+        case "ops-rate": opsPerSecond = try Self.int(v, name, 0...1_000_000)
+        case "ops-burst": opsBurst = try Self.int(v, name, 1...1_000_000)
+        case "max-connections-per-user": maxConnectionsPerUser = try Self.int(v, name, 1...1_000_000)
+        case "max-unauthenticated": maxUnauthenticated = try Self.int(v, name, 1...10_000_000)
         case "email-fallback-delay": emailFallbackDelayMs = Int64(try Self.int(v, name, 0...604_800)) * 1000
         case "smtp-retry": smtpRetryMs = Int64(try Self.int(v, name, 1...86_400)) * 1000
         case "allowed-origin": allowedOrigins.append(try Self.nonEmpty(v, name))

@@ -57,6 +57,11 @@ final class HubServer {
         guard case .success(let list) = assignments else { throw StartError(description: "cannot read assignments: \(assignments)") }
         directory.load(list)
         if c.dev { DemoSeed.seedIfNeeded(store, directory: directory) }
+        var chatLimits = chatLimits
+        if let n = c.opsPerSecond { chatLimits.opsPerSecond = n }
+        if let n = c.opsBurst { chatLimits.opsBurst = n }
+        if let n = c.maxConnectionsPerUser { chatLimits.maxConnectionsPerUser = n }
+        if let n = c.maxUnauthenticated { chatLimits.maxUnauthenticated = n }
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
                            verifier: JWTVerifier(secret: Array((c.jwtSecret ?? "").utf8)), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat, counters: counters)
@@ -84,6 +89,23 @@ final class HubServer {
         } catch {
             store.close()
             throw StartError(description: "\(error)")
+        }
+    }
+
+    /// SIGHUP: loads the certificate and key again from their files and gives the new context
+    /// to connections accepted from now on; open connections are not touched. On a bad file
+    /// the old certificate stays in use and the reason is returned.
+    @discardableResult
+    func reloadTLS() -> String? {
+        guard let cert = configuration.tlsCert, let key = configuration.tlsKey else { return "TLS is not configured" }
+        do {
+            let fresh = try TLSContext(certificateFile: cert, keyFile: key)
+            publicListener.replaceTLS(fresh)
+            Log.info("tls_reloaded", ["cert": cert])
+            return nil
+        } catch {
+            Log.error("tls_reload_failed", ["reason": error.description, "action": "keeping the previous certificate"])
+            return error.description
         }
     }
 

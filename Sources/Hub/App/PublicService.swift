@@ -1,3 +1,4 @@
+import Bridge
 import Protocol
 
 // Routes of the public listener (PROTOCOL.md "Listeners"): the WebSocket endpoint, the web
@@ -16,6 +17,13 @@ struct PublicService: HTTPService {
         }
         switch path {
         case "/ws":
+            // Connections that have not authenticated yet are bounded hub-wide.
+            if chat.unauthenticated.load(ordering: .relaxed) >= chat.limits.maxUnauthenticated {
+                Log.info("limit_unauthenticated", ["peer": connection.peer, "limit": "\(chat.limits.maxUnauthenticated)"])
+                var busy = HTTPResponse.error(.serviceUnavailable, "too many connections waiting to authenticate; retry shortly")
+                busy.headers.append(("Retry-After", "1"))
+                return .respond(busy)
+            }
             return .webSocket(Session(chat: chat, urlToken: request.query["token"]), handshake)
         case "/healthz":
             guard request.method == "GET" || request.method == "HEAD" else { return .respond(methodNotAllowed) }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Persistence
 import Protocol
 import Bridge
@@ -17,6 +18,8 @@ final class ChatService: Sendable {
     let online = OnlineUsers()
     let pushes: PushRecorder
     let counters: EngineCounters
+    /// WebSocket connections opened but not yet authenticated (bounded by `maxUnauthenticated`).
+    let unauthenticated = Atomic<Int>(0)
 
     init(store: Store & NotificationStore, directory: Directory, router: Router, verifier: JWTVerifier,
          limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters()) {
@@ -81,6 +84,16 @@ struct ChatLimits: Sendable {
     var maxInFlight = 256
     /// Live pushes a subscription may hold while it catches up; past it: close 4009.
     var maxHeldPushes = 10_000
+    /// Ops per second a connection may keep up (a token bucket), and the burst above it; 0
+    /// turns the limit off. Over it: `rate_limited`; after `maxRateLimitStrikes` refusals in a
+    /// row: close 1008.
+    var opsPerSecond = 200
+    var opsBurst = 400
+    var maxRateLimitStrikes = 100
+    /// Authenticated connections one user may hold at once; past it the new one is closed 1008.
+    var maxConnectionsPerUser = 20
+    /// WebSocket connections open but not yet authenticated, hub-wide; past it new upgrades get 503.
+    var maxUnauthenticated = 2_000
 }
 
 extension Publication {

@@ -11,14 +11,17 @@ final class OnlineUsers: Sendable {
     }
     private let state = Mutex(State())
 
-    func connected(_ user: SessionUser) {
+    /// Counts the connection in, unless the user already holds `limit` (false then).
+    func connected(_ user: SessionUser, limit: Int = Int.max) -> Bool {
         state.withLock { s in
             if let e = s.connections[user.id] {
+                guard e.count < limit else { return false }
                 s.connections[user.id] = (e.role, e.count + 1)
             } else {
                 s.connections[user.id] = (user.role, 1)
                 s.byRole[user.role, default: 0] += 1
             }
+            return true
         }
     }
 

@@ -20,6 +20,14 @@ final class Session: WebSocketHandler {
     private var inFlight = 0
     /// The internal broadcast channels joined at auth ('all' and the user's role).
     private var broadcastChannels: [String] = []
+    /// The op rate limit: a token bucket refilled at `opsPerSecond`, and refusals in a row.
+    private var opTokens: Double = 0
+    private var opTokensAt: Int64 = 0
+    private var rateStrikes = 0
+    /// Counted in `chat.unauthenticated` until it authenticates or closes.
+    private var awaitingAuth = false
+    /// Counted in `chat.online` (so its close must count it out).
+    private var countedOnline = false
     /// The op being decoded and when it arrived (its latency is recorded when it is answered).
     private var current: (op: String, started: Int64) = ("", 0)
 
@@ -52,6 +60,10 @@ final class Session: WebSocketHandler {
         loop = c.loop
         connectionID = c.id
         authDeadline = c.loop.now + chat.limits.authDeadlineMs
+        opTokens = Double(chat.limits.opsBurst)
+        opTokensAt = c.loop.now
+        awaitingAuth = true
+        chat.unauthenticated.add(1, ordering: .relaxed)
         if let token = urlToken { authenticate(c, token: token, requestID: nil) }
     }
 
@@ -59,7 +71,11 @@ final class Session: WebSocketHandler {
         for name in Array(subscriptions.keys) { drop(name, loop: c.loop.index) }
         for name in broadcastChannels { chat.router.unsubscribe(self, from: name, loop: c.loop.index) }
         broadcastChannels = []
-        if let user {
+        if awaitingAuth {
+            awaitingAuth = false
+            chat.unauthenticated.subtract(1, ordering: .relaxed)
+        }
+        if let user, countedOnline {
             chat.online.disconnected(user)
             chat.notifications.userSeen(user.id, now: wallMillis())
         }
@@ -124,6 +140,16 @@ final class Session: WebSocketHandler {
             return replyError(c, nil, "bad_request", "id must be an integer")
         }
         guard let op = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
+        guard takeOpToken(c) else {
+            rateStrikes += 1
+            if rateStrikes > chat.limits.maxRateLimitStrikes {
+                Log.info("rate_limit_close", ["conn": "\(c.id)", "user": user?.id ?? "-", "peer": c.peer])
+                return c.close(.policyViolation, reason: "rate limit exceeded")
+            }
+            if rateStrikes == 1 { Log.info("rate_limited", ["conn": "\(c.id)", "user": user?.id ?? "-"]) }
+            return replyError(c, id, "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
+        }
+        rateStrikes = 0
         current = (op, monotonicMicros())
         defer {
             // Store-backed ops are timed when their reply leaves (SessionHop).
@@ -162,6 +188,18 @@ final class Session: WebSocketHandler {
     private static let storeOps: Set<String> = ["subscribe", "send", "history", "read", "conversations",
                                                  "notifications", "notifications.read", "admin.broadcast"]
 
+    /// Takes one op from the connection's bucket (always true when the limit is off).
+    private func takeOpToken(_ c: Connection) -> Bool {
+        let rate = chat.limits.opsPerSecond
+        guard rate > 0 else { return true }
+        let now = c.loop.now
+        opTokens = min(Double(chat.limits.opsBurst), opTokens + Double(now - opTokensAt) * Double(rate) / 1000)
+        opTokensAt = now
+        guard opTokens >= 1 else { return false }
+        opTokens -= 1
+        return true
+    }
+
     // MARK: auth
 
     private func authenticate(_ c: Connection, token: String, requestID: Int64?) {
@@ -177,10 +215,20 @@ final class Session: WebSocketHandler {
             return
         }
         let u = SessionUser(id: claims.sub, role: claims.role, name: claims.name, services: claims.services)
+        guard chat.online.connected(u, limit: chat.limits.maxConnectionsPerUser) else {
+            Log.info("user_connection_limit", ["conn": "\(c.id)", "user": u.id, "limit": "\(chat.limits.maxConnectionsPerUser)"])
+            replyError(c, requestID, "rate_limited", "\(u.id) already has \(chat.limits.maxConnectionsPerUser) connections")
+            c.close(.policyViolation, reason: "too many connections for this user")
+            return
+        }
+        countedOnline = true
+        if awaitingAuth {
+            awaitingAuth = false
+            chat.unauthenticated.subtract(1, ordering: .relaxed)
+        }
         user = u
         chat.store.upsertUser(u.record, now: wallMillis()) { _ in }
         chat.notifications.userSeen(u.id, now: wallMillis())
-        chat.online.connected(u)
         // Every authenticated connection receives its own user channel, and the broadcasts
         // of its audiences.
         let own = Channel.user(u.id)

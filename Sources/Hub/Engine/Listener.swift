@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 // One listening address (public or bridge): what it serves and how. Each loop binds its own
 // SO_REUSEPORT socket to the same address; the kernel spreads new connections among them.
@@ -6,7 +7,10 @@ final class Listener: Sendable {
     let name: String
     let host: String
     let service: HTTPService
-    let tls: TLSContext?
+    /// The TLS configuration new connections get; SIGHUP swaps it (connections already open
+    /// keep the context they started with: OpenSSL counts its references).
+    private let tlsContext: Mutex<TLSContext?>
+    var tls: TLSContext? { tlsContext.withLock { $0 } }
     let limits: EngineLimits
     /// The configured port; `port` below is the one actually bound (they differ for port 0).
     let requestedPort: Int
@@ -20,11 +24,16 @@ final class Listener: Sendable {
         self.host = host
         self.requestedPort = port
         self.service = service
-        self.tls = tls
+        self.tlsContext = Mutex(tls)
         self.limits = limits
         let probe = try Socket.listen(host: host, port: port, reusePort: false)
         self.port = Socket.boundPort(probe)
         close(probe)
+    }
+
+    /// From now on, new connections use `context`.
+    func replaceTLS(_ context: TLSContext) {
+        tlsContext.withLock { $0 = context }
     }
 
     /// A socket for one loop.

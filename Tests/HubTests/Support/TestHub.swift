@@ -153,13 +153,14 @@ final class HubProcess {
 
 /// A throwaway self-signed certificate (EC P-256) made with the openssl command.
 enum TestCertificate {
-    static func make(in dir: String = NSTemporaryDirectory() + "hub-cert-\(UUID().uuidString)") throws -> (cert: String, key: String) {
+    static func make(in dir: String = NSTemporaryDirectory() + "hub-cert-\(UUID().uuidString)",
+                     commonName: String = "localhost") throws -> (cert: String, key: String) {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let cert = dir + "/cert.pem", key = dir + "/key.pem"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                       "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"]
+                       "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=\(commonName)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

@@ -59,6 +59,16 @@ final class TestSocket {
         close(fd)
     }
 
+    /// The TLS peer certificate's subject ("/CN=…"), nil without TLS.
+    var peerSubject: String? {
+        guard let ssl, let cert = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(cert) }
+        guard let name = X509_get_subject_name(cert) else { return nil }
+        var buf = [CChar](repeating: 0, count: 256)
+        X509_NAME_oneline(name, &buf, Int32(buf.count))
+        return String(cString: buf)
+    }
+
     func setTimeout(_ t: TimeInterval) {
         var tv = timeval(tv_sec: Int(t), tv_usec: Int((t - Double(Int(t))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
