@@ -338,9 +338,9 @@ final class Connection {
     }
 
     private func checkBackpressure() {
-        guard output.bytes > limits.effectiveMaxOutputBytes else { return }
+        guard output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
         // A slow consumer: drop what it has not started to receive, tell it to recover.
-        Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)"])
+        Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)"])
         if tls != nil {
             // Queued TLS records cannot be dropped without breaking the stream.
             notifyClosed(.slowConsumer)
@@ -460,7 +460,8 @@ final class Connection {
     func beginShutdown() {
         switch phase {
         case .webSocket:
-            if !closeSent { close(.goingAway, reason: "server shutting down") }
+            // 1001, flushed, then FIN: the hub does not wait for each client's close reply.
+            if !closeSent { fail(code: .goingAway, reason: "server shutting down") }
         case .http:
             if awaitingResponse { pendingKeepAlive = false } else if http?.isIdle == true { terminate() } else {
                 closeAfterFlush = true

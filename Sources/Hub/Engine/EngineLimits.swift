@@ -20,6 +20,9 @@ struct EngineLimits: Sendable {
     var lingerMs: Int64 = 2_000
     /// Unsent output per WebSocket connection; over it the connection is closed with 4009.
     var maxOutputBytes = 4 << 20
+    /// Unsent frames per connection (each is a reference to a shared frame: 8 bytes, so a
+    /// slow consumer of small pushes costs at most ~32 KiB here however small the frames are).
+    var maxOutputFrames = 4_096
     /// Messages shorter than this go out uncompressed even when permessage-deflate is on.
     var compressionThreshold = 32
     /// Connections the process accepts in total (set from the open-file limit at start).

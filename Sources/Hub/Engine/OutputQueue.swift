@@ -12,6 +12,8 @@ struct OutputQueue {
     static let maxIovecs = 64
 
     var isEmpty: Bool { bytes == 0 }
+    /// Frames (chunks) not yet fully sent.
+    var frames: Int { chunks.count - head }
 
     mutating func append(_ chunk: Bytes) {
         guard chunk.count > 0 else { return }
