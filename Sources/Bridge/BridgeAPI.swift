@@ -101,6 +101,8 @@ public final class BridgeAPI: Sendable {
             return respond(.text(.ok, text, contentType: "text/plain; version=0.0.4; charset=utf-8"))
         case "v1":
             guard keys.accepts(request.header("authorization")) else {
+                Log.info("bridge_auth_failed", ["path": String(rawPath.prefix(80)),
+                                                "reason": request.header("authorization") == nil ? "no key" : "wrong key"])
                 return respond(APIError(.unauthorized, "a valid bridge key is required: Authorization: Bearer <key>").response)
             }
             return route(request, Array(segments.dropFirst()), respond)

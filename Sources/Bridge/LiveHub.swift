@@ -27,9 +27,11 @@ public struct LiveStats: Sendable, Equatable {
     public var webSockets: Int
     /// Users with at least one authenticated connection, by role.
     public var onlineByRole: [String: Int]
-    public init(connections: Int, webSockets: Int, onlineByRole: [String: Int]) {
+    public var slowConsumerCloses: Int
+    public init(connections: Int, webSockets: Int, onlineByRole: [String: Int], slowConsumerCloses: Int = 0) {
         self.connections = connections
         self.webSockets = webSockets
         self.onlineByRole = onlineByRole
+        self.slowConsumerCloses = slowConsumerCloses
     }
 }

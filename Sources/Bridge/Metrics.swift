@@ -78,6 +78,8 @@ public final class HubMetrics: Sendable {
         }
         gauge("montrose_connections", "Open TCP connections on both listeners.", live.connections)
         gauge("montrose_websockets", "Open WebSocket connections.", live.webSockets)
+        gauge("montrose_slow_consumer_closes_total", "Connections closed with 4009: unsent output over its cap.",
+              live.slowConsumerCloses, type: "counter")
         out += "# HELP montrose_users_online Users with an authenticated connection, by role.\n# TYPE montrose_users_online gauge\n"
         for role in Rules.roles { out += "montrose_users_online{role=\"\(role)\"} \(live.onlineByRole[role] ?? 0)\n" }
         gauge("montrose_messages_stored_total", "Chat messages stored.", messagesStored.load(ordering: .relaxed), type: "counter")

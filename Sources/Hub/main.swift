@@ -61,7 +61,11 @@ let scheme = configuration.tlsCert == nil ? ("http", "ws") : ("https", "wss")
 print("montrose-hub: public listening on \(scheme.0)://\(configuration.host):\(server.publicListener.port) (WebSocket \(scheme.1)://…:\(server.publicListener.port)/ws, \(configuration.loops) loop\(configuration.loops == 1 ? "" : "s"), up to \(server.publicListener.limits.maxConnections) connections with \(fileLimit) open files)")
 print("montrose-hub: bridge listening on http://\(configuration.bridgeHost):\(server.bridgeListener.port)")
 if let echo = configuration.echoPath { print("montrose-hub: conformance echo route on \(echo)") }
-Log.info("started", ["loops": "\(configuration.loops)", "dev": "\(configuration.dev)"])
+Log.info("listening", ["listener": "public", "address": "\(configuration.host):\(server.publicListener.port)",
+                        "tls": configuration.tlsCert == nil ? "off" : "on"])
+Log.info("listening", ["listener": "bridge", "address": "\(configuration.bridgeHost):\(server.bridgeListener.port)"])
+Log.info("started", ["loops": "\(configuration.loops)", "dev": "\(configuration.dev)",
+                     "max_connections": "\(server.publicListener.limits.maxConnections)"])
 
 while true {
     var signalNumber: Int32 = 0

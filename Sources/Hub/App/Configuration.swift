@@ -60,6 +60,7 @@ struct Configuration: Sendable {
       --ping-interval S                 seconds of silence before the hub pings (default 30)
       --allowed-origin O                Origin allowed to open a WebSocket (repeatable; default any)
       --no-deflate                      do not offer permessage-deflate
+      --bridge-max-body N               largest bridge request body in bytes (default 262144)
       --ops-rate N --ops-burst N        ops per second per connection and the burst (default 200, 400; 0 = off)
       --max-connections-per-user N      authenticated connections one user may hold (default 20)
       --max-unauthenticated N           WebSockets awaiting auth, hub-wide (default 2000)
@@ -127,7 +128,7 @@ struct Configuration: Sendable {
                          "tls-cert", "tls-key", "loops", "echo-path", "max-message", "smtp", "smtp-from",
                          "allowed-origin", "log-level", "max-connections", "ping-interval",
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
-                         "max-connections-per-user", "max-unauthenticated"]
+                         "max-connections-per-user", "max-unauthenticated", "bridge-max-body"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     static let repeatable: Set<String> = ["bridge-key", "allowed-origin"]
 
@@ -169,6 +170,7 @@ struct Configuration: Sendable {
         case "smtp-from":
             guard MailComposer.validateAddress(v) == nil else { throw Invalid(description: "--smtp-from must be an email address, got '\(v)'") }
             smtpFrom = v
+        case "bridge-max-body": bridgeMaxBody = try Self.int(v, name, 1_024...(64 << 20))
         case "ops-rate": opsPerSecond = try Self.int(v, name, 0...1_000_000)
         case "ops-burst": opsBurst = try Self.int(v, name, 1...1_000_000)
         case "max-connections-per-user": maxConnectionsPerUser = try Self.int(v, name, 1...1_000_000)

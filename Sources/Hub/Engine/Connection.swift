@@ -341,6 +341,7 @@ final class Connection {
         guard output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
         // A slow consumer: drop what it has not started to receive, tell it to recover.
         Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)"])
+        loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         if tls != nil {
             // Queued TLS records cannot be dropped without breaking the stream.
             notifyClosed(.slowConsumer)

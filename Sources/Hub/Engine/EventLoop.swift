@@ -22,7 +22,7 @@ final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private let mailbox = Mutex<[@Sendable (EventLoop) -> Void]>([])
     private let wakePending = Atomic<Bool>(false)
-    private let shared: EngineCounters
+    let shared: EngineCounters
 
     private(set) var now: Int64
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -175,6 +175,10 @@ final class EventLoop: @unchecked Sendable {
                     close(accepted.fd)
                     continue
                 }
+                if listener.limits.socketSendBuffer > 0 {
+                    var size = Int32(listener.limits.socketSendBuffer)
+                    setsockopt(accepted.fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+                }
                 register(fd: accepted.fd, peer: accepted.peer, listener: listener)
             case .failure(let error):
                 // Out of file descriptors: stop accepting until the next sweep instead of
@@ -293,5 +297,7 @@ final class EventLoop: @unchecked Sendable {
 final class EngineCounters: Sendable {
     let connections = Atomic<Int>(0)
     let webSockets = Atomic<Int>(0)
+    /// Connections closed with 4009 because their unsent output passed its cap.
+    let slowConsumerCloses = Atomic<Int>(0)
     init() {}
 }

@@ -58,7 +58,8 @@ final class HubLink: LiveHub {
     func liveStats() -> LiveStats {
         LiveStats(connections: counters.connections.load(ordering: .relaxed),
                   webSockets: counters.webSockets.load(ordering: .relaxed),
-                  onlineByRole: chat.online.byRole)
+                  onlineByRole: chat.online.byRole,
+                  slowConsumerCloses: counters.slowConsumerCloses.load(ordering: .relaxed))
     }
 }
 

@@ -11,8 +11,8 @@ final class ChatClient {
     private(set) var session = ""
     var loopIndex: Int { Int(session.split(separator: ".").first ?? "") ?? -1 }
 
-    init(port: Int, token: String? = nil, urlToken: String? = nil) throws {
-        ws = try WSClient(port: port, path: urlToken.map { "/ws?token=\($0)" } ?? "/ws")
+    init(port: Int, token: String? = nil, urlToken: String? = nil, receiveBuffer: Int32? = nil) throws {
+        ws = try WSClient(port: port, path: urlToken.map { "/ws?token=\($0)" } ?? "/ws", receiveBuffer: receiveBuffer)
         if let token {
             let r = try request("auth", ["token": .string(token)])
             guard r["ok"]?.boolValue == true else { throw TestError("auth failed: \(r.text)") }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Persistence
 import Protocol
 import XCTest
@@ -65,6 +66,11 @@ final class HubProcess {
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
     private(set) var outputLines: [String] = []
+    /// stderr, drained continuously by a thread: a hub that logs a lot must never block on a
+    /// full pipe because the test is not reading it.
+    private final class Sink: Sendable { let bytes = Mutex<[UInt8]>([]) }
+    private let stderrBuffer = Sink()
+    private let stderrDone = DispatchSemaphore(value: 0)
     private var partialLine = ""
     private var linesSeen = 0
 
@@ -81,6 +87,17 @@ final class HubProcess {
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         try process.run()
+        let fd = stderrPipe.fileHandleForReading.fileDescriptor
+        let buffer = stderrBuffer, done = stderrDone
+        Thread.detachNewThread {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(fd, &chunk, chunk.count)
+                if n <= 0 { break }
+                buffer.bytes.withLock { $0.append(contentsOf: chunk[0..<n]) }
+            }
+            done.signal()
+        }
     }
 
     /// Reads stdout until a line contains `marker` (or the process exits / time runs out).
@@ -126,7 +143,9 @@ final class HubProcess {
     /// Everything the process wrote to stderr; waits for it to exit (kills it after 10 s).
     var standardError: String {
         _ = waitForExit()
-        return String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = stderrDone.wait(timeout: .now() + 5)
+        stderrDone.signal() // a second call must not wait again
+        return String(decoding: stderrBuffer.bytes.withLock { $0 }, as: UTF8.self)
     }
 
     func signal(_ s: Int32) { kill(process.processIdentifier, s) }

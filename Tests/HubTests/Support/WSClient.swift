@@ -33,9 +33,12 @@ final class TestSocket {
     private var ctx: OpaquePointer?
     var pending: [UInt8] = []
 
-    init(port: Int, host: String = "127.0.0.1", tls: Bool = false, timeout: TimeInterval = 5) throws {
+    /// `receiveBuffer` is set before connecting, so the window the peer sees is small too.
+    init(port: Int, host: String = "127.0.0.1", tls: Bool = false, timeout: TimeInterval = 5,
+         receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestError("socket failed") }
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = UInt16(port).bigEndian
@@ -163,8 +166,8 @@ final class WSClient {
 
     /// Opens a WebSocket with the handshake; `extensions` is sent as Sec-WebSocket-Extensions.
     init(port: Int, path: String = "/echo", tls: Bool = false, extensions: String? = nil,
-         extraHeaders: [String] = [], timeout: TimeInterval = 5) throws {
-        socket = try TestSocket(port: port, tls: tls, timeout: timeout)
+         extraHeaders: [String] = [], timeout: TimeInterval = 5, receiveBuffer: Int32? = nil) throws {
+        socket = try TestSocket(port: port, tls: tls, timeout: timeout, receiveBuffer: receiveBuffer)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         var req = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         req += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
