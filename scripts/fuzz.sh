@@ -7,7 +7,8 @@
 # default, 30 seconds each. Each is built into .build-fuzz/<target> from the target file,
 # fuzz/support/*.swift and every Sources/Protocol/*.swift as one module (so no SwiftPM build is
 # involved), then run for the given time on a temporary copy of its seed corpus
-# (fuzz/corpus/<target>/, which does not grow). One line per target:
+# (fuzz/corpus/<target>/, which does not grow), with fuzz/dict/<target>.dict when there is
+# one. One line per target:
 #
 #   fuzz http: 41234 runs in 30 s (1374 exec/s), cov 1460 ft 5313 corpus 311/41Kb, no crash
 #
@@ -59,7 +60,7 @@ build_target() {
   # One module: the Protocol sources, the shared support and the target. The system-library
   # module maps (Sources/COpenSSL, Sources/CZlib) name their libraries, so they autolink;
   # the -l flags are there anyway for clarity. lld keeps the link free of gold's ASan warnings.
-  if "$swiftc" -swift-version 6 -sanitize=fuzzer,address -parse-as-library "$opt" \
+  if "$swiftc" -swift-version 6 -sanitize=fuzzer,address -parse-as-library "$opt" -wmo \
        -module-name FuzzProtocol -I Sources/COpenSSL -I Sources/CZlib \
        Sources/Protocol/*.swift fuzz/support/*.swift "fuzz/targets/$t.swift" \
        -use-ld=lld -lssl -lcrypto -lz -o "$build/$t.tmp" >"$log" 2>&1; then
@@ -106,8 +107,10 @@ for t in "${targets[@]}"; do
   start=$(date +%s.%N)
   set +e
   # -timeout: one input taking 10 s is a hang (a bug); -rss_limit_mb: memory blow-up is too.
+  dict=()
+  [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="fuzz/dict/$t.dict")
   "$build/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
-    -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "$corpus" >"$log" 2>&1
+    -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "${dict[@]}" "$corpus" >"$log" 2>&1
   rc=$?
   set -e
   elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')

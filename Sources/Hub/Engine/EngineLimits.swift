@@ -23,11 +23,11 @@ struct EngineLimits: Sendable {
     /// Unsent frames per connection (each is a reference to a shared frame: 8 bytes, so a
     /// slow consumer of small pushes costs at most ~32 KiB here however small the frames are).
     var maxOutputFrames = 4_096
-    /// The kernel send buffer of each accepted socket (SO_SNDBUF; Linux doubles it). Fixed
+    /// The kernel send buffer of each accepted socket (SO_SNDBUF; Linux doubles it: 128 KiB). Fixed
     /// rather than autotuned, so a reader that never reads holds at most this much kernel
     /// memory, and falls behind into the hub's own (capped) queue soon enough to be told 4009.
     /// 0 leaves the kernel's autotuning.
-    var socketSendBuffer = 128 * 1024
+    var socketSendBuffer = 64 * 1024
     /// Messages shorter than this go out uncompressed even when permessage-deflate is on.
     var compressionThreshold = 32
     /// Connections the process accepts in total (set from the open-file limit at start).
