@@ -51,8 +51,21 @@ final class CrashRecoveryTests: XCTestCase {
 
     private static func channel(_ i: Int) -> String { "conv:website:c\(i)" }
 
+    /// Starts every sender on its own thread; the group is left when they have all stopped.
+    private static func startSenders(port: Int, ledger: Ledger, tag: String) -> DispatchGroup {
+        let group = DispatchGroup()
+        for i in 0..<senders {
+            group.enter()
+            Thread.detachNewThread {
+                runSender(i, port: port, ledger: ledger, tag: tag)
+                group.leave()
+            }
+        }
+        return group
+    }
+
     /// One sender: keeps `window` sends in flight until the connection fails (the kill).
-    private static func runSender(_ i: Int, port: Int, ledger: Ledger, tag: String = "crash") {
+    private static func runSender(_ i: Int, port: Int, ledger: Ledger, tag: String) {
         do {
             let client = try ChatClient(port: port, token: TestHub.token("c\(i)", .client))
             var inFlight: [Int64: String] = [:]
@@ -91,14 +104,7 @@ final class CrashRecoveryTests: XCTestCase {
 
         // Steady sending from four client users, each into its own conversation.
         let ledger = Ledger()
-        let group = DispatchGroup()
-        for i in 0..<Self.senders {
-            group.enter()
-            Thread.detachNewThread {
-                Self.runSender(i, port: port, ledger: ledger)
-                group.leave()
-            }
-        }
+        let group = Self.startSenders(port: port, ledger: ledger, tag: "crash")
         let warmDeadline = Date().addingTimeInterval(3)
         while ledger.acked.contains(where: \.isEmpty) && Date() < warmDeadline { usleep(10_000) }
         XCTAssertFalse(ledger.acked.contains(where: \.isEmpty), "every sender got an ack before the kill: \(ledger.errorsBeforeKill)")
@@ -238,14 +244,7 @@ final class CrashRecoveryTests: XCTestCase {
             let (hub, port) = try start(data: data)
             defer { if hub.process.isRunning { hub.signal(SIGKILL) } }
             let ledger = Ledger()
-            let group = DispatchGroup()
-            for i in 0..<Self.senders {
-                group.enter()
-                Thread.detachNewThread {
-                    Self.runSender(i, port: port, ledger: ledger, tag: "cycle\(cycle)")
-                    group.leave()
-                }
-            }
+            let group = Self.startSenders(port: port, ledger: ledger, tag: "cycle\(cycle)")
             usleep(400_000)
             ledger.markKilled()
             hub.signal(SIGKILL)
@@ -287,14 +286,7 @@ final class CrashRecoveryTests: XCTestCase {
         var crowd: [ChatClient] = []
         for i in 0..<5_000 { crowd.append(try ChatClient(port: port, token: TestHub.token("u\(i)", .client))) }
         let ledger = Ledger()
-        let group = DispatchGroup()
-        for i in 0..<Self.senders {
-            group.enter()
-            Thread.detachNewThread {
-                Self.runSender(i, port: port, ledger: ledger, tag: "term")
-                group.leave()
-            }
-        }
+        let group = Self.startSenders(port: port, ledger: ledger, tag: "term")
         usleep(500_000)
         ledger.markKilled()
         let t0 = Date()
