@@ -23,7 +23,7 @@ struct DatabaseJob: Sendable {
 typealias DatabaseCompletion = @Sendable (_ committed: Bool) -> Void
 
 final class JobQueue: Sendable {
-    private let jobs = Mutex<(items: [DatabaseJob], closed: Bool)>(([], false))
+    private let jobs = Locked<(items: [DatabaseJob], closed: Bool)>(([], false))
     private let available = DispatchSemaphore(value: 0)
 
     func push(_ job: DatabaseJob) -> Bool {
@@ -83,7 +83,7 @@ final class DatabaseWriter: Sendable {
     /// Opens the connection on the writer's own thread; `setup` runs there first (migrations).
     init(path: String, setup: @escaping @Sendable (SQLiteConnection) throws -> Void) throws {
         let opened = DispatchSemaphore(value: 0)
-        let failure = Mutex<Error?>(nil)
+        let failure = Locked<Error?>(nil)
         let queue = self.queue
         let stats = self.stats
         let done = self.done

@@ -152,7 +152,7 @@ extension Store {
 /// Blocks the calling thread until a store call completes: for threads that may block (start-up
 /// on the main thread, the mailer's own thread, tests), never for an event loop.
 public func waitForStore<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {
-    let box = Mutex<Result<T, StoreError>?>(nil)
+    let box = Locked<Result<T, StoreError>?>(nil)
     let done = DispatchSemaphore(value: 0)
     call { r in box.withLock { $0 = r }; done.signal() }
     done.wait()

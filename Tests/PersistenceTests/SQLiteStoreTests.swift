@@ -19,7 +19,7 @@ final class SQLiteStoreTests: XCTestCase {
 
     /// Runs an async store call and waits for its result.
     private func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) throws -> T {
-        let box = Mutex<Result<T, StoreError>?>(nil)
+        let box = Locked<Result<T, StoreError>?>(nil)
         let done = DispatchSemaphore(value: 0)
         call { r in box.withLock { $0 = r }; done.signal() }
         guard done.wait(timeout: .now() + 10) == .success, let r = box.withLock({ $0 }) else {
@@ -57,7 +57,7 @@ final class SQLiteStoreTests: XCTestCase {
     func testConcurrentSendsGetGapFreeSequencesInOneConversation() throws {
         let store = try open()
         defer { store.close() }
-        let seqs = Mutex<[Int64]>([])
+        let seqs = Locked<[Int64]>([])
         let group = DispatchGroup()
         for sender in 0..<20 {
             for i in 0..<50 {

@@ -21,7 +21,7 @@ final class Directory: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func load(_ list: [Assignment]) {
         state.withLock { s in

@@ -1,3 +1,4 @@
+import Persistence
 import Protocol
 import Synchronization
 
@@ -9,7 +10,7 @@ final class OnlineUsers: Sendable {
         var connections: [String: (role: Role, count: Int)] = [:]
         var byRole: [Role: Int] = [:]
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Counts the connection in, unless the user already holds `limit` (false then).
     func connected(_ user: SessionUser, limit: Int = Int.max) -> Bool {

@@ -1,3 +1,4 @@
+import Persistence
 import Protocol
 import Synchronization
 
@@ -19,7 +20,7 @@ final class Presence: Sendable {
         var lastTyping: [String: Int64] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// At most one typing push per user and channel in this window (PROTOCOL.md `typing`).
     static let typingIntervalMs: Int64 = 2_000
     static let statuses: Set<String> = ["available", "busy", "away"]

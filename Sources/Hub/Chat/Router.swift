@@ -36,7 +36,7 @@ final class Publication: Sendable {
 
 final class Router: Sendable {
     private let loops: [EventLoop]
-    private let interest = Mutex<[String: Set<Int>]>([:])
+    private let interest = Locked<[String: Set<Int>]>([:])
     private let registries: [LoopRegistry]
 
     init(loops: [EventLoop]) {

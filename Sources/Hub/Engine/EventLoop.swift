@@ -1,3 +1,4 @@
+import Persistence
 import Bridge
 import CLinux
 import Foundation
@@ -20,7 +21,7 @@ final class EventLoop: @unchecked Sendable {
     let index: Int
     private let epfd: Int32
     private let wakeFD: Int32
-    private let mailbox = Mutex<[@Sendable (EventLoop) -> Void]>([])
+    private let mailbox = Locked<[@Sendable (EventLoop) -> Void]>([])
     private let wakePending = Atomic<Bool>(false)
     let shared: EngineCounters
 

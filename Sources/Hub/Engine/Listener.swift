@@ -1,3 +1,4 @@
+import Persistence
 import Glibc
 import Synchronization
 
@@ -9,7 +10,7 @@ final class Listener: Sendable {
     let service: HTTPService
     /// The TLS configuration new connections get; SIGHUP swaps it (connections already open
     /// keep the context they started with: OpenSSL counts its references).
-    private let tlsContext: Mutex<TLSContext?>
+    private let tlsContext: Locked<TLSContext?>
     var tls: TLSContext? { tlsContext.withLock { $0 } }
     let limits: EngineLimits
     /// The configured port; `port` below is the one actually bound (they differ for port 0).
@@ -24,7 +25,7 @@ final class Listener: Sendable {
         self.host = host
         self.requestedPort = port
         self.service = service
-        self.tlsContext = Mutex(tls)
+        self.tlsContext = Locked(tls)
         self.limits = limits
         let probe = try Socket.listen(host: host, port: port, reusePort: false)
         self.port = Socket.boundPort(probe)

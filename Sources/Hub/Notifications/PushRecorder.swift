@@ -8,7 +8,7 @@ import Synchronization
 // broadcast to 19,000 connections costs the writer a few short transactions, not 19,000.
 final class PushRecorder: Sendable {
     private let store: NotificationStore
-    private let pending = Mutex<[(notification: Int64, user: String)]>([])
+    private let pending = Locked<[(notification: Int64, user: String)]>([])
     static let chunk = 500
     static let delayMs = 20
 

@@ -1,3 +1,4 @@
+import Persistence
 import Foundation
 import Glibc
 import Synchronization
@@ -6,7 +7,7 @@ import Synchronization
 // its own thread speaking enough SMTP for the client (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
 // QUIT). Accepted mails are recorded; failures are scripted per delivery attempt.
 //
-// Sendable without @unchecked: the only mutable state is inside a Mutex; each fd is owned by
+// Sendable without @unchecked: the only mutable state is inside a Locked (a pthread mutex); each fd is owned by
 // the one thread that polls it and is closed by that thread when it sees `stopped`.
 final class SMTPSink: Sendable {
     struct Received: Sendable, Equatable {
@@ -31,7 +32,7 @@ final class SMTPSink: Sendable {
 
     let port: Int
     private let listenFD: Int32
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

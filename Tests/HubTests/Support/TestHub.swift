@@ -68,7 +68,7 @@ final class HubProcess {
     private(set) var outputLines: [String] = []
     /// stderr, drained continuously by a thread: a hub that logs a lot must never block on a
     /// full pipe because the test is not reading it.
-    private final class Sink: Sendable { let bytes = Mutex<[UInt8]>([]) }
+    private final class Sink: Sendable { let bytes = Locked<[UInt8]>([]) }
     private let stderrBuffer = Sink()
     private let stderrDone = DispatchSemaphore(value: 0)
     private var partialLine = ""
