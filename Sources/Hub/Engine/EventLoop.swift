@@ -62,6 +62,15 @@ final class EventLoop: @unchecked Sendable {
         addInterest(wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
     }
 
+    /// Safe: the loop's thread holds the loop until `run()` returns, so this runs after it.
+    deinit {
+        for s in listenSockets { close(s.fd) }
+        close(wakeFD)
+        close(epfd)
+        readBuffer.deallocate()
+        plainBuffer.deallocate()
+    }
+
     /// Binds this loop's socket for `listener` (called before the loop starts).
     func add(_ listener: Listener) throws {
         let fd = try listener.makeSocket()
