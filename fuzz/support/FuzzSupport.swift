@@ -71,6 +71,29 @@ func feedReader(_ reader: inout WebSocketReader, _ input: UnsafeRawBufferPointer
     return out
 }
 
+/// Feeds `input` to fresh readers from `make` three ways (whole, cut in two at a point from
+/// `selector`, and byte by byte when at most `bytewiseLimit` long), checks that they agree and
+/// that the events follow the rules; returns the whole feeding's outcome.
+func feedThreeWays(_ input: UnsafeRawBufferPointer, selector: UInt8, maxMessageSize: Int, bytewiseLimit: Int,
+                   make: () -> WebSocketReader) -> ReaderOutcome {
+    let size = input.count
+    var reader = make()
+    let whole = feedReader(&reader, input, Feeding.whole(size))
+    checkEvents(whole.events, maxMessageSize: maxMessageSize)
+
+    let cut = splitPoint(selector, count: size)
+    var splitReader = make()
+    let split = feedReader(&splitReader, input, Feeding.split(size, at: cut))
+    fuzzCheck(whole == split, "whole and split at \(cut) differ: \(whole) vs \(split)")
+
+    if size <= bytewiseLimit {
+        var byteReader = make()
+        let bytewise = feedReader(&byteReader, input, Feeding.byteByByte(size))
+        fuzzCheck(whole == bytewise, "whole and byte-by-byte differ: \(whole) vs \(bytewise)")
+    }
+    return whole
+}
+
 /// What every event a reader hands out must satisfy.
 func checkEvents(_ events: [WebSocketEvent], maxMessageSize: Int) {
     for (i, event) in events.enumerated() {

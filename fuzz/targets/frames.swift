@@ -31,26 +31,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
     let selector = size > 0 ? data[0] : 0
 
-    var reader = WebSocketReader(maxMessageSize: maxMessageSize)
-    let whole = feedReader(&reader, input, Feeding.whole(size))
-    checkEvents(whole.events, maxMessageSize: maxMessageSize)
-
-    let cut = splitPoint(selector, count: size)
-    var splitReader = WebSocketReader(maxMessageSize: maxMessageSize)
-    let split = feedReader(&splitReader, input, Feeding.split(size, at: cut))
-    fuzzCheck(whole == split, "whole and split at \(cut) differ: \(whole) vs \(split)")
-
-    if size <= 1024 {
-        var byteReader = WebSocketReader(maxMessageSize: maxMessageSize)
-        let bytewise = feedReader(&byteReader, input, Feeding.byteByByte(size))
-        fuzzCheck(whole == bytewise, "whole and byte-by-byte differ: \(whole) vs \(bytewise)")
+    let whole = feedThreeWays(input, selector: selector, maxMessageSize: maxMessageSize, bytewiseLimit: 1024) {
+        WebSocketReader(maxMessageSize: maxMessageSize)
     }
 
     checkReencoding(whole.events, maxMessageSize: maxMessageSize)
 
     // Masking optional (frames from a server): other rules, same invariants.
     var lenient = WebSocketReader(maxMessageSize: maxMessageSize, requireMask: false)
-    let unmasked = feedReader(&lenient, input, Feeding.split(size, at: cut))
+    let unmasked = feedReader(&lenient, input, Feeding.split(size, at: splitPoint(selector, count: size)))
     checkEvents(unmasked.events, maxMessageSize: maxMessageSize)
 
     checkUnmask(input)

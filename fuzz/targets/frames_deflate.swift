@@ -48,19 +48,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let selector = size > 0 ? data[0] : 0
     let noContextTakeover = size & 1 == 1
 
-    var reader = makeReader(noContextTakeover: noContextTakeover)
-    let whole = feedReader(&reader, input, Feeding.whole(size))
-    checkEvents(whole.events, maxMessageSize: maxMessageSize)
-
-    let cut = splitPoint(selector, count: size)
-    var splitReader = makeReader(noContextTakeover: noContextTakeover)
-    let split = feedReader(&splitReader, input, Feeding.split(size, at: cut))
-    fuzzCheck(whole == split, "whole and split at \(cut) differ: \(whole) vs \(split)")
-
-    if size <= 512 {
-        var byteReader = makeReader(noContextTakeover: noContextTakeover)
-        let bytewise = feedReader(&byteReader, input, Feeding.byteByByte(size))
-        fuzzCheck(whole == bytewise, "whole and byte-by-byte differ: \(whole) vs \(bytewise)")
+    let whole = feedThreeWays(input, selector: selector, maxMessageSize: maxMessageSize, bytewiseLimit: 512) {
+        makeReader(noContextTakeover: noContextTakeover)
     }
 
     checkReencoding(whole.events, maxMessageSize: maxMessageSize)
