@@ -260,6 +260,17 @@ final class ChatTests: XCTestCase {
         let ok = try ann.result("send", ["channel": .string(annWebsite), "text": .string(String(repeating: "a", count: 8_000)), "client_msg_id": "fine"])
         XCTAssertEqual(ok["seq"]?.intValue, 1, "still usable after all that; 8,000 characters is allowed")
     }
+
+    func testSinceBeyondTheLastSeqStillDeliversWhatComesNext() throws {
+        let wes = try client("wes", .websiteAgent)
+        _ = try wes.result("send", ["channel": .string(annWebsite), "text": "one", "client_msg_id": "b1"])
+        let ann = try client()
+        let sub = try ann.result("subscribe", ["channel": .string(annWebsite), "since": 1_000])
+        XCTAssertEqual(sub["last_seq"]?.intValue, 1)
+        XCTAssertEqual(sub["messages"]?.arrayValue?.count, 0)
+        _ = try wes.result("send", ["channel": .string(annWebsite), "text": "two", "client_msg_id": "b2"])
+        XCTAssertEqual(try ann.push("message")["seq"]?.intValue, 2, "seq 2 is not mistaken for already delivered")
+    }
 }
 
 final class LockedCounter: @unchecked Sendable {

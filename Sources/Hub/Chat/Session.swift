@@ -329,7 +329,8 @@ final class Session: WebSocketHandler {
             drop(name, loop: c.loop.index)
             return replyStoreError(c, id, e)
         case .success(let (page, lastSeq, marks)):
-            sub.next = (page.messages.last?.seq ?? since ?? lastSeq) + 1
+            // A `since` past the end means "from the end": never skip messages not yet sent.
+            sub.next = (page.messages.last?.seq ?? min(since ?? lastSeq, lastSeq)) + 1
             // Participants only: an observing admin's mark leaves no trace.
             var participants: Set<String> = []
             if case .conversation(let key) = sub.channel {
