@@ -200,7 +200,7 @@ public final class BridgeAPI: Sendable {
     // MARK: common parameters
 
     func userID(_ s: String, _ what: String = "user id") throws(APIError) -> String {
-        guard Rules.isUserID(s) else { throw APIError(.badRequest, "\(what) must be 1–64 of A-Za-z0-9_.@-") }
+        guard TokenClaims.isValidUserID(s) else { throw APIError(.badRequest, "\(what) must be 1–64 of A-Za-z0-9_.@-") }
         return s
     }
 

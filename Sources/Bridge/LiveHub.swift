@@ -11,8 +11,8 @@ public protocol LiveHub: Sendable {
     /// `notification` then `unread` to every connection of the user (the push is recorded for receipts).
     func deliver(_ n: DeliveredNotification)
     func pushUnread(_ unread: UnreadCounts, to user: String)
-    /// `broadcast` to every connection in the audience; returns how many users were online in it.
-    func broadcast(_ record: NotificationRecord) -> Int
+    /// `broadcast` to every connection in the audience (and counted in the metrics).
+    func broadcast(_ record: NotificationRecord)
     /// The assignment of a conversation changed: the directory, `assignment` pushes, `revoked`.
     func assignmentChanged(_ key: ConversationKey, agent: String?)
     /// Recipients of a new message in `key` who have no connection subscribed to it.

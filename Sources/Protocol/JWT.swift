@@ -64,10 +64,14 @@ public struct TokenClaims: Equatable, Sendable {
 
     public static let maxNameCharacters = 100
 
-    /// A display name: 1–100 characters, no control characters.
+    /// 1–100 characters and at most 400 bytes (characters can stack combining marks without bound).
+    public static func hasValidNameLength(_ name: String) -> Bool {
+        name.utf8.count <= 4 * maxNameCharacters && (1...maxNameCharacters).contains(name.count)
+    }
+
+    /// A display name: 1–100 characters (400 bytes at most), no control characters.
     public static func isValidName(_ name: String) -> Bool {
-        (1...maxNameCharacters).contains(name.count)
-            && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        hasValidNameLength(name) && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
     }
 }
 
@@ -183,7 +187,7 @@ public struct JWTVerifier: Sendable {
         guard let role = Role(rawValue: roleText) else { throw .invalidClaim("role \(JSONText.quote(roleText)) is unknown") }
 
         let name = try requiredString(payload, "name")
-        guard (1...TokenClaims.maxNameCharacters).contains(name.count) else { throw .invalidClaim("name must be 1-100 characters") }
+        guard TokenClaims.hasValidNameLength(name) else { throw .invalidClaim("name must be 1-100 characters") }
         guard TokenClaims.isValidName(name) else { throw .invalidClaim("name contains control characters") }
 
         guard let expValue = payload["exp"] else { throw .invalidClaim("exp missing") }

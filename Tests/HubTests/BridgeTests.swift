@@ -64,6 +64,13 @@ final class BridgeTests: XCTestCase {
         let badRole = try bridge.put("/v1/users/ann", #"{"role":"boss","name":"Ann"}"#)
         XCTAssertEqual(badRole.status, 422)
         XCTAssertTrue(badRole.errorMessage.hasPrefix("role"), badRole.text)
+        // One character, 1,801 bytes (combining marks): the size limit is in bytes too.
+        let stacked = "a" + String(repeating: "\u{301}", count: 900)
+        let heavy = try bridge.post("/v1/notifications", #"{"to":{"users":["ann"]},"service":"wallet","category":"payments","title":"\#(stacked)"}"#)
+        XCTAssertEqual(heavy.status, 422, heavy.text)
+        XCTAssertTrue(heavy.errorMessage.hasPrefix("title: must be at most 800 bytes"), heavy.text)
+        XCTAssertEqual(try bridge.post("/v1/tokens", #"{"sub":"ann","role":"client","name":"\#(stacked)"}"#).status, 422,
+                       "a name no token could carry")
         XCTAssertEqual(try bridge.get("/v1/users/ann/notifications?limit=0").status, 400)
         XCTAssertEqual(try bridge.get("/v1/users/ann/notifications?service=nope").status, 400)
     }

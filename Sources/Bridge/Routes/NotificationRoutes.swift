@@ -66,7 +66,7 @@ extension BridgeAPI {
             var users: [String] = []
             var seen = Set<String>()
             for item in list {
-                guard let id = item.stringValue, Rules.isUserID(id) else {
+                guard let id = item.stringValue, TokenClaims.isValidUserID(id) else {
                     throw .invalid("to.users", "each must be a user id (1–64 of A-Za-z0-9_.@-)")
                 }
                 if seen.insert(id).inserted { users.append(id) }
@@ -91,7 +91,7 @@ extension BridgeAPI {
             let title = try body.requiredString("title", max: Rules.maxTitle)
             let text = try body.string("body", required: false, min: 0, max: Rules.maxBody) ?? ""
             let data = try body.dataObject("data", maxBytes: Rules.maxDataBytes)
-            let live = self.live, metrics = self.metrics
+            let live = self.live
             // Counted before it is stored, so the first answer and its replay say the same.
             let online = live.onlineUsers(in: audience)
             let render: @Sendable (NotificationRecord) -> StoredResponse = { r in
@@ -103,9 +103,7 @@ extension BridgeAPI {
             store.createBroadcast(audience: audience, title: title, body: text, data: data, now: wallMillis(),
                                   claim: claim(key, c, render: render)) { result in
                 self.finish(c, result) { record in
-                    metrics.broadcastsSent.add(1, ordering: .relaxed)
-                    metrics.notificationsStored.add(1, ordering: .relaxed)
-                    _ = live.broadcast(record)
+                    live.broadcast(record) // publishes and counts it
                     c.stored(render(record), replayed: false)
                 }
             }

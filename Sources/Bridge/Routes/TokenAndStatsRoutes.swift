@@ -13,7 +13,7 @@ extension BridgeAPI {
             let key = try idempotencyKey(c)
             let body = try RequestBody(c.request.body)
             let sub = try body.requiredString("sub", max: 64)
-            guard Rules.isUserID(sub) else { throw APIError.invalid("sub", "must be 1–64 of A-Za-z0-9_.@-") }
+            guard TokenClaims.isValidUserID(sub) else { throw APIError.invalid("sub", "must be 1–64 of A-Za-z0-9_.@-") }
             guard let role = Role(rawValue: try body.requiredChoice("role", Rules.roles)) else { throw APIError.invalid("role", "unknown role") }
             let name = try body.displayName("name")
             let services = try body.services("services")

@@ -42,7 +42,7 @@ extension BridgeAPI {
         do throws(APIError) {
             let key = try conversation(service, client)
             let body = try RequestBody(c.request.body)
-            guard let agent = try body.string("agent_id", max: 64), Rules.isUserID(agent) else {
+            guard let agent = try body.string("agent_id", max: 64), TokenClaims.isValidUserID(agent) else {
                 throw APIError.invalid("agent_id", "must be 1–64 of A-Za-z0-9_.@-")
             }
             let store = self.store, live = self.live

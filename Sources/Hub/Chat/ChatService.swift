@@ -54,6 +54,13 @@ final class ChatService: Sendable {
         router.publish(.unread(n.userId, n.unread))
     }
 
+    /// A stored broadcast to every connection of its audience (one frame for all of them).
+    func broadcast(_ record: NotificationRecord) {
+        metrics.broadcastsSent.add(1, ordering: .relaxed)
+        metrics.notificationsStored.add(1, ordering: .relaxed)
+        router.publish(.notificationPush(channel: Channel.broadcastChannel(record.audience ?? "all"), type: "broadcast", record))
+    }
+
     func pushUnread(_ unread: UnreadCounts, to user: String) {
         router.publish(.unread(user, unread))
     }

@@ -121,6 +121,9 @@ final class Session: WebSocketHandler {
     }
 
     func didReceive(_ c: Connection, opcode: Opcode, payload: [UInt8]) {
+        // Every frame takes a token before any work is spent on it (parsing included).
+        guard takeOpToken(c) else { return refuseOverRate(c, payload) }
+        rateStrikes = 0
         guard opcode == .text else {
             return replyError(c, nil, "bad_request", "ops are JSON text frames")
         }
@@ -140,16 +143,6 @@ final class Session: WebSocketHandler {
             return replyError(c, nil, "bad_request", "id must be an integer")
         }
         guard let op = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
-        guard takeOpToken(c) else {
-            rateStrikes += 1
-            if rateStrikes > chat.limits.maxRateLimitStrikes {
-                Log.info("rate_limit_close", ["conn": "\(c.id)", "user": user?.id ?? "-", "peer": c.peer])
-                return c.close(.policyViolation, reason: "rate limit exceeded")
-            }
-            if rateStrikes == 1 { Log.info("rate_limited", ["conn": "\(c.id)", "user": user?.id ?? "-"]) }
-            return replyError(c, id, "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
-        }
-        rateStrikes = 0
         current = (op, monotonicMicros())
         defer {
             // Store-backed ops are timed when their reply leaves (SessionHop).
@@ -187,6 +180,19 @@ final class Session: WebSocketHandler {
     /// Ops that end in a store job (bounded by `maxInFlight`).
     private static let storeOps: Set<String> = ["subscribe", "send", "history", "read", "conversations",
                                                  "notifications", "notifications.read", "admin.broadcast"]
+
+    /// Over the op rate: `rate_limited` (with the request's id when it is small enough to find
+    /// cheaply), and close 1008 for a client that keeps going.
+    private func refuseOverRate(_ c: Connection, _ payload: [UInt8]) {
+        rateStrikes += 1
+        if rateStrikes > chat.limits.maxRateLimitStrikes {
+            Log.info("rate_limit_close", ["conn": "\(c.id)", "user": user?.id ?? "-", "peer": c.peer])
+            return c.close(.policyViolation, reason: "rate limit exceeded")
+        }
+        if rateStrikes == 1 { Log.info("rate_limited", ["conn": "\(c.id)", "user": user?.id ?? "-"]) }
+        let id = payload.count <= 1_024 ? (try? JSONParser.parse(payload, maxDepth: 4))?["id"]?.intValue : nil
+        replyError(c, id, "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
+    }
 
     /// Takes one op from the connection's bucket (always true when the limit is off).
     private func takeOpToken(_ c: Connection) -> Bool {
@@ -593,8 +599,7 @@ final class Session: WebSocketHandler {
 
     private func conversations(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         let hop = hop(c)
-        let service = request["service"]?.stringValue
-        if let service, !TokenClaims.knownServices.contains(service) { return replyError(c, id, "bad_request", "unknown service") }
+        guard let service = optionalChoice(c, id, request, "service", Rules.services) else { return }
         let before = optionalInt(request, "before")
         if before.present && before.value == nil { return replyError(c, id, "bad_request", "before must be an integer (a ts)") }
         let limitParam = optionalInt(request, "limit")
@@ -701,12 +706,7 @@ final class Session: WebSocketHandler {
         } else {
             return replyError(c, id, "bad_request", "give ids (an array) or all: true")
         }
-        let service = request["service"]?.stringValue
-        if let s = request["service"], !s.isNull {
-            guard let service, ["wallet", "marketing", "website", "courses", "support", "platform"].contains(service) else {
-                return replyError(c, id, "bad_request", "unknown service")
-            }
-        }
+        guard let service = optionalChoice(c, id, request, "service", Rules.notificationServices) else { return }
         let chat = self.chat
         let userID = user.id
         inFlight += 1
@@ -727,28 +727,25 @@ final class Session: WebSocketHandler {
 
     private func adminBroadcast(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.broadcast is for admins") }
-        let audience = request["audience"]?.stringValue ?? "all"
-        guard audience == "all" || Role(rawValue: audience) != nil else {
-            return replyError(c, id, "bad_request", "audience must be all, admin, website_agent, marketing_agent or client")
+        guard case .object(let object) = request else { return }
+        // The same fields and rules as POST /v1/broadcasts.
+        let params = RequestBody(object: object)
+        let audience: String, title: String, body: String
+        do {
+            audience = try params.choice("audience", ["all"] + Rules.roles, required: false) ?? "all"
+            title = try params.requiredString("title", max: Rules.maxTitle)
+            body = try params.string("body", required: false, min: 0, max: Rules.maxBody) ?? ""
+        } catch {
+            return replyError(c, id, "bad_request", error.message)
         }
-        guard let title = request["title"]?.stringValue, (1...200).contains(title.count) else {
-            return replyError(c, id, "bad_request", "title must be 1–200 characters")
-        }
-        let body = request["body"]?.stringValue ?? ""
-        guard body.count <= 4_000 else { return replyError(c, id, "too_large", "body over 4000 characters") }
         let hop = hop(c)
         let chat = self.chat
+        let deliveredLive = chat.online.count(in: audience) // counted as the bridge counts it: before
         inFlight += 1
         Log.info("admin_broadcast", ["user": user.id, "audience": audience])
         chat.notifications.createBroadcast(audience: audience, title: title, body: body, data: "{}", now: wallMillis(),
                                            claim: nil) { result in
-            var delivered = 0
-            if case .success(.fresh(let record)) = result {
-                chat.metrics.broadcastsSent.add(1, ordering: .relaxed)
-                chat.router.publish(.notificationPush(channel: Channel.broadcastChannel(audience), type: "broadcast", record))
-                delivered = chat.online.count(in: audience)
-            }
-            let deliveredLive = delivered
+            if case .success(.fresh(let record)) = result { chat.broadcast(record) }
             hop.run { s, c in
                 s.inFlight -= 1
                 switch result {
@@ -757,7 +754,7 @@ final class Session: WebSocketHandler {
                         w.key("id"); w.int(record.id)
                         w.key("delivered_live"); w.int(deliveredLive)
                     }
-                case .success: s.replyError(c, id, "internal", "broadcast not stored")
+                case .success(.replay), .success(.mismatch): break // no Idempotency-Key here: cannot happen
                 case .failure(let e): s.replyStoreError(c, id, e)
                 }
             }
@@ -780,6 +777,17 @@ final class Session: WebSocketHandler {
             w.key("messages_stored"); w.int(m.messagesStored.load(ordering: .relaxed))
             w.key("notifications_stored"); w.int(m.notificationsStored.load(ordering: .relaxed))
         }
+    }
+
+    /// An optional string param from `allowed`: `.some(nil)` when absent, nil (after replying
+    /// `bad_request`) when present but not one of them.
+    private func optionalChoice(_ c: Connection, _ id: Int64, _ request: JSON, _ key: String, _ allowed: [String]) -> String?? {
+        guard let v = request[key], !v.isNull else { return .some(nil) }
+        guard let s = v.stringValue, allowed.contains(s) else {
+            replyError(c, id, "bad_request", "\(key) must be one of \(allowed.joined(separator: ", "))")
+            return nil
+        }
+        return .some(s)
     }
 
     /// The way back to this session for a store completion, timing the current op.

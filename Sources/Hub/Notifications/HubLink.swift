@@ -22,11 +22,7 @@ final class HubLink: LiveHub {
 
     func pushUnread(_ unread: UnreadCounts, to user: String) { chat.pushUnread(unread, to: user) }
 
-    func broadcast(_ record: NotificationRecord) -> Int {
-        let audience = record.audience ?? "all"
-        chat.router.publish(.notificationPush(channel: Channel.broadcastChannel(audience), type: "broadcast", record))
-        return chat.online.count(in: audience)
-    }
+    func broadcast(_ record: NotificationRecord) { chat.broadcast(record) }
 
     func assignmentChanged(_ key: ConversationKey, agent: String?) {
         let previous = chat.reassign(key, to: agent)
