@@ -27,7 +27,7 @@ public struct APIError: Error, Sendable, Equatable {
     static func storage(_ e: StoreError) -> APIError {
         switch e {
         case .unavailable(let why): return APIError(.serviceUnavailable, why, code: "unavailable")
-        case .notFound(let why): return APIError(.notFound, why)
+        case .closing: return APIError(.serviceUnavailable, "the hub is shutting down", code: "unavailable")
         case .conflict(let why): return APIError(.conflict, why)
         case .internalError: return APIError(.internalServerError, "storage error", code: "internal")
         }

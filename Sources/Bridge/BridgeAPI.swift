@@ -10,7 +10,6 @@ public final class BridgeAPI: Sendable {
     public struct Settings: Sendable {
         public var keys: [String]
         public var jwtSecret: [UInt8]
-        public var emailDelayMs: Int64 = 600_000
         public var smtpConfigured = false
         public init(keys: [String], jwtSecret: [UInt8]) {
             self.keys = keys
@@ -48,7 +47,6 @@ public final class BridgeAPI: Sendable {
     /// One request in the bridge's hands: what was asked, and how to answer it (timed per route).
     struct Call: Sendable {
         let request: HTTPRequest
-        let segments: [String]
         let route: String
         let started: Int64
         let metrics: HubMetrics
@@ -92,11 +90,11 @@ public final class BridgeAPI: Sendable {
         switch segments.first {
         case "healthz":
             guard segments.count == 1 else { break }
-            guard method == "GET" || method == "HEAD" else { return respond(Self.notAllowed("GET, HEAD")) }
+            guard method == "GET" || method == "HEAD" else { return respond(HTTPResponse.methodNotAllowed(allow: "GET, HEAD")) }
             return respond(.json(.ok, "{\"status\":\"ok\"}"))
         case "metrics":
             guard segments.count == 1 else { break }
-            guard method == "GET" || method == "HEAD" else { return respond(Self.notAllowed("GET, HEAD")) }
+            guard method == "GET" || method == "HEAD" else { return respond(HTTPResponse.methodNotAllowed(allow: "GET, HEAD")) }
             let text = metrics.prometheus(live: live.liveStats(), writer: writerStats())
             return respond(.text(.ok, text, contentType: "text/plain; version=0.0.4; charset=utf-8"))
         case "v1":
@@ -115,9 +113,9 @@ public final class BridgeAPI: Sendable {
     private func route(_ request: HTTPRequest, _ s: [String], _ respond: @escaping Responder) {
         let m = request.method
         func call(_ route: String) -> Call {
-            Call(request: request, segments: s, route: route, started: monotonicMicros(), metrics: metrics, responder: respond)
+            Call(request: request, route: route, started: monotonicMicros(), metrics: metrics, responder: respond)
         }
-        func allow(_ methods: String) { respond(Self.notAllowed(methods)) }
+        func allow(_ methods: String) { respond(HTTPResponse.methodNotAllowed(allow: methods)) }
         switch (s.count, s.first) {
         case (2, "users"):
             m == "PUT" ? putUser(call("users.put"), id: s[1]) : allow("PUT")
@@ -148,12 +146,6 @@ public final class BridgeAPI: Sendable {
         default:
             respond(APIError(.notFound, "no such path").response)
         }
-    }
-
-    static func notAllowed(_ allow: String) -> HTTPResponse {
-        var r = APIError(.methodNotAllowed, "method not allowed; allowed: \(allow)").response
-        r.headers.append(("Allow", allow))
-        return r
     }
 
     // MARK: idempotency

@@ -45,7 +45,8 @@ public final class LatencyHistogram: Sendable {
 public final class HubMetrics: Sendable {
     /// WebSocket ops and bridge routes whose latency is measured.
     public static let wsOps = ["auth", "subscribe", "unsubscribe", "send", "history", "read", "typing", "presence",
-                               "status", "conversations", "notifications", "notifications.read", "ping"]
+                               "status", "conversations", "notifications", "notifications.read", "ping",
+                               "admin.broadcast", "admin.stats"]
     public static let bridgeRoutes = ["users.put", "assignments.put", "assignments.delete", "notifications.post",
                                       "broadcasts.post", "messages.post", "messages.get", "user_notifications.get",
                                       "notification.get", "tokens.post", "stats.get"]

@@ -33,7 +33,7 @@ public final class Notifier: Sendable {
         store.fanoutStep(id, limit: chunkSize, now: wallMillis(), emailDelayMs: emailDelayMs,
                          online: { live.isOnline($0) }) { [self] result in
             switch result {
-            case .failure(.unavailable(let why)) where why.contains("closing"):
+            case .failure(.closing):
                 // Shutting down: left unfinished in the store, the next start resumes it.
                 Log.info("fanout_paused", ["fanout": "\(id)", "stored": "\(stored)"])
             case .failure(let e):

@@ -61,6 +61,27 @@ extension JSONWriter {
         endObject()
     }
 
+    /// The live half of the stats (`admin.stats`, and the start of `GET /v1/stats`).
+    public mutating func liveStatsFields(_ live: LiveStats, _ metrics: HubMetrics) {
+        key("connections"); int(live.connections)
+        key("websockets"); int(live.webSockets)
+        key("users_online"); int(live.onlineByRole.values.reduce(0, +))
+        key("agents_online")
+        int(Role.allCases.filter(\.isAgent).reduce(0) { $0 + (live.onlineByRole[$1.rawValue] ?? 0) })
+        key("online_by_role"); beginObject()
+        for role in Rules.roles { key(role); int(live.onlineByRole[role] ?? 0) }
+        endObject()
+        key("messages_stored"); int(metrics.messagesStored.load(ordering: .relaxed))
+        key("notifications_stored"); int(metrics.notificationsStored.load(ordering: .relaxed))
+    }
+
+    /// `service, client, agents`: the `assignment` push's fields (the bridge's answer adds to them).
+    public mutating func assignmentFields(_ key: ConversationKey, agent: String?) {
+        self.key("service"); string(key.service)
+        self.key("client"); string(key.clientId)
+        self.key("agents"); beginArray(); if let agent { string(agent) }; endArray()
+    }
+
     /// The body of a JSON object built by `fields`.
     public static func object(capacity: Int = 256, _ fields: (inout JSONWriter) -> Void) -> [UInt8] {
         var w = JSONWriter(capacity: capacity)

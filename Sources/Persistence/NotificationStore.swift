@@ -24,7 +24,6 @@ public protocol NotificationStore: Sendable {
     func recordPushes(_ pushes: [(notification: Int64, user: String)], now: Int64)
 
     func notifications(for user: String, _ query: NotificationQuery, completion: @escaping StoreCompletion<NotificationPage>)
-    func unread(for user: String, completion: @escaping StoreCompletion<UnreadCounts>)
     func markNotificationsRead(user: String, _ selection: ReadSelection, service: String?, now: Int64,
                                completion: @escaping StoreCompletion<UnreadCounts>)
     func receipt(_ id: Int64, completion: @escaping StoreCompletion<NotificationReceipt?>)

@@ -208,10 +208,6 @@ extension SQLiteStore: NotificationStore {
         }, completion)
     }
 
-    public func unread(for user: String, completion: @escaping StoreCompletion<UnreadCounts>) {
-        read({ db in try Self.unread(db, user: user) }, completion)
-    }
-
     public func markNotificationsRead(user: String, _ selection: ReadSelection, service: String?, now: Int64,
                                       completion: @escaping StoreCompletion<UnreadCounts>) {
         let all: Bool

@@ -43,7 +43,7 @@ public final class SQLiteStore: Store {
             let failed = if case .failure = result { true } else { false }
             return ({ committed in completion(committed ? result : .failure(.unavailable("storage commit failed"))) }, failed)
         }, abandon: { completion(.failure(.unavailable("storage commit failed"))) })
-        if !writer.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
+        if !writer.submit(job) { completion(.failure(.closing)) }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
@@ -53,7 +53,7 @@ public final class SQLiteStore: Store {
             do { result = .success(try body(db)) } catch { result = .failure(Self.storeError(error)) }
             return ({ _ in completion(result) }, false)
         }, abandon: { completion(.failure(.unavailable("storage unavailable"))) })
-        if !readers.submit(job) { completion(.failure(.unavailable("storage is closing"))) }
+        if !readers.submit(job) { completion(.failure(.closing)) }
     }
 
     static func storeError(_ error: Error) -> StoreError {

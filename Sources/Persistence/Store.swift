@@ -100,9 +100,10 @@ public struct ConversationSummary: Sendable, Equatable {
 }
 
 public enum StoreError: Error, Equatable, Sendable {
-    /// Storage could not do it now (closing, disk error); nothing was written.
+    /// Storage could not do it now (a disk error); nothing was written.
     case unavailable(String)
-    case notFound(String)
+    /// The store is shutting down: nothing new is accepted.
+    case closing
     case conflict(String)
     case internalError(String)
 }

@@ -30,6 +30,13 @@ public struct HTTPResponse: Sendable {
         return .json(status, body, closeConnection: closeConnection)
     }
 
+    /// 405 with the `Allow` header every 405 must carry.
+    public static func methodNotAllowed(allow: String) -> HTTPResponse {
+        var r = HTTPResponse.error(.methodNotAllowed, "method not allowed; allowed: \(allow)")
+        r.headers.append(("Allow", allow))
+        return r
+    }
+
     public static func error(_ error: HTTPError) -> HTTPResponse {
         .error(error.status, error.message, closeConnection: true)
     }

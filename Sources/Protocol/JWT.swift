@@ -12,6 +12,8 @@ public enum Role: String, Sendable, CaseIterable {
     case marketingAgent = "marketing_agent"
     case client
 
+    public var isAgent: Bool { self == .websiteAgent || self == .marketingAgent }
+
     /// PROTOCOL.md "Channels": the services an agent of this role may be assigned for.
     public func mayBeAssigned(for service: String) -> Bool {
         switch self {

@@ -46,7 +46,6 @@ public struct WebSocketReader {
     }
 
     /// Bytes held for a message or frame still in progress (for memory accounting).
-    public var bufferedBytes: Int { message.capacity + control.capacity + header.capacity }
 
     /// Consumes `input` (unmasking it in place) and appends what it completes to `events`.
     /// Throws on the first broken rule; the caller closes with `error.closeCode`.

@@ -84,7 +84,7 @@ final class NotificationTests: XCTestCase {
         XCTAssertEqual(pushed["title"]?.stringValue, "Maintenance tonight")
         XCTAssertTrue(wes.noPush("broadcast", within: 0.3), "agents are not in the audience")
         // One row, not one per user.
-        let rows = try HubServer.wait { done in
+        let rows = try waitForStore { done in
             hub.server.store.receipt(id) { done($0) }
         }.get()
         XCTAssertEqual(rows?.addressed, 2)
@@ -134,7 +134,7 @@ final class NotificationTests: XCTestCase {
         for i in 0..<1_250 {
             store.upsertUser(UserRecord(id: "c\(i)", role: "client", name: "C\(i)"), now: 1) { _ in }
         }
-        _ = try HubServer.wait { store.upsertUser(UserRecord(id: "wes", role: "website_agent", name: "Wes"), now: 1, completion: $0) }.get()
+        _ = try waitForStore { store.upsertUser(UserRecord(id: "wes", role: "website_agent", name: "Wes"), now: 1, completion: $0) }.get()
         let online = try client("c7")
         let r = try bridge.post("/v1/notifications", #"{"to":{"role":"client"},"service":"platform","category":"updates","title":"New course catalogue"}"#)
         XCTAssertEqual(r.status, 201, r.text)
@@ -196,10 +196,10 @@ final class NotificationTests: XCTestCase {
         let store = hub.server.store
         for i in 0..<599 { store.upsertUser(UserRecord(id: "r\(i)", role: "client", name: "R"), now: 1) { _ in } }
         // The writer runs jobs in order: once the last is committed, all are.
-        _ = try HubServer.wait { store.upsertUser(UserRecord(id: "r599", role: "client", name: "R"), now: 1, completion: $0) }.get()
+        _ = try waitForStore { store.upsertUser(UserRecord(id: "r599", role: "client", name: "R"), now: 1, completion: $0) }.get()
         // Recorded but never run: as if the hub stopped right after answering the POST.
         let content = NotificationContent(service: "platform", category: "updates", title: "Resumed", body: "", data: "{}")
-        let started = try HubServer.wait { store.startFanout(content, audience: "client", now: wallMillis(), claim: nil, completion: $0) }.get()
+        let started = try waitForStore { store.startFanout(content, audience: "client", now: wallMillis(), claim: nil, completion: $0) }.get()
         guard case .fresh(let f) = started else { return XCTFail("not started: \(started)") }
         XCTAssertEqual(f.count, 600)
         XCTAssertEqual(try bridge.get("/v1/users/r599/notifications").json["items"]?.arrayValue?.count, 0)
@@ -212,6 +212,6 @@ final class NotificationTests: XCTestCase {
         XCTAssertEqual(try bridge.get("/v1/users/r599/notifications").json["items"]?[0]?["title"]?.stringValue, "Resumed")
         XCTAssertEqual(try bridge.get("/v1/users/r0/notifications").json["items"]?.arrayValue?.count, 1, "stored once each")
         let restarted = hub.server.store
-        XCTAssertEqual(try HubServer.wait { restarted.unfinishedFanouts(completion: $0) }.get(), [])
+        XCTAssertEqual(try waitForStore { restarted.unfinishedFanouts(completion: $0) }.get(), [])
     }
 }

@@ -30,7 +30,7 @@ extension BridgeAPI {
                         w.key("ids"); w.beginArray(); for n in list { w.int(n.record.id) }; w.endArray()
                     }, as: UTF8.self))
                 }
-                store.createNotifications(content, users: users, now: wallMillis(), emailDelayMs: settings.emailDelayMs,
+                store.createNotifications(content, users: users, now: wallMillis(), emailDelayMs: notifier.emailDelayMs,
                                           claim: claim(key, c, render: render)) { result in
                     self.finish(c, result) { list in
                         metrics.notificationsStored.add(list.count, ordering: .relaxed)

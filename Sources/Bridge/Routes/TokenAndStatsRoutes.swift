@@ -47,18 +47,10 @@ extension BridgeAPI {
                         return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: "unavailable"))
                     }
                     c.json(.ok, JSONWriter.object(capacity: 1024) { w in
-                        w.key("connections"); w.int(live.connections)
-                        w.key("websockets"); w.int(live.webSockets)
-                        w.key("users_online"); w.int(live.onlineByRole.values.reduce(0, +))
-                        w.key("agents_online"); w.int((live.onlineByRole["website_agent"] ?? 0) + (live.onlineByRole["marketing_agent"] ?? 0))
-                        w.key("online_by_role"); w.beginObject()
-                        for role in Rules.roles { w.key(role); w.int(live.onlineByRole[role] ?? 0) }
-                        w.endObject()
+                        w.liveStatsFields(live, metrics)
                         w.key("users_by_role"); w.beginObject()
                         for role in Rules.roles { w.key(role); w.int(users[role] ?? 0) }
                         w.endObject()
-                        w.key("messages_stored"); w.int(metrics.messagesStored.load(ordering: .relaxed))
-                        w.key("notifications_stored"); w.int(metrics.notificationsStored.load(ordering: .relaxed))
                         w.key("outbox"); w.beginObject()
                         w.key("pending"); w.int(outbox.pending)
                         w.key("sent"); w.int(outbox.sent)

@@ -99,11 +99,9 @@ extension BridgeAPI {
         } catch { c.fail(error) }
     }
 
-    /// `{service, client, agent_id, agents}`, the shape of the `assignment` push plus the agent.
+    /// `{service, client, agents, agent_id}`: the `assignment` push's fields plus the agent.
     static func assignmentFields(_ w: inout JSONWriter, _ key: ConversationKey, agent: String?) {
-        w.key("service"); w.string(key.service)
-        w.key("client"); w.string(key.clientId)
+        w.assignmentFields(key, agent: agent)
         w.key("agent_id"); if let agent { w.string(agent) } else { w.null() }
-        w.key("agents"); w.beginArray(); if let agent { w.string(agent) }; w.endArray()
     }
 }

@@ -1,5 +1,4 @@
 import Bridge
-import Bridge
 import Foundation
 import Glibc
 
@@ -25,6 +24,11 @@ struct Configuration: Sendable {
     var emailFallbackDelayMs: Int64 = 600_000
     /// First retry delay of a mail that failed for now (doubling up to an hour).
     var smtpRetryMs: Int64 = 30_000
+    /// `--smtp` parsed (checked when the flag was read), with `--smtp-from` or its default.
+    var smtpConfiguration: SMTPConfiguration? {
+        smtp.flatMap { SMTPConfiguration.parse($0, from: smtpFrom ?? Self.defaultSMTPFrom) }
+    }
+    static let defaultSMTPFrom = "montrose-hub@localhost"
     /// How often the mailer looks for due mail (not a flag; tests shorten it).
     var mailPollMs = 1_000
     /// Chat limits given on the command line (nil: the defaults in ChatLimits).
@@ -163,7 +167,7 @@ struct Configuration: Sendable {
         case "max-connections": maxConnections = try Self.int(v, name, 1...10_000_000)
         case "ping-interval": pingIntervalSeconds = try Self.int(v, name, 1...3600)
         case "smtp":
-            guard SMTPConfiguration.parse(v, from: "hub@localhost") != nil else {
+            guard SMTPConfiguration.parse(v, from: Self.defaultSMTPFrom) != nil else {
                 throw Invalid(description: "--smtp expects HOST:PORT, got '\(v)'")
             }
             smtp = v

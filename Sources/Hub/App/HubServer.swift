@@ -1,7 +1,6 @@
 import Bridge
 import CLinux
 import Glibc
-import Bridge
 import Foundation
 import Persistence
 import Synchronization
@@ -53,7 +52,7 @@ final class HubServer {
         let store = opened
         self.store = store
         let directory = Directory()
-        let assignments = Self.wait { store.allAssignments(completion: $0) }
+        let assignments = waitForStore { store.allAssignments(completion: $0) }
         guard case .success(let list) = assignments else { throw StartError(description: "cannot read assignments: \(assignments)") }
         directory.load(list)
         if c.dev { DemoSeed.seedIfNeeded(store, directory: directory) }
@@ -62,23 +61,27 @@ final class HubServer {
         if let n = c.opsBurst { chatLimits.opsBurst = n }
         if let n = c.maxConnectionsPerUser { chatLimits.maxConnectionsPerUser = n }
         if let n = c.maxUnauthenticated { chatLimits.maxUnauthenticated = n }
+        let secret = Array((c.jwtSecret ?? "").utf8)
+        guard !secret.isEmpty else {
+            store.close()
+            throw StartError(description: "no JWT secret (give --jwt-secret, or run in development mode)")
+        }
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
-                           verifier: JWTVerifier(secret: Array((c.jwtSecret ?? "").utf8)), limits: chatLimits, metrics: metrics, counters: counters)
+                           verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat, counters: counters)
         notifier = Notifier(store: store, live: link, metrics: metrics, emailDelayMs: c.emailFallbackDelayMs)
-        var mail = Mailer.Settings(smtp: c.smtp.flatMap { SMTPConfiguration.parse($0, from: c.smtpFrom ?? "montrose-hub@localhost") })
+        var mail = Mailer.Settings(smtp: c.smtpConfiguration)
         mail.retryBaseMs = c.smtpRetryMs
         mail.pollMs = c.mailPollMs
         mailer = Mailer(store: store, live: link, metrics: metrics, settings: mail)
-        var bridgeSettings = BridgeAPI.Settings(keys: c.bridgeKeys, jwtSecret: Array((c.jwtSecret ?? "").utf8))
-        bridgeSettings.emailDelayMs = c.emailFallbackDelayMs
+        var bridgeSettings = BridgeAPI.Settings(keys: c.bridgeKeys, jwtSecret: secret)
         bridgeSettings.smtpConfigured = mail.smtp != nil
         let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings,
                             writerStats: { store.writerStats })
         do {
             publicListener = try Listener(name: "public", host: c.host, port: c.port,
                                           service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
-                                                                 console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: Array((c.jwtSecret ?? "").utf8)))),
+                                                                 console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: secret))),
                                           tls: tls, limits: limits)
             bridgeListener = try Listener(name: "bridge", host: c.bridgeHost, port: c.bridgePort,
                                           service: BridgeService(api: api), tls: nil, limits: bridgeLimits)
@@ -107,11 +110,6 @@ final class HubServer {
             Log.error("tls_reload_failed", ["reason": error.description, "action": "keeping the previous certificate"])
             return error.description
         }
-    }
-
-    /// Waits for a store call made during start-up (before any loop runs).
-    static func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {
-        waitForStore(call)
     }
 
     func start() {

@@ -33,5 +33,5 @@ struct PublicService: HTTPService {
         }
     }
 
-    private var methodNotAllowed: HTTPResponse { ConsoleRoutes.notAllowed("GET, HEAD") }
+    private var methodNotAllowed: HTTPResponse { .methodNotAllowed(allow: "GET, HEAD") }
 }

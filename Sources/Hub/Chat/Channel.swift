@@ -9,12 +9,12 @@ enum Channel: Hashable, Sendable {
     init?(_ name: String) {
         if name.hasPrefix("user:") {
             let id = String(name.dropFirst(5))
-            guard Channel.isValidUserID(id) else { return nil }
+            guard TokenClaims.isValidUserID(id) else { return nil }
             self = .user(id)
         } else if name.hasPrefix("conv:") {
             let parts = name.dropFirst(5).split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, TokenClaims.knownServices.contains(String(parts[0])),
-                  Channel.isValidUserID(String(parts[1])) else { return nil }
+                  TokenClaims.isValidUserID(String(parts[1])) else { return nil }
             self = .conversation(ConversationKey(service: String(parts[0]), clientId: String(parts[1])))
         } else {
             return nil
@@ -31,8 +31,6 @@ enum Channel: Hashable, Sendable {
     /// The internal channel every authenticated connection of an audience ('all' or a role)
     /// joins for broadcasts. Not a name a client can subscribe to (it parses as no Channel).
     static func broadcastChannel(_ audience: String) -> String { "broadcast:\(audience)" }
-
-    static func isValidUserID(_ id: String) -> Bool { TokenClaims.isValidUserID(id) }
 }
 
 /// Who a connection is, from its verified token.

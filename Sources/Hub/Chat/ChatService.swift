@@ -54,6 +54,13 @@ final class ChatService: Sendable {
         router.publish(.unread(n.userId, n.unread))
     }
 
+    func liveStats() -> LiveStats {
+        LiveStats(connections: counters.connections.load(ordering: .relaxed),
+                  webSockets: counters.webSockets.load(ordering: .relaxed),
+                  onlineByRole: online.byRole,
+                  slowConsumerCloses: counters.slowConsumerCloses.load(ordering: .relaxed))
+    }
+
     /// A stored broadcast to every connection of its audience (one frame for all of them).
     func broadcast(_ record: NotificationRecord) {
         metrics.broadcastsSent.add(1, ordering: .relaxed)

@@ -51,7 +51,6 @@ enum Authorizer {
     enum Access: Equatable { case participant, observer, denied }
 
     /// Services an agent role may be assigned for (PROTOCOL.md "Channels").
-    static func agentMayServe(_ role: Role, _ service: String) -> Bool { role.mayBeAssigned(for: service) }
 
     static func access(_ user: SessionUser, _ channel: Channel, directory: Directory) -> Access {
         switch channel {
@@ -64,7 +63,7 @@ enum Authorizer {
                 if let services = user.services, !services.contains(key.service) { return .denied }
                 return .participant
             case .marketingAgent, .websiteAgent:
-                guard agentMayServe(user.role, key.service), directory.agent(for: key) == user.id else { return .denied }
+                guard user.role.mayBeAssigned(for: key.service), directory.agent(for: key) == user.id else { return .denied }
                 return .participant
             case .admin:
                 // Admins read everything; an unassigned admin reads without joining presence.

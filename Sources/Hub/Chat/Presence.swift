@@ -66,10 +66,6 @@ final class Presence: Sendable {
         }
     }
 
-    func status(of userID: String, role: Role) -> String {
-        state.withLock { $0.status[userID] } ?? (role == .client ? "online" : "available")
-    }
-
     func setStatus(_ userID: String, _ status: String) {
         state.withLock { $0.status[userID] = status }
     }

@@ -24,10 +24,6 @@ final class Session: WebSocketHandler {
     private var opTokens: Double = 0
     private var opTokensAt: Int64 = 0
     private var rateStrikes = 0
-    /// Counted in `chat.unauthenticated` until it authenticates or closes.
-    private var awaitingAuth = false
-    /// Counted in `chat.online` (so its close must count it out).
-    private var countedOnline = false
     /// The op being decoded and when it arrived (its latency is recorded when it is answered).
     private var current: (op: String, started: Int64) = ("", 0)
 
@@ -40,7 +36,6 @@ final class Session: WebSocketHandler {
         /// False while a fetch from the store is in flight: live pushes wait in `held`.
         var ready: Bool
         var held: [Publication] = []
-        var observer = false
         /// Counted in the channel's presence (participants of conversations only).
         var joined = false
         init(channel: Channel, ready: Bool = false) {
@@ -62,7 +57,7 @@ final class Session: WebSocketHandler {
         authDeadline = c.loop.now + chat.limits.authDeadlineMs
         opTokens = Double(chat.limits.opsBurst)
         opTokensAt = c.loop.now
-        awaitingAuth = true
+        // Counted in `unauthenticated` while `user` is nil, in `online` once it is set.
         chat.unauthenticated.add(1, ordering: .relaxed)
         if let token = urlToken { authenticate(c, token: token, requestID: nil) }
     }
@@ -71,13 +66,11 @@ final class Session: WebSocketHandler {
         for name in Array(subscriptions.keys) { drop(name, loop: c.loop.index) }
         for name in broadcastChannels { chat.router.unsubscribe(self, from: name, loop: c.loop.index) }
         broadcastChannels = []
-        if awaitingAuth {
-            awaitingAuth = false
-            chat.unauthenticated.subtract(1, ordering: .relaxed)
-        }
-        if let user, countedOnline {
+        if let user {
             chat.online.disconnected(user)
             chat.notifications.userSeen(user.id, now: wallMillis())
+        } else {
+            chat.unauthenticated.subtract(1, ordering: .relaxed)
         }
     }
 
@@ -227,11 +220,7 @@ final class Session: WebSocketHandler {
             c.close(.policyViolation, reason: "too many connections for this user")
             return
         }
-        countedOnline = true
-        if awaitingAuth {
-            awaitingAuth = false
-            chat.unauthenticated.subtract(1, ordering: .relaxed)
-        }
+        chat.unauthenticated.subtract(1, ordering: .relaxed)
         user = u
         chat.store.upsertUser(u.record, now: wallMillis()) { _ in }
         chat.notifications.userSeen(u.id, now: wallMillis())
@@ -300,7 +289,6 @@ final class Session: WebSocketHandler {
         // (held until the fetch is back), whatever committed before is in the fetch.
         let sub = subscriptions[channel.name] ?? Subscription(channel: channel)
         sub.ready = false
-        sub.observer = access == .observer
         if !sub.joined && access == .participant {
             sub.joined = true
             if chat.presence.join(channel.name, user) { chat.router.publish(Self.membership("join", channel.name, user)) }
@@ -621,7 +609,7 @@ final class Session: WebSocketHandler {
         case .client:
             finish((user.services ?? Array(TokenClaims.knownServices)).sorted().map { ConversationKey(service: $0, clientId: user.id) })
         case .websiteAgent, .marketingAgent:
-            finish(chat.directory.conversations(ofAgent: user.id).filter { Authorizer.agentMayServe(user.role, $0.service) })
+            finish(chat.directory.conversations(ofAgent: user.id).filter { user.role.mayBeAssigned(for: $0.service) })
         case .admin:
             let assigned = chat.directory.allConversations()
             store.allConversations(service: service) { result in
@@ -763,20 +751,8 @@ final class Session: WebSocketHandler {
 
     private func adminStats(_ c: Connection, _ id: Int64, _ user: SessionUser) {
         guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.stats is for admins") }
-        let byRole = chat.online.byRole
-        let m = chat.metrics
-        let counters = chat.counters
-        reply(c, id) { w in
-            w.key("connections"); w.int(counters.connections.load(ordering: .relaxed))
-            w.key("websockets"); w.int(counters.webSockets.load(ordering: .relaxed))
-            w.key("users_online"); w.int(byRole.values.reduce(0, +))
-            w.key("agents_online"); w.int((byRole["website_agent"] ?? 0) + (byRole["marketing_agent"] ?? 0))
-            w.key("online_by_role"); w.beginObject()
-            for role in Role.allCases { w.key(role.rawValue); w.int(byRole[role.rawValue] ?? 0) }
-            w.endObject()
-            w.key("messages_stored"); w.int(m.messagesStored.load(ordering: .relaxed))
-            w.key("notifications_stored"); w.int(m.notificationsStored.load(ordering: .relaxed))
-        }
+        let live = chat.liveStats()
+        reply(c, id) { [chat] w in w.liveStatsFields(live, chat.metrics) }
     }
 
     /// An optional string param from `allowed`: `.some(nil)` when absent, nil (after replying
@@ -823,7 +799,7 @@ final class Session: WebSocketHandler {
     private func replyStoreError(_ c: Connection, _ id: Int64, _ e: StoreError) {
         switch e {
         case .unavailable(let why): replyError(c, id, "unavailable", why)
-        case .notFound(let why): replyError(c, id, "not_found", why)
+        case .closing: replyError(c, id, "unavailable", "the hub is shutting down")
         case .conflict(let why): replyError(c, id, "conflict", why)
         case .internalError(let why):
             Log.error("store_error", ["reason": why])

@@ -20,7 +20,7 @@ struct ConsoleRoutes: Sendable {
     func handle(_ request: HTTPRequest) -> HTTPResponse? {
         let path = request.path
         if let (type, body) = Self.files[path] {
-            guard request.method == "GET" || request.method == "HEAD" else { return Self.notAllowed("GET, HEAD") }
+            guard request.method == "GET" || request.method == "HEAD" else { return HTTPResponse.methodNotAllowed(allow: "GET, HEAD") }
             return HTTPResponse(status: .ok, headers: [
                 ("Content-Type", type),
                 ("Cache-Control", "no-cache"),
@@ -33,7 +33,7 @@ struct ConsoleRoutes: Sendable {
         case "/dev/users":
             // Always answered (a 404 would be a console error on every sign-in page): outside
             // development mode it says so and lists nobody.
-            guard request.method == "GET" else { return Self.notAllowed("GET") }
+            guard request.method == "GET" else { return HTTPResponse.methodNotAllowed(allow: "GET") }
             return .json(.ok, String(decoding: JSONWriter.object { w in
                 w.key("dev"); w.bool(dev)
                 w.key("users"); w.objects(dev ? DemoSeed.users : []) { w, u in
@@ -44,7 +44,7 @@ struct ConsoleRoutes: Sendable {
             }, as: UTF8.self))
         case "/dev/token":
             guard dev else { return .error(.notFound, "no such path") }
-            guard request.method == "POST" else { return Self.notAllowed("POST") }
+            guard request.method == "POST" else { return HTTPResponse.methodNotAllowed(allow: "POST") }
             guard let body = try? JSONParser.parse(request.body, maxDepth: 4), let id = body["user"]?.stringValue,
                   let user = DemoSeed.users.first(where: { $0.id == id }), let role = Role(rawValue: user.role) else {
                 return .error(.unprocessable, "user: must be one of the demo users (GET /dev/users)")
@@ -58,11 +58,5 @@ struct ConsoleRoutes: Sendable {
         default:
             return nil
         }
-    }
-
-    static func notAllowed(_ allow: String) -> HTTPResponse {
-        var r = HTTPResponse.error(.methodNotAllowed, "method not allowed")
-        r.headers.append(("Allow", allow))
-        return r
     }
 }

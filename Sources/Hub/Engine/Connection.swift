@@ -55,9 +55,6 @@ final class Connection {
     private var pingSentAt: Int64 = 0
 
     /// Output waiting for the socket, in bytes (backpressure looks at this).
-    var bufferedAmount: Int { output.bytes }
-    var isWebSocket: Bool { phase == .webSocket }
-    var isTLS: Bool { tls != nil }
 
     init(id: ConnectionID, fd: Int32, loop: EventLoop, listener: Listener, peer: String, now: Int64) {
         self.id = id
@@ -287,11 +284,6 @@ final class Connection {
 
     func send(_ opcode: Opcode, _ payload: [UInt8]) {
         payload.withUnsafeBytes { send(opcode, $0) }
-    }
-
-    func sendText(_ text: String) {
-        var t = text
-        t.withUTF8 { send(.text, UnsafeRawBufferPointer($0)) }
     }
 
     /// Queues an already encoded, uncompressed frame (shared by every subscriber of a publish).

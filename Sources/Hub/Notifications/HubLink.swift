@@ -34,9 +34,7 @@ final class HubLink: LiveHub {
         for user in users {
             chat.router.publish(.push(channel: Channel.user(user).name) { w in
                 w.key("type"); w.string("assignment")
-                w.key("service"); w.string(key.service)
-                w.key("client"); w.string(key.clientId)
-                w.key("agents"); w.beginArray(); if let agent { w.string(agent) }; w.endArray()
+                w.assignmentFields(key, agent: agent)
             })
         }
         Log.info("assignment", ["channel": key.channel, "agent": agent ?? "-", "previous": previous ?? "-"])
@@ -51,12 +49,7 @@ final class HubLink: LiveHub {
         for n in result.notifications { chat.deliver(n) }
     }
 
-    func liveStats() -> LiveStats {
-        LiveStats(connections: counters.connections.load(ordering: .relaxed),
-                  webSockets: counters.webSockets.load(ordering: .relaxed),
-                  onlineByRole: chat.online.byRole,
-                  slowConsumerCloses: counters.slowConsumerCloses.load(ordering: .relaxed))
-    }
+    func liveStats() -> LiveStats { chat.liveStats() }
 }
 
 extension Publication {

@@ -54,7 +54,7 @@ final class TestHub {
     /// Seeds an assignment the way the bridge will: in the store and in the live directory.
     func assign(_ agent: String, to client: String, for service: String) throws {
         let key = ConversationKey(service: service, clientId: client)
-        let r = HubServer.wait { server.store.setAssignment(Assignment(conversation: key, agentId: agent), now: 1, completion: $0) }
+        let r = waitForStore { server.store.setAssignment(Assignment(conversation: key, agentId: agent), now: 1, completion: $0) }
         _ = try r.get()
         server.chat.directory.setAgent(agent, for: key)
     }

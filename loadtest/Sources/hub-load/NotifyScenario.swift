@@ -90,7 +90,7 @@ final class NotifyScenario: WebSocketDelegate {
     deinit { scratch.deallocate() }
 
     func run() -> Bool {
-        let secret = o.jwtSecret ?? "", key = o.bridgeKey ?? ""
+        let key = o.bridgeKey ?? ""
         let bridge: BridgeHTTP
         do { bridge = try BridgeHTTP(host: o.host, port: o.bridgePort, key: key) } catch {
             print("notify: \(error.message)")
@@ -116,7 +116,6 @@ final class NotifyScenario: WebSocketDelegate {
             conns.append(WebSocketConnection(index: n, host: o.host, port: o.port, path: "/ws", poller: poller, failure: &err))
             ready.append(false)
             got.append(false)
-            _ = secret
         }
         let setupDeadline = Clock.nanos() + UInt64(o.timeout * 1e9)
         while readyCount < o.online && Clock.nanos() < setupDeadline { turn() }
