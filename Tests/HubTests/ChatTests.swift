@@ -1,4 +1,5 @@
 import Foundation
+import Persistence
 import Protocol
 import XCTest
 @testable import Hub
@@ -270,6 +271,25 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(sub["messages"]?.arrayValue?.count, 0)
         _ = try wes.result("send", ["channel": .string(annWebsite), "text": "two", "client_msg_id": "b2"])
         XCTAssertEqual(try ann.push("message")["seq"]?.intValue, 2, "seq 2 is not mistaken for already delivered")
+    }
+
+    func testALongCatchUpIsPacedByTheReaderNotCutOff() throws {
+        // 6,000 stored messages: more than the 4,096 frames a connection may have queued.
+        let store = hub.server.store
+        let key = ConversationKey(service: "website", clientId: "ann")
+        let wes = UserRecord(id: "wes", role: "website_agent", name: "Wes")
+        for i in 0..<5_999 {
+            store.appendMessage(NewMessage(conversation: key, sender: wes, text: "m\(i)", clientMsgId: "p\(i)", ts: 1)) { _ in }
+        }
+        _ = try waitForStore { store.appendMessage(NewMessage(conversation: key, sender: wes, text: "last", clientMsgId: "p-last", ts: 1), completion: $0) }.get()
+        // A reader with a small window that pauses before reading anything.
+        let ann = try ChatClient(port: hub.port, token: TestHub.token("ann", .client), receiveBuffer: 4_096)
+        try ann.ws.send(#"{"id":1,"op":"subscribe","channel":"conv:website:ann","since":0}"#)
+        Thread.sleep(forTimeInterval: 1)
+        let first = try ann.reply(to: 1)
+        var seqs = (first["result"]?["messages"]?.arrayValue ?? []).compactMap { $0["seq"]?.intValue }
+        while seqs.count < 6_000 { seqs.append(try ann.push("message")["seq"]?.intValue ?? -1) }
+        XCTAssertEqual(seqs, Array(1...6_000), "every message once, in order, and no 4009")
     }
 }
 

@@ -24,6 +24,8 @@ final class Session: WebSocketHandler {
     private var opTokens: Double = 0
     private var opTokensAt: Int64 = 0
     private var rateStrikes = 0
+    /// Subscriptions whose catch-up waits for the output queue to drain.
+    private var drainedCatchUps: Set<String> = []
     /// The op being decoded and when it arrived (its latency is recorded when it is answered).
     private var current: (op: String, started: Int64) = ("", 0)
 
@@ -371,7 +373,24 @@ final class Session: WebSocketHandler {
             c.sendFrame(Publication.message(m).frame)
             sub.next += 1
         }
-        if page.more { catchUp(c, name) } else { release(c, name) }
+        guard page.more else { return release(c, name) }
+        // Paced by the socket: a client that reads slower than the store can be read gets the
+        // next page once its queue has drained, instead of being flooded into a 4009.
+        if c.queuedFrames >= Self.catchUpPauseFrames {
+            drainedCatchUps.insert(name)
+            c.notifyWhenDrained()
+        } else {
+            catchUp(c, name)
+        }
+    }
+
+    /// Queued frames at which a catch-up waits for the socket (a quarter of the 4009 cap).
+    static let catchUpPauseFrames = 1_024
+
+    func didDrain(_ c: Connection) {
+        let names = drainedCatchUps
+        drainedCatchUps = []
+        for name in names { catchUp(c, name) }
     }
 
     /// Marks the subscription live and delivers what was held, in order.

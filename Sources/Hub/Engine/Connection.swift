@@ -34,6 +34,7 @@ final class Connection {
     var pollingWrite = false
     var queuedForFlush = false
     private var closeAfterFlush = false
+    private var drainWaiter = false
     private(set) var lingering = false
     /// The next moment the sweep must look at this connection (meaning depends on state).
     private var deadline: Int64
@@ -286,6 +287,12 @@ final class Connection {
         payload.withUnsafeBytes { send(opcode, $0) }
     }
 
+    /// Frames queued and not yet written (what producers that can wait look at).
+    var queuedFrames: Int { output.frames }
+
+    /// Asks for one `didDrain` call once everything queued so far is written.
+    func notifyWhenDrained() { drainWaiter = true }
+
     /// Queues an already encoded, uncompressed frame (shared by every subscriber of a publish).
     func sendFrame(_ frame: Bytes) {
         guard phase == .webSocket, !closeSent else { return }
@@ -380,6 +387,10 @@ final class Connection {
         switch output.flush(fd: fd) {
         case .drained:
             if pollingWrite { loop.setWriteInterest(self, false) }
+            if drainWaiter {
+                drainWaiter = false
+                handler?.didDrain(self)
+            }
             if closeAfterFlush && !lingering { startLinger() }
         case .partial:
             if !pollingWrite { loop.setWriteInterest(self, true) }

@@ -26,10 +26,13 @@ protocol WebSocketHandler: AnyObject {
     func didClose(_ connection: Connection, code: CloseCode?)
     /// About once a second, from the loop's sweep, with monotonic milliseconds.
     func tick(_ connection: Connection, now: Int64)
+    /// The output queue emptied after `notifyWhenDrained()` asked to hear of it.
+    func didDrain(_ connection: Connection)
 }
 
 extension WebSocketHandler {
     func didOpen(_ connection: Connection) {}
     func didClose(_ connection: Connection, code: CloseCode?) {}
     func tick(_ connection: Connection, now: Int64) {}
+    func didDrain(_ connection: Connection) {}
 }
