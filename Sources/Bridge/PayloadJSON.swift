@@ -39,7 +39,7 @@ extension JSONWriter {
         key("category"); string(n.category)
         key("title"); string(n.title)
         key("body"); string(n.body)
-        key("data"); raw(Array(n.data.utf8))
+        key("data"); raw(n.data)
         key("ts"); int(n.ts)
         key("read"); bool(n.read)
         if n.audience != nil { key("broadcast"); bool(true) }

@@ -114,6 +114,13 @@ public struct JSONWriter {
     }
 
     /// Already-encoded JSON (a cached fragment), written as it is after the usual comma.
+    /// Already-encoded JSON held in a String (appended without an intermediate array).
+    public mutating func raw(_ encoded: String) {
+        separate()
+        var s = encoded
+        s.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
     public mutating func raw(_ encoded: [UInt8]) {
         separate()
         bytes.append(contentsOf: encoded)

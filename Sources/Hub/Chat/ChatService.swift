@@ -112,7 +112,8 @@ struct ChatLimits: Sendable {
 
 extension Publication {
     static func message(_ m: StoredMessage) -> Publication {
-        .push(channel: m.conversation.channel, message: m) { w in
+        // Sized for the text up front: an 8,000-character message would otherwise regrow the buffer.
+        .push(channel: m.conversation.channel, message: m, capacity: 256 + m.text.utf8.count) { w in
             w.key("type"); w.string("message")
             w.messageFields(m)
         }

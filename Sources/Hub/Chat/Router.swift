@@ -24,13 +24,14 @@ final class Publication: Sendable {
         self.notificationID = notificationID
     }
 
-    /// `{"type": type, …fields}` as a text frame.
-    static func push(channel: String, message: StoredMessage? = nil, _ write: (inout JSONWriter) -> Void) -> Publication {
-        var w = JSONWriter(capacity: 256)
+    /// `{"type": type, …fields}` as a text frame, encoded once for every subscriber.
+    static func push(channel: String, message: StoredMessage? = nil, notificationID: Int64? = nil, capacity: Int = 256,
+                     _ write: (inout JSONWriter) -> Void) -> Publication {
+        var w = JSONWriter(capacity: capacity)
         w.beginObject()
         write(&w)
         w.endObject()
-        return Publication(channel: channel, frame: Bytes(FrameEncoder.frame(opcode: .text, payload: w.bytes)), message: message)
+        return Publication(channel: channel, frame: Bytes.frame(.text, w.bytes), message: message, notificationID: notificationID)
     }
 }
 

@@ -1,3 +1,5 @@
+import Protocol
+
 // An immutable run of bytes with a stable address, shared by reference: a frame encoded once
 // can sit in many connections' output queues (and on several loops) without being copied.
 // `@unchecked Sendable`: the memory is written only inside `init` and never after.
@@ -29,4 +31,18 @@ public final class Bytes: @unchecked Sendable {
     deinit { base.deallocate() }
 
     public var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+}
+
+extension Bytes {
+    /// A whole unmasked frame written straight into one allocation: the header, then the payload.
+    static func frame(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer, rsv1: Bool = false) -> Bytes {
+        Bytes(count: FrameEncoder.headerSize(payloadLength: payload.count) + payload.count) { dst in
+            let h = FrameEncoder.writeHeader(opcode: opcode, rsv1: rsv1, payloadLength: payload.count, into: dst)
+            if let src = payload.baseAddress, payload.count > 0 { (dst + h).copyMemory(from: src, byteCount: payload.count) }
+        }
+    }
+
+    static func frame(_ opcode: Opcode, _ payload: [UInt8]) -> Bytes {
+        payload.withUnsafeBytes { frame(opcode, $0) }
+    }
 }

@@ -250,7 +250,7 @@ final class Connection {
         case .message(let opcode, let payload):
             if !closeSent { handler?.didReceive(self, opcode: opcode, payload: payload) }
         case .ping(let payload):
-            if !closeSent { enqueue(Bytes(FrameEncoder.frame(opcode: .pong, payload: payload))) }
+            if !closeSent { enqueue(Bytes.frame(.pong, payload)) }
         case .pong:
             break
         case .close(let code, _):
@@ -276,9 +276,9 @@ final class Connection {
         guard phase == .webSocket, !closeSent else { return }
         if let deflater, payload.count >= limits.compressionThreshold {
             let compressed = deflater.deflate(payload)
-            compressed.withUnsafeBytes { enqueue(Self.frame(opcode, $0, rsv1: true)) }
+            compressed.withUnsafeBytes { enqueue(Bytes.frame(opcode, $0, rsv1: true)) }
         } else {
-            enqueue(Self.frame(opcode, payload, rsv1: false))
+            enqueue(Bytes.frame(opcode, payload))
         }
         checkBackpressure()
     }
@@ -298,14 +298,6 @@ final class Connection {
         guard phase == .webSocket, !closeSent else { return }
         enqueue(frame)
         checkBackpressure()
-    }
-
-    private static func frame(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer, rsv1: Bool) -> Bytes {
-        let header = FrameEncoder.headerSize(payloadLength: payload.count)
-        return Bytes(count: header + payload.count) { dst in
-            let h = FrameEncoder.writeHeader(opcode: opcode, rsv1: rsv1, payloadLength: payload.count, into: dst)
-            if let src = payload.baseAddress, payload.count > 0 { (dst + h).copyMemory(from: src, byteCount: payload.count) }
-        }
     }
 
     /// Starts the closing handshake (server side). The connection ends when the peer answers,
@@ -452,7 +444,7 @@ final class Connection {
                 if now - pingSentAt >= limits.pongTimeoutMs { fail(code: .goingAway, reason: "ping timeout") }
             } else if now - lastReceived >= limits.pingIntervalMs {
                 pingSentAt = now
-                enqueue(Bytes(FrameEncoder.frame(opcode: .ping, payload: [])))
+                enqueue(Bytes.frame(.ping, []))
             }
         case .closed:
             return

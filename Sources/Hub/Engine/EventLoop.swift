@@ -35,6 +35,10 @@ final class EventLoop: @unchecked Sendable {
     private var freeSlots: [Int32] = []
     private var listenSockets: [(fd: Int32, listener: Listener, active: Bool)] = []
     var pendingFlush: [Connection] = []
+    /// Spare buffers swapped with the mailbox and the flush list, so taking either allocates
+    /// nothing (copying out of a shared array would allocate a fresh one every turn).
+    private var spareJobs: [@Sendable (EventLoop) -> Void] = []
+    private var spareFlush: [Connection] = []
     private var retired: [Connection] = []
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
@@ -94,12 +98,12 @@ final class EventLoop: @unchecked Sendable {
         _ = read(wakeFD, &counter, 8)
         // Cleared before taking the jobs: a job added after the take wakes us again.
         wakePending.store(false, ordering: .sequentiallyConsistent)
-        let jobs = mailbox.withLock { jobs -> [@Sendable (EventLoop) -> Void] in
-            let taken = jobs
-            jobs.removeAll(keepingCapacity: true)
-            return taken
-        }
+        var jobs = spareJobs
+        spareJobs = []
+        mailbox.withLock { swap(&$0, &jobs) }
         for job in jobs { job(self) }
+        jobs.removeAll(keepingCapacity: true)
+        spareJobs = jobs
     }
 
     /// The live connection with this id, if it is still the same one.
@@ -243,9 +247,12 @@ final class EventLoop: @unchecked Sendable {
     private func flushPending() {
         // Flushing can queue more (a TLS close_notify); loop until quiet.
         while !pendingFlush.isEmpty {
-            let batch = pendingFlush
-            pendingFlush.removeAll(keepingCapacity: true)
+            var batch = spareFlush
+            spareFlush = []
+            swap(&pendingFlush, &batch)
             for c in batch where c.queuedForFlush { c.flush() }
+            batch.removeAll(keepingCapacity: true)
+            spareFlush = batch
         }
     }
 

@@ -56,20 +56,18 @@ extension Publication {
     /// `notification` or `broadcast` push of a stored record; its id rides along so the
     /// delivering session can record the push for receipts.
     static func notificationPush(channel: String, type: String, _ n: NotificationRecord) -> Publication {
-        var w = JSONWriter(capacity: 256)
-        w.beginObject()
-        w.key("type"); w.string(type)
-        if type == "broadcast" {
-            w.key("id"); w.int(n.id)
-            w.key("title"); w.string(n.title)
-            w.key("body"); w.string(n.body)
-            w.key("data"); w.raw(Array(n.data.utf8))
-            w.key("ts"); w.int(n.ts)
-        } else {
-            w.notificationFields(n)
+        .push(channel: channel, notificationID: n.id, capacity: 256 + n.title.utf8.count + n.body.utf8.count + n.data.utf8.count) { w in
+            w.key("type"); w.string(type)
+            if type == "broadcast" {
+                w.key("id"); w.int(n.id)
+                w.key("title"); w.string(n.title)
+                w.key("body"); w.string(n.body)
+                w.key("data"); w.raw(n.data)
+                w.key("ts"); w.int(n.ts)
+            } else {
+                w.notificationFields(n)
+            }
         }
-        w.endObject()
-        return Publication(channel: channel, frame: Bytes(FrameEncoder.frame(opcode: .text, payload: w.bytes)), notificationID: n.id)
     }
 
     static func unread(_ user: String, _ u: UnreadCounts) -> Publication {
