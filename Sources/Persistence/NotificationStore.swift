@@ -28,8 +28,8 @@ public protocol NotificationStore: Sendable {
                                completion: @escaping StoreCompletion<UnreadCounts>)
     func receipt(_ id: Int64, completion: @escaping StoreCompletion<NotificationReceipt?>)
 
-    /// The user connected or disconnected now (fallback mail is not sent to who was around).
-    func userSeen(_ id: String, now: Int64)
+    /// Users connected or disconnected at these times (fallback mail is not sent to who was around).
+    func usersSeen(_ seen: [UserSeen])
 
     /// Mails due now, oldest first.
     func dueMail(now: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)

@@ -210,3 +210,13 @@ public struct DailyCount: Sendable, Equatable {
     public var messages: Int
     public var notifications: Int
 }
+
+/// A user connected or disconnected at `at` (ms since the epoch).
+public struct UserSeen: Sendable {
+    public let user: String
+    public let at: Int64
+    public init(user: String, at: Int64) {
+        self.user = user
+        self.at = at
+    }
+}

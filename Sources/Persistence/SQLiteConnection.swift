@@ -8,6 +8,8 @@ import Foundation
 public final class SQLiteConnection {
     let handle: OpaquePointer
     private var cache: [String: SQLiteStatement] = [:]
+    /// Statements handed out since the last `resetStatements` (only these can be mid-row).
+    private var used: [SQLiteStatement] = []
 
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         var db: OpaquePointer?
@@ -33,7 +35,8 @@ public final class SQLiteConnection {
     /// a COMMIT would fail, and a reader would keep seeing an old snapshot. Called whenever a
     /// unit of work ends.
     public func resetStatements() {
-        for s in cache.values { s.reset() }
+        for s in used { s.reset() }
+        used.removeAll(keepingCapacity: true)
     }
 
     /// Runs SQL without results (several statements allowed; no parameters).
@@ -51,6 +54,7 @@ public final class SQLiteConnection {
     public func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
         if let s = cache[sql] {
             s.reset()
+            used.append(s)
             return s
         }
         var stmt: OpaquePointer?
@@ -58,6 +62,7 @@ public final class SQLiteConnection {
         guard rc == SQLITE_OK, let stmt else { throw error(rc, sql) }
         let s = SQLiteStatement(stmt, connection: self, sql: sql)
         cache[sql] = s
+        used.append(s)
         return s
     }
 

@@ -275,9 +275,12 @@ extension SQLiteStore: NotificationStore {
         }, completion)
     }
 
-    public func userSeen(_ id: String, now: Int64) {
+    public func usersSeen(_ seen: [UserSeen]) {
         write({ db in
-            try db.statement("UPDATE users SET last_seen_at = ?2 WHERE id = ?1").bind(.text(id), .int(now)).run()
+            for s in seen {
+                try db.statement("UPDATE users SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2) WHERE id = ?1")
+                    .bind(.text(s.user), .int(s.at)).run()
+            }
         }, { _ in })
     }
 

@@ -66,6 +66,7 @@ final class HubServer {
             store.close()
             throw StartError(description: "no JWT secret (give --jwt-secret, or run in development mode)")
         }
+        store.setCompletionScope { [loops] completions in EventLoop.batchingWakes(loops, completions) }
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
                            verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat, counters: counters)
@@ -135,6 +136,7 @@ final class HubServer {
         pruneTimer?.cancel()
         mailer.stop()
         chat.pushes.flush()
+        chat.seen.flush()
         store.close() // finishes queued writes and checkpoints the WAL
     }
 

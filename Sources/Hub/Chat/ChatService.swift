@@ -16,7 +16,8 @@ final class ChatService: Sendable {
     let metrics: HubMetrics
     let presence = Presence()
     let online = OnlineUsers()
-    let pushes: PushRecorder
+    let pushes: BatchRecorder<PushedNotification>
+    let seen: BatchRecorder<UserSeen>
     let counters: EngineCounters
     /// WebSocket connections opened but not yet authenticated (bounded by `maxUnauthenticated`).
     let unauthenticated = Atomic<Int>(0)
@@ -31,7 +32,8 @@ final class ChatService: Sendable {
         self.verifier = verifier
         self.limits = limits
         self.metrics = metrics
-        pushes = PushRecorder(store: store)
+        pushes = .pushes(store)
+        seen = .seen(store)
     }
 
     /// An assignment changed: the directory is updated at once, and the agent who lost the
@@ -113,7 +115,7 @@ struct ChatLimits: Sendable {
 extension Publication {
     static func message(_ m: StoredMessage) -> Publication {
         // Sized for the text up front: an 8,000-character message would otherwise regrow the buffer.
-        .push(channel: m.conversation.channel, message: m, capacity: 256 + m.text.utf8.count) { w in
+        .push(channel: m.conversation.channel, seq: m.seq, capacity: 256 + m.text.utf8.count) { w in
             w.key("type"); w.string("message")
             w.messageFields(m)
         }

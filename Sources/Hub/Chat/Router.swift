@@ -10,28 +10,29 @@ import Synchronization
 // The single-node Broker: with one node a publish is this function call. A Redis or NATS
 // broker would sit in front of `publish` later.
 
-/// One published push: the encoded frame, and the message it carries (for sequence checks).
+/// One published push: the encoded frame, and the seq of the message it carries (for sequence
+/// checks; a plain value, so delivering to a subscriber copies nothing but the reference).
 final class Publication: Sendable {
     let channel: String
     let frame: Bytes
-    let message: StoredMessage?
+    let seq: Int64?
     /// A notification or broadcast push: recorded per user when written, for receipts.
     let notificationID: Int64?
-    init(channel: String, frame: Bytes, message: StoredMessage? = nil, notificationID: Int64? = nil) {
+    init(channel: String, frame: Bytes, seq: Int64? = nil, notificationID: Int64? = nil) {
         self.channel = channel
         self.frame = frame
-        self.message = message
+        self.seq = seq
         self.notificationID = notificationID
     }
 
     /// `{"type": type, …fields}` as a text frame, encoded once for every subscriber.
-    static func push(channel: String, message: StoredMessage? = nil, notificationID: Int64? = nil, capacity: Int = 256,
+    static func push(channel: String, seq: Int64? = nil, notificationID: Int64? = nil, capacity: Int = 256,
                      _ write: (inout JSONWriter) -> Void) -> Publication {
         var w = JSONWriter(capacity: capacity)
         w.beginObject()
         write(&w)
         w.endObject()
-        return Publication(channel: channel, frame: Bytes.frame(.text, w.bytes), message: message, notificationID: notificationID)
+        return Publication(channel: channel, frame: Bytes.frame(.text, w.bytes), seq: seq, notificationID: notificationID)
     }
 }
 
@@ -45,9 +46,10 @@ final class Router: Sendable {
         registries = loops.map { _ in LoopRegistry() }
     }
 
-    /// On the session's loop thread.
-    func subscribe(_ session: Session, to channel: String, loop: Int) {
-        if registries[loop].add(session, channel) {
+    /// On the session's loop thread. `subscription` is the session's delivery state for the
+    /// channel, handed back with every publication (nil for broadcast audiences).
+    func subscribe(_ session: Session, to channel: String, loop: Int, subscription: Session.Subscription? = nil) {
+        if registries[loop].add(Subscriber(session: session, subscription: subscription), channel) {
             _ = interest.withLock { $0[channel, default: []].insert(loop) }
         }
     }
@@ -86,15 +88,22 @@ final class Router: Sendable {
     }
 }
 
+/// A session subscribed to a channel, with its state for that channel (so delivering a
+/// publication needs no per-subscriber lookup by channel name).
+struct Subscriber {
+    let session: Session
+    let subscription: Session.Subscription?
+}
+
 /// One loop's channel → sessions map. `@unchecked Sendable`: created on the main thread, then
 /// used only on its loop's thread (subscribe, unsubscribe and deliver all run there).
 final class LoopRegistry: @unchecked Sendable {
-    private var channels: [String: [ObjectIdentifier: Session]] = [:]
+    private var channels: [String: [ObjectIdentifier: Subscriber]] = [:]
 
     /// True when this is the loop's first subscriber of the channel.
-    func add(_ s: Session, _ channel: String) -> Bool {
+    func add(_ s: Subscriber, _ channel: String) -> Bool {
         let first = channels[channel] == nil
-        channels[channel, default: [:]][ObjectIdentifier(s)] = s
+        channels[channel, default: [:]][ObjectIdentifier(s.session)] = s
         return first
     }
 
@@ -110,11 +119,11 @@ final class LoopRegistry: @unchecked Sendable {
 
     func deliver(_ p: Publication) {
         guard let subscribers = channels[p.channel] else { return }
-        for s in subscribers.values { s.deliver(p) }
+        for s in subscribers.values { s.session.deliver(p, s.subscription) }
     }
 
     func revoke(_ channel: String, user: String) {
         guard let subscribers = channels[channel] else { return }
-        for s in subscribers.values where s.user?.id == user { s.revoke(channel) }
+        for s in subscribers.values where s.session.user?.id == user { s.session.revoke(channel) }
     }
 }

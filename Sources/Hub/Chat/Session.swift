@@ -31,7 +31,7 @@ final class Session: WebSocketHandler {
 
     /// Delivery state of one subscribed channel. A class so that the per-message path
     /// mutates it in place: one dictionary lookup, and `held` is never copied on append.
-    private final class Subscription {
+    final class Subscription {
         let channel: Channel
         /// The next seq this connection must receive (conversations).
         var next: Int64 = 1
@@ -70,7 +70,7 @@ final class Session: WebSocketHandler {
         broadcastChannels = []
         if let user {
             chat.online.disconnected(user)
-            chat.notifications.userSeen(user.id, now: wallMillis())
+            chat.seen.record(UserSeen(user: user.id, at: wallMillis()))
         } else {
             chat.unauthenticated.subtract(1, ordering: .relaxed)
         }
@@ -225,12 +225,12 @@ final class Session: WebSocketHandler {
         chat.unauthenticated.subtract(1, ordering: .relaxed)
         user = u
         chat.store.upsertUser(u.record, now: wallMillis()) { _ in }
-        chat.notifications.userSeen(u.id, now: wallMillis())
+        chat.seen.record(UserSeen(user: u.id, at: wallMillis()))
         // Every authenticated connection receives its own user channel, and the broadcasts
         // of its audiences.
         let own = Channel.user(u.id)
         subscriptions[own.name] = Subscription(channel: own, ready: true)
-        chat.router.subscribe(self, to: own.name, loop: c.loop.index)
+        chat.router.subscribe(self, to: own.name, loop: c.loop.index, subscription: subscriptions[own.name])
         broadcastChannels = [Channel.broadcastChannel("all"), Channel.broadcastChannel(u.role.rawValue)]
         for name in broadcastChannels { chat.router.subscribe(self, to: name, loop: c.loop.index) }
         let session = "\(c.id)"
@@ -296,7 +296,7 @@ final class Session: WebSocketHandler {
             if chat.presence.join(channel.name, user) { chat.router.publish(Self.membership("join", channel.name, user)) }
         }
         subscriptions[channel.name] = sub
-        chat.router.subscribe(self, to: channel.name, loop: c.loop.index)
+        chat.router.subscribe(self, to: channel.name, loop: c.loop.index, subscription: sub)
         let store = chat.store
         let limit = chat.limits.pageSize
         let name = channel.name
@@ -385,7 +385,7 @@ final class Session: WebSocketHandler {
     }
 
     /// Queued frames at which a catch-up waits for the socket (a quarter of the 4009 cap).
-    static let catchUpPauseFrames = 1_024
+    static let catchUpPauseFrames = 256
 
     func didDrain(_ c: Connection) {
         let names = drainedCatchUps
@@ -402,18 +402,19 @@ final class Session: WebSocketHandler {
         for p in held { deliver(p) }
     }
 
-    /// A publication for a channel this session subscribed to (on the session's loop).
-    func deliver(_ p: Publication) {
+    /// A publication for a channel this session subscribed to (on the session's loop); `known`
+    /// is the subscription the router holds for it (looked up by name when nil).
+    func deliver(_ p: Publication, _ known: Subscription? = nil) {
         guard let loop, let id = connectionID, let c = loop.connection(id) else { return }
-        guard let sub = subscriptions[p.channel] else {
+        guard let sub = known ?? subscriptions[p.channel] else {
             // A broadcast to one of the connection's audiences.
             if broadcastChannels.contains(p.channel) { sendNotification(p, c) }
             return
         }
         guard sub.ready else { return hold(p, in: sub, c) }
-        guard let m = p.message else { return sendNotification(p, c) }
-        if m.seq < sub.next { return } // already delivered (fetched before it arrived live)
-        if m.seq > sub.next {
+        guard let seq = p.seq else { return sendNotification(p, c) }
+        if seq < sub.next { return } // already delivered (fetched before it arrived live)
+        if seq > sub.next {
             // A gap (a push overtaken by a fetch boundary): fetch what is missing first.
             hold(p, in: sub, c)
             return catchUp(c, p.channel)
@@ -426,7 +427,7 @@ final class Session: WebSocketHandler {
     private func sendNotification(_ p: Publication, _ c: Connection) {
         c.sendFrame(p.frame)
         if let nid = p.notificationID, let user {
-            chat.pushes.record(nid, user: user.id)
+            chat.pushes.record(PushedNotification(notification: nid, user: user.id))
             chat.metrics.notificationsPushed.add(1, ordering: .relaxed)
         }
     }

@@ -21,8 +21,11 @@ struct EngineLimits: Sendable {
     /// Unsent output per WebSocket connection; over it the connection is closed with 4009.
     var maxOutputBytes = 4 << 20
     /// Unsent frames per connection (each is a reference to a shared frame: 8 bytes, so a
-    /// slow consumer of small pushes costs at most ~32 KiB here however small the frames are).
-    var maxOutputFrames = 4_096
+    /// slow consumer of small pushes costs at most ~8 KiB here however small the frames are).
+    /// A reader 1,024 pushes behind is better served by a reconnect with `since` than by the
+    /// backlog, and a small cap cuts stuck readers off sooner and cheaper (fewer references to
+    /// drop when they are cut, all at once, in a busy channel).
+    var maxOutputFrames = 1_024
     /// The kernel send buffer of each accepted socket (SO_SNDBUF; Linux doubles it: 128 KiB). Fixed
     /// rather than autotuned, so a reader that never reads holds at most this much kernel
     /// memory, and falls behind into the hub's own (capped) queue soon enough to be told 4009.

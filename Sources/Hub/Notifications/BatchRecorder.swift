@@ -1,0 +1,61 @@
+import Bridge
+import Dispatch
+import Persistence
+
+// Facts the loops learn one at a time and the store keeps in bulk: which notifications were
+// written to a live socket (receipts), and when users connected or disconnected (the fallback
+// mail rule). Loops only append to a list; a moment later the list is stored in chunks, one
+// writer job each, so a broadcast to 19,000 connections or 2,000 slow readers cut off at once
+// cost the writer a few short transactions, not thousands queued in front of chat sends.
+final class BatchRecorder<Item: Sendable>: Sendable {
+    private let pending = Locked<[Item]>([])
+    private let store: @Sendable ([Item]) -> Void
+    let chunk: Int
+    static var delayMs: Int { 20 }
+
+    init(chunk: Int = 500, store: @escaping @Sendable ([Item]) -> Void) {
+        self.chunk = chunk
+        self.store = store
+    }
+
+    func record(_ item: Item) {
+        let first = pending.withLock { list -> Bool in
+            list.append(item)
+            return list.count == 1
+        }
+        if first {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Self.delayMs)) { [self] in flush() }
+        }
+    }
+
+    func flush() {
+        let list = pending.withLock { l -> [Item] in
+            defer { l = [] }
+            return l
+        }
+        var start = 0
+        while start < list.count {
+            let end = min(list.count, start + chunk)
+            store(Array(list[start..<end]))
+            start = end
+        }
+    }
+}
+
+/// A notification written to a user's live socket.
+struct PushedNotification: Sendable {
+    let notification: Int64
+    let user: String
+}
+
+extension BatchRecorder where Item == PushedNotification {
+    static func pushes(_ store: NotificationStore) -> BatchRecorder {
+        BatchRecorder { list in store.recordPushes(list.map { ($0.notification, $0.user) }, now: wallMillis()) }
+    }
+}
+
+extension BatchRecorder where Item == UserSeen {
+    static func seen(_ store: NotificationStore) -> BatchRecorder {
+        BatchRecorder { list in store.usersSeen(list) }
+    }
+}
