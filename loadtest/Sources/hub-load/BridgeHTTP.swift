@@ -3,7 +3,8 @@ import Glibc
 
 // A blocking HTTP/1.1 client for the hub's bridge (seeding users, posting triggers, polling).
 // Keep-alive, with pipelining for bulk requests: `pipeline` writes a batch and reads as many
-// answers back. Loopback only, like the rest of the generator.
+// answers back. `write` plus `answerIfReady` let a caller keep its event loop running while
+// an answer is on its way. Loopback only, like the rest of the generator.
 final class BridgeHTTP {
     private let fd: Int32
     private var buffer: [UInt8] = []
@@ -40,38 +41,61 @@ final class BridgeHTTP {
 
     /// Writes every request, then reads one answer per request.
     func pipeline(_ requests: [[UInt8]]) throws(UsageError) -> [(Int, String)] {
-        var out = requests.flatMap { $0 }
-        while !out.isEmpty {
-            let n = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw UsageError(message: "bridge write failed: \(String(cString: strerror(errno)))") }
-            out.removeFirst(n)
-        }
+        try write(requests.flatMap { $0 })
         var answers: [(Int, String)] = []
         while answers.count < requests.count { answers.append(try readAnswer()) }
         return answers
     }
 
+    /// Writes encoded request bytes (blocking until the kernel took them all).
+    func write(_ bytes: [UInt8]) throws(UsageError) {
+        var out = bytes[...]
+        while !out.isEmpty {
+            let n = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw UsageError(message: "bridge write failed: \(String(cString: strerror(errno)))") }
+            out = out.dropFirst(n)
+        }
+    }
+
+    /// The next answer if it has arrived completely; never waits.
+    func answerIfReady() throws(UsageError) -> (Int, String)? {
+        while true {
+            if let answer = bufferedAnswer() { return answer }
+            guard try receive(flags: Int32(MSG_DONTWAIT)) else { return nil }
+        }
+    }
+
     private func readAnswer() throws(UsageError) -> (Int, String) {
         while true {
-            if let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {
-                let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
-                let lines = head.split(separator: "\r\n")
-                let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
-                var length = 0
-                for l in lines.dropFirst() where l.lowercased().hasPrefix("content-length:") {
-                    length = Int(l.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
-                }
-                let bodyStart = end.upperBound
-                if buffer.count - bodyStart >= length {
-                    let body = String(decoding: buffer[bodyStart..<(bodyStart + length)], as: UTF8.self)
-                    buffer.removeFirst(bodyStart + length)
-                    return (status, body)
-                }
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw UsageError(message: "bridge closed the connection or timed out") }
-            buffer.append(contentsOf: chunk[0..<n])
+            if let answer = bufferedAnswer() { return answer }
+            _ = try receive(flags: 0)
         }
+    }
+
+    /// Reads what the socket has; false when nothing was there (non-blocking reads only).
+    private func receive(flags: Int32) throws(UsageError) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, flags) }
+        if n < 0 && flags != 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return false }
+        guard n > 0 else { throw UsageError(message: "bridge closed the connection or timed out") }
+        buffer.append(contentsOf: chunk[0..<n])
+        return true
+    }
+
+    /// One complete answer (status, body) taken from the front of the buffer.
+    private func bufferedAnswer() -> (Int, String)? {
+        guard let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+        let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+        let lines = head.split(separator: "\r\n")
+        let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        var length = 0
+        for l in lines.dropFirst() where l.lowercased().hasPrefix("content-length:") {
+            length = Int(l.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        let bodyStart = end.upperBound
+        guard buffer.count - bodyStart >= length else { return nil }
+        let body = String(decoding: buffer[bodyStart..<(bodyStart + length)], as: UTF8.self)
+        buffer.removeFirst(bodyStart + length)
+        return (status, body)
     }
 }

@@ -22,10 +22,7 @@ final class ChatScenario: WebSocketDelegate {
 
     private struct Conversation {
         let number: Int
-        /// `,"op":"send","channel":"conv:S:cI","text":"lt `
-        let head: [UInt8]
-        /// `","client_msg_id":"RUN-I-`
-        let idHead: [UInt8]
+        let encoder: SendEncoder
         var active = false
         var nextRequestID: Int64 = 10
         var inFlightIDs: [Int64] = []
@@ -43,8 +40,6 @@ final class ChatScenario: WebSocketDelegate {
     private var toFlush: [Int] = []
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
     private var request: [UInt8] = []
-    private let padding: [UInt8]
-    private let runID: String
     private let decode: (UnsafeRawBufferPointer) -> Inbound
 
     private(set) var phase = Phase.setup
@@ -57,11 +52,8 @@ final class ChatScenario: WebSocketDelegate {
     init(options: ChatOptions, secret: String) {
         o = options
         self.secret = secret
-        padding = [UInt8](repeating: UInt8(ascii: "x"), count: options.textBytes)
         // Unique per run, so client_msg_ids never collide with an earlier run on the same data.
-        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
-        let salt = UInt32.random(in: 0...UInt32.max)
-        runID = String(millis, radix: 36) + String(salt, radix: 36)
+        let runID = SendEncoder.newRunID()
         if options.parser == .scan {
             decode = { FieldScanner.decode($0) }
         } else {
@@ -72,8 +64,7 @@ final class ChatScenario: WebSocketDelegate {
         for i in 0..<options.conversations {
             let channel = "conv:\(options.service):c\(i)"
             convs.append(Conversation(number: i,
-                                      head: Array(#","op":"send","channel":"\#(channel)","text":"lt "#.utf8),
-                                      idHead: Array(#"","client_msg_id":"\#(runID)-\#(i)-"#.utf8)))
+                                      encoder: SendEncoder(channel: channel, runID: runID, sender: i, textBytes: options.textBytes)))
         }
         request.reserveCapacity(options.textBytes + 256)
     }
@@ -231,22 +222,7 @@ final class ChatScenario: WebSocketDelegate {
         let n = convs[c].sent
         convs[c].sent += 1
         let t = Clock.nanos()
-        request.removeAll(keepingCapacity: true)
-        request.append(contentsOf: #"{"id":"#.utf8)
-        Digits.append(id, to: &request)
-        request.append(contentsOf: convs[c].head)
-        let textStart = request.count - 3
-        Digits.append(Int64(bitPattern: t), to: &request)
-        request.append(UInt8(ascii: " "))
-        Digits.append(Int64(c), to: &request)
-        request.append(UInt8(ascii: " "))
-        Digits.append(n, to: &request)
-        request.append(UInt8(ascii: " "))
-        let pad = o.textBytes - (request.count - textStart)
-        if pad > 0 { request.append(contentsOf: padding[0..<pad]) }
-        request.append(contentsOf: convs[c].idHead)
-        Digits.append(n, to: &request)
-        request.append(contentsOf: #""}"#.utf8)
+        convs[c].encoder.encode(into: &request, id: id, n: n, at: t)
         convs[c].inFlightIDs.append(id)
         convs[c].inFlightTimes.append(t)
         stats.sent += 1

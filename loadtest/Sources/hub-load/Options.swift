@@ -97,25 +97,7 @@ struct ChatOptions {
 
     /// ws://HOST:PORT/PATH where HOST is an IPv4 address in 127.0.0.0/8 or `localhost`.
     private mutating func setURL(_ url: String) throws(UsageError) {
-        guard url.hasPrefix("ws://") else {
-            throw UsageError(message: "--url must start with ws:// (TLS is not supported), got \(url)")
-        }
-        let rest = url.dropFirst(5)
-        let authority = rest.prefix { $0 != "/" }
-        path = rest.count > authority.count ? String(rest.dropFirst(authority.count)) : "/ws"
-        guard let colon = authority.lastIndex(of: ":"), let p = Int(authority[authority.index(after: colon)...]),
-              (1...65535).contains(p) else {
-            throw UsageError(message: "--url needs an explicit port, got \(url)")
-        }
-        port = p
-        let h = String(authority[..<colon])
-        host = h == "localhost" ? "127.0.0.1" : h
-        var addr = in_addr()
-        guard inet_pton(AF_INET, host, &addr) == 1 else {
-            throw UsageError(message: "--url host must be an IPv4 loopback address, got \(h)")
-        }
-        guard UInt32(bigEndian: addr.s_addr) >> 24 == 127 else {
-            throw UsageError(message: "refusing to connect to \(h): only 127.0.0.0/8 is allowed")
-        }
+        let u = try LoopbackURL.parse(url, scheme: "ws", flag: "--url")
+        (host, port, path) = (u.host, u.port, u.path.isEmpty ? "/ws" : u.path)
     }
 }

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# The performance table (issue 6): Montrose Hub against picows measured in the same run, next to
+# the peers' published figures. One 2-core machine: the server pinned to CPU 0 (the hub with
+# --loops 1), the load generator pinned to CPU 1, a fresh server (fresh data folder) for every
+# row and run, stopped by its PID afterwards.
+#
+#   loadtest/bench.sh [--runs N] [--only a,b,...] [--no-picows] [--duration S] [--write-readme]
+#
+# Rows (the neutral generator wsload for a–e, the hub's own hub-load for f–h, hub only):
+#   a  echo, 100 connections, window 1, 64 B               wsload echo
+#   b  echo, 100 connections, window 16, 64 B              wsload echo
+#   c  fan-out, 1,000 subscribers, 1 publisher, max rate   wsload fanout --rate 0 --window 64
+#   d  fan-out, 10,000 subscribers, 100 publishes/s        wsload fanout --rate 100
+#   e  19,000 idle subscribed connections                  wsload connect
+#   f  broadcast to 19,000 online (hub only)               hub-load broadcast
+#   g  durable chat, 1,000 conversations (hub only)        hub-load chat
+#   h  fan-out, 1,000 subscribers (hub only, optional)     hub-load fanout
+# Against the hub, fan-out goes through the real path: `send` ops (stored durably, then pushed)
+# on one conversation, authenticated with a `?token=` JWT; echo uses the hub's /echo route.
+#
+# Options: --runs N (default 1; 3 reports the median of three, as the peers' figures are),
+# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h), --no-picows, --duration S
+# (seconds of load per row and the hold of row e; default 10), --write-readme (replace the
+# section between <!-- bench:start --> and <!-- bench:end --> in README.md), --results FILE
+# (default loadtest/results/latest.jsonl; each run's generator output and server log go to
+# loadtest/results/latest-logs/, the table also to loadtest/results/latest.md).
+# Environment: BIN (default .build/release: montrose-hub and hub-load), WSLOAD (default
+# /work/shared/tools/wsload/wsload), PYTHON (default python3; needs picows for the peer:
+# pip install -r loadtest/peers/requirements.txt), HUB_CPU / LOAD_CPU (default 0 / 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.build/release}
+WSLOAD=${WSLOAD:-/work/shared/tools/wsload/wsload}
+PYTHON=${PYTHON:-python3}
+HUB_CPU=${HUB_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+RUNS=1
+ONLY=a,b,c,d,e,f,g,h
+PICOWS=1
+WRITE_README=0
+DURATION=10
+RESULTS=loadtest/results/latest.jsonl
+FANOUT_WINDOW=64          # row c: publishes outstanding (wsload's own default for fanout)
+IDLE_CONNS=19000          # rows e and f
+HUB_CAPS=(--max-connections-per-user 20000 --max-unauthenticated 20000)
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS=${2:?}; shift 2 ;;
+        --only) ONLY=${2:?}; shift 2 ;;
+        --no-picows) PICOWS=0; shift ;;
+        --duration|-d) DURATION=${2:?}; shift 2 ;;
+        --write-readme) WRITE_README=1; shift ;;
+        --results) RESULTS=${2:?}; shift 2 ;;
+        -h|--help) usage ;;
+        *) echo "bench.sh: unknown option $1" >&2; usage ;;
+    esac
+done
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --runs expects a positive number" >&2; exit 2; }
+[[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench.sh: --duration expects seconds" >&2; exit 2; }
+[[ $ONLY =~ ^[a-h](,[a-h])*$ ]] || { echo "bench.sh: --only expects letters a-h, comma-separated" >&2; exit 2; }
+for f in "$BIN/montrose-hub" "$BIN/hub-load" "$WSLOAD"; do
+    [ -x "$f" ] || { echo "bench.sh: $f not found (swift build -c release; make -C /work/shared/tools/wsload)" >&2; exit 1; }
+done
+command -v taskset >/dev/null || { echo "bench.sh: taskset not found" >&2; exit 1; }
+if [ "$PICOWS" = 1 ] && ! "$PYTHON" -c 'import picows' 2>/dev/null; then
+    echo "bench.sh: $PYTHON cannot import picows (pip install -r loadtest/peers/requirements.txt, or --no-picows)" >&2
+    exit 1
+fi
+
+mkdir -p "$(dirname "$RESULTS")"
+LOGS="${RESULTS%.jsonl}-logs"
+mkdir -p "$LOGS"
+: >"$RESULTS"
+
+# ---- processes: every one started here is stopped by its PID ----
+SRV_PID="" GEN_PID="" DATA=""
+stop_pid() { # PID SECONDS: TERM, wait, then KILL
+    local pid=$1 n
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((n = 0; n < $2 * 10; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+stop_server() {
+    stop_pid "$SRV_PID" 20
+    SRV_PID=""
+    [ -n "$DATA" ] && rm -rf "$DATA"
+    DATA=""
+}
+cleanup() {
+    stop_pid "$GEN_PID" 5
+    GEN_PID=""
+    stop_server
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# ---- servers ----
+HUB_CMD="taskset -c $HUB_CPU $BIN/montrose-hub --host 127.0.0.1 --port 0 --bridge-port 0 --data \"\$DATA\" --loops 1 --ops-rate 0 --echo-path /echo ${HUB_CAPS[*]}"
+PICOWS_CMD="taskset -c $HUB_CPU $PYTHON loadtest/peers/picows_server.py 0 127.0.0.1"
+TOKEN_CMD="TOKEN=\$($PYTHON loadtest/peers/hub_token.py --data \"\$DATA\")"
+PORT="" BRIDGE="" TOKEN=""
+start_hub() {
+    DATA=$(mktemp -d /tmp/bench-hub-XXXXXX)
+    taskset -c "$HUB_CPU" "$BIN/montrose-hub" --host 127.0.0.1 --port 0 --bridge-port 0 --data "$DATA" \
+        --loops 1 --ops-rate 0 --echo-path /echo "${HUB_CAPS[@]}" >"$DATA/server.out" 2>"$DATA/server.err" &
+    SRV_PID=$!
+    PORT="" BRIDGE=""
+    for _ in $(seq 1 150); do
+        PORT=$(sed -n 's#.*public listening on http://127\.0\.0\.1:\([0-9]*\) .*#\1#p' "$DATA/server.out")
+        BRIDGE=$(sed -n 's#.*bridge listening on http://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$DATA/server.out")
+        [ -n "$PORT" ] && [ -n "$BRIDGE" ] && grep -q '^jwt_secret=' "$DATA/dev-secrets" 2>/dev/null && break
+        PORT=""
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$PORT" ] || { echo "bench.sh: hub did not start: $(tail -3 "$DATA/server.err" 2>/dev/null)" >&2; return 1; }
+    TOKEN=$("$PYTHON" loadtest/peers/hub_token.py --data "$DATA" --sub f0)
+}
+start_picows() {
+    DATA=$(mktemp -d /tmp/bench-picows-XXXXXX)
+    taskset -c "$HUB_CPU" "$PYTHON" loadtest/peers/picows_server.py 0 127.0.0.1 >"$DATA/server.out" 2>"$DATA/server.err" &
+    SRV_PID=$!
+    PORT="" BRIDGE="" TOKEN=""
+    for _ in $(seq 1 150); do
+        PORT=$(sed -n 's#^picows_server: listening on http://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$DATA/server.out")
+        [ -n "$PORT" ] && break
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$PORT" ] || { echo "bench.sh: picows did not start: $(tail -3 "$DATA/server.err" 2>/dev/null)" >&2; return 1; }
+}
+
+# ---- rows: generator arguments with placeholders @PORT@ @TOKEN@ @PID@ @DATA@ @BRIDGE@ ----
+SUB_HUB='{"id":1,"op":"subscribe","channel":"conv:website:f0"}'
+# client_msg_id carries {seq}: wsload finds it after the 16 characters `client_msg_id":"` in the
+# hub's message push; the text starts with 12 literal characters so the key before {ts}
+# (`t":"bench-ts-ns=`) lies inside the push's "text" field.
+PUB_HUB='{"id":1,"op":"send","channel":"conv:website:f0","client_msg_id":"{seq}","text":"bench-ts-ns={ts} {pad}"}'
+SUB_PEER='{"op":"subscribe","topic":"bench"}'
+GEN=() TIMEOUT=0
+row_args() { # ROW SERVER -> GEN, TIMEOUT
+    local row=$1 srv=$2 d=$DURATION
+    local w=("$WSLOAD") common=(--port @PORT@ --server-pid @PID@ --setup-timeout 120 --label "$row-$srv")
+    local hubws=(--url ws://127.0.0.1:@PORT@/ws --data @DATA@)
+    local path sub ack pub=()
+    if [ "$srv" = hub ]; then path=(--path '/ws?token=@TOKEN@'); sub=$SUB_HUB; ack='"last_seq"'; pub=(--publish "$PUB_HUB")
+    else path=(--path /); sub=$SUB_PEER; ack='"ok":true'; fi
+    local echopath=(--path /); [ "$srv" = hub ] && echopath=(--path /echo)
+    TIMEOUT=$(awk -v d="$d" 'BEGIN { printf "%d", d + 240 }')
+    case "$row" in
+        a) GEN=("${w[@]}" echo "${common[@]}" "${echopath[@]}" -n 100 --window 1 --size 64 -d "$d") ;;
+        b) GEN=("${w[@]}" echo "${common[@]}" "${echopath[@]}" -n 100 --window 16 --size 64 -d "$d") ;;
+        c) GEN=("${w[@]}" fanout "${common[@]}" "${path[@]}" -n 1000 --subscribe "$sub" --ack "$ack" --pubs 1 --rate 0
+                --window "$FANOUT_WINDOW" --size 100 -d "$d" --drain 5 "${pub[@]}") ;;
+        d) GEN=("${w[@]}" fanout "${common[@]}" "${path[@]}" -n 10000 --subscribe "$sub" --ack "$ack" --pubs 1 --rate 100
+                --size 100 -d "$d" --drain 5 "${pub[@]}") ;;
+        # 16 source addresses (127.0.0.2-17): the earlier rows leave tens of thousands of loopback
+        # sockets in TIME_WAIT, and searching one address's ephemeral ports made connect() cost
+        # the generator ~200 µs each (2-4k connects/s for either server).
+        e) GEN=("${w[@]}" connect "${common[@]}" "${path[@]}" -n "$IDLE_CONNS" --hello "$sub" --ack "$ack" -d "$d"
+                --src-ips 16 --src-base 2) ;;
+        f) GEN=("$BIN/hub-load" broadcast "${hubws[@]}" --bridge http://127.0.0.1:@BRIDGE@ --online "$IDLE_CONNS" --rounds 3)
+           TIMEOUT=600 ;;
+        g) GEN=("$BIN/hub-load" chat "${hubws[@]}" --conversations 1000 --duration "$d" --window 4) ;;
+        h) GEN=("$BIN/hub-load" fanout "${hubws[@]}" --subscribers 1000 --rate 0 --window 16 --duration "$d") ;;
+    esac
+}
+expand() { # placeholders -> values
+    local a=$1
+    a=${a//@PORT@/$PORT}; a=${a//@TOKEN@/$TOKEN}; a=${a//@PID@/$SRV_PID}; a=${a//@DATA@/$DATA}; a=${a//@BRIDGE@/$BRIDGE}
+    printf '%s' "$a"
+}
+display() { # placeholders -> shell variables, quoted so the line can be pasted
+    local out="" a
+    for a in "$@"; do
+        a=${a//@PORT@/\$PORT}; a=${a//@TOKEN@/\$TOKEN}; a=${a//@PID@/\$PID}; a=${a//@DATA@/\$DATA}; a=${a//@BRIDGE@/\$BRIDGE}
+        if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+="$a "
+        elif [[ $a == *'$'* && $a != *'"'* ]]; then out+="\"$a\" "
+        else out+="'${a//\'/\'\\\'\'}' "; fi
+    done
+    printf '%s' "${out% }"
+}
+srv_cpu_s() { awk '{ print ($14 + $15) / 100 }' "/proc/$SRV_PID/stat" 2>/dev/null || echo -1; }
+srv_rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$SRV_PID/status" 2>/dev/null || echo -1; }
+
+run_one() { # ROW SERVER RUN
+    local row=$1 srv=$2 run=$3 log="$LOGS/$1-$2-$3" rc=0 i
+    if [ "$srv" = hub ]; then start_hub; else start_picows; fi || {
+        "$PYTHON" loadtest/peers/bench_report.py record --row "$row" --server "$srv" --run "$run" \
+            --command "" --stdout /dev/null --stderr /dev/null --exit 99 --note "server did not start" >>"$RESULTS"
+        stop_server; return 0; }
+    row_args "$row" "$srv"
+    local args=()
+    for i in "${GEN[@]}"; do args+=("$(expand "$i")"); done
+    local shown; shown="taskset -c $LOAD_CPU $(display "${GEN[@]}")"
+    local c0 t0 c1 t1 rss
+    c0=$(srv_cpu_s); t0=$(date +%s.%N)
+    timeout -k 5 "$TIMEOUT" taskset -c "$LOAD_CPU" "${args[@]}" >"$log.out" 2>"$log.err" &
+    GEN_PID=$!
+    wait "$GEN_PID" || rc=$?
+    GEN_PID=""
+    c1=$(srv_cpu_s); t1=$(date +%s.%N); rss=$(srv_rss_kb)
+    cp "$DATA/server.err" "$log.server.err" 2>/dev/null || true
+    stop_server
+    "$PYTHON" loadtest/peers/bench_report.py record --row "$row" --server "$srv" --run "$run" --command "$shown" \
+        --stdout "$log.out" --stderr "$log.err" --exit "$rc" --srv-cpu-s "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" \
+        --wall-s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" --srv-rss-kb "$rss" >>"$RESULTS"
+    "$PYTHON" loadtest/peers/bench_report.py line "$RESULTS" >&2
+}
+
+IFS=, read -r -a ROWS <<<"$ONLY"
+echo "bench.sh: rows ${ONLY}, $RUNS run(s), ${DURATION} s each; server on CPU $HUB_CPU, generator on CPU $LOAD_CPU; results in $RESULTS" >&2
+for row in "${ROWS[@]}"; do
+    for ((run = 1; run <= RUNS; run++)); do
+        run_one "$row" hub "$run"
+        case "$row" in a|b|c|d|e) [ "$PICOWS" = 1 ] && run_one "$row" picows "$run" ;; esac
+    done
+done
+
+export BENCH_HUB_CMD="$HUB_CMD" BENCH_PICOWS_CMD="$PICOWS_CMD" BENCH_TOKEN_CMD="$TOKEN_CMD" BENCH_RUNS="$RUNS" \
+    BENCH_DURATION="$DURATION" BENCH_LOAD_CPU="$LOAD_CPU" BENCH_HUB_CPU="$HUB_CPU" BENCH_FANOUT_WINDOW="$FANOUT_WINDOW" \
+    BENCH_CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)" BENCH_CORES="$(nproc)" BENCH_KERNEL="$(uname -r)" \
+    BENCH_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" BENCH_PICOWS_VERSION="$("$PYTHON" -c 'import picows; print(picows.__version__)' 2>/dev/null || echo '?')"
+REPORT=(--results "$RESULTS" --markdown "${RESULTS%.jsonl}.md")
+[ "$WRITE_README" = 1 ] && REPORT+=(--readme README.md)
+"$PYTHON" loadtest/peers/bench_report.py report "${REPORT[@]}"
