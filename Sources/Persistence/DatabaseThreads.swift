@@ -74,14 +74,10 @@ final class WriterStats: Sendable {
     let largestBatch = Atomic<Int>(0)
 }
 
-/// Wraps the completions of one committed batch (see `Store.setCompletionScope`).
-public typealias CompletionScope = @Sendable (_ completions: () -> Void) -> Void
-
 final class DatabaseWriter: Sendable {
     private let queue = JobQueue()
     private let done = DispatchSemaphore(value: 0)
     let stats = WriterStats()
-    let completionScope = Locked<CompletionScope?>(nil)
     static let maxBatch = 512
 
     /// Opens the connection on the writer's own thread; `setup` runs there first (migrations).
@@ -91,7 +87,6 @@ final class DatabaseWriter: Sendable {
         let queue = self.queue
         let stats = self.stats
         let done = self.done
-        let scope = self.completionScope
         let thread = Thread {
             let db: SQLiteConnection
             do {
@@ -104,7 +99,7 @@ final class DatabaseWriter: Sendable {
                 return
             }
             opened.signal()
-            DatabaseWriter.run(db, queue: queue, stats: stats, scope: scope)
+            DatabaseWriter.run(db, queue: queue, stats: stats)
             done.signal()
         }
         thread.name = "db-writer"
@@ -113,7 +108,7 @@ final class DatabaseWriter: Sendable {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats, scope: Locked<CompletionScope?>) {
+    private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats) {
         while let batch = queue.take(max: maxBatch) {
             var completions: [DatabaseCompletion] = []
             completions.reserveCapacity(batch.count)
@@ -145,11 +140,7 @@ final class DatabaseWriter: Sendable {
             if batch.count > stats.largestBatch.load(ordering: .relaxed) {
                 stats.largestBatch.store(batch.count, ordering: .relaxed)
             }
-            if let wrap = scope.withLock({ $0 }) {
-                wrap { for c in completions { c(committed) } }
-            } else {
-                for c in completions { c(committed) }
-            }
+            for c in completions { c(committed) }
         }
         try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }

@@ -9,10 +9,6 @@ public final class SQLiteStore: Store {
     private let readers: DatabaseReaders
     public let path: String
 
-    public func setCompletionScope(_ scope: @escaping CompletionScope) {
-        writer.completionScope.withLock { $0 = scope }
-    }
-
     public init(path: String, readers readerCount: Int = 2, now: Int64) throws {
         self.path = path
         writer = try DatabaseWriter(path: path) { db in

@@ -111,10 +111,6 @@ public enum StoreError: Error, Equatable, Sendable {
 public typealias StoreCompletion<T> = @Sendable (Result<T, StoreError>) -> Void
 
 public protocol Store: Sendable {
-    /// Runs the completions of each committed write batch inside `scope`, so the hub can hand
-    /// everything one commit produced to its loops at once (one wake per loop, not per message).
-    func setCompletionScope(_ scope: @escaping CompletionScope)
-
     func upsertUser(_ user: UserRecord, now: Int64, completion: @escaping StoreCompletion<UserRecord>)
     func user(_ id: String, completion: @escaping StoreCompletion<UserRecord?>)
 

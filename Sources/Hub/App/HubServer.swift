@@ -66,7 +66,6 @@ final class HubServer {
             store.close()
             throw StartError(description: "no JWT secret (give --jwt-secret, or run in development mode)")
         }
-        store.setCompletionScope { [loops] completions in EventLoop.batchingWakes(loops, completions) }
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
                            verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat, counters: counters)

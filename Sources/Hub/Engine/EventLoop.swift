@@ -93,19 +93,6 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` (on another thread) with the loops' wake-ups held: the jobs it queues are
-    /// run together in one turn of each loop, so their writes leave in one batch (one writev
-    /// per connection for all the pushes of a commit, not one per message). Used around the
-    /// completions of each database commit; a loop already awake is not held.
-    static func batchingWakes(_ loops: [EventLoop], _ body: () -> Void) {
-        let held = loops.filter { !$0.wakePending.exchange(true, ordering: .acquiringAndReleasing) }
-        body()
-        for loop in held {
-            var one: UInt64 = 1
-            _ = write(loop.wakeFD, &one, 8)
-        }
-    }
-
     private func runMailbox() {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
