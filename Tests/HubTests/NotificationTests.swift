@@ -101,8 +101,7 @@ final class NotificationTests: XCTestCase {
         XCTAssertEqual(try ann.result("notifications")["items"]?[0]?["read"]?.boolValue, true)
 
         // The receipt: addressed to two clients, pushed to and read by ann.
-        Thread.sleep(forTimeInterval: 0.2) // pushes are recorded a moment after they are written
-        let receipt = try bridge.get("/v1/notifications/\(id)")
+        let receipt = try receiptOncePushed(id, to: "ann")
         XCTAssertEqual(receipt.status, 200)
         XCTAssertEqual(receipt.json["addressed"]?.intValue, 2)
         let annState = receipt.json["recipients"]?.arrayValue?.first { $0["user"]?.stringValue == "ann" }
@@ -110,12 +109,23 @@ final class NotificationTests: XCTestCase {
         XCTAssertEqual(annState?["read"]?.boolValue, true)
     }
 
+    /// The notification's receipt once `user`'s push is recorded (receipts are stored in
+    /// batches a moment after the push is written; this waits at most 5 s for it).
+    private func receiptOncePushed(_ id: Int64, to user: String) throws -> BridgeClient.Answer {
+        let deadline = Date().addingTimeInterval(5)
+        while true {
+            let r = try bridge.get("/v1/notifications/\(id)")
+            let state = r.json["recipients"]?.arrayValue?.first { $0["user"]?.stringValue == user }
+            if state?["pushed"]?.boolValue == true || Date() > deadline { return r }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
     func testReceiptsTellStoredPushedAndReadPerRecipient() throws {
         let ann = try client("ann")
         let ids = try notify(["ann", "carl"])
         _ = try ann.push("notification")
-        Thread.sleep(forTimeInterval: 0.2)
-        let annReceipt = try bridge.get("/v1/notifications/\(ids[0])")
+        let annReceipt = try receiptOncePushed(ids[0], to: "ann")
         XCTAssertEqual(annReceipt.json["recipients"]?[0]?["user"]?.stringValue, "ann")
         XCTAssertEqual(annReceipt.json["recipients"]?[0]?["stored"]?.boolValue, true)
         XCTAssertEqual(annReceipt.json["recipients"]?[0]?["pushed"]?.boolValue, true, annReceipt.text)

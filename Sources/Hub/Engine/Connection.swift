@@ -51,6 +51,8 @@ final class Connection {
     private var deflater: Deflater?
     private(set) var handler: WebSocketHandler?
     private(set) var closeSent = false
+    /// Over its output cap and waiting to be cut off (4009); takes no more frames meanwhile.
+    private var cutPending = false
     private var closeNotified = false
     private var lastReceived: Int64 = 0
     private var pingSentAt: Int64 = 0
@@ -273,7 +275,7 @@ final class Connection {
 
     /// Sends a data message, compressed when permessage-deflate is on and it is worth it.
     func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
-        guard phase == .webSocket, !closeSent else { return }
+        guard phase == .webSocket, !closeSent, !cutPending else { return }
         if let deflater, payload.count >= limits.compressionThreshold {
             let compressed = deflater.deflate(payload)
             compressed.withUnsafeBytes { enqueue(Bytes.frame(opcode, $0, rsv1: true)) }
@@ -295,7 +297,7 @@ final class Connection {
 
     /// Queues an already encoded, uncompressed frame (shared by every subscriber of a publish).
     func sendFrame(_ frame: Bytes) {
-        guard phase == .webSocket, !closeSent else { return }
+        guard phase == .webSocket, !closeSent, !cutPending else { return }
         enqueue(frame)
         checkBackpressure()
     }
@@ -329,8 +331,16 @@ final class Connection {
     }
 
     private func checkBackpressure() {
-        guard output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
-        // A slow consumer: drop what it has not started to receive, tell it to recover.
+        guard !cutPending, output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
+        // A slow consumer: it takes nothing more, and is cut off after this turn's writes.
+        cutPending = true
+        loop.scheduleCut(self)
+    }
+
+    /// Cuts off a slow consumer: drops what it has not started to receive and tells it to
+    /// recover with `since` (4009).
+    func cutOff() {
+        guard phase != .closed else { return }
         Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)"])
         loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         if tls != nil {
@@ -340,6 +350,7 @@ final class Connection {
             return
         }
         output.dropUnstarted()
+        cutPending = false
         fail(code: .slowConsumer, reason: "slow consumer")
     }
 

@@ -40,6 +40,12 @@ final class EventLoop: @unchecked Sendable {
     private var spareJobs: [@Sendable (EventLoop) -> Void] = []
     private var spareFlush: [Connection] = []
     private var retired: [Connection] = []
+    /// Slow consumers over their output cap, cut off (4009) after the turn's writes, at most
+    /// `cutsPerTurn` a turn: when a busy channel pushes thousands of stuck readers over at
+    /// once, dropping their queues and closing them is spread over turns instead of stalling
+    /// everyone else on the loop for that long.
+    private var pendingCuts: [Connection] = []
+    static let cutsPerTurn = 64
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
@@ -132,7 +138,7 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + 1000
         while true {
-            let timeout = Int32(max(0, min(1000, nextSweep - now)))
+            let timeout = pendingCuts.isEmpty ? Int32(max(0, min(1000, nextSweep - now))) : 0
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
             if n > 0 {
@@ -143,6 +149,7 @@ final class EventLoop: @unchecked Sendable {
                 nextSweep = now + 1000
             }
             flushPending()
+            if !pendingCuts.isEmpty { cutSlowConsumers() }
             reap()
             if isShuttingDown {
                 if connectionCount == 0 { break }
@@ -257,6 +264,15 @@ final class EventLoop: @unchecked Sendable {
     }
 
     func retire(_ c: Connection) { retired.append(c) }
+
+    func scheduleCut(_ c: Connection) { pendingCuts.append(c) }
+
+    private func cutSlowConsumers() {
+        let n = min(Self.cutsPerTurn, pendingCuts.count)
+        for c in pendingCuts[..<n] { c.cutOff() }
+        pendingCuts.removeFirst(n)
+        flushPending()
+    }
 
     private func reap() {
         guard !retired.isEmpty else { return }

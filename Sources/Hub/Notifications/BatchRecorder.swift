@@ -11,10 +11,15 @@ final class BatchRecorder<Item: Sendable>: Sendable {
     private let pending = Locked<[Item]>([])
     private let store: @Sendable ([Item]) -> Void
     let chunk: Int
-    static var delayMs: Int { 20 }
+    /// How long facts gather before they are stored. Long enough that a burst (a broadcast to
+    /// every connection) is written to its sockets before the writer, which shares the CPU,
+    /// starts storing its receipts; short enough that a receipt is there a moment later.
+    /// A crash loses at most this much (receipts and last-seen times, never a message).
+    let delayMs: Int
 
-    init(chunk: Int = 500, store: @escaping @Sendable ([Item]) -> Void) {
+    init(chunk: Int = 500, delayMs: Int = 250, store: @escaping @Sendable ([Item]) -> Void) {
         self.chunk = chunk
+        self.delayMs = delayMs
         self.store = store
     }
 
@@ -24,7 +29,7 @@ final class BatchRecorder<Item: Sendable>: Sendable {
             return list.count == 1
         }
         if first {
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Self.delayMs)) { [self] in flush() }
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delayMs)) { [self] in flush() }
         }
     }
 
