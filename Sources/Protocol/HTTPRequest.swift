@@ -31,12 +31,15 @@ public struct HTTPRequest: Sendable, Equatable {
 
     /// Query parameters, percent-decoded ('+' as space); the first value wins for repeated names.
     public var query: [String: String] {
-        guard let q = target.firstIndex(of: "?") else { return [:] }
+        // Over the UTF-8 bytes: a `?token=` query carries a few hundred characters on every
+        // WebSocket connect, and splitting it as Characters cost more than the handshake.
+        let bytes = Array(target.utf8)
+        guard let q = bytes.firstIndex(of: UInt8(ascii: "?")) else { return [:] }
         var out: [String: String] = [:]
-        for pair in target[target.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            guard let rawKey = kv.first, let key = HTTPRequest.percentDecode(rawKey) else { continue }
-            let value = kv.count == 2 ? (HTTPRequest.percentDecode(kv[1]) ?? "") : ""
+        for pair in bytes[(q + 1)...].split(separator: UInt8(ascii: "&")) {
+            let eq = pair.firstIndex(of: UInt8(ascii: "="))
+            guard let key = HTTPRequest.percentDecode(bytes: eq.map { pair[..<$0] } ?? pair), !key.isEmpty else { continue }
+            let value = eq.map { HTTPRequest.percentDecode(bytes: pair[($0 + 1)...]) ?? "" } ?? ""
             if out[key] == nil { out[key] = value }
         }
         return out
@@ -70,9 +73,16 @@ public struct HTTPRequest: Sendable, Equatable {
     }
 
     public static func percentDecode<S: StringProtocol>(_ s: S) -> String? {
+        percentDecode(bytes: ArraySlice(s.utf8))
+    }
+
+    static func percentDecode(bytes s: ArraySlice<UInt8>) -> String? {
+        guard s.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
+            return String(validating: s, as: UTF8.self)
+        }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count)
-        var it = s.utf8.makeIterator()
+        bytes.reserveCapacity(s.count)
+        var it = s.makeIterator()
         while let c = it.next() {
             switch c {
             case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))

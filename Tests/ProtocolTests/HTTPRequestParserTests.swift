@@ -97,6 +97,15 @@ final class HTTPRequestParserTests: XCTestCase {
                      feedings: (0..<200).map { .random(seed: 1_000 + $0) })
     }
 
+    func testQueryDecodesPercentAndPlusKeepsFirstValueAndSkipsBrokenPairs() {
+        func query(_ target: String) -> [String: String] { HTTPRequest(method: "GET", target: target).query }
+        XCTAssertEqual(query("/ws?token=a.b-c_d%2Ee&x=1+2"), ["token": "a.b-c_d.e", "x": "1 2"])
+        XCTAssertEqual(query("/ws?a=1&a=2&&b&=orphan"), ["a": "1", "b": ""], "first value wins; a pair without a key is skipped")
+        XCTAssertEqual(query("/ws?bad%zz=1&v=%e2%82%ac&w=%ff"), ["v": "€", "w": ""], "broken escapes: key skipped, value empty")
+        XCTAssertEqual(query("/ws?k=a=b"), ["k": "a=b"], "only the first = separates")
+        XCTAssertEqual(query("/ws"), [:])
+    }
+
     func testGetRequestExposesPathQueryAndHeaders() throws {
         let (requests, _) = try parseAll(Self.getRequest, feeding: .whole)
         let r = try XCTUnwrap(requests.first, "expected one request")

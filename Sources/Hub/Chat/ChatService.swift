@@ -18,6 +18,12 @@ final class ChatService: Sendable {
     let online = OnlineUsers()
     let pushes: BatchRecorder<PushedNotification>
     let seen: BatchRecorder<UserSeen>
+    /// Users this process stored from their token claims, by a hash of those claims: a
+    /// reconnect with the same claims costs the writer nothing (a connect storm of one user's
+    /// tabs, or everyone reconnecting after a restart, is not thousands of identical upserts).
+    /// 8 bytes a user, forgotten wholesale past `maxStoredUsers`.
+    private let storedUsers = Locked<[String: Int]>([:])
+    static let maxStoredUsers = 200_000
     let counters: EngineCounters
     /// WebSocket connections opened but not yet authenticated (bounded by `maxUnauthenticated`).
     let unauthenticated = Atomic<Int>(0)
@@ -64,6 +70,27 @@ final class ChatService: Sendable {
     }
 
     /// A stored broadcast to every connection of its audience (one frame for all of them).
+    /// Stores the user's claims (role, name, services) unless this process already did.
+    func storeUserIfChanged(_ u: SessionUser) {
+        var h = Hasher()
+        h.combine(u.role.rawValue)
+        h.combine(u.name)
+        h.combine(u.services)
+        let claims = h.finalize()
+        let changed = storedUsers.withLock { m -> Bool in
+            if m[u.id] == claims { return false }
+            if m.count >= Self.maxStoredUsers { m.removeAll() }
+            m[u.id] = claims
+            return true
+        }
+        guard changed else { return }
+        let storedUsers = self.storedUsers
+        store.upsertUser(u.record, now: wallMillis()) { result in
+            // Not stored after all: the next connect tries again.
+            if case .failure = result { storedUsers.withLock { $0[u.id] = nil } }
+        }
+    }
+
     func broadcast(_ record: NotificationRecord) {
         metrics.broadcastsSent.add(1, ordering: .relaxed)
         metrics.notificationsStored.add(1, ordering: .relaxed)

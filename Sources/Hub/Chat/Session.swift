@@ -224,7 +224,7 @@ final class Session: WebSocketHandler {
         }
         chat.unauthenticated.subtract(1, ordering: .relaxed)
         user = u
-        chat.store.upsertUser(u.record, now: wallMillis()) { _ in }
+        chat.storeUserIfChanged(u)
         chat.seen.record(UserSeen(user: u.id, at: wallMillis()))
         // Every authenticated connection receives its own user channel, and the broadcasts
         // of its audiences.
