@@ -15,6 +15,7 @@ for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&handled, s) }
 pthread_sigmask(SIG_BLOCK, &handled, nil)
 
 func fail(_ message: String) -> Never {
+    Log.flush()
     FileHandle.standardError.write(Data("montrose-hub: \(message)\n".utf8))
     exit(2)
 }
@@ -81,5 +82,6 @@ while true {
     Log.info("shutdown", ["signal": signalNumber == SIGTERM ? "TERM" : "INT"])
     server.shutdown()
     Log.info("stopped")
+    Log.flush()
     exit(0)
 }

@@ -8,14 +8,51 @@ import XCTest
 final class ProcessTests: XCTestCase {
     private func dataDir() -> String { NSTemporaryDirectory() + "hub-proc-\(UUID().uuidString)" }
 
-    private func startHub(_ extra: [String] = [], data: String? = nil) throws -> (HubProcess, port: Int, bridge: Int) {
+    private func startHub(_ extra: [String] = [], data: String? = nil, drainStderr: Bool = true) throws -> (HubProcess, port: Int, bridge: Int) {
         let hub = try HubProcess(["--host", "127.0.0.1", "--port", "0", "--bridge-port", "0",
-                                  "--data", data ?? dataDir(), "--loops", "2"] + extra)
+                                  "--data", data ?? dataDir(), "--loops", "2"] + extra, drainStderr: drainStderr)
         guard let pub = hub.waitForLine(containing: "public listening"), let port = HubProcess.port(in: pub),
               let br = hub.waitForLine(containing: "bridge listening"), let bridge = HubProcess.port(in: br) else {
             throw TestError("hub did not start: \(hub.outputLines) \(hub.standardError)")
         }
         return (hub, port, bridge)
+    }
+
+    /// Logging never stalls a loop: with standard error unread (a full pipe), 3,000 logged
+    /// bridge auth failures (about 400 KB of lines; the pipe holds 64 KiB) are all answered
+    /// and chat keeps working; the lines wait in the hub (up to 1 MiB) and all arrive once
+    /// standard error is read again.
+    func testAHubWhoseStandardErrorNobodyReadsKeepsServing() throws {
+        let data = dataDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let (hub, port, bridge) = try startHub(["--jwt-secret", TestHub.secret, "--bridge-key", TestHub.bridgeKey],
+                                               data: data, drainStderr: false)
+        defer { hub.signal(SIGKILL); _ = hub.waitForExit() }
+        let client = BridgeClient(port: bridge)
+        for i in 0..<3_000 {
+            let r = try client.send("GET", "/v1/stats", key: "wrong-key-\(i)")
+            XCTAssertEqual(r.status, 401)
+            if r.status != 401 { break }
+        }
+        let ann = try ChatClient(port: port, token: TestHub.token("ann", .client))
+        _ = try ann.result("subscribe", ["channel": "conv:website:ann"])
+        let sent = try ann.result("send", ["channel": "conv:website:ann", "text": "still here", "client_msg_id": "e1"])
+        XCTAssertEqual(sent["seq"]?.intValue, 1)
+        // Now read the pipe: every line arrives, none was lost.
+        let fd = hub.stderrPipe.fileHandleForReading.fileDescriptor
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var failures = 0
+        let deadline = Date().addingTimeInterval(10)
+        while failures < 3_000 && Date() < deadline {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 100) > 0 else { continue }
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+            failures = String(decoding: bytes, as: UTF8.self).components(separatedBy: "event=bridge_auth_failed").count - 1
+        }
+        XCTAssertEqual(failures, 3_000, "every logged line arrives once standard error is read")
     }
 
     func testStartsOnDefaultsWithGeneratedSecretsAndReusesThem() throws {

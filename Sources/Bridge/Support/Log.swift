@@ -1,7 +1,10 @@
+import Foundation
 import Glibc
+import Persistence
 
 // Structured logs: one line per event, `ts=… level=… event=… key=value …`, to standard error.
 // Values are quoted when they hold spaces or quotes. Never log a token or message text.
+// Lines go through a writer thread (LogWriter): a loop never waits on standard error.
 public enum LogLevel: Int, Comparable, Sendable {
     case debug = 0, info = 1, error = 2
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
@@ -20,9 +23,11 @@ public enum Log {
         var line = "ts=\(wallMillis()) level=\(l == .debug ? "debug" : l == .info ? "info" : "error") event=\(event)"
         for (k, v) in fields { line += " \(k)=\(quote(v))" }
         line += "\n"
-        // One write(2) per line keeps lines from different loops whole.
-        _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+        LogWriter.shared.append(line)
     }
+
+    /// Waits (at most `timeoutMs`) until every line logged so far is written; before exit.
+    public static func flush(timeoutMs: Int = 2_000) { LogWriter.shared.flush(timeoutMs: timeoutMs) }
 
     private static func quote(_ v: String) -> String {
         if !v.isEmpty && !v.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\n" }) { return v }
@@ -36,6 +41,80 @@ public enum Log {
             }
         }
         return out + "\""
+    }
+}
+
+/// Hands log lines to one thread that writes them to standard error. A reader of stderr that
+/// stalls (a full pipe, a stuck terminal) would otherwise stall whichever loop logged: 2,000
+/// slow consumers cut at once log 2,000 lines. Up to `maxPending` bytes wait; past it lines
+/// are dropped, counted, and the count is logged once the writer catches up.
+final class LogWriter: Sendable {
+    static let shared = LogWriter()
+    static let maxPending = 1 << 20
+    private struct State {
+        var pending: [UInt8] = []
+        var dropped = 0
+        var writing = false
+    }
+    private let state = Locked(State())
+    private let wake = DispatchSemaphore(value: 0)
+
+    private init() {
+        let thread = Thread { [self] in run() }
+        thread.name = "log-writer"
+        thread.start()
+    }
+
+    func append(_ line: String) {
+        let signal = state.withLock { s -> Bool in
+            guard s.pending.count + line.utf8.count <= Self.maxPending else {
+                s.dropped += 1
+                return false
+            }
+            let wasIdle = s.pending.isEmpty && !s.writing
+            s.pending.append(contentsOf: line.utf8)
+            return wasIdle
+        }
+        if signal { wake.signal() }
+    }
+
+    func flush(timeoutMs: Int) {
+        for _ in 0..<max(1, timeoutMs) {
+            if state.withLock({ $0.pending.isEmpty && !$0.writing }) { return }
+            usleep(1_000)
+        }
+    }
+
+    private func run() {
+        var out: [UInt8] = []
+        while true {
+            wake.wait()
+            while true {
+                let dropped = state.withLock { s -> Int in
+                    swap(&out, &s.pending)
+                    s.writing = !out.isEmpty
+                    defer { s.dropped = 0 }
+                    return s.dropped
+                }
+                if dropped > 0 {
+                    out.append(contentsOf: "ts=\(wallMillis()) level=error event=log_dropped lines=\(dropped) reason=\"standard error not taking lines\"\n".utf8)
+                }
+                if out.isEmpty { break }
+                Self.writeAll(out)
+                out.removeAll(keepingCapacity: out.capacity <= 64 * 1024)
+                state.withLock { $0.writing = false }
+            }
+        }
+    }
+
+    private static func writeAll(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buf in
+            var offset = 0
+            while offset < buf.count {
+                let n = Glibc.write(2, buf.baseAddress! + offset, buf.count - offset)
+                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
+            }
+        }
     }
 }
 

@@ -31,6 +31,11 @@ struct EngineLimits: Sendable {
     /// memory, and falls behind into the hub's own (capped) queue soon enough to be told 4009.
     /// 0 leaves the kernel's autotuning.
     var socketSendBuffer = 64 * 1024
+    /// TCP_NOTSENT_LOWAT of each accepted socket: the kernel takes at most this much beyond what
+    /// is in flight, so a reader that stopped reading is noticed (EAGAIN) after a few dozen
+    /// pushes, not hundreds; what it already took is all it costs the kernel. Sending speed to
+    /// readers that read is unchanged (bytes in flight are not counted). 0 leaves it unset.
+    var socketUnsentLowWater = 16 * 1024
     /// Messages shorter than this go out uncompressed even when permessage-deflate is on.
     var compressionThreshold = 32
     /// Connections the process accepts in total (set from the open-file limit at start).

@@ -200,6 +200,10 @@ final class EventLoop: @unchecked Sendable {
                     var size = Int32(listener.limits.socketSendBuffer)
                     setsockopt(accepted.fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
                 }
+                if listener.limits.socketUnsentLowWater > 0 {
+                    var bytes = Int32(listener.limits.socketUnsentLowWater)
+                    setsockopt(accepted.fd, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, &bytes, socklen_t(MemoryLayout<Int32>.size))
+                }
                 register(fd: accepted.fd, peer: accepted.peer, listener: listener)
             case .failure(let error):
                 // Out of file descriptors: stop accepting until the next sweep instead of

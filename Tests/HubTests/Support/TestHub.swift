@@ -64,7 +64,7 @@ final class TestHub {
 final class HubProcess {
     let process = Process()
     private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
+    let stderrPipe = Pipe()
     private(set) var outputLines: [String] = []
     /// stderr, drained continuously by a thread: a hub that logs a lot must never block on a
     /// full pipe because the test is not reading it.
@@ -78,7 +78,8 @@ final class HubProcess {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("montrose-hub")
     }
 
-    init(_ args: [String], environment: [String: String] = [:]) throws {
+    /// `drainStderr: false` leaves standard error unread: the pipe fills after 64 KiB.
+    init(_ args: [String], environment: [String: String] = [:], drainStderr: Bool = true) throws {
         process.executableURL = Self.executable
         process.arguments = args
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MONTROSE_") }
@@ -87,6 +88,7 @@ final class HubProcess {
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         try process.run()
+        guard drainStderr else { stderrDone.signal(); return }
         let fd = stderrPipe.fileHandleForReading.fileDescriptor
         let buffer = stderrBuffer, done = stderrDone
         Thread.detachNewThread {
