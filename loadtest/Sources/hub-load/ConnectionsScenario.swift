@@ -68,11 +68,7 @@ final class ConnectionsScenario: WebSocketDelegate {
         let rss = { self.o.hubPID.flatMap { HubMemory.rssKB(pid: $0) } }
         let rssBefore = rss()
 
-        let deadline = Clock.nanos() + UInt64(o.common.timeout * 1e9)
-        while !pool.allSettled && Clock.nanos() < deadline {
-            pool.openMore(self)
-            pool.turn(timeoutMs: 20, self)
-        }
+        _ = pool.openAll(self, timeout: o.common.timeout)
         for i in stages.indices where stages[i] == .connecting || stages[i] == .subscribing {
             fail(i, "not ready within --timeout \(o.common.timeout) s")
         }

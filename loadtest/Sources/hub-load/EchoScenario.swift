@@ -83,12 +83,7 @@ final class EchoScenario: WebSocketDelegate {
     func run() -> Bool {
         let cpuBefore = CPUTime.used()
         let t0 = Clock.nanos()
-        let setupDeadline = t0 + UInt64(o.common.timeout * 1e9)
-        while !pool.allSettled && Clock.nanos() < setupDeadline {
-            pool.openMore(self)
-            pool.turn(timeoutMs: 20, self)
-        }
-        for i in ready.indices where !pool.isSettled(i) {
+        for i in pool.openAll(self, timeout: o.common.timeout) {
             setupFailures.add("not open within --timeout \(o.common.timeout) s")
             pool.settle(i)
             pool.close(i)

@@ -115,11 +115,7 @@ final class FanoutScenario: WebSocketDelegate {
     func run() -> Bool {
         let cpuBefore = CPUTime.used()
         let t0 = Clock.nanos()
-        let setupDeadline = t0 + UInt64(o.common.timeout * 1e9)
-        while !pool.allSettled && Clock.nanos() < setupDeadline {
-            pool.openMore(self)
-            pool.turn(timeoutMs: 20, self)
-        }
+        _ = pool.openAll(self, timeout: o.common.timeout)
         for i in stages.indices where stages[i] == .connecting || stages[i] == .subscribing {
             fail(i, "not ready within --timeout \(o.common.timeout) s")
         }
