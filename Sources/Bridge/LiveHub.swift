@@ -13,6 +13,8 @@ public protocol LiveHub: Sendable {
     func pushUnread(_ unread: UnreadCounts, to user: String)
     /// `broadcast` to every connection in the audience (and counted in the metrics).
     func broadcast(_ record: NotificationRecord)
+    /// A user record was stored through the bridge.
+    func userStored(_ id: String)
     /// The assignment of a conversation changed: the directory, `assignment` pushes, `revoked`.
     func assignmentChanged(_ key: ConversationKey, agent: String?)
     /// Recipients of a new message in `key` who have no connection subscribed to it.

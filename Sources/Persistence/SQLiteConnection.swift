@@ -27,6 +27,7 @@ public final class SQLiteConnection {
     }
 
     deinit {
+        used.removeAll()
         cache.removeAll() // statements finalize before the connection closes
         sqlite3_close_v2(handle)
     }

@@ -14,7 +14,9 @@ extension BridgeAPI {
             let services = try body.services("services")
             let user = UserRecord(id: id, role: role, name: name, email: email, services: services)
             let store = self.store
+            let live = self.live
             store.upsertUser(user, now: wallMillis()) { result in
+                if case .success = result { live.userStored(id) }
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
                 case .success(let u) where u.email == nil:

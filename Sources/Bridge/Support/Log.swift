@@ -92,7 +92,7 @@ final class LogWriter: Sendable {
             while true {
                 let dropped = state.withLock { s -> Int in
                     swap(&out, &s.pending)
-                    s.writing = !out.isEmpty
+                    s.writing = !out.isEmpty || s.dropped > 0
                     defer { s.dropped = 0 }
                     return s.dropped
                 }

@@ -70,6 +70,12 @@ final class ChatService: Sendable {
     }
 
     /// A stored broadcast to every connection of its audience (one frame for all of them).
+    /// The bridge stored this user: the next connect stores its token's claims again, as
+    /// before the cache (the claims a client connects with are the latest word).
+    func forgetStoredUser(_ id: String) {
+        storedUsers.withLock { $0[id] = nil }
+    }
+
     /// Stores the user's claims (role, name, services) unless this process already did.
     func storeUserIfChanged(_ u: SessionUser) {
         var h = Hasher()

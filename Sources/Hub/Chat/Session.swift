@@ -425,9 +425,9 @@ final class Session: WebSocketHandler {
 
     /// A push that is not a chat message; a notification's is recorded for its receipt.
     private func sendNotification(_ p: Publication, _ c: Connection) {
-        c.sendFrame(p.frame)
+        guard c.sendFrame(p.frame) else { return } // not written: no receipt
         if let nid = p.notificationID, let user {
-            chat.pushes.record(PushedNotification(notification: nid, user: user.id))
+            chat.pushes.record(PushedNotification(notification: nid, user: user.id, at: wallMillis()))
             chat.metrics.notificationsPushed.add(1, ordering: .relaxed)
         }
     }

@@ -295,11 +295,14 @@ final class Connection {
     /// Asks for one `didDrain` call once everything queued so far is written.
     func notifyWhenDrained() { drainWaiter = true }
 
-    /// Queues an already encoded, uncompressed frame (shared by every subscriber of a publish).
-    func sendFrame(_ frame: Bytes) {
-        guard phase == .webSocket, !closeSent, !cutPending else { return }
+    /// Queues an already encoded, uncompressed frame (shared by every subscriber of a publish);
+    /// false when the connection takes no more (closing, or waiting to be cut off).
+    @discardableResult
+    func sendFrame(_ frame: Bytes) -> Bool {
+        guard phase == .webSocket, !closeSent, !cutPending else { return false }
         enqueue(frame)
         checkBackpressure()
+        return true
     }
 
     /// Starts the closing handshake (server side). The connection ends when the peer answers,
@@ -309,6 +312,7 @@ final class Connection {
             if phase == .http { closeAfterFlush = true; scheduleFlush() }
             return
         }
+        dropBacklogOfPendingCut()
         enqueue(Bytes(FrameEncoder.closeFrame(code: code, reason: reason)))
         closeSent = true
         deadline = loop.now + 2 * limits.lingerMs
@@ -321,6 +325,7 @@ final class Connection {
         guard phase == .webSocket else { return }
         reader = nil
         if !closeSent {
+            dropBacklogOfPendingCut()
             enqueue(Bytes(FrameEncoder.closeFrame(code: code, reason: reason)))
             closeSent = true
             notifyClosed(code)
@@ -340,7 +345,10 @@ final class Connection {
     /// Cuts off a slow consumer: drops what it has not started to receive and tells it to
     /// recover with `since` (4009).
     func cutOff() {
-        guard phase != .closed else { return }
+        guard phase == .webSocket, !closeSent else {
+            cutPending = false // closed or closing meanwhile: its close frame must not be dropped
+            return
+        }
         Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)"])
         loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         if tls != nil {
@@ -352,6 +360,13 @@ final class Connection {
         output.dropUnstarted()
         cutPending = false
         fail(code: .slowConsumer, reason: "slow consumer")
+    }
+
+    /// A connection waiting to be cut off that closes for another reason first: its backlog
+    /// would never be read, so the close frame goes right after what is already on its way.
+    private func dropBacklogOfPendingCut() {
+        guard cutPending, tls == nil else { return }
+        output.dropUnstarted()
     }
 
     private func notifyClosed(_ code: CloseCode?) {

@@ -9,6 +9,9 @@ import Persistence
 // cost the writer a few short transactions, not thousands queued in front of chat sends.
 final class BatchRecorder<Item: Sendable>: Sendable {
     private let pending = Locked<[Item]>([])
+    /// Held across take-and-store, so the flush at shutdown waits for a delayed one in progress
+    /// (whose jobs must be queued before the store closes).
+    private let flushing = Locked<Void>(())
     private let store: @Sendable ([Item]) -> Void
     let chunk: Int
     /// How long facts gather before they are stored. Long enough that a burst (a broadcast to
@@ -34,28 +37,32 @@ final class BatchRecorder<Item: Sendable>: Sendable {
     }
 
     func flush() {
-        let list = pending.withLock { l -> [Item] in
-            defer { l = [] }
-            return l
-        }
-        var start = 0
-        while start < list.count {
-            let end = min(list.count, start + chunk)
-            store(Array(list[start..<end]))
-            start = end
+        flushing.withLock { _ in
+            let list = pending.withLock { l -> [Item] in
+                defer { l = [] }
+                return l
+            }
+            var start = 0
+            while start < list.count {
+                let end = min(list.count, start + chunk)
+                store(Array(list[start..<end]))
+                start = end
+            }
         }
     }
 }
 
-/// A notification written to a user's live socket.
+/// A notification written to a user's live socket at `at` (ms since the epoch).
 struct PushedNotification: Sendable {
     let notification: Int64
     let user: String
+    let at: Int64
 }
 
 extension BatchRecorder where Item == PushedNotification {
     static func pushes(_ store: NotificationStore) -> BatchRecorder {
-        BatchRecorder { list in store.recordPushes(list.map { ($0.notification, $0.user) }, now: wallMillis()) }
+        // One time per batch: its first push's (never later than a read of any of them).
+        BatchRecorder { list in store.recordPushes(list.map { ($0.notification, $0.user) }, now: list.first?.at ?? wallMillis()) }
     }
 }
 

@@ -24,6 +24,8 @@ final class HubLink: LiveHub {
 
     func broadcast(_ record: NotificationRecord) { chat.broadcast(record) }
 
+    func userStored(_ id: String) { chat.forgetStoredUser(id) }
+
     func assignmentChanged(_ key: ConversationKey, agent: String?) {
         let previous = chat.reassign(key, to: agent)
         // The client learns who serves it now; the agents who gained or lost it too, so their
