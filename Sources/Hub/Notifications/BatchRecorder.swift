@@ -10,8 +10,10 @@ import Persistence
 final class BatchRecorder<Item: Sendable>: Sendable {
     private let pending = Locked<[Item]>([])
     /// Held across take-and-store, so the flush at shutdown waits for a delayed one in progress
-    /// (whose jobs must be queued before the store closes).
-    private let flushing = Locked<Void>(())
+    /// (whose jobs must be queued before the store closes). Counts flushes: a lock around a
+    /// zero-sized value shares its address with the lock itself, which ThreadSanitizer's
+    /// access checks take for a race.
+    private let flushes = Locked<Int>(0)
     private let store: @Sendable ([Item]) -> Void
     let chunk: Int
     /// How long facts gather before they are stored. Long enough that a burst (a broadcast to
@@ -37,7 +39,8 @@ final class BatchRecorder<Item: Sendable>: Sendable {
     }
 
     func flush() {
-        flushing.withLock { _ in
+        flushes.withLock { count in
+            count += 1
             let list = pending.withLock { l -> [Item] in
                 defer { l = [] }
                 return l
