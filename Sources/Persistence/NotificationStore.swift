@@ -21,7 +21,7 @@ public protocol NotificationStore: Sendable {
                          completion: @escaping StoreCompletion<Idempotent<NotificationRecord>>)
 
     /// Remembers that these notifications were written to a live socket of these users.
-    func recordPushes(_ pushes: [(notification: Int64, user: String)], now: Int64)
+    func recordPushes(_ pushes: [PushedNotification])
 
     func notifications(for user: String, _ query: NotificationQuery, completion: @escaping StoreCompletion<NotificationPage>)
     func markNotificationsRead(user: String, _ selection: ReadSelection, service: String?, now: Int64,

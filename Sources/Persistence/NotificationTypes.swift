@@ -211,6 +211,18 @@ public struct DailyCount: Sendable, Equatable {
     public var notifications: Int
 }
 
+/// A notification written to a user's live socket at `at` (ms since the epoch).
+public struct PushedNotification: Sendable {
+    public let notification: Int64
+    public let user: String
+    public let at: Int64
+    public init(notification: Int64, user: String, at: Int64) {
+        self.notification = notification
+        self.user = user
+        self.at = at
+    }
+}
+
 /// A user connected or disconnected at `at` (ms since the epoch).
 public struct UserSeen: Sendable {
     public let user: String

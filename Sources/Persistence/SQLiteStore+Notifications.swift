@@ -170,10 +170,10 @@ extension SQLiteStore: NotificationStore {
         }, completion)
     }
 
-    public func recordPushes(_ pushes: [(notification: Int64, user: String)], now: Int64) {
-        let list = pushes.map { ($0.notification, $0.user) }
+    public func recordPushes(_ pushes: [PushedNotification]) {
         write({ db in
-            for (id, user) in list {
+            for p in pushes {
+                let (id, user, now) = (p.notification, p.user, p.at)
                 try db.statement("UPDATE notifications SET pushed_at = COALESCE(pushed_at, ?3) WHERE id = ?1 AND user_id = ?2")
                     .bind(.int(id), .text(user), .int(now)).run()
                 if db.changes == 0 {

@@ -38,8 +38,8 @@ final class ChatService: Sendable {
         self.verifier = verifier
         self.limits = limits
         self.metrics = metrics
-        pushes = .pushes(store)
-        seen = .seen(store)
+        pushes = BatchRecorder { store.recordPushes($0) }
+        seen = BatchRecorder { store.usersSeen($0) }
     }
 
     /// An assignment changed: the directory is updated at once, and the agent who lost the
@@ -69,7 +69,6 @@ final class ChatService: Sendable {
                   slowConsumerCloses: counters.slowConsumerCloses.load(ordering: .relaxed))
     }
 
-    /// A stored broadcast to every connection of its audience (one frame for all of them).
     /// The bridge stored this user: the next connect stores its token's claims again, as
     /// before the cache (the claims a client connects with are the latest word).
     func forgetStoredUser(_ id: String) {
@@ -97,6 +96,7 @@ final class ChatService: Sendable {
         }
     }
 
+    /// A stored broadcast to every connection of its audience (one frame for all of them).
     func broadcast(_ record: NotificationRecord) {
         metrics.broadcastsSent.add(1, ordering: .relaxed)
         metrics.notificationsStored.add(1, ordering: .relaxed)

@@ -1,4 +1,3 @@
-import Bridge
 import Dispatch
 import Persistence
 
@@ -52,25 +51,5 @@ final class BatchRecorder<Item: Sendable>: Sendable {
                 start = end
             }
         }
-    }
-}
-
-/// A notification written to a user's live socket at `at` (ms since the epoch).
-struct PushedNotification: Sendable {
-    let notification: Int64
-    let user: String
-    let at: Int64
-}
-
-extension BatchRecorder where Item == PushedNotification {
-    static func pushes(_ store: NotificationStore) -> BatchRecorder {
-        // One time per batch: its first push's (never later than a read of any of them).
-        BatchRecorder { list in store.recordPushes(list.map { ($0.notification, $0.user) }, now: list.first?.at ?? wallMillis()) }
-    }
-}
-
-extension BatchRecorder where Item == UserSeen {
-    static func seen(_ store: NotificationStore) -> BatchRecorder {
-        BatchRecorder { list in store.usersSeen(list) }
     }
 }

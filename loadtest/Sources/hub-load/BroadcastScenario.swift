@@ -81,10 +81,8 @@ final class BroadcastScenario: WebSocketDelegate {
     func run() -> Bool {
         let cpuBefore = CPUTime.used()
         let t0 = Clock.nanos()
-        for i in pool.openAll(self, timeout: o.common.timeout) {
+        for _ in pool.openAll(self, timeout: o.common.timeout) {
             setupFailures.add("not ready within --timeout \(o.common.timeout) s")
-            pool.settle(i)
-            pool.close(i)
         }
         let setupSeconds = Clock.seconds(Clock.nanos() - t0)
         let connected = live

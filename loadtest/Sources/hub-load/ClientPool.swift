@@ -56,15 +56,20 @@ final class ClientPool {
     }
 
     /// Opens every connection (at most `concurrency` handshakes at a time) until each has
-    /// settled or `timeout` seconds have passed; returns the ones still unsettled, for the
-    /// scenario to count as failed.
+    /// settled or `timeout` seconds have passed; the ones still unsettled are settled and
+    /// closed, and returned for the scenario to count as failed.
     func openAll<D: WebSocketDelegate>(_ d: D, timeout: Double) -> [Int] {
         let deadline = Clock.nanos() + UInt64(timeout * 1e9)
         while !allSettled && Clock.nanos() < deadline {
             openMore(d)
             turn(timeoutMs: 20, d)
         }
-        return settledFlags.indices.filter { !settledFlags[$0] }
+        let late = settledFlags.indices.filter { !settledFlags[$0] }
+        for i in late {
+            settle(i)
+            close(i)
+        }
+        return late
     }
 
     /// Marks connection `i` ready or failed: it no longer counts against `concurrency`.
