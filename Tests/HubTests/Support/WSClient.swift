@@ -31,7 +31,17 @@ final class TestSocket {
     let fd: Int32
     private var ssl: OpaquePointer?
     private var ctx: OpaquePointer?
-    var pending: [UInt8] = []
+    /// Received bytes not yet consumed start at `inboxStart`: one buffer, so taking a frame off
+    /// the front does not copy what arrived after it.
+    private var inbox: [UInt8] = []
+    private var inboxStart = 0
+    private var scratch = [UInt8](repeating: 0, count: 65536)
+
+    /// What arrived and was not read yet (a caller can hand it on, or put bytes back).
+    var pending: [UInt8] {
+        get { Array(inbox[inboxStart...]) }
+        set { inbox = newValue; inboxStart = 0 }
+    }
 
     /// `receiveBuffer` is set before connecting, so the window the peer sees is small too.
     init(port: Int, host: String = "127.0.0.1", tls: Bool = false, timeout: TimeInterval = 5,
@@ -93,30 +103,42 @@ final class TestSocket {
 
     /// Reads whatever arrives next; [] on EOF; throws on timeout.
     func readSome() throws -> [UInt8] {
-        if !pending.isEmpty { defer { pending = [] }; return pending }
-        var buf = [UInt8](repeating: 0, count: 65536)
-        let n: Int = buf.withUnsafeMutableBytes { p in
+        if inboxStart == inbox.count { guard try receive() > 0 else { return [] } }
+        defer { inbox.removeAll(keepingCapacity: true); inboxStart = 0 }
+        return Array(inbox[inboxStart...])
+    }
+
+    /// Reads exactly `count` bytes.
+    func read(exactly count: Int) throws -> [UInt8] {
+        while inbox.count - inboxStart < count {
+            if try receive() == 0 { throw TestError("connection closed after \(inbox.count - inboxStart) of \(count) bytes") }
+        }
+        let out = Array(inbox[inboxStart..<inboxStart + count])
+        inboxStart += count
+        if inboxStart == inbox.count {
+            inbox.removeAll(keepingCapacity: true)
+            inboxStart = 0
+        }
+        return out
+    }
+
+    /// One read from the socket, appended to the inbox; the byte count (0 on EOF or reset).
+    private func receive() throws -> Int {
+        if inboxStart > 0 && inboxStart * 2 >= inbox.count {
+            inbox.removeFirst(inboxStart)
+            inboxStart = 0
+        }
+        let n: Int = scratch.withUnsafeMutableBytes { p in
             if let ssl { return Int(SSL_read(ssl, p.baseAddress, Int32(p.count))) }
             return recv(fd, p.baseAddress, p.count, 0)
         }
         if n < 0 {
             if errno == EAGAIN || errno == EWOULDBLOCK { throw TestError("timed out waiting for data") }
-            if errno == ECONNRESET { return [] }
+            if errno == ECONNRESET { return 0 }
             throw TestError("read failed (errno \(errno))")
         }
-        return Array(buf[0..<max(0, n)])
-    }
-
-    /// Reads exactly `count` bytes.
-    func read(exactly count: Int) throws -> [UInt8] {
-        var out: [UInt8] = []
-        while out.count < count {
-            let chunk = try readSome()
-            if chunk.isEmpty { throw TestError("connection closed after \(out.count) of \(count) bytes") }
-            out.append(contentsOf: chunk)
-        }
-        if out.count > count { pending = Array(out[count...]) + pending; out.removeLast(out.count - count) }
-        return out
+        inbox.append(contentsOf: scratch[0..<n])
+        return n
     }
 
     /// Reads an HTTP response head and its Content-Length body.
