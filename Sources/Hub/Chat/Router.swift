@@ -98,18 +98,18 @@ struct Subscriber {
 /// One loop's channel → sessions map. `@unchecked Sendable`: created on the main thread, then
 /// used only on its loop's thread (subscribe, unsubscribe and deliver all run there).
 final class LoopRegistry: @unchecked Sendable {
-    private var channels: [String: [ObjectIdentifier: Subscriber]] = [:]
+    private var channels: [String: SubscriberList] = [:]
 
     /// True when this is the loop's first subscriber of the channel.
     func add(_ s: Subscriber, _ channel: String) -> Bool {
         let first = channels[channel] == nil
-        channels[channel, default: [:]][ObjectIdentifier(s.session)] = s
+        channels[channel, default: SubscriberList()].insert(s)
         return first
     }
 
     /// True when the loop has no subscriber of the channel left.
     func remove(_ s: Session, _ channel: String) -> Bool {
-        guard channels[channel]?.removeValue(forKey: ObjectIdentifier(s)) != nil else { return false }
+        guard channels[channel]?.remove(s) == true else { return false }
         if channels[channel]?.isEmpty == true {
             channels[channel] = nil
             return true
@@ -119,11 +119,58 @@ final class LoopRegistry: @unchecked Sendable {
 
     func deliver(_ p: Publication) {
         guard let subscribers = channels[p.channel] else { return }
-        for s in subscribers.values { s.session.deliver(p, s.subscription) }
+        subscribers.forEach { $0.session.deliver(p, $0.subscription) }
     }
 
     func revoke(_ channel: String, user: String) {
         guard let subscribers = channels[channel] else { return }
-        for s in subscribers.values where s.session.user?.id == user { s.session.revoke(channel) }
+        subscribers.forEach { s in if s.session.user?.id == user { s.session.revoke(channel) } }
+    }
+}
+
+/// One channel's subscribers on a loop, in the order they subscribed. A publish reaches (and
+/// the loop then writes to) the longest-standing subscribers first, so a burst of newcomers,
+/// which may never read, is written after the readers already there, not mixed among them.
+struct SubscriberList {
+    private var entries: [Subscriber?] = []
+    private var position: [ObjectIdentifier: Int] = [:]
+    private var holes = 0
+
+    var isEmpty: Bool { position.isEmpty }
+
+    /// A session subscribing again keeps its place (with its new state).
+    mutating func insert(_ s: Subscriber) {
+        let key = ObjectIdentifier(s.session)
+        if let i = position[key] {
+            entries[i] = s
+            return
+        }
+        position[key] = entries.count
+        entries.append(s)
+    }
+
+    /// False when the session was not subscribed. Leaves a hole; holes are squeezed out once
+    /// they are half the list, so removal stays O(1) amortized.
+    mutating func remove(_ session: Session) -> Bool {
+        guard let i = position.removeValue(forKey: ObjectIdentifier(session)) else { return false }
+        entries[i] = nil
+        holes += 1
+        if holes >= 32 && holes * 2 >= entries.count { compact() }
+        return true
+    }
+
+    private mutating func compact() {
+        var kept: [Subscriber?] = []
+        kept.reserveCapacity(position.count)
+        for case let s? in entries {
+            position[ObjectIdentifier(s.session)] = kept.count
+            kept.append(s)
+        }
+        entries = kept
+        holes = 0
+    }
+
+    func forEach(_ body: (Subscriber) -> Void) {
+        for case let s? in entries { body(s) }
     }
 }

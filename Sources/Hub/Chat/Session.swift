@@ -384,8 +384,9 @@ final class Session: WebSocketHandler {
         }
     }
 
-    /// Queued frames at which a catch-up waits for the socket (a quarter of the 4009 cap).
-    static let catchUpPauseFrames = 256
+    /// Queued frames at which a catch-up waits for the socket: with one page more (100) it stays
+    /// under the 256 at which a socket that stopped taking output counts as stuck (4009).
+    static let catchUpPauseFrames = 128
 
     func didDrain(_ c: Connection) {
         let names = drainedCatchUps

@@ -35,6 +35,8 @@ final class Connection {
     var queuedForFlush = false
     private var closeAfterFlush = false
     private var drainWaiter = false
+    /// When the socket last refused more and has not made room since (0: it takes output).
+    private var refusedAt: Int64 = 0
     private(set) var lingering = false
     /// The next moment the sweep must look at this connection (meaning depends on state).
     private var deadline: Int64
@@ -93,7 +95,10 @@ final class Connection {
         }
     }
 
-    func onWritable() { flush() }
+    func onWritable() {
+        refusedAt = 0 // the peer made room: it is reading
+        flush()
+    }
 
     private func receivedFromSocket(_ bytes: UnsafeMutableRawBufferPointer) {
         guard let tls else { received(bytes); return }
@@ -336,7 +341,9 @@ final class Connection {
     }
 
     private func checkBackpressure() {
-        guard !cutPending, output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
+        guard !cutPending else { return }
+        let stuck = refusedAt > 0 && output.frames > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
+        guard stuck || output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
         // A slow consumer: it takes nothing more, and is cut off after this turn's writes.
         cutPending = true
         loop.scheduleCut(self)
@@ -349,7 +356,8 @@ final class Connection {
             cutPending = false // closed or closing meanwhile: its close frame must not be dropped
             return
         }
-        Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)"])
+        Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)",
+                                   "refused_ms": refusedAt > 0 ? "\(loop.now - refusedAt)" : "0"])
         loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         if tls != nil {
             // Queued TLS records cannot be dropped without breaking the stream.
@@ -404,6 +412,7 @@ final class Connection {
         guard phase != .closed else { return }
         switch output.flush(fd: fd) {
         case .drained:
+            refusedAt = 0
             if pollingWrite { loop.setWriteInterest(self, false) }
             if drainWaiter {
                 drainWaiter = false
@@ -411,6 +420,7 @@ final class Connection {
             }
             if closeAfterFlush && !lingering { startLinger() }
         case .partial:
+            if refusedAt == 0 { refusedAt = loop.now }
             if !pollingWrite { loop.setWriteInterest(self, true) }
         case .failed:
             terminate()
@@ -448,7 +458,7 @@ final class Connection {
     /// Called by the loop's sweep about once a second.
     func sweep(now: Int64) {
         if lingering || closeSent || closeAfterFlush {
-            if now >= deadline { terminate() }
+            if now >= deadline { loop.scheduleExpiry(self) } // closed within a few turns
             return
         }
         switch phase {

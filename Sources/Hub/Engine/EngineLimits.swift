@@ -26,6 +26,13 @@ struct EngineLimits: Sendable {
     /// backlog, and a small cap cuts stuck readers off sooner and cheaper (fewer references to
     /// drop when they are cut, all at once, in a busy channel).
     var maxOutputFrames = 1_024
+    /// A reader whose socket has refused more for `stalledMs` while over `maxStalledFrames`
+    /// pushes wait for it is stuck, not slow, and is cut off (4009) then, without waiting for
+    /// the frame cap: a channel busy enough to queue that many that fast would otherwise keep
+    /// paying for every stuck reader until it is 1,024 pushes behind. A reader that makes room
+    /// (reads) starts the clock again, so slow readers still get the whole frame cap.
+    var maxStalledFrames = 256
+    var stalledMs: Int64 = 250
     /// The kernel send buffer of each accepted socket (SO_SNDBUF; Linux doubles it: 128 KiB). Fixed
     /// rather than autotuned, so a reader that never reads holds at most this much kernel
     /// memory, and falls behind into the hub's own (capped) queue soon enough to be told 4009.
@@ -35,7 +42,7 @@ struct EngineLimits: Sendable {
     /// is in flight, so a reader that stopped reading is noticed (EAGAIN) after a few dozen
     /// pushes, not hundreds; what it already took is all it costs the kernel. Sending speed to
     /// readers that read is unchanged (bytes in flight are not counted). 0 leaves it unset.
-    var socketUnsentLowWater = 16 * 1024
+    var socketUnsentLowWater = 4 * 1024
     /// Messages shorter than this go out uncompressed even when permessage-deflate is on.
     var compressionThreshold = 32
     /// Connections the process accepts in total (set from the open-file limit at start).

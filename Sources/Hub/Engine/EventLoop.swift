@@ -39,6 +39,16 @@ final class EventLoop: @unchecked Sendable {
     /// nothing (copying out of a shared array would allocate a fresh one every turn).
     private var spareJobs: [@Sendable (EventLoop) -> Void] = []
     private var spareFlush: [Connection] = []
+    /// Connections scheduled in an earlier turn that the flush budget did not reach. They are
+    /// written after the turn's newly scheduled ones, so a burst of writes to thousands of
+    /// sockets (new subscribers whose windows are still open) is spread over short turns
+    /// instead of making everyone on the loop wait for the whole burst.
+    private var carriedFlush: [Connection] = []
+    private var carriedStart = 0
+    /// Time one turn's flush may take before the rest is carried to the next turn (µs)...
+    static let flushBudgetMicros: Int64 = 2_000
+    /// ...and how many carried connections each turn writes at least, however busy it is.
+    static let carriedPerTurn = 64
     private var retired: [Connection] = []
     /// Slow consumers over their output cap, cut off (4009) after the turn's writes, at most
     /// `cutsPerTurn` a turn: when a busy channel pushes thousands of stuck readers over at
@@ -46,6 +56,10 @@ final class EventLoop: @unchecked Sendable {
     /// everyone else on the loop for that long.
     private var pendingCuts: [Connection] = []
     static let cutsPerTurn = 64
+    /// Closing connections whose linger time ran out, closed at most `cutsPerTurn` a turn too:
+    /// the thousands cut off together reach their deadline in the same sweep, and each
+    /// close(2) of a socket with unsent data costs the kernel tens of microseconds.
+    private var pendingExpiries: [Connection] = []
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
@@ -138,7 +152,8 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + 1000
         while true {
-            let timeout = pendingCuts.isEmpty ? Int32(max(0, min(1000, nextSweep - now))) : 0
+            let busy = !pendingFlush.isEmpty || !pendingCuts.isEmpty || !pendingExpiries.isEmpty || carriedStart < carriedFlush.count
+            let timeout = busy ? 0 : Int32(max(0, min(1000, nextSweep - now)))
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
             if n > 0 {
@@ -150,6 +165,7 @@ final class EventLoop: @unchecked Sendable {
             }
             flushPending()
             if !pendingCuts.isEmpty { cutSlowConsumers() }
+            if !pendingExpiries.isEmpty { closeExpired() }
             reap()
             if isShuttingDown {
                 if connectionCount == 0 { break }
@@ -255,21 +271,57 @@ final class EventLoop: @unchecked Sendable {
         c.pollingWrite = on
     }
 
+    /// Writes what the turn queued, in the order it was queued (a publish reaches the oldest
+    /// subscribers first), then connections carried from earlier turns, within a time budget.
     private func flushPending() {
-        // Flushing can queue more (a TLS close_notify); loop until quiet.
+        let deadline = monotonicMicros() + Self.flushBudgetMicros
+        // Newly scheduled first; flushing can schedule more (a TLS close_notify): until quiet.
         while !pendingFlush.isEmpty {
             var batch = spareFlush
             spareFlush = []
             swap(&pendingFlush, &batch)
-            for c in batch where c.queuedForFlush { c.flush() }
+            var overBudget = false
+            for c in batch where c.queuedForFlush {
+                if overBudget {
+                    carriedFlush.append(c)
+                    continue
+                }
+                c.flush()
+                overBudget = monotonicMicros() >= deadline
+            }
             batch.removeAll(keepingCapacity: true)
             spareFlush = batch
+        }
+        // Then the carried ones: at least `carriedPerTurn`, more while the budget lasts.
+        var written = 0
+        while carriedStart < carriedFlush.count && (written < Self.carriedPerTurn || monotonicMicros() < deadline) {
+            let c = carriedFlush[carriedStart]
+            carriedStart += 1
+            if c.queuedForFlush {
+                c.flush()
+                written += 1
+            }
+        }
+        if carriedStart == carriedFlush.count {
+            carriedFlush.removeAll(keepingCapacity: carriedFlush.capacity <= 4_096)
+            carriedStart = 0
+        } else if carriedStart >= 1_024 && carriedStart * 2 >= carriedFlush.count {
+            carriedFlush.removeFirst(carriedStart)
+            carriedStart = 0
         }
     }
 
     func retire(_ c: Connection) { retired.append(c) }
 
     func scheduleCut(_ c: Connection) { pendingCuts.append(c) }
+
+    func scheduleExpiry(_ c: Connection) { pendingExpiries.append(c) }
+
+    private func closeExpired() {
+        let n = min(Self.cutsPerTurn, pendingExpiries.count)
+        for c in pendingExpiries[..<n] { c.terminate() }
+        pendingExpiries.removeFirst(n)
+    }
 
     private func cutSlowConsumers() {
         let n = min(Self.cutsPerTurn, pendingCuts.count)
