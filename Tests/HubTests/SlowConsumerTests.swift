@@ -9,7 +9,7 @@ import XCTest
 // Slow consumers against a hub process: 2,000 connections that stop reading while a publisher
 // keeps sending durable messages into their channel. Every one of them is closed with 4009,
 // the hub's memory stays bounded, and 100 well-behaved subscribers on the same channel get
-// every message, once and in order (their p99 with and without the slow readers is printed).
+// every message, once and in order, with p99 latency close to the run without the slow readers.
 final class SlowConsumerTests: XCTestCase {
     static let channel = "conv:website:pub"
     static let secret = TestHub.secret
@@ -250,11 +250,13 @@ final class SlowConsumerTests: XCTestCase {
         }
         XCTAssertEqual(ended, 2_000, "every slow reader's connection was closed")
         let growthMiB = Double(peakKiB - rssBefore) / 1024
-        XCTAssertLessThan(growthMiB, 256, "hub memory stays bounded: 2,000 × (4,096 frame refs) plus shared frames")
-        // The goal is p99 within 2× of the run without the slow ones; this machine does
-        // not reach it reliably yet (see the closing note), so the test holds the hub to what it
-        // does guarantee: nobody well-behaved is starved.
-        XCTAssertLessThan(withSlow, 5_000, "good subscribers keep getting messages while 2,000 slow readers are cut off")
+        XCTAssertLessThan(growthMiB, 64, "hub memory stays bounded: what the kernel and ≤ 1,024 frame refs per reader hold")
+        // The goal is p99 within 2× of the run without the slow ones. The release build meets it
+        // (MONTROSE_TEST_HUB=.build/release/montrose-hub: 1.25-1.8× here); the debug build that
+        // plain `swift test` runs pays ~3× more per push to a stuck reader and lands at 1.6-2.9×.
+        // The bound below is a regression guard with room for a busy machine (before the
+        // stuck-reader cut and the flush budget, runs reached 4-5×).
+        XCTAssertLessThan(withSlow, 4 * max(baseline, 5), "good subscribers' p99 with 2,000 slow readers being cut off")
         print(String(format: "slow consumers: 2000 closed 4009; good p99 %.1f ms (without slow ones %.1f ms); hub RSS %d MiB before, peak %d MiB, %d MiB after",
                      withSlow, baseline, rssBefore / 1024, peakKiB / 1024, rssAfter / 1024))
         hub.signal(SIGTERM)

@@ -96,9 +96,16 @@ final class Connection {
     }
 
     func onWritable() {
-        refusedAt = 0 // the peer made room: it is reading
+        peerMadeRoom()
         flush()
     }
+
+    /// The socket reported room (EPOLLOUT): the peer is reading. Called before the same
+    /// event's input is handled too, so a reply to it is not judged by an old refusal.
+    func peerMadeRoom() { refusedAt = 0 }
+
+    /// Set by the loop while this connection waits in its list of linger closes.
+    var expiryScheduled = false
 
     private func receivedFromSocket(_ bytes: UnsafeMutableRawBufferPointer) {
         guard let tls else { received(bytes); return }

@@ -196,6 +196,7 @@ final class EventLoop: @unchecked Sendable {
         }
         let errorBits = EPOLLERR.rawValue | EPOLLHUP.rawValue
         // Errors and hang-ups are handled as readable and writable, so the normal paths see them.
+        if mask & EPOLLOUT.rawValue != 0 && c.pollingWrite { c.peerMadeRoom() }
         if mask & (EPOLLIN.rawValue | errorBits) != 0 { c.onReadable() }
         if c.phase != .closed && mask & (EPOLLOUT.rawValue | errorBits) != 0 && c.pollingWrite { c.onWritable() }
     }
@@ -315,7 +316,11 @@ final class EventLoop: @unchecked Sendable {
 
     func scheduleCut(_ c: Connection) { pendingCuts.append(c) }
 
-    func scheduleExpiry(_ c: Connection) { pendingExpiries.append(c) }
+    func scheduleExpiry(_ c: Connection) {
+        guard !c.expiryScheduled else { return } // the sweep finds it again until it is closed
+        c.expiryScheduled = true
+        pendingExpiries.append(c)
+    }
 
     private func closeExpired() {
         let n = min(Self.cutsPerTurn, pendingExpiries.count)

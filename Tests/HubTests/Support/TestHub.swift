@@ -74,8 +74,12 @@ final class HubProcess {
     private var partialLine = ""
     private var linesSeen = 0
 
+    /// `MONTROSE_TEST_HUB=path` runs another build of the hub (the release build, say).
     static var executable: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("montrose-hub")
+        if let path = ProcessInfo.processInfo.environment["MONTROSE_TEST_HUB"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("montrose-hub")
     }
 
     /// `drainStderr: false` leaves standard error unread: the pipe fills after 64 KiB.
