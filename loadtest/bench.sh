@@ -18,8 +18,8 @@
 # Against the hub, fan-out goes through the real path: `send` ops (stored durably, then pushed)
 # on one conversation, authenticated with a `?token=` JWT; echo uses the hub's /echo route.
 #
-# Options: --runs N (default 1; 3 reports the median of three, as the peers' figures are),
-# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h), --no-picows, --duration S
+# Options: --runs N (1-10, default 1; 3 reports the median of three, as the peers' figures are),
+# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h), --no-picows, --duration S (1-300)
 # (seconds of load per row and the hold of row e; default 10), --write-readme (replace the
 # section between <!-- bench:start --> and <!-- bench:end --> in README.md), --results FILE
 # (default loadtest/results/latest.jsonl; each run's generator output and server log go to
@@ -57,8 +57,10 @@ while [ $# -gt 0 ]; do
         *) echo "bench.sh: unknown option $1" >&2; usage ;;
     esac
 done
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --runs expects a positive number" >&2; exit 2; }
-[[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench.sh: --duration expects seconds" >&2; exit 2; }
+# Bounded: every row starts fresh servers, so runs × rows × duration is the whole wall time.
+[[ $RUNS =~ ^([1-9]|10)$ ]] || { echo "bench.sh: --runs expects 1-10" >&2; exit 2; }
+[[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v d="$DURATION" 'BEGIN { exit !(d >= 1 && d <= 300) }' \
+    || { echo "bench.sh: --duration expects seconds, 1-300" >&2; exit 2; }
 [[ $ONLY =~ ^[a-h](,[a-h])*$ ]] || { echo "bench.sh: --only expects letters a-h, comma-separated" >&2; exit 2; }
 for f in "$BIN/montrose-hub" "$BIN/hub-load" "$WSLOAD"; do
     [ -x "$f" ] || { echo "bench.sh: $f not found (swift build -c release; make -C /work/shared/tools/wsload)" >&2; exit 1; }

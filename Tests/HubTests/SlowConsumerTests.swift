@@ -54,16 +54,26 @@ final class SlowConsumerTests: XCTestCase {
         private static let textField = Array(#""text":""#.utf8)
 
         /// Where `pattern` first starts in `length` bytes at `p` (memchr for its first byte, then memcmp).
-        private static func find(_ pattern: UnsafeRawBufferPointer, in p: UnsafeMutableRawPointer, _ length: Int) -> UnsafeMutableRawPointer? {
-            guard let first = pattern.first, let base = pattern.baseAddress else { return nil }
-            var at = p
-            let end = p + length
-            while end - at >= pattern.count, let hit = memchr(at, Int32(first), end - at) {
-                if end - hit < pattern.count { return nil }
-                if memcmp(hit, base, pattern.count) == 0 { return hit }
-                at = hit + 1
+        private static func find(_ pattern: [UInt8], in p: UnsafeMutableRawPointer, _ length: Int) -> UnsafeMutableRawPointer? {
+            pattern.withUnsafeBytes { pat -> UnsafeMutableRawPointer? in
+                var at = p
+                let end = p + length
+                while end - at >= pat.count, let hit = memchr(at, Int32(pat[0]), end - at) {
+                    if end - hit >= pat.count && memcmp(hit, pat.baseAddress!, pat.count) == 0 { return hit }
+                    at = hit + 1
+                }
+                return nil
             }
-            return nil
+        }
+
+        /// Records one text frame's seq and latency when it is a `message` push.
+        private func take(_ payload: UnsafeMutableRawPointer, _ length: Int, receivedAt now: Double) {
+            guard let start = Self.find(Self.messagePrefix, in: payload, length), start == payload,
+                  let seqAt = Self.find(Self.seqField, in: payload, length),
+                  let textAt = Self.find(Self.textField, in: payload, length) else { return }
+            seqs.append(Int64(strtoll(seqAt.assumingMemoryBound(to: CChar.self) + Self.seqField.count, nil, 10)))
+            let sentAt = strtod(textAt.assumingMemoryBound(to: CChar.self) + Self.textField.count, nil)
+            latenciesMs.append((now - sentAt) * 1000)
         }
 
         func run(until expected: Int, deadline: Date) {
@@ -74,52 +84,33 @@ final class SlowConsumerTests: XCTestCase {
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
             defer { buffer.deallocate() }
             leftover.withUnsafeBytes { if let b = $0.baseAddress { buffer.copyMemory(from: b, byteCount: $0.count) } }
-            var end = leftover.count
-            Self.messagePrefix.withUnsafeBytes { prefix in
-                Self.seqField.withUnsafeBytes { seqField in
-                    Self.textField.withUnsafeBytes { textField in
-                        var start = 0
-                        var now = Date().timeIntervalSince1970
-                        while seqs.count < expected {
-                            // Every whole frame in [start, end).
-                            while end - start >= 2 {
-                                let b0 = buffer.load(fromByteOffset: start, as: UInt8.self)
-                                var length = Int(buffer.load(fromByteOffset: start + 1, as: UInt8.self) & 0x7F)
-                                var head = 2
-                                if length == 126 {
-                                    guard end - start >= 4 else { break }
-                                    length = Int(buffer.load(fromByteOffset: start + 2, as: UInt8.self)) << 8
-                                        | Int(buffer.load(fromByteOffset: start + 3, as: UInt8.self))
-                                    head = 4
-                                } else if length == 127 {
-                                    return // pushes here are small; a huge frame is a failure
-                                }
-                                guard end - start >= head + length else { break }
-                                let payload = buffer + start + head
-                                start += head + length
-                                let opcode = b0 & 0x0F
-                                if opcode == 8 { return }
-                                guard opcode == 1, length >= prefix.count, memcmp(payload, prefix.baseAddress!, prefix.count) == 0,
-                                      let seqAt = Self.find(seqField, in: payload, length),
-                                      let textAt = Self.find(textField, in: payload, length) else { continue }
-                                let seq = strtoll(seqAt.assumingMemoryBound(to: CChar.self) + seqField.count, nil, 10)
-                                let sentAt = strtod(textAt.assumingMemoryBound(to: CChar.self) + textField.count, nil)
-                                seqs.append(Int64(seq))
-                                latenciesMs.append((now - sentAt) * 1000)
-                            }
-                            if start > 0 {
-                                memmove(buffer, buffer + start, end - start)
-                                end -= start
-                                start = 0
-                            }
-                            guard end < capacity, Date() < deadline else { return }
-                            let n = recv(fd, buffer + end, capacity - end, 0)
-                            guard n > 0 else { return }
-                            now = Date().timeIntervalSince1970
-                            end += n
-                        }
+            var start = 0, end = leftover.count
+            var now = Date().timeIntervalSince1970
+            func byte(_ i: Int) -> Int { Int(buffer.load(fromByteOffset: i, as: UInt8.self)) }
+            while seqs.count < expected {
+                // Every whole frame in [start, end). Pushes here are small: a 64-bit length is a failure.
+                while end - start >= 2 {
+                    var length = byte(start + 1) & 0x7F, head = 2
+                    if length == 127 { return }
+                    if length == 126 {
+                        guard end - start >= 4 else { break }
+                        length = byte(start + 2) << 8 | byte(start + 3)
+                        head = 4
                     }
+                    guard end - start >= head + length else { break }
+                    let opcode = byte(start) & 0x0F
+                    if opcode == 8 { return }
+                    if opcode == 1 { take(buffer + start + head, length, receivedAt: now) }
+                    start += head + length
                 }
+                memmove(buffer, buffer + start, end - start)
+                end -= start
+                start = 0
+                guard end < capacity, Date() < deadline else { return }
+                let n = recv(fd, buffer + end, capacity - end, 0)
+                guard n > 0 else { return }
+                now = Date().timeIntervalSince1970
+                end += n
             }
         }
     }

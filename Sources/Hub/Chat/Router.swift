@@ -47,8 +47,8 @@ final class Router: Sendable {
     }
 
     /// On the session's loop thread. `subscription` is the session's delivery state for the
-    /// channel, handed back with every publication (nil for broadcast audiences).
-    func subscribe(_ session: Session, to channel: String, loop: Int, subscription: Session.Subscription? = nil) {
+    /// channel, handed back with every publication (nil for a broadcast audience).
+    func subscribe(_ session: Session, to channel: String, loop: Int, subscription: Session.Subscription?) {
         if registries[loop].add(Subscriber(session: session, subscription: subscription), channel) {
             _ = interest.withLock { $0[channel, default: []].insert(loop) }
         }

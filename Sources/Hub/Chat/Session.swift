@@ -229,10 +229,11 @@ final class Session: WebSocketHandler {
         // Every authenticated connection receives its own user channel, and the broadcasts
         // of its audiences.
         let own = Channel.user(u.id)
-        subscriptions[own.name] = Subscription(channel: own, ready: true)
-        chat.router.subscribe(self, to: own.name, loop: c.loop.index, subscription: subscriptions[own.name])
+        let ownSubscription = Subscription(channel: own, ready: true)
+        subscriptions[own.name] = ownSubscription
+        chat.router.subscribe(self, to: own.name, loop: c.loop.index, subscription: ownSubscription)
         broadcastChannels = [Channel.broadcastChannel("all"), Channel.broadcastChannel(u.role.rawValue)]
-        for name in broadcastChannels { chat.router.subscribe(self, to: name, loop: c.loop.index) }
+        for name in broadcastChannels { chat.router.subscribe(self, to: name, loop: c.loop.index, subscription: nil) }
         let session = "\(c.id)"
         reply(c, requestID) { w in
             w.key("user"); w.string(u.id)
@@ -375,18 +376,16 @@ final class Session: WebSocketHandler {
         }
         guard page.more else { return release(c, name) }
         // Paced by the socket: a client that reads slower than the store can be read gets the
-        // next page once its queue has drained, instead of being flooded into a 4009.
-        if c.queuedFrames >= Self.catchUpPauseFrames {
+        // next page once its queue has drained, instead of being flooded into a 4009. The next
+        // page waits as soon as it could take the queue past the count at which a socket that
+        // refuses output counts as stuck, so a catch-up alone never looks like a stuck reader.
+        if c.queuedFrames + chat.limits.pageSize > c.limits.maxStalledFrames {
             drainedCatchUps.insert(name)
             c.notifyWhenDrained()
         } else {
             catchUp(c, name)
         }
     }
-
-    /// Queued frames at which a catch-up waits for the socket: with one page more (100) it stays
-    /// under the 256 at which a socket that stopped taking output counts as stuck (4009).
-    static let catchUpPauseFrames = 128
 
     func didDrain(_ c: Connection) {
         let names = drainedCatchUps
@@ -400,15 +399,14 @@ final class Session: WebSocketHandler {
         sub.ready = true
         let held = sub.held
         sub.held = []
-        for p in held { deliver(p) }
+        for p in held { deliver(p, sub) }
     }
 
-    /// A publication for a channel this session subscribed to (on the session's loop); `known`
-    /// is the subscription the router holds for it (looked up by name when nil).
-    func deliver(_ p: Publication, _ known: Subscription? = nil) {
+    /// A publication for a channel this session subscribed to (on the session's loop), with the
+    /// subscription the router holds for it: nil for a broadcast to one of its audiences.
+    func deliver(_ p: Publication, _ sub: Subscription?) {
         guard let loop, let id = connectionID, let c = loop.connection(id) else { return }
-        guard let sub = known ?? subscriptions[p.channel] else {
-            // A broadcast to one of the connection's audiences.
+        guard let sub else {
             if broadcastChannels.contains(p.channel) { sendNotification(p, c) }
             return
         }

@@ -38,6 +38,8 @@ final class Connection {
     /// When the socket last refused more and has not made room since (0: it takes output).
     private var refusedAt: Int64 = 0
     private(set) var lingering = false
+    /// Waiting in the loop's list of linger closes (the sweep finds it again until it is closed).
+    var expiryScheduled = false
     /// The next moment the sweep must look at this connection (meaning depends on state).
     private var deadline: Int64
 
@@ -95,17 +97,11 @@ final class Connection {
         }
     }
 
-    func onWritable() {
-        peerMadeRoom()
-        flush()
-    }
+    func onWritable() { flush() }
 
-    /// The socket reported room (EPOLLOUT): the peer is reading. Called before the same
-    /// event's input is handled too, so a reply to it is not judged by an old refusal.
+    /// The socket reported room (EPOLLOUT): the peer is reading. The loop calls this before it
+    /// handles the same event's input, so a reply to that input is not judged by an old refusal.
     func peerMadeRoom() { refusedAt = 0 }
-
-    /// Set by the loop while this connection waits in its list of linger closes.
-    var expiryScheduled = false
 
     private func receivedFromSocket(_ bytes: UnsafeMutableRawBufferPointer) {
         guard let tls else { received(bytes); return }

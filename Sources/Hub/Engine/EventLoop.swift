@@ -50,16 +50,14 @@ final class EventLoop: @unchecked Sendable {
     /// ...and how many carried connections each turn writes at least, however busy it is.
     static let carriedPerTurn = 64
     private var retired: [Connection] = []
-    /// Slow consumers over their output cap, cut off (4009) after the turn's writes, at most
-    /// `cutsPerTurn` a turn: when a busy channel pushes thousands of stuck readers over at
-    /// once, dropping their queues and closing them is spread over turns instead of stalling
-    /// everyone else on the loop for that long.
+    /// Slow consumers over their output cap, cut off (4009) after the turn's writes, and
+    /// closing connections whose linger time ran out; at most `closesPerTurn` of each a turn.
+    /// When a busy channel pushes thousands of stuck readers over at once, dropping their
+    /// queues, and two seconds later closing their sockets (tens of microseconds each with
+    /// unsent data), is spread over turns instead of stalling everyone else on the loop.
     private var pendingCuts: [Connection] = []
-    static let cutsPerTurn = 64
-    /// Closing connections whose linger time ran out, closed at most `cutsPerTurn` a turn too:
-    /// the thousands cut off together reach their deadline in the same sweep, and each
-    /// close(2) of a socket with unsent data costs the kernel tens of microseconds.
     private var pendingExpiries: [Connection] = []
+    static let closesPerTurn = 64
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
@@ -317,22 +315,26 @@ final class EventLoop: @unchecked Sendable {
     func scheduleCut(_ c: Connection) { pendingCuts.append(c) }
 
     func scheduleExpiry(_ c: Connection) {
-        guard !c.expiryScheduled else { return } // the sweep finds it again until it is closed
+        guard !c.expiryScheduled else { return }
         c.expiryScheduled = true
         pendingExpiries.append(c)
     }
 
     private func closeExpired() {
-        let n = min(Self.cutsPerTurn, pendingExpiries.count)
-        for c in pendingExpiries[..<n] { c.terminate() }
-        pendingExpiries.removeFirst(n)
+        for c in Self.takeTurnsShare(&pendingExpiries) { c.terminate() }
     }
 
     private func cutSlowConsumers() {
-        let n = min(Self.cutsPerTurn, pendingCuts.count)
-        for c in pendingCuts[..<n] { c.cutOff() }
-        pendingCuts.removeFirst(n)
+        for c in Self.takeTurnsShare(&pendingCuts) { c.cutOff() }
         flushPending()
+    }
+
+    /// Takes at most `closesPerTurn` connections off the front of `list` (taken out first:
+    /// closing one can schedule more, which join the end of the list for a later turn).
+    private static func takeTurnsShare(_ list: inout [Connection]) -> [Connection] {
+        let share = Array(list.prefix(closesPerTurn))
+        list.removeFirst(share.count)
+        return share
     }
 
     private func reap() {

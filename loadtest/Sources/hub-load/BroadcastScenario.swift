@@ -23,18 +23,15 @@ struct BroadcastOptions {
 
     static func parse(_ args: ArraySlice<String>) throws(UsageError) -> BroadcastOptions {
         var o = BroadcastOptions()
-        var f = Flags(args)
-        while let flag = f.next() {
-            if try o.common.take(flag, &f) { continue }
+        o.common = try CommonOptions.parse(args, usage: usage) { flag, f throws(UsageError) -> Bool in
             switch flag {
             case "--online": o.online = try f.int(flag, 1...1_000_000)
             case "--rounds": o.rounds = try f.int(flag, 1...100)
             case "--pause": o.pause = try f.seconds(flag, 0...60)
-            case "-h", "--help": throw UsageError(message: usage + "\n" + CommonOptions.usage)
-            default: throw UsageError(message: "unknown flag \(flag)")
+            default: return false
             }
+            return true
         }
-        try o.common.check()
         guard o.common.bridge != nil else { throw UsageError(message: "--bridge http://127.0.0.1:PORT is required") }
         return o
     }
@@ -72,8 +69,7 @@ final class BroadcastScenario: WebSocketDelegate {
         o = options
         self.bridgeKey = bridgeKey
         let base = options.common.url.path
-        pool = ClientPool(count: options.online, host: options.common.url.host, port: options.common.url.port,
-                          concurrency: options.common.concurrency) { Tokens.clientPath(base, user: "b\($0)", secret: secret) }
+        pool = ClientPool(count: options.online, common: options.common) { Tokens.clientPath(base, user: "b\($0)", secret: secret) }
         ready = Array(repeating: false, count: options.online)
         gotRound = Array(repeating: 0, count: options.online)
     }

@@ -34,6 +34,11 @@ final class ClientPool {
         startedAt = Array(repeating: 0, count: count)
     }
 
+    /// A pool for the hub a scenario's common flags point at.
+    convenience init(count: Int, common: CommonOptions, path: @escaping (Int) -> String) {
+        self.init(count: count, host: common.url.host, port: common.url.port, concurrency: common.concurrency, path: path)
+    }
+
     deinit {
         closeAll()
         scratch.deallocate()

@@ -16,6 +16,21 @@ struct CommonOptions {
               --concurrency N (handshakes in flight, default 256)  --timeout S (bound of each phase, default 60)
     """
 
+    /// Reads a scenario's flags: the common ones here, its own through `own`, which returns
+    /// false for a flag it does not know (an error, like -h, which shows the usage).
+    static func parse(_ args: ArraySlice<String>, usage: String,
+                      own: (String, inout Flags) throws(UsageError) -> Bool) throws(UsageError) -> CommonOptions {
+        var common = CommonOptions()
+        var f = Flags(args)
+        while let flag = f.next() {
+            if try common.take(flag, &f) { continue }
+            if flag == "-h" || flag == "--help" { throw UsageError(message: usage + "\n" + Self.usage) }
+            guard try own(flag, &f) else { throw UsageError(message: "unknown flag \(flag)") }
+        }
+        try common.check()
+        return common
+    }
+
     /// Takes `flag` and its value when it is one of the common flags; false otherwise.
     mutating func take(_ flag: String, _ f: inout Flags) throws(UsageError) -> Bool {
         switch flag {

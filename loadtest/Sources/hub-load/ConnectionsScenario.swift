@@ -21,18 +21,15 @@ struct ConnectionsOptions {
 
     static func parse(_ args: ArraySlice<String>) throws(UsageError) -> ConnectionsOptions {
         var o = ConnectionsOptions()
-        var f = Flags(args)
-        while let flag = f.next() {
-            if try o.common.take(flag, &f) { continue }
+        o.common = try CommonOptions.parse(args, usage: usage) { flag, f throws(UsageError) -> Bool in
             switch flag {
             case "--connections": o.connections = try f.int(flag, 1...1_000_000)
             case "--hold": o.hold = try f.seconds(flag, 0...3600)
             case "--hub-pid": o.hubPID = Int32(try f.int(flag, 1...Int(Int32.max)))
-            case "-h", "--help": throw UsageError(message: usage + "\n" + CommonOptions.usage)
-            default: throw UsageError(message: "unknown flag \(flag)")
+            default: return false
             }
+            return true
         }
-        try o.common.check()
         if let pid = o.hubPID, HubMemory.rssKB(pid: pid) == nil {
             throw UsageError(message: "cannot read VmRSS from /proc/\(pid)/status (is --hub-pid the hub's pid?)")
         }
@@ -57,8 +54,7 @@ final class ConnectionsScenario: WebSocketDelegate {
     init(options: ConnectionsOptions, secret: String) {
         o = options
         let base = options.common.url.path
-        pool = ClientPool(count: options.connections, host: options.common.url.host, port: options.common.url.port,
-                          concurrency: options.common.concurrency) { Tokens.clientPath(base, user: "k\($0)", secret: secret) }
+        pool = ClientPool(count: options.connections, common: options.common) { Tokens.clientPath(base, user: "k\($0)", secret: secret) }
         stages = Array(repeating: .connecting, count: options.connections)
         authed = Array(repeating: false, count: options.connections)
     }

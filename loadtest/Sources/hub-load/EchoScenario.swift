@@ -27,9 +27,7 @@ struct EchoOptions {
 
     static func parse(_ args: ArraySlice<String>) throws(UsageError) -> EchoOptions {
         var o = EchoOptions()
-        var f = Flags(args)
-        while let flag = f.next() {
-            if try o.common.take(flag, &f) { continue }
+        o.common = try CommonOptions.parse(args, usage: usage) { flag, f throws(UsageError) -> Bool in
             switch flag {
             case "--path":
                 o.path = try f.value(flag)
@@ -40,11 +38,10 @@ struct EchoOptions {
             case "--size": o.size = try f.int(flag, 1...1_048_576)
             case "--duration": o.duration = try f.seconds(flag, 0.1...3600)
             case "--drain": o.drain = try f.seconds(flag, 0...600)
-            case "-h", "--help": throw UsageError(message: usage + "\n" + CommonOptions.usage)
-            default: throw UsageError(message: "unknown flag \(flag)")
+            default: return false
             }
+            return true
         }
-        try o.common.check()
         return o
     }
 }
@@ -71,8 +68,7 @@ final class EchoScenario: WebSocketDelegate {
     init(options: EchoOptions) {
         o = options
         let path = options.path
-        pool = ClientPool(count: options.connections, host: options.common.url.host, port: options.common.url.port,
-                          concurrency: options.common.concurrency) { _ in path }
+        pool = ClientPool(count: options.connections, common: options.common) { _ in path }
         payload = Array(repeating: UInt8(ascii: "x"), count: options.size)
         ready = Array(repeating: false, count: options.connections)
         times = Array(repeating: 0, count: options.connections * options.window)

@@ -35,9 +35,7 @@ struct FanoutOptions {
 
     static func parse(_ args: ArraySlice<String>) throws(UsageError) -> FanoutOptions {
         var o = FanoutOptions()
-        var f = Flags(args)
-        while let flag = f.next() {
-            if try o.common.take(flag, &f) { continue }
+        o.common = try CommonOptions.parse(args, usage: usage) { flag, f throws(UsageError) -> Bool in
             switch flag {
             case "--subscribers": o.subscribers = try f.int(flag, 1...1_000_000)
             case "--publishers": o.publishers = try f.int(flag, 1...1_000)
@@ -47,11 +45,10 @@ struct FanoutOptions {
             case "--duration": o.duration = try f.seconds(flag, 0.1...3600)
             case "--drain": o.drain = try f.seconds(flag, 0...600)
             case "--text-bytes": o.textBytes = try f.int(flag, 32...8000)
-            case "-h", "--help": throw UsageError(message: usage + "\n" + CommonOptions.usage)
-            default: throw UsageError(message: "unknown flag \(flag)")
+            default: return false
             }
+            return true
         }
-        try o.common.check()
         return o
     }
 }
@@ -95,8 +92,7 @@ final class FanoutScenario: WebSocketDelegate {
         let base = options.common.url.path
         // One token for every connection: they are all user f0.
         let path = Tokens.clientPath(base, user: FanoutOptions.user, secret: secret)
-        pool = ClientPool(count: n, host: options.common.url.host, port: options.common.url.port,
-                          concurrency: options.common.concurrency) { _ in path }
+        pool = ClientPool(count: n, common: options.common) { _ in path }
         stages = Array(repeating: .connecting, count: n)
         authed = Array(repeating: false, count: n)
         trackers = Array(repeating: SeqTracker(), count: options.subscribers)
