@@ -445,6 +445,14 @@ final class Connection {
         shutdown(fd, Int32(SHUT_WR))
     }
 
+    /// The closing time ran out. A peer that never made room for our last bytes (a cut-off
+    /// reader's 4009 is still queued here) is reset: it is not reading, and an ordinary close
+    /// would leave the kernel holding what it refused, probing its zero window.
+    func expire() {
+        if !output.isEmpty { Socket.resetOnClose(fd) }
+        terminate()
+    }
+
     /// Ends the connection now; the loop releases the fd after the current batch.
     func terminate() {
         guard phase != .closed else { return }

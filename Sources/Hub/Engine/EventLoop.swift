@@ -321,7 +321,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func closeExpired() {
-        for c in Self.takeTurnsShare(&pendingExpiries) { c.terminate() }
+        for c in Self.takeTurnsShare(&pendingExpiries) { c.expire() }
     }
 
     private func cutSlowConsumers() {

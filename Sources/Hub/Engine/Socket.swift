@@ -59,6 +59,14 @@ enum Socket {
     }
 
     /// The port a socket is bound to (for port 0 in tests).
+    /// Makes the coming close(2) a reset (SO_LINGER 0): the kernel frees the socket and the
+    /// data it could not send at once, instead of keeping it as an orphan that probes a zero
+    /// window for minutes.
+    static func resetOnClose(_ fd: Int32) {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+
     static func boundPort(_ fd: Int32) -> Int {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
