@@ -268,15 +268,15 @@ final class SlowConsumerTests: XCTestCase {
         XCTAssertEqual(ended, 2_000, "every slow reader's connection was closed")
         let growthMiB = Double(peakKiB - rssBefore) / 1024
         XCTAssertLessThan(growthMiB, 64, "hub memory stays bounded: what the kernel and ≤ 1,024 frame refs per reader hold")
-        // The goal is p99 within 2× of the run without the slow ones. The release build
-        // (MONTROSE_TEST_HUB=.build/release/montrose-hub) lands at 1.15-1.9× in most runs here;
-        // the debug build that plain `swift test` runs pays ~3× more per push and lands at
-        // 1.6-2.9×. About one run in eight, on this 2-core machine where the test's 100 reader
-        // threads, the hub's loops and the kernel's loopback softirqs share the cores, the
-        // first 200-300 ms after the slow readers subscribe stall everyone, hub and baseline
-        // build alike, and the run measures 4-5×. The bound is a regression guard above that
-        // (runs before the stuck-reader cut and the flush budget sat at 4-5× every time).
-        XCTAssertLessThan(withSlow, 6 * max(baseline, 5), "good subscribers' p99 with 2,000 slow readers being cut off")
+        // What this test asserts about time is that good subscribers never wait for a stuck
+        // one: a reader is judged stuck after 250 ms, and a hub that held the channel's other
+        // subscribers behind it would put their p99 past that. The goal of p99 within 2× of the
+        // run without the slow ones is measured, not asserted (timing goals are reported, not
+        // timed in tests): the figures are printed, and .ci/run runs this test again against
+        // the release build. There most runs measure 1.15-1.9×; about one in eight stalls
+        // everyone for 100-300 ms at the start of the burst on this 2-core machine, where the
+        // test's 100 reader threads, the hub's loops and the kernel share the cores.
+        XCTAssertLessThan(withSlow, 250, "good subscribers' p99 with 2,000 slow readers being cut off")
         print(String(format: "slow consumers: 2000 closed 4009; good p99 %.1f ms (without slow ones %.1f ms); hub RSS %d MiB before, peak %d MiB, %d MiB after",
                      withSlow, baseline, rssBefore / 1024, peakKiB / 1024, rssAfter / 1024))
         hub.signal(SIGTERM)
