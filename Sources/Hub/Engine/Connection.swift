@@ -449,6 +449,7 @@ final class Connection {
     /// reader's 4009 is still queued here) is reset: it is not reading, and an ordinary close
     /// would leave the kernel holding what it refused, probing its zero window.
     func expire() {
+        guard phase != .closed else { return }
         if !output.isEmpty { Socket.resetOnClose(fd) }
         terminate()
     }

@@ -43,8 +43,7 @@ final class EventLoop: @unchecked Sendable {
     /// written after the turn's newly scheduled ones, so a burst of writes to thousands of
     /// sockets (new subscribers whose windows are still open) is spread over short turns
     /// instead of making everyone on the loop wait for the whole burst.
-    private var carriedFlush: [Connection] = []
-    private var carriedStart = 0
+    private var carriedFlush = FIFO<Connection>(keepingCapacity: 4_096)
     /// Time one turn's flush may take before the rest is carried to the next turn (µs)...
     static let flushBudgetMicros: Int64 = 2_000
     /// ...and how many carried connections each turn writes at least, however busy it is.
@@ -55,8 +54,8 @@ final class EventLoop: @unchecked Sendable {
     /// When a busy channel pushes thousands of stuck readers over at once, dropping their
     /// queues, and two seconds later closing their sockets (tens of microseconds each with
     /// unsent data), is spread over turns instead of stalling everyone else on the loop.
-    private var pendingCuts: [Connection] = []
-    private var pendingExpiries: [Connection] = []
+    private var pendingCuts = FIFO<Connection>(keepingCapacity: 4_096)
+    private var pendingExpiries = FIFO<Connection>(keepingCapacity: 4_096)
     static let closesPerTurn = 64
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
@@ -150,7 +149,7 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + 1000
         while true {
-            let busy = !pendingFlush.isEmpty || !pendingCuts.isEmpty || !pendingExpiries.isEmpty || carriedStart < carriedFlush.count
+            let busy = !pendingFlush.isEmpty || !pendingCuts.isEmpty || !pendingExpiries.isEmpty || !carriedFlush.isEmpty
             let timeout = busy ? 0 : Int32(max(0, min(1000, nextSweep - now)))
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
@@ -293,20 +292,11 @@ final class EventLoop: @unchecked Sendable {
         }
         // Then the carried ones: at least `carriedPerTurn`, more while the budget lasts.
         var written = 0
-        while carriedStart < carriedFlush.count && (written < Self.carriedPerTurn || monotonicMicros() < deadline) {
-            let c = carriedFlush[carriedStart]
-            carriedStart += 1
+        while written < Self.carriedPerTurn || monotonicMicros() < deadline, let c = carriedFlush.popFirst() {
             if c.queuedForFlush {
                 c.flush()
                 written += 1
             }
-        }
-        if carriedStart == carriedFlush.count {
-            carriedFlush.removeAll(keepingCapacity: carriedFlush.capacity <= 4_096)
-            carriedStart = 0
-        } else if carriedStart >= 1_024 && carriedStart * 2 >= carriedFlush.count {
-            carriedFlush.removeFirst(carriedStart)
-            carriedStart = 0
         }
     }
 
@@ -320,21 +310,21 @@ final class EventLoop: @unchecked Sendable {
         pendingExpiries.append(c)
     }
 
+    // A turn's share of each, taken one at a time off the front (closing one may schedule
+    // more, which join the end of the list for a later turn).
     private func closeExpired() {
-        for c in Self.takeTurnsShare(&pendingExpiries) { c.expire() }
+        for _ in 0..<Self.closesPerTurn {
+            guard let c = pendingExpiries.popFirst() else { return }
+            c.expire()
+        }
     }
 
     private func cutSlowConsumers() {
-        for c in Self.takeTurnsShare(&pendingCuts) { c.cutOff() }
+        for _ in 0..<Self.closesPerTurn {
+            guard let c = pendingCuts.popFirst() else { break }
+            c.cutOff()
+        }
         flushPending()
-    }
-
-    /// Takes at most `closesPerTurn` connections off the front of `list` (taken out first:
-    /// closing one can schedule more, which join the end of the list for a later turn).
-    private static func takeTurnsShare(_ list: inout [Connection]) -> [Connection] {
-        let share = Array(list.prefix(closesPerTurn))
-        list.removeFirst(share.count)
-        return share
     }
 
     private func reap() {

@@ -5,15 +5,14 @@ import Glibc
 // with writev, at most `maxIovecs` runs per call; what the kernel does not take stays queued
 // (the loop then waits for EPOLLOUT). The byte count is what backpressure limits look at.
 struct OutputQueue {
-    private var chunks: [Bytes] = []
-    private var head = 0            // index of the first unsent chunk
-    private var headOffset = 0      // bytes of chunks[head] already sent
+    private var chunks = FIFO<Bytes>(keepingCapacity: 16)
+    private var headOffset = 0      // bytes of the first chunk already sent
     private(set) var bytes = 0
     static let maxIovecs = 64
 
     var isEmpty: Bool { bytes == 0 }
     /// Frames (chunks) not yet fully sent.
-    var frames: Int { chunks.count - head }
+    var frames: Int { chunks.count }
 
     mutating func append(_ chunk: Bytes) {
         guard chunk.count > 0 else { return }
@@ -23,7 +22,6 @@ struct OutputQueue {
 
     mutating func removeAll() {
         chunks.removeAll()
-        head = 0
         headOffset = 0
         bytes = 0
     }
@@ -36,10 +34,10 @@ struct OutputQueue {
         while bytes > 0 && written < budget {
             let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxIovecs) { iov -> Int in
                 var count = 0
-                var i = head
+                var i = 0
                 while i < chunks.count && count < Self.maxIovecs {
                     let c = chunks[i]
-                    let skip = i == head ? headOffset : 0
+                    let skip = i == 0 ? headOffset : 0
                     iov[count] = iovec(iov_base: c.base + skip, iov_len: c.count - skip)
                     count += 1
                     i += 1
@@ -62,22 +60,15 @@ struct OutputQueue {
         var n = count
         bytes -= n
         while n > 0 {
-            let left = chunks[head].count - headOffset
+            let left = chunks[0].count - headOffset
             if n >= left {
                 n -= left
-                head += 1
+                chunks.removeFirst(1)
                 headOffset = 0
             } else {
                 headOffset += n
                 n = 0
             }
-        }
-        if head == chunks.count {
-            chunks.removeAll(keepingCapacity: chunks.capacity <= 16)
-            head = 0
-        } else if head >= 32 && head * 2 >= chunks.count {
-            chunks.removeFirst(head)
-            head = 0
         }
     }
 }
@@ -86,10 +77,11 @@ extension OutputQueue {
     /// Drops every chunk the socket has not started on (a partly sent frame is kept whole,
     /// so the stream stays well framed).
     mutating func dropUnstarted() {
-        guard head < chunks.count else { return }
         let keep = headOffset > 0 ? 1 : 0
-        let dropped = chunks[(head + keep)...].reduce(0) { $0 + $1.count }
-        chunks.removeSubrange((head + keep)...)
+        guard chunks.count > keep else { return }
+        var dropped = 0
+        for i in keep..<chunks.count { dropped += chunks[i].count }
+        chunks.truncate(to: keep)
         bytes -= dropped
     }
 }

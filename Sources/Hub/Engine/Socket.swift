@@ -58,7 +58,6 @@ enum Socket {
         return fd
     }
 
-    /// The port a socket is bound to (for port 0 in tests).
     /// Makes the coming close(2) a reset (SO_LINGER 0): the kernel frees the socket and the
     /// data it could not send at once, instead of keeping it as an orphan that probes a zero
     /// window for minutes.
@@ -67,6 +66,7 @@ enum Socket {
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
     }
 
+    /// The port a socket is bound to (for port 0 in tests).
     static func boundPort(_ fd: Int32) -> Int {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -124,12 +124,9 @@ enum Socket {
 
 /// Monotonic milliseconds, for deadlines.
 @inline(__always)
-func monotonicMillis() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
+func monotonicMillis() -> Int64 { monotonicMicros() / 1_000 }
 
+/// Monotonic microseconds, for budgets within a loop turn.
 func monotonicMicros() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
