@@ -2,6 +2,8 @@
 #include "CLinux.h"
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 int montrose_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL, 0);
@@ -35,4 +37,10 @@ long montrose_raise_open_file_limit(void) {
         getrlimit(RLIMIT_NOFILE, &lim);
     }
     return (long)lim.rlim_cur;
+}
+
+long montrose_unacknowledged_bytes(int fd) {
+    int n = 0;
+    if (ioctl(fd, SIOCOUTQ, &n) != 0) return -1;
+    return n;
 }

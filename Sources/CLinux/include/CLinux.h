@@ -26,4 +26,7 @@ int montrose_errno(void);
 long montrose_raise_open_file_limit(void);
 // Current resident set size in bytes, read from /proc/self/statm (0 when unreadable).
 long montrose_rss_bytes(void);
+// Bytes the kernel holds for a TCP socket that the peer has not acknowledged (SIOCOUTQ: unsent
+// and in flight, and a FIN not yet acknowledged); -1 on error.
+long montrose_unacknowledged_bytes(int fd);
 #endif

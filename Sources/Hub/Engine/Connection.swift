@@ -445,12 +445,13 @@ final class Connection {
         shutdown(fd, Int32(SHUT_WR))
     }
 
-    /// The closing time ran out. A peer that never made room for our last bytes (a cut-off
-    /// reader's 4009 is still queued here) is reset: it is not reading, and an ordinary close
-    /// would leave the kernel holding what it refused, probing its zero window.
+    /// The closing time ran out. A peer that never took our last bytes is reset: it is not
+    /// reading, and an ordinary close would leave the kernel holding what it refused, probing
+    /// its zero window. The bytes may be in our queue (a cut-off reader's 4009 behind what it
+    /// refused) or already in the kernel's (the 4009 fitted, or our FIN is unacknowledged).
     func expire() {
         guard phase != .closed else { return }
-        if !output.isEmpty { Socket.resetOnClose(fd) }
+        if !output.isEmpty || Socket.peerOwesAcknowledgement(fd) { Socket.resetOnClose(fd) }
         terminate()
     }
 

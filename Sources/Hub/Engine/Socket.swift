@@ -66,6 +66,12 @@ enum Socket {
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
     }
 
+    /// Whether the kernel still holds bytes (or a FIN) for `fd` that the peer has not
+    /// acknowledged: a close now would leave them to an orphan socket.
+    static func peerOwesAcknowledgement(_ fd: Int32) -> Bool {
+        montrose_unacknowledged_bytes(fd) != 0
+    }
+
     /// The port a socket is bound to (for port 0 in tests).
     static func boundPort(_ fd: Int32) -> Int {
         var storage = sockaddr_storage()
