@@ -32,7 +32,12 @@ final class Connection {
     private let tls: TLSSession?
     private var output = OutputQueue()
     var pollingWrite = false
+    /// Output waits for the loop's flush (cleared by `flush()`)...
     var queuedForFlush = false
+    /// ...and the connection is on this turn's flush list, or on the loop's list of writes
+    /// carried over from earlier turns (each at most once).
+    var listedForFlush = false
+    var listedAsCarried = false
     private var closeAfterFlush = false
     private var drainWaiter = false
     /// When the socket last refused more and has not made room since (0: it takes output).
@@ -403,8 +408,11 @@ final class Connection {
     }
 
     private func scheduleFlush() {
-        if !queuedForFlush && !pollingWrite && phase != .closed {
+        // A connection carried from an earlier turn joins this turn's list again: its new frames
+        // are written in the order they were queued, not after everyone carried before it.
+        if !listedForFlush && !pollingWrite && phase != .closed {
             queuedForFlush = true
+            listedForFlush = true
             loop.pendingFlush.append(self)
         }
     }

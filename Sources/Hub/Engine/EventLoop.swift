@@ -42,7 +42,9 @@ final class EventLoop: @unchecked Sendable {
     /// Connections scheduled in an earlier turn that the flush budget did not reach. They are
     /// written after the turn's newly scheduled ones, so a burst of writes to thousands of
     /// sockets (new subscribers whose windows are still open) is spread over short turns
-    /// instead of making everyone on the loop wait for the whole burst.
+    /// instead of making everyone on the loop wait for the whole burst. A carried connection
+    /// that gets new output joins the turn's list again, in its place (see `scheduleFlush`):
+    /// a subscriber the budget missed once is not left behind everyone carried before it.
     private var carriedFlush = FIFO<Connection>(keepingCapacity: 4_096)
     /// Time one turn's flush may take before the rest is carried to the next turn (µs). Short,
     /// because every hop of a message waits for a turn to end: the sender's frame to be read,
@@ -282,9 +284,14 @@ final class EventLoop: @unchecked Sendable {
             spareFlush = []
             swap(&pendingFlush, &batch)
             var overBudget = false
-            for c in batch where c.queuedForFlush {
+            for c in batch {
+                c.listedForFlush = false
+                guard c.queuedForFlush else { continue }
                 if overBudget {
-                    carriedFlush.append(c)
+                    if !c.listedAsCarried {
+                        c.listedAsCarried = true
+                        carriedFlush.append(c)
+                    }
                     continue
                 }
                 c.flush()
@@ -296,6 +303,7 @@ final class EventLoop: @unchecked Sendable {
         // Then the carried ones: at least `carriedPerTurn`, more while the budget lasts.
         var written = 0
         while written < Self.carriedPerTurn || monotonicMicros() < deadline, let c = carriedFlush.popFirst() {
+            c.listedAsCarried = false
             if c.queuedForFlush {
                 c.flush()
                 written += 1
