@@ -408,10 +408,12 @@ final class Connection {
     }
 
     private func scheduleFlush() {
+        guard !pollingWrite && phase != .closed else { return } // EPOLLOUT will flush
+        // Set even when already listed: a flush on EPOLLOUT earlier in this turn cleared it.
+        queuedForFlush = true
         // A connection carried from an earlier turn joins this turn's list again: its new frames
         // are written in the order they were queued, not after everyone carried before it.
-        if !listedForFlush && !pollingWrite && phase != .closed {
-            queuedForFlush = true
+        if !listedForFlush {
             listedForFlush = true
             loop.pendingFlush.append(self)
         }
