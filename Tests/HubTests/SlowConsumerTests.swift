@@ -186,23 +186,24 @@ final class SlowConsumerTests: XCTestCase {
         var lastSeq: Int64 = 0
         var nextID: Int64 = 1_000
         let start = Date().timeIntervalSince1970
+        /// Seconds until message `n` is due (≤ 0: due now).
+        func dueIn(_ n: Int) -> Double { start + Double(n) / rate - Date().timeIntervalSince1970 }
         while acked < count {
-            while inFlight < 8 && sent < count {
-                let wait = start + Double(sent) / rate - Date().timeIntervalSince1970
-                if wait > 0 {
-                    if inFlight > 0 { break } // take an ack meanwhile
-                    usleep(UInt32(wait * 1_000_000))
-                }
+            while inFlight < 8 && sent < count && dueIn(sent) <= 0 {
                 let text = String(format: "%.6f", Date().timeIntervalSince1970) + " " + pad
                 try pub.ws.send(JSON.object(["id": .int(nextID), "op": "send", "channel": .string(Self.channel), "text": .string(text),
                                              "client_msg_id": .string("\(tag)-\(sent)")]).text)
                 nextID += 1; sent += 1; inFlight += 1
             }
             // Sends stay on schedule: an ack is waited for only until the next send is due.
-            if sent < count && inFlight < 8 && pub.ws.socket.pending.isEmpty {
-                let wait = start + Double(sent) / rate - Date().timeIntervalSince1970
+            let wait = sent < count && inFlight < 8 ? dueIn(sent) : .infinity
+            if inFlight == 0 { // nothing to acknowledge: the next send is due later
+                usleep(UInt32(min(max(0, wait), 1) * 1_000_000))
+                continue
+            }
+            if wait.isFinite && pub.ws.socket.pending.isEmpty {
                 var p = pollfd(fd: pub.ws.socket.fd, events: Int16(POLLIN), revents: 0)
-                if wait > 0 && poll(&p, 1, Int32((wait * 1000).rounded(.up))) == 0 { continue }
+                if poll(&p, 1, Int32(max(0, wait * 1000).rounded(.up))) == 0 { continue }
             }
             let v = try pub.next()
             guard v["id"] != nil else { continue }

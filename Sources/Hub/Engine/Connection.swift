@@ -35,7 +35,9 @@ final class Connection {
     /// Output waits for the loop's flush (cleared by `flush()`)...
     var queuedForFlush = false
     /// ...and the connection is on this turn's flush list, or on the loop's list of writes
-    /// carried over from earlier turns (each at most once).
+    /// carried over from earlier turns (each at most once). Listed for this turn implies
+    /// queued: only the turn's flush pass takes a connection off that list, and a connection
+    /// polling for EPOLLOUT (the only other caller of `flush()`) is never listed.
     var listedForFlush = false
     var listedAsCarried = false
     private var closeAfterFlush = false
@@ -408,15 +410,12 @@ final class Connection {
     }
 
     private func scheduleFlush() {
-        guard !pollingWrite && phase != .closed else { return } // EPOLLOUT will flush
-        // Set even when already listed: a flush on EPOLLOUT earlier in this turn cleared it.
-        queuedForFlush = true
         // A connection carried from an earlier turn joins this turn's list again: its new frames
         // are written in the order they were queued, not after everyone carried before it.
-        if !listedForFlush {
-            listedForFlush = true
-            loop.pendingFlush.append(self)
-        }
+        guard !listedForFlush && !pollingWrite && phase != .closed else { return }
+        queuedForFlush = true
+        listedForFlush = true
+        loop.pendingFlush.append(self)
     }
 
     /// Writes what the socket takes; called by the loop after each batch and on EPOLLOUT.

@@ -286,7 +286,6 @@ final class EventLoop: @unchecked Sendable {
             var overBudget = false
             for c in batch {
                 c.listedForFlush = false
-                guard c.queuedForFlush else { continue }
                 if overBudget {
                     if !c.listedAsCarried {
                         c.listedAsCarried = true

@@ -1,3 +1,4 @@
+import Bridge
 import CLinux
 import Glibc
 
@@ -67,7 +68,8 @@ enum Socket {
     }
 
     /// Whether the kernel still holds bytes (or a FIN) for `fd` that the peer has not
-    /// acknowledged: a close now would leave them to an orphan socket.
+    /// acknowledged: a close now would leave them to an orphan socket. True as well when the
+    /// kernel cannot tell (the ioctl fails): a reset then errs against leaving an orphan.
     static func peerOwesAcknowledgement(_ fd: Int32) -> Bool {
         montrose_unacknowledged_bytes(fd) != 0
     }
@@ -131,13 +133,6 @@ enum Socket {
 /// Monotonic milliseconds, for deadlines.
 @inline(__always)
 func monotonicMillis() -> Int64 { monotonicMicros() / 1_000 }
-
-/// Monotonic microseconds, for budgets within a loop turn.
-func monotonicMicros() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
-}
 
 /// A Swift string from a NUL-terminated C buffer.
 func cString(_ buf: [CChar]) -> String {
