@@ -53,6 +53,9 @@ final class ProcessTests: XCTestCase {
             failures = String(decoding: bytes, as: UTF8.self).components(separatedBy: "event=bridge_auth_failed").count - 1
         }
         XCTAssertEqual(failures, 3_000, "every logged line arrives once standard error is read")
+        // key=value: a value with a space is quoted, a plain one is not.
+        let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.contains("event=bridge_auth_failed") }
+        XCTAssertTrue(line?.hasSuffix(#" path=/v1/stats reason="wrong key""#) == true, String(line ?? "no line"))
     }
 
     func testStartsOnDefaultsWithGeneratedSecretsAndReusesThem() throws {
