@@ -334,7 +334,8 @@ final class SlowConsumerTests: XCTestCase {
         // not asserted: timing goals are reported, not timed in tests. .ci/run runs this test
         // three more times against the release build and prints each ratio.
         print(String(format: "slow consumers: 2000 closed 4009; good p99 %.1f ms (without slow ones %.1f ms); hub RSS %d MiB before, peak %d MiB, %d MiB after",
-                     withSlow, baseline, rssBefore / 1024, peakKiB / 1024, rssAfter / 1024))
+                     withSlow, baseline, rssBefore / 1024, peakKiB / 1024, rssAfter / 1024)
+              + "; hub binary " + HubProcess.executable.path) // which build: the goal is the release build's
         hub.signal(SIGTERM)
         _ = hub.waitForExit(timeout: 10)
     }

@@ -79,7 +79,7 @@ final class TestSocket {
         guard let name = X509_get_subject_name(cert) else { return nil }
         var buf = [CChar](repeating: 0, count: 256)
         X509_NAME_oneline(name, &buf, Int32(buf.count))
-        return String(cString: buf)
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     func setTimeout(_ t: TimeInterval) {
