@@ -3,7 +3,7 @@ import Glibc
 import Persistence
 
 // Structured logs: one line per event, `ts=… level=… event=… key=value …`, to standard error.
-// Values are quoted when they hold spaces or quotes. Never log a token or message text.
+// Values are quoted when they hold a space, a quote, `=` or a control character (see `quote`). Never log a token or message text.
 // Lines go through a writer thread (LogWriter): a loop never waits on standard error.
 public enum LogLevel: Int, Comparable, Sendable {
     case debug = 0, info = 1, error = 2
