@@ -82,31 +82,16 @@ final class DatabaseWriter: Sendable {
 
     /// Opens the connection on the writer's own thread; `setup` runs there first (migrations).
     init(path: String, setup: @escaping @Sendable (SQLiteConnection) throws -> Void) throws {
-        let opened = DispatchSemaphore(value: 0)
-        let failure = Locked<Error?>(nil)
         let queue = self.queue
         let stats = self.stats
         let done = self.done
-        let thread = Thread {
-            DatabaseThread.yieldToEventLoops()
-            let db: SQLiteConnection
-            do {
-                db = try SQLiteConnection(path: path)
-                try setup(db)
-            } catch {
-                failure.withLock { $0 = error }
-                opened.signal()
-                done.signal()
-                return
-            }
-            opened.signal()
+        try DatabaseThread.start("db-writer", open: {
+            let db = try SQLiteConnection(path: path)
+            try setup(db)
+            return db
+        }, serve: { db in
             DatabaseWriter.run(db, queue: queue, stats: stats)
-            done.signal()
-        }
-        thread.name = "db-writer"
-        thread.start()
-        opened.wait()
-        if let error = failure.withLock({ $0 }) { throw error }
+        }, finished: { done.signal() })
     }
 
     private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats) {
@@ -151,7 +136,8 @@ final class DatabaseWriter: Sendable {
 
     var queueDepth: Int { queue.count }
 
-    /// Finishes every queued job, checkpoints the WAL and stops the thread.
+    /// Finishes every queued job, checkpoints the WAL, closes the connection and stops the
+    /// thread: when this returns, the writer has no file open.
     func close() {
         queue.close()
         done.wait()
@@ -162,33 +148,77 @@ final class DatabaseWriter: Sendable {
 /// while the writer writes).
 final class DatabaseReaders: Sendable {
     private let queue = JobQueue()
+    private let stopped = DispatchGroup()
 
     init(path: String, count: Int) throws {
+        let queue = self.queue
         for i in 0..<count {
-            let db = try SQLiteConnection(path: path, readOnly: true)
-            let box = UncheckedBox(db)
-            let queue = self.queue
-            let thread = Thread {
-                DatabaseThread.yieldToEventLoops()
-                let db = box.value
-                while let batch = queue.take(max: 1) {
-                    for job in batch {
-                        let outcome = job.run(db)
-                        db.resetStatements() // end the read snapshot
-                        outcome.completion(true)
+            stopped.enter()
+            do {
+                try DatabaseThread.start("db-reader-\(i)", open: {
+                    try SQLiteConnection(path: path, readOnly: true)
+                }, serve: { db in
+                    while let batch = queue.take(max: 1) {
+                        for job in batch {
+                            let outcome = job.run(db)
+                            db.resetStatements() // end the read snapshot
+                            outcome.completion(true)
+                        }
                     }
-                }
+                }, finished: { [stopped] in stopped.leave() })
+            } catch {
+                close() // the readers already started
+                throw error
             }
-            thread.name = "db-reader-\(i)"
-            thread.start()
         }
     }
 
     func submit(_ job: DatabaseJob) -> Bool { queue.push(job) }
-    func close() { queue.close() }
+
+    /// Runs the reads already queued, then closes every reader's connection and waits for
+    /// the threads to stop.
+    func close() {
+        queue.close()
+        stopped.wait()
+    }
 }
 
 enum DatabaseThread {
+    /// Starts a thread that opens its own connection and serves with it until `serve`
+    /// returns. The connection never leaves that thread, and it is closed before `finished`
+    /// runs, so whoever waits for `finished` knows the file is no longer open. Throws what
+    /// opening threw (`finished` has then run already).
+    static func start(_ name: String, open: @escaping @Sendable () throws -> SQLiteConnection,
+                      serve: @escaping @Sendable (SQLiteConnection) -> Void,
+                      finished: @escaping @Sendable () -> Void) throws {
+        let opened = DispatchSemaphore(value: 0)
+        let failure = Locked<Error?>(nil)
+        let thread = Thread {
+            yieldToEventLoops()
+            openAndServe(open, serve, opened: opened, failure: failure)
+            finished()
+        }
+        thread.name = name
+        thread.start()
+        opened.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// The connection is a local of this call, so it is released (closed) when the call returns.
+    private static func openAndServe(_ open: () throws -> SQLiteConnection, _ serve: (SQLiteConnection) -> Void,
+                                     opened: DispatchSemaphore, failure: Locked<Error?>) {
+        let db: SQLiteConnection
+        do {
+            db = try open()
+        } catch {
+            failure.withLock { $0 = error }
+            opened.signal()
+            return
+        }
+        opened.signal()
+        serve(db)
+    }
+
     /// Marks the calling database thread SCHED_BATCH: a job queued by an event loop then no
     /// longer preempts that loop at once (two context switches per query while clients
     /// connect); the thread runs when the loop waits or its time slice ends, and finds the
@@ -202,9 +232,3 @@ enum DatabaseThread {
     }
 }
 
-/// Hands a non-Sendable value to exactly one other thread, once (the reader's connection is
-/// created here and then used only by its thread).
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}

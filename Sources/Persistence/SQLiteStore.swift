@@ -23,9 +23,11 @@ public final class SQLiteStore: Store {
         readers = try DatabaseReaders(path: path, count: readerCount)
     }
 
+    /// Finishes the queued reads and writes, checkpoints the WAL and closes every connection
+    /// (the readers' first, so the writer's, the last, leaves the database as one file).
     public func close() {
-        writer.close()
         readers.close()
+        writer.close()
     }
 
     public var writerStats: (batches: Int, jobs: Int, largestBatch: Int, queued: Int) {

@@ -42,7 +42,23 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try db.scalarText("PRAGMA journal_mode"), "wal")
         XCTAssertEqual(try db.scalarText("SELECT COUNT(*) FROM schema_migrations"), "\(Migrations.all.count)", "every migration is recorded")
         XCTAssertEqual(try db.scalarText("SELECT MAX(version) FROM schema_migrations"), "\(Migrations.all.last?.0 ?? 0)")
-        _ = try open() // reopening an up-to-date file is a no-op
+        try open().close() // reopening an up-to-date file is a no-op
+    }
+
+    func testCloseReturnsWithEveryConnectionClosedAndTheDatabaseInOneFile() throws {
+        for round in 1...20 {
+            let store = try open()
+            _ = try send(store, "m\(round)", id: "k\(round)")
+            // Both readers have opened their connections (each serves one of these).
+            for _ in 0..<4 { _ = try wait { store.messages(key, after: 0, limit: 10, completion: $0) } }
+            store.close()
+            // The last connection to close checkpoints the WAL and removes it and the shared
+            // memory file; a connection still open after close() would leave them.
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+            XCTAssertEqual(files, ["hub.sqlite"], "round \(round): only the database file is left")
+        }
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        XCTAssertEqual(try db.scalarText("SELECT COUNT(*) FROM messages"), "20", "every acknowledged send is in the file")
     }
 
     func testNewerDatabaseIsRefusedWithAClearMessage() throws {
