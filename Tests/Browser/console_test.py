@@ -195,6 +195,7 @@ def main():
     hub.start()
     client = agent = None
     step = "start"
+    passed = False
     try:
         step = "open two browsers"
         client, agent = browser(1280, 800), browser(1280, 800)
@@ -275,6 +276,7 @@ def main():
                 phone.quit()
         print("browser test: passed (messages both ways with read ticks, bell within 1 s, "
               f"{len(offline_lines) + len(after_lines)} messages across a restart shown once, in order)")
+        passed = True
         return 0
     except Exception as e:  # report, keep screenshots, fail
         os.makedirs(args.artifacts, exist_ok=True)
@@ -294,6 +296,8 @@ def main():
             if d:
                 d.quit()
         hub.stop()
+        if passed:  # a failure keeps the data folder: its hub.log is named above
+            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

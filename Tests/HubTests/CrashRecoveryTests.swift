@@ -97,7 +97,7 @@ final class CrashRecoveryTests: XCTestCase {
     }
 
     func testAcknowledgedMessagesSurviveSIGKILL() throws {
-        let data = NSTemporaryDirectory() + "hub-crash-\(UUID().uuidString)"
+        let data = TestDirectory.make("hub-crash")
         defer { try? FileManager.default.removeItem(atPath: data) }
         let (first, port) = try start(data: data)
         defer { if first.process.isRunning { first.signal(SIGKILL) } }
@@ -236,7 +236,7 @@ final class CrashRecoveryTests: XCTestCase {
     /// acknowledged message is there exactly once at the end, seqs have no gap, and the file
     /// passes SQLite's integrity check.
     func testTenKillAndRestartCyclesLoseNothingAcknowledged() throws {
-        let data = NSTemporaryDirectory() + "hub-cycles-\(UUID().uuidString)"
+        let data = TestDirectory.make("hub-cycles")
         defer { try? FileManager.default.removeItem(atPath: data) }
         var acked: [[String]] = Array(repeating: [], count: Self.senders)
         var sent: [Set<String>] = Array(repeating: [], count: Self.senders)
@@ -279,7 +279,7 @@ final class CrashRecoveryTests: XCTestCase {
     /// a 1001 close, the process exits 0, and everything acknowledged is there after a restart.
     func testSIGTERMClosesFiveThousandClientsWith1001AndLosesNothing() throws {
         _ = montrose_raise_open_file_limit()
-        let data = NSTemporaryDirectory() + "hub-term-\(UUID().uuidString)"
+        let data = TestDirectory.make("hub-term")
         defer { try? FileManager.default.removeItem(atPath: data) }
         let (hub, port) = try start(data: data)
         defer { if hub.process.isRunning { hub.signal(SIGKILL) } }

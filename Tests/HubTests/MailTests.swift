@@ -112,7 +112,7 @@ final class MailTests: XCTestCase {
     }
 
     func testTheOutboxSurvivesARestart() throws {
-        let dir = NSTemporaryDirectory() + "hub-mail-\(UUID().uuidString)"
+        let dir = TestDirectory.make("hub-mail")
         let first = try hub(smtp: false, dataDir: dir)
         try first.bridge.user("ann", "client", email: "ann@example.com")
         let id = try notify(first, "ann", email: "now")

@@ -200,7 +200,7 @@ final class NotificationTests: XCTestCase {
     }
 
     func testAnInterruptedFanOutResumesAfterARestart() throws {
-        let dir = NSTemporaryDirectory() + "hub-fanout-\(UUID().uuidString)"
+        let dir = TestDirectory.make("hub-fanout")
         hub.stop()
         hub = try TestHub { $0.dataDir = dir }
         let store = hub.server.store

@@ -6,7 +6,7 @@ import XCTest
 // The montrose-hub executable as users run it: start-up lines, start-up errors, SIGTERM,
 // development secrets, and memory under a compression bomb.
 final class ProcessTests: XCTestCase {
-    private func dataDir() -> String { NSTemporaryDirectory() + "hub-proc-\(UUID().uuidString)" }
+    private func dataDir() -> String { TestDirectory.make("hub-proc") }
 
     private func startHub(_ extra: [String] = [], data: String? = nil, drainStderr: Bool = true) throws -> (HubProcess, port: Int, bridge: Int) {
         let hub = try HubProcess(["--host", "127.0.0.1", "--port", "0", "--bridge-port", "0",

@@ -253,7 +253,7 @@ final class SlowConsumerTests: XCTestCase {
 
     func testTwoThousandSlowReadersAreCutOffWhileGoodSubscribersKeepUp() throws {
         _ = montrose_raise_open_file_limit()
-        let data = NSTemporaryDirectory() + "hub-slow-\(UUID().uuidString)"
+        let data = TestDirectory.make("hub-slow")
         defer { try? FileManager.default.removeItem(atPath: data) }
         let (hub, port) = try startHub(data)
         defer { if hub.process.isRunning { hub.signal(SIGKILL) } }

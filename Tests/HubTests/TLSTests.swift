@@ -43,7 +43,7 @@ final class TLSTests: XCTestCase {
     }
 
     func testReloadServesTheNewCertificateWithoutDroppingConnections() throws {
-        let dir = NSTemporaryDirectory() + "hub-reload-\(UUID().uuidString)"
+        let dir = TestDirectory.make("hub-reload")
         let first = try TestCertificate.make(in: dir, commonName: "first")
         let hub = try TestHub(tls: first)
         defer { hub.stop() }

@@ -24,7 +24,7 @@ final class TestHub {
         c.maxMessage = maxMessage
         c.tlsCert = tls?.cert
         c.tlsKey = tls?.key
-        c.dataDir = NSTemporaryDirectory() + "hub-test-\(UUID().uuidString)"
+        c.dataDir = TestDirectory.make("hub-test")
         c.jwtSecret = TestHub.secret
         c.bridgeKeys = [TestHub.bridgeKey, TestHub.rotatedBridgeKey]
         c.mailPollMs = 50
@@ -178,7 +178,7 @@ final class HubProcess {
 
 /// A throwaway self-signed certificate (EC P-256) made with the openssl command.
 enum TestCertificate {
-    static func make(in dir: String = NSTemporaryDirectory() + "hub-cert-\(UUID().uuidString)",
+    static func make(in dir: String = TestDirectory.make("hub-cert"),
                      commonName: String = "localhost") throws -> (cert: String, key: String) {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let cert = dir + "/cert.pem", key = dir + "/key.pem"
