@@ -10,6 +10,8 @@ final class ClientPool {
     private let port: Int
     private let concurrency: Int
     private let path: (Int) -> String
+    /// SO_RCVBUF for connection `i`, or nil for the kernel's default.
+    private let receiveBuffer: (Int) -> Int32?
     private let poller = Poller()
     private var conns: [WebSocketConnection?]
     private var settledFlags: [Bool]
@@ -23,20 +25,24 @@ final class ClientPool {
     /// When each connection's attempt started (0 before).
     private(set) var startedAt: [UInt64]
 
-    init(count: Int, host: String, port: Int, concurrency: Int, path: @escaping (Int) -> String) {
+    init(count: Int, host: String, port: Int, concurrency: Int, path: @escaping (Int) -> String,
+         receiveBuffer: @escaping (Int) -> Int32? = { _ in nil }) {
         self.count = count
         self.host = host
         self.port = port
         self.concurrency = concurrency
         self.path = path
+        self.receiveBuffer = receiveBuffer
         conns = Array(repeating: nil, count: count)
         settledFlags = Array(repeating: false, count: count)
         startedAt = Array(repeating: 0, count: count)
     }
 
     /// A pool for the hub a scenario's common flags point at.
-    convenience init(count: Int, common: CommonOptions, path: @escaping (Int) -> String) {
-        self.init(count: count, host: common.url.host, port: common.url.port, concurrency: common.concurrency, path: path)
+    convenience init(count: Int, common: CommonOptions, path: @escaping (Int) -> String,
+                     receiveBuffer: @escaping (Int) -> Int32? = { _ in nil }) {
+        self.init(count: count, host: common.url.host, port: common.url.port, concurrency: common.concurrency, path: path,
+                  receiveBuffer: receiveBuffer)
     }
 
     deinit {
@@ -55,7 +61,8 @@ final class ClientPool {
             startedAt[i] = Clock.nanos()
             if firstAttempt == 0 { firstAttempt = startedAt[i] }
             var err: Int32 = 0
-            conns[i] = WebSocketConnection(index: i, host: host, port: port, path: path(i), poller: poller, failure: &err)
+            conns[i] = WebSocketConnection(index: i, host: host, port: port, path: path(i), receiveBuffer: receiveBuffer(i),
+                                           poller: poller, failure: &err)
             if conns[i] == nil { d.webSocketClosed(i, reason: "socket: \(String(cString: strerror(err)))") }
         }
     }
@@ -119,6 +126,12 @@ final class ClientPool {
         }
         toFlush.removeAll(keepingCapacity: true)
     }
+
+    /// Connection `i` stops reading for good (see `WebSocketConnection.stopReading`).
+    func stopReading(_ i: Int) { conns[i]?.stopReading() }
+
+    /// Whether the server has ended connection `i`, one that stopped reading (or it is gone).
+    func hasEnded(_ i: Int) -> Bool { conns[i]?.hasEnded(scratch: scratch) ?? true }
 
     /// Closes connection `i` from our side (a 1000 close frame when open); no callback follows.
     func close(_ i: Int) {

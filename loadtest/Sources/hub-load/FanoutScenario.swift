@@ -8,6 +8,9 @@ import Protocol
 // loop, each publisher keeping --window sends in flight (a send completes with its `ok`; the
 // publisher does not wait for deliveries). Every subscriber checks that each seq arrives
 // once, in order, with no gap; delivery latency comes from the send time in the text.
+// --stuck N adds N more subscribers that stop reading once subscribed, with a 4 KiB receive
+// buffer (slow consumers): the hub must cut each one off (4009, or a reset when even that
+// cannot be written) while the readers keep up; compare their p99 with a run without them.
 struct FanoutOptions {
     var common = CommonOptions()
     var subscribers = 1_000
@@ -17,6 +20,11 @@ struct FanoutOptions {
     var duration = 10.0
     var drain = 3.0
     var textBytes = 100
+    var stuck = 0
+    var timeline = false
+    /// How long after the drain the stuck subscribers may take to be cut off.
+    var stuckWait = 15.0
+    static let stuckReceiveBuffer: Int32 = 4_096
 
     static let user = "f0"
     static let channel = "conv:website:f0"
@@ -30,6 +38,9 @@ struct FanoutOptions {
       --duration S        seconds of sending (default 10)
       --drain S           after sending, seconds to wait for outstanding acks and pushes (default 3)
       --text-bytes N      message text length, 32-8000 (default 100)
+      --timeline          also print delivery p99 and max per 100 ms of sending (by send time)
+      --stuck N           more subscribers that never read after subscribing, 4 KiB receive
+                          buffer; each must be ended by the hub within 15 s of the drain (default 0)
       (the hub must allow subscribers + publishers connections per user: --max-connections-per-user)
     """
 
@@ -45,6 +56,8 @@ struct FanoutOptions {
             case "--duration": o.duration = try f.seconds(flag, 0.1...3600)
             case "--drain": o.drain = try f.seconds(flag, 0...600)
             case "--text-bytes": o.textBytes = try f.int(flag, 32...8000)
+            case "--stuck": o.stuck = try f.int(flag, 0...100_000)
+            case "--timeline": o.timeline = true
             default: return false
             }
             return true
@@ -82,17 +95,23 @@ final class FanoutScenario: WebSocketDelegate {
     private var maxAckedSeq: Int64 = 0
     private var ack = Histogram()
     private var delivery = Histogram()
+    /// Delivery latency by when the message was sent: one histogram per 100 ms of sending.
+    private var deliveryBySendTime: [Histogram] = []
+    private var sendStartNanos: UInt64 = 0
+    static let timelineStep: UInt64 = 100_000_000
     private var errors = Tally()
     private var setupFailures = Tally()
     private var otherPushes = 0
 
     init(options: FanoutOptions, secret: String) {
         o = options
-        let n = options.subscribers + options.publishers
+        let n = options.subscribers + options.publishers + options.stuck
         let base = options.common.url.path
         // One token for every connection: they are all user f0.
         let path = Tokens.clientPath(base, user: FanoutOptions.user, secret: secret)
-        pool = ClientPool(count: n, common: options.common) { _ in path }
+        let firstStuck = options.subscribers + options.publishers
+        pool = ClientPool(count: n, common: options.common, path: { _ in path },
+                          receiveBuffer: { $0 >= firstStuck ? FanoutOptions.stuckReceiveBuffer : nil })
         stages = Array(repeating: .connecting, count: n)
         authed = Array(repeating: false, count: n)
         trackers = Array(repeating: SeqTracker(), count: options.subscribers)
@@ -104,7 +123,10 @@ final class FanoutScenario: WebSocketDelegate {
         request.reserveCapacity(options.textBytes + 256)
     }
 
-    private func isPublisher(_ i: Int) -> Bool { i >= o.subscribers }
+    private func isPublisher(_ i: Int) -> Bool { i >= o.subscribers && i < o.subscribers + o.publishers }
+    private func isStuck(_ i: Int) -> Bool { i >= o.subscribers + o.publishers }
+    private var publisherIndices: Range<Int> { o.subscribers..<(o.subscribers + o.publishers) }
+    private var stuckIndices: Range<Int> { (o.subscribers + o.publishers)..<stages.count }
 
     // MARK: run
 
@@ -117,7 +139,8 @@ final class FanoutScenario: WebSocketDelegate {
         }
         let setupSeconds = Clock.seconds(Clock.nanos() - t0)
         let readySubs = (0..<o.subscribers).count { stages[$0] == .ready }
-        let readyPubs = (o.subscribers..<stages.count).count { stages[$0] == .ready }
+        let readyPubs = publisherIndices.count { stages[$0] == .ready }
+        let readyStuck = stuckIndices.count { stages[$0] == .ready }
 
         var sendStart: UInt64 = 0, sendEnd: UInt64 = 0, drainEnd: UInt64 = 0
         var fatal: String?
@@ -126,6 +149,7 @@ final class FanoutScenario: WebSocketDelegate {
         } else {
             (sendStart, sendEnd, drainEnd) = sendAndDrain()
         }
+        let (stuckEnded, stuckEndSeconds) = waitForStuckToEnd(after: drainEnd)
         pool.closeAll()
 
         // Judged on subscribers still open at the end (a connection the hub closed is an error already).
@@ -147,13 +171,15 @@ final class FanoutScenario: WebSocketDelegate {
         let deliveriesPerSecond = sendSeconds > 0 ? Double(deliveriesInWindow) / sendSeconds : 0
         let errorTotal = errors.total + setupFailures.total
         let passed = fatal == nil && lost == 0 && duplicated == 0 && outOfOrder == 0 && errorTotal == 0
+            && stuckEnded == readyStuck
         let cpu = CPUTime.used() - cpuBefore
 
         let url = o.common.url
         print("hub-load fanout: \(o.subscribers) subscribers + \(o.publishers) publisher\(o.publishers == 1 ? "" : "s") "
             + "(client \(FanoutOptions.user), \(FanoutOptions.channel)) on ws://\(url.host):\(url.port)\(url.path), "
             + (o.rate > 0 ? "open loop \(o.rate) sends/s" : "closed loop, window \(o.window)") + ", \(Fmt.f(o.duration)) s, text \(o.textBytes) B")
-        print("setup: \(readySubs)/\(o.subscribers) subscribers and \(readyPubs)/\(o.publishers) publishers ready in \(Fmt.f(setupSeconds, 2)) s")
+        print("setup: \(readySubs)/\(o.subscribers) subscribers and \(readyPubs)/\(o.publishers) publishers ready in \(Fmt.f(setupSeconds, 2)) s"
+            + (o.stuck > 0 ? "; \(readyStuck)/\(o.stuck) stuck subscribers" : ""))
         if let fatal { print("FATAL: \(fatal)") }
         print("sending: \(Fmt.f(sendSeconds, 2)) s; drain: \(Fmt.f(drainEnd > sendEnd ? Clock.seconds(drainEnd - sendEnd) : 0, 2)) s")
         print("")
@@ -168,8 +194,17 @@ final class FanoutScenario: WebSocketDelegate {
             print(name + cols.map { Fmt.pad("\($0)", 9) }.joined() + Fmt.pad(Fmt.f(h.mean), 9))
         }
         print("")
+        if o.timeline {
+            let ms = { (us: UInt64) in Fmt.f(Double(us) / 1000, 1) }
+            print("delivery by send time, per 100 ms (p99/max ms): "
+                + deliveryBySendTime.map { "\(ms($0.percentile(99)))/\(ms($0.max))" }.joined(separator: " "))
+        }
         print("expected \(expected), received \(received) (subscribers open at the end, up to seq \(top))")
         print("checks: lost \(lost), duplicated \(duplicated), out-of-order \(outOfOrder)")
+        if o.stuck > 0 {
+            print("stuck: \(stuckEnded) of \(readyStuck) ended by the hub"
+                + (stuckEnded == readyStuck ? " (the last \(Fmt.f(stuckEndSeconds, 2)) s after the drain)" : " within \(Fmt.f(o.stuckWait)) s of the drain"))
+        }
         var detail = errors
         for (k, v) in setupFailures.counts { detail.add("setup \(k)", v) }
         print("errors: \(errorTotal) (\(detail.text))")
@@ -197,6 +232,9 @@ final class FanoutScenario: WebSocketDelegate {
         j["lost"] = .int(lost)
         j["duplicated"] = .int(Int64(duplicated))
         j["out_of_order"] = .int(Int64(outOfOrder))
+        j["stuck"] = .int(Int64(o.stuck))
+        j["stuck_ready"] = .int(Int64(readyStuck))
+        j["stuck_ended"] = .int(Int64(stuckEnded))
         j["errors"] = .int(Int64(errorTotal))
         j["error_detail"] = detail.json
         j["ack_us"] = Fmt.histogram(ack)
@@ -211,6 +249,7 @@ final class FanoutScenario: WebSocketDelegate {
     private func sendAndDrain() -> (UInt64, UInt64, UInt64) {
         phase = .sending
         let start = Clock.nanos()
+        sendStartNanos = start
         let sendEnd = start + UInt64(o.duration * 1e9)
         if o.rate == 0 {
             for p in 0..<o.publishers where stages[o.subscribers + p] == .ready {
@@ -246,6 +285,30 @@ final class FanoutScenario: WebSocketDelegate {
             now = Clock.nanos()
         }
         return (start, end, now)
+    }
+
+    private func recordInTimeline(_ latency: UInt64, sentAt: UInt64) {
+        let w = Int((sentAt - sendStartNanos) / Self.timelineStep)
+        guard w < 36_000 else { return }
+        while deliveryBySendTime.count <= w { deliveryBySendTime.append(Histogram()) }
+        deliveryBySendTime[w].record(nanos: latency)
+    }
+
+    /// Waits (up to `stuckWait` after the drain) for the hub to end every stuck subscriber;
+    /// returns how many it ended and when the last was seen ended (seconds after the drain).
+    private func waitForStuckToEnd(after drainEnd: UInt64) -> (Int, Double) {
+        let stuck = stuckIndices.filter { stages[$0] == .ready }
+        guard !stuck.isEmpty else { return (0, 0) }
+        var ended = Set<Int>()
+        let deadline = max(drainEnd, Clock.nanos()) + UInt64(o.stuckWait * 1e9)
+        var now = Clock.nanos()
+        while true {
+            for i in stuck where !ended.contains(i) && pool.hasEnded(i) { ended.insert(i) }
+            if ended.count == stuck.count || now >= deadline { break }
+            pool.turn(timeoutMs: 50, self)
+            now = Clock.nanos()
+        }
+        return (ended.count, now > drainEnd ? Clock.seconds(now - drainEnd) : 0)
     }
 
     private func everythingArrived() -> Bool {
@@ -296,6 +359,7 @@ final class FanoutScenario: WebSocketDelegate {
     private func ready(_ i: Int) {
         stages[i] = .ready
         pool.settle(i)
+        if isStuck(i) { pool.stopReading(i) } // and never reads again
     }
 
     // MARK: WebSocketDelegate
@@ -311,11 +375,16 @@ final class FanoutScenario: WebSocketDelegate {
         switch FieldScanner.decode(text) {
         case .message(let seq, let sentAt):
             guard !isPublisher(index) else { return errors.add("message push on a publisher (not subscribed)") }
+            guard !isStuck(index) else { return } // read before it stopped reading: not measured
             guard stages[index] == .ready else { return errors.add("message push before the subscribe reply") }
             guard trackers[index].record(seq) else { return }
             deliveries += 1
             if phase == .sending { deliveriesInWindow += 1 }
-            if sentAt > 0 { delivery.record(nanos: Clock.nanos() &- sentAt) }
+            if sentAt > 0 {
+                let latency = Clock.nanos() &- sentAt
+                delivery.record(nanos: latency)
+                if o.timeline && sentAt >= sendStartNanos { recordInTimeline(latency, sentAt: sentAt) }
+            }
         case .reply(let r):
             if stages[index] == .subscribing {
                 setupReply(index, r)
@@ -338,7 +407,7 @@ final class FanoutScenario: WebSocketDelegate {
             if isPublisher(index) { ready(index) }
         } else if r.id == 2 && !isPublisher(index) {
             guard r.ok, r.lastSeq >= 0, authed[index] else { return fail(index, "subscribe: \(r.ok ? "before auth" : r.errorCode)") }
-            trackers[index].start(lastSeq: r.lastSeq)
+            if !isStuck(index) { trackers[index].start(lastSeq: r.lastSeq) }
             ready(index)
         } else {
             errors.add("unexpected reply id \(r.id) during setup")

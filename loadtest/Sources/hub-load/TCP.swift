@@ -12,8 +12,9 @@ enum TCP {
     nonisolated(unsafe) private static var nextLocalPort = Int.random(in: localPorts)
 
     /// Starts a non-blocking connect to an IPv4 address (already checked to be loopback).
-    /// Returns the socket, or a negative errno.
-    static func connect(host: String, port: Int) -> Int32 {
+    /// Returns the socket, or a negative errno. `receiveBuffer` (SO_RCVBUF, set before the
+    /// connect so the window offered from the start is small) is for readers meant to stall.
+    static func connect(host: String, port: Int, receiveBuffer: Int32? = nil) -> Int32 {
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = UInt16(port).bigEndian
@@ -26,6 +27,9 @@ enum TCP {
             guard fd >= 0 else { return -montrose_errno() }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            if var size = receiveBuffer {
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             bindLocalPort(fd)
             let rc = withUnsafePointer(to: &a) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

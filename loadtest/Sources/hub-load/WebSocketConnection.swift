@@ -35,8 +35,8 @@ final class WebSocketConnection {
     var queued = false
 
     /// Starts connecting; nil (with the errno) if the socket could not even be created.
-    init?(index: Int, host: String, port: Int, path: String, poller: Poller, failure: inout Int32) {
-        let fd = TCP.connect(host: host, port: port)
+    init?(index: Int, host: String, port: Int, path: String, receiveBuffer: Int32? = nil, poller: Poller, failure: inout Int32) {
+        let fd = TCP.connect(host: host, port: port, receiveBuffer: receiveBuffer)
         guard fd >= 0 else { failure = -fd; return nil }
         self.index = index
         self.fd = fd
@@ -245,6 +245,28 @@ final class WebSocketConnection {
         guard state != .closed else { return }
         shut()
         d.webSocketClosed(index, reason: reason)
+    }
+
+    /// Stops reading for good (a stalled reader): the socket leaves the poller, so what the
+    /// server sends piles up in the kernel until the receive window is full. `hasEnded`
+    /// tells later whether the server has closed it.
+    func stopReading() {
+        guard state != .closed else { return }
+        poller.remove(fd)
+    }
+
+    /// For a connection that stopped reading: drains what is queued without blocking and says
+    /// whether the server has ended the connection (end of stream or a reset).
+    func hasEnded(scratch: UnsafeMutableRawBufferPointer) -> Bool {
+        guard state != .closed else { return true }
+        while true {
+            let n = recv(fd, scratch.baseAddress, scratch.count, Int32(MSG_DONTWAIT))
+            if n > 0 { continue }
+            if n == 0 { return true }
+            let e = montrose_errno()
+            if e == EINTR { continue }
+            return e != EAGAIN && e != EWOULDBLOCK
+        }
     }
 
     /// Ends the connection from our side: a 1000 close frame if open (best effort), then the socket.
