@@ -27,13 +27,13 @@ public final class BridgeAPI: Sendable {
     let settings: Settings
     let keys: BearerKeys
     let signer: JWTSigner
-    let writerStats: @Sendable () -> (batches: Int, jobs: Int, largestBatch: Int, queued: Int)
+    let writerStats: @Sendable () -> WriterStatsSnapshot
 
     /// Longest Idempotency-Key accepted.
     static let maxIdempotencyKey = 255
 
     public init(store: FullStore, live: LiveHub, notifier: Notifier, metrics: HubMetrics, settings: Settings,
-                writerStats: @escaping @Sendable () -> (batches: Int, jobs: Int, largestBatch: Int, queued: Int)) {
+                writerStats: @escaping @Sendable () -> WriterStatsSnapshot) {
         self.store = store
         self.live = live
         self.notifier = notifier

@@ -1,3 +1,4 @@
+import Persistence
 import Synchronization
 
 // Counters and latency histograms the hub keeps for /metrics and /v1/stats. Lock-free: every
@@ -72,7 +73,7 @@ public final class HubMetrics: Sendable {
     public func recordRoute(_ route: String, micros: Int64) { bridgeLatency[route]?.record(micros: micros) }
 
     /// The Prometheus text exposition (format 0.0.4).
-    public func prometheus(live: LiveStats, writer: (batches: Int, jobs: Int, largestBatch: Int, queued: Int)) -> String {
+    public func prometheus(live: LiveStats, writer: WriterStatsSnapshot) -> String {
         var out = ""
         func gauge(_ name: String, _ help: String, _ value: Int, type: String = "gauge") {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
@@ -98,6 +99,10 @@ public final class HubMetrics: Sendable {
         gauge("montrose_writer_jobs_total", "Jobs run by the database writer.", writer.jobs, type: "counter")
         gauge("montrose_writer_largest_batch", "Most jobs in one writer transaction so far.", writer.largestBatch)
         gauge("montrose_writer_queue", "Jobs waiting for the database writer.", writer.queued)
+        out += "# HELP montrose_db_checkpoints_total WAL checkpoints, by who ran them: the checkpointer thread, "
+            + "or the writer starting the WAL over past its cap.\n# TYPE montrose_db_checkpoints_total counter\n"
+            + "montrose_db_checkpoints_total{by=\"checkpointer\"} \(writer.checkpoints)\n"
+            + "montrose_db_checkpoints_total{by=\"writer\"} \(writer.writerCheckpoints)\n"
         out += "# HELP montrose_op_seconds WebSocket op latency, request to reply.\n# TYPE montrose_op_seconds histogram\n"
         for op in Self.wsOps { wsLatency[op]?.render("montrose_op_seconds", labels: "op=\"\(op)\"", into: &out) }
         out += "# HELP montrose_bridge_seconds Bridge request latency, request to answer.\n# TYPE montrose_bridge_seconds histogram\n"

@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Synchronization
 
@@ -67,11 +68,37 @@ final class JobQueue: Sendable {
     var count: Int { jobs.withLock { $0.items.count } }
 }
 
+/// The writer's counters at one moment, for stats and metrics.
+public struct WriterStatsSnapshot: Sendable {
+    public var batches = 0
+    public var jobs = 0
+    public var largestBatch = 0
+    public var queued = 0
+    /// Checkpoints run by the checkpointer thread.
+    public var checkpoints = 0
+    /// Checkpoints the writer ran itself (starting the WAL over past its cap).
+    public var writerCheckpoints = 0
+
+    public init(batches: Int = 0, jobs: Int = 0, largestBatch: Int = 0, queued: Int = 0, checkpoints: Int = 0, writerCheckpoints: Int = 0) {
+        self.batches = batches
+        self.jobs = jobs
+        self.largestBatch = largestBatch
+        self.queued = queued
+        self.checkpoints = checkpoints
+        self.writerCheckpoints = writerCheckpoints
+    }
+}
+
 /// Counters the writer keeps for stats and metrics.
 final class WriterStats: Sendable {
     let batches = Atomic<Int>(0)
     let jobs = Atomic<Int>(0)
     let largestBatch = Atomic<Int>(0)
+    /// Checkpoints the writer ran itself (the WAL past its cap, or no checkpointer).
+    let writerCheckpoints = Atomic<Int>(0)
+    let checkpointer = Locked<DatabaseCheckpointer?>(nil)
+    /// Checkpoints the checkpointer thread ran.
+    var backgroundCheckpoints: Int { checkpointer.withLock { $0?.checkpoints.load(ordering: .relaxed) ?? 0 } }
 }
 
 final class DatabaseWriter: Sendable {
@@ -79,6 +106,9 @@ final class DatabaseWriter: Sendable {
     private let done = DispatchSemaphore(value: 0)
     let stats = WriterStats()
     static let maxBatch = 512
+    /// WAL pages past which the writer starts the WAL over itself (16 MiB at 4 KiB pages),
+    /// once the checkpointer has caught up; at twice this, whether it has or not.
+    static let maxWALPages = 4_096
 
     /// Opens the connection on the writer's own thread; `setup` runs there first (migrations).
     init(path: String, setup: @escaping @Sendable (SQLiteConnection) throws -> Void) throws {
@@ -90,11 +120,17 @@ final class DatabaseWriter: Sendable {
             try setup(db)
             return db
         }, serve: { db in
-            DatabaseWriter.run(db, queue: queue, stats: stats)
+            // Started once the setup has made the database a WAL file; without it (it could not
+            // open) the writer checkpoints itself at the checkpointer's threshold instead.
+            let checkpointer = try? DatabaseCheckpointer(path: path)
+            stats.checkpointer.withLock { $0 = checkpointer }
+            DatabaseWriter.run(db, queue: queue, stats: stats, checkpointer: checkpointer)
         }, finished: { done.signal() })
     }
 
-    private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats) {
+    private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats, checkpointer: DatabaseCheckpointer?) {
+        var wal = WALState()
+        db.onCommit { wal.pages = $0 }
         while let batch = queue.take(max: maxBatch) {
             var completions: [DatabaseCompletion] = []
             completions.reserveCapacity(batch.count)
@@ -127,8 +163,53 @@ final class DatabaseWriter: Sendable {
                 stats.largestBatch.store(batch.count, ordering: .relaxed)
             }
             for c in completions { c(committed) }
+            checkpoint(db, &wal, stats: stats, checkpointer: checkpointer)
         }
+        checkpointer?.close()
         try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    /// After a commit (and its completions: acks leave before any checkpoint work): asks the
+    /// checkpointer to copy the WAL back once it has grown by `DatabaseCheckpointer.pages`,
+    /// and past `maxWALPages` starts the WAL over here (see `DatabaseCheckpointer`).
+    private static func checkpoint(_ db: SQLiteConnection, _ wal: inout WALState, stats: WriterStats,
+                                   checkpointer: DatabaseCheckpointer?) {
+        if wal.pages < wal.requestedAt { wal.requestedAt = 0 } // SQLite started it over itself
+        guard let checkpointer else {
+            // What SQLite's automatic checkpoint would have done.
+            guard wal.pages >= DatabaseCheckpointer.pages else { return }
+            try? db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            stats.writerCheckpoints.add(1, ordering: .relaxed)
+            return
+        }
+        if wal.pages >= maxWALPages {
+            // A RESTART copies what the checkpointer has not and, once no reader is in the
+            // WAL, lets the next commit start it over. Tried only when the checkpointer is
+            // idle, and without waiting for a lock: the checkpointer runs at batch priority,
+            // and a writer waiting for its lock (in SQLite's busy handler, which sleeps up to
+            // 100 ms at a time) stalled every ack and push for 300 ms under load. Until then
+            // (or when a reader is in the WAL) the next commit tries again. At twice the cap
+            // the writer waits (busy timeout): the bound on the WAL.
+            if wal.pages >= 2 * maxWALPages {
+                try? db.execute("PRAGMA wal_checkpoint(RESTART)")
+            } else {
+                guard checkpointer.isIdle, db.checkpointWithoutWaiting(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK else { return }
+            }
+            stats.writerCheckpoints.add(1, ordering: .relaxed)
+            wal.requestedAt = 0
+            wal.pages = 0
+        } else if wal.pages - wal.requestedAt >= DatabaseCheckpointer.pages {
+            checkpointer.request()
+            wal.requestedAt = wal.pages
+        }
+    }
+
+    /// The WAL as the writer sees it after each commit.
+    private struct WALState {
+        /// Pages in the WAL (from SQLite's commit hook).
+        var pages = 0
+        /// `pages` when a checkpoint was last asked for.
+        var requestedAt = 0
     }
 
     /// Queues a job; false once the writer is closing.

@@ -10,6 +10,8 @@ public final class SQLiteConnection {
     private var cache: [String: SQLiteStatement] = [:]
     /// Statements handed out since the last `resetStatements` (only these can be mid-row).
     private var used: [SQLiteStatement] = []
+    /// The commit hook's closure, kept alive as long as SQLite may call it.
+    private var walHook: WALHook?
 
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         var db: OpaquePointer?
@@ -23,7 +25,7 @@ public final class SQLiteConnection {
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, 5_000)
+        sqlite3_busy_timeout(db, Self.busyTimeoutMs)
     }
 
     deinit {
@@ -39,6 +41,29 @@ public final class SQLiteConnection {
         for s in used { s.reset() }
         used.removeAll(keepingCapacity: true)
     }
+
+    /// Replaces SQLite's automatic checkpoint (which runs inside the committing call) with
+    /// `body`, told after every commit how many pages the WAL now holds.
+    func onCommit(_ body: @escaping (_ walPages: Int) -> Void) {
+        let hook = WALHook(body)
+        walHook = hook
+        sqlite3_wal_hook(handle, { context, _, _, pages in
+            if let context { Unmanaged<WALHook>.fromOpaque(context).takeUnretainedValue().body(Int(pages)) }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(hook).toOpaque())
+    }
+
+    /// A checkpoint (`SQLITE_CHECKPOINT_…`) that never waits for a lock: what another
+    /// connection holds (a checkpoint in progress, a reader in the WAL) makes it return
+    /// SQLITE_BUSY at once instead of sleeping in the busy handler. Returns SQLite's code.
+    func checkpointWithoutWaiting(_ mode: Int32) -> Int32 {
+        sqlite3_busy_timeout(handle, 0)
+        defer { sqlite3_busy_timeout(handle, Self.busyTimeoutMs) }
+        return sqlite3_wal_checkpoint_v2(handle, nil, mode, nil, nil)
+    }
+
+    /// How long a statement waits for a lock another connection holds.
+    static let busyTimeoutMs: Int32 = 5_000
 
     /// Runs SQL without results (several statements allowed; no parameters).
     public func execute(_ sql: String) throws(SQLiteError) {
@@ -175,3 +200,8 @@ public enum SQLiteValue: Sendable, Equatable {
     public static func of(_ n: Int64?) -> SQLiteValue { n.map { .int($0) } ?? .null }
 }
 
+/// The closure behind `onCommit`, passed to SQLite as an opaque pointer.
+private final class WALHook {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
+}

@@ -5,7 +5,7 @@ import Foundation
 // acknowledged, so a killed process loses nothing acknowledged (a power cut may lose the last
 // batches; that is the documented trade-off of "one fsync-free WAL commit per batch").
 public final class SQLiteStore: Store {
-    private let writer: DatabaseWriter
+    let writer: DatabaseWriter
     private let readers: DatabaseReaders
     public let path: String
 
@@ -30,9 +30,11 @@ public final class SQLiteStore: Store {
         writer.close()
     }
 
-    public var writerStats: (batches: Int, jobs: Int, largestBatch: Int, queued: Int) {
-        (writer.stats.batches.load(ordering: .relaxed), writer.stats.jobs.load(ordering: .relaxed),
-         writer.stats.largestBatch.load(ordering: .relaxed), writer.queueDepth)
+    public var writerStats: WriterStatsSnapshot {
+        let s = writer.stats
+        return WriterStatsSnapshot(batches: s.batches.load(ordering: .relaxed), jobs: s.jobs.load(ordering: .relaxed),
+                                   largestBatch: s.largestBatch.load(ordering: .relaxed), queued: writer.queueDepth,
+                                   checkpoints: s.backgroundCheckpoints, writerCheckpoints: s.writerCheckpoints.load(ordering: .relaxed))
     }
 
     // MARK: plumbing

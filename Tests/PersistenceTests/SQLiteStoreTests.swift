@@ -61,6 +61,29 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try db.scalarText("SELECT COUNT(*) FROM messages"), "20", "every acknowledged send is in the file")
     }
 
+    func testTheCheckpointerCopiesTheWALBackAndTheWALStaysBounded() throws {
+        let store = try open()
+        defer { store.close() }
+        // One commit per send (each waits for its ack): about five WAL pages each, so the WAL
+        // passes the checkpoint threshold every ~200 sends.
+        for i in 1...3_000 { _ = try send(store, "m\(i)", id: "k\(i)") }
+        let stats = store.writer.stats
+        let deadline = Date().addingTimeInterval(10)
+        while stats.backgroundCheckpoints == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertGreaterThan(stats.backgroundCheckpoints, 0, "checkpoints ran on the checkpointer's thread")
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        let pageSize = Int(try db.scalarText("PRAGMA page_size") ?? "") ?? 0
+        let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? -1
+        // The WAL file keeps its largest size, so this also bounds it at every moment before:
+        // started over at twice the cap at the latest (plus the commit that crossed it).
+        let cap = (2 * DatabaseWriter.maxWALPages + 64) * (pageSize + 24)
+        XCTAssertGreaterThan(wal, 0)
+        XCTAssertLessThanOrEqual(wal, cap, "the WAL was started over instead of growing (\(stats.writerCheckpoints.load(ordering: .relaxed)) capped checkpoints)")
+        XCTAssertEqual(try db.scalarText("SELECT COUNT(*) FROM messages"), "3000")
+        print("checkpoints: \(stats.backgroundCheckpoints) by the checkpointer, \(stats.writerCheckpoints.load(ordering: .relaxed)) by the writer; "
+              + "WAL file \(wal / 1024) KiB (cap \(cap / 1024) KiB)")
+    }
+
     func testNewerDatabaseIsRefusedWithAClearMessage() throws {
         try open().close()
         let db = try SQLiteConnection(path: path)

@@ -63,6 +63,8 @@ extension BridgeAPI {
                         w.key("jobs"); w.int(writer.jobs)
                         w.key("largest_batch"); w.int(writer.largestBatch)
                         w.key("queued"); w.int(writer.queued)
+                        w.key("checkpoints"); w.int(writer.checkpoints)
+                        w.key("writer_checkpoints"); w.int(writer.writerCheckpoints)
                         w.endObject()
                         w.key("days"); w.beginArray()
                         for d in days {
