@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Synchronization
 
@@ -12,50 +13,64 @@ import Synchronization
 // A PASSIVE checkpoint from another connection never blocks the writer: it copies what was
 // committed when it started while the writer keeps appending. SQLite starts the WAL over
 // only at a transaction that begins once everything is copied, which a steady stream of commits
-// rarely allows, so the writer does it itself past a cap (`DatabaseWriter.maxWALPages`), at a
-// commit that finds the checkpointer idle: the RESTART then has only the pages committed since
-// the checkpointer's last copy to copy, and no lock of the checkpointer's to wait for.
+// rarely allows, so the writer does it itself past a cap (`DatabaseWriter.maxWALPages`): it asks
+// for a checkpoint at every commit on the way there, and at the cap stops asking and waits for a
+// commit that finds the checkpointer idle. The RESTART then copies only the last few commits,
+// and never waits for a lock of the checkpointer's.
 final class DatabaseCheckpointer: Sendable {
     /// WAL pages after a commit that ask for a checkpoint (SQLite's own default threshold).
     static let pages = 1_000
 
     private let wanted = DispatchSemaphore(value: 0)
     private let requested = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let stopped = DispatchSemaphore(value: 0)
-    private let running = Atomic<Bool>(false)
-    /// Checkpoints run (each one PASSIVE, whatever it found to copy).
+    /// Checkpoints that completed (SQLITE_OK), whatever they found to copy.
     let checkpoints = Atomic<Int>(0)
 
     init(path: String) throws {
         try DatabaseThread.start("db-checkpoint", open: {
             let db = try SQLiteConnection(path: path)
-            // A connection's own setting: NORMAL syncs the WAL before copying and the database
-            // file after, which is what makes the copied pages durable.
+            // Each connection has its own setting. FULL (the default) would be as safe; NORMAL
+            // is what the writer uses (the WAL is synced before pages are copied, the database
+            // file after).
             try db.execute("PRAGMA synchronous = NORMAL")
             return db
         }, serve: { [self] db in
             while true {
                 wanted.wait()
                 if stopping.load(ordering: .acquiring) { return }
-                running.store(true, ordering: .releasing)
-                requested.store(false, ordering: .releasing)
-                // A failure (an I/O error) leaves the pages in the WAL, where they are safe;
-                // the next request tries again, and the writer's cap still holds.
-                try? db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                checkpoints.add(1, ordering: .relaxed)
-                running.store(false, ordering: .releasing)
+                running.store(true, ordering: .sequentiallyConsistent)
+                requested.store(false, ordering: .sequentiallyConsistent)
+                switch db.checkpoint(SQLITE_CHECKPOINT_PASSIVE) {
+                case SQLITE_OK:
+                    checkpoints.add(1, ordering: .relaxed)
+                case SQLITE_BUSY:
+                    break // the writer's RESTART holds the checkpoint lock: it copies instead
+                case let rc:
+                    // An I/O error: the pages stay in the WAL, where they are safe; the next
+                    // request tries again, and the writer's cap still holds.
+                    DatabaseThread.logError("db_checkpoint_failed", "code=\(rc) reason=\"\(String(cString: sqlite3_errmsg(db.handle)))\"")
+                }
+                running.store(false, ordering: .sequentiallyConsistent)
             }
         }, finished: { [stopped] in stopped.signal() })
     }
 
     /// Neither running a checkpoint nor asked for one.
-    var isIdle: Bool { !running.load(ordering: .acquiring) && !requested.load(ordering: .acquiring) }
+    var isIdle: Bool { !requested.load(ordering: .sequentiallyConsistent) && !running.load(ordering: .sequentiallyConsistent) }
 
     /// Asks for a checkpoint soon. Requests made before it starts count as one.
     func request() {
-        guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !requested.exchange(true, ordering: .sequentiallyConsistent) else { return }
         wanted.signal()
+    }
+
+    /// Waits until no checkpoint runs or is asked for (the writer, before a RESTART that must
+    /// not find the checkpoint lock taken). Polls: this is the rare path past four times the cap.
+    func waitUntilIdle() {
+        while !isIdle { usleep(200) }
     }
 
     /// Lets a checkpoint in progress finish, then closes the connection and stops the thread.

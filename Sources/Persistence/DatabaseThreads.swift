@@ -106,8 +106,8 @@ final class DatabaseWriter: Sendable {
     private let done = DispatchSemaphore(value: 0)
     let stats = WriterStats()
     static let maxBatch = 512
-    /// WAL pages past which the writer starts the WAL over itself (16 MiB at 4 KiB pages),
-    /// once the checkpointer has caught up; at twice this, whether it has or not.
+    /// WAL pages past which the writer starts the WAL over itself (16 MiB at 4 KiB pages), at a
+    /// commit that finds the checkpointer idle; at four times this (64 MiB) it waits to.
     static let maxWALPages = 4_096
 
     /// Opens the connection on the writer's own thread; `setup` runs there first (migrations).
@@ -122,7 +122,13 @@ final class DatabaseWriter: Sendable {
         }, serve: { db in
             // Started once the setup has made the database a WAL file; without it (it could not
             // open) the writer checkpoints itself at the checkpointer's threshold instead.
-            let checkpointer = try? DatabaseCheckpointer(path: path)
+            let checkpointer: DatabaseCheckpointer?
+            do {
+                checkpointer = try DatabaseCheckpointer(path: path)
+            } catch {
+                checkpointer = nil
+                DatabaseThread.logError("db_checkpointer_unavailable", "reason=\"\(error)\" action=\"the writer checkpoints itself\"")
+            }
             stats.checkpointer.withLock { $0 = checkpointer }
             DatabaseWriter.run(db, queue: queue, stats: stats, checkpointer: checkpointer)
         }, finished: { done.signal() })
@@ -130,7 +136,8 @@ final class DatabaseWriter: Sendable {
 
     private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats, checkpointer: DatabaseCheckpointer?) {
         var wal = WALState()
-        db.onCommit { wal.pages = $0 }
+        let walPages = WALPages()
+        db.onCommit { walPages.count = $0 }
         while let batch = queue.take(max: maxBatch) {
             var completions: [DatabaseCompletion] = []
             completions.reserveCapacity(batch.count)
@@ -153,7 +160,7 @@ final class DatabaseWriter: Sendable {
             } catch {
                 // The transaction itself failed (disk full, I/O error): nothing is acknowledged.
                 try? db.execute("ROLLBACK")
-                FileHandle.standardError.write(Data("level=error event=db_commit_failed jobs=\(batch.count) reason=\"\(error)\"\n".utf8))
+                DatabaseThread.logError("db_commit_failed", "jobs=\(batch.count) reason=\"\(error)\"")
                 for job in batch[completions.count...] { completions.append({ _ in job.abandon() }) }
             }
             // Counted before the completions run, so whoever saw an answer sees it counted.
@@ -163,7 +170,7 @@ final class DatabaseWriter: Sendable {
                 stats.largestBatch.store(batch.count, ordering: .relaxed)
             }
             for c in completions { c(committed) }
-            checkpoint(db, &wal, stats: stats, checkpointer: checkpointer)
+            checkpoint(db, walPages: walPages.count, &wal, stats: stats, checkpointer: checkpointer)
         }
         checkpointer?.close()
         try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -172,44 +179,51 @@ final class DatabaseWriter: Sendable {
     /// After a commit (and its completions: acks leave before any checkpoint work): asks the
     /// checkpointer to copy the WAL back once it has grown by `DatabaseCheckpointer.pages`,
     /// and past `maxWALPages` starts the WAL over here (see `DatabaseCheckpointer`).
-    private static func checkpoint(_ db: SQLiteConnection, _ wal: inout WALState, stats: WriterStats,
+    private static func checkpoint(_ db: SQLiteConnection, walPages pages: Int, _ wal: inout WALState, stats: WriterStats,
                                    checkpointer: DatabaseCheckpointer?) {
-        if wal.pages < wal.requestedAt { wal.requestedAt = 0 } // SQLite started it over itself
         guard let checkpointer else {
             // What SQLite's automatic checkpoint would have done.
-            guard wal.pages >= DatabaseCheckpointer.pages else { return }
-            try? db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            stats.writerCheckpoints.add(1, ordering: .relaxed)
+            guard pages >= DatabaseCheckpointer.pages else { return }
+            if db.checkpoint(SQLITE_CHECKPOINT_PASSIVE) == SQLITE_OK { stats.writerCheckpoints.add(1, ordering: .relaxed) }
             return
         }
-        if wal.pages >= maxWALPages {
+        if pages < wal.requestedAt { wal = WALState() } // started over
+        if pages >= 4 * maxWALPages {
+            // The bound, reached only when the two above kept failing: wait for the checkpointer
+            // to finish (it holds the checkpoint lock, which a RESTART does not wait for), then
+            // for readers (busy timeout).
+            checkpointer.waitUntilIdle()
+            if db.checkpoint(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK { restarted(&wal, stats) }
+        } else if pages >= maxWALPages {
             // A RESTART copies what the checkpointer has not and, once no reader is in the
-            // WAL, lets the next commit start it over. Tried only when the checkpointer is
-            // idle, and without waiting for a lock: the checkpointer runs at batch priority,
-            // and a writer waiting for its lock (in SQLite's busy handler, which sleeps up to
-            // 100 ms at a time) stalled every ack and push for 300 ms under load. Until then
-            // (or when a reader is in the WAL) the next commit tries again. At twice the cap
-            // the writer waits (busy timeout): the bound on the WAL.
-            if wal.pages >= 2 * maxWALPages {
-                try? db.execute("PRAGMA wal_checkpoint(RESTART)")
-            } else {
-                guard checkpointer.isIdle, db.checkpointWithoutWaiting(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK else { return }
+            // WAL, lets the next commit start it over. Tried at a commit that finds the
+            // checkpointer idle (no more requests past the cap), and without waiting for a
+            // lock: the checkpointer runs at batch priority, and a writer waiting in SQLite's
+            // busy handler (which sleeps up to 100 ms at a time) stalled every ack and push
+            // for 300 ms under load. Busy (a reader in the WAL): the next commit tries again.
+            if checkpointer.isIdle && db.checkpointWithoutWaiting(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK {
+                restarted(&wal, stats)
             }
-            stats.writerCheckpoints.add(1, ordering: .relaxed)
-            wal.requestedAt = 0
-            wal.pages = 0
-        } else if wal.pages - wal.requestedAt >= DatabaseCheckpointer.pages {
+        } else if pages - wal.requestedAt >= DatabaseCheckpointer.pages {
             checkpointer.request()
-            wal.requestedAt = wal.pages
+            wal.requestedAt = pages
         }
     }
 
-    /// The WAL as the writer sees it after each commit.
+    private static func restarted(_ wal: inout WALState, _ stats: WriterStats) {
+        stats.writerCheckpoints.add(1, ordering: .relaxed)
+        wal = WALState()
+    }
+
+    /// What the writer remembers about the WAL between commits.
     private struct WALState {
-        /// Pages in the WAL (from SQLite's commit hook).
-        var pages = 0
-        /// `pages` when a checkpoint was last asked for.
+        /// WAL pages when a checkpoint was last asked for.
         var requestedAt = 0
+    }
+
+    /// WAL pages after the last commit, as SQLite's commit hook reports them.
+    private final class WALPages {
+        var count = 0
     }
 
     /// Queues a job; false once the writer is closing.
@@ -218,10 +232,11 @@ final class DatabaseWriter: Sendable {
     var queueDepth: Int { queue.count }
 
     /// Finishes every queued job, checkpoints the WAL, closes the connection and stops the
-    /// thread: when this returns, the writer has no file open.
+    /// thread: when this returns, the writer has no file open. Calling it again returns at once.
     func close() {
         queue.close()
         done.wait()
+        done.signal() // for a later call
     }
 }
 
@@ -265,10 +280,15 @@ final class DatabaseReaders: Sendable {
 }
 
 enum DatabaseThread {
+    /// A log line in the hub's key=value form (Persistence has no logger of its own).
+    static func logError(_ event: String, _ fields: String) {
+        FileHandle.standardError.write(Data("level=error event=\(event) \(fields)\n".utf8))
+    }
+
     /// Starts a thread that opens its own connection and serves with it until `serve`
     /// returns. The connection never leaves that thread, and it is closed before `finished`
     /// runs, so whoever waits for `finished` knows the file is no longer open. Throws what
-    /// opening threw (`finished` has then run already).
+    /// opening threw (`finished` then still runs, on the thread, as it ends).
     static func start(_ name: String, open: @escaping @Sendable () throws -> SQLiteConnection,
                       serve: @escaping @Sendable (SQLiteConnection) -> Void,
                       finished: @escaping @Sendable () -> Void) throws {

@@ -53,13 +53,20 @@ public final class SQLiteConnection {
         }, Unmanaged.passUnretained(hook).toOpaque())
     }
 
-    /// A checkpoint (`SQLITE_CHECKPOINT_…`) that never waits for a lock: what another
-    /// connection holds (a checkpoint in progress, a reader in the WAL) makes it return
-    /// SQLITE_BUSY at once instead of sleeping in the busy handler. Returns SQLite's code.
+    /// A checkpoint (`SQLITE_CHECKPOINT_…`); returns SQLite's code (SQLITE_BUSY when a lock
+    /// it needs stayed taken through the busy timeout). Unlike `PRAGMA wal_checkpoint`, which
+    /// reports a busy checkpoint as a result row, not as an error.
+    func checkpoint(_ mode: Int32) -> Int32 {
+        sqlite3_wal_checkpoint_v2(handle, nil, mode, nil, nil)
+    }
+
+    /// The same without waiting for a lock: what another connection holds (a checkpoint in
+    /// progress, a reader in the WAL) makes it return SQLITE_BUSY at once instead of sleeping
+    /// in the busy handler.
     func checkpointWithoutWaiting(_ mode: Int32) -> Int32 {
         sqlite3_busy_timeout(handle, 0)
         defer { sqlite3_busy_timeout(handle, Self.busyTimeoutMs) }
-        return sqlite3_wal_checkpoint_v2(handle, nil, mode, nil, nil)
+        return checkpoint(mode)
     }
 
     /// How long a statement waits for a lock another connection holds.

@@ -20,7 +20,12 @@ public final class SQLiteStore: Store {
             try db.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
             try Migrations.migrate(db, now: now)
         }
-        readers = try DatabaseReaders(path: path, count: readerCount)
+        do {
+            readers = try DatabaseReaders(path: path, count: readerCount)
+        } catch {
+            writer.close() // its thread, its connection and the checkpointer's
+            throw error
+        }
     }
 
     /// Finishes the queued reads and writes, checkpoints the WAL and closes every connection
