@@ -189,9 +189,9 @@ final class DatabaseWriter: Sendable {
         }
         if pages < wal.requestedAt { wal = WALState() } // started over
         if pages >= 4 * maxWALPages {
-            // The bound, reached only when the two above kept failing: wait for the checkpointer
-            // to finish (it holds the checkpoint lock, which a RESTART does not wait for), then
-            // for readers (busy timeout).
+            // The bound, reached only when the RESTARTs below kept finding the checkpointer
+            // busy or a reader in the WAL: wait for the checkpointer to finish (it holds the
+            // checkpoint lock, which a RESTART does not wait for), then for readers (busy timeout).
             checkpointer.waitUntilIdle()
             if db.checkpoint(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK { restarted(&wal, stats) }
         } else if pages >= maxWALPages {
