@@ -14,9 +14,10 @@ import Synchronization
 // committed when it started while the writer keeps appending. SQLite starts the WAL over
 // only at a transaction that begins once everything is copied, which a steady stream of commits
 // rarely allows, so the writer does it itself past a cap (`DatabaseWriter.maxWALPages`): it asks
-// for a checkpoint at every commit on the way there, and at the cap stops asking and waits for a
-// commit that finds the checkpointer idle. The RESTART then copies only the last few commits,
-// and never waits for a lock of the checkpointer's.
+// for a checkpoint every 1,000 pages on the way there, and at the cap stops asking and waits for
+// a commit that finds the checkpointer idle. The RESTART then copies only what was committed
+// since the checkpointer's last copy began (at most ~1,000 pages), and never waits for a lock of
+// the checkpointer's.
 final class DatabaseCheckpointer: Sendable {
     /// WAL pages after a commit that ask for a checkpoint (SQLite's own default threshold).
     static let pages = 1_000
@@ -25,12 +26,12 @@ final class DatabaseCheckpointer: Sendable {
     private let requested = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
-    private let stopped = DispatchSemaphore(value: 0)
-    /// Checkpoints that completed (SQLITE_OK), whatever they found to copy.
-    let checkpoints = Atomic<Int>(0)
+    private let stopped = DispatchGroup()
 
-    init(path: String) throws {
-        try DatabaseThread.start("db-checkpoint", open: {
+    /// Counts in `stats.checkpoints` the checkpoints that completed (SQLITE_OK), whatever they
+    /// found to copy.
+    init(path: String, stats: WriterStats) throws {
+        try DatabaseThread.start("db-checkpoint", stopped: stopped, open: {
             let db = try SQLiteConnection(path: path)
             // Each connection has its own setting. FULL (the default) would be as safe; NORMAL
             // is what the writer uses (the WAL is synced before pages are copied, the database
@@ -45,7 +46,7 @@ final class DatabaseCheckpointer: Sendable {
                 requested.store(false, ordering: .sequentiallyConsistent)
                 switch db.checkpoint(SQLITE_CHECKPOINT_PASSIVE) {
                 case SQLITE_OK:
-                    checkpoints.add(1, ordering: .relaxed)
+                    stats.checkpoints.add(1, ordering: .relaxed)
                 case SQLITE_BUSY:
                     break // the writer's RESTART holds the checkpoint lock: it copies instead
                 case let rc:
@@ -55,7 +56,7 @@ final class DatabaseCheckpointer: Sendable {
                 }
                 running.store(false, ordering: .sequentiallyConsistent)
             }
-        }, finished: { [stopped] in stopped.signal() })
+        })
     }
 
     /// Neither running a checkpoint nor asked for one.

@@ -94,16 +94,15 @@ final class WriterStats: Sendable {
     let batches = Atomic<Int>(0)
     let jobs = Atomic<Int>(0)
     let largestBatch = Atomic<Int>(0)
-    /// Checkpoints the writer ran itself (the WAL past its cap, or no checkpointer).
+    /// Checkpoints the checkpointer thread completed.
+    let checkpoints = Atomic<Int>(0)
+    /// Times the writer started the WAL over itself, past its cap.
     let writerCheckpoints = Atomic<Int>(0)
-    let checkpointer = Locked<DatabaseCheckpointer?>(nil)
-    /// Checkpoints the checkpointer thread ran.
-    var backgroundCheckpoints: Int { checkpointer.withLock { $0?.checkpoints.load(ordering: .relaxed) ?? 0 } }
 }
 
 final class DatabaseWriter: Sendable {
     private let queue = JobQueue()
-    private let done = DispatchSemaphore(value: 0)
+    private let stopped = DispatchGroup()
     let stats = WriterStats()
     static let maxBatch = 512
     /// WAL pages past which the writer starts the WAL over itself (16 MiB at 4 KiB pages), at a
@@ -114,30 +113,28 @@ final class DatabaseWriter: Sendable {
     init(path: String, setup: @escaping @Sendable (SQLiteConnection) throws -> Void) throws {
         let queue = self.queue
         let stats = self.stats
-        let done = self.done
-        try DatabaseThread.start("db-writer", open: {
+        try DatabaseThread.start("db-writer", stopped: stopped, open: {
             let db = try SQLiteConnection(path: path)
             try setup(db)
             return db
         }, serve: { db in
-            // Started once the setup has made the database a WAL file; without it (it could not
-            // open) the writer checkpoints itself at the checkpointer's threshold instead.
+            // Started once the setup has made the database a WAL file. Without it (it could not
+            // open), SQLite's own automatic checkpoint stays in place.
             let checkpointer: DatabaseCheckpointer?
             do {
-                checkpointer = try DatabaseCheckpointer(path: path)
+                checkpointer = try DatabaseCheckpointer(path: path, stats: stats)
             } catch {
                 checkpointer = nil
-                DatabaseThread.logError("db_checkpointer_unavailable", "reason=\"\(error)\" action=\"the writer checkpoints itself\"")
+                DatabaseThread.logError("db_checkpointer_unavailable", "reason=\"\(error)\" action=\"SQLite checkpoints in the commit\"")
             }
-            stats.checkpointer.withLock { $0 = checkpointer }
             DatabaseWriter.run(db, queue: queue, stats: stats, checkpointer: checkpointer)
-        }, finished: { done.signal() })
+        })
     }
 
     private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats, checkpointer: DatabaseCheckpointer?) {
-        var wal = WALState()
+        var requestedAt = 0
         let walPages = WALPages()
-        db.onCommit { walPages.count = $0 }
+        if checkpointer != nil { db.onCommit { walPages.count = $0 } }
         while let batch = queue.take(max: maxBatch) {
             var completions: [DatabaseCompletion] = []
             completions.reserveCapacity(batch.count)
@@ -170,7 +167,9 @@ final class DatabaseWriter: Sendable {
                 stats.largestBatch.store(batch.count, ordering: .relaxed)
             }
             for c in completions { c(committed) }
-            checkpoint(db, walPages: walPages.count, &wal, stats: stats, checkpointer: checkpointer)
+            if let checkpointer {
+                checkpoint(db, walPages: walPages.count, requestedAt: &requestedAt, stats: stats, checkpointer: checkpointer)
+            }
         }
         checkpointer?.close()
         try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -179,21 +178,17 @@ final class DatabaseWriter: Sendable {
     /// After a commit (and its completions: acks leave before any checkpoint work): asks the
     /// checkpointer to copy the WAL back once it has grown by `DatabaseCheckpointer.pages`,
     /// and past `maxWALPages` starts the WAL over here (see `DatabaseCheckpointer`).
-    private static func checkpoint(_ db: SQLiteConnection, walPages pages: Int, _ wal: inout WALState, stats: WriterStats,
-                                   checkpointer: DatabaseCheckpointer?) {
-        guard let checkpointer else {
-            // What SQLite's automatic checkpoint would have done.
-            guard pages >= DatabaseCheckpointer.pages else { return }
-            if db.checkpoint(SQLITE_CHECKPOINT_PASSIVE) == SQLITE_OK { stats.writerCheckpoints.add(1, ordering: .relaxed) }
-            return
-        }
-        if pages < wal.requestedAt { wal = WALState() } // started over
+    /// `requestedAt`: the WAL's pages when a checkpoint was last asked for (0 after it started over).
+    private static func checkpoint(_ db: SQLiteConnection, walPages pages: Int, requestedAt: inout Int, stats: WriterStats,
+                                   checkpointer: DatabaseCheckpointer) {
+        if pages < requestedAt { requestedAt = 0 } // started over
+        var restarted = false
         if pages >= 4 * maxWALPages {
             // The bound, reached only when the RESTARTs below kept finding the checkpointer
             // busy or a reader in the WAL: wait for the checkpointer to finish (it holds the
             // checkpoint lock, which a RESTART does not wait for), then for readers (busy timeout).
             checkpointer.waitUntilIdle()
-            if db.checkpoint(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK { restarted(&wal, stats) }
+            restarted = db.checkpoint(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK
         } else if pages >= maxWALPages {
             // A RESTART copies what the checkpointer has not and, once no reader is in the
             // WAL, lets the next commit start it over. Tried at a commit that finds the
@@ -201,24 +196,15 @@ final class DatabaseWriter: Sendable {
             // lock: the checkpointer runs at batch priority, and a writer waiting in SQLite's
             // busy handler (which sleeps up to 100 ms at a time) stalled every ack and push
             // for 300 ms under load. Busy (a reader in the WAL): the next commit tries again.
-            if checkpointer.isIdle && db.checkpointWithoutWaiting(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK {
-                restarted(&wal, stats)
-            }
-        } else if pages - wal.requestedAt >= DatabaseCheckpointer.pages {
+            restarted = checkpointer.isIdle && db.checkpointWithoutWaiting(SQLITE_CHECKPOINT_RESTART) == SQLITE_OK
+        } else if pages - requestedAt >= DatabaseCheckpointer.pages {
             checkpointer.request()
-            wal.requestedAt = pages
+            requestedAt = pages
         }
-    }
-
-    private static func restarted(_ wal: inout WALState, _ stats: WriterStats) {
-        stats.writerCheckpoints.add(1, ordering: .relaxed)
-        wal = WALState()
-    }
-
-    /// What the writer remembers about the WAL between commits.
-    private struct WALState {
-        /// WAL pages when a checkpoint was last asked for.
-        var requestedAt = 0
+        if restarted {
+            stats.writerCheckpoints.add(1, ordering: .relaxed)
+            requestedAt = 0
+        }
     }
 
     /// WAL pages after the last commit, as SQLite's commit hook reports them.
@@ -235,8 +221,7 @@ final class DatabaseWriter: Sendable {
     /// thread: when this returns, the writer has no file open. Calling it again returns at once.
     func close() {
         queue.close()
-        done.wait()
-        done.signal() // for a later call
+        stopped.wait()
     }
 }
 
@@ -249,9 +234,8 @@ final class DatabaseReaders: Sendable {
     init(path: String, count: Int) throws {
         let queue = self.queue
         for i in 0..<count {
-            stopped.enter()
             do {
-                try DatabaseThread.start("db-reader-\(i)", open: {
+                try DatabaseThread.start("db-reader-\(i)", stopped: stopped, open: {
                     try SQLiteConnection(path: path, readOnly: true)
                 }, serve: { db in
                     while let batch = queue.take(max: 1) {
@@ -261,7 +245,7 @@ final class DatabaseReaders: Sendable {
                             outcome.completion(true)
                         }
                     }
-                }, finished: { [stopped] in stopped.leave() })
+                })
             } catch {
                 close() // the readers already started
                 throw error
@@ -280,24 +264,26 @@ final class DatabaseReaders: Sendable {
 }
 
 enum DatabaseThread {
-    /// A log line in the hub's key=value form (Persistence has no logger of its own).
+    /// A log line in the hub's form, `ts=… level=error event=… key=value …` (Persistence has no
+    /// logger of its own; these lines come from database threads, never from a loop).
     static func logError(_ event: String, _ fields: String) {
-        FileHandle.standardError.write(Data("level=error event=\(event) \(fields)\n".utf8))
+        let ts = Int64(Date().timeIntervalSince1970 * 1000)
+        FileHandle.standardError.write(Data("ts=\(ts) level=error event=\(event) \(fields)\n".utf8))
     }
 
     /// Starts a thread that opens its own connection and serves with it until `serve`
-    /// returns. The connection never leaves that thread, and it is closed before `finished`
-    /// runs, so whoever waits for `finished` knows the file is no longer open. Throws what
-    /// opening threw (`finished` then still runs, on the thread, as it ends).
-    static func start(_ name: String, open: @escaping @Sendable () throws -> SQLiteConnection,
-                      serve: @escaping @Sendable (SQLiteConnection) -> Void,
-                      finished: @escaping @Sendable () -> Void) throws {
+    /// returns. The thread is in `stopped` from now until its connection is closed, so a
+    /// `stopped.wait()` returns only once the file is no longer open (and again at once
+    /// after). Throws what opening threw (the thread then leaves `stopped` as it ends).
+    static func start(_ name: String, stopped: DispatchGroup, open: @escaping @Sendable () throws -> SQLiteConnection,
+                      serve: @escaping @Sendable (SQLiteConnection) -> Void) throws {
         let opened = DispatchSemaphore(value: 0)
         let failure = Locked<Error?>(nil)
+        stopped.enter()
         let thread = Thread {
             yieldToEventLoops()
             openAndServe(open, serve, opened: opened, failure: failure)
-            finished()
+            stopped.leave()
         }
         thread.name = name
         thread.start()

@@ -5,7 +5,7 @@ import Foundation
 // acknowledged, so a killed process loses nothing acknowledged (a power cut may lose the last
 // batches; that is the documented trade-off of "one fsync-free WAL commit per batch").
 public final class SQLiteStore: Store {
-    let writer: DatabaseWriter
+    private let writer: DatabaseWriter
     private let readers: DatabaseReaders
     public let path: String
 
@@ -39,7 +39,7 @@ public final class SQLiteStore: Store {
         let s = writer.stats
         return WriterStatsSnapshot(batches: s.batches.load(ordering: .relaxed), jobs: s.jobs.load(ordering: .relaxed),
                                    largestBatch: s.largestBatch.load(ordering: .relaxed), queued: writer.queueDepth,
-                                   checkpoints: s.backgroundCheckpoints, writerCheckpoints: s.writerCheckpoints.load(ordering: .relaxed))
+                                   checkpoints: s.checkpoints.load(ordering: .relaxed), writerCheckpoints: s.writerCheckpoints.load(ordering: .relaxed))
     }
 
     // MARK: plumbing

@@ -67,12 +67,12 @@ final class SQLiteStoreTests: XCTestCase {
         // One commit per send (each waits for its ack): about five WAL pages each, so the WAL
         // passes the checkpoint threshold every ~200 sends.
         for i in 1...3_000 { _ = try send(store, "m\(i)", id: "k\(i)") }
-        let stats = store.writer.stats
         let deadline = Date().addingTimeInterval(10)
-        while stats.backgroundCheckpoints == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        XCTAssertGreaterThan(stats.backgroundCheckpoints, 0, "checkpoints ran on the checkpointer's thread")
+        while store.writerStats.checkpoints == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let stats = store.writerStats
+        XCTAssertGreaterThan(stats.checkpoints, 0, "checkpoints ran on the checkpointer's thread")
         // ~15,000 pages in all: past the cap several times, each time started over by the writer.
-        XCTAssertGreaterThan(stats.writerCheckpoints.load(ordering: .relaxed), 0, "the writer started the WAL over past its cap")
+        XCTAssertGreaterThan(stats.writerCheckpoints, 0, "the writer started the WAL over past its cap")
         let db = try SQLiteConnection(path: path, readOnly: true)
         let pageSize = Int(try db.scalarText("PRAGMA page_size") ?? "") ?? 0
         let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? -1
@@ -80,9 +80,9 @@ final class SQLiteStoreTests: XCTestCase {
         // started over at four times the cap at the latest (plus the commit that crossed it).
         let cap = (4 * DatabaseWriter.maxWALPages + 64) * (pageSize + 24)
         XCTAssertGreaterThan(wal, 0)
-        XCTAssertLessThanOrEqual(wal, cap, "the WAL was started over instead of growing (\(stats.writerCheckpoints.load(ordering: .relaxed)) capped checkpoints)")
+        XCTAssertLessThanOrEqual(wal, cap, "the WAL was started over instead of growing (\(stats.writerCheckpoints) capped checkpoints)")
         XCTAssertEqual(try db.scalarText("SELECT COUNT(*) FROM messages"), "3000")
-        print("checkpoints: \(stats.backgroundCheckpoints) by the checkpointer, \(stats.writerCheckpoints.load(ordering: .relaxed)) by the writer; "
+        print("checkpoints: \(stats.checkpoints) by the checkpointer, \(stats.writerCheckpoints) by the writer; "
               + "WAL file \(wal / 1024) KiB (cap \(cap / 1024) KiB)")
     }
 
