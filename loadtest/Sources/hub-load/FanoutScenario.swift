@@ -22,9 +22,11 @@ struct FanoutOptions {
     var textBytes = 100
     var stuck = 0
     var timeline = false
-    /// How long after the drain the stuck subscribers may take to be cut off.
-    var stuckWait = 15.0
+    /// How long after the drain the stuck subscribers may take to be cut off (seconds).
+    static let stuckWait = 15.0
     static let stuckReceiveBuffer: Int32 = 4_096
+    /// The timeline covers the first 60 s of sending: a histogram (~20 KB) per 100 ms.
+    static let timelineWindows = 600
 
     static let user = "f0"
     static let channel = "conv:website:f0"
@@ -38,7 +40,8 @@ struct FanoutOptions {
       --duration S        seconds of sending (default 10)
       --drain S           after sending, seconds to wait for outstanding acks and pushes (default 3)
       --text-bytes N      message text length, 32-8000 (default 100)
-      --timeline          also print delivery p99 and max per 100 ms of sending (by send time)
+      --timeline          also print delivery p99 and max per 100 ms of sending (by send time;
+                          the first 60 s)
       --stuck N           more subscribers that never read after subscribing, 4 KiB receive
                           buffer; each must be ended by the hub within 15 s of the drain (default 0)
       (the hub must allow subscribers + publishers connections per user: --max-connections-per-user)
@@ -203,7 +206,7 @@ final class FanoutScenario: WebSocketDelegate {
         print("checks: lost \(lost), duplicated \(duplicated), out-of-order \(outOfOrder)")
         if o.stuck > 0 {
             print("stuck: \(stuckEnded) of \(readyStuck) ended by the hub"
-                + (stuckEnded == readyStuck ? " (the last \(Fmt.f(stuckEndSeconds, 2)) s after the drain)" : " within \(Fmt.f(o.stuckWait)) s of the drain"))
+                + (stuckEnded == readyStuck ? " (the last \(Fmt.f(stuckEndSeconds, 2)) s after the drain)" : " within \(Fmt.f(FanoutOptions.stuckWait)) s of the drain"))
         }
         var detail = errors
         for (k, v) in setupFailures.counts { detail.add("setup \(k)", v) }
@@ -289,7 +292,7 @@ final class FanoutScenario: WebSocketDelegate {
 
     private func recordInTimeline(_ latency: UInt64, sentAt: UInt64) {
         let w = Int((sentAt - sendStartNanos) / Self.timelineStep)
-        guard w < 36_000 else { return }
+        guard w < FanoutOptions.timelineWindows else { return }
         while deliveryBySendTime.count <= w { deliveryBySendTime.append(Histogram()) }
         deliveryBySendTime[w].record(nanos: latency)
     }
@@ -300,7 +303,7 @@ final class FanoutScenario: WebSocketDelegate {
         let stuck = stuckIndices.filter { stages[$0] == .ready }
         guard !stuck.isEmpty else { return (0, 0) }
         var ended = Set<Int>()
-        let deadline = max(drainEnd, Clock.nanos()) + UInt64(o.stuckWait * 1e9)
+        let deadline = max(drainEnd, Clock.nanos()) + UInt64(FanoutOptions.stuckWait * 1e9)
         var now = Clock.nanos()
         while true {
             for i in stuck where !ended.contains(i) && pool.hasEnded(i) { ended.insert(i) }
