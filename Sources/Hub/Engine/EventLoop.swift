@@ -55,13 +55,20 @@ final class EventLoop: @unchecked Sendable {
     static let carriedPerTurn = 16
     private var retired: [Connection] = []
     /// Slow consumers over their output cap, cut off (4009) after the turn's writes, and
-    /// closing connections whose linger time ran out; at most `closesPerTurn` of each a turn.
-    /// When a busy channel pushes thousands of stuck readers over at once, dropping their
-    /// queues, and two seconds later closing their sockets (tens of microseconds each with
-    /// unsent data), is spread over turns instead of stalling everyone else on the loop.
+    /// closing connections whose linger time ran out. When a busy channel pushes thousands of
+    /// stuck readers over at once, dropping their queues, and two seconds later resetting
+    /// their sockets (tens of microseconds each), is spread over time instead of stalling
+    /// everyone else on the loop for ~30 back-to-back turns. Neither waiting costs anything
+    /// but memory: a connection waiting for its cut takes no pushes, and one past its linger
+    /// deadline has nothing left to send. The sweep finds expired connections once a second,
+    /// so without a rate they always come in one batch.
     private var pendingCuts = FIFO<Connection>(keepingCapacity: 4_096)
     private var pendingExpiries = FIFO<Connection>(keepingCapacity: 4_096)
-    static let closesPerTurn = 64
+    /// 8 cuts and 4 linger closes a millisecond (2,000 stuck readers: cut within 250 ms,
+    /// let go over 500 ms), after a burst of 64 each; no rate while shutting down, where the
+    /// deadline bounds it.
+    private var cutAllowance = RateAllowance(perMillisecond: 8, burst: 64)
+    private var expiryAllowance = RateAllowance(perMillisecond: 4, burst: 64)
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
@@ -154,8 +161,12 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + 1000
         while true {
-            let busy = !pendingFlush.isEmpty || !pendingCuts.isEmpty || !pendingExpiries.isEmpty || !carriedFlush.isEmpty
-            let timeout = busy ? 0 : Int32(max(0, min(1000, nextSweep - now)))
+            let busy = !pendingFlush.isEmpty || !carriedFlush.isEmpty
+                || (!pendingCuts.isEmpty && (isShuttingDown || cutAllowance.hasAny(now: now)))
+                || (!pendingExpiries.isEmpty && (isShuttingDown || expiryAllowance.hasAny(now: now)))
+            // Cuts or closes waiting for their rate: wake within a millisecond for the next ones.
+            let waiting = !pendingCuts.isEmpty || !pendingExpiries.isEmpty
+            let timeout = busy ? 0 : waiting ? 1 : Int32(max(0, min(1000, nextSweep - now)))
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
             if n > 0 {
@@ -320,18 +331,16 @@ final class EventLoop: @unchecked Sendable {
         pendingExpiries.append(c)
     }
 
-    // A turn's share of each, taken one at a time off the front (closing one may schedule
-    // more, which join the end of the list for a later turn).
+    // What the rate allows this turn, taken one at a time off the front (closing one may
+    // schedule more, which join the end of the list).
     private func closeExpired() {
-        for _ in 0..<Self.closesPerTurn {
-            guard let c = pendingExpiries.popFirst() else { return }
+        while !pendingExpiries.isEmpty && (isShuttingDown || expiryAllowance.take(now: now)), let c = pendingExpiries.popFirst() {
             c.expire()
         }
     }
 
     private func cutSlowConsumers() {
-        for _ in 0..<Self.closesPerTurn {
-            guard let c = pendingCuts.popFirst() else { break }
+        while !pendingCuts.isEmpty && (isShuttingDown || cutAllowance.take(now: now)), let c = pendingCuts.popFirst() {
             c.cutOff()
         }
         flushPending()
