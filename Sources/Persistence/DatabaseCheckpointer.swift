@@ -52,7 +52,7 @@ final class DatabaseCheckpointer: Sendable {
                 case let rc:
                     // An I/O error: the pages stay in the WAL, where they are safe; the next
                     // request tries again, and the writer's cap still holds.
-                    DatabaseThread.logError("db_checkpoint_failed", "code=\(rc) reason=\"\(String(cString: sqlite3_errmsg(db.handle)))\"")
+                    Log.error("db_checkpoint_failed", ["code": "\(rc)", "reason": String(cString: sqlite3_errmsg(db.handle))])
                 }
                 running.store(false, ordering: .sequentiallyConsistent)
             }

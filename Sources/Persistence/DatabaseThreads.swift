@@ -125,7 +125,7 @@ final class DatabaseWriter: Sendable {
                 checkpointer = try DatabaseCheckpointer(path: path, stats: stats)
             } catch {
                 checkpointer = nil
-                DatabaseThread.logError("db_checkpointer_unavailable", "reason=\"\(error)\" action=\"SQLite checkpoints in the commit\"")
+                Log.error("db_checkpointer_unavailable", ["reason": "\(error)", "action": "SQLite checkpoints in the commit"])
             }
             DatabaseWriter.run(db, queue: queue, stats: stats, checkpointer: checkpointer)
         })
@@ -157,7 +157,7 @@ final class DatabaseWriter: Sendable {
             } catch {
                 // The transaction itself failed (disk full, I/O error): nothing is acknowledged.
                 try? db.execute("ROLLBACK")
-                DatabaseThread.logError("db_commit_failed", "jobs=\(batch.count) reason=\"\(error)\"")
+                Log.error("db_commit_failed", ["jobs": "\(batch.count)", "reason": "\(error)"])
                 for job in batch[completions.count...] { completions.append({ _ in job.abandon() }) }
             }
             // Counted before the completions run, so whoever saw an answer sees it counted.
@@ -264,13 +264,6 @@ final class DatabaseReaders: Sendable {
 }
 
 enum DatabaseThread {
-    /// A log line in the hub's form, `ts=… level=error event=… key=value …` (Persistence has no
-    /// logger of its own; these lines come from database threads, never from a loop).
-    static func logError(_ event: String, _ fields: String) {
-        let ts = Int64(Date().timeIntervalSince1970 * 1000)
-        FileHandle.standardError.write(Data("ts=\(ts) level=error event=\(event) \(fields)\n".utf8))
-    }
-
     /// Starts a thread that opens its own connection and serves with it until `serve`
     /// returns. The thread is in `stopped` from now until its connection is closed, so a
     /// `stopped.wait()` returns only once the file is no longer open (and again at once

@@ -1,6 +1,7 @@
 import Bridge
 import Foundation
 import Glibc
+import Persistence
 
 // The hub's settings: every flag of PROTOCOL.md "Running", each also read from an environment
 // variable (`--bridge-key` ↔ `MONTROSE_BRIDGE_KEY`; repeatable flags take a comma-separated

@@ -1,4 +1,4 @@
-import Bridge
+import Persistence
 import Protocol
 
 // Routes of the public listener (PROTOCOL.md "Listeners"): the WebSocket endpoint, the web

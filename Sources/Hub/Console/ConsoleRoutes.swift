@@ -1,4 +1,4 @@
-import Bridge
+import Persistence
 import Protocol
 
 // The web console on the public listener: its files (embedded in the executable at build

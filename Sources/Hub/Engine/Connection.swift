@@ -1,6 +1,6 @@
-import Bridge
 import CLinux
 import Glibc
+import Persistence
 import Protocol
 
 // One client connection: its socket, optional TLS, output queue, and where it is in its life

@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
-import Persistence
 
 // Structured logs: one line per event, `ts=… level=… event=… key=value …`, to standard error.
 // Values are quoted when they hold a space, a quote, `=` or a control character (see `quote`). Never log a token or message text.
 // Lines go through a writer thread (LogWriter): a loop never waits on standard error.
+// Here, in the lowest module (beside Locked), so the database threads log the same lines
+// through the same writer as the loops and the bridge.
 public enum LogLevel: Int, Comparable, Sendable {
     case debug = 0, info = 1, error = 2
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
