@@ -70,16 +70,16 @@ final class JobQueue: Sendable {
 
 /// The writer's counters at one moment, for stats and metrics.
 public struct WriterStatsSnapshot: Sendable {
-    public var batches = 0
-    public var jobs = 0
-    public var largestBatch = 0
-    public var queued = 0
+    public let batches: Int
+    public let jobs: Int
+    public let largestBatch: Int
+    public let queued: Int
     /// Checkpoints run by the checkpointer thread.
-    public var checkpoints = 0
+    public let checkpoints: Int
     /// Checkpoints the writer ran itself (starting the WAL over past its cap).
-    public var writerCheckpoints = 0
+    public let writerCheckpoints: Int
 
-    public init(batches: Int = 0, jobs: Int = 0, largestBatch: Int = 0, queued: Int = 0, checkpoints: Int = 0, writerCheckpoints: Int = 0) {
+    public init(batches: Int, jobs: Int, largestBatch: Int, queued: Int, checkpoints: Int, writerCheckpoints: Int) {
         self.batches = batches
         self.jobs = jobs
         self.largestBatch = largestBatch
@@ -133,8 +133,8 @@ final class DatabaseWriter: Sendable {
 
     private static func run(_ db: SQLiteConnection, queue: JobQueue, stats: WriterStats, checkpointer: DatabaseCheckpointer?) {
         var requestedAt = 0
-        let walPages = WALPages()
-        if checkpointer != nil { db.onCommit { walPages.count = $0 } }
+        var walPages = 0 // after the last commit, as SQLite's commit hook reports them
+        if checkpointer != nil { db.onCommit { walPages = $0 } }
         while let batch = queue.take(max: maxBatch) {
             var completions: [DatabaseCompletion] = []
             completions.reserveCapacity(batch.count)
@@ -168,7 +168,7 @@ final class DatabaseWriter: Sendable {
             }
             for c in completions { c(committed) }
             if let checkpointer {
-                checkpoint(db, walPages: walPages.count, requestedAt: &requestedAt, stats: stats, checkpointer: checkpointer)
+                checkpoint(db, walPages: walPages, requestedAt: &requestedAt, stats: stats, checkpointer: checkpointer)
             }
         }
         checkpointer?.close()
@@ -205,11 +205,6 @@ final class DatabaseWriter: Sendable {
             stats.writerCheckpoints.add(1, ordering: .relaxed)
             requestedAt = 0
         }
-    }
-
-    /// WAL pages after the last commit, as SQLite's commit hook reports them.
-    private final class WALPages {
-        var count = 0
     }
 
     /// Queues a job; false once the writer is closing.

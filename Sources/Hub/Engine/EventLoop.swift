@@ -349,16 +349,21 @@ final class EventLoop: @unchecked Sendable {
     // What the rate allows this turn, taken one at a time off the front (closing one may
     // schedule more, which join the end of the list).
     private func closeExpired() {
-        while !pendingExpiries.isEmpty && (isShuttingDown || expiryAllowance.take(now: now)), let c = pendingExpiries.popFirst() {
-            c.expire()
+        while !pendingExpiries.isEmpty && mayClose(&expiryAllowance) {
+            pendingExpiries.popFirst()?.expire()
         }
     }
 
     private func cutSlowConsumers() {
-        while !pendingCuts.isEmpty && (isShuttingDown || cutAllowance.take(now: now)), let c = pendingCuts.popFirst() {
-            c.cutOff()
+        while !pendingCuts.isEmpty && mayClose(&cutAllowance) {
+            pendingCuts.popFirst()?.cutOff()
         }
         flushPending()
+    }
+
+    /// One more cut or linger close now: what `allowance` gives, or anything while shutting down.
+    private func mayClose(_ allowance: inout RateAllowance) -> Bool {
+        isShuttingDown || allowance.take(now: now)
     }
 
     private func reap() {

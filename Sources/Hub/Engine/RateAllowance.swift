@@ -3,12 +3,14 @@
 // arrives in one batch but need not be done at once, such as letting go of thousands of
 // stuck readers' sockets, over time instead of over a few back-to-back turns.
 struct RateAllowance {
-    let perMillisecond: Int
-    let burst: Int
+    private let perMillisecond: Int
+    private let burst: Int
     private var available: Int
     private var refilledAt: Int64 = 0
 
+    /// Both at least 1: with no refill, `hasAny` would promise what `take` never gives.
     init(perMillisecond: Int, burst: Int) {
+        precondition(perMillisecond >= 1 && burst >= 1, "a rate allowance gives at least one a millisecond")
         self.perMillisecond = perMillisecond
         self.burst = burst
         available = burst
