@@ -23,29 +23,41 @@ struct DatabaseJob: Sendable {
 }
 typealias DatabaseCompletion = @Sendable (_ committed: Bool) -> Void
 
+/// Jobs waiting for a database thread, in two lanes: the one for answers someone waits for
+/// (chat sends, reads), and a background lane for bulk bookkeeping nobody waits for (receipts,
+/// last-seen times). A batch takes at most one background job, after everything in the first
+/// lane: 2,000 disconnects stored at once then delay a chat send's commit by one small job,
+/// not by all of them.
 final class JobQueue: Sendable {
-    private let jobs = Locked<(items: [DatabaseJob], closed: Bool)>(([], false))
+    private struct State {
+        var items: [DatabaseJob] = []
+        var background: [DatabaseJob] = []
+        var closed = false
+    }
+    private let jobs = Locked(State())
     private let available = DispatchSemaphore(value: 0)
 
-    func push(_ job: DatabaseJob) -> Bool {
+    func push(_ job: DatabaseJob, background: Bool = false) -> Bool {
         let accepted = jobs.withLock { state -> Bool in
             guard !state.closed else { return false }
-            state.items.append(job)
+            if background { state.background.append(job) } else { state.items.append(job) }
             return true
         }
         if accepted { available.signal() }
         return accepted
     }
 
-    /// Waits for at least one job and takes up to `max`; nil once closed and drained.
+    /// Waits for at least one job and takes up to `max` (at most one of them from the
+    /// background lane); nil once closed and drained.
     func take(max: Int) -> [DatabaseJob]? {
         while true {
             available.wait()
             let batch = jobs.withLock { state -> [DatabaseJob]? in
-                if state.items.isEmpty { return state.closed ? nil : [] }
+                if state.items.isEmpty && state.background.isEmpty { return state.closed ? nil : [] }
                 let n = min(max, state.items.count)
-                let taken = Array(state.items.prefix(n))
+                var taken = Array(state.items.prefix(n))
                 state.items.removeFirst(n)
+                if taken.count < max && !state.background.isEmpty { taken.append(state.background.removeFirst()) }
                 return taken
             }
             guard let batch else {
@@ -65,7 +77,7 @@ final class JobQueue: Sendable {
         available.signal()
     }
 
-    var count: Int { jobs.withLock { $0.items.count } }
+    var count: Int { jobs.withLock { $0.items.count + $0.background.count } }
 }
 
 /// The writer's counters at one moment, for stats and metrics.
@@ -207,8 +219,8 @@ final class DatabaseWriter: Sendable {
         }
     }
 
-    /// Queues a job; false once the writer is closing.
-    func submit(_ job: DatabaseJob) -> Bool { queue.push(job) }
+    /// Queues a job (`background`: bulk bookkeeping, see `JobQueue`); false once the writer is closing.
+    func submit(_ job: DatabaseJob, background: Bool = false) -> Bool { queue.push(job, background: background) }
 
     var queueDepth: Int { queue.count }
 

@@ -171,7 +171,7 @@ extension SQLiteStore: NotificationStore {
     }
 
     public func recordPushes(_ pushes: [PushedNotification]) {
-        write({ db in
+        write(background: true, { db in
             for p in pushes {
                 let (id, user, now) = (p.notification, p.user, p.at)
                 try db.statement("UPDATE notifications SET pushed_at = COALESCE(pushed_at, ?3) WHERE id = ?1 AND user_id = ?2")
@@ -276,7 +276,7 @@ extension SQLiteStore: NotificationStore {
     }
 
     public func usersSeen(_ seen: [UserSeen]) {
-        write({ db in
+        write(background: true, { db in
             for s in seen {
                 try db.statement("UPDATE users SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2) WHERE id = ?1")
                     .bind(.text(s.user), .int(s.at)).run()

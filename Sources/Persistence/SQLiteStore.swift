@@ -44,7 +44,9 @@ public final class SQLiteStore: Store {
 
     // MARK: plumbing
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+    /// `background`: bulk bookkeeping nobody waits for, written one job per transaction behind
+    /// everything else (see `JobQueue`).
+    func write<T: Sendable>(background: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
                                     _ completion: @escaping StoreCompletion<T>) {
         let job = DatabaseJob(run: { db in
             let result: Result<T, StoreError>
@@ -52,7 +54,7 @@ public final class SQLiteStore: Store {
             let failed = if case .failure = result { true } else { false }
             return ({ committed in completion(committed ? result : .failure(.unavailable("storage commit failed"))) }, failed)
         }, abandon: { completion(.failure(.unavailable("storage commit failed"))) })
-        if !writer.submit(job) { completion(.failure(.closing)) }
+        if !writer.submit(job, background: background) { completion(.failure(.closing)) }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T,

@@ -4,8 +4,9 @@ import Persistence
 // Facts the loops learn one at a time and the store keeps in bulk: which notifications were
 // written to a live socket (receipts), and when users connected or disconnected (the fallback
 // mail rule). Loops only append to a list; a moment later the list is stored in chunks, one
-// writer job each, so a broadcast to 19,000 connections or 2,000 slow readers cut off at once
-// cost the writer a few short transactions, not thousands queued in front of chat sends.
+// background writer job each (see JobQueue), so a broadcast to 19,000 connections or 2,000
+// slow readers cut off at once costs each writer transaction one short job, behind the chat
+// sends: not thousands of jobs queued in front of them, nor one long job in their commit.
 final class BatchRecorder<Item: Sendable>: Sendable {
     private let pending = Locked<[Item]>([])
     /// Held across take-and-store, so the flush at shutdown waits for a delayed one in progress
@@ -21,7 +22,7 @@ final class BatchRecorder<Item: Sendable>: Sendable {
     /// A crash loses at most this much (receipts and last-seen times, never a message).
     let delayMs: Int
 
-    init(chunk: Int = 500, delayMs: Int = 250, store: @escaping @Sendable ([Item]) -> Void) {
+    init(chunk: Int = 100, delayMs: Int = 250, store: @escaping @Sendable ([Item]) -> Void) {
         self.chunk = chunk
         self.delayMs = delayMs
         self.store = store
