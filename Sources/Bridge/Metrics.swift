@@ -57,8 +57,6 @@ public final class HubMetrics: Sendable {
     public let messagesStored = Atomic<Int>(0)
     public let notificationsStored = Atomic<Int>(0)
     public let notificationsPushed = Atomic<Int>(0)
-    /// Conversation subscriptions parked because their connection backed up (see Session.park).
-    public let subscriptionsParked = Atomic<Int>(0)
     public let broadcastsSent = Atomic<Int>(0)
     public let mailsSent = Atomic<Int>(0)
     public let mailsFailed = Atomic<Int>(0)
@@ -91,9 +89,6 @@ public final class HubMetrics: Sendable {
               notificationsStored.load(ordering: .relaxed), type: "counter")
         gauge("montrose_notifications_pushed_total", "Notification pushes handed to live connections.",
               notificationsPushed.load(ordering: .relaxed), type: "counter")
-        gauge("montrose_subscriptions_parked_total",
-              "Conversation subscriptions parked on a backed-up connection: messages fetched from the store when it drains.",
-              subscriptionsParked.load(ordering: .relaxed), type: "counter")
         gauge("montrose_broadcasts_total", "Broadcasts stored.", broadcastsSent.load(ordering: .relaxed), type: "counter")
         gauge("montrose_mails_sent_total", "Mails accepted by the SMTP server.", mailsSent.load(ordering: .relaxed), type: "counter")
         gauge("montrose_mails_failed_total", "Mails given up on (permanent failure or too many attempts).",

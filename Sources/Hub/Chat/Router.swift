@@ -73,12 +73,6 @@ final class Router: Sendable {
         }
     }
 
-    /// On the session's loop thread: conversation messages stop reaching a subscriber whose
-    /// connection backed up (it fetches them from the store when it drains); 0 resumes them.
-    func park(_ session: Session, _ channel: String, loop: Int, from seq: Int64) {
-        registries[loop].park(session, channel, from: seq)
-    }
-
     /// Ends `user`'s subscriptions to `channel` on every loop (an assignment was removed).
     func revoke(_ channel: String, user: String) {
         let targets = interest.withLock { $0[channel] } ?? []
@@ -124,14 +118,8 @@ final class LoopRegistry: @unchecked Sendable {
     }
 
     func deliver(_ p: Publication) {
-        // A copy: a subscriber may leave (or park) while the publication goes round.
         guard let subscribers = channels[p.channel] else { return }
-        subscribers.deliver(p)
-    }
-
-    /// `seq` > 0 parks the session's subscription from that seq on; 0 resumes it.
-    func park(_ session: Session, _ channel: String, from seq: Int64) {
-        channels[channel]?.park(session, from: seq)
+        subscribers.forEach { $0.session.deliver(p, $0.subscription) }
     }
 
     func revoke(_ channel: String, user: String) {
@@ -144,76 +132,45 @@ final class LoopRegistry: @unchecked Sendable {
 /// the loop then writes to) the longest-standing subscribers first, so a burst of newcomers,
 /// which may never read, is written after the readers already there, not mixed among them.
 struct SubscriberList {
-    private struct Entry {
-        var subscriber: Subscriber?
-        /// Parked: the first seq it has not been sent (0: not parked). See `park`.
-        var parkedFrom: Int64 = 0
-    }
-    private var entries: [Entry] = []
+    private var entries: [Subscriber?] = []
     private var position: [ObjectIdentifier: Int] = [:]
     private var holes = 0
-    /// A parked subscriber hears how many messages it missed every this many.
-    static let missedReportInterval: Int64 = 16
 
     var isEmpty: Bool { position.isEmpty }
 
-    /// A session subscribing again keeps its place (with its new state, not parked).
+    /// A session subscribing again keeps its place (with its new state).
     mutating func insert(_ s: Subscriber) {
         let key = ObjectIdentifier(s.session)
         if let i = position[key] {
-            entries[i] = Entry(subscriber: s)
+            entries[i] = s
             return
         }
         position[key] = entries.count
-        entries.append(Entry(subscriber: s))
+        entries.append(s)
     }
 
     /// False when the session was not subscribed. Leaves a hole; holes are squeezed out once
     /// they are half the list, so removal stays O(1) amortized.
     mutating func remove(_ session: Session) -> Bool {
         guard let i = position.removeValue(forKey: ObjectIdentifier(session)) else { return false }
-        entries[i] = Entry(subscriber: nil)
+        entries[i] = nil
         holes += 1
         if holes >= 32 && holes * 2 >= entries.count { compact() }
         return true
     }
 
-    /// Parks a subscriber from `seq` on (0 resumes it): publications with a seq skip it, at the
-    /// cost of one comparison, because it will fetch them from the store; others still reach it.
-    mutating func park(_ session: Session, from seq: Int64) {
-        guard let i = position[ObjectIdentifier(session)] else { return }
-        entries[i].parkedFrom = seq
-    }
-
     private mutating func compact() {
-        var kept: [Entry] = []
+        var kept: [Subscriber?] = []
         kept.reserveCapacity(position.count)
-        for e in entries {
-            guard let s = e.subscriber else { continue }
+        for case let s? in entries {
             position[ObjectIdentifier(s.session)] = kept.count
-            kept.append(e)
+            kept.append(s)
         }
         entries = kept
         holes = 0
     }
 
-    /// Hands `p` to every subscriber, in order; a parked one is only told, now and then, how
-    /// many messages it has missed (for the slow-consumer limits).
-    func deliver(_ p: Publication) {
-        for i in entries.indices {
-            let from = entries[i].parkedFrom
-            if from > 0, let seq = p.seq {
-                let missed = seq - from + 1
-                if missed > 0 && missed % Self.missedReportInterval == 0, let s = entries[i].subscriber {
-                    s.session.missedWhileParked(Int(missed))
-                }
-                continue
-            }
-            if let s = entries[i].subscriber { s.session.deliver(p, s.subscription) }
-        }
-    }
-
     func forEach(_ body: (Subscriber) -> Void) {
-        for e in entries { if let s = e.subscriber { body(s) } }
+        for case let s? in entries { body(s) }
     }
 }

@@ -40,9 +40,6 @@ final class Session: WebSocketHandler {
         var held: [Publication] = []
         /// Counted in the channel's presence (participants of conversations only).
         var joined = false
-        /// Left out of live delivery since the connection backed up; resumes from `next`, fetched
-        /// from the store, once it drains.
-        var parked = false
         init(channel: Channel, ready: Bool = false) {
             self.channel = channel
             self.ready = ready
@@ -295,7 +292,6 @@ final class Session: WebSocketHandler {
         // (held until the fetch is back), whatever committed before is in the fetch.
         let sub = subscriptions[channel.name] ?? Subscription(channel: channel)
         sub.ready = false
-        sub.parked = false // registering again resumes live delivery
         if !sub.joined && access == .participant {
             sub.joined = true
             if chat.presence.join(channel.name, user) { chat.router.publish(Self.membership("join", channel.name, user)) }
@@ -394,14 +390,7 @@ final class Session: WebSocketHandler {
     func didDrain(_ c: Connection) {
         let names = drainedCatchUps
         drainedCatchUps = []
-        for name in names {
-            // Live pushes resume first and wait in `held` while the fetch fills the gap.
-            if let sub = subscriptions[name], sub.parked {
-                sub.parked = false
-                chat.router.park(self, name, loop: c.loop.index, from: 0)
-            }
-            catchUp(c, name)
-        }
+        for name in names { catchUp(c, name) }
     }
 
     /// Marks the subscription live and delivers what was held, in order.
@@ -423,33 +412,14 @@ final class Session: WebSocketHandler {
         }
         guard sub.ready else { return hold(p, in: sub, c) }
         guard let seq = p.seq else { return sendNotification(p, c) }
-        // Already delivered (fetched before it arrived live), or parked: fetched when it drains.
-        if seq < sub.next || sub.parked { return }
+        if seq < sub.next { return } // already delivered (fetched before it arrived live)
         if seq > sub.next {
             // A gap (a push overtaken by a fetch boundary): fetch what is missing first.
             hold(p, in: sub, c)
             return catchUp(c, p.channel)
         }
-        if c.isBackedUp { return park(c, sub, p.channel) }
         c.sendFrame(p.frame)
         sub.next += 1
-    }
-
-    /// The socket refuses more and a backlog waits: every further message would be one more
-    /// queued reference for a reader that may never read (and one more append on every publish
-    /// to the channel). Messages from `next` on are fetched from the store when it drains.
-    private func park(_ c: Connection, _ sub: Subscription, _ name: String) {
-        sub.parked = true
-        chat.router.park(self, name, loop: c.loop.index, from: sub.next)
-        chat.metrics.subscriptionsParked.add(1, ordering: .relaxed)
-        drainedCatchUps.insert(name)
-        c.notifyWhenDrained()
-    }
-
-    /// From the router: a parked subscription has missed `count` messages so far.
-    func missedWhileParked(_ count: Int) {
-        guard let loop, let id = connectionID, let c = loop.connection(id) else { return }
-        c.noteMissed(count)
     }
 
     /// A push that is not a chat message; a notification's is recorded for its receipt.

@@ -44,9 +44,6 @@ final class Connection {
     private var drainWaiter = false
     /// When the socket last refused more and has not made room since (0: it takes output).
     private var refusedAt: Int64 = 0
-    /// Pushes its handler left out of the queue while the socket refused (they are fetched
-    /// again when it drains); they count as queued for the slow-consumer limits.
-    private var missedPushes = 0
     private(set) var lingering = false
     /// Waiting in the loop's list of linger closes (the sweep finds it again until it is closed).
     var expiryScheduled = false
@@ -310,19 +307,6 @@ final class Connection {
     /// Frames queued and not yet written (what producers that can wait look at).
     var queuedFrames: Int { output.frames }
 
-    /// The socket refuses more and `parkAfterFrames` frames wait already: a producer that can
-    /// fetch what it sends again later (conversation messages, from the store) should stop
-    /// queueing, and resume when the connection drains (`notifyWhenDrained`).
-    var isBackedUp: Bool { pollingWrite && output.frames >= limits.parkAfterFrames }
-
-    /// `count` pushes were left out of the queue since the connection backed up (the largest
-    /// count reported since it last drained is kept); they count toward the slow-consumer limits.
-    func noteMissed(_ count: Int) {
-        guard count > missedPushes else { return }
-        missedPushes = count
-        checkBackpressure()
-    }
-
     /// Asks for one `didDrain` call once everything queued so far is written.
     func notifyWhenDrained() { drainWaiter = true }
 
@@ -367,10 +351,9 @@ final class Connection {
     }
 
     private func checkBackpressure() {
-        guard !cutPending, phase == .webSocket, !closeSent else { return }
-        let behind = output.frames + missedPushes
-        let stuck = refusedAt > 0 && behind > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
-        guard stuck || output.bytes > limits.effectiveMaxOutputBytes || behind > limits.maxOutputFrames else { return }
+        guard !cutPending else { return }
+        let stuck = refusedAt > 0 && output.frames > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
+        guard stuck || output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
         // A slow consumer: it takes nothing more, and is cut off after this turn's writes.
         cutPending = true
         loop.scheduleCut(self)
@@ -384,7 +367,6 @@ final class Connection {
             return
         }
         Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)",
-                                   "missed": "\(missedPushes)",
                                    "refused_ms": refusedAt > 0 ? "\(loop.now - refusedAt)" : "0"])
         loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         if tls != nil {
@@ -443,7 +425,6 @@ final class Connection {
         switch output.flush(fd: fd) {
         case .drained:
             refusedAt = 0
-            missedPushes = 0
             if pollingWrite { loop.setWriteInterest(self, false) }
             if drainWaiter {
                 drainWaiter = false

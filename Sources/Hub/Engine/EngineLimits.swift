@@ -33,11 +33,6 @@ struct EngineLimits: Sendable {
     /// (reads) starts the clock again, so slow readers still get the whole frame cap.
     var maxStalledFrames = 256
     var stalledMs: Int64 = 250
-    /// A reader whose socket refuses more with this many pushes waiting is backed up: its
-    /// conversation messages stop being queued (each would cost every publish a queue append
-    /// for a reader that may never read) and are fetched from the store when it drains. Pushes
-    /// it misses meanwhile count toward the two limits above as if queued.
-    var parkAfterFrames = 64
     /// The kernel send buffer of each accepted socket (SO_SNDBUF; Linux doubles it: 128 KiB). Fixed
     /// rather than autotuned, so a reader that never reads holds at most this much kernel
     /// memory, and falls behind into the hub's own (capped) queue soon enough to be told 4009.
