@@ -25,9 +25,9 @@ typealias DatabaseCompletion = @Sendable (_ committed: Bool) -> Void
 
 /// Jobs waiting for a database thread, in two lanes: the one for answers someone waits for
 /// (chat sends, reads), and a background lane for bulk bookkeeping nobody waits for (receipts,
-/// last-seen times). A batch takes at most one background job, after everything in the first
-/// lane: 2,000 disconnects stored at once then delay a chat send's commit by one small job,
-/// not by all of them.
+/// last-seen times). A batch takes one background job (at most, and at least when one waits),
+/// after everything else it takes: 2,000 disconnects stored at once then delay a chat send's
+/// commit by one small job, not by all of them.
 final class JobQueue: Sendable {
     private struct State {
         var items: [DatabaseJob] = []
@@ -54,7 +54,10 @@ final class JobQueue: Sendable {
             available.wait()
             let batch = jobs.withLock { state -> [DatabaseJob]? in
                 if state.items.isEmpty && state.background.isEmpty { return state.closed ? nil : [] }
-                let n = min(max, state.items.count)
+                // A slot is kept for a background job: a lane that always fills the batch must
+                // not starve the other (and its list grow) for as long as the load lasts.
+                let reserved = !state.background.isEmpty && max > 1 ? 1 : 0
+                let n = min(max - reserved, state.items.count)
                 var taken = Array(state.items.prefix(n))
                 state.items.removeFirst(n)
                 if taken.count < max && !state.background.isEmpty { taken.append(state.background.removeFirst()) }
