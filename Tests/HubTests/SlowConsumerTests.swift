@@ -14,8 +14,13 @@ final class SlowConsumerTests: XCTestCase {
     static let channel = "conv:website:pub"
     static let secret = TestHub.secret
     private var bridgePort = 0
-    /// Messages a second the publisher sends (see `publish`).
-    static let publishRate = 1_000.0
+    /// Messages a second the publisher sends (see `publish`): 1,000 against a release build of
+    /// the hub (what the p99 goal is measured on; `.ci/run` runs this test so three times), 500
+    /// against the debug build `swift test` runs by default. The debug hub is several times
+    /// slower: at 1,000 a second to 2,100 subscribers it kept both cores busy through the fill
+    /// and the cuts, the (debug-built) good readers fell 0.5–5 s behind, and in 1 of 10 runs
+    /// on a noisy day some of them stopped taking data long enough to be cut off as stuck.
+    static var publishRate: Double { HubProcess.executable.path.contains("/debug/") ? 500 : 1_000 }
 
     private func startHub(_ data: String) throws -> (HubProcess, Int) {
         let hub = try HubProcess(["--host", "127.0.0.1", "--port", "0", "--bridge-port", "0", "--data", data,
