@@ -25,10 +25,14 @@ typealias DatabaseCompletion = @Sendable (_ committed: Bool) -> Void
 
 /// Jobs waiting for a database thread, in two lanes: the one for answers someone waits for
 /// (chat sends, reads), and a background lane for bulk bookkeeping nobody waits for (receipts,
-/// last-seen times). A batch takes one background job (at most, and at least when one waits),
-/// after everything else it takes: 2,000 disconnects stored at once then delay a chat send's
-/// commit by one small job, not by all of them.
+/// last-seen times). A batch takes one background job when one waits, after everything else it
+/// takes: 2,000 disconnects stored at once then delay a chat send's commit by one small job,
+/// not by all of them. The background lane is bounded: past `backgroundBacklog` jobs the next
+/// batch takes the excess too, so bookkeeping that outruns one job a transaction (a broadcast
+/// storm while sends fill every batch) costs one longer commit, not memory without end.
 final class JobQueue: Sendable {
+    /// Background jobs allowed to wait before a batch takes more than one (100 rows each).
+    static let backgroundBacklog = 64
     private struct State {
         var items: [DatabaseJob] = []
         var background: [DatabaseJob] = []
@@ -47,21 +51,14 @@ final class JobQueue: Sendable {
         return accepted
     }
 
-    /// Waits for at least one job and takes up to `max` (at most one of them from the
-    /// background lane); nil once closed and drained.
+    /// Waits for at least one job and takes up to `max` (see `batch(from:max:)`); nil once
+    /// closed and drained.
     func take(max: Int) -> [DatabaseJob]? {
         while true {
             available.wait()
             let batch = jobs.withLock { state -> [DatabaseJob]? in
                 if state.items.isEmpty && state.background.isEmpty { return state.closed ? nil : [] }
-                // A slot is kept for a background job: a lane that always fills the batch must
-                // not starve the other (and its list grow) for as long as the load lasts.
-                let reserved = !state.background.isEmpty && max > 1 ? 1 : 0
-                let n = min(max - reserved, state.items.count)
-                var taken = Array(state.items.prefix(n))
-                state.items.removeFirst(n)
-                if taken.count < max && !state.background.isEmpty { taken.append(state.background.removeFirst()) }
-                return taken
+                return Self.batch(from: &state, max: max)
             }
             guard let batch else {
                 available.signal() // let other consumers see the close too
@@ -73,6 +70,21 @@ final class JobQueue: Sendable {
                 return batch
             }
         }
+    }
+
+    /// The first lane's jobs, then the background jobs due: one, or the excess over the backlog
+    /// bound. Room for those is kept even when the first lane could fill the batch (a lane that
+    /// always fills it must not starve the other), except in batches of one job.
+    private static func batch(from state: inout State, max: Int) -> [DatabaseJob] {
+        let due = state.background.isEmpty ? 0 : Swift.max(1, state.background.count - backgroundBacklog)
+        let reserved = max > 1 ? Swift.min(due, max - 1) : 0
+        let n = Swift.min(max - reserved, state.items.count)
+        var taken = Array(state.items.prefix(n))
+        state.items.removeFirst(n)
+        let m = Swift.min(due, max - taken.count)
+        taken += state.background.prefix(m)
+        state.background.removeFirst(m)
+        return taken
     }
 
     func close() {

@@ -43,6 +43,18 @@ final class JobQueueTests: XCTestCase {
         XCTAssertEqual(try names(q.take(max: 2), ran), ["send-2", "send-3"], "a full batch when nothing waits in the background")
     }
 
+    func testABackgroundBacklogOverItsBoundIsTakenInOneBatch() throws {
+        let q = JobQueue()
+        let ran = Locked<[String]>([])
+        let backlog = JobQueue.backgroundBacklog + 6
+        for i in 1...backlog { XCTAssertTrue(q.push(job("seen-\(i)", ran), background: true)) }
+        XCTAssertTrue(q.push(job("send", ran)))
+        XCTAssertEqual(try names(q.take(max: 512), ran), ["send"] + (1...6).map { "seen-\($0)" }, "the excess over the bound, after the send")
+        XCTAssertEqual(q.count, JobQueue.backgroundBacklog)
+        XCTAssertEqual(try names(q.take(max: 512), ran), ["seen-7"], "then one a batch again")
+        XCTAssertEqual(q.count, JobQueue.backgroundBacklog - 1)
+    }
+
     func testCloseDrainsBothLanesBeforeEnding() throws {
         let q = JobQueue()
         let ran = Locked<[String]>([])
