@@ -75,6 +75,13 @@ extension JSONWriter {
         key("notifications_stored"); int(metrics.notificationsStored.load(ordering: .relaxed))
     }
 
+    /// `messages_total, notifications_total`: what the store holds (`*_stored` above count only
+    /// since this process started).
+    public mutating func storedTotalsFields(_ totals: StoredTotals) {
+        key("messages_total"); int(totals.messages)
+        key("notifications_total"); int(totals.notifications)
+    }
+
     /// `service, client, agents`: the `assignment` push's fields (the bridge's answer adds to them).
     public mutating func assignmentFields(_ key: ConversationKey, agent: String?) {
         self.key("service"); string(key.service)

@@ -22,13 +22,24 @@ func fail(_ message: String) -> Never {
 
 var configuration: Configuration
 do {
-    configuration = try Configuration.parse(Array(CommandLine.arguments.dropFirst()),
-                                            environment: ProcessInfo.processInfo.environment)
+    switch try Configuration.command(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment) {
+    case .help: print(Configuration.usage); exit(0)
+    case .version: print(Configuration.version); exit(0)
+    case .run(let c): configuration = c
+    }
 } catch {
-    if error.description.hasPrefix("usage:") { print(error.description); exit(0) }
     fail(error.description)
 }
 Log.level = configuration.logLevel
+
+// Both addresses are checked before anything is written: a hub that cannot listen leaves the
+// data folder as it found it (no generated secrets, no seeded database).
+for (name, host, port) in [("public", configuration.host, configuration.port),
+                           ("bridge", configuration.bridgeHost, configuration.bridgePort)] {
+    do { try Listener.probe(host: host, port: port) } catch {
+        fail("cannot listen on \(host):\(port) for the \(name) listener: \(error)")
+    }
+}
 
 if configuration.jwtSecret == nil || configuration.bridgeKeys.isEmpty {
     guard configuration.dev else {
@@ -62,6 +73,9 @@ let scheme = configuration.tlsCert == nil ? ("http", "ws") : ("https", "wss")
 print("montrose-hub: public listening on \(scheme.0)://\(configuration.host):\(server.publicListener.port) (WebSocket \(scheme.1)://…:\(server.publicListener.port)/ws, \(configuration.loops) loop\(configuration.loops == 1 ? "" : "s"), up to \(server.publicListener.limits.maxConnections) connections with \(fileLimit) open files)")
 print("montrose-hub: bridge listening on http://\(configuration.bridgeHost):\(server.bridgeListener.port)")
 if let echo = configuration.echoPath { print("montrose-hub: conformance echo route on \(echo)") }
+if configuration.dev {
+    print("montrose-hub: DEVELOPMENT MODE: demo users and data, and POST /dev/token hands any demo user's token (admin too) to callers on this machine (127.0.0.1/::1 only); run with --no-dev in production")
+}
 Log.info("listening", ["listener": "public", "address": "\(configuration.host):\(server.publicListener.port)",
                         "tls": configuration.tlsCert == nil ? "off" : "on"])
 Log.info("listening", ["listener": "bridge", "address": "\(configuration.bridgeHost):\(server.bridgeListener.port)"])

@@ -133,6 +133,20 @@ enum Migrations {
         CREATE INDEX messages_by_ts ON messages(ts);     -- per-day stats
         CREATE INDEX notifications_by_ts ON notifications(ts);
         """),
+        (3, """
+        -- Row counts kept by triggers, so stats read one small table instead of counting.
+        CREATE TABLE totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO totals VALUES ('messages', (SELECT COUNT(*) FROM messages)),
+                                  ('notifications', (SELECT COUNT(*) FROM notifications));
+        CREATE TRIGGER messages_total_insert AFTER INSERT ON messages
+            BEGIN UPDATE totals SET value = value + 1 WHERE name = 'messages'; END;
+        CREATE TRIGGER messages_total_delete AFTER DELETE ON messages
+            BEGIN UPDATE totals SET value = value - 1 WHERE name = 'messages'; END;
+        CREATE TRIGGER notifications_total_insert AFTER INSERT ON notifications
+            BEGIN UPDATE totals SET value = value + 1 WHERE name = 'notifications'; END;
+        CREATE TRIGGER notifications_total_delete AFTER DELETE ON notifications
+            BEGIN UPDATE totals SET value = value - 1 WHERE name = 'notifications'; END;
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

@@ -194,7 +194,8 @@ public final class SQLiteStore: Store {
             for user in notify where user != m.sender.id {
                 notified.append(try Self.noteMessage(db, stored, for: user))
             }
-            return AppendResult(message: stored, duplicate: false, notifications: notified)
+            let senderRead = m.sender.role == "system" ? nil : try Self.moveSenderMark(db, stored, conversation: conversation)
+            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead)
         }, completion)
     }
 
@@ -247,7 +248,41 @@ public final class SQLiteStore: Store {
         }, completion)
     }
 
+    // MARK: stats
+
+    public func storedTotals(completion: @escaping StoreCompletion<StoredTotals>) {
+        read({ db in
+            let s = try db.statement("SELECT name, value FROM totals")
+            var totals = StoredTotals(messages: 0, notifications: 0)
+            while try s.step() {
+                switch s.text(0) {
+                case "messages": totals.messages = Int(s.int(1))
+                case "notifications": totals.notifications = Int(s.int(1))
+                default: break
+                }
+            }
+            return totals
+        }, completion)
+    }
+
     // MARK: read marks, summaries, audit
+
+    /// Moves the sender's read mark to their own new message. Returns the mark (and the unread
+    /// counts, when it cleared their `messages` notification) only when it passed messages of
+    /// others; a mark that was already just behind it moves silently.
+    static func moveSenderMark(_ db: SQLiteConnection, _ m: StoredMessage, conversation: Int64) throws -> ReadResult? {
+        let old = try db.statement("SELECT seq FROM read_marks WHERE user_id = ?1 AND conversation_id = ?2")
+        try old.bind(.text(m.senderId), .int(conversation))
+        let previous = try old.step() ? old.int(0) : 0
+        try old.run()
+        guard previous < m.seq else { return nil }
+        try db.statement("""
+            INSERT INTO read_marks (user_id, conversation_id, seq) VALUES (?1, ?2, ?3)
+            ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)
+            """).bind(.text(m.senderId), .int(conversation), .int(m.seq)).run()
+        guard previous < m.seq - 1 else { return nil }
+        return ReadResult(mark: m.seq, clearedUnread: try clearMessageNotification(db, user: m.senderId, m.conversation, upTo: m.seq, now: m.ts))
+    }
 
     public func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>) {
         write({ db in

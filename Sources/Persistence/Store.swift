@@ -76,6 +76,20 @@ public struct AppendResult: Sendable, Equatable {
     public var duplicate: Bool
     /// `messages` notifications created or updated for recipients not watching the conversation.
     public var notifications: [DeliveredNotification] = []
+    /// The sender's read mark, when sending moved it past messages of others: whoever replies
+    /// has read what came before. Nil when it only covered the sender's own message.
+    public var senderRead: ReadResult? = nil
+}
+
+/// What the store holds, for stats: every message, and every notification row (a broadcast is
+/// one row, whoever it reaches).
+public struct StoredTotals: Sendable, Equatable {
+    public var messages: Int
+    public var notifications: Int
+    public init(messages: Int, notifications: Int) {
+        self.messages = messages
+        self.notifications = notifications
+    }
 }
 
 public struct MessagePage: Sendable, Equatable {
@@ -139,6 +153,8 @@ public protocol Store: Sendable {
     /// Every conversation that has a row (for admins), optionally of one service.
     func allConversations(service: String?, completion: @escaping StoreCompletion<[ConversationKey]>)
     func recordAudit(actor: String, action: String, target: String, ts: Int64)
+    /// Messages and notifications held in the store now (kept counts, not a scan).
+    func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
 
     /// Finishes queued writes, checkpoints, and stops the database threads.
     func close()

@@ -33,6 +33,7 @@ extension BridgeAPI {
             let idempotency = try idempotencyKey(c)
             let body = try RequestBody(c.request.body)
             let text = try body.requiredString("text", max: Rules.maxText)
+            guard !MessageText.isBlank(text) else { throw APIError.invalid("text", "must contain something other than white space") }
             // The message's own dedupe key makes the retry safe in the same transaction: an
             // Idempotency-Key without client_msg_id serves as one.
             let explicit = try body.string("client_msg_id", required: false, max: Rules.maxClientMsgId)

@@ -43,40 +43,44 @@ extension BridgeAPI {
         store.userCounts { users in
             store.outboxCounts { outbox in
                 store.dailyCounts(since: since) { days in
-                    guard case .success(let users) = users, case .success(let outbox) = outbox, case .success(let days) = days else {
-                        return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: "unavailable"))
-                    }
-                    c.json(.ok, JSONWriter.object(capacity: 1024) { w in
-                        w.liveStatsFields(live, metrics)
-                        w.key("users_by_role"); w.beginObject()
-                        for role in Rules.roles { w.key(role); w.int(users[role] ?? 0) }
-                        w.endObject()
-                        w.key("outbox"); w.beginObject()
-                        w.key("pending"); w.int(outbox.pending)
-                        w.key("sent"); w.int(outbox.sent)
-                        w.key("failed"); w.int(outbox.failed)
-                        w.key("skipped"); w.int(outbox.skipped)
-                        w.key("smtp_configured"); w.bool(smtp)
-                        w.endObject()
-                        w.key("writer"); w.beginObject()
-                        w.key("batches"); w.int(writer.batches)
-                        w.key("jobs"); w.int(writer.jobs)
-                        w.key("largest_batch"); w.int(writer.largestBatch)
-                        w.key("queued"); w.int(writer.queued)
-                        w.key("checkpoints"); w.int(writer.checkpoints)
-                        w.key("writer_checkpoints"); w.int(writer.writerCheckpoints)
-                        w.endObject()
-                        w.key("days"); w.beginArray()
-                        for d in days {
-                            w.beginObject()
-                            w.key("day"); w.string(d.day)
-                            w.key("service"); w.string(d.service)
-                            w.key("messages"); w.int(d.messages)
-                            w.key("notifications"); w.int(d.notifications)
-                            w.endObject()
+                    store.storedTotals { totals in
+                        guard case .success(let users) = users, case .success(let outbox) = outbox, case .success(let days) = days,
+                              case .success(let totals) = totals else {
+                            return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: "unavailable"))
                         }
-                        w.endArray()
-                    })
+                        c.json(.ok, JSONWriter.object(capacity: 1024) { w in
+                            w.liveStatsFields(live, metrics)
+                            w.storedTotalsFields(totals)
+                            w.key("users_by_role"); w.beginObject()
+                            for role in Rules.roles { w.key(role); w.int(users[role] ?? 0) }
+                            w.endObject()
+                            w.key("outbox"); w.beginObject()
+                            w.key("pending"); w.int(outbox.pending)
+                            w.key("sent"); w.int(outbox.sent)
+                            w.key("failed"); w.int(outbox.failed)
+                            w.key("skipped"); w.int(outbox.skipped)
+                            w.key("smtp_configured"); w.bool(smtp)
+                            w.endObject()
+                            w.key("writer"); w.beginObject()
+                            w.key("batches"); w.int(writer.batches)
+                            w.key("jobs"); w.int(writer.jobs)
+                            w.key("largest_batch"); w.int(writer.largestBatch)
+                            w.key("queued"); w.int(writer.queued)
+                            w.key("checkpoints"); w.int(writer.checkpoints)
+                            w.key("writer_checkpoints"); w.int(writer.writerCheckpoints)
+                            w.endObject()
+                            w.key("days"); w.beginArray()
+                            for d in days {
+                                w.beginObject()
+                                w.key("day"); w.string(d.day)
+                                w.key("service"); w.string(d.service)
+                                w.key("messages"); w.int(d.messages)
+                                w.key("notifications"); w.int(d.notifications)
+                                w.endObject()
+                            }
+                            w.endArray()
+                        })
+                    }
                 }
             }
         }

@@ -7,6 +7,8 @@ import Persistence
 // variable (`--bridge-key` ↔ `MONTROSE_BRIDGE_KEY`; repeatable flags take a comma-separated
 // list there). Command-line flags win over the environment.
 struct Configuration: Sendable {
+    /// The public listener's address. Development mode hands out admin tokens at /dev/token, so
+    /// it listens on loopback unless --host is given; outside it, on every interface.
     var host = "0.0.0.0"
     var port = 8080
     var bridgeHost = "127.0.0.1"
@@ -50,9 +52,20 @@ struct Configuration: Sendable {
         let description: String
     }
 
+    /// What the command line asks for: a hub to run, or only the usage or version text.
+    enum Command: Sendable {
+        case run(Configuration)
+        case help
+        case version
+    }
+
+    static let version = "montrose-hub 0.9.0 (protocol v1)"
+
     static let usage = """
     usage: montrose-hub [flags]   (every flag also reads MONTROSE_<FLAG>, e.g. MONTROSE_PORT)
-      --host H --port P                 public listener (default 0.0.0.0:8080)
+      -h, --help                        this text;  --version  the version
+      --host H --port P                 public listener (default port 8080; host 127.0.0.1 in
+                                        development mode, 0.0.0.0 with --no-dev)
       --bridge-host H --bridge-port P   bridge listener (default 127.0.0.1:8081)
       --data DIR                        data folder (default ./hub-data)
       --jwt-secret S                    HS256 secret for tokens
@@ -72,18 +85,28 @@ struct Configuration: Sendable {
       --smtp HOST:PORT --smtp-from A    mail delivery for the outbox
       --email-fallback-delay S          seconds a fallback mail waits (default 600)
       --smtp-retry S                    first retry delay after a temporary mail failure (default 30)
-      --dev / --no-dev                  development mode (default on)
+      --dev / --no-dev                  development mode (default on: demo users and data, generated
+                                        secrets, /dev/token for loopback callers); production: --no-dev
       --log-level debug|info|error
     """
 
-    /// Parses flags, falling back to the environment for those not given.
+    /// Parses flags, falling back to the environment for those not given. `-h`/`--help` and
+    /// `--version` anywhere win over everything else (even a bad flag beside them).
+    static func command(_ args: [String], environment: [String: String]) throws(Invalid) -> Command {
+        if args.contains(where: { $0 == "-h" || $0 == "--help" }) { return .help }
+        if args.contains("--version") { return .version }
+        return .run(try parse(args, environment: environment))
+    }
+
+    /// Parses flags, falling back to the environment for those not given. An error names what
+    /// the user typed: the flag, or the environment variable it came from.
     static func parse(_ args: [String], environment: [String: String]) throws(Invalid) -> Configuration {
         var c = Configuration()
         var given: [(String, String?)] = []
         var i = 0
         while i < args.count {
             let arg = args[i]
-            guard arg.hasPrefix("--") else { throw Invalid(description: "unexpected argument '\(arg)'") }
+            guard arg.hasPrefix("--") else { throw Invalid(description: "unexpected argument '\(arg)' (see --help)") }
             var name = String(arg.dropFirst(2))
             var value: String?
             if let eq = name.firstIndex(of: "=") {
@@ -98,8 +121,6 @@ struct Configuration: Sendable {
                     guard i < args.count else { throw Invalid(description: "--\(name) needs a value") }
                     value = args[i]
                 }
-            } else if name == "help" {
-                throw Invalid(description: usage)
             } else {
                 throw Invalid(description: "unknown flag --\(name) (see --help)")
             }
@@ -107,26 +128,39 @@ struct Configuration: Sendable {
             i += 1
         }
         // Environment first, so flags override it.
+        var hostGiven = false
         for name in Self.valued + Self.switches {
-            let key = "MONTROSE_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+            let key = environmentName(name)
             guard let raw = environment[key], !raw.isEmpty else { continue }
             if Self.switches.contains(name) {
-                if ["1", "true", "yes", "on"].contains(raw.lowercased()) { try c.apply(name, nil) }
+                switch raw.lowercased() {
+                case "1", "true", "yes", "on": try c.apply(name, nil, as: key)
+                case "0", "false", "no", "off": break
+                default: throw Invalid(description: "\(key) is a switch: give 1, true, yes or on (or 0, false, no, off), got '\(raw)'")
+                }
             } else if Self.repeatable.contains(name) {
-                for part in raw.split(separator: ",") { try c.apply(name, String(part).trimmingCharacters(in: .whitespaces)) }
+                for part in raw.split(separator: ",") { try c.apply(name, String(part).trimmingCharacters(in: .whitespaces), as: key) }
             } else {
-                try c.apply(name, raw)
+                try c.apply(name, raw, as: key)
             }
+            if name == "host" { hostGiven = true }
         }
         var seenRepeatable = Set<String>()
         for (name, value) in given {
             if Self.repeatable.contains(name) && seenRepeatable.insert(name).inserted {
                 c.clearList(name) // flags replace the environment's list
             }
-            try c.apply(name, value)
+            try c.apply(name, value, as: "--" + name)
+            if name == "host" { hostGiven = true }
         }
+        if c.dev && !hostGiven { c.host = "127.0.0.1" }
         try c.check()
         return c
+    }
+
+    /// `--bridge-key` ↔ `MONTROSE_BRIDGE_KEY`.
+    static func environmentName(_ flag: String) -> String {
+        "MONTROSE_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
     static let valued = ["host", "port", "bridge-host", "bridge-port", "data", "jwt-secret", "bridge-key",
@@ -142,58 +176,59 @@ struct Configuration: Sendable {
         if name == "allowed-origin" { allowedOrigins = [] }
     }
 
-    private mutating func apply(_ name: String, _ value: String?) throws(Invalid) {
+    /// Sets one setting; `label` is how the user gave it (`--port` or `MONTROSE_PORT`), for errors.
+    private mutating func apply(_ name: String, _ value: String?, as label: String) throws(Invalid) {
         let v = value ?? ""
         switch name {
-        case "host": host = try Self.address(v, name)
-        case "port": port = try Self.int(v, name, 0...65535)
-        case "bridge-host": bridgeHost = try Self.address(v, name)
-        case "bridge-port": bridgePort = try Self.int(v, name, 0...65535)
-        case "data": dataDir = try Self.nonEmpty(v, name)
+        case "host": host = try Self.address(v, label)
+        case "port": port = try Self.int(v, label, 0...65535)
+        case "bridge-host": bridgeHost = try Self.address(v, label)
+        case "bridge-port": bridgePort = try Self.int(v, label, 0...65535)
+        case "data": dataDir = try Self.nonEmpty(v, label)
         case "jwt-secret":
-            guard v.utf8.count >= 16 else { throw Invalid(description: "--jwt-secret must be at least 16 bytes") }
+            guard v.utf8.count >= 16 else { throw Invalid(description: "\(label) must be at least 16 bytes") }
             jwtSecret = v
         case "bridge-key":
-            guard v.utf8.count >= 16 else { throw Invalid(description: "--bridge-key must be at least 16 bytes") }
+            guard v.utf8.count >= 16 else { throw Invalid(description: "\(label) must be at least 16 bytes") }
             bridgeKeys.append(v)
-        case "tls-cert": tlsCert = try Self.nonEmpty(v, name)
-        case "tls-key": tlsKey = try Self.nonEmpty(v, name)
-        case "loops": loops = try Self.int(v, name, 1...256)
+        case "tls-cert": tlsCert = try Self.nonEmpty(v, label)
+        case "tls-key": tlsKey = try Self.nonEmpty(v, label)
+        case "loops": loops = try Self.int(v, label, 1...256)
         case "echo-path":
             guard v.hasPrefix("/"), v.count > 1, !["/ws", "/healthz"].contains(v) else {
-                throw Invalid(description: "--echo-path must be a path like /echo (not / , /ws or /healthz)")
+                throw Invalid(description: "\(label) must be a path like /echo (not / , /ws or /healthz)")
             }
             echoPath = v
-        case "max-message": maxMessage = try Self.int(v, name, 125...(256 << 20))
-        case "max-connections": maxConnections = try Self.int(v, name, 1...10_000_000)
-        case "ping-interval": pingIntervalSeconds = try Self.int(v, name, 1...3600)
+        case "max-message": maxMessage = try Self.int(v, label, 125...(256 << 20))
+        case "max-connections": maxConnections = try Self.int(v, label, 1...10_000_000)
+        case "ping-interval": pingIntervalSeconds = try Self.int(v, label, 1...3600)
         case "smtp":
             guard SMTPConfiguration.parse(v, from: Self.defaultSMTPFrom) != nil else {
-                throw Invalid(description: "--smtp expects HOST:PORT, got '\(v)'")
+                throw Invalid(description: "\(label) expects HOST:PORT, got '\(v)'")
             }
             smtp = v
         case "smtp-from":
-            guard MailComposer.validateAddress(v) == nil else { throw Invalid(description: "--smtp-from must be an email address, got '\(v)'") }
+            guard MailComposer.validateAddress(v) == nil else { throw Invalid(description: "\(label) must be an email address, got '\(v)'") }
             smtpFrom = v
-        case "bridge-max-body": bridgeMaxBody = try Self.int(v, name, 1_024...(64 << 20))
-        case "ops-rate": opsPerSecond = try Self.int(v, name, 0...1_000_000)
-        case "ops-burst": opsBurst = try Self.int(v, name, 1...1_000_000)
-        case "max-connections-per-user": maxConnectionsPerUser = try Self.int(v, name, 1...1_000_000)
-        case "max-unauthenticated": maxUnauthenticated = try Self.int(v, name, 1...10_000_000)
-        case "email-fallback-delay": emailFallbackDelayMs = Int64(try Self.int(v, name, 0...604_800)) * 1000
-        case "smtp-retry": smtpRetryMs = Int64(try Self.int(v, name, 1...86_400)) * 1000
-        case "allowed-origin": allowedOrigins.append(try Self.nonEmpty(v, name))
+        case "bridge-max-body": bridgeMaxBody = try Self.int(v, label, 1_024...(64 << 20))
+        case "ops-rate": opsPerSecond = try Self.int(v, label, 0...1_000_000)
+        case "ops-burst": opsBurst = try Self.int(v, label, 1...1_000_000)
+        case "max-connections-per-user": maxConnectionsPerUser = try Self.int(v, label, 1...1_000_000)
+        case "max-unauthenticated": maxUnauthenticated = try Self.int(v, label, 1...10_000_000)
+        case "email-fallback-delay": emailFallbackDelayMs = Int64(try Self.int(v, label, 0...604_800)) * 1000
+        case "smtp-retry": smtpRetryMs = Int64(try Self.int(v, label, 1...86_400)) * 1000
+        case "allowed-origin": allowedOrigins.append(try Self.nonEmpty(v, label))
         case "log-level":
             switch v {
             case "debug": logLevel = .debug
             case "info": logLevel = .info
             case "error": logLevel = .error
-            default: throw Invalid(description: "--log-level must be debug, info or error")
+            default: throw Invalid(description: "\(label) must be debug, info or error")
             }
         case "dev": dev = true
         case "no-dev": dev = false
         case "no-deflate": deflate = false
-        default: throw Invalid(description: "unknown flag --\(name)")
+        default: throw Invalid(description: "unknown setting \(label)")
         }
     }
 
@@ -203,23 +238,23 @@ struct Configuration: Sendable {
         }
     }
 
-    private static func int(_ v: String, _ name: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int {
+    private static func int(_ v: String, _ label: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int {
         guard let n = Int(v), range.contains(n) else {
-            throw Invalid(description: "--\(name) expects a whole number from \(range.lowerBound) to \(range.upperBound), got '\(v)'")
+            throw Invalid(description: "\(label) expects a whole number from \(range.lowerBound) to \(range.upperBound), got '\(v)'")
         }
         return n
     }
 
-    private static func nonEmpty(_ v: String, _ name: String) throws(Invalid) -> String {
-        guard !v.isEmpty else { throw Invalid(description: "--\(name) needs a value") }
+    private static func nonEmpty(_ v: String, _ label: String) throws(Invalid) -> String {
+        guard !v.isEmpty else { throw Invalid(description: "\(label) needs a value") }
         return v
     }
 
-    private static func address(_ v: String, _ name: String) throws(Invalid) -> String {
+    private static func address(_ v: String, _ label: String) throws(Invalid) -> String {
         var a4 = in_addr()
         var a6 = in6_addr()
         guard v == "localhost" || inet_pton(AF_INET, v, &a4) == 1 || inet_pton(AF_INET6, v, &a6) == 1 else {
-            throw Invalid(description: "--\(name) expects an IP address, got '\(v)'")
+            throw Invalid(description: "\(label) expects an IP address, got '\(v)'")
         }
         return v
     }

@@ -29,7 +29,7 @@ struct PublicService: HTTPService {
             guard request.method == "GET" || request.method == "HEAD" else { return .respond(methodNotAllowed) }
             return .respond(.json(.ok, "{\"status\":\"ok\",\"connections\":\(counters.connections.load(ordering: .relaxed))}"))
         default:
-            return .respond(console.handle(request) ?? .error(.notFound, "no such path"))
+            return .respond(console.handle(request, peer: connection.peer) ?? .error(.notFound, "no such path"))
         }
     }
 

@@ -107,6 +107,22 @@ final class ChatService: Sendable {
         router.publish(.unread(user, unread))
     }
 
+    /// A participant's read mark moved (a `read` op, or a send past others' messages): their
+    /// `messages` notification may have cleared on every connection, and the conversation's
+    /// subscribers see the read ticks. `announce` is false for an observing admin, who leaves
+    /// no trace.
+    func readMarkMoved(_ key: ConversationKey, user: String, _ r: ReadResult, announce: Bool) {
+        if let unread = r.clearedUnread { pushUnread(unread, to: user) }
+        guard announce else { return }
+        let mark = r.mark
+        router.publish(.push(channel: key.channel) { w in
+            w.key("type"); w.string("read")
+            w.key("channel"); w.string(key.channel)
+            w.key("user"); w.string(user)
+            w.key("seq"); w.int(mark)
+        })
+    }
+
     /// The conversation's participants (its client and assigned agent) other than the sender
     /// who have no connection subscribed to it: they get a `messages` notification instead.
     func unwatchingParticipants(_ key: ConversationKey, sender: String) -> [String] {

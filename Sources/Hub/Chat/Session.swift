@@ -120,18 +120,18 @@ final class Session: WebSocketHandler {
         guard takeOpToken(c) else { return refuseOverRate(c, payload) }
         rateStrikes = 0
         guard opcode == .text else {
-            return replyError(c, nil, "bad_request", "ops are JSON text frames")
+            return replyError(c, JSONIDScan.topLevelID(payload), "bad_request", "ops are JSON text frames")
         }
         guard payload.count <= chat.limits.maxEnvelopeBytes else {
-            return replyError(c, nil, "too_large", "request over \(chat.limits.maxEnvelopeBytes) bytes")
+            return replyError(c, JSONIDScan.topLevelID(payload), "too_large", "request over \(chat.limits.maxEnvelopeBytes) bytes")
         }
         let request: JSON
         do {
             request = try payload.withUnsafeBytes { (p) throws(JSONError) -> JSON in try JSONParser.parse(p, maxDepth: 16) }
         } catch let error as JSONError {
-            return replyError(c, nil, "bad_request", "invalid JSON: \(error.message)")
+            return replyError(c, JSONIDScan.topLevelID(payload), "bad_request", "invalid JSON: \(error.message)")
         } catch {
-            return replyError(c, nil, "bad_request", "invalid JSON")
+            return replyError(c, JSONIDScan.topLevelID(payload), "bad_request", "invalid JSON")
         }
         guard case .object = request else { return replyError(c, nil, "bad_request", "a request is a JSON object") }
         guard let idValue = request["id"], let id = idValue.intValue, case .int = idValue else {
@@ -174,10 +174,10 @@ final class Session: WebSocketHandler {
 
     /// Ops that end in a store job (bounded by `maxInFlight`).
     private static let storeOps: Set<String> = ["subscribe", "send", "history", "read", "conversations",
-                                                 "notifications", "notifications.read", "admin.broadcast"]
+                                                 "notifications", "notifications.read", "admin.broadcast", "admin.stats"]
 
-    /// Over the op rate: `rate_limited` (with the request's id when it is small enough to find
-    /// cheaply), and close 1008 for a client that keeps going.
+    /// Over the op rate: `rate_limited` with the request's id (found by a scan, not a parse),
+    /// and close 1008 for a client that keeps going.
     private func refuseOverRate(_ c: Connection, _ payload: [UInt8]) {
         rateStrikes += 1
         if rateStrikes > chat.limits.maxRateLimitStrikes {
@@ -185,8 +185,7 @@ final class Session: WebSocketHandler {
             return c.close(.policyViolation, reason: "rate limit exceeded")
         }
         if rateStrikes == 1 { Log.info("rate_limited", ["conn": "\(c.id)", "user": user?.id ?? "-"]) }
-        let id = payload.count <= 1_024 ? (try? JSONParser.parse(payload, maxDepth: 4))?["id"]?.intValue : nil
-        replyError(c, id, "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
+        replyError(c, JSONIDScan.topLevelID(payload), "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
     }
 
     /// Takes one op from the connection's bucket (always true when the limit is off).
@@ -454,10 +453,11 @@ final class Session: WebSocketHandler {
 
     private func send(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         let hop = hop(c)
-        guard let (channel, _) = channel(c, id, request, user) else { return }
+        guard let (channel, access) = channel(c, id, request, user) else { return }
         guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "send goes to a conversation channel") }
+        let observer = access == .observer
         guard let text = request["text"]?.stringValue else { return replyError(c, id, "bad_request", "text must be a string") }
-        guard !text.isEmpty else { return replyError(c, id, "bad_request", "text must not be empty") }
+        guard !MessageText.isBlank(text) else { return replyError(c, id, "bad_request", "text must contain something other than white space") }
         guard text.count <= chat.limits.maxTextCharacters else {
             return replyError(c, id, "too_large", "text over \(chat.limits.maxTextCharacters) characters")
         }
@@ -489,6 +489,7 @@ final class Session: WebSocketHandler {
                 chat.router.publish(.message(a.message))
                 chat.metrics.messagesStored.add(1, ordering: .relaxed)
                 for n in a.notifications { chat.deliver(n) }
+                if let r = a.senderRead { chat.readMarkMoved(key, user: a.message.senderId, r, announce: !observer) }
             }
         }
     }
@@ -524,7 +525,6 @@ final class Session: WebSocketHandler {
         guard let (channel, access) = channel(c, id, request, user) else { return }
         guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "read marks are kept for conversation channels") }
         guard let seq = request["seq"]?.intValue, seq >= 0 else { return replyError(c, id, "bad_request", "seq must be a non-negative integer") }
-        let router = chat.router
         let observer = access == .observer
         let userID = user.id
         inFlight += 1
@@ -537,18 +537,7 @@ final class Session: WebSocketHandler {
                 case .failure(let e): s.replyStoreError(c, id, e)
                 }
             }
-            // The conversation's message notification is cleared on every connection.
-            if case .success(let r) = result, let unread = r.clearedUnread { chat.pushUnread(unread, to: userID) }
-            // Read ticks for the other participants; an observing admin leaves no trace.
-            if case .success(let r) = result, !observer {
-                let mark = r.mark
-                router.publish(.push(channel: key.channel) { w in
-                    w.key("type"); w.string("read")
-                    w.key("channel"); w.string(key.channel)
-                    w.key("user"); w.string(userID)
-                    w.key("seq"); w.int(mark)
-                })
-            }
+            if case .success(let r) = result { chat.readMarkMoved(key, user: userID, r, announce: !observer) }
         }
     }
 
@@ -770,8 +759,23 @@ final class Session: WebSocketHandler {
 
     private func adminStats(_ c: Connection, _ id: Int64, _ user: SessionUser) {
         guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.stats is for admins") }
+        let hop = hop(c)
         let live = chat.liveStats()
-        reply(c, id) { [chat] w in w.liveStatsFields(live, chat.metrics) }
+        let metrics = chat.metrics
+        inFlight += 1
+        chat.store.storedTotals { result in
+            hop.run { s, c in
+                s.inFlight -= 1
+                switch result {
+                case .success(let totals):
+                    s.reply(c, id) { w in
+                        w.liveStatsFields(live, metrics)
+                        w.storedTotalsFields(totals)
+                    }
+                case .failure(let e): s.replyStoreError(c, id, e)
+                }
+            }
+        }
     }
 
     /// An optional string param from `allowed`: `.some(nil)` when absent, nil (after replying

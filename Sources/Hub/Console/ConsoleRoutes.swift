@@ -1,8 +1,10 @@
+import Glibc
 import Persistence
 import Protocol
 
 // The web console on the public listener: its files (embedded in the executable at build
-// time, see Package.swift) and, in development mode only, the demo sign-in endpoints.
+// time, see Package.swift) and, in development mode only, the demo sign-in endpoints. Those
+// hand out any demo user's token (an admin's too), so they answer callers on this machine only.
 struct ConsoleRoutes: Sendable {
     let dev: Bool
     let signer: JWTSigner
@@ -16,8 +18,9 @@ struct ConsoleRoutes: Sendable {
         "/hub.js": ("text/javascript; charset=utf-8", PackageResources.hub_js),
     ]
 
-    /// The answer for `request`, or nil when the path is not the console's.
-    func handle(_ request: HTTPRequest) -> HTTPResponse? {
+    /// The answer for `request` from `peer` ("address:port" as the engine names it), or nil
+    /// when the path is not the console's.
+    func handle(_ request: HTTPRequest, peer: String) -> HTTPResponse? {
         let path = request.path
         if let (type, body) = Self.files[path] {
             guard request.method == "GET" || request.method == "HEAD" else { return HTTPResponse.methodNotAllowed(allow: "GET, HEAD") }
@@ -28,6 +31,9 @@ struct ConsoleRoutes: Sendable {
                 ("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; base-uri 'none'; frame-ancestors 'none'"),
                 ("X-Content-Type-Options", "nosniff"),
             ], body: body)
+        }
+        if dev && path.hasPrefix("/dev/") && !Self.isLoopback(peer: peer) {
+            return .error(.forbidden, "development sign-in answers only on the hub's own machine (loopback)")
         }
         switch path {
         case "/dev/users":
@@ -58,5 +64,23 @@ struct ConsoleRoutes: Sendable {
         default:
             return nil
         }
+    }
+
+    /// True for a peer on this machine: 127.0.0.0/8, ::1, or either as an IPv4-mapped address.
+    static func isLoopback(peer: String) -> Bool {
+        var address = Substring(peer)
+        if address.hasPrefix("[") {
+            guard let end = address.firstIndex(of: "]") else { return false }
+            address = address[address.index(after: address.startIndex)..<end]
+            if address == "::1" { return true }
+            let mapped = "::ffff:"
+            guard address.lowercased().hasPrefix(mapped) else { return false }
+            address = address.dropFirst(mapped.count)
+        } else if let colon = address.lastIndex(of: ":") {
+            address = address[..<colon]
+        }
+        var a = in_addr()
+        guard inet_pton(AF_INET, String(address), &a) == 1 else { return false }
+        return UInt32(bigEndian: a.s_addr) >> 24 == 127
     }
 }

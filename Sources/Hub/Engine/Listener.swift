@@ -27,9 +27,16 @@ final class Listener: Sendable {
         self.service = service
         self.tlsContext = Locked(tls)
         self.limits = limits
+        self.port = try Self.probe(host: host, port: port)
+    }
+
+    /// Binds the address alone (no SO_REUSEPORT) and lets it go: throws when another process
+    /// holds it, and returns the port bound (the kernel's choice for port 0).
+    @discardableResult
+    static func probe(host: String, port: Int) throws -> Int {
         let probe = try Socket.listen(host: host, port: port, reusePort: false)
-        self.port = Socket.boundPort(probe)
-        close(probe)
+        defer { close(probe) }
+        return Socket.boundPort(probe)
     }
 
     /// From now on, new connections use `context`.

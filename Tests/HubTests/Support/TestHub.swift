@@ -83,9 +83,11 @@ final class HubProcess {
     }
 
     /// `drainStderr: false` leaves standard error unread: the pipe fills after 64 KiB.
-    init(_ args: [String], environment: [String: String] = [:], drainStderr: Bool = true) throws {
+    init(_ args: [String], environment: [String: String] = [:], drainStderr: Bool = true,
+         currentDirectory: String? = nil) throws {
         process.executableURL = Self.executable
         process.arguments = args
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MONTROSE_") }
         env.merge(environment) { $1 }
         process.environment = env
