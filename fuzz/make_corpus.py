@@ -153,6 +153,15 @@ def http_seeds():
     write(t, "bad-version", "GET / HTTP/2.0\r\nHost: h\r\n\r\n")
     write(t, "te-and-cl", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
           "Content-Length: 4\r\n\r\n0\r\n\r\n")
+    # Request-target forms (RFC 9112 §3.2): absolute (served by its path; its authority is the
+    # Host), authority (CONNECT) and asterisk (OPTIONS *), both refused.
+    write(t, "absolute-form", "GET HTTP://127.0.0.1:8081/v1/stats?limit=5 HTTP/1.1\r\nHost: other\r\n\r\n"
+          "GET https://[::1]:8443 HTTP/1.0\r\n\r\n")
+    write(t, "absolute-form-upgrade", "GET http://hub.example/ws?token=a.b.c HTTP/1.1\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    write(t, "absolute-form-userinfo", "GET http://user:pw@127.0.0.1/healthz HTTP/1.1\r\nHost: h\r\n\r\n")
+    write(t, "connect", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    write(t, "options-asterisk", "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")
 
 
 # ---------------------------------------------------------------- json

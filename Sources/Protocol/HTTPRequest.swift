@@ -1,7 +1,9 @@
 // One parsed HTTP/1.1 request (a value; the parser produces it, the router reads it).
 public struct HTTPRequest: Sendable, Equatable {
     public var method: String
-    /// The request target as sent (path and query).
+    /// The request target in origin form (path and query), what routing reads. An absolute-form
+    /// target (`http://host/path?query`, RFC 9112 §3.2.2) arrives here as its path and query,
+    /// its authority as the request's one `host` header.
     public var target: String
     public var versionMinor: Int
     /// Header fields in order, names lowercased.

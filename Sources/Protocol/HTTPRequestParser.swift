@@ -231,9 +231,7 @@ public struct HTTPRequestParser {
         guard !targetBytes.isEmpty, targetBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw .badRequest("invalid request target")
         }
-        guard targetBytes.first == UInt8(ascii: "/") || (targetBytes.count == 1 && targetBytes.first == UInt8(ascii: "*")) else {
-            throw .badRequest("request target must be an absolute path")
-        }
+        let form = try Self.requestTarget(targetBytes, method: methodBytes)
         let version = String(decoding: versionBytes, as: UTF8.self)
         let minor: Int
         switch version {
@@ -267,9 +265,110 @@ public struct HTTPRequestParser {
             headers.append((String(decoding: name, as: UTF8.self).lowercased(), String(decoding: value, as: UTF8.self)))
             if headers.count > limits.maxHeaderCount { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
         }
-        return HTTPRequest(method: String(decoding: methodBytes, as: UTF8.self),
-                           target: String(decoding: targetBytes, as: UTF8.self),
+        if let authority = form.authority {
+            // RFC 9112 §3.2.2: the Host received with an absolute-form target is ignored in
+            // favour of the target's authority. Rewritten here, so that nothing downstream can
+            // read the other one.
+            headers.removeAll { $0.name == "host" }
+            headers.append(("host", authority))
+            if headers.count > limits.maxHeaderCount { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
+        }
+        return HTTPRequest(method: String(decoding: methodBytes, as: UTF8.self), target: form.target,
                            versionMinor: minor, headers: headers)
+    }
+
+    // MARK: request target (RFC 9112 §3.2)
+
+    /// The target in origin form (what routing reads), and the authority when it came in
+    /// absolute form. Origin form (`/path?query`) and absolute form (`http://host/path?query`)
+    /// are served; authority form (CONNECT) and asterisk form (OPTIONS *) are refused with 501:
+    /// the hub is not a proxy and serves no server-wide OPTIONS.
+    static func requestTarget(_ t: ArraySlice<UInt8>, method: ArraySlice<UInt8>) throws(HTTPError)
+        -> (target: String, authority: String?) {
+        if method.elementsEqual("CONNECT".utf8) { throw .notImplemented("CONNECT (the hub is not a proxy)") }
+        if t.first == UInt8(ascii: "/") { return (String(decoding: t, as: UTF8.self), nil) }
+        if t.count == 1, t.first == UInt8(ascii: "*") {
+            guard method.elementsEqual("OPTIONS".utf8) else { throw .badRequest("the * request target is for OPTIONS only") }
+            throw .notImplemented("OPTIONS *")
+        }
+        return try absoluteForm(t)
+    }
+
+    /// `http://authority[/path][?query]` (RFC 9112 §3.2.2, RFC 9110 §4.2): the scheme in any
+    /// case, http or https only; a host is required; an empty path is "/".
+    private static func absoluteForm(_ t: ArraySlice<UInt8>) throws(HTTPError) -> (target: String, authority: String?) {
+        let notHTTP = HTTPError.badRequest("request target must be an absolute path or an http(s) URI")
+        guard let colon = t.firstIndex(of: UInt8(ascii: ":")) else { throw notHTTP }
+        let scheme = String(decoding: t[t.startIndex..<colon], as: UTF8.self).lowercased()
+        guard scheme == "http" || scheme == "https" else { throw notHTTP }
+        let afterScheme = t[(colon + 1)...]
+        guard afterScheme.starts(with: "//".utf8) else { throw .badRequest("an http(s) request target needs //host") }
+        let rest = afterScheme.dropFirst(2)
+        let end = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? rest.endIndex
+        let authority = rest[rest.startIndex..<end]
+        try validateAuthority(authority)
+        var target = String(decoding: rest[end...], as: UTF8.self)
+        if !target.hasPrefix("/") { target = "/" + target }
+        return (target, String(decoding: authority, as: UTF8.self))
+    }
+
+    /// host [":" port], host a reg-name, IPv4 address or bracketed IPv6 literal (RFC 3986
+    /// §3.2). Userinfo (`user@host`) is refused: RFC 9110 §4.2.4 forbids sending it in an http(s)
+    /// target and asks recipients to treat it as an error, since `http://trusted@evil/` is a
+    /// way to make one host look like another (to a log reader, or to a proxy in front of us
+    /// that parses it differently).
+    private static func validateAuthority(_ a: ArraySlice<UInt8>) throws(HTTPError) {
+        guard !a.contains(UInt8(ascii: "@")) else { throw .badRequest("userinfo (user@host) is not accepted in a request target") }
+        var host = a
+        var port: ArraySlice<UInt8> = []
+        if a.first == UInt8(ascii: "[") {
+            guard let close = a.firstIndex(of: UInt8(ascii: "]")) else { throw .badRequest("unterminated IPv6 literal in the request target") }
+            let literal = a[(a.startIndex + 1)..<close]
+            guard !literal.isEmpty, literal.allSatisfy({ hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
+                throw .badRequest("invalid IPv6 literal in the request target")
+            }
+            host = a[a.startIndex...close]
+            let after = a[(close + 1)...]
+            if !after.isEmpty {
+                guard after.first == UInt8(ascii: ":") else { throw .badRequest("invalid authority in the request target") }
+                port = after.dropFirst()
+            }
+        } else if let c = a.lastIndex(of: UInt8(ascii: ":")) {
+            host = a[a.startIndex..<c]
+            port = a[(c + 1)...]
+        }
+        guard !host.isEmpty else { throw .badRequest("the request target has no host") }
+        guard port.count <= 5, port.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              port.reduce(0, { $0 * 10 + Int($1 - UInt8(ascii: "0")) }) <= 65_535 else {
+            throw .badRequest("invalid port in the request target")
+        }
+        if host.first == UInt8(ascii: "[") { return }
+        // reg-name = *( unreserved / pct-encoded / sub-delims )
+        var i = host.startIndex
+        while i < host.endIndex {
+            let c = host[i]
+            if c == UInt8(ascii: "%") {
+                guard i + 2 < host.endIndex, hexValue(host[i + 1]) != nil, hexValue(host[i + 2]) != nil else {
+                    throw .badRequest("invalid percent-encoding in the request target's host")
+                }
+                i += 3
+                continue
+            }
+            guard isRegNameByte(c) else { throw .badRequest("invalid character in the request target's host") }
+            i += 1
+        }
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? { HTTPRequest.hexValue(c) }
+
+    private static func isRegNameByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "-._~!$&'()*+,;=".utf8.contains(c)
+        }
     }
 
     private static func isTokenByte(_ c: UInt8) -> Bool {

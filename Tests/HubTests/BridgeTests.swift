@@ -32,6 +32,37 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(try bridge.send("GET", "/healthz", key: nil).status, 200)
     }
 
+    /// RFC 9112 §3.2.2: an absolute-form target (`GET http://host/path`) is served by its
+    /// path, on both listeners, whatever the Host header says.
+    func testAbsoluteFormTargetsAreServedByTheirPathOnBothListeners() throws {
+        for port in [hub.bridgePort, hub.port] {
+            let s = try TestSocket(port: port)
+            try s.write("GET http://127.0.0.1:\(port)/healthz HTTP/1.1\r\nHost: not-the-hub.example\r\n\r\n")
+            let r = try s.readHTTPResponse()
+            XCTAssertEqual(r.status, 200, "port \(port): \(String(decoding: r.body, as: UTF8.self))")
+            XCTAssertTrue(String(decoding: r.body, as: UTF8.self).contains("\"status\":\"ok\""))
+            // The same connection serves the next (origin-form) request.
+            try s.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(try s.readHTTPResponse().status, 200)
+        }
+        // Routing, the key check and the query work as for origin-form.
+        let stats = try bridge.get("HTTP://127.0.0.1:\(hub.bridgePort)/v1/stats")
+        XCTAssertEqual(stats.status, 200, stats.text)
+        XCTAssertEqual(try bridge.get("http://localhost/v1/users/ann/notifications?limit=0").status, 400, "the query is kept")
+        XCTAssertEqual(try bridge.send("GET", "http://localhost/v1/stats", key: nil).status, 401)
+        // Other forms: a clear refusal, then the connection closes.
+        for raw in ["CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"] {
+            let s = try TestSocket(port: hub.bridgePort)
+            try s.write(raw)
+            let r = try s.readHTTPResponse()
+            XCTAssertEqual(r.status, 501, raw)
+            XCTAssertTrue(s.waitForEOF(), raw)
+        }
+        for target in ["ftp://127.0.0.1/healthz", "http://user@127.0.0.1/healthz", "http:///healthz"] {
+            XCTAssertEqual(try bridge.send("GET", target, key: nil).status, 400, target)
+        }
+    }
+
     func testUnknownPathsAre404AndWrongMethods405WithAllow() throws {
         let missing = try bridge.get("/v1/nothing/here")
         XCTAssertEqual(missing.status, 404)

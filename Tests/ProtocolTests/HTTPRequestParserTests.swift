@@ -283,8 +283,66 @@ final class HTTPRequestParserTests: XCTestCase {
 
     func testTargetNotStartingWithSlashIsRejectedWith400() {
         assertRejects("GET index.html HTTP/1.1\r\nHost: h\r\n\r\n", status: 400)
-        assertRejects("GET http://example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", status: 400)
+        assertRejects("GET example.com:80 HTTP/1.1\r\nHost: h\r\n\r\n", status: 400)
         assertRejects("GET /a\u{7F}b HTTP/1.1\r\nHost: h\r\n\r\n", status: 400)
+    }
+
+    // MARK: request-target forms (RFC 9112 §3.2)
+
+    /// RFC 9112 §3.2.2: a server must accept the absolute form. The request is routed by the
+    /// target's path and query, as an origin-form request would be, and the target's authority
+    /// replaces whatever Host the request carried.
+    func testAbsoluteFormTargetIsServedByItsPathAndQueryWithItsAuthorityAsHost() {
+        let bytes = [UInt8](ascii: "GET http://example.com:8081/index.html?x=1&y=two HTTP/1.1\r\n"
+            + "Host: elsewhere.example\r\nUser-Agent: tests/1.0\r\nHost: third.example\r\n\r\n")
+        let expected = HTTPRequest(method: "GET", target: "/index.html?x=1&y=two",
+                                   headers: [("user-agent", "tests/1.0"), ("host", "example.com:8081")])
+        assertParses(bytes, as: [expected], feedings: Feeding.all(randomCount: 20, seedBase: 7_000))
+    }
+
+    func testAbsoluteFormSchemeIsCaseInsensitiveAndAnEmptyPathIsTheRoot() throws {
+        let cases: [(target: String, path: String, query: [String: String], host: String)] = [
+            ("HTTPS://Example.COM", "/", [:], "Example.COM"),
+            ("hTTp://h?q=caf%C3%A9", "/", ["q": "café"], "h"),
+            ("http://h:/a/b/", "/a/b/", [:], "h:"),
+            ("http://127.0.0.1:8080/healthz", "/healthz", [:], "127.0.0.1:8080"),
+            ("http://[::1]:8080/v1/stats?limit=5", "/v1/stats", ["limit": "5"], "[::1]:8080"),
+            ("http://my-host.example_1~x/%2e%2e/a", "/%2e%2e/a", [:], "my-host.example_1~x"),
+        ]
+        for c in cases {
+            // HTTP/1.0 without a Host header: the authority provides it.
+            let (requests, _) = try parseAll([UInt8](ascii: "GET \(c.target) HTTP/1.0\r\n\r\n"), feeding: .whole)
+            let r = try XCTUnwrap(requests.first, "expected \(c.target) to be accepted")
+            XCTAssertEqual(r.path, c.path, "expected the path of \(c.target)")
+            XCTAssertEqual(r.query, c.query, "expected the query of \(c.target)")
+            XCTAssertEqual(r.headers("host"), [c.host], "expected the authority of \(c.target) as the one Host")
+        }
+    }
+
+    func testAbsoluteFormTargetsThatAreNotHTTPURIsAreRejectedWith400() {
+        for target in [
+            "ftp://example.com/", "ws://example.com/ws", "file:///etc/passwd", "mailto:a@b",
+            "http:/healthz", "http:healthz", "http//h/x", "://h/x", "ht-tp://h/",
+            "http:///healthz", "http://:8080/healthz", "http://?x=1", "http://#f",
+            "http://user@example.com/", "http://user:pw@example.com/", "http://127.0.0.1@evil.example/",
+            "http://h:8o/", "http://h:123456/", "http://[::1/", "http://[::1]x/", "http://[zz]/",
+            "http://h#frag/", "http://h%2/", "http://h<b>/", "http://h{}/",
+        ] {
+            assertRejects("GET \(target) HTTP/1.1\r\nHost: h\r\n\r\n", status: 400, feedings: [.whole, .byteByByte])
+        }
+    }
+
+    /// Authority-form (CONNECT host:port) and asterisk-form (OPTIONS *) are forms the hub does
+    /// not serve: a clear 501, not a route lookup on a path that is not one.
+    func testConnectAndOptionsAsteriskAreRefusedWith501() {
+        assertRejects("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", status: 501)
+        assertRejects("CONNECT [::1]:443 HTTP/1.1\r\nHost: h\r\n\r\n", status: 501)
+        assertRejects("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", status: 501)
+    }
+
+    func testAsteriskTargetForOtherMethodsIsRejectedWith400() {
+        assertRejects("GET * HTTP/1.1\r\nHost: h\r\n\r\n", status: 400)
+        assertRejects("POST * HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", status: 400)
     }
 
     func testHTTP2VersionIsRejectedWith505() {

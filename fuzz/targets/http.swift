@@ -85,7 +85,9 @@ private func feed(_ input: UnsafeRawBufferPointer, _ pieces: [Range<Int>], limit
 /// What every accepted request must satisfy, whatever the input.
 private func check(_ r: HTTPRequest, limits: HTTPLimits) {
     fuzzCheck(!r.method.isEmpty, "empty method")
-    fuzzCheck(r.target.hasPrefix("/") || r.target == "*", "target \(r.target.debugDescription)")
+    // Origin form, or an absolute-form target turned into it (its authority the one Host);
+    // CONNECT and OPTIONS * are refused.
+    fuzzCheck(r.target.hasPrefix("/"), "target \(r.target.debugDescription)")
     fuzzCheck(r.versionMinor == 0 || r.versionMinor == 1, "version 1.\(r.versionMinor)")
     fuzzCheck(r.headers.count <= limits.maxHeaderCount, "\(r.headers.count) headers over the limit")
     fuzzCheck(r.body.count <= limits.maxBodyBytes, "body of \(r.body.count) over the limit")
