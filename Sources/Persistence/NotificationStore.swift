@@ -3,10 +3,14 @@
 // Same rules as `Store`: asynchronous, completions after the commit, never on a loop.
 
 public protocol NotificationStore: Sendable {
-    /// Stores one notification per user (and their mails in the outbox), in one transaction.
-    func createNotifications(_ content: NotificationContent, users: [String], now: Int64, emailDelayMs: Int64,
-                             claim: IdempotencyClaim<[DeliveredNotification]>?,
-                             completion: @escaping StoreCompletion<Idempotent<[DeliveredNotification]>>)
+    /// Stores one notification per user (and their mails in the outbox), in one transaction,
+    /// and says which of the ids have no user. `strict`: when any has none, nothing is stored
+    /// (and nothing is kept under the claim's key: the refusal changed nothing). The check runs
+    /// in the same writer job as the inserts, so it sees every user written before it, queued
+    /// or committed, and the answer kept for the key is the one the inserts were made with.
+    func createNotifications(_ content: NotificationContent, users: [String], strict: Bool, now: Int64,
+                             emailDelayMs: Int64, claim: IdempotencyClaim<UserNotifications>?,
+                             completion: @escaping StoreCompletion<Idempotent<UserNotifications>>)
     /// Records a role ('all' or a role name) fan-out; its chunks are stored by `fanoutStep`.
     func startFanout(_ content: NotificationContent, audience: String, now: Int64,
                      claim: IdempotencyClaim<FanoutStart>?, completion: @escaping StoreCompletion<Idempotent<FanoutStart>>)
@@ -46,4 +50,23 @@ public protocol NotificationStore: Sendable {
 
     func dailyCounts(since: Int64, completion: @escaping StoreCompletion<[DailyCount]>)
     func userCounts(completion: @escaping StoreCompletion<[String: Int]>)
+}
+
+/// What `createNotifications` did.
+public enum UserNotifications: Sendable, Equatable {
+    /// One per user, in the order given; `unknown`: the ids the store has no user for (their
+    /// notifications are stored all the same, for a user the backend has not synced yet).
+    case stored([DeliveredNotification], unknown: [String])
+    /// Strict, and these ids have no user: nothing was stored.
+    case refused(unknown: [String])
+}
+
+extension NotificationStore {
+    /// Not strict: stores for every id, known or not (the demo seed).
+    public func createNotifications(_ content: NotificationContent, users: [String], now: Int64, emailDelayMs: Int64,
+                                    claim: IdempotencyClaim<UserNotifications>?,
+                                    completion: @escaping StoreCompletion<Idempotent<UserNotifications>>) {
+        createNotifications(content, users: users, strict: false, now: now, emailDelayMs: emailDelayMs,
+                            claim: claim, completion: completion)
+    }
 }

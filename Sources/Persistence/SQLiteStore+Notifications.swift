@@ -46,8 +46,10 @@ extension SQLiteStore: NotificationStore {
     }
 
     /// Runs `body` in a writer job, guarded by an Idempotency-Key when one is claimed: a key
-    /// seen before returns its stored answer and `body` does not run.
+    /// seen before returns its stored answer and `body` does not run. `keep` false: the value
+    /// changed nothing and its answer is not kept, so the key stays free for a retry.
     func writeOnce<T: Sendable>(_ claim: IdempotencyClaim<T>?, now: Int64,
+                                keep: @escaping @Sendable (T) -> Bool = { _ in true },
                                 _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
                                 _ completion: @escaping StoreCompletion<Idempotent<T>>) {
         write({ db in
@@ -59,6 +61,7 @@ extension SQLiteStore: NotificationStore {
                     ? .replay(StoredResponse(status: Int(seen.int(1)), body: seen.text(2))) : .mismatch
             }
             let value = try body(db)
+            guard keep(value) else { return .fresh(value) }
             let answer = claim.render(value)
             try db.statement("INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .bind(.text(claim.key), .text(claim.fingerprint), .int(Int64(answer.status)), .text(answer.body), .int(now)).run()
@@ -66,17 +69,55 @@ extension SQLiteStore: NotificationStore {
         }, completion)
     }
 
-    public func createNotifications(_ content: NotificationContent, users: [String], now: Int64, emailDelayMs: Int64,
-                                    claim: IdempotencyClaim<[DeliveredNotification]>?,
-                                    completion: @escaping StoreCompletion<Idempotent<[DeliveredNotification]>>) {
-        writeOnce(claim, now: now, { db in
+    public func createNotifications(_ content: NotificationContent, users: [String], strict: Bool, now: Int64,
+                                    emailDelayMs: Int64, claim: IdempotencyClaim<UserNotifications>?,
+                                    completion: @escaping StoreCompletion<Idempotent<UserNotifications>>) {
+        writeOnce(claim, now: now, keep: { if case .refused = $0 { false } else { true } }, { db in
+            // In the writer job, not on a reader first: a reader's snapshot misses users whose
+            // upsert (a PUT, a first connect) is queued or in the open batch, and the answer kept
+            // under the key must be the one these inserts were made with.
+            let unknown = try Self.unknownUsers(db, users)
+            if strict && !unknown.isEmpty { return .refused(unknown: unknown) }
             var out: [DeliveredNotification] = []
             for user in users {
                 let record = try Self.insert(db, content, user: user, now: now, emailDelayMs: emailDelayMs)
                 out.append(DeliveredNotification(userId: user, record: record, unread: try Self.unread(db, user: user)))
             }
-            return out
+            return .stored(out, unknown: unknown)
         }, completion)
+    }
+
+    /// The ids with no row in `users`, in the order given: one statement for the whole list,
+    /// a primary-key lookup per id.
+    static func unknownUsers(_ db: SQLiteConnection, _ ids: [String]) throws -> [String] {
+        let s = try db.statement("""
+            SELECT j.value FROM json_each(?1) j WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = j.value)
+            """)
+        try s.bind(.text(jsonArray(ids)))
+        var missing = Set<String>()
+        while try s.step() { missing.insert(s.text(0)) }
+        return missing.isEmpty ? [] : ids.filter { missing.contains($0) }
+    }
+
+    /// A JSON array of strings (for json_each).
+    static func jsonArray(_ strings: [String]) -> String {
+        var out = "["
+        for (i, s) in strings.enumerated() {
+            if i > 0 { out += "," }
+            out += "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case _ where u.value < 0x20:
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: out.unicodeScalars.append(u)
+                }
+            }
+            out += "\""
+        }
+        return out + "]"
     }
 
     private static let audienceOfRow = "(?1 = 'all' OR role = ?1)"

@@ -71,6 +71,110 @@ final class NotificationTests: XCTestCase {
         XCTAssertEqual(viaBridge.json["unread"]?["total"]?.intValue, 0, viaBridge.text)
     }
 
+    // MARK: unknown user ids (a backend's typo must not go unnoticed)
+
+    private func post(_ to: String, strict: Bool? = nil, title: String = "Top-up received",
+                      idempotencyKey: String? = nil) throws -> BridgeClient.Answer {
+        let strictField = strict.map { ",\"strict\":\($0)" } ?? ""
+        return try bridge.post("/v1/notifications", """
+            {"to":\(to),"service":"wallet","category":"payments","title":"\(title)"\(strictField)}
+            """, idempotencyKey: idempotencyKey)
+    }
+
+    private func strings(_ v: JSON?) -> [String]? { v?.arrayValue?.map { $0.stringValue ?? "?" } }
+
+    private func listed(_ user: String) throws -> Int {
+        try bridge.get("/v1/users/\(user)/notifications").json["items"]?.arrayValue?.count ?? -1
+    }
+
+    func testNotificationsToUnknownUserIdsAreStoredAndTheAnswerNamesThem() throws {
+        try bridge.user("ann", "client")
+        let r = try post(#"{"users":["ann","ghost","ann","zed"]}"#)
+        XCTAssertEqual(r.status, 201, r.text)
+        XCTAssertEqual(r.json["ids"]?.arrayValue?.count, 3, "one per distinct user, unknown ones too: \(r.text)")
+        XCTAssertEqual(strings(r.json["unknown"]), ["ghost", "zed"], "the ids the hub has no user for, in the order given: \(r.text)")
+        XCTAssertEqual(try listed("ghost"), 1, "kept for a user the backend has not synced yet")
+        let known = try post(#"{"users":["ann"]}"#)
+        XCTAssertEqual(known.status, 201, known.text)
+        XCTAssertEqual(strings(known.json["unknown"]), [], "always present, empty when every id is known: \(known.text)")
+        // A user who has connected with a token is known too (their claims are recorded on
+        // connect, through the same writer, ahead of the POST).
+        _ = try client("carl")
+        XCTAssertEqual(strings(try post(#"{"users":["carl"]}"#).json["unknown"]), [])
+    }
+
+    func testStrictRefusesUnknownUserIdsWith422NamingThemAndStoresNothing() throws {
+        try bridge.user("ann", "client")
+        let ann = try client("ann")
+        let r = try post(#"{"users":["ann","ghost","zed"]}"#, strict: true)
+        XCTAssertEqual(r.status, 422, r.text)
+        XCTAssertEqual(r.json["error"]?["code"]?.stringValue, "not_found", r.text)
+        XCTAssertEqual(strings(r.json["error"]?["unknown"]), ["ghost", "zed"], r.text)
+        XCTAssertTrue(r.errorMessage.contains("ghost") && r.errorMessage.contains("zed"), r.text)
+        XCTAssertEqual(try listed("ann"), 0, "nothing stored, not even for the known user")
+        XCTAssertEqual(try listed("ghost"), 0)
+        XCTAssertTrue(ann.noPush("notification", within: 0.3), "nothing pushed")
+        // All known: stored as usual.
+        let ok = try post(#"{"users":["ann"]}"#, strict: true)
+        XCTAssertEqual(ok.status, 201, ok.text)
+        XCTAssertEqual(strings(ok.json["unknown"]), [])
+        XCTAssertEqual(try ann.push("notification")["id"]?.intValue, ok.json["ids"]?[0]?.intValue)
+        // strict: false is the default; anything but a boolean is refused.
+        XCTAssertEqual(try post(#"{"users":["ghost"]}"#, strict: false).status, 201)
+        let bad = try bridge.post("/v1/notifications",
+                                  #"{"to":{"users":["ann"]},"service":"wallet","category":"payments","title":"x","strict":"yes"}"#)
+        XCTAssertEqual(bad.status, 422, bad.text)
+        XCTAssertTrue(bad.errorMessage.hasPrefix("strict"), bad.text)
+    }
+
+    func testStrictCheckCoversAThousandIdsAndKeepsTheMessageShort() throws {
+        try bridge.user("u0", "client")
+        let ids = (0..<1_000).map { "\"u\($0)\"" }.joined(separator: ",")
+        let r = try post(#"{"users":[\#(ids)]}"#, strict: true)
+        XCTAssertEqual(r.status, 422, r.text)
+        let unknown = strings(r.json["error"]?["unknown"]) ?? []
+        XCTAssertEqual(unknown.count, 999, "every unknown id is listed")
+        XCTAssertEqual(unknown.first, "u1")
+        XCTAssertEqual(unknown.last, "u999")
+        XCTAssertLessThan(r.errorMessage.utf8.count, 1_000, "the message names a few; the list has them all")
+    }
+
+    func testIdempotentRetriesReturnTheFirstAnswerAndAStrictRefusalIsNotKept() throws {
+        let first = try post(#"{"users":["ghost"]}"#, idempotencyKey: "n-1")
+        XCTAssertEqual(first.status, 201, first.text)
+        XCTAssertEqual(strings(first.json["unknown"]), ["ghost"])
+        try bridge.user("ghost", "client")
+        let replay = try post(#"{"users":["ghost"]}"#, idempotencyKey: "n-1")
+        XCTAssertEqual(replay.text, first.text, "the first answer, unknown list included, even though ghost is known now")
+        XCTAssertEqual(replay.headers["idempotent-replayed"], "true")
+        XCTAssertEqual(try listed("ghost"), 1, "stored once")
+
+        // A strict refusal changed nothing and is not kept under the key: once the backend
+        // has synced the user, the same request with the same key goes through.
+        let refused = try post(#"{"users":["newbie"]}"#, strict: true, idempotencyKey: "n-2")
+        XCTAssertEqual(refused.status, 422, refused.text)
+        XCTAssertNil(refused.headers["idempotent-replayed"])
+        try bridge.user("newbie", "client")
+        let retried = try post(#"{"users":["newbie"]}"#, strict: true, idempotencyKey: "n-2")
+        XCTAssertEqual(retried.status, 201, retried.text)
+        XCTAssertEqual(strings(retried.json["unknown"]), [])
+        XCTAssertNil(retried.headers["idempotent-replayed"])
+        let again = try post(#"{"users":["newbie"]}"#, strict: true, idempotencyKey: "n-2")
+        XCTAssertEqual(again.text, retried.text)
+        XCTAssertEqual(again.headers["idempotent-replayed"], "true")
+        XCTAssertEqual(try listed("newbie"), 1)
+    }
+
+    func testRoleAndEveryoneTargetsHaveNoUnknownIdsStrictOrNot() throws {
+        try bridge.user("ann", "client")
+        for (to, strict) in [(#"{"role":"client"}"#, false), (#"{"role":"admin"}"#, true), (#"{"all":true}"#, true)] {
+            let r = try post(to, strict: strict)
+            XCTAssertEqual(r.status, 201, "\(to): \(r.text)")
+            XCTAssertNotNil(r.json["count"]?.intValue, r.text)
+            XCTAssertEqual(strings(r.json["unknown"]), [], "\(to): the audience is the hub's own users: \(r.text)")
+        }
+    }
+
     func testBroadcastsAreStoredOnceWithReadStatePerUser() throws {
         for (id, role) in [("ann", "client"), ("bob", "client"), ("wes", "website_agent")] { try bridge.user(id, role) }
         let ann = try client("ann")

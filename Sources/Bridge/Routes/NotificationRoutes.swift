@@ -15,6 +15,8 @@ extension BridgeAPI {
             let body = try RequestBody(c.request.body)
             let target = try Self.target(body.object("to"))
             let email = try body.choice("email", ["now", "fallback"], required: false).flatMap(EmailMode.init(rawValue:))
+            // Refuse (422, nothing stored) rather than store for ids with no user.
+            let strict = try body.bool("strict") ?? false
             let content = NotificationContent(
                 service: try body.requiredChoice("service", Rules.notificationServices),
                 category: try body.requiredChoice("category", Rules.categories),
@@ -25,23 +27,39 @@ extension BridgeAPI {
             let notifier = self.notifier, metrics = self.metrics
             switch target {
             case .users(let users):
-                let render: @Sendable ([DeliveredNotification]) -> StoredResponse = { list in
-                    StoredResponse(status: 201, body: String(decoding: JSONWriter.object { w in
-                        w.key("ids"); w.beginArray(); for n in list { w.int(n.record.id) }; w.endArray()
-                    }, as: UTF8.self))
+                // A refusal is never kept under the key (it changed nothing); rendered all the
+                // same so that `render` answers every outcome.
+                let render: @Sendable (UserNotifications) -> StoredResponse = { outcome in
+                    switch outcome {
+                    case .stored(let list, let unknown):
+                        StoredResponse(status: 201, body: String(decoding: JSONWriter.object { w in
+                            w.key("ids"); w.beginArray(); for n in list { w.int(n.record.id) }; w.endArray()
+                            w.key("unknown"); w.beginArray(); for u in unknown { w.string(u) }; w.endArray()
+                        }, as: UTF8.self))
+                    case .refused(let unknown):
+                        StoredResponse(status: 422, body: String(decoding: Self.unknownUsersError(unknown), as: UTF8.self))
+                    }
                 }
-                store.createNotifications(content, users: users, now: wallMillis(), emailDelayMs: notifier.emailDelayMs,
-                                          claim: claim(key, c, render: render)) { result in
-                    self.finish(c, result) { list in
-                        metrics.notificationsStored.add(list.count, ordering: .relaxed)
-                        c.stored(render(list), replayed: false)
-                        notifier.push(list)
+                store.createNotifications(content, users: users, strict: strict, now: wallMillis(),
+                                          emailDelayMs: notifier.emailDelayMs, claim: claim(key, c, render: render)) { result in
+                    self.finish(c, result) { outcome in
+                        switch outcome {
+                        case .refused(let unknown):
+                            c.json(.unprocessable, Self.unknownUsersError(unknown))
+                        case .stored(let list, _):
+                            metrics.notificationsStored.add(list.count, ordering: .relaxed)
+                            c.stored(render(outcome), replayed: false)
+                            notifier.push(list)
+                        }
                     }
                 }
             case .audience(let audience):
+                // Its recipients are the hub's own users of the role: none can be unknown, and
+                // `strict` changes nothing.
                 let render: @Sendable (FanoutStart) -> StoredResponse = { f in
                     StoredResponse(status: 201, body: String(decoding: JSONWriter.object { w in
                         w.key("count"); w.int(f.count)
+                        w.key("unknown"); w.beginArray(); w.endArray()
                     }, as: UTF8.self))
                 }
                 store.startFanout(content, audience: audience, now: wallMillis(), claim: claim(key, c, render: render)) { result in
@@ -52,6 +70,21 @@ extension BridgeAPI {
                 }
             }
         } catch { c.fail(error) }
+    }
+
+    /// The strict refusal: `{"error": {code, message, unknown}}`, the message naming the first
+    /// few ids, `unknown` all of them.
+    static func unknownUsersError(_ unknown: [String]) -> [UInt8] {
+        let shown = unknown.prefix(5).joined(separator: ", ") + (unknown.count > 5 ? ", …" : "")
+        let message = "to.users: \(unknown.count) of the ids \(unknown.count == 1 ? "has" : "have") no user (\(shown)); "
+            + "nothing was stored (strict). Create them with PUT /v1/users/{id}, or leave strict out to store anyway"
+        return JSONWriter.object { w in
+            w.key("error"); w.beginObject()
+            w.key("code"); w.string("not_found")
+            w.key("message"); w.string(message)
+            w.key("unknown"); w.beginArray(); for u in unknown { w.string(u) }; w.endArray()
+            w.endObject()
+        }
     }
 
     /// `to`: exactly one of `users` (1–1000 ids), `role`, or `all: true`.
