@@ -61,17 +61,10 @@ public final class BridgeAPI: Sendable {
             respond(HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: body))
         }
         func stored(_ s: StoredResponse, replayed: Bool) {
-            var r = HTTPResponse(status: HTTPStatus(s.status, Self.reason(s.status)), headers: [("Content-Type", "application/json")],
+            var r = HTTPResponse(status: HTTPStatus.code(s.status), headers: [("Content-Type", "application/json")],
                                  body: Array(s.body.utf8))
             if replayed { r.headers.append(("Idempotent-Replayed", "true")) }
             respond(r)
-        }
-        static func reason(_ code: Int) -> String {
-            switch code {
-            case 200: return "OK"
-            case 201: return "Created"
-            default: return "OK"
-            }
         }
         func query(_ name: String) -> String? { request.query[name] }
     }

@@ -24,6 +24,16 @@ public struct HTTPStatus: Equatable, Hashable, Sendable {
     public static let serviceUnavailable = HTTPStatus(503, "Service Unavailable")
     public static let versionNotSupported = HTTPStatus(505, "HTTP Version Not Supported")
 
+    /// The status for a code, with its standard reason phrase (a stored answer keeps only the
+    /// code); "Status" for a code this list does not name.
+    public static func code(_ code: Int) -> HTTPStatus {
+        let known: [HTTPStatus] = [.ok, .created, .noContent, .switchingProtocols, .badRequest, .unauthorized, .forbidden,
+                                   .notFound, .methodNotAllowed, .conflict, .payloadTooLarge, .uriTooLong, .unprocessable,
+                                   .upgradeRequired, .tooManyRequests, .headerFieldsTooLarge, .internalServerError,
+                                   .notImplemented, .serviceUnavailable, .versionNotSupported]
+        return known.first { $0.code == code } ?? HTTPStatus(code, "Status")
+    }
+
     /// The contract's error code word for a status (PROTOCOL.md error codes, HTTP flavour).
     public var errorCode: String {
         switch code {
