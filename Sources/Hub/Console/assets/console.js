@@ -6,6 +6,8 @@ import { HubClient } from "/hub.js";
 const TOKEN_KEY = "montrose.token";
 const DEV_KEY = "montrose.dev";
 const STATUS_KEY = "montrose.status";
+const ALERTS_KEY = "montrose.desktop-alerts"; // localStorage: "1" once the user opted in
+const APP_TITLE = "Montrose Hub";
 
 const SERVICE_LABELS = {
   marketing: "Marketing", website: "Website", courses: "Courses", support: "Support",
@@ -24,6 +26,16 @@ const TYPING_SHOW_MS = 3000;
 const STATS_POLL_MS = 5000;
 const ADMIN_LIST_REFRESH_MS = 20000;
 const BELL_ITEMS = 5;
+const CACHE_PER_CHANNEL = 200; // messages kept per conversation for showing while offline
+const OFFLINE_TEXT = "Can't reach the hub — showing saved messages; retrying…";
+const OFFLINE_EMPTY_TEXT = "Can't reach the hub — no saved messages for this conversation yet; retrying…";
+const BROADCAST_AUDIENCES = [
+  ["all", "Everyone", "everyone (every client, agent and admin)"],
+  ["client", "Clients", "every client"],
+  ["website_agent", "Website agents", "every website agent"],
+  ["marketing_agent", "Marketing agents", "every marketing agent"],
+  ["admin", "Admins", "every admin"],
+];
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -73,6 +85,12 @@ const BELL_PATH = "M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a
 
 function srOnly(text) { return h("span", { class: "sr-only", text }); }
 
+function initials(name) {
+  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  const letters = words.length > 1 ? words[0][0] + words[words.length - 1][0] : (words[0] || "?").slice(0, 2);
+  return letters.toUpperCase();
+}
+
 function serviceOf(channel) { return String(channel).split(":")[1] || ""; }
 function clientOf(channel) { return String(channel).split(":").slice(2).join(":"); }
 function serviceLabel(service) { return SERVICE_LABELS[service] || service || "—"; }
@@ -113,10 +131,81 @@ function isAttentive() {
 function toast(text, kind = "info") {
   const region = document.getElementById("toasts");
   if (!region) return;
-  const item = h("div", { class: `toast toast-${kind}`, text });
+  const item = h("div", { class: `toast toast-${kind}`, testid: "toast", text });
   region.append(item);
   while (region.children.length > 4) region.firstElementChild.remove();
+  placeToasts();
   setTimeout(() => item.remove(), 6000);
+}
+
+/** Toasts sit above the composer when one is on screen, so they never cover the message box
+ *  or its Send button; elsewhere in the bottom corner. */
+function placeToasts() {
+  const region = document.getElementById("toasts");
+  if (!region) return;
+  let bottom = 16;
+  for (const form of document.querySelectorAll(".composer")) {
+    if (form.hidden || !form.getClientRects().length) continue;
+    const top = form.getBoundingClientRect().top;
+    if (top > 0 && top < window.innerHeight) bottom = Math.max(bottom, Math.ceil(window.innerHeight - top) + 8);
+  }
+  region.style.bottom = `${bottom}px`;
+}
+
+// ---------------------------------------------------------------- the address: #/conversations/<channel>, #/notifications, #/admin
+
+/** The view the fragment names, or null (no fragment, or one that is not a route). */
+function routeFromHash(hash = location.hash) {
+  const path = String(hash || "").replace(/^#/, "");
+  if (path === "/notifications") return { view: "notifications", channel: null };
+  if (path === "/admin") return { view: "admin", channel: null };
+  const m = /^\/conversations(?:\/(.+))?$/.exec(path);
+  if (!m) return null;
+  let channel = null;
+  if (m[1]) { try { channel = decodeURIComponent(m[1]); } catch { channel = null; } }
+  return { view: "chat", channel };
+}
+
+function hashFor(view, channel) {
+  if (view === "notifications") return "#/notifications";
+  if (view === "admin") return "#/admin";
+  return channel ? `#/conversations/${encodeURIComponent(channel).replace(/%3A/gi, ":")}` : "#/conversations";
+}
+
+// ---------------------------------------------------------------- tokens
+
+function base64urlJSON(part) {
+  if (!/^[A-Za-z0-9_-]+$/.test(part)) return null;
+  try {
+    const b64 = part.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((part.length + 3) % 4);
+    const value = JSON.parse(atob(b64));
+    return value && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the text has the shape of a JWT (three base64url parts, a JSON header with alg
+ *  and a JSON payload). Whether the hub accepts it is for the hub to say. */
+function looksLikeJwt(token) {
+  const parts = String(token).split(".");
+  if (parts.length !== 3 || !parts[2] || !/^[A-Za-z0-9_-]+$/.test(parts[2])) return false;
+  const header = base64urlJSON(parts[0]);
+  return !!(header && typeof header.alg === "string" && base64urlJSON(parts[1]));
+}
+
+const NOT_A_TOKEN = "That is not a valid access token. A token is one long line of three parts separated by dots (it starts with “eyJ”): check that you pasted all of it.";
+
+/** The sign-in page's sentence for a token the hub refused (close 4001, error "unauthorized";
+ *  the error's message says why: docs/protocol-notes.md). */
+function refusedTokenText(e) {
+  const why = String(e?.message || "");
+  if (/malformed|unsupported token algorithm|invalid token claim/i.test(why)) {
+    return `That is not a valid access token (the hub says: ${why}). Check that you pasted all of it.`;
+  }
+  if (/expired/i.test(why)) return "That token has expired. Ask for a new one and sign in again.";
+  if (/signature/i.test(why)) return "The hub did not accept that token: it was not issued for this hub (its signature does not match). Ask for a new one.";
+  return `The hub did not accept that token${why ? ` (${why})` : ""}. Ask for a new one and sign in again.`;
 }
 
 function setView(root) {
@@ -165,13 +254,13 @@ function takeTokenFromFragment() {
   return token.trim();
 }
 
-async function showSignIn(notice = "", retryToken = null) {
+async function showSignIn(notice = "", retryToken = null, retryForm = false) {
   const devUsers = await fetchDevUsers();
   const status = h("p", { class: "signin-status", role: "status", "aria-live": "polite" });
   const card = h("main", { class: "signin", id: "main" },
     h("h1", { class: "signin-title", text: "Montrose Hub" }),
     h("p", { class: "muted", text: "Sign in to chat with your team and see your notifications." }));
-  if (notice) card.append(h("p", { class: "notice", role: "alert", text: notice }));
+  if (notice) card.append(h("p", { class: "notice", role: "alert", testid: "signin-notice", text: notice }));
   if (retryToken) {
     card.append(h("button", {
       type: "button", class: "btn", text: "Try again",
@@ -206,26 +295,33 @@ async function showSignIn(notice = "", retryToken = null) {
 
   const input = h("input", {
     type: "text", id: "token-input", testid: "token-input", autocomplete: "off", spellcheck: "false",
-    autocapitalize: "off", required: true, placeholder: "eyJ…",
+    autocapitalize: "off", required: true, placeholder: "eyJ…", "aria-describedby": "token-error",
   });
-  const form = h("form", { class: "signin-token" },
+  const tokenError = h("p", { class: "field-error", id: "token-error", testid: "token-error", role: "alert" });
+  const form = h("form", { class: "signin-token", novalidate: true },
     h("label", { for: "token-input", text: "Access token" }),
-    h("div", { class: "row" }, input, h("button", { type: "submit", class: "btn btn-primary", testid: "signin-token", text: "Sign in" })));
+    h("div", { class: "row" }, input, h("button", { type: "submit", class: "btn btn-primary", testid: "signin-token", text: "Sign in" })),
+    tokenError);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const token = input.value.trim();
-    if (!token) { status.textContent = "Paste the token you were given."; input.focus(); return; }
+    const fail = (text) => { tokenError.textContent = text; input.setAttribute("aria-invalid", "true"); input.focus(); };
+    if (!token) return fail("Paste the token you were given.");
+    // A text that is not a JWT at all is said so here; the hub judges the rest.
+    if (!looksLikeJwt(token)) return fail(NOT_A_TOKEN);
+    tokenError.textContent = "";
+    input.removeAttribute("aria-invalid");
     sessionStorage.removeItem(DEV_KEY);
     startSession(token, devUsers);
   });
   if (devUsers && devUsers.length) {
-    card.append(h("details", { class: "signin-other" }, h("summary", { text: "Sign in with a token instead" }), form));
+    card.append(h("details", { class: "signin-other", open: retryForm || null }, h("summary", { text: "Sign in with a token instead" }), form));
   } else {
     card.append(form);
   }
   card.append(status);
   setView(card);
-  const first = card.querySelector(".signin-user") || input;
+  const first = retryForm ? input : (card.querySelector(".signin-user") || input);
   first.focus();
 }
 
@@ -247,6 +343,8 @@ async function startSession(token, devUsers = null) {
 function signOut(notice = "") {
   if (current) current.dispose();
   current = null;
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  document.title = APP_TITLE;
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(DEV_KEY);
   showSignIn(notice);
@@ -273,6 +371,8 @@ class Session {
     this.notesMore = false;
     this.notesPageLoaded = false;
     this.unread = { total: 0, by_service: {} };
+    this.cache = new Map(); // channel → Map(seq → message): what can be shown while the hub is unreachable
+    this.routing = false;
     this.view = "chat";
     this.conv = null; // the open ConversationView
     this.timers = new Set();
@@ -333,7 +433,7 @@ class Session {
       current = null;
       if (unauthorized) {
         sessionStorage.removeItem(TOKEN_KEY);
-        showSignIn("That sign-in is no longer valid (expired or revoked). Please sign in again.");
+        showSignIn(refusedTokenText(e), null, sessionStorage.getItem(DEV_KEY) !== "1");
       } else {
         showSignIn(`Could not connect to the hub: ${errorText(e)}`, this.token);
       }
@@ -410,51 +510,85 @@ class Session {
       onclick: (e) => { e.stopPropagation(); this.toggleBell(); },
     }, svgIcon(BELL_PATH), this.bellCount);
     this.bellList = h("ul", { class: "bell-list" });
-    this.bellMenu = h("div", { class: "bell-menu", id: "bell-menu", hidden: true, role: "region", "aria-label": "Latest notifications" },
+    this.bellMenu = h("div", { class: "bell-menu popover", id: "bell-menu", testid: "bell-menu", hidden: true, role: "region", "aria-label": "Latest notifications" },
       this.bellList,
       h("div", { class: "bell-foot" },
-        h("button", { type: "button", class: "link", text: "All notifications", onclick: () => { this.closeBell(); this.show("notifications"); } }),
+        h("a", { class: "link", href: "#/notifications", testid: "bell-all", text: "All notifications", onclick: () => this.closeBell() }),
         h("button", { type: "button", class: "link", text: "Mark all read", onclick: () => this.markAllRead() })));
     this.bellWrap = h("div", { class: "bell-wrap" }, this.bellButton, this.bellMenu);
 
+    // Sections are links to their address (#/…): a reload or a shared link lands on the same view.
     this.tabs = {};
-    const tab = (name, label) => {
-      this.tabs[name] = h("button", { type: "button", class: "tab", text: label, onclick: () => this.show(name) });
+    const tab = (name, long, short) => {
+      this.tabs[name] = h("a", { class: `tab${short ? " has-short" : ""}`, href: hashFor(name), testid: `tab-${name}` },
+        h("span", { class: "tab-long", text: long }),
+        short ? h("span", { class: "tab-short", text: short }) : null);
       return this.tabs[name];
     };
+    this.notesTabCount = h("span", { class: "tab-count", hidden: true });
     const nav = h("nav", { class: "tabs", "aria-label": "Sections" },
-      tab("chat", "Conversations"), tab("notifications", "Notifications"), this.isAdmin ? tab("admin", "Admin") : null);
+      tab("chat", "Conversations", "Chats"), tab("notifications", "Notifications"), this.isAdmin ? tab("admin", "Admin") : null);
+    this.tabs.notifications.append(this.notesTabCount);
+    this.tabs.chat.addEventListener("click", (e) => {
+      // On a phone the list and the conversation share the screen: the tab goes to the list.
+      if (this.view === "chat" && this.conv && window.matchMedia("(max-width: 700px)").matches) {
+        e.preventDefault();
+        this.backToList();
+      }
+    });
 
-    let statusControl = null;
+    // The account menu: who I am, my status (agents and admins), desktop alerts, sign out.
+    const meName = this.me.name || this.me.user;
+    this.accountButton = h("button", {
+      type: "button", class: "account", testid: "account", "aria-haspopup": "true", "aria-expanded": "false",
+      "aria-controls": "account-menu", "aria-label": `Account: ${meName}, ${roleLabel(this.me.role)}`,
+      onclick: (e) => { e.stopPropagation(); this.toggleAccount(); },
+    },
+    h("span", { class: "avatar", "aria-hidden": "true", text: initials(meName) }),
+    h("span", { class: "me" },
+      h("span", { class: "me-name", text: meName }),
+      h("span", { class: "me-role", text: roleLabel(this.me.role) })));
+    const accountItems = [
+      h("p", { class: "account-who" }, h("strong", { text: meName }), h("span", { class: "muted", text: roleLabel(this.me.role) })),
+    ];
     if (!this.isClient) {
-      this.statusSelect = h("select", { id: "my-status", "aria-label": "My status", onchange: () => this.setMyStatus(this.statusSelect.value) },
+      this.statusSelect = h("select", { id: "my-status", testid: "my-status", onchange: () => this.setMyStatus(this.statusSelect.value) },
         AGENT_STATUSES.map((s) => h("option", { value: s, text: s[0].toUpperCase() + s.slice(1) })));
       this.statusSelect.value = sessionStorage.getItem(STATUS_KEY) || "available";
-      statusControl = h("label", { class: "status-control" }, h("span", { class: "sr-only", text: "My status" }), this.statusSelect);
+      accountItems.push(h("div", { class: "field" }, h("label", { for: "my-status", text: "My status" }), this.statusSelect));
+      this.accountButton.classList.add(`status-${this.statusSelect.value}`);
     }
+    if (typeof window.Notification === "function") {
+      this.alertsBox = h("input", { type: "checkbox", id: "desktop-alerts", testid: "desktop-alerts", onchange: () => this.setDesktopAlerts(this.alertsBox.checked) });
+      this.alertsBox.checked = this.desktopAlertsOn();
+      this.alertsNote = h("span", { class: "muted small", id: "desktop-alerts-note", testid: "desktop-alerts-note" });
+      accountItems.push(h("div", { class: "check" }, this.alertsBox,
+        h("label", { for: "desktop-alerts" }, "Desktop alerts", h("span", { class: "muted small block", text: "A system notification for a new message in a conversation that is not on screen." })),
+        this.alertsNote));
+    }
+    accountItems.push(h("button", { type: "button", class: "btn", testid: "sign-out", text: "Sign out", onclick: () => signOut() }));
+    this.accountMenu = h("div", { class: "account-menu popover", id: "account-menu", hidden: true, role: "region", "aria-label": "Account" }, accountItems);
+    this.accountWrap = h("div", { class: "account-wrap" }, this.accountButton, this.accountMenu);
 
-    const header = h("header", { class: "topbar" },
-      h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true", text: "M" }), h("span", { class: "brand-name", text: "Montrose Hub" })),
+    const header = h("header", { class: `topbar${this.isAdmin ? " topbar-admin" : ""}`, testid: "topbar" },
+      h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true", text: "M" }), h("span", { class: "brand-name", text: APP_TITLE })),
       nav,
       h("div", { class: "topbar-right" },
         h("span", { class: "conn-wrap" }, h("span", { class: "sr-only", text: "Connection:" }), this.connEl),
-        statusControl,
         this.bellWrap,
-        h("div", { class: "me" },
-          h("span", { class: "me-name", text: this.me.name || this.me.user }),
-          h("span", { class: "me-role", text: roleLabel(this.me.role) })),
-        h("button", { type: "button", class: "btn btn-quiet", text: "Sign out", onclick: () => signOut() })));
+        this.accountWrap));
 
     this.banner = h("div", { class: "banner", role: "alert", hidden: true });
 
-    // Conversations.
+    // Conversations. The list's heading is the view's h1; on a phone with a conversation
+    // open the list is hidden and its heading stays for screen readers.
     this.convList = h("ul", { class: "conv-list", "aria-label": "Conversations" });
     this.convMoreButton = h("button", { type: "button", class: "btn btn-quiet more", hidden: true, text: "Show more", onclick: () => this.loadMoreConversations() });
     this.convEmpty = h("p", { class: "muted empty", hidden: true, text: "No conversations yet." });
     this.pane = h("section", { class: "pane", "aria-label": "Conversation" });
     this.chatView = h("div", { class: "view view-chat" },
-      h("aside", { class: "sidebar", "aria-label": "Conversation list" },
-        h("h2", { class: "sidebar-title", text: "Conversations" }), this.convList, this.convEmpty, this.convMoreButton),
+      h("aside", { class: "sidebar", "aria-labelledby": "conversations-title" },
+        h("h1", { class: "sidebar-title", id: "conversations-title", text: "Conversations" }), this.convList, this.convEmpty, this.convMoreButton),
       this.pane);
     this.showPanePlaceholder("Choose a conversation.");
 
@@ -464,7 +598,7 @@ class Session {
     this.notesEmpty = h("p", { class: "muted empty", hidden: true, text: "No notifications." });
     this.notesView = h("section", { class: "view view-notes", testid: "notifications-page", hidden: true, "aria-labelledby": "notes-title" },
       h("div", { class: "notes-head" },
-        h("h2", { id: "notes-title", text: "Notifications" }),
+        h("h1", { id: "notes-title", text: "Notifications" }),
         h("button", { type: "button", class: "btn", testid: "mark-all-read", text: "Mark all read", onclick: () => this.markAllRead() })),
       this.notesGroups, this.notesEmpty, this.notesMoreButton);
 
@@ -473,8 +607,9 @@ class Session {
 
     this.main = h("main", { id: "main", class: "main", tabindex: "-1" }, views);
     setView(h("div", { class: "shell" }, header, this.banner, this.main));
-    this.show(this.view);
     this.renderBell();
+    this.renderTitle();
+    this.applyRoute(routeFromHash() || { view: this.view, channel: null });
   }
 
   show(view) {
@@ -486,9 +621,40 @@ class Session {
     for (const [name, el] of Object.entries(this.tabs)) {
       if (name === view) el.setAttribute("aria-current", "page"); else el.removeAttribute("aria-current");
     }
+    if (this.tabs.chat) this.tabs.chat.setAttribute("href", hashFor("chat", this.conv?.channel));
     if (view === "notifications") this.loadNotificationsPage(false);
     if (view === "admin") this.startStats(); else this.stopStats();
     if (view === "chat") this.maybeRead();
+    this.syncHash();
+    placeToasts();
+  }
+
+  /** Puts the view on screen into the address: a new history entry (back returns), or in
+   *  place while a route from the address is being applied. */
+  syncHash(replace = false) {
+    if (this.disposed) return;
+    const target = hashFor(this.view, this.view === "chat" ? this.conv?.channel : null);
+    if (location.hash === target) return;
+    const url = location.pathname + location.search + target;
+    if (replace || this.routing) history.replaceState(null, "", url);
+    else history.pushState(null, "", url);
+  }
+
+  /** Shows what the address names (a reload, a link, back or forward). */
+  applyRoute(route) {
+    if (!route || this.disposed) return;
+    this.routing = true;
+    try {
+      if (route.view === "chat" && route.channel) {
+        this.openConversation(route.channel);
+      } else {
+        if (route.view === "chat" && this.conv) this.closeConversation();
+        this.show(route.view);
+      }
+    } finally {
+      this.routing = false;
+    }
+    this.syncHash(true);
   }
 
   setConnection(state, reason, code) {
@@ -509,6 +675,7 @@ class Session {
     } else if (shown === "live") {
       this.banner.hidden = true;
     }
+    if (this.conv) this.conv.onConnection(shown === "live");
   }
 
   // ---- my status (agents and admins)
@@ -516,14 +683,21 @@ class Session {
   setMyStatus(value) {
     const previous = sessionStorage.getItem(STATUS_KEY) || "available";
     sessionStorage.setItem(STATUS_KEY, value);
+    this.showStatusDot(value);
     this.hub.status(value).then(
       () => toast(`Status: ${value}`),
       (e) => {
         if (this.disposed) return;
         sessionStorage.setItem(STATUS_KEY, previous);
         if (this.statusSelect) this.statusSelect.value = previous;
+        this.showStatusDot(previous);
         toast(`Could not set the status: ${errorText(e)}`, "error");
       });
+  }
+
+  showStatusDot(value) {
+    if (!this.accountButton || this.isClient) return;
+    for (const s of AGENT_STATUSES) this.accountButton.classList.toggle(`status-${s}`, s === value);
   }
 
   applyStoredStatus() {
@@ -577,6 +751,7 @@ class Session {
 
   normalizeConv(c) {
     if (c.last_message?.from) this.learn(c.last_message.from);
+    if (c.last_message && Number.isFinite(c.last_message.seq)) this.remember({ ...c.last_message, channel: c.channel });
     // The hub names the client and the agents of each conversation (docs/protocol-notes.md).
     for (const [id, name] of Object.entries(c.names || {})) this.learn({ id, name });
     return {
@@ -680,6 +855,7 @@ class Session {
     }
     this.convEmpty.hidden = order.length > 0;
     this.convMoreButton.hidden = !this.convMore;
+    this.renderTitle();
     if (focused && focused !== document.activeElement && this.convList.contains(focused)) focused.focus();
   }
 
@@ -715,6 +891,8 @@ class Session {
     const conv = this.convs.get(m.channel);
     const mine = m.from?.id === this.myId;
     const viewing = this.conv?.channel === m.channel && this.view === "chat" && isAttentive() && this.conv.ready;
+    const isNew = !this.cache.get(m.channel)?.has(m.seq);
+    this.remember(m);
     if (conv) {
       const lastSeq = conv.last_message?.seq ?? 0;
       if (m.seq > lastSeq) {
@@ -723,10 +901,94 @@ class Session {
         this.updateConv(m.channel);
       }
     }
+    if (isNew && !mine && !viewing) this.desktopAlert(m);
     if (this.conv?.channel === m.channel) {
       this.conv.addMessage(m);
       this.maybeRead();
     }
+  }
+
+  /** Keeps the latest messages of each conversation seen in this session, to show when the
+   *  hub cannot be reached. */
+  remember(m) {
+    if (!m || !m.channel || !Number.isFinite(m.seq)) return;
+    let map = this.cache.get(m.channel);
+    if (!map) { map = new Map(); this.cache.set(m.channel, map); }
+    if (map.has(m.seq)) return;
+    map.set(m.seq, m);
+    if (map.size > CACHE_PER_CHANNEL) {
+      const seqs = [...map.keys()].sort((a, b) => a - b);
+      for (const seq of seqs.slice(0, map.size - CACHE_PER_CHANNEL)) map.delete(seq);
+    }
+  }
+
+  cached(channel) {
+    const map = this.cache.get(channel);
+    return map ? [...map.values()].sort((a, b) => a.seq - b.seq) : [];
+  }
+
+  /** Unread messages in conversations plus unread notifications, counting a conversation's
+   *  message notification once (it is read with the conversation). */
+  unreadTotal() {
+    let messages = 0;
+    for (const c of this.convs.values()) messages += c.unread || 0;
+    let counted = 0; // message notifications of conversations whose messages are counted already
+    for (const n of this.notes.values()) {
+      const channel = n.data && typeof n.data === "object" ? n.data.channel : null;
+      if (!n.read && n.category === "messages" && channel && this.convs.get(channel)?.unread > 0) counted += 1;
+    }
+    return messages + Math.max(0, (this.unread.total || 0) - counted);
+  }
+
+  /** "(3) Montrose Hub": the tab shows there is something to read. */
+  renderTitle() {
+    if (this.disposed) return;
+    const total = this.unreadTotal();
+    const title = total > 0 ? `(${total}) ${APP_TITLE}` : APP_TITLE;
+    if (document.title !== title) document.title = title;
+  }
+
+  // ---- desktop alerts (opt-in: the browser's permission is asked only when the user turns them on)
+
+  desktopAlertsOn() {
+    return localStorage.getItem(ALERTS_KEY) === "1" && typeof window.Notification === "function" && window.Notification.permission === "granted";
+  }
+
+  async setDesktopAlerts(on) {
+    const N = window.Notification;
+    if (!on || typeof N !== "function") {
+      localStorage.removeItem(ALERTS_KEY);
+      if (this.alertsNote) this.alertsNote.textContent = "";
+      return;
+    }
+    let permission = N.permission;
+    if (permission !== "granted") {
+      try { permission = await N.requestPermission(); } catch { permission = "denied"; }
+    }
+    if (this.disposed) return;
+    if (permission === "granted") {
+      localStorage.setItem(ALERTS_KEY, "1");
+      if (this.alertsNote) this.alertsNote.textContent = "On: you will get an alert for new messages.";
+    } else {
+      localStorage.removeItem(ALERTS_KEY);
+      if (this.alertsBox) this.alertsBox.checked = false;
+      if (this.alertsNote) this.alertsNote.textContent = "The browser blocked notifications for this site; allow them in its site settings to turn alerts on.";
+    }
+  }
+
+  desktopAlert(m) {
+    if (!this.desktopAlertsOn()) return;
+    const conv = this.convs.get(m.channel);
+    const where = conv ? this.convTitle(conv).title : serviceLabel(serviceOf(m.channel));
+    const from = m.from?.name || this.nameOf(m.from?.id) || "Someone";
+    try {
+      const n = new window.Notification(`${from} · ${where}`, { body: String(m.text ?? "").slice(0, 200), tag: m.channel });
+      n.onclick = () => {
+        window.focus();
+        if (!this.disposed) this.openConversation(m.channel);
+        n.close();
+      };
+    } catch { /* some browsers allow notifications only from a service worker */ }
   }
 
   onRead(r) {
@@ -774,6 +1036,7 @@ class Session {
   openConversation(channel) {
     if (this.conv?.channel === channel && !this.conv.closed) {
       this.chatView.classList.add("has-open");
+      this.show("chat");
       this.conv.focusComposer();
       return;
     }
@@ -792,6 +1055,9 @@ class Session {
     this.chatView.classList.remove("has-open");
     this.showPanePlaceholder(notice || "Choose a conversation.", !!notice);
     this.renderConversations();
+    if (this.tabs?.chat) this.tabs.chat.setAttribute("href", hashFor("chat"));
+    if (this.view === "chat") this.syncHash();
+    placeToasts();
     if (notice) toast(notice);
   }
 
@@ -937,7 +1203,12 @@ class Session {
     this.bellCount.textContent = String(total);
     this.bellCount.classList.toggle("zero", total === 0);
     this.bellButton.setAttribute("aria-label", `Notifications, ${total} unread`);
-    if (this.tabs?.notifications) this.tabs.notifications.textContent = total ? `Notifications (${total})` : "Notifications";
+    if (this.notesTabCount) {
+      this.notesTabCount.textContent = total ? String(total) : "";
+      this.notesTabCount.hidden = !total;
+      this.tabs.notifications.setAttribute("aria-label", total ? `Notifications, ${total} unread` : "Notifications");
+    }
+    this.renderTitle();
   }
 
   sortedNotes() {
@@ -970,9 +1241,27 @@ class Session {
   }
 
   openBell() {
+    this.closeAccount();
     this.bellMenu.hidden = false;
     this.bellButton.setAttribute("aria-expanded", "true");
     this.renderBell();
+  }
+
+  toggleAccount() {
+    if (this.accountMenu.hidden) {
+      this.closeBell();
+      this.accountMenu.hidden = false;
+      this.accountButton.setAttribute("aria-expanded", "true");
+    } else {
+      this.closeAccount();
+    }
+  }
+
+  closeAccount(focusButton = false) {
+    if (!this.accountMenu || this.accountMenu.hidden) return;
+    this.accountMenu.hidden = true;
+    this.accountButton.setAttribute("aria-expanded", "false");
+    if (focusButton) this.accountButton.focus();
   }
 
   closeBell(focusButton = false) {
@@ -987,7 +1276,7 @@ class Session {
     if (!n.read) this.markRead([n.id]);
     const channel = n.data && typeof n.data === "object" ? n.data.channel : null;
     if (channel && this.convs.has(channel)) this.openConversation(channel);
-    else this.show("notifications");
+    else if (this.view !== "notifications") this.show("notifications");
   }
 
   async markRead(ids) {
@@ -1037,10 +1326,10 @@ class Session {
     const sections = [];
     for (const [key, day] of days) {
       const headingId = `day-${key}`;
-      const section = h("section", { class: "notes-day", "aria-labelledby": headingId }, h("h3", { id: headingId, text: day.label }));
+      const section = h("section", { class: "notes-day", "aria-labelledby": headingId }, h("h2", { id: headingId, text: day.label }));
       for (const [service, items] of day.services) {
         section.append(h("div", { class: "notes-service" },
-          h("h4", { text: serviceLabel(service) }),
+          h("h3", { text: serviceLabel(service) }),
           h("ul", { class: "notes-list" }, items.map((n) => this.renderNote(n)))));
       }
       sections.push(section);
@@ -1050,19 +1339,26 @@ class Session {
     this.notesMoreButton.hidden = !this.notesMore;
   }
 
+  /** One notification on the page: the whole item opens it, as in the bell (a conversation's
+   *  notification opens the conversation; any other is marked read). */
   renderNote(n) {
     const channel = n.data && typeof n.data === "object" ? n.data.channel : null;
-    const title = channel && this.convs.has(channel)
-      ? h("button", { type: "button", class: "link note-title", text: n.title || "(no title)", onclick: () => this.activateNote(n) })
-      : h("span", { class: "note-title", text: n.title || "(no title)" });
+    const opens = channel && this.convs.has(channel);
+    const what = opens ? "Open the conversation" : (n.read ? "" : "Mark as read");
+    const open = h("button", {
+      type: "button", class: "note-open", testid: "notification-open", data: { id: n.id },
+      title: what || null, onclick: () => this.activateNote(n),
+    },
+    h("span", { class: "note-top" },
+      h("span", { class: "chip", text: CATEGORY_LABELS[n.category] || n.category || "" }),
+      n.broadcast ? h("span", { class: "chip chip-quiet", text: "Announcement" }) : null,
+      h("time", { class: "muted", datetime: Number.isFinite(n.ts) ? new Date(n.ts).toISOString() : null, text: timeLabel(n.ts) })),
+    h("span", { class: "note-title", text: n.title || "(no title)" }),
+    n.body ? h("span", { class: "note-body", text: n.body }) : null,
+    opens ? h("span", { class: "note-go", "aria-hidden": "true", text: "Open conversation ›" }) : null,
+    n.read ? null : srOnly(" (unread)"));
     return h("li", { class: `note${n.read ? "" : " unread"}`, testid: "notification", data: { id: n.id, read: String(!!n.read) } },
-      h("div", { class: "note-main" },
-        h("div", { class: "note-top" },
-          h("span", { class: "chip", text: CATEGORY_LABELS[n.category] || n.category || "" }),
-          n.broadcast ? h("span", { class: "chip chip-quiet", text: "Announcement" }) : null,
-          h("time", { class: "muted", datetime: Number.isFinite(n.ts) ? new Date(n.ts).toISOString() : null, text: timeLabel(n.ts) })),
-        title,
-        n.body ? h("p", { class: "note-body", text: n.body }) : null),
+      open,
       n.read
         ? h("span", { class: "note-state muted", text: "Read" })
         : h("button", { type: "button", class: "btn btn-small", text: "Mark read", "aria-label": `Mark “${n.title || "notification"}” as read`, onclick: () => this.markRead([n.id]) }));
@@ -1074,26 +1370,55 @@ class Session {
     const title = h("input", { id: "broadcast-title", testid: "broadcast-title", type: "text", required: true, maxlength: "200", autocomplete: "off" });
     const body = h("textarea", { id: "broadcast-body", testid: "broadcast-body", rows: "3", maxlength: "2000" });
     const audience = h("select", { id: "broadcast-audience", testid: "broadcast-audience" },
-      [["all", "Everyone"], ["client", "Clients"], ["website_agent", "Website agents"], ["marketing_agent", "Marketing agents"], ["admin", "Admins"]]
-        .map(([value, label]) => h("option", { value, text: label })));
-    const send = h("button", { type: "submit", class: "btn btn-primary", testid: "broadcast-send", text: "Send broadcast" });
-    const result = h("p", { class: "form-status", role: "status", "aria-live": "polite" });
+      BROADCAST_AUDIENCES.map(([value, label]) => h("option", { value, text: label })));
+    const send = h("button", { type: "submit", class: "btn btn-primary", testid: "broadcast-send", text: "Send broadcast…" });
+    const result = h("p", { class: "form-status", role: "status", "aria-live": "polite", testid: "broadcast-result" });
+    // The confirmation step: nothing goes out before "Send to …" here.
+    const question = h("p", { class: "confirm-question", id: "broadcast-question", tabindex: "-1" });
+    const confirmSend = h("button", { type: "button", class: "btn btn-primary", testid: "broadcast-confirm-send" });
+    const cancel = h("button", { type: "button", class: "btn", testid: "broadcast-cancel", text: "Cancel" });
+    const confirm = h("div", { class: "confirm", testid: "broadcast-confirm", hidden: true, role: "group", "aria-labelledby": "broadcast-question" },
+      question, h("div", { class: "row" }, confirmSend, cancel));
+    const sendRow = h("div", { class: "row" }, send);
     const form = h("form", { class: "card broadcast-form", "aria-labelledby": "broadcast-heading" },
       h("h2", { id: "broadcast-heading", text: "Broadcast" }),
       h("div", { class: "field" }, h("label", { for: "broadcast-title", text: "Title" }), title),
       h("div", { class: "field" }, h("label", { for: "broadcast-body", text: "Message (optional)" }), body),
       h("div", { class: "field" }, h("label", { for: "broadcast-audience", text: "Audience" }), audience),
-      h("div", { class: "row" }, send), result);
-    form.addEventListener("submit", async (e) => {
+      sendRow, confirm, result);
+    let params = null;
+    const editing = (on) => {
+      for (const el of [title, body, audience]) el.disabled = !on;
+      sendRow.hidden = !on;
+      confirm.hidden = on;
+    };
+    form.addEventListener("submit", (e) => {
       e.preventDefault();
       const t = title.value.trim();
       if (!t) { result.textContent = "A title is needed."; title.focus(); return; }
-      send.disabled = true;
-      result.textContent = "Sending…";
-      const params = { audience: audience.value, title: t };
+      params = { audience: audience.value, title: t };
       if (body.value.trim()) params.body = body.value.trim();
+      const [, label, who] = BROADCAST_AUDIENCES.find(([v]) => v === params.audience) || [params.audience, params.audience, params.audience];
+      question.replaceChildren("Send “", h("strong", { text: t }), `” to ${who}? It goes out at once and cannot be taken back.`);
+      confirmSend.textContent = params.audience === "all" ? "Send to everyone" : `Send to ${label.toLowerCase()}`;
+      result.textContent = "";
+      editing(false);
+      question.focus();
+    });
+    cancel.addEventListener("click", () => {
+      params = null;
+      editing(true);
+      result.textContent = "Not sent.";
+      send.focus();
+    });
+    confirmSend.addEventListener("click", async () => {
+      if (!params) return;
+      const p = params;
+      params = null;
+      confirmSend.disabled = cancel.disabled = true;
+      result.textContent = "Sending…";
       try {
-        const r = await this.hub.request("admin.broadcast", params);
+        const r = await this.hub.request("admin.broadcast", p);
         if (this.disposed) return;
         result.textContent = `Sent (announcement #${r?.id}); delivered live to ${r?.delivered_live ?? 0} user(s) online.`;
         title.value = "";
@@ -1101,15 +1426,18 @@ class Session {
       } catch (err) {
         if (!this.disposed) result.textContent = `Not sent: ${errorText(err)}`;
       } finally {
-        send.disabled = false;
+        confirmSend.disabled = cancel.disabled = false;
+        editing(true);
+        title.focus();
       }
     });
 
-    this.statsList = h("dl", { class: "stats-list" });
+    this.statsList = h("ul", { class: "stats-list" });
     this.statsNote = h("p", { class: "muted small", text: "Updated every 5 seconds while this page is shown." });
     const stats = h("section", { class: "card stats", testid: "stats", "aria-labelledby": "stats-heading" },
       h("h2", { id: "stats-heading", text: "Live stats" }), this.statsList, this.statsNote);
-    return h("section", { class: "view view-admin", hidden: true, "aria-label": "Admin" }, form, stats);
+    return h("section", { class: "view view-admin", hidden: true, "aria-labelledby": "admin-title" },
+      h("h1", { class: "view-title", id: "admin-title", text: "Admin" }), h("div", { class: "admin-grid" }, form, stats));
   }
 
   startStats() {
@@ -1136,13 +1464,40 @@ class Session {
 
   renderStats(s) {
     if (!s) return;
+    // [key, label, value, hint]
     const rows = [
-      ["Connections", s.connections], ["WebSockets", s.websockets], ["Users online", s.users_online],
-      ["Agents online", s.agents_online],
+      ["connections", "Connections", s.connections, "Every open connection to the public port: HTTP requests and WebSockets, this console's included."],
+      ["websockets", "WebSockets", s.websockets, "Upgraded connections only (browsers and apps signed in or signing in)."],
+      ["users_online", "Users online", s.users_online, null],
+      ["agents_online", "Agents online", s.agents_online, null],
     ];
-    for (const [role, n] of Object.entries(s.online_by_role || {})) rows.push([`Online: ${roleLabel(role)}`, n]);
-    rows.push(["Messages stored", s.messages_stored], ["Notifications stored", s.notifications_stored]);
-    this.statsList.replaceChildren(...rows.map(([k, v]) => h("div", { class: "stat" }, h("dt", { text: k }), h("dd", { text: v ?? "—" }))));
+    for (const [role, n] of Object.entries(s.online_by_role || {})) rows.push([`online_${role}`, `Online: ${roleLabel(role)}`, n, null]);
+    rows.push(
+      ["messages_total", "Messages in store", s.messages_total, "All chat messages the hub holds."],
+      ["notifications_total", "Notifications in store", s.notifications_total, "All notifications the hub holds."],
+      ["messages_stored", "Messages since hub start", s.messages_stored, "Stored by this hub process since it started."],
+      ["notifications_stored", "Notifications since hub start", s.notifications_stored, "Stored by this hub process since it started."]);
+    // Updated in place: the items stay (and a screen reader's place in them) from poll to poll.
+    if (!this.statEls) this.statEls = new Map();
+    const keep = new Set(rows.map(([key]) => key));
+    for (const [key, li] of this.statEls) if (!keep.has(key)) { li.remove(); this.statEls.delete(key); }
+    let prev = null;
+    for (const [key, label, value, hint] of rows) {
+      let li = this.statEls.get(key);
+      if (!li) {
+        li = h("li", { class: "stat", testid: "stat", data: { key } },
+          h("span", { class: "stat-label", text: label }),
+          h("span", { class: "stat-value", testid: "stat-value" }),
+          hint ? h("span", { class: "stat-hint", text: hint }) : null);
+        this.statEls.set(key, li);
+      }
+      const text = Number.isFinite(value) ? String(value) : "—";
+      const valueEl = li.querySelector(".stat-value");
+      if (valueEl.textContent !== text) valueEl.textContent = text;
+      const expected = prev ? prev.nextElementSibling : this.statsList.firstElementChild;
+      if (expected !== li) this.statsList.insertBefore(li, expected);
+      prev = li;
+    }
     this.statsNote.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every 5 seconds while shown.`;
   }
 
@@ -1179,6 +1534,22 @@ class ConversationView {
     const { title, sub } = conv ? this.s.convTitle(conv) : { title: this.channel, sub: "" };
     this.titleEl.textContent = title;
     this.subEl.textContent = sub;
+    this.renderObserverNote();
+  }
+
+  /** An admin reads a client's conversation as an observer (docs/protocol-notes.md), but a
+   *  send posts into it like anyone's: the composer says so. */
+  renderObserverNote() {
+    if (!this.observerNote) return;
+    const conv = this.s.convs.get(this.channel);
+    const client = this.s.nameOf(conv?.client || clientOf(this.channel));
+    const service = serviceLabel(serviceOf(this.channel));
+    const agents = (conv?.agents || []).map((a) => this.s.nameOf(a));
+    const withWhom = agents.length ? `their ${service} agent, ${agents.join(", ")}` : `the ${service} team (no agent assigned yet)`;
+    this.observerNote.replaceChildren(
+      h("strong", { text: "Observing as admin. " }),
+      `A message you send here is posted into ${client}'s conversation with ${withWhom}, and they will see it.`);
+    this.input.setAttribute("placeholder", "Message as admin · Enter sends");
   }
 
   build() {
@@ -1208,44 +1579,108 @@ class ConversationView {
       }
     });
     this.input.addEventListener("input", () => this.onInput());
-    this.sendButton = h("button", { type: "submit", class: "btn btn-primary", testid: "composer-send", text: "Send" });
-    this.composer = h("form", { class: "composer", hidden: true, "aria-label": "Send a message" }, this.input, this.sendButton);
+    const observing = this.s.isAdmin;
+    this.sendButton = h("button", { type: "submit", class: "btn btn-primary", testid: "composer-send", text: observing ? "Send as admin" : "Send" });
+    this.observerNote = observing ? h("p", { class: "observer-note", id: "observer-note", testid: "observer-note" }) : null;
+    if (observing) this.input.setAttribute("aria-describedby", "observer-note");
+    this.composer = h("form", { class: `composer${observing ? " composer-observer" : ""}`, hidden: true, "aria-label": "Send a message" },
+      this.observerNote, h("div", { class: "composer-row" }, this.input, this.sendButton));
     this.composer.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
+    if (typeof ResizeObserver === "function") {
+      this.resizeWatch = new ResizeObserver(() => placeToasts());
+      this.resizeWatch.observe(this.composer);
+    }
     this.notice = h("p", { class: "notice", role: "alert", hidden: true });
+    this.offlineNote = h("p", { class: "notice notice-offline", testid: "conv-offline", role: "status", hidden: true });
     this.root = h("div", { class: "conversation", data: { channel: this.channel } },
       h("div", { class: "conv-head" },
         h("button", { type: "button", class: "btn btn-quiet back", "aria-label": "Back to conversations", onclick: () => this.s.backToList() }, "‹ Back"),
         h("div", { class: "conv-head-text" }, this.titleEl, this.subEl, this.onlineEl)),
-      this.notice, this.scroller, this.typingEl, this.composer);
+      this.notice, this.offlineNote, this.scroller, this.typingEl, this.composer);
+    this.renderObserverNote();
     this.renderOnline();
   }
 
+  /** Shows at once what this console has of the conversation; then, once the hub answers,
+   *  subscribes and loads the latest page. While the hub cannot be reached it says so
+   *  plainly, and loads when the connection is back (onConnection). */
   async load() {
     const s = this.s;
+    if (this.loading || this.closed) return;
+    const cached = s.cached(this.channel);
+    for (const m of cached) this.addMessage(m, true);
+    if (s.hub.state !== "live") return this.waitForHub();
+    this.loading = true;
+    let unreachable = false;
     try {
       const sub = await s.follow(this.channel);
       if (this.closed) return;
       s.mergeReadMarks(this.channel, sub?.read_marks);
       const hist = await s.hub.history(this.channel, { limit: HISTORY_PAGE });
       if (this.closed) return;
-      for (const m of hist?.messages || []) { s.learn(m.from); this.addMessage({ ...m, channel: m.channel || this.channel }, true); }
+      const stick = this.composer.hidden || this.nearBottom();
+      for (const m of hist?.messages || []) {
+        s.learn(m.from);
+        const msg = { ...m, channel: m.channel || this.channel };
+        s.remember(msg);
+        this.addMessage(msg, true);
+      }
       this.more = !!hist?.more;
+      if (stick) this.scrollToBottom();
     } catch (e) {
       if (this.closed) return;
-      this.showNotice(`Could not load this conversation: ${errorText(e)}`);
+      if (e && (e.code === "timeout" || e.code === "unavailable") ) unreachable = true;
+      else this.showNotice(`Could not load this conversation: ${errorText(e)}`);
+    } finally {
+      this.loading = false;
     }
     if (this.closed) return;
-    // Sends still queued or in flight from earlier in this session.
-    for (const local of s.pendingSends.values()) if (local.channel === this.channel) this.showPending(local);
-    this.loadingEl.remove();
-    this.scroller.setAttribute("aria-busy", "false");
-    this.olderButton.hidden = !this.more;
-    this.ready = true;
-    this.composer.hidden = false;
-    this.scrollToBottom();
-    this.focusComposer();
+    if (unreachable) return this.waitForHub();
+    this.waiting = false;
+    this.offlineNote.hidden = true;
+    this.showLoaded();
     s.maybeRead();
     this.refreshPresence();
+  }
+
+  /** The hub is not answering: what is saved stays on screen with a plain note, the composer
+   *  stays usable (sends are queued and go out when the hub is back), and the load is tried
+   *  again when the connection is live. */
+  waitForHub() {
+    this.waiting = true;
+    this.offlineNote.textContent = this.els.size ? OFFLINE_TEXT : OFFLINE_EMPTY_TEXT;
+    this.offlineNote.hidden = false;
+    this.showLoaded(false);
+  }
+
+  showLoaded(complete = true) {
+    if (this.loadingEl.isConnected) this.loadingEl.remove();
+    // Sends still queued or in flight from earlier in this session.
+    for (const local of this.s.pendingSends.values()) if (local.channel === this.channel) this.showPending(local);
+    this.scroller.setAttribute("aria-busy", "false");
+    this.olderButton.hidden = !(complete && this.more);
+    const first = this.composer.hidden;
+    if (complete) this.ready = true;
+    this.composer.hidden = false;
+    if (first) {
+      this.scrollToBottom();
+      this.focusComposer();
+    }
+    placeToasts();
+  }
+
+  /** The connection went away or came back. */
+  onConnection(live) {
+    if (this.closed) return;
+    if (!live) {
+      this.offlineNote.textContent = this.els.size ? OFFLINE_TEXT : OFFLINE_EMPTY_TEXT;
+      this.offlineNote.hidden = false;
+      if (this.loadingEl.isConnected) this.loadingEl.hidden = true;
+      return;
+    }
+    if (this.loadingEl.isConnected) this.loadingEl.hidden = false;
+    if (this.waiting) this.load();
+    else if (!this.loading) this.offlineNote.hidden = true;
   }
 
   refreshPresence() {
@@ -1260,6 +1695,7 @@ class ConversationView {
   close() {
     if (this.closed) return;
     this.closed = true;
+    if (this.resizeWatch) this.resizeWatch.disconnect();
     for (const t of this.typers.values()) clearTimeout(t.timer);
     this.typers.clear();
     // An admin follows only the conversation on screen.
@@ -1351,10 +1787,14 @@ class ConversationView {
     return li;
   }
 
+  /** Delivery state of one of my messages: a mark and a word, in a colour of its own
+   *  (sending: a clock, grey; sent: one check, grey; read: two checks on blue). */
   tick(state) {
     const labels = { pending: "Sending", sent: "Sent", read: "Read" };
     const marks = { pending: "◷", sent: "✓", read: "✓✓" };
-    return h("span", { class: `tick tick-${state}`, testid: "tick", data: { state }, title: labels[state], "aria-label": labels[state], text: marks[state] });
+    return h("span", { class: `tick tick-${state}`, testid: "tick", data: { state }, title: labels[state] },
+      h("span", { class: "tick-mark", "aria-hidden": "true", text: marks[state] }),
+      h("span", { class: "tick-label", text: labels[state] }));
   }
 
   /** Inserts a stored message's element by seq, before any pending ones. */
@@ -1544,19 +1984,30 @@ class ConversationView {
 window.addEventListener("focus", () => current?.onFocus());
 document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") current?.onFocus(); });
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && current?.bellMenu && !current.bellMenu.hidden) { e.preventDefault(); current.closeBell(true); }
+  if (e.key !== "Escape") return;
+  if (current?.bellMenu && !current.bellMenu.hidden) { e.preventDefault(); current.closeBell(true); }
+  if (current?.accountMenu && !current.accountMenu.hidden) { e.preventDefault(); current.closeAccount(true); }
 });
 document.addEventListener("click", (e) => {
   if (current?.bellWrap && current.bellMenu && !current.bellMenu.hidden && !current.bellWrap.contains(e.target)) current.closeBell();
+  if (current?.accountWrap && current.accountMenu && !current.accountMenu.hidden && !current.accountWrap.contains(e.target)) current.closeAccount();
 });
+window.addEventListener("resize", () => placeToasts());
 
-// A token handed over in the fragment while the page is open (same-document navigation).
-window.addEventListener("hashchange", () => {
+// The fragment: a token handed over while the page is open (same-document navigation), or a
+// view's address (a section link, back or forward).
+function onAddressChange() {
   const token = takeTokenFromFragment();
-  if (!token) return;
-  sessionStorage.removeItem(DEV_KEY);
-  startSession(token).catch((e) => toast(`Could not sign in: ${errorText(e)}`, "error"));
-});
+  if (token) {
+    sessionStorage.removeItem(DEV_KEY);
+    startSession(token).catch((e) => toast(`Could not sign in: ${errorText(e)}`, "error"));
+    return;
+  }
+  const route = routeFromHash();
+  if (route && current?.started && !current.disposed) current.applyRoute(route);
+}
+window.addEventListener("hashchange", onAddressChange);
+window.addEventListener("popstate", onAddressChange);
 
 async function boot() {
   const fromFragment = takeTokenFromFragment();
