@@ -20,6 +20,7 @@ import shutil
 import time
 import urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the test
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import console_test as ct  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
