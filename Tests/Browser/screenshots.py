@@ -10,6 +10,8 @@ Views: bell (the bell's menu open), header-admin (an admin's header over the con
 list), observer (an admin reading a client's conversation), broadcast (a broadcast to
 Everyone just after "Send broadcast"), ticks (a conversation with sent and read messages),
 toast (a broadcast's toast over an open conversation), notifications (the notifications page).
+With --readme the ticks view is also saved as console-desktop.png and console-phone.png (the
+README's pictures).
 """
 import argparse
 import json
@@ -78,6 +80,7 @@ def main():
     ap.add_argument("--hub", default=".build/release/montrose-hub")
     ap.add_argument("--out", default="docs/screenshots")
     ap.add_argument("--prefix", default="after-")
+    ap.add_argument("--readme", action="store_true", help="also save the README's console-desktop.png / console-phone.png")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     data = tempfile.mkdtemp(prefix="hub-shots-")
@@ -135,6 +138,9 @@ def main():
         ct.send(client, "Thanks! I'll look at the preview tonight.")
         ct.wait(client, lambda d: ct.tick_state(d, "Thanks! I'll look at the preview tonight.") == "sent", 10, "no sent tick")
         both(client, args.out, args.prefix, "ticks")
+        if args.readme:
+            for size in ("desktop", "phone"):
+                shutil.copyfile(os.path.join(args.out, f"{args.prefix}ticks-{size}.png"), os.path.join(args.out, f"console-{size}.png"))
 
         # 14: a broadcast's toast over the open conversation.
         def announce(d, size):
