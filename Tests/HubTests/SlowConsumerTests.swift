@@ -17,9 +17,11 @@ final class SlowConsumerTests: XCTestCase {
     /// Messages a second the publisher sends (see `publish`): 1,000 against a release build of
     /// the hub (what the p99 goal is measured on; `.ci/run` runs this test so three times), 500
     /// against the debug build `swift test` runs by default. The debug hub is several times
-    /// slower: at 1,000 a second to 2,100 subscribers it kept both cores busy through the fill
-    /// and the cuts, the (debug-built) good readers fell 0.5–5 s behind, and in 1 of 10 runs
-    /// on a noisy day some of them stopped taking data long enough to be cut off as stuck.
+    /// slower: at 1,000 a second to 2,100 subscribers its loops cannot keep up until the stuck
+    /// readers are cut (turns of 0.1–1.5 s, each delivering hundreds of messages before it
+    /// writes), and the (debug-built) good readers fell 0.5–5 s behind: a measure of nothing.
+    /// (Some good readers used to be cut off as stuck in those runs: the loop's lateness was
+    /// taken for theirs; see `StuckVerdictTests`.)
     static var publishRate: Double { HubProcess.executable.path.contains("/debug/") ? 500 : 1_000 }
 
     private func startHub(_ data: String) throws -> (HubProcess, Int) {

@@ -42,7 +42,9 @@ final class Connection {
     var listedAsCarried = false
     private var closeAfterFlush = false
     private var drainWaiter = false
-    /// When the socket last refused more and has not made room since (0: it takes output).
+    /// When the socket last refused more and has not made room since (0: it takes output). The
+    /// moment of the refused write, not the start of the loop turn that made it: a turn can
+    /// last longer than the stuck rule waits.
     private var refusedAt: Int64 = 0
     private(set) var lingering = false
     /// Waiting in the loop's list of linger closes (the sweep finds it again until it is closed).
@@ -350,10 +352,26 @@ final class Connection {
         scheduleFlush()
     }
 
+    /// A slow consumer is cut off: over the byte cap; or, while its socket refuses output,
+    /// over the frame cap, or over `maxStalledFrames` frames queued with the socket refusing
+    /// for `stalledMs`. The frame limits judge the reader, not the loop: a busy turn (hundreds
+    /// of publications from the mailbox in a debug build) queues frames before the loop
+    /// writes, and a reader's report of room (EPOLLOUT) can wait in the same epoll batch behind
+    /// that work. So they apply only after a write was refused, the refusal is timed from that
+    /// write, and the socket is asked whether it still refuses before the verdict.
     private func checkBackpressure() {
-        guard !cutPending else { return }
-        let stuck = refusedAt > 0 && output.frames > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
-        guard stuck || output.bytes > limits.effectiveMaxOutputBytes || output.frames > limits.maxOutputFrames else { return }
+        guard !cutPending, phase == .webSocket else { return }
+        if output.bytes <= limits.effectiveMaxOutputBytes {
+            guard refusedAt > 0 else { return }
+            let stuck = output.frames > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
+            guard stuck || output.frames > limits.maxOutputFrames else { return }
+            if Socket.acceptsOutput(fd) {
+                // It made room the loop has not handled yet: not stuck (the EPOLLOUT that says
+                // so is still pending and writes what waits).
+                refusedAt = 0
+                return
+            }
+        }
         // A slow consumer: it takes nothing more, and is cut off after this turn's writes.
         cutPending = true
         loop.scheduleCut(self)
@@ -432,7 +450,7 @@ final class Connection {
             }
             if closeAfterFlush && !lingering { startLinger() }
         case .partial:
-            if refusedAt == 0 { refusedAt = loop.now }
+            if refusedAt == 0 { refusedAt = monotonicMillis() }
             if !pollingWrite { loop.setWriteInterest(self, true) }
         case .failed:
             terminate()

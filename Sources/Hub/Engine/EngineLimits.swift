@@ -24,7 +24,8 @@ struct EngineLimits: Sendable {
     /// slow consumer of small pushes costs at most ~8 KiB here however small the frames are).
     /// A reader 1,024 pushes behind is better served by a reconnect with `since` than by the
     /// backlog, and a small cap cuts stuck readers off sooner and cheaper (fewer references to
-    /// drop when they are cut, all at once, in a busy channel).
+    /// drop when they are cut, all at once, in a busy channel). Applied while the socket
+    /// refuses output: what a busy loop queued before its next write is not the reader's doing.
     var maxOutputFrames = 1_024
     /// A reader whose socket has refused more for `stalledMs` while over `maxStalledFrames`
     /// pushes wait for it is stuck, not slow, and is cut off (4009) then, without waiting for

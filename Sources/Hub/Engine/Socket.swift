@@ -67,6 +67,13 @@ enum Socket {
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
     }
 
+    /// Whether the socket takes more output now (POLLOUT; with TCP_NOTSENT_LOWAT, less than that
+    /// much is unsent). Only the peer's reading changes this while nothing is written to it.
+    static func acceptsOutput(_ fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        return poll(&p, 1, 0) > 0 && p.revents & Int16(POLLOUT) != 0
+    }
+
     /// Whether the kernel still holds bytes (or a FIN) for `fd` that the peer has not
     /// acknowledged: a close now would leave them to an orphan socket. True as well when the
     /// kernel cannot tell (the ioctl fails): a reset then errs against leaving an orphan.
