@@ -346,4 +346,103 @@ final class SlowConsumerTests: XCTestCase {
         hub.signal(SIGTERM)
         _ = hub.waitForExit(timeout: 10)
     }
+
+    /// Sends `count` messages to `channel` as fast as acks come back (64 in flight); the last seq.
+    private func fill(_ pub: ChatClient, _ channel: String, count: Int, tag: String) throws -> Int64 {
+        var sent = 0, acked = 0, inFlight = 0
+        var lastSeq: Int64 = 0
+        while acked < count {
+            while inFlight < 64 && sent < count {
+                try pub.ws.send(JSON.object(["id": .int(Int64(1_000_000 + sent)), "op": "send", "channel": .string(channel),
+                                             "text": .string("\(tag) \(sent)"), "client_msg_id": .string("\(tag)-\(sent)")]).text)
+                sent += 1; inFlight += 1
+            }
+            let v = try pub.next()
+            guard v["id"] != nil else { continue }
+            XCTAssertEqual(v["ok"]?.boolValue, true, v.text)
+            lastSeq = max(lastSeq, v["result"]?["seq"]?.intValue ?? 0)
+            inFlight -= 1; acked += 1
+        }
+        return lastSeq
+    }
+
+    /// A subscriber that reads every message push on its own thread, as a client catching up does.
+    private final class CatchUpReader: @unchecked Sendable {
+        let client: ChatClient
+        var seqs: [Int64] = []
+        var failure: String?
+        init(_ c: ChatClient) { client = c }
+
+        /// Reads until `total` messages came (or the stream broke); the seqs of the subscribe
+        /// reply's first page count first.
+        func read(first: [Int64], total: Int) {
+            seqs = first + client.pushes.filter { $0["type"]?.stringValue == "message" }.compactMap { $0["seq"]?.intValue }
+            do {
+                while seqs.count < total {
+                    let v = try client.next()
+                    if v["type"]?.stringValue == "message", let seq = v["seq"]?.intValue { seqs.append(seq) }
+                }
+            } catch {
+                failure = "\(error)"
+            }
+        }
+    }
+
+    /// A reader that stops reading in the middle of a paced catch-up (`subscribe` with `since`
+    /// far back) gets nothing more queued: its next page waits for its socket to drain, and the
+    /// live messages published meanwhile are held for it. The stuck rule counts those held
+    /// pushes with the queued ones, so it is closed with 4009 like any stuck reader, a few
+    /// hundred messages in, not at 10,000 held. A reader catching up the same backlog under the
+    /// same live traffic that keeps reading is not cut off, and gets every message once, in order.
+    func testAReaderThatStopsReadingDuringACatchUpIsCutOffAsStuck() throws {
+        let data = TestDirectory.make("hub-catchup")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let (hub, port) = try startHub(data)
+        defer { if hub.process.isRunning { hub.signal(SIGKILL) } }
+        let bridge = BridgeClient(port: bridgePort)
+        let channel = "conv:website:catchpub"
+        let pub = try ChatClient(port: port, token: TestHub.token("catchpub", .client))
+        let backlog = 3_000
+        XCTAssertEqual(try fill(pub, channel, count: backlog, tag: "old"), Int64(backlog))
+
+        // Both subscribe from the start, with small receive windows: their sockets refuse often.
+        let stuck = try ChatClient(port: port, token: TestHub.token("catchup-stuck", .admin), receiveBuffer: 4_096)
+        let first = try stuck.result("subscribe", ["channel": .string(channel), "since": .int(0)])
+        XCTAssertEqual(first["more"]?.boolValue, true, "a paced catch-up follows the first page")
+        for _ in 0..<100 { _ = try stuck.push("message") } // reads a page of the catch-up, then stops reading
+        let good = try ChatClient(port: port, token: TestHub.token("catchup-good", .admin), receiveBuffer: 4_096)
+        let goodFirst = try good.result("subscribe", ["channel": .string(channel), "since": .int(0)])
+        let live = 2_000
+        let reader = CatchUpReader(good)
+        let firstSeqs = goodFirst["messages"]?.arrayValue?.compactMap { $0["seq"]?.intValue } ?? []
+        let readerDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { reader.read(first: firstSeqs, total: backlog + live); readerDone.signal() }
+
+        // Live messages, 10 every 20 ms (500 a second), while the hub is watched for the cut.
+        var cutAfter: Int?
+        var closeCode: UInt16?
+        let start = Date()
+        for batch in 0..<(live / 10) {
+            let due = start.addingTimeInterval(Double(batch) * 0.02)
+            if due > Date() { Thread.sleep(until: due) }
+            _ = try fill(pub, channel, count: 10, tag: "live\(batch)")
+            if cutAfter == nil, try metric("montrose_slow_consumer_closes_total", bridge) ?? 0 > 0 {
+                cutAfter = (batch + 1) * 10
+                // Read what it was sent, now, within the linger time: its close frame follows.
+                closeCode = try stuck.ws.readClose().closeCode
+            }
+        }
+        XCTAssertNotNil(cutAfter, "the reader that stopped during its catch-up was cut off within \(live) live messages")
+        XCTAssertLessThan(cutAfter ?? .max, 1_000, "cut off as stuck (over 256 behind, refused 250 ms), long before 10,000 held pushes")
+        XCTAssertEqual(closeCode, 4009, "closed as a slow consumer")
+
+        XCTAssertEqual(readerDone.wait(timeout: .now() + 60), .success)
+        XCTAssertNil(reader.failure, "the reader that kept reading was not closed")
+        XCTAssertEqual(reader.seqs, Array(1...Int64(backlog + live)), "it got the backlog and the live messages, once, in order")
+        XCTAssertEqual(try metric("montrose_slow_consumer_closes_total", bridge), 1, "only the reader that stopped was cut off")
+        print("catch-up: the stopped reader was cut off after \(cutAfter ?? -1) live messages, in \(String(format: "%.2f", Date().timeIntervalSince(start))) s of publishing")
+        hub.signal(SIGTERM)
+        _ = hub.waitForExit(timeout: 10)
+        for line in hub.standardError.split(separator: "\n") where line.contains("event=slow_consumer") { print("hub: \(line)") }
+    }
 }

@@ -26,6 +26,9 @@ final class Session: WebSocketHandler {
     private var rateStrikes = 0
     /// Subscriptions whose catch-up waits for the output queue to drain.
     private var drainedCatchUps: Set<String> = []
+    /// Live pushes held in all subscriptions while their catch-ups are fetched. The sum, not
+    /// the largest: the stuck rule counts them with the queue (`Connection.setHeldPushes`).
+    private var heldPushes = 0
     /// The op being decoded and when it arrived (its latency is recorded when it is answered).
     private var current: (op: String, started: Int64) = ("", 0)
 
@@ -80,6 +83,10 @@ final class Session: WebSocketHandler {
     private func drop(_ name: String, loop: Int) {
         guard let sub = subscriptions.removeValue(forKey: name) else { return }
         chat.router.unsubscribe(self, from: name, loop: loop)
+        if !sub.held.isEmpty {
+            heldPushes -= sub.held.count
+            if let loop = self.loop, let id = connectionID { loop.connection(id)?.setHeldPushes(heldPushes) }
+        }
         if sub.joined, let user, chat.presence.leave(name, user.id) {
             chat.router.publish(Self.membership("leave", name, user))
         }
@@ -398,6 +405,8 @@ final class Session: WebSocketHandler {
         sub.ready = true
         let held = sub.held
         sub.held = []
+        heldPushes -= held.count
+        c.setHeldPushes(heldPushes) // before they are queued: counted once
         for p in held { deliver(p, sub) }
     }
 
@@ -430,14 +439,19 @@ final class Session: WebSocketHandler {
         }
     }
 
-    /// Keeps a push until the fetch in flight is back. Bounded: a connection that cannot catch
-    /// up is told to recover with `since` (4009) rather than grow without limit.
+    /// Keeps a push until the fetch in flight is back. Held pushes count toward the stuck rule
+    /// like queued ones, so a reader that stops reading during a catch-up (whose next page
+    /// waits for the socket to drain) is cut off as any stuck reader is. Bounded as well: a
+    /// connection that cannot catch up is told to recover with `since` (4009) rather than grow
+    /// without limit.
     private func hold(_ p: Publication, in sub: Subscription, _ c: Connection) {
         guard sub.held.count < chat.limits.maxHeldPushes else {
             Log.info("slow_consumer", ["conn": "\(c.id)", "channel": p.channel, "held": "\(sub.held.count)"])
             return c.fail(code: .slowConsumer, reason: "too far behind; reconnect with since")
         }
         sub.held.append(p)
+        heldPushes += 1
+        c.setHeldPushes(heldPushes)
     }
 
     private func unsubscribe(_ c: Connection, _ id: Int64, _ request: JSON) {

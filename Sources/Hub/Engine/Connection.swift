@@ -46,6 +46,9 @@ final class Connection {
     /// moment of the refused write, not the start of the loop turn that made it: a turn can
     /// last longer than the stuck rule waits.
     private var refusedAt: Int64 = 0
+    /// Pushes the handler holds for this connection outside the queue (live pushes waiting for
+    /// a catch-up from the store, summed over its subscriptions): the stuck rule counts them.
+    private var heldPushes = 0
     private(set) var lingering = false
     /// Waiting in the loop's list of linger closes (the sweep finds it again until it is closed).
     var expiryScheduled = false
@@ -312,6 +315,15 @@ final class Connection {
     /// Asks for one `didDrain` call once everything queued so far is written.
     func notifyWhenDrained() { drainWaiter = true }
 
+    /// The handler now holds `count` pushes for this connection outside the queue. A reader
+    /// that stops reading in the middle of a catch-up gets nothing queued while its live pushes
+    /// are held, so a growing count is when the stuck rule must look at it.
+    func setHeldPushes(_ count: Int) {
+        let grew = count > heldPushes
+        heldPushes = count
+        if grew { checkBackpressure() }
+    }
+
     /// Queues an already encoded, uncompressed frame (shared by every subscriber of a publish);
     /// false when the connection takes no more (closing, or waiting to be cut off).
     @discardableResult
@@ -353,17 +365,17 @@ final class Connection {
     }
 
     /// A slow consumer is cut off: over the byte cap; or, while its socket refuses output,
-    /// over the frame cap, or over `maxStalledFrames` frames queued with the socket refusing
-    /// for `stalledMs`. The frame limits judge the reader, not the loop: a busy turn (hundreds
-    /// of publications from the mailbox in a debug build) queues frames before the loop
-    /// writes, and a reader's report of room (EPOLLOUT) can wait in the same epoll batch behind
-    /// that work. So they apply only after a write was refused, the refusal is timed from that
-    /// write, and the socket is asked whether it still refuses before the verdict.
+    /// over the frame cap, or over `maxStalledFrames` pushes behind (queued or held) with the
+    /// socket refusing for `stalledMs`. The frame limits judge the reader, not the loop: a busy
+    /// turn (hundreds of publications from the mailbox in a debug build) queues frames before
+    /// the loop writes, and a reader's report of room (EPOLLOUT) can wait in the same epoll
+    /// batch behind that work. So they apply only after a write was refused, the refusal is
+    /// timed from that write, and the socket is asked whether it still refuses before the verdict.
     private func checkBackpressure() {
         guard !cutPending, phase == .webSocket else { return }
         if output.bytes <= limits.effectiveMaxOutputBytes {
             guard refusedAt > 0 else { return }
-            let stuck = output.frames > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
+            let stuck = output.frames + heldPushes > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
             guard stuck || output.frames > limits.maxOutputFrames else { return }
             if Socket.acceptsOutput(fd) {
                 // It made room the loop has not handled yet: not stuck (the EPOLLOUT that says
@@ -385,7 +397,7 @@ final class Connection {
             return
         }
         Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)",
-                                   "refused_ms": refusedAt > 0 ? "\(loop.now - refusedAt)" : "0"])
+                                   "held": "\(heldPushes)", "refused_ms": refusedAt > 0 ? "\(loop.now - refusedAt)" : "0"])
         loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         if tls != nil {
             // Queued TLS records cannot be dropped without breaking the stream.

@@ -28,10 +28,11 @@ struct EngineLimits: Sendable {
     /// refuses output: what a busy loop queued before its next write is not the reader's doing.
     var maxOutputFrames = 1_024
     /// A reader whose socket has refused more for `stalledMs` while over `maxStalledFrames`
-    /// pushes wait for it is stuck, not slow, and is cut off (4009) then, without waiting for
-    /// the frame cap: a channel busy enough to queue that many that fast would otherwise keep
-    /// paying for every stuck reader until it is 1,024 pushes behind. A reader that makes room
-    /// (reads) starts the clock again, so slow readers still get the whole frame cap.
+    /// pushes wait for it (queued, or held for a catch-up) is stuck, not slow, and is cut off
+    /// (4009) then, without waiting for the frame cap: a channel busy enough to queue that many
+    /// that fast would otherwise keep paying for every stuck reader until it is 1,024 pushes
+    /// behind. A reader that makes room (reads) starts the clock again, so slow readers still
+    /// get the whole frame cap.
     var maxStalledFrames = 256
     var stalledMs: Int64 = 250
     /// The kernel send buffer of each accepted socket (SO_SNDBUF; Linux doubles it: 128 KiB). Fixed
