@@ -18,6 +18,11 @@ struct Configuration: Sendable {
     var bridgeKeys: [String] = []
     var tlsCert: String?
     var tlsKey: String?
+    /// `Strict-Transport-Security: max-age=` on the public listener's answers when it serves
+    /// TLS (0: no header). Two years, Mozilla's value: a browser that has seen it goes straight
+    /// to https for this host name, every port, for that long.
+    var hstsMaxAge = Configuration.defaultHSTSMaxAge
+    static let defaultHSTSMaxAge = 63_072_000
     var loops = max(1, ProcessInfo.processInfo.activeProcessorCount)
     var echoPath: String?
     var maxMessage = 1 << 20
@@ -71,6 +76,8 @@ struct Configuration: Sendable {
       --jwt-secret S                    HS256 secret for tokens
       --bridge-key K                    bridge bearer key (repeatable)
       --tls-cert F --tls-key F          serve the public listener over TLS
+      --hsts-max-age S                  Strict-Transport-Security max-age on HTTPS answers
+                                        (default 63072000, two years; 0 = no header)
       --loops N                         event loops (default: cores)
       --echo-path P                     conformance echo route (off by default)
       --max-message N                   largest WebSocket message in bytes (default 1048576)
@@ -164,7 +171,7 @@ struct Configuration: Sendable {
     }
 
     static let valued = ["host", "port", "bridge-host", "bridge-port", "data", "jwt-secret", "bridge-key",
-                         "tls-cert", "tls-key", "loops", "echo-path", "max-message", "smtp", "smtp-from",
+                         "tls-cert", "tls-key", "hsts-max-age", "loops", "echo-path", "max-message", "smtp", "smtp-from",
                          "allowed-origin", "log-level", "max-connections", "ping-interval",
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
                          "max-connections-per-user", "max-unauthenticated", "bridge-max-body"]
@@ -193,6 +200,7 @@ struct Configuration: Sendable {
             bridgeKeys.append(v)
         case "tls-cert": tlsCert = try Self.nonEmpty(v, label)
         case "tls-key": tlsKey = try Self.nonEmpty(v, label)
+        case "hsts-max-age": hstsMaxAge = try Self.int(v, label, 0...315_360_000)
         case "loops": loops = try Self.int(v, label, 1...256)
         case "echo-path":
             guard v.hasPrefix("/"), v.count > 1, !["/ws", "/healthz"].contains(v) else {

@@ -82,7 +82,8 @@ final class HubServer {
             publicListener = try Listener(name: "public", host: c.host, port: c.port,
                                           service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
                                                                  console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: secret))),
-                                          tls: tls, limits: limits)
+                                          tls: tls, strictTransportSecurity: c.hstsMaxAge > 0 ? "max-age=\(c.hstsMaxAge)" : nil,
+                                          limits: limits)
             bridgeListener = try Listener(name: "bridge", host: c.bridgeHost, port: c.bridgePort,
                                           service: BridgeService(api: api), tls: nil, limits: bridgeLimits)
             for loop in loops {

@@ -126,6 +126,13 @@ final class Connection {
             case .closed: peerClosed(); break loop
             case .failed(let why):
                 Log.debug("tls_error", ["conn": "\(id)", "peer": peer, "reason": why])
+                // The fatal alert OpenSSL queued goes out first (best effort, a few bytes), so
+                // a refused client learns why ("handshake failure", "protocol version")
+                // instead of seeing the connection end.
+                if let alert = tls.takeCiphertext() {
+                    output.append(alert)
+                    _ = output.flush(fd: fd)
+                }
                 terminate()
                 return
             }
@@ -193,10 +200,13 @@ final class Connection {
     }
 
     /// Sends the response to the current request (services answering `.later` call this on
-    /// the connection's loop), then goes on with any pipelined request.
+    /// the connection's loop), then goes on with any pipelined request. Every HTTP answer goes
+    /// through here (routes, errors, refused upgrades; not the 101 of an accepted one), so this
+    /// is where a TLS listener's Strict-Transport-Security header is added.
     func respond(_ response: HTTPResponse) {
         guard phase == .http else { return }
         var r = response
+        if tls != nil, let sts = listener.strictTransportSecurity { r.headers.append(("Strict-Transport-Security", sts)) }
         if !pendingKeepAlive || loop.isShuttingDown { r.closeConnection = true }
         enqueue(Bytes(r.encoded(includeBody: !pendingHead)))
         awaitingResponse = false

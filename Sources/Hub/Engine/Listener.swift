@@ -12,6 +12,9 @@ final class Listener: Sendable {
     /// keep the context they started with: OpenSSL counts its references).
     private let tlsContext: Locked<TLSContext?>
     var tls: TLSContext? { tlsContext.withLock { $0 } }
+    /// The Strict-Transport-Security value every HTTP answer on a TLS connection of this
+    /// listener carries (nil: none; the bridge and a plain-HTTP public listener have none).
+    let strictTransportSecurity: String?
     let limits: EngineLimits
     /// The configured port; `port` below is the one actually bound (they differ for port 0).
     let requestedPort: Int
@@ -20,12 +23,13 @@ final class Listener: Sendable {
     /// Probes the address without SO_REUSEPORT first, so a port held by another process
     /// (even another hub) is reported as in use instead of silently shared.
     init(name: String, host: String, port: Int, service: HTTPService, tls: TLSContext?,
-         limits: EngineLimits) throws {
+         strictTransportSecurity: String? = nil, limits: EngineLimits) throws {
         self.name = name
         self.host = host
         self.requestedPort = port
         self.service = service
         self.tlsContext = Locked(tls)
+        self.strictTransportSecurity = tls == nil ? nil : strictTransportSecurity
         self.limits = limits
         self.port = try Self.probe(host: host, port: port)
     }

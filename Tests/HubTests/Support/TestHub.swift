@@ -178,16 +178,17 @@ final class HubProcess {
     }
 }
 
-/// A throwaway self-signed certificate (EC P-256) made with the openssl command.
+/// A throwaway self-signed certificate (EC P-256, or RSA 2048 with `rsa`) made with the openssl command.
 enum TestCertificate {
     static func make(in dir: String = TestDirectory.make("hub-cert"),
-                     commonName: String = "localhost") throws -> (cert: String, key: String) {
+                     commonName: String = "localhost", rsa: Bool = false) throws -> (cert: String, key: String) {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let cert = dir + "/cert.pem", key = dir + "/key.pem"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                       "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=\(commonName)"]
+        let keyType = rsa ? ["rsa:2048"] : ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        p.arguments = ["openssl", "req", "-x509", "-newkey"] + keyType +
+                      ["-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=\(commonName)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
