@@ -32,18 +32,21 @@ do {
 }
 Log.level = configuration.logLevel
 
-// Both addresses are checked before anything is written: a hub that cannot listen leaves the
-// data folder as it found it (no generated secrets, no seeded database).
+// Both addresses and the TLS files are checked before anything is written: a hub that cannot
+// start leaves the data folder as it found it (no generated secrets, no seeded database).
 for (name, host, port) in [("public", configuration.host, configuration.port),
                            ("bridge", configuration.bridgeHost, configuration.bridgePort)] {
     do { try Listener.probe(host: host, port: port) } catch {
         fail("cannot listen on \(host):\(port) for the \(name) listener: \(error)")
     }
 }
+if let cert = configuration.tlsCert, let key = configuration.tlsKey {
+    do { _ = try TLSContext(certificateFile: cert, keyFile: key) } catch { fail(error.description) }
+}
 
 if configuration.jwtSecret == nil || configuration.bridgeKeys.isEmpty {
     guard configuration.dev else {
-        fail("--jwt-secret and --bridge-key are required outside development mode (--no-dev)")
+        fail("--jwt-secret and --bridge-key (MONTROSE_JWT_SECRET, MONTROSE_BRIDGE_KEY) are required outside development mode")
     }
     do {
         let secrets = try DevSecrets.loadOrCreate(dataDir: configuration.dataDir)

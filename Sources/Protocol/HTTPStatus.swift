@@ -27,12 +27,13 @@ public struct HTTPStatus: Equatable, Hashable, Sendable {
     /// The status for a code, with its standard reason phrase (a stored answer keeps only the
     /// code); "Status" for a code this list does not name.
     public static func code(_ code: Int) -> HTTPStatus {
-        let known: [HTTPStatus] = [.ok, .created, .noContent, .switchingProtocols, .badRequest, .unauthorized, .forbidden,
+        known[code] ?? HTTPStatus(code, "Status")
+    }
+
+    private static let known: [Int: HTTPStatus] = Dictionary(uniqueKeysWithValues: [HTTPStatus.ok, .created, .noContent, .switchingProtocols, .badRequest, .unauthorized, .forbidden,
                                    .notFound, .methodNotAllowed, .conflict, .payloadTooLarge, .uriTooLong, .unprocessable,
                                    .upgradeRequired, .tooManyRequests, .headerFieldsTooLarge, .internalServerError,
-                                   .notImplemented, .serviceUnavailable, .versionNotSupported]
-        return known.first { $0.code == code } ?? HTTPStatus(code, "Status")
-    }
+                                   .notImplemented, .serviceUnavailable, .versionNotSupported].map { ($0.code, $0) })
 
     /// The contract's error code word for a status (PROTOCOL.md error codes, HTTP flavour).
     public var errorCode: String {

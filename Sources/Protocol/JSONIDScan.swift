@@ -25,8 +25,10 @@ public enum JSONIDScan {
         }
     }
 
-    public static func topLevelID(_ bytes: [UInt8]) -> Int64? {
-        bytes.withUnsafeBytes { topLevelID($0) }
+    /// The id found in the first `limit` bytes only (the rest of a frame over the envelope
+    /// limit is not looked at: the scan's cost stays bounded by the limit, not by the frame).
+    public static func topLevelID(_ bytes: [UInt8], limit: Int = .max) -> Int64? {
+        bytes.withUnsafeBytes { topLevelID(UnsafeRawBufferPointer(rebasing: $0.prefix(limit))) }
     }
 
     private struct Scanner {
@@ -116,7 +118,8 @@ public enum JSONIDScan {
             }
             guard digits > 0 else { return nil }
             if digits > 1, bytes[i - digits] == UInt8(ascii: "0") { return nil } // leading zero
-            if let c = current, !isDelimiter(c) { return nil }
+            // A delimiter must follow: at the end of the input the number may have been cut.
+            guard let c = current, isDelimiter(c) else { return nil }
             if negative { return value }
             guard value != Int64.min else { return nil }
             return -value

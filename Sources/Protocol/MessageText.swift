@@ -3,13 +3,13 @@
 
 public enum MessageText {
     /// True when the text shows nothing: empty, or only white space (Unicode White_Space, line
-    /// breaks included) and invisible format characters (zero-width space and joiners, word
-    /// joiner, byte-order mark). Such a message would appear as an empty bubble, so it is refused.
+    /// breaks included), default-ignorable code points (zero-width spaces and joiners, direction
+    /// marks, fillers, variation selectors, tags, the soft hyphen, the byte-order mark), control
+    /// characters and the blank Braille pattern. Such a message would be an empty bubble.
     public static func isBlank(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy { s in
-            s.properties.isWhitespace || invisible.contains(s.value)
+            s.properties.isWhitespace || s.properties.isDefaultIgnorableCodePoint
+                || s.properties.generalCategory == .control || s.value == 0x2800
         }
     }
-
-    private static let invisible: Set<UInt32> = [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF]
 }

@@ -55,7 +55,9 @@ final class FirstRunTests: XCTestCase {
         hub = try TestHub()
         try hub.assign("wes", to: "ann", for: "website")
         let ann = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
-        for blank in ["", " ", "   \n\t ", "\u{00A0}\u{2003}\u{3000}", "\u{200B}\u{FEFF}", "\r\n\u{2028}"] {
+        for blank in ["", " ", "   \n\t ", "\u{00A0}\u{2003}\u{3000}", "\u{200B}\u{FEFF}", "\r\n\u{2028}", "\u{3164}\u{115F}\u{1160}\u{FFA0}",
+                      "\u{2800}", "\u{200E}\u{200F}\u{202A}\u{202E}\u{2066}\u{2069}", "\u{00AD}\u{034F}\u{180E}\u{FE0F}", "\u{E0041}\u{E007F}",
+                      "\u{0000}\u{0007}\u{007F}"] {
             let r = try ann.request("send", ["channel": .string(annWebsite), "text": .string(blank), "client_msg_id": "blank"])
             XCTAssertEqual(r["error"]?["code"]?.stringValue, "bad_request", "text \(blank.debugDescription): \(r.text)")
         }
@@ -64,6 +66,9 @@ final class FirstRunTests: XCTestCase {
         XCTAssertTrue(bridged.errorMessage.contains("text"), bridged.text)
         // Nothing was stored; a message with words around white space is fine and kept as sent.
         XCTAssertEqual(try ann.result("history", ["channel": .string(annWebsite)])["messages"]?.arrayValue?.count, 0)
+        for shown in ["\u{200B}x", "👍", "\u{FE0F}❤"] {
+            XCTAssertFalse(MessageText.isBlank(shown), shown.debugDescription)
+        }
         let ok = try ann.result("send", ["channel": .string(annWebsite), "text": "  hello \n", "client_msg_id": "words"])
         XCTAssertEqual(ok["seq"]?.intValue, 1)
         let kept = try ann.result("history", ["channel": .string(annWebsite)])["messages"]?.arrayValue?.first
@@ -112,9 +117,12 @@ final class FirstRunTests: XCTestCase {
         let banner = dev.waitForLine(containing: "DEVELOPMENT MODE")
         XCTAssertNotNil(banner, "one line says this is development mode: \(dev.outputLines)")
         XCTAssertTrue(banner?.contains("/dev/token") == true && banner?.contains("--no-dev") == true, banner ?? "")
-        // The demo sign-in answers this machine.
-        let token = try BridgeClient(port: port).send("POST", "/dev/token", body: #"{"user":"demo-admin"}"#, key: nil)
-        XCTAssertEqual(token.status, 200, token.text)
+        // The demo sign-in answers this machine; a page of another site that reached it (DNS
+        // rebinding: the socket is loopback, Host and Origin are not) is refused.
+        XCTAssertEqual(try devToken(port: port, host: "127.0.0.1:\(port)").status, 200)
+        XCTAssertEqual(try devToken(port: port, host: "localhost:\(port)", origin: "http://localhost:\(port)").status, 200)
+        XCTAssertEqual(try devToken(port: port, host: "attacker.example:\(port)", origin: "http://attacker.example:\(port)").status, 403)
+        XCTAssertEqual(try devToken(port: port, host: "127.0.0.1:\(port)", origin: "http://attacker.example").status, 403)
         // An explicit --host is honoured; --no-dev listens everywhere by default.
         let explicit = try HubProcess(["--host", "0.0.0.0", "--port", "0", "--bridge-port", "0", "--data", TestDirectory.make("first-run")])
         defer { explicit.signal(SIGKILL) }
@@ -126,16 +134,56 @@ final class FirstRunTests: XCTestCase {
         XCTAssertFalse(prod.outputLines.contains { $0.contains("DEVELOPMENT MODE") })
     }
 
-    func testDevelopmentSignInRefusesPeersOffThisMachine() throws {
+    /// POST /dev/token over a real socket with the given Host (and Origin) header.
+    private func devToken(port: Int, host: String, origin: String? = nil) throws -> (status: Int, body: String) {
+        let s = try TestSocket(port: port)
+        let body = #"{"user":"demo-admin"}"#
+        var raw = "POST /dev/token HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        if let origin { raw += "Origin: \(origin)\r\n" }
+        raw += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        try s.write(raw)
+        let r = try s.readHTTPResponse()
+        return (r.status, String(decoding: r.body, as: UTF8.self))
+    }
+
+    func testDevelopmentSignInRefusesCallersOffThisMachine() throws {
         let routes = ConsoleRoutes(dev: true, signer: JWTSigner(secret: Array(TestHub.secret.utf8)))
-        let request = HTTPRequest(method: "POST", target: "/dev/token", body: Array(#"{"user":"demo-admin"}"#.utf8))
-        let users = HTTPRequest(method: "GET", target: "/dev/users")
+        func post(_ headers: [(String, String)]) -> HTTPRequest {
+            HTTPRequest(method: "POST", target: "/dev/token", headers: headers, body: Array(#"{"user":"demo-admin"}"#.utf8))
+        }
+        let json = ("content-type", "application/json")
+        let request = post([("host", "127.0.0.1:8080"), json])
+        let users = HTTPRequest(method: "GET", target: "/dev/users", headers: [("host", "localhost:8080")])
         for peer in ["10.0.0.7:5000", "192.168.1.2:80", "[2001:db8::1]:443", "[::ffff:10.1.2.3]:9", "?", "", "128.0.0.1:1"] {
             XCTAssertEqual(routes.handle(request, peer: peer)?.status.code, 403, peer)
             XCTAssertEqual(routes.handle(users, peer: peer)?.status.code, 403, peer)
         }
         for peer in ["127.0.0.1:5000", "127.8.9.10:1", "[::1]:443", "[::ffff:127.0.0.1]:9"] {
             XCTAssertEqual(routes.handle(request, peer: peer)?.status.code, 200, peer)
+            XCTAssertEqual(routes.handle(users, peer: peer)?.status.code, 200, peer)
+        }
+        // A loopback socket is not enough: the names the request carries must be local too, it
+        // must not have come through a proxy, and the POST must be JSON.
+        let refused: [[(String, String)]] = [
+            [("host", "attacker.example"), json],
+            [("host", "attacker.example:8080"), json],
+            [("host", "127.0.0.1.attacker.example"), json],
+            [("host", "localhost:80x"), json],
+            [json],
+            [("host", "127.0.0.1:8080"), ("origin", "http://attacker.example"), json],
+            [("host", "127.0.0.1:8080"), ("origin", "null"), json],
+            [("host", "127.0.0.1:8080"), ("x-forwarded-for", "203.0.113.9"), json],
+            [("host", "127.0.0.1:8080"), ("forwarded", "for=203.0.113.9"), json],
+            [("host", "127.0.0.1:8080"), ("via", "1.1 proxy"), json],
+            [("host", "127.0.0.1:8080"), ("content-type", "text/plain")],
+            [("host", "127.0.0.1:8080")],
+        ]
+        for headers in refused {
+            XCTAssertEqual(routes.handle(post(headers), peer: "127.0.0.1:5000")?.status.code, 403, "\(headers)")
+        }
+        for headers in [[("host", "LOCALHOST"), json], [("host", "[::1]:8080"), ("origin", "https://[::1]:8080"), json],
+                        [("host", "127.0.0.1"), ("origin", "http://localhost:8080"), ("content-type", "application/json; charset=utf-8")]] {
+            XCTAssertEqual(routes.handle(post(headers), peer: "127.0.0.1:5000")?.status.code, 200, "\(headers)")
         }
         // Outside development mode there is no sign-in at all, from anywhere.
         let prod = ConsoleRoutes(dev: false, signer: JWTSigner(secret: Array(TestHub.secret.utf8)))
@@ -162,6 +210,13 @@ final class FirstRunTests: XCTestCase {
             XCTAssertTrue(hub.standardError.contains("Address already in use"), hub.standardError)
             XCTAssertFalse(FileManager.default.fileExists(atPath: data), "nothing written to \(data): \(hub.outputLines)")
         }
+        // Nor one whose certificate cannot be read.
+        let data = TestDirectory.make("first-run") + "/fresh"
+        let tls = try HubProcess(["--port", "0", "--bridge-port", "0", "--data", data,
+                                  "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"])
+        XCTAssertEqual(tls.waitForExit(), 2)
+        XCTAssertTrue(tls.standardError.contains("cannot read TLS certificate"), tls.standardError)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data), "nothing written to \(data)")
     }
 
     func testErrorsNameWhatTheUserTypedAndHelpAndVersionWork() throws {
@@ -172,6 +227,16 @@ final class FirstRunTests: XCTestCase {
         let flag = try HubProcess(["--port", "abc"])
         XCTAssertEqual(flag.waitForExit(), 2)
         XCTAssertTrue(flag.standardError.contains("--port expects a whole number"), flag.standardError)
+        // Off is the other way: MONTROSE_DEV=0 is production (and so it needs the secrets).
+        for off in [["MONTROSE_DEV": "0"], ["MONTROSE_DEV": "false"], ["MONTROSE_NO_DEV": "yes"]] {
+            let prod = try HubProcess(["--port", "0", "--bridge-port", "0", "--data", TestDirectory.make("first-run")], environment: off)
+            XCTAssertEqual(prod.waitForExit(), 2, "\(off)")
+            XCTAssertTrue(prod.standardError.contains("required outside development mode"), "\(off): \(prod.standardError)")
+        }
+        // The two listeners may not share an address.
+        let same = try HubProcess(["--port", "18555", "--bridge-port", "18555"])
+        XCTAssertEqual(same.waitForExit(), 2)
+        XCTAssertTrue(same.standardError.contains("need different ports"), same.standardError)
         let switchValue = try HubProcess([], environment: ["MONTROSE_NO_DEV": "perhaps"])
         XCTAssertEqual(switchValue.waitForExit(), 2)
         XCTAssertTrue(switchValue.standardError.contains("MONTROSE_NO_DEV"), switchValue.standardError)

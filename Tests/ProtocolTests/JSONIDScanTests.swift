@@ -53,6 +53,14 @@ final class JSONIDScanTests: XCTestCase {
         XCTAssertEqual(scan(#"{"id":4,,}"#), 4)
     }
 
+    func testOnlyTheFirstLimitBytesAreLookedAt() {
+        let text = #"{"id":1234,"op":"x"}"#
+        XCTAssertEqual(JSONIDScan.topLevelID(Array(text.utf8), limit: 11), 1234)
+        XCTAssertNil(JSONIDScan.topLevelID(Array(text.utf8), limit: 8), "a number cut by the limit is not an id")
+        XCTAssertNil(JSONIDScan.topLevelID(Array(#"{"op":"x","id":1}"#.utf8), limit: 10))
+        XCTAssertNil(scan(#"{"id":5"#), "nothing after the number: it may have been cut")
+    }
+
     func testAgreesWithTheParserOnRandomRequests() {
         var rng = SystemRandomNumberGenerator()
         let keys = ["id", "op", "text", "data", "channel", "i", "idd"]

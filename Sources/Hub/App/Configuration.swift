@@ -142,7 +142,8 @@ struct Configuration: Sendable {
             if Self.switches.contains(name) {
                 switch raw.lowercased() {
                 case "1", "true", "yes", "on": try c.apply(name, nil, as: key)
-                case "0", "false", "no", "off": break
+                // Off means the other way, not "no opinion": MONTROSE_DEV=0 is production.
+                case "0", "false", "no", "off": try c.apply(Self.opposite[name] ?? name, nil, as: key)
                 default: throw Invalid(description: "\(key) is a switch: give 1, true, yes or on (or 0, false, no, off), got '\(raw)'")
                 }
             } else if Self.repeatable.contains(name) {
@@ -176,6 +177,8 @@ struct Configuration: Sendable {
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
                          "max-connections-per-user", "max-unauthenticated", "bridge-max-body"]
     static let switches = ["dev", "no-dev", "no-deflate"]
+    /// A switch set to off in the environment: the setting it turns on instead.
+    static let opposite = ["dev": "no-dev", "no-dev": "dev", "no-deflate": "deflate"]
     static let repeatable: Set<String> = ["bridge-key", "allowed-origin"]
 
     private mutating func clearList(_ name: String) {
@@ -236,13 +239,20 @@ struct Configuration: Sendable {
         case "dev": dev = true
         case "no-dev": dev = false
         case "no-deflate": deflate = false
+        case "deflate": deflate = true
         default: throw Invalid(description: "unknown setting \(label)")
         }
     }
 
     private func check() throws(Invalid) {
         if (tlsCert == nil) != (tlsKey == nil) {
-            throw Invalid(description: "--tls-cert and --tls-key go together")
+            throw Invalid(description: "--tls-cert and --tls-key (MONTROSE_TLS_CERT, MONTROSE_TLS_KEY) go together")
+        }
+        // Both listeners on one address would share it through SO_REUSEPORT: the kernel would
+        // hand public connections to the bridge and bridge requests to the public side.
+        let wildcard: Set<String> = ["0.0.0.0", "::"]
+        if port != 0, port == bridgePort, host == bridgeHost || wildcard.contains(host) || wildcard.contains(bridgeHost) {
+            throw Invalid(description: "the public listener (\(host):\(port)) and the bridge (\(bridgeHost):\(bridgePort)) need different ports")
         }
     }
 

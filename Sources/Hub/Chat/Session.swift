@@ -127,18 +127,18 @@ final class Session: WebSocketHandler {
         guard takeOpToken(c) else { return refuseOverRate(c, payload) }
         rateStrikes = 0
         guard opcode == .text else {
-            return replyError(c, JSONIDScan.topLevelID(payload), "bad_request", "ops are JSON text frames")
+            return replyError(c, requestID(payload), "bad_request", "ops are JSON text frames")
         }
         guard payload.count <= chat.limits.maxEnvelopeBytes else {
-            return replyError(c, JSONIDScan.topLevelID(payload), "too_large", "request over \(chat.limits.maxEnvelopeBytes) bytes")
+            return replyError(c, requestID(payload), "too_large", "request over \(chat.limits.maxEnvelopeBytes) bytes")
         }
         let request: JSON
         do {
             request = try payload.withUnsafeBytes { (p) throws(JSONError) -> JSON in try JSONParser.parse(p, maxDepth: 16) }
         } catch let error as JSONError {
-            return replyError(c, JSONIDScan.topLevelID(payload), "bad_request", "invalid JSON: \(error.message)")
+            return replyError(c, requestID(payload), "bad_request", "invalid JSON: \(error.message)")
         } catch {
-            return replyError(c, JSONIDScan.topLevelID(payload), "bad_request", "invalid JSON")
+            return replyError(c, requestID(payload), "bad_request", "invalid JSON")
         }
         guard case .object = request else { return replyError(c, nil, "bad_request", "a request is a JSON object") }
         guard let idValue = request["id"], let id = idValue.intValue, case .int = idValue else {
@@ -192,7 +192,12 @@ final class Session: WebSocketHandler {
             return c.close(.policyViolation, reason: "rate limit exceeded")
         }
         if rateStrikes == 1 { Log.info("rate_limited", ["conn": "\(c.id)", "user": user?.id ?? "-"]) }
-        replyError(c, JSONIDScan.topLevelID(payload), "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
+        replyError(c, requestID(payload), "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
+    }
+
+    /// The id of a request the hub answers without parsing it, found in its first 64 KiB.
+    private func requestID(_ payload: [UInt8]) -> Int64? {
+        JSONIDScan.topLevelID(payload, limit: chat.limits.maxEnvelopeBytes)
     }
 
     /// Takes one op from the connection's bucket (always true when the limit is off).

@@ -32,8 +32,8 @@ struct ConsoleRoutes: Sendable {
                 ("X-Content-Type-Options", "nosniff"),
             ], body: body)
         }
-        if dev && path.hasPrefix("/dev/") && !Self.isLoopback(peer: peer) {
-            return .error(.forbidden, "development sign-in answers only on the hub's own machine (loopback)")
+        if dev && path.hasPrefix("/dev/"), let refusal = Self.refuseDevRequest(request, peer: peer) {
+            return .error(.forbidden, refusal)
         }
         switch path {
         case "/dev/users":
@@ -64,6 +64,51 @@ struct ConsoleRoutes: Sendable {
         default:
             return nil
         }
+    }
+
+    /// Why a development sign-in request is refused, or nil. The peer must be on this machine,
+    /// and so must the names the request carries: a loopback socket alone is not enough, since
+    /// a page on another site can reach 127.0.0.1 through DNS rebinding (its Host and Origin
+    /// then name that site), and a proxy or tunnel on this machine makes every caller look local
+    /// (it adds Forwarded / X-Forwarded-For / Via). The POST must be JSON, which a cross-site page
+    /// cannot send without a CORS preflight the hub never grants.
+    static func refuseDevRequest(_ request: HTTPRequest, peer: String) -> String? {
+        let local = "development sign-in answers only requests made on the hub's own machine"
+        guard isLoopback(peer: peer) else { return local + " (loopback)" }
+        guard let host = request.header("host"), isLoopbackName(host) else { return local + " (Host must be localhost, 127.x or [::1])" }
+        if let origin = request.header("origin"), !isLoopbackOrigin(origin) { return local + " (Origin is another site)" }
+        for proxied in ["forwarded", "x-forwarded-for", "x-forwarded-host", "via"] where request.header(proxied) != nil {
+            return local + " (it came through a proxy)"
+        }
+        if request.method == "POST" {
+            let type = request.header("content-type")?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            guard type == "application/json" else { return "development sign-in takes Content-Type: application/json" }
+        }
+        return nil
+    }
+
+    /// `localhost`, an address in 127.0.0.0/8 or `[::1]`, with or without a port.
+    static func isLoopbackName(_ hostAndPort: String) -> Bool {
+        var host = Substring(hostAndPort.lowercased())
+        if host.hasPrefix("[") {
+            guard let end = host.firstIndex(of: "]") else { return false }
+            return host[host.index(after: host.startIndex)..<end] == "::1"
+        }
+        if let colon = host.lastIndex(of: ":") {
+            guard host[host.index(after: colon)...].allSatisfy(\.isASCII), host[host.index(after: colon)...].allSatisfy(\.isNumber) else { return false }
+            host = host[..<colon]
+        }
+        if host == "localhost" { return true }
+        var a = in_addr()
+        return inet_pton(AF_INET, String(host), &a) == 1 && UInt32(bigEndian: a.s_addr) >> 24 == 127
+    }
+
+    /// An Origin (`scheme://host[:port]`) naming this machine.
+    static func isLoopbackOrigin(_ origin: String) -> Bool {
+        for scheme in ["http://", "https://"] where origin.lowercased().hasPrefix(scheme) {
+            return isLoopbackName(String(origin.dropFirst(scheme.count)))
+        }
+        return false
     }
 
     /// True for a peer on this machine: 127.0.0.0/8, ::1, or either as an IPv4-mapped address.

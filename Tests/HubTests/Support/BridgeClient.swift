@@ -17,7 +17,7 @@ struct BridgeClient {
     func send(_ method: String, _ path: String, body: String? = nil, key: String? = TestHub.bridgeKey,
               headers: [String: String] = [:]) throws -> Answer {
         let s = try TestSocket(port: port)
-        var raw = "\(method) \(path) HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+        var raw = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         if let key { raw += "Authorization: Bearer \(key)\r\n" }
         for (k, v) in headers { raw += "\(k): \(v)\r\n" }
         let bytes = Array((body ?? "").utf8)

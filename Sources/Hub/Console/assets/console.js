@@ -1466,7 +1466,7 @@ class Session {
     if (!s) return;
     // [key, label, value, hint]
     const rows = [
-      ["connections", "Connections", s.connections, "Every open connection to the public port: HTTP requests and WebSockets, this console's included."],
+      ["connections", "Connections", s.connections, "Every open connection to the hub: HTTP requests (the public port and the backend bridge) and WebSockets, this console's included."],
       ["websockets", "WebSockets", s.websockets, "Upgraded connections only (browsers and apps signed in or signing in)."],
       ["users_online", "Users online", s.users_online, null],
       ["agents_online", "Agents online", s.agents_online, null],
