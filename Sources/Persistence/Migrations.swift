@@ -135,6 +135,8 @@ enum Migrations {
         """),
         (3, """
         -- Row counts kept by triggers, so stats read one small table instead of counting.
+        -- (An INSERT OR REPLACE into either table would not fire the delete trigger and the
+        -- count would drift: the store never uses one there.)
         CREATE TABLE totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
         INSERT INTO totals VALUES ('messages', (SELECT COUNT(*) FROM messages)),
                                   ('notifications', (SELECT COUNT(*) FROM notifications));
@@ -146,6 +148,11 @@ enum Migrations {
             BEGIN UPDATE totals SET value = value + 1 WHERE name = 'notifications'; END;
         CREATE TRIGGER notifications_total_delete AFTER DELETE ON notifications
             BEGIN UPDATE totals SET value = value - 1 WHERE name = 'notifications'; END;
+        """),
+        (4, """
+        -- Who sent a conversation's last message: a send after someone else's moves the
+        -- sender's read mark; a send after one's own needs no read-mark work at all.
+        ALTER TABLE conversations ADD COLUMN last_sender TEXT;
         """),
     ]
 

@@ -75,13 +75,18 @@ public final class SQLiteStore: Store {
 
     /// The conversation's row id, created on first use.
     private static func conversationID(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool) throws -> Int64? {
-        let find = try db.statement("SELECT id FROM conversations WHERE service = ?1 AND client_id = ?2")
+        try conversation(db, key, create: create)?.id
+    }
+
+    /// The conversation's row id and who sent its last message (nil for none yet).
+    private static func conversation(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool) throws -> (id: Int64, lastSender: String?)? {
+        let find = try db.statement("SELECT id, last_sender FROM conversations WHERE service = ?1 AND client_id = ?2")
         try find.bind(.text(key.service), .text(key.clientId))
-        if try find.step() { return find.int(0) }
+        if try find.step() { return (find.int(0), find.optionalText(1)) }
         guard create else { return nil }
         try db.statement("INSERT INTO conversations (service, client_id) VALUES (?1, ?2)")
             .bind(.text(key.service), .text(key.clientId)).run()
-        return db.lastInsertRowID
+        return (db.lastInsertRowID, nil)
     }
 
     private static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id"
@@ -170,13 +175,13 @@ public final class SQLiteStore: Store {
                     return AppendResult(message: Self.message(dup, key), duplicate: true)
                 }
             }
-            guard let conversation = try Self.conversationID(db, m.conversation, create: true) else {
+            guard let (conversation, lastSender) = try Self.conversation(db, m.conversation, create: true) else {
                 throw StoreError.internalError("conversation not created")
             }
             // The next seq comes from the row itself, inside the transaction: gap-free even if
             // a later job in the batch rolls back.
-            let bump = try db.statement("UPDATE conversations SET last_seq = last_seq + 1, last_ts = ?2 WHERE id = ?1 RETURNING last_seq")
-            try bump.bind(.int(conversation), .int(m.ts))
+            let bump = try db.statement("UPDATE conversations SET last_seq = last_seq + 1, last_ts = ?2, last_sender = ?3 WHERE id = ?1 RETURNING last_seq")
+            try bump.bind(.int(conversation), .int(m.ts), .text(m.sender.id))
             guard try bump.step() else { throw StoreError.internalError("conversation vanished") }
             let seq = bump.int(0)
             try bump.run()
@@ -194,7 +199,10 @@ public final class SQLiteStore: Store {
             for user in notify where user != m.sender.id {
                 notified.append(try Self.noteMessage(db, stored, for: user))
             }
-            let senderRead = m.sender.role == "system" ? nil : try Self.moveSenderMark(db, stored, conversation: conversation)
+            // Whoever replies has read what came before: only a send that follows someone else's
+            // message can move the sender's mark (own messages never count as unread).
+            let repliesToOthers = lastSender != nil && lastSender != m.sender.id && m.sender.role != "system"
+            let senderRead = repliesToOthers ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead)
         }, completion)
     }
@@ -267,9 +275,9 @@ public final class SQLiteStore: Store {
 
     // MARK: read marks, summaries, audit
 
-    /// Moves the sender's read mark to their own new message. Returns the mark (and the unread
-    /// counts, when it cleared their `messages` notification) only when it passed messages of
-    /// others; a mark that was already just behind it moves silently.
+    /// Moves the sender's read mark to their own new message, which follows someone else's.
+    /// Returns the mark (and the unread counts, when it cleared their `messages` notification)
+    /// when it passed messages of others; nil when the sender had read up to them already.
     static func moveSenderMark(_ db: SQLiteConnection, _ m: StoredMessage, conversation: Int64) throws -> ReadResult? {
         let old = try db.statement("SELECT seq FROM read_marks WHERE user_id = ?1 AND conversation_id = ?2")
         try old.bind(.text(m.senderId), .int(conversation))

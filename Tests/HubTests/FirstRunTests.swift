@@ -94,7 +94,7 @@ final class FirstRunTests: XCTestCase {
         let tick = try ann.push("read")
         XCTAssertEqual(tick["user"]?.stringValue, "wes")
         XCTAssertEqual(tick["seq"]?.intValue, 3)
-        // A second message in a row moves the mark silently (nothing new was read).
+        // A second message in a row leaves the mark alone (nothing new was read): no tick.
         _ = try wes.result("send", ["channel": .string(annWebsite), "text": "Fixed", "client_msg_id": "r2"])
         XCTAssertTrue(ann.noPush("read", within: 0.3), "no tick for the agent's own second message")
         XCTAssertEqual(try unread(ann), 2, "the client has two replies to read")
