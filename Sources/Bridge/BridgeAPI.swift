@@ -2,7 +2,7 @@ import Glibc
 import Persistence
 import Protocol
 
-// The bridge's HTTP API (PROTOCOL.md "Bridge API"): routing, bearer-key authentication,
+// The bridge's HTTP API (docs/protocol.md "Bridge API"): routing, bearer-key authentication,
 // Idempotency-Key handling and the answer plumbing. The routes themselves live in Routes/.
 // Pure request handling: no sockets. The hub's listener hands each request to `handle` and
 // writes whatever `respond` is given (from any thread) back on the connection's loop.

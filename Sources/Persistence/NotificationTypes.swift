@@ -1,7 +1,7 @@
 // The values the notification side of the store speaks in: what a backend posts, what a
 // user's bell lists, what a receipt tells, what the outbox holds.
 
-/// `email` of a posted notification (PROTOCOL.md "Bridge API").
+/// `email` of a posted notification (docs/protocol.md "Mail").
 public enum EmailMode: String, Sendable, Equatable {
     case now
     case fallback

@@ -11,7 +11,7 @@ public struct CloseCode: Equatable, Hashable, Sendable, CustomStringConvertible 
     public static let policyViolation = CloseCode(1008)
     public static let messageTooBig = CloseCode(1009)
     public static let internalError = CloseCode(1011)
-    /// Contract codes (PROTOCOL.md "Close codes").
+    /// Contract codes (docs/protocol.md "Close codes").
     public static let unauthorized = CloseCode(4001)
     public static let authTimeout = CloseCode(4008)
     public static let slowConsumer = CloseCode(4009)

@@ -35,7 +35,7 @@ public struct HTTPStatus: Equatable, Hashable, Sendable {
                                    .upgradeRequired, .tooManyRequests, .headerFieldsTooLarge, .internalServerError,
                                    .notImplemented, .serviceUnavailable, .versionNotSupported].map { ($0.code, $0) })
 
-    /// The contract's error code word for a status (PROTOCOL.md error codes, HTTP flavour).
+    /// The contract's error code word for a status (docs/protocol.md "Errors" of the bridge API).
     public var errorCode: String {
         switch code {
         case 400, 414, 422, 426, 505: return "bad_request"

@@ -14,7 +14,7 @@ public enum Role: String, Sendable, CaseIterable {
 
     public var isAgent: Bool { self == .websiteAgent || self == .marketingAgent }
 
-    /// PROTOCOL.md "Channels": the services an agent of this role may be assigned for.
+    /// docs/protocol.md "Roles and services": the services an agent of this role may be assigned for.
     public func mayBeAssigned(for service: String) -> Bool {
         switch self {
         case .marketingAgent: return ["marketing", "support", "courses"].contains(service)

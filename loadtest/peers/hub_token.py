@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints an HS256 hub token (PROTOCOL.md "Identity"), standard library only.
+"""Prints an HS256 hub token (docs/protocol.md "Identity and tokens"), standard library only.
    python3 loadtest/peers/hub_token.py (--data DIR | --secret S) [--sub f0] [--role client] [--ttl 3600]
 The secret is --secret, or the jwt_secret= line of DIR/dev-secrets (written by a development-mode
 hub on its first start)."""

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Persistence
 
-// The hub's settings: every flag of PROTOCOL.md "Running", each also read from an environment
+// The hub's settings: every flag of the README's "Configuration", each also read from an environment
 // variable (`--bridge-key` ↔ `MONTROSE_BRIDGE_KEY`; repeatable flags take a comma-separated
 // list there). Command-line flags win over the environment.
 struct Configuration: Sendable {
@@ -28,7 +28,7 @@ struct Configuration: Sendable {
     var maxMessage = 1 << 20
     var smtp: String?
     var smtpFrom: String?
-    /// `email: "fallback"` waits this long for the user to read or connect (PROTOCOL.md: 10 minutes).
+    /// `email: "fallback"` waits this long for the user to read or connect (docs/protocol.md "Mail": 10 minutes).
     var emailFallbackDelayMs: Int64 = 600_000
     /// First retry delay of a mail that failed for now (doubling up to an hour).
     var smtpRetryMs: Int64 = 30_000

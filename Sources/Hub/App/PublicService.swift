@@ -1,7 +1,7 @@
 import Persistence
 import Protocol
 
-// Routes of the public listener (PROTOCOL.md "Listeners"): the WebSocket endpoint, the web
+// Routes of the public listener (docs/protocol.md "Listeners"): the WebSocket endpoint, the web
 // console, health, and the optional conformance echo route.
 struct PublicService: HTTPService {
     let echoPath: String?

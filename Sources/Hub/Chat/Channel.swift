@@ -1,7 +1,7 @@
 import Persistence
 import Protocol
 
-// Channel names of the contract (PROTOCOL.md "Channels"), parsed and validated once.
+// Channel names of the contract (docs/protocol.md "Channels and access"), parsed and validated once.
 enum Channel: Hashable, Sendable {
     case user(String)
     case conversation(ConversationKey)

@@ -135,7 +135,7 @@ final class ChatService: Sendable {
     }
 }
 
-/// Limits of the JSON ops (PROTOCOL.md "Ops"), separate from the WebSocket message limit.
+/// Limits of the JSON ops (docs/protocol.md "Limits"), separate from the WebSocket message limit.
 struct ChatLimits: Sendable {
     var authDeadlineMs: Int64 = 10_000
     var maxEnvelopeBytes = 64 * 1024

@@ -50,7 +50,7 @@ final class Directory: Sendable {
 enum Authorizer {
     enum Access: Equatable { case participant, observer, denied }
 
-    /// Services an agent role may be assigned for (PROTOCOL.md "Channels").
+    /// Services an agent role may be assigned for (docs/protocol.md "Roles and services").
 
     static func access(_ user: SessionUser, _ channel: Channel, directory: Directory) -> Access {
         switch channel {

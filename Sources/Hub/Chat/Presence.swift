@@ -21,7 +21,7 @@ final class Presence: Sendable {
     }
 
     private let state = Locked(State())
-    /// At most one typing push per user and channel in this window (PROTOCOL.md `typing`).
+    /// At most one typing push per user and channel in this window (docs/protocol.md `typing`).
     static let typingIntervalMs: Int64 = 2_000
     static let statuses: Set<String> = ["available", "busy", "away"]
 

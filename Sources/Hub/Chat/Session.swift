@@ -738,7 +738,7 @@ final class Session: WebSocketHandler {
         }
     }
 
-    // MARK: admin (extensions for the console: docs/protocol-notes.md)
+    // MARK: admin (extensions for the console: docs/protocol.md "Admin ops")
 
     private func adminBroadcast(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.broadcast is for admins") }

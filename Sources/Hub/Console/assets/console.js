@@ -197,7 +197,7 @@ function looksLikeJwt(token) {
 const NOT_A_TOKEN = "That is not a valid access token. A token is one long line of three parts separated by dots (it starts with “eyJ”): check that you pasted all of it.";
 
 /** The sign-in page's sentence for a token the hub refused (close 4001, error "unauthorized";
- *  the error's message says why: docs/protocol-notes.md). */
+ *  the error's message says why: docs/protocol.md "Identity and tokens"). */
 function refusedTokenText(e) {
   const why = String(e?.message || "");
   if (/malformed|unsupported token algorithm|invalid token claim/i.test(why)) {
@@ -752,7 +752,7 @@ class Session {
   normalizeConv(c) {
     if (c.last_message?.from) this.learn(c.last_message.from);
     if (c.last_message && Number.isFinite(c.last_message.seq)) this.remember({ ...c.last_message, channel: c.channel });
-    // The hub names the client and the agents of each conversation (docs/protocol-notes.md).
+    // The hub names the client and the agents of each conversation (docs/protocol.md `conversations`).
     for (const [id, name] of Object.entries(c.names || {})) this.learn({ id, name });
     return {
       channel: c.channel,
@@ -1537,7 +1537,7 @@ class ConversationView {
     this.renderObserverNote();
   }
 
-  /** An admin reads a client's conversation as an observer (docs/protocol-notes.md), but a
+  /** An admin reads a client's conversation as an observer (docs/protocol.md "Channels and access"), but a
    *  send posts into it like anyone's: the composer says so. */
   renderObserverNote() {
     if (!this.observerNote) return;

@@ -1,6 +1,6 @@
 // hub.js — the browser client of Montrose Hub. A dependency-free ES module.
 //
-// The wire contract is PROTOCOL.md (shared) with the hub's choices in docs/protocol-notes.md;
+// The wire contract is docs/protocol.md;
 // the API below is the one documented in API.md next to this file.
 //
 //   import { HubClient, HubError } from "/hub.js";
@@ -28,7 +28,7 @@ const OWN_EVENTS = new Set(["state", "message", "auth", "error"]);
 const PERMANENT = new Set(["bad_request", "forbidden", "not_found", "too_large", "conflict", "unauthorized"]);
 /** Client-side close code for a connection the library gives up on (timeouts, offline). */
 const CLIENT_GIVE_UP = 4000;
-/** A history page is at most this long (PROTOCOL.md `history` limit). */
+/** A history page is at most this long (docs/protocol.md `history`). */
 const PAGE = 100;
 
 /** An error reply of the hub (`code`, `message`), or a client-side failure: `timeout` (no reply
