@@ -3,7 +3,8 @@ import PackageDescription
 
 // Montrose Hub: no third-party Swift packages. System C libraries come in through
 // system-library targets (OpenSSL, zlib, SQLite) and one small C target for what Swift
-// cannot import directly (epoll, eventfd, timerfd and a few socket macros).
+// cannot import directly (epoll, eventfd, timerfd and a few socket macros). Core holds the
+// utilities every module shares (Log, Locked, the clocks) and depends on nothing of ours.
 let package = Package(
     name: "montrose-hub",
     products: [
@@ -17,17 +18,18 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "Core", path: "Sources/Core"),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
-        .target(name: "Persistence", dependencies: ["CSQLite"], path: "Sources/Persistence"),
-        .target(name: "Bridge", dependencies: ["Protocol", "Persistence"], path: "Sources/Bridge"),
+        .target(name: "Persistence", dependencies: ["Core", "CSQLite"], path: "Sources/Persistence"),
+        .target(name: "Bridge", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Bridge"),
         // The web console's files are embedded in the executable (no files to deploy beside it).
-        .executableTarget(name: "Hub", dependencies: ["Protocol", "Persistence", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub",
+        .executableTarget(name: "Hub", dependencies: ["Core", "Protocol", "Persistence", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub",
                           exclude: ["Console/assets/API.md"],
                           resources: [.embedInCode("Console/assets/index.html"), .embedInCode("Console/assets/console.js"),
                                       .embedInCode("Console/assets/console.css"), .embedInCode("Console/assets/hub.js")]),
         .executableTarget(name: "hub-load", dependencies: ["Protocol", "CLinux"], path: "loadtest/Sources/hub-load"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
-        .testTarget(name: "PersistenceTests", dependencies: ["Persistence"], path: "Tests/PersistenceTests"),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "Bridge", "Protocol", "Persistence", "CLinux"], path: "Tests/HubTests"),
+        .testTarget(name: "PersistenceTests", dependencies: ["Core", "Persistence"], path: "Tests/PersistenceTests"),
+        .testTarget(name: "HubTests", dependencies: ["Core", "Hub", "Bridge", "Protocol", "Persistence", "CLinux"], path: "Tests/HubTests"),
     ]
 )

@@ -1,4 +1,4 @@
-import Glibc
+import Core
 import Persistence
 import Protocol
 
@@ -204,13 +204,4 @@ public final class BridgeAPI: Sendable {
         }
         return n
     }
-}
-
-/// Monotonic microseconds, for latency and for the loops' budgets within a turn (inlinable:
-/// the loop reads it after every socket it flushes).
-@inlinable
-public func monotonicMicros() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Core
 import Persistence
 
 // Turns stored notifications into live pushes, and drives role and everyone fan-outs: the

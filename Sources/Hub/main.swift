@@ -1,7 +1,7 @@
 import CLinux
 import Foundation
 import Glibc
-import Persistence
+import Core
 
 // montrose-hub: parse flags, start the loops, print one line per listener, then wait for
 // signals on this (main) thread. Loops never see signals: they are blocked before the loop

@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Synchronization
+import Core
 
 // Copies committed pages from the WAL back into the database file, on its own thread and
 // connection, so that no commit waits for it.

@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Synchronization
+import Core
 
 // The threads that own SQLite connections. Loops never call SQLite: they hand a job to the
 // writer or a reader and get the result back through a completion (which they forward to

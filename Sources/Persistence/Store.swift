@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import Core
 
 // The persistence seam: what the hub asks of storage, with no SQL in sight. SQLite implements
 // it now (SQLiteStore); a PostgreSQL store can implement it later without touching the hub.

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Persistence
+@testable import Core
 
 // Log values: plain ones as they are, the rest quoted and escaped so that no value, whatever a
 // client or backend put in it, can end its line or forge another field.

@@ -1,5 +1,5 @@
-import Bridge
 import Foundation
+import Core
 import Persistence
 import Protocol
 import XCTest

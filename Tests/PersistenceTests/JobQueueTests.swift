@@ -1,4 +1,5 @@
 import XCTest
+import Core
 @testable import Persistence
 
 // The writer's job queue: bulk bookkeeping waits behind what someone waits for, one background

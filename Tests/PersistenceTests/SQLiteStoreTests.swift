@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import XCTest
+import Core
 @testable import Persistence
 
 // The SQLite store on a real database file: migrations, gap-free sequences under concurrent

@@ -1,3 +1,4 @@
+import Core
 import Glibc
 
 // The SMTP client: one blocking conversation per mail with a local relay over plain TCP
@@ -332,9 +333,5 @@ final class SMTPConnection {
         }
     }
 
-    static func nowMs() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return ts.tv_sec * 1_000 + ts.tv_nsec / 1_000_000
-    }
+    static func nowMs() -> Int { Int(monotonicMillis()) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Core
 import Persistence
 import Protocol
 import Synchronization

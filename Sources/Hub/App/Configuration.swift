@@ -1,7 +1,7 @@
 import Bridge
 import Foundation
 import Glibc
-import Persistence
+import Core
 
 // The hub's settings: every flag of the README's "Configuration", each also read from an environment
 // variable (`--bridge-key` ↔ `MONTROSE_BRIDGE_KEY`; repeatable flags take a comma-separated

@@ -2,6 +2,7 @@ import Bridge
 import CLinux
 import Glibc
 import Foundation
+import Core
 import Persistence
 import Synchronization
 import Protocol

@@ -1,4 +1,4 @@
-import Persistence
+import Core
 import Protocol
 
 // Routes of the public listener (docs/protocol.md "Listeners"): the WebSocket endpoint, the web

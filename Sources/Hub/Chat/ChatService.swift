@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Core
 import Persistence
 import Protocol
 import Bridge

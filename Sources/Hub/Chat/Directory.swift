@@ -1,3 +1,4 @@
+import Core
 import Persistence
 import Protocol
 import Synchronization

@@ -1,4 +1,4 @@
-import Persistence
+import Core
 import Protocol
 import Synchronization
 

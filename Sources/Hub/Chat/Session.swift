@@ -1,4 +1,5 @@
 import Bridge
+import Core
 import Persistence
 import Protocol
 

@@ -1,5 +1,5 @@
 import Glibc
-import Persistence
+import Core
 import Protocol
 
 // The web console on the public listener: its files (embedded in the executable at build

@@ -1,4 +1,4 @@
-import Bridge
+import Core
 import Persistence
 
 // Development mode's living console: demo users of each role, the client's assignments, a few

@@ -1,6 +1,6 @@
 import CLinux
 import Glibc
-import Persistence
+import Core
 import Protocol
 
 // One client connection: its socket, optional TLS, output queue, and where it is in its life

@@ -1,5 +1,4 @@
-import Persistence
-import Bridge
+import Core
 import CLinux
 import Foundation
 import Glibc

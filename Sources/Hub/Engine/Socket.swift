@@ -1,4 +1,3 @@
-import Bridge
 import CLinux
 import Glibc
 
@@ -136,10 +135,6 @@ enum Socket {
         return "?"
     }
 }
-
-/// Monotonic milliseconds, for deadlines.
-@inline(__always)
-func monotonicMillis() -> Int64 { monotonicMicros() / 1_000 }
 
 /// A Swift string from a NUL-terminated C buffer.
 func cString(_ buf: [CChar]) -> String {

@@ -1,5 +1,5 @@
 import Dispatch
-import Persistence
+import Core
 
 // Facts the loops learn one at a time and the store keeps in bulk: which notifications were
 // written to a live socket (receipts), and when users connected or disconnected (the fallback

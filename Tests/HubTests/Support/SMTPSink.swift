@@ -1,4 +1,4 @@
-import Persistence
+import Core
 import Foundation
 import Glibc
 import Synchronization

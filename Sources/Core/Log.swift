@@ -4,8 +4,8 @@ import Glibc
 // Structured logs: one line per event, `ts=… level=… event=… key=value …`, to standard error.
 // Values are quoted when they hold a space, a quote, `=` or a control character (see `quote`). Never log a token or message text.
 // Lines go through a writer thread (LogWriter): a loop never waits on standard error.
-// Here, in the lowest module (beside Locked), so the database threads log the same lines
-// through the same writer as the loops and the bridge.
+// Here, in Core (beside Locked), the module every other one can import, so the database
+// threads log the same lines through the same writer as the loops and the bridge.
 public enum LogLevel: Int, Comparable, Sendable {
     case debug = 0, info = 1, error = 2
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
@@ -130,11 +130,4 @@ final class LogWriter: Sendable {
             }
         }
     }
-}
-
-/// Wall-clock milliseconds since the Unix epoch (the contract's `ts`).
-public func wallMillis() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
