@@ -5,12 +5,6 @@
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 
-int montrose_set_nonblocking(int fd) {
-    int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0) return -1;
-    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
 int montrose_errno(void) { return errno; }
 
 long montrose_rss_bytes(void) {

@@ -16,7 +16,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-int montrose_set_nonblocking(int fd);
 // accept4 needs _GNU_SOURCE, which Swift's Glibc import does not define.
 int montrose_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 // Makes stdout line-buffered so readiness lines reach a pipe at once.
