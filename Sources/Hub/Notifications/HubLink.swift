@@ -8,11 +8,9 @@ import Protocol
 // every authenticated connection joins at auth.
 final class HubLink: LiveHub {
     let chat: ChatService
-    let counters: EngineCounters
 
-    init(chat: ChatService, counters: EngineCounters) {
+    init(chat: ChatService) {
         self.chat = chat
-        self.counters = counters
     }
 
     func isOnline(_ user: String) -> Bool { chat.online.isOnline(user) }
