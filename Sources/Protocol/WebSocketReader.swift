@@ -45,8 +45,6 @@ public struct WebSocketReader {
         self.inflater = inflater
     }
 
-    /// Bytes held for a message or frame still in progress (for memory accounting).
-
     /// Consumes `input` (unmasking it in place) and appends what it completes to `events`.
     /// Throws on the first broken rule; the caller closes with `error.closeCode`.
     public mutating func feed(_ input: UnsafeMutableRawBufferPointer,

@@ -51,8 +51,6 @@ final class Directory: Sendable {
 enum Authorizer {
     enum Access: Equatable { case participant, observer, denied }
 
-    /// Services an agent role may be assigned for (docs/protocol.md "Roles and services").
-
     static func access(_ user: SessionUser, _ channel: Channel, directory: Directory) -> Access {
         switch channel {
         case .user(let id):

@@ -82,7 +82,8 @@ final class Router: Sendable {
         }
     }
 
-    /// Whether any connection anywhere is subscribed (for message notifications later).
+    /// Whether any connection anywhere is subscribed (`ChatService.deliver` skips the pushes of
+    /// a notification no connection would receive).
     func hasSubscribers(_ channel: String) -> Bool {
         interest.withLock { $0[channel] != nil }
     }

@@ -73,8 +73,6 @@ final class Connection {
     private var lastReceived: Int64 = 0
     private var pingSentAt: Int64 = 0
 
-    /// Output waiting for the socket, in bytes (backpressure looks at this).
-
     init(id: ConnectionID, fd: Int32, loop: EventLoop, listener: Listener, peer: String, now: Int64) {
         self.id = id
         self.fd = fd
