@@ -1,4 +1,5 @@
 import Persistence
+import Protocol
 import Synchronization
 
 // Counters and latency histograms the hub keeps for /metrics and /v1/stats. Lock-free: every
@@ -44,14 +45,11 @@ public final class LatencyHistogram: Sendable {
 
 /// Everything counted across the hub.
 public final class HubMetrics: Sendable {
-    /// WebSocket ops and bridge routes whose latency is measured.
-    public static let wsOps = ["auth", "subscribe", "unsubscribe", "send", "history", "read", "typing", "presence",
-                               "status", "conversations", "notifications", "notifications.read", "ping",
-                               "admin.broadcast", "admin.stats"]
+    /// Bridge routes whose latency is measured (and every WebSocket op, `Op.allCases`).
     public static let bridgeRoutes = ["users.put", "assignments.put", "assignments.delete", "notifications.post",
                                       "broadcasts.post", "messages.post", "messages.get", "user_notifications.get",
                                       "notification.get", "tokens.post", "stats.get"]
-    private let wsLatency: [String: LatencyHistogram]
+    private let wsLatency: [Op: LatencyHistogram]
     private let bridgeLatency: [String: LatencyHistogram]
 
     public let messagesStored = Atomic<Int>(0)
@@ -65,11 +63,11 @@ public final class HubMetrics: Sendable {
     public let outboxPending = Atomic<Int>(0)
 
     public init() {
-        wsLatency = Dictionary(uniqueKeysWithValues: Self.wsOps.map { ($0, LatencyHistogram()) })
+        wsLatency = Dictionary(uniqueKeysWithValues: Op.allCases.map { ($0, LatencyHistogram()) })
         bridgeLatency = Dictionary(uniqueKeysWithValues: Self.bridgeRoutes.map { ($0, LatencyHistogram()) })
     }
 
-    public func recordOp(_ op: String, micros: Int64) { wsLatency[op]?.record(micros: micros) }
+    public func recordOp(_ op: Op, micros: Int64) { wsLatency[op]?.record(micros: micros) }
     public func recordRoute(_ route: String, micros: Int64) { bridgeLatency[route]?.record(micros: micros) }
 
     /// The Prometheus text exposition (format 0.0.4).
@@ -104,7 +102,7 @@ public final class HubMetrics: Sendable {
             + "montrose_db_checkpoints_total{by=\"checkpointer\"} \(writer.checkpoints)\n"
             + "montrose_db_checkpoints_total{by=\"writer\"} \(writer.writerCheckpoints)\n"
         out += "# HELP montrose_op_seconds WebSocket op latency, request to reply.\n# TYPE montrose_op_seconds histogram\n"
-        for op in Self.wsOps { wsLatency[op]?.render("montrose_op_seconds", labels: "op=\"\(op)\"", into: &out) }
+        for op in Op.allCases { wsLatency[op]?.render("montrose_op_seconds", labels: "op=\"\(op.rawValue)\"", into: &out) }
         out += "# HELP montrose_bridge_seconds Bridge request latency, request to answer.\n# TYPE montrose_bridge_seconds histogram\n"
         for r in Self.bridgeRoutes { bridgeLatency[r]?.render("montrose_bridge_seconds", labels: "route=\"\(r)\"", into: &out) }
         return out

@@ -31,7 +31,7 @@ final class Session: WebSocketHandler {
     /// the largest: the stuck rule counts them with the queue (`Connection.setHeldPushes`).
     private var heldPushes = 0
     /// The op being decoded and when it arrived (its latency is recorded when it is answered).
-    private var current: (op: String, started: Int64) = ("", 0)
+    private var current: (op: Op?, started: Int64) = (nil, 0)
 
     /// Delivery state of one subscribed channel. A class so that the per-message path
     /// mutates it in place: one dictionary lookup, and `held` is never copied on append.
@@ -145,44 +145,45 @@ final class Session: WebSocketHandler {
         guard let idValue = request["id"], let id = idValue.intValue, case .int = idValue else {
             return replyError(c, nil, "bad_request", "id must be an integer")
         }
-        guard let op = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
+        guard let name = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
+        let op = Op(rawValue: name)
         current = (op, monotonicMicros())
         defer {
             // Store-backed ops are timed when their reply leaves (SessionHop).
-            if !Self.storeOps.contains(op) { chat.metrics.recordOp(op, micros: monotonicMicros() - current.started) }
+            if let op, !op.isStoreBacked { chat.metrics.recordOp(op, micros: monotonicMicros() - current.started) }
         }
-        if op == "auth" {
+        switch op {
+        case .auth:
             guard let token = request["token"]?.stringValue else { return replyError(c, id, "bad_request", "token must be a string") }
             return authenticate(c, token: token, requestID: id)
+        case .ping:
+            return reply(c, id) { _ in }
+        default:
+            break
         }
-        if op == "ping" { return reply(c, id) { _ in } }
         guard let user else { return replyError(c, id, "unauthorized", "authenticate first with the auth op") }
+        guard let op else { return replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(name.prefix(40))))") }
         // Each of these ends in a store job: a client may not queue them without bound.
-        if Self.storeOps.contains(op) && inFlight >= chat.limits.maxInFlight {
+        if op.isStoreBacked && inFlight >= chat.limits.maxInFlight {
             return replyError(c, id, "rate_limited", "more than \(chat.limits.maxInFlight) requests in flight; wait for replies")
         }
         switch op {
-        case "subscribe": subscribe(c, id, request, user)
-        case "unsubscribe": unsubscribe(c, id, request)
-        case "send": send(c, id, request, user)
-        case "history": history(c, id, request, user)
-        case "read": read(c, id, request, user)
-        case "typing": typing(c, id, request, user)
-        case "presence": presence(c, id, request, user)
-        case "status": status(c, id, request, user)
-        case "conversations": conversations(c, id, request, user)
-        case "notifications": notifications(c, id, request, user)
-        case "notifications.read": notificationsRead(c, id, request, user)
-        case "admin.broadcast": adminBroadcast(c, id, request, user)
-        case "admin.stats": adminStats(c, id, user)
-        default:
-            replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(op.prefix(40))))")
+        case .auth, .ping: break // answered above, before authentication
+        case .subscribe: subscribe(c, id, request, user)
+        case .unsubscribe: unsubscribe(c, id, request)
+        case .send: send(c, id, request, user)
+        case .history: history(c, id, request, user)
+        case .read: read(c, id, request, user)
+        case .typing: typing(c, id, request, user)
+        case .presence: presence(c, id, request, user)
+        case .status: status(c, id, request, user)
+        case .conversations: conversations(c, id, request, user)
+        case .notifications: notifications(c, id, request, user)
+        case .notificationsRead: notificationsRead(c, id, request, user)
+        case .adminBroadcast: adminBroadcast(c, id, request, user)
+        case .adminStats: adminStats(c, id, user)
         }
     }
-
-    /// Ops that end in a store job (bounded by `maxInFlight`).
-    private static let storeOps: Set<String> = ["subscribe", "send", "history", "read", "conversations",
-                                                 "notifications", "notifications.read", "admin.broadcast", "admin.stats"]
 
     /// Over the op rate: `rate_limited` with the request's id (found by a scan, not a parse),
     /// and close 1008 for a client that keeps going.
@@ -856,7 +857,7 @@ final class Session: WebSocketHandler {
 struct SessionHop: Sendable {
     let loop: EventLoop
     let id: ConnectionID
-    var op = ""
+    var op: Op?
     var started: Int64 = 0
     var metrics: HubMetrics?
 
@@ -864,7 +865,7 @@ struct SessionHop: Sendable {
         loop.execute { loop in
             guard let c = loop.connection(id), let s = c.handler as? Session else { return }
             body(s, c)
-            metrics?.recordOp(op, micros: monotonicMicros() - started)
+            if let op { metrics?.recordOp(op, micros: monotonicMicros() - started) }
         }
     }
 }
