@@ -24,13 +24,13 @@
 # section between <!-- bench:start --> and <!-- bench:end --> in README.md), --results FILE
 # (default loadtest/results/latest.jsonl; each run's generator output and server log go to
 # loadtest/results/latest-logs/, the table also to loadtest/results/latest.md).
-# Environment: BIN (default .build/release: montrose-hub and hub-load), WSLOAD (default
-# /work/shared/tools/wsload/wsload), PYTHON (default python3; needs picows for the peer:
+# Environment: BIN (default .build/release: montrose-hub and hub-load), WSLOAD (the wsload
+# binary, required: a neutral C load generator kept outside this repository), PYTHON (default python3; needs picows for the peer:
 # pip install -r loadtest/peers/requirements.txt), HUB_CPU / LOAD_CPU (default 0 / 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release}
-WSLOAD=${WSLOAD:-/work/shared/tools/wsload/wsload}
+WSLOAD=${WSLOAD:?set WSLOAD to the wsload binary (built with make in its own folder)}
 PYTHON=${PYTHON:-python3}
 HUB_CPU=${HUB_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -63,7 +63,7 @@ done
     || { echo "bench.sh: --duration expects seconds, 1-300" >&2; exit 2; }
 [[ $ONLY =~ ^[a-h](,[a-h])*$ ]] || { echo "bench.sh: --only expects letters a-h, comma-separated" >&2; exit 2; }
 for f in "$BIN/montrose-hub" "$BIN/hub-load" "$WSLOAD"; do
-    [ -x "$f" ] || { echo "bench.sh: $f not found (swift build -c release; make -C /work/shared/tools/wsload)" >&2; exit 1; }
+    [ -x "$f" ] || { echo "bench.sh: $f not found (swift build -c release; build wsload with make and set WSLOAD)" >&2; exit 1; }
 done
 command -v taskset >/dev/null || { echo "bench.sh: taskset not found" >&2; exit 1; }
 if [ "$PICOWS" = 1 ] && ! "$PYTHON" -c 'import picows' 2>/dev/null; then
