@@ -75,18 +75,20 @@ public final class SQLiteStore: Store {
 
     /// The conversation's row id, created on first use.
     private static func conversationID(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool) throws -> Int64? {
-        try conversation(db, key, create: create)?.id
+        try conversation(db, key, create: create, sender: "")?.id
     }
 
-    /// The conversation's row id and who sent its last message (nil for none yet).
-    private static func conversation(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool) throws -> (id: Int64, lastSender: String?)? {
-        let find = try db.statement("SELECT id, last_sender FROM conversations WHERE service = ?1 AND client_id = ?2")
-        try find.bind(.text(key.service), .text(key.clientId))
-        if try find.step() { return (find.int(0), find.optionalText(1)) }
+    /// The conversation's row id, and whether its last message came from someone other than
+    /// `sender` (compared in SQL: a send reads no string back).
+    private static func conversation(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool,
+                                     sender: String) throws -> (id: Int64, followsOthers: Bool)? {
+        let find = try db.statement("SELECT id, COALESCE(last_sender != ?3, 0) FROM conversations WHERE service = ?1 AND client_id = ?2")
+        try find.bind(.text(key.service), .text(key.clientId), .text(sender))
+        if try find.step() { return (find.int(0), find.int(1) != 0) }
         guard create else { return nil }
         try db.statement("INSERT INTO conversations (service, client_id) VALUES (?1, ?2)")
             .bind(.text(key.service), .text(key.clientId)).run()
-        return (db.lastInsertRowID, nil)
+        return (db.lastInsertRowID, false)
     }
 
     private static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id"
@@ -175,7 +177,7 @@ public final class SQLiteStore: Store {
                     return AppendResult(message: Self.message(dup, key), duplicate: true)
                 }
             }
-            guard let (conversation, lastSender) = try Self.conversation(db, m.conversation, create: true) else {
+            guard let (conversation, followsOthers) = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
                 throw StoreError.internalError("conversation not created")
             }
             // The next seq comes from the row itself, inside the transaction: gap-free even if
@@ -201,8 +203,7 @@ public final class SQLiteStore: Store {
             }
             // Whoever replies has read what came before: only a send that follows someone else's
             // message can move the sender's mark (own messages never count as unread).
-            let repliesToOthers = lastSender != nil && lastSender != m.sender.id && m.sender.role != "system"
-            let senderRead = repliesToOthers ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
+            let senderRead = followsOthers && m.sender.role != "system" ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead)
         }, completion)
     }
