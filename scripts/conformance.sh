@@ -2,12 +2,13 @@
 # Autobahn|Testsuite against the hub's conformance echo route.
 #   scripts/conformance.sh            all cases over ws:// (1.* … 13.*), then 1.* … 10.* over wss://
 #   scripts/conformance.sh ws '1.*'   only the given cases over ws:// (or wss)
-# Starts a release build of montrose-hub on free ports, runs ../shared/tools/autobahn/run.sh,
+# Starts a release build of montrose-hub on free ports, runs scripts/autobahn.sh (or the runner
+# named by AUTOBAHN_RUNNER: a script taking the URL and cases, ending with "N passed, M failed"),
 # stops the hub it started (by PID). Reports: autobahn-reports/{ws,wss}/. Exit 0 only if no
 # case FAILED or was UNIMPLEMENTED.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-runner=${AUTOBAHN_RUNNER:-$root/../shared/tools/autobahn/run.sh}
+runner=${AUTOBAHN_RUNNER:-$root/scripts/autobahn.sh}
 [ -x "$runner" ] || [ -f "$runner" ] || { echo "conformance: $runner not found"; exit 1; }
 bin=$root/.build/release/montrose-hub
 [ -x "$bin" ] || (cd "$root" && swift build -c release --product montrose-hub)

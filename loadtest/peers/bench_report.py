@@ -274,7 +274,7 @@ def cmd_report(a):
                + f" picows {env('BENCH_PICOWS_VERSION', '?')} is measured in the same run on the same harness; the "
                "other columns are the peers' published figures, as given in issue 6.")
     out.append("")
-    out.append("Rows a–e use the neutral generator `wsload` (`/work/shared/tools/wsload`). Against the hub, echo "
+    out.append("Rows a–e use `wsload`, a neutral C load generator that is not part of this repository (the team keeps it beside the project as `tools/wsload`; build it with `make` and point `WSLOAD` at the binary). Against the hub, echo "
                "goes to its `/echo` route; fan-out goes through the real path — each publish is a `send` op on "
                "one conversation, stored durably in SQLite and then pushed to every subscribed connection "
                "(the peers broadcast from memory). Rows f–h use the hub's own generator `hub-load`.")
