@@ -20,7 +20,7 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Core", path: "Sources/Core"),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
-        .target(name: "Persistence", dependencies: ["Core", "CSQLite"], path: "Sources/Persistence"),
+        .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite"], path: "Sources/Persistence"),
         .target(name: "Bridge", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Bridge"),
         // The web console's files are embedded in the executable (no files to deploy beside it).
         .executableTarget(name: "Hub", dependencies: ["Core", "Protocol", "Persistence", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub",

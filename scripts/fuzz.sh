@@ -5,7 +5,7 @@
 #
 # Targets (fuzz/targets/<target>.swift): http, frames, frames_deflate, json, jwt; all by
 # default, 30 seconds each. Each is built into .build-fuzz/<target> from the target file,
-# fuzz/support/*.swift and every Sources/Protocol/*.swift as one module (so no SwiftPM build is
+# fuzz/support/*.swift and every Swift file under Sources/Protocol as one module (so no SwiftPM build is
 # involved), then run for the given time on a temporary copy of its seed corpus
 # (fuzz/corpus/<target>/, which does not grow), with fuzz/dict/<target>.dict when there is
 # one. One line per target:
@@ -44,11 +44,14 @@ max_len() {
   esac
 }
 
+# The Protocol module, its Contract folder included.
+mapfile -t protocol_sources < <(find Sources/Protocol -name '*.swift' | sort)
+
 # A target is rebuilt when any of its inputs is newer than the binary.
 needs_build() {
   local bin="$build/$1" f
   [ -x "$bin" ] || return 0
-  for f in Sources/Protocol/*.swift Sources/COpenSSL/* Sources/CZlib/* fuzz/support/*.swift \
+  for f in "${protocol_sources[@]}" Sources/COpenSSL/* Sources/CZlib/* fuzz/support/*.swift \
            "fuzz/targets/$1.swift" scripts/fuzz.sh; do
     [ "$f" -nt "$bin" ] && return 0
   done
@@ -62,7 +65,7 @@ build_target() {
   # the -l flags are there anyway for clarity. lld keeps the link free of gold's ASan warnings.
   if "$swiftc" -swift-version 6 -sanitize=fuzzer,address -parse-as-library "$opt" -wmo \
        -module-name FuzzProtocol -I Sources/COpenSSL -I Sources/CZlib \
-       Sources/Protocol/*.swift fuzz/support/*.swift "fuzz/targets/$t.swift" \
+       "${protocol_sources[@]}" fuzz/support/*.swift "fuzz/targets/$t.swift" \
        -use-ld=lld -lssl -lcrypto -lz -o "$build/$t.tmp" >"$log" 2>&1; then
     mv "$build/$t.tmp" "$build/$t"
   else

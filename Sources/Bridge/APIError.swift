@@ -6,9 +6,9 @@ import Protocol
 public struct APIError: Error, Sendable, Equatable {
     public var status: HTTPStatus
     public var message: String
-    public var code: String?
+    public var code: ErrorCode?
 
-    public init(_ status: HTTPStatus, _ message: String, code: String? = nil) {
+    public init(_ status: HTTPStatus, _ message: String, code: ErrorCode? = nil) {
         self.status = status
         self.message = message
         self.code = code
@@ -21,15 +21,16 @@ public struct APIError: Error, Sendable, Equatable {
     }
 
     static func invalid(_ field: String, _ why: String) -> APIError {
-        APIError(.unprocessable, "\(field): \(why)", code: "bad_request")
+        APIError(.unprocessable, "\(field): \(why)", code: .badRequest)
     }
 
     static func storage(_ e: StoreError) -> APIError {
-        switch e {
-        case .unavailable(let why): return APIError(.serviceUnavailable, why, code: "unavailable")
-        case .closing: return APIError(.serviceUnavailable, "the hub is shutting down", code: "unavailable")
-        case .conflict(let why): return APIError(.conflict, why)
-        case .internalError: return APIError(.internalServerError, "storage error", code: "internal")
+        let (code, message) = e.reply
+        let status: HTTPStatus = switch code {
+        case .unavailable: .serviceUnavailable
+        case .conflict: .conflict
+        default: .internalServerError
         }
+        return APIError(status, message, code: code)
     }
 }

@@ -176,7 +176,7 @@ public final class BridgeAPI: Sendable {
         switch result {
         case .failure(let e): c.fail(.storage(e))
         case .success(.mismatch):
-            c.fail(APIError(.unprocessable, "Idempotency-Key was already used for a different request", code: "conflict"))
+            c.fail(APIError(.unprocessable, "Idempotency-Key was already used for a different request", code: .conflict))
         case .success(.replay(let stored)): c.stored(stored, replayed: true)
         case .success(.fresh(let value)): fresh(value)
         }
@@ -185,13 +185,13 @@ public final class BridgeAPI: Sendable {
     // MARK: common parameters
 
     func userID(_ s: String, _ what: String = "user id") throws(APIError) -> String {
-        guard TokenClaims.isValidUserID(s) else { throw APIError(.badRequest, "\(what) must be 1–64 of A-Za-z0-9_.@-") }
+        guard UserID.isValid(s) else { throw APIError(.badRequest, "\(what) must be 1–64 of A-Za-z0-9_.@-") }
         return s
     }
 
     func conversation(_ service: String, _ client: String) throws(APIError) -> ConversationKey {
-        guard Rules.services.contains(service) else {
-            throw APIError(.notFound, "no such service \(JSONText.quote(String(service.prefix(40)))); services are \(Rules.services.joined(separator: ", "))")
+        guard Vocabulary.services.contains(service) else {
+            throw APIError(.notFound, "no such service \(JSONText.quote(String(service.prefix(40)))); services are \(Vocabulary.services.joined(separator: ", "))")
         }
         return ConversationKey(service: service, clientId: try userID(client, "client id"))
     }

@@ -81,7 +81,7 @@ public final class HubMetrics: Sendable {
         gauge("montrose_slow_consumer_closes_total", "Connections closed with 4009: unsent output over its cap.",
               live.slowConsumerCloses, type: "counter")
         out += "# HELP montrose_users_online Users with an authenticated connection, by role.\n# TYPE montrose_users_online gauge\n"
-        for role in Rules.roles { out += "montrose_users_online{role=\"\(role)\"} \(live.onlineByRole[role] ?? 0)\n" }
+        for role in Vocabulary.roles { out += "montrose_users_online{role=\"\(role)\"} \(live.onlineByRole[role] ?? 0)\n" }
         gauge("montrose_messages_stored_total", "Chat messages stored.", messagesStored.load(ordering: .relaxed), type: "counter")
         gauge("montrose_notifications_stored_total", "Notifications stored (one per recipient; a broadcast counts once).",
               notificationsStored.load(ordering: .relaxed), type: "counter")

@@ -69,7 +69,7 @@ extension JSONWriter {
         key("agents_online")
         int(Role.allCases.filter(\.isAgent).reduce(0) { $0 + (live.onlineByRole[$1.rawValue] ?? 0) })
         key("online_by_role"); beginObject()
-        for role in Rules.roles { key(role); int(live.onlineByRole[role] ?? 0) }
+        for role in Vocabulary.roles { key(role); int(live.onlineByRole[role] ?? 0) }
         endObject()
         key("messages_stored"); int(metrics.messagesStored.load(ordering: .relaxed))
         key("notifications_stored"); int(metrics.notificationsStored.load(ordering: .relaxed))

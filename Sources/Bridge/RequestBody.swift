@@ -10,14 +10,11 @@ public struct RequestBody {
 
     public init(object: JSONObject) { self.object = object }
 
-    /// Largest JSON nesting a bridge body may have.
-    static let maxDepth = 16
-
     init(_ bytes: [UInt8]) throws(APIError) {
         guard !bytes.isEmpty else { throw APIError(.badRequest, "a JSON object body is required") }
         let parsed: JSON
         do {
-            parsed = try JSONParser.parse(bytes, maxDepth: Self.maxDepth)
+            parsed = try JSONParser.parse(bytes, maxDepth: ContractLimits.maxJSONDepth)
         } catch {
             throw APIError(.badRequest, "invalid JSON: \(error.message)")
         }
@@ -58,8 +55,8 @@ public struct RequestBody {
 
     /// A display name: 1–100 characters, no control characters (what a token may carry).
     public func displayName(_ name: String) throws(APIError) -> String {
-        let s = try requiredString(name, max: TokenClaims.maxNameCharacters)
-        guard TokenClaims.isValidName(s) else { throw .invalid(name, "must not contain control characters") }
+        let s = try requiredString(name, max: DisplayName.maxCharacters)
+        guard DisplayName.isValid(s) else { throw .invalid(name, "must not contain control characters") }
         return s
     }
 
@@ -103,8 +100,8 @@ public struct RequestBody {
         guard let list = v.arrayValue else { throw .invalid(name, "must be an array of services") }
         var out: [String] = []
         for item in list {
-            guard let s = item.stringValue, TokenClaims.knownServices.contains(s) else {
-                throw .invalid(name, "may hold only \(Rules.services.joined(separator: ", "))")
+            guard let s = item.stringValue, Vocabulary.serviceSet.contains(s) else {
+                throw .invalid(name, "may hold only \(Vocabulary.services.joined(separator: ", "))")
             }
             if !out.contains(s) { out.append(s) }
         }
@@ -112,23 +109,9 @@ public struct RequestBody {
     }
 }
 
-/// The contract's vocabularies and limits, in one place for the bridge and the WebSocket ops.
-public enum Rules {
-    public static let roles = Role.allCases.map(\.rawValue)
-    public static let services = TokenClaims.knownServices.sorted()
-    public static let notificationServices = ["wallet", "marketing", "website", "courses", "support", "platform"]
-    public static let categories = ["payments", "messages", "analytics", "updates"]
-    public static let maxTitle = 200
-    public static let maxBody = 4_000
-    public static let maxDataBytes = 8 * 1024
-    public static let maxRecipients = 1_000
-    public static let maxText = 8_000
-    public static let maxClientMsgId = 64
-    public static let maxPage = 100
-    public static let defaultPage = 50
-
-    /// An email address we are willing to put in an SMTP envelope.
-    /// What SMTP will take (MailComposer's rule), and a single address: one '@', no list.
+extension RequestBody {
+    /// An email address we are willing to put in an SMTP envelope: what SMTP will take
+    /// (MailComposer's rule), and a single address: one '@', no list.
     static func isEmail(_ s: String) -> Bool {
         MailComposer.validateAddress(s) == nil && !s.contains(",") && s.utf8.filter { $0 == UInt8(ascii: "@") }.count == 1
     }

@@ -24,9 +24,9 @@ public struct HTTPResponse: Sendable {
     }
 
     /// `{"error":{"code":...,"message":...}}` with the contract's code word for the status.
-    public static func error(_ status: HTTPStatus, _ message: String, code: String? = nil,
+    public static func error(_ status: HTTPStatus, _ message: String, code: ErrorCode? = nil,
                              closeConnection: Bool = false) -> HTTPResponse {
-        let body = "{\"error\":{\"code\":\(JSONText.quote(code ?? status.errorCode)),\"message\":\(JSONText.quote(message))}}"
+        let body = "{\"error\":{\"code\":\(JSONText.quote((code ?? status.errorCode).rawValue)),\"message\":\(JSONText.quote(message))}}"
         return .json(status, body, closeConnection: closeConnection)
     }
 

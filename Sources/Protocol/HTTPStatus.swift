@@ -34,20 +34,4 @@ public struct HTTPStatus: Equatable, Hashable, Sendable {
                                    .notFound, .methodNotAllowed, .conflict, .payloadTooLarge, .uriTooLong, .unprocessable,
                                    .upgradeRequired, .tooManyRequests, .headerFieldsTooLarge, .internalServerError,
                                    .notImplemented, .serviceUnavailable, .versionNotSupported].map { ($0.code, $0) })
-
-    /// The contract's error code word for a status (docs/protocol.md "Errors" of the bridge API).
-    public var errorCode: String {
-        switch code {
-        case 400, 414, 422, 426, 505: return "bad_request"
-        case 401: return "unauthorized"
-        case 403: return "forbidden"
-        case 404: return "not_found"
-        case 405: return "method_not_allowed"
-        case 409: return "conflict"
-        case 413, 431: return "too_large"
-        case 429: return "rate_limited"
-        case 501, 503: return "unavailable"
-        default: return "internal"
-        }
-    }
 }

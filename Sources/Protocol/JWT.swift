@@ -6,24 +6,6 @@ import COpenSSL
 // never an algorithm the token picks for itself), and then holds every claim to the rules.
 // Also the unpadded base64url (RFC 4648 §5) the tokens are written in.
 
-public enum Role: String, Sendable, CaseIterable {
-    case admin
-    case websiteAgent = "website_agent"
-    case marketingAgent = "marketing_agent"
-    case client
-
-    public var isAgent: Bool { self == .websiteAgent || self == .marketingAgent }
-
-    /// docs/protocol.md "Roles and services": the services an agent of this role may be assigned for.
-    public func mayBeAssigned(for service: String) -> Bool {
-        switch self {
-        case .marketingAgent: return ["marketing", "support", "courses"].contains(service)
-        case .websiteAgent: return ["website", "support", "courses"].contains(service)
-        case .admin, .client: return false
-        }
-    }
-}
-
 public struct TokenClaims: Equatable, Sendable {
     /// Subject: 1–64 characters of A-Z a-z 0-9 _ . @ -
     public var sub: String
@@ -45,35 +27,6 @@ public struct TokenClaims: Equatable, Sendable {
         self.exp = exp
         self.services = services
         self.iat = iat
-    }
-
-    /// The values `services` may hold.
-    public static let knownServices: Set<String> = ["marketing", "website", "courses", "support"]
-
-    /// A user id: 1–64 of A-Za-z0-9_.@- (the contract's rule for `sub` and channel names).
-    public static func isValidUserID(_ id: String) -> Bool {
-        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { c in
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "-"):
-                return true
-            default:
-                return false
-            }
-        }
-    }
-
-    public static let maxNameCharacters = 100
-
-    /// 1–100 characters and at most 400 bytes (characters can stack combining marks without bound).
-    public static func hasValidNameLength(_ name: String) -> Bool {
-        name.utf8.count <= 4 * maxNameCharacters && (1...maxNameCharacters).contains(name.count)
-    }
-
-    /// A display name: 1–100 characters (400 bytes at most), no control characters.
-    public static func isValidName(_ name: String) -> Bool {
-        hasValidNameLength(name) && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
     }
 }
 
@@ -181,7 +134,7 @@ public struct JWTVerifier: Sendable {
 
     private func claims(from payload: JSONObject, now: Int64) throws(JWTError) -> TokenClaims {
         let sub = try requiredString(payload, "sub")
-        guard TokenClaims.isValidUserID(sub) else {
+        guard UserID.isValid(sub) else {
             throw .invalidClaim("sub must be 1-64 characters of A-Za-z0-9_.@-")
         }
 
@@ -189,8 +142,8 @@ public struct JWTVerifier: Sendable {
         guard let role = Role(rawValue: roleText) else { throw .invalidClaim("role \(JSONText.quote(roleText)) is unknown") }
 
         let name = try requiredString(payload, "name")
-        guard TokenClaims.hasValidNameLength(name) else { throw .invalidClaim("name must be 1-100 characters") }
-        guard TokenClaims.isValidName(name) else { throw .invalidClaim("name contains control characters") }
+        guard DisplayName.hasValidLength(name) else { throw .invalidClaim("name must be 1-100 characters") }
+        guard DisplayName.isValid(name) else { throw .invalidClaim("name contains control characters") }
 
         guard let expValue = payload["exp"] else { throw .invalidClaim("exp missing") }
         guard let exp = expValue.intValue else { throw .invalidClaim("exp must be an integer") }
@@ -211,7 +164,7 @@ public struct JWTVerifier: Sendable {
             var names: [String] = []
             for item in list {
                 guard let s = item.stringValue else { throw .invalidClaim("services must be an array of strings") }
-                guard TokenClaims.knownServices.contains(s) else {
+                guard Vocabulary.serviceSet.contains(s) else {
                     throw .invalidClaim("services holds unknown service \(JSONText.quote(s))")
                 }
                 guard seen.insert(s).inserted else { throw .invalidClaim("services lists \(JSONText.quote(s)) twice") }

@@ -34,15 +34,15 @@ private func verifyAndCheck(_ token: String) {
             _ = error.message
             continue
         }
-        fuzzCheck(TokenClaims.isValidUserID(claims.sub), "sub \(claims.sub.debugDescription) accepted")
-        fuzzCheck(TokenClaims.isValidName(claims.name), "name \(claims.name.debugDescription) accepted")
+        fuzzCheck(UserID.isValid(claims.sub), "sub \(claims.sub.debugDescription) accepted")
+        fuzzCheck(DisplayName.isValid(claims.name), "name \(claims.name.debugDescription) accepted")
         if strict {
             fuzzCheck(claims.exp >= now - 30, "expired token accepted (exp \(claims.exp))")
             if let iat = claims.iat { fuzzCheck(iat <= now + 30, "iat in the future accepted (\(iat))") }
         }
         if let services = claims.services {
             fuzzCheck(Set(services).count == services.count, "services repeated")
-            fuzzCheck(services.allSatisfy(TokenClaims.knownServices.contains), "unknown service accepted")
+            fuzzCheck(services.allSatisfy(Vocabulary.serviceSet.contains), "unknown service accepted")
         }
         let resigned = signer.sign(claims)
         do {

@@ -14,7 +14,7 @@ extension BridgeAPI {
         do throws(APIError) {
             let key = try conversation(service, client)
             let before = try queryInt(c, "before", 1...Int64.max)
-            let limit = try queryInt(c, "limit", 1...Int64(Rules.maxPage)) ?? Int64(Rules.defaultPage)
+            let limit = try queryInt(c, "limit", 1...Int64(ContractLimits.maxPage)) ?? Int64(ContractLimits.defaultPage)
             store.messages(key, before: before, limit: Int(limit)) { result in
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
@@ -33,11 +33,11 @@ extension BridgeAPI {
             let key = try conversation(service, client)
             let idempotency = try idempotencyKey(c)
             let body = try RequestBody(c.request.body)
-            let text = try body.requiredString("text", max: Rules.maxText)
+            let text = try body.requiredString("text", max: ContractLimits.maxText)
             guard !MessageText.isBlank(text) else { throw APIError.invalid("text", "must contain something other than white space") }
             // The message's own dedupe key makes the retry safe in the same transaction: an
             // Idempotency-Key without client_msg_id serves as one.
-            let explicit = try body.string("client_msg_id", required: false, max: Rules.maxClientMsgId)
+            let explicit = try body.string("client_msg_id", required: false, max: ContractLimits.maxClientMsgId)
             let explicitId = explicit != nil
             let clientMsgId = explicit ?? idempotency.map { "idem:" + $0 }
             let message = NewMessage(conversation: key, sender: Self.systemSender, text: text, clientMsgId: clientMsgId, ts: wallMillis())
@@ -55,7 +55,7 @@ extension BridgeAPI {
                         // The same dedupe key for a different message: refused, never stored twice.
                         return c.fail(explicitId
                             ? APIError(.conflict, "client_msg_id was already used for another message")
-                            : APIError(.unprocessable, "Idempotency-Key was already used for a different request", code: "conflict"))
+                            : APIError(.unprocessable, "Idempotency-Key was already used for a different request", code: .conflict))
                     }
                     var r = HTTPResponse(status: .created, headers: [("Content-Type", "application/json")],
                                          body: JSONWriter.object { w in w.messageFields(a.message) })

@@ -19,11 +19,11 @@ extension BridgeAPI {
             // Refuse (422, nothing stored) rather than store for ids with no user.
             let strict = try body.bool("strict") ?? false
             let content = NotificationContent(
-                service: try body.requiredChoice("service", Rules.notificationServices),
-                category: try body.requiredChoice("category", Rules.categories),
-                title: try body.requiredString("title", max: Rules.maxTitle),
-                body: try body.string("body", required: false, min: 0, max: Rules.maxBody) ?? "",
-                data: try body.dataObject("data", maxBytes: Rules.maxDataBytes),
+                service: try body.requiredChoice("service", Vocabulary.notificationServices),
+                category: try body.requiredChoice("category", Vocabulary.notificationCategories),
+                title: try body.requiredString("title", max: ContractLimits.maxTitle),
+                body: try body.string("body", required: false, min: 0, max: ContractLimits.maxBody) ?? "",
+                data: try body.dataObject("data", maxBytes: ContractLimits.maxDataBytes),
                 email: email)
             let notifier = self.notifier, metrics = self.metrics
             switch target {
@@ -81,7 +81,7 @@ extension BridgeAPI {
             + "nothing was stored (strict). Create them with PUT /v1/users/{id}, or leave strict out to store anyway"
         return JSONWriter.object { w in
             w.key("error"); w.beginObject()
-            w.key("code"); w.string("not_found")
+            w.key("code"); w.string(ErrorCode.notFound.rawValue)
             w.key("message"); w.string(message)
             w.key("unknown"); w.beginArray(); for u in unknown { w.string(u) }; w.endArray()
             w.endObject()
@@ -94,21 +94,21 @@ extension BridgeAPI {
         guard given.count == 1 else { throw .invalid("to", "must have exactly one of users, role or all") }
         switch given[0] {
         case "users":
-            guard let list = to["users"]?.arrayValue, !list.isEmpty, list.count <= Rules.maxRecipients else {
-                throw .invalid("to.users", "must be an array of 1–\(Rules.maxRecipients) user ids")
+            guard let list = to["users"]?.arrayValue, !list.isEmpty, list.count <= ContractLimits.maxRecipients else {
+                throw .invalid("to.users", "must be an array of 1–\(ContractLimits.maxRecipients) user ids")
             }
             var users: [String] = []
             var seen = Set<String>()
             for item in list {
-                guard let id = item.stringValue, TokenClaims.isValidUserID(id) else {
+                guard let id = item.stringValue, UserID.isValid(id) else {
                     throw .invalid("to.users", "each must be a user id (1–64 of A-Za-z0-9_.@-)")
                 }
                 if seen.insert(id).inserted { users.append(id) }
             }
             return .users(users)
         case "role":
-            guard let role = to["role"]?.stringValue, Rules.roles.contains(role) else {
-                throw .invalid("to.role", "must be one of \(Rules.roles.joined(separator: ", "))")
+            guard let role = to["role"]?.stringValue, Vocabulary.roles.contains(role) else {
+                throw .invalid("to.role", "must be one of \(Vocabulary.roles.joined(separator: ", "))")
             }
             return .audience(role)
         default:
@@ -121,10 +121,10 @@ extension BridgeAPI {
         do throws(APIError) {
             let key = try idempotencyKey(c)
             let body = try RequestBody(c.request.body)
-            let audience = try body.requiredChoice("audience", ["all"] + Rules.roles)
-            let title = try body.requiredString("title", max: Rules.maxTitle)
-            let text = try body.string("body", required: false, min: 0, max: Rules.maxBody) ?? ""
-            let data = try body.dataObject("data", maxBytes: Rules.maxDataBytes)
+            let audience = try body.requiredChoice("audience", ["all"] + Vocabulary.roles)
+            let title = try body.requiredString("title", max: ContractLimits.maxTitle)
+            let text = try body.string("body", required: false, min: 0, max: ContractLimits.maxBody) ?? ""
+            let data = try body.dataObject("data", maxBytes: ContractLimits.maxDataBytes)
             let live = self.live
             // Counted before it is stored, so the first answer and its replay say the same.
             let online = live.onlineUsers(in: audience)
@@ -167,20 +167,20 @@ extension BridgeAPI {
     /// The paging and filters of a notification list, from query strings (bridge) or op
     /// params (WebSocket): `before`, `limit`, `service`, `unread_only`.
     public static func notificationQuery(_ param: (String) throws(APIError) -> JSON?) throws(APIError) -> NotificationQuery {
-        var q = NotificationQuery(limit: Rules.defaultPage)
+        var q = NotificationQuery(limit: ContractLimits.defaultPage)
         if let v = try param("before") {
             guard let n = Self.integer(v), n >= 1 else { throw APIError(.badRequest, "before must be a positive integer (a notification id)") }
             q.before = n
         }
         if let v = try param("limit") {
-            guard let n = Self.integer(v), (1...Int64(Rules.maxPage)).contains(n) else {
-                throw APIError(.badRequest, "limit must be an integer from 1 to \(Rules.maxPage)")
+            guard let n = Self.integer(v), (1...Int64(ContractLimits.maxPage)).contains(n) else {
+                throw APIError(.badRequest, "limit must be an integer from 1 to \(ContractLimits.maxPage)")
             }
             q.limit = Int(n)
         }
         if let v = try param("service") {
-            guard let s = v.stringValue, Rules.notificationServices.contains(s) else {
-                throw APIError(.badRequest, "service must be one of \(Rules.notificationServices.joined(separator: ", "))")
+            guard let s = v.stringValue, Vocabulary.notificationServices.contains(s) else {
+                throw APIError(.badRequest, "service must be one of \(Vocabulary.notificationServices.joined(separator: ", "))")
             }
             q.service = s
         }

@@ -14,8 +14,8 @@ extension BridgeAPI {
             let key = try idempotencyKey(c)
             let body = try RequestBody(c.request.body)
             let sub = try body.requiredString("sub", max: 64)
-            guard TokenClaims.isValidUserID(sub) else { throw APIError.invalid("sub", "must be 1–64 of A-Za-z0-9_.@-") }
-            guard let role = Role(rawValue: try body.requiredChoice("role", Rules.roles)) else { throw APIError.invalid("role", "unknown role") }
+            guard UserID.isValid(sub) else { throw APIError.invalid("sub", "must be 1–64 of A-Za-z0-9_.@-") }
+            guard let role = Role(rawValue: try body.requiredChoice("role", Vocabulary.roles)) else { throw APIError.invalid("role", "unknown role") }
             let name = try body.displayName("name")
             let services = try body.services("services")
             let ttl = try body.int("ttl_s", 1...Self.maxTokenTTL) ?? Self.defaultTokenTTL
@@ -47,13 +47,13 @@ extension BridgeAPI {
                     store.storedTotals { totals in
                         guard case .success(let users) = users, case .success(let outbox) = outbox, case .success(let days) = days,
                               case .success(let totals) = totals else {
-                            return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: "unavailable"))
+                            return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: .unavailable))
                         }
                         c.json(.ok, JSONWriter.object(capacity: 1024) { w in
                             w.liveStatsFields(live, metrics)
                             w.storedTotalsFields(totals)
                             w.key("users_by_role"); w.beginObject()
-                            for role in Rules.roles { w.key(role); w.int(users[role] ?? 0) }
+                            for role in Vocabulary.roles { w.key(role); w.int(users[role] ?? 0) }
                             w.endObject()
                             w.key("outbox"); w.beginObject()
                             w.key("pending"); w.int(outbox.pending)

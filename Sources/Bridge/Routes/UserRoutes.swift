@@ -8,10 +8,10 @@ extension BridgeAPI {
         do throws(APIError) {
             let id = try userID(raw)
             let body = try RequestBody(c.request.body)
-            let role = try body.requiredChoice("role", Rules.roles)
+            let role = try body.requiredChoice("role", Vocabulary.roles)
             let name = try body.displayName("name")
             let email = try body.string("email", required: false, max: 254)
-            if let email, !Rules.isEmail(email) { throw APIError.invalid("email", "must be an email address") }
+            if let email, !RequestBody.isEmail(email) { throw APIError.invalid("email", "must be an email address") }
             let services = try body.services("services")
             let user = UserRecord(id: id, role: role, name: name, email: email, services: services)
             let store = self.store
@@ -45,7 +45,7 @@ extension BridgeAPI {
         do throws(APIError) {
             let key = try conversation(service, client)
             let body = try RequestBody(c.request.body)
-            guard let agent = try body.string("agent_id", max: 64), TokenClaims.isValidUserID(agent) else {
+            guard let agent = try body.string("agent_id", max: 64), UserID.isValid(agent) else {
                 throw APIError.invalid("agent_id", "must be 1–64 of A-Za-z0-9_.@-")
             }
             let store = self.store, live = self.live
@@ -53,7 +53,7 @@ extension BridgeAPI {
             store.user(agent) { agentResult in
                 store.user(key.clientId) { clientResult in
                     guard case .success(let agentUser) = agentResult, case .success(let clientUser) = clientResult else {
-                        return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: "unavailable"))
+                        return c.fail(APIError(.serviceUnavailable, "storage unavailable", code: .unavailable))
                     }
                     guard let agentUser else {
                         return c.fail(APIError(.notFound, "no user \(agent); create the agent with PUT /v1/users/\(agent) first"))

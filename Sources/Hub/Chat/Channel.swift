@@ -9,12 +9,12 @@ enum Channel: Hashable, Sendable {
     init?(_ name: String) {
         if name.hasPrefix("user:") {
             let id = String(name.dropFirst(5))
-            guard TokenClaims.isValidUserID(id) else { return nil }
+            guard UserID.isValid(id) else { return nil }
             self = .user(id)
         } else if name.hasPrefix("conv:") {
             let parts = name.dropFirst(5).split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, TokenClaims.knownServices.contains(String(parts[0])),
-                  TokenClaims.isValidUserID(String(parts[1])) else { return nil }
+            guard parts.count == 2, Vocabulary.serviceSet.contains(String(parts[0])),
+                  UserID.isValid(String(parts[1])) else { return nil }
             self = .conversation(ConversationKey(service: String(parts[0]), clientId: String(parts[1])))
         } else {
             return nil

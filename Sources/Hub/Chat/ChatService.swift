@@ -136,14 +136,10 @@ final class ChatService: Sendable {
     }
 }
 
-/// Limits of the JSON ops (docs/protocol.md "Limits"), separate from the WebSocket message limit.
+/// The chat's operational limits: deadlines, rates and bounds an operator or a test may change.
+/// The contract's fixed limits are `ContractLimits`.
 struct ChatLimits: Sendable {
     var authDeadlineMs: Int64 = 10_000
-    var maxEnvelopeBytes = 64 * 1024
-    var maxTextCharacters = 8_000
-    var maxClientMsgIdCharacters = 64
-    var pageSize = 100
-    var defaultHistoryLimit = 50
     var maxSubscriptions = 500
     /// Store-backed requests (send, subscribe, history, read, conversations) a connection may
     /// have unanswered; past it: `rate_limited`.

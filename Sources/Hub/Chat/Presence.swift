@@ -22,8 +22,6 @@ final class Presence: Sendable {
 
     private let state = Locked(State())
     /// At most one typing push per user and channel in this window (docs/protocol.md `typing`).
-    static let typingIntervalMs: Int64 = 2_000
-    static let statuses: Set<String> = ["available", "busy", "away"]
 
     /// Counts a connection in; true when it is the user's first in the channel.
     func join(_ channel: String, _ user: SessionUser) -> Bool {
@@ -74,9 +72,9 @@ final class Presence: Sendable {
     func allowTyping(_ userID: String, _ channel: String, now: Int64) -> Bool {
         state.withLock { s in
             let key = userID + "\u{0}" + channel
-            if let last = s.lastTyping[key], now - last < Self.typingIntervalMs { return false }
+            if let last = s.lastTyping[key], now - last < ContractLimits.typingIntervalMs { return false }
             s.lastTyping[key] = now
-            if s.lastTyping.count > 100_000 { s.lastTyping = s.lastTyping.filter { now - $0.value < Self.typingIntervalMs } }
+            if s.lastTyping.count > 100_000 { s.lastTyping = s.lastTyping.filter { now - $0.value < ContractLimits.typingIntervalMs } }
             return true
         }
     }

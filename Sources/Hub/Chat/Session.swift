@@ -128,24 +128,24 @@ final class Session: WebSocketHandler {
         guard takeOpToken(c) else { return refuseOverRate(c, payload) }
         rateStrikes = 0
         guard opcode == .text else {
-            return replyError(c, requestID(payload), "bad_request", "ops are JSON text frames")
+            return replyError(c, requestID(payload), .badRequest, "ops are JSON text frames")
         }
-        guard payload.count <= chat.limits.maxEnvelopeBytes else {
-            return replyError(c, requestID(payload), "too_large", "request over \(chat.limits.maxEnvelopeBytes) bytes")
+        guard payload.count <= ContractLimits.maxEnvelopeBytes else {
+            return replyError(c, requestID(payload), .tooLarge, "request over \(ContractLimits.maxEnvelopeBytes) bytes")
         }
         let request: JSON
         do {
-            request = try payload.withUnsafeBytes { (p) throws(JSONError) -> JSON in try JSONParser.parse(p, maxDepth: 16) }
+            request = try payload.withUnsafeBytes { (p) throws(JSONError) -> JSON in try JSONParser.parse(p, maxDepth: ContractLimits.maxJSONDepth) }
         } catch let error as JSONError {
-            return replyError(c, requestID(payload), "bad_request", "invalid JSON: \(error.message)")
+            return replyError(c, requestID(payload), .badRequest, "invalid JSON: \(error.message)")
         } catch {
-            return replyError(c, requestID(payload), "bad_request", "invalid JSON")
+            return replyError(c, requestID(payload), .badRequest, "invalid JSON")
         }
-        guard case .object = request else { return replyError(c, nil, "bad_request", "a request is a JSON object") }
+        guard case .object = request else { return replyError(c, nil, .badRequest, "a request is a JSON object") }
         guard let idValue = request["id"], let id = idValue.intValue, case .int = idValue else {
-            return replyError(c, nil, "bad_request", "id must be an integer")
+            return replyError(c, nil, .badRequest, "id must be an integer")
         }
-        guard let name = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
+        guard let name = request["op"]?.stringValue else { return replyError(c, id, .badRequest, "op must be a string") }
         let op = Op(rawValue: name)
         current = (op, monotonicMicros())
         defer {
@@ -154,18 +154,18 @@ final class Session: WebSocketHandler {
         }
         switch op {
         case .auth:
-            guard let token = request["token"]?.stringValue else { return replyError(c, id, "bad_request", "token must be a string") }
+            guard let token = request["token"]?.stringValue else { return replyError(c, id, .badRequest, "token must be a string") }
             return authenticate(c, token: token, requestID: id)
         case .ping:
             return reply(c, id) { _ in }
         default:
             break
         }
-        guard let user else { return replyError(c, id, "unauthorized", "authenticate first with the auth op") }
-        guard let op else { return replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(name.prefix(40))))") }
+        guard let user else { return replyError(c, id, .unauthorized, "authenticate first with the auth op") }
+        guard let op else { return replyError(c, id, .badRequest, "unknown op \(JSONText.quote(String(name.prefix(40))))") }
         // Each of these ends in a store job: a client may not queue them without bound.
         if op.isStoreBacked && inFlight >= chat.limits.maxInFlight {
-            return replyError(c, id, "rate_limited", "more than \(chat.limits.maxInFlight) requests in flight; wait for replies")
+            return replyError(c, id, .rateLimited, "more than \(chat.limits.maxInFlight) requests in flight; wait for replies")
         }
         switch op {
         case .auth, .ping: break // answered above, before authentication
@@ -194,12 +194,12 @@ final class Session: WebSocketHandler {
             return c.close(.policyViolation, reason: "rate limit exceeded")
         }
         if rateStrikes == 1 { Log.info("rate_limited", ["conn": "\(c.id)", "user": user?.id ?? "-"]) }
-        replyError(c, requestID(payload), "rate_limited", "more than \(chat.limits.opsPerSecond) ops per second; slow down")
+        replyError(c, requestID(payload), .rateLimited, "more than \(chat.limits.opsPerSecond) ops per second; slow down")
     }
 
     /// The id of a request the hub answers without parsing it, found in its first 64 KiB.
     private func requestID(_ payload: [UInt8]) -> Int64? {
-        JSONIDScan.topLevelID(payload, limit: chat.limits.maxEnvelopeBytes)
+        JSONIDScan.topLevelID(payload, limit: ContractLimits.maxEnvelopeBytes)
     }
 
     /// Takes one op from the connection's bucket (always true when the limit is off).
@@ -217,21 +217,21 @@ final class Session: WebSocketHandler {
     // MARK: auth
 
     private func authenticate(_ c: Connection, token: String, requestID: Int64?) {
-        if user != nil { return replyError(c, requestID, "conflict", "already authenticated") }
+        if user != nil { return replyError(c, requestID, .conflict, "already authenticated") }
         let claims: TokenClaims
         do {
             claims = try chat.verifier.verify(token, now: wallMillis() / 1000)
         } catch {
             Log.info("auth_failed", ["conn": "\(c.id)", "peer": c.peer, "reason": error.message])
             chat.metrics.authFailures.add(1, ordering: .relaxed)
-            replyError(c, requestID, "unauthorized", error.message)
+            replyError(c, requestID, .unauthorized, error.message)
             c.close(.unauthorized, reason: "invalid token")
             return
         }
         let u = SessionUser(id: claims.sub, role: claims.role, name: claims.name, services: claims.services)
         guard chat.online.connected(u, limit: chat.limits.maxConnectionsPerUser) else {
             Log.info("user_connection_limit", ["conn": "\(c.id)", "user": u.id, "limit": "\(chat.limits.maxConnectionsPerUser)"])
-            replyError(c, requestID, "rate_limited", "\(u.id) already has \(chat.limits.maxConnectionsPerUser) connections")
+            replyError(c, requestID, .rateLimited, "\(u.id) already has \(chat.limits.maxConnectionsPerUser) connections")
             c.close(.policyViolation, reason: "too many connections for this user")
             return
         }
@@ -262,17 +262,17 @@ final class Session: WebSocketHandler {
     /// The channel named by `request["channel"]` if the user may use it; replies otherwise.
     private func channel(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) -> (Channel, Authorizer.Access)? {
         guard let name = request["channel"]?.stringValue else {
-            replyError(c, id, "bad_request", "channel must be a string")
+            replyError(c, id, .badRequest, "channel must be a string")
             return nil
         }
         guard let channel = Channel(name) else {
-            replyError(c, id, "not_found", "no such channel")
+            replyError(c, id, .notFound, "no such channel")
             return nil
         }
         let access = Authorizer.access(user, channel, directory: chat.directory)
         guard access != .denied else {
             Log.info("forbidden", ["user": user.id, "channel": name])
-            replyError(c, id, "forbidden", "not allowed on this channel")
+            replyError(c, id, .forbidden, "not allowed on this channel")
             return nil
         }
         return (channel, access)
@@ -288,7 +288,7 @@ final class Session: WebSocketHandler {
         guard let (channel, access) = channel(c, id, request, user) else { return }
         let since = optionalInt(request, "since")
         if since.present && (since.value ?? -1) < 0 {
-            return replyError(c, id, "bad_request", "since must be a non-negative integer")
+            return replyError(c, id, .badRequest, "since must be a non-negative integer")
         }
         guard case .conversation(let key) = channel else {
             return reply(c, id) { w in
@@ -298,7 +298,7 @@ final class Session: WebSocketHandler {
             }
         }
         if subscriptions[channel.name] == nil && subscriptions.count >= chat.limits.maxSubscriptions {
-            return replyError(c, id, "too_large", "more than \(chat.limits.maxSubscriptions) subscriptions on one connection")
+            return replyError(c, id, .tooLarge, "more than \(chat.limits.maxSubscriptions) subscriptions on one connection")
         }
         if access == .observer { chat.store.recordAudit(actor: user.id, action: "subscribe", target: key.channel, ts: wallMillis()) }
         // Registered first, fetched second: whatever commits after this point arrives live
@@ -312,7 +312,7 @@ final class Session: WebSocketHandler {
         subscriptions[channel.name] = sub
         chat.router.subscribe(self, to: channel.name, loop: c.loop.index, subscription: sub)
         let store = chat.store
-        let limit = chat.limits.pageSize
+        let limit = ContractLimits.maxPage
         let name = channel.name
         inFlight += 1
         if let after = since.value {
@@ -371,7 +371,7 @@ final class Session: WebSocketHandler {
         let hop = SessionHop(loop: c.loop, id: c.id) // not an op of its own: untimed
         guard let sub = subscriptions[name], case .conversation(let key) = sub.channel else { return }
         sub.ready = false
-        chat.store.messages(key, after: sub.next - 1, limit: chat.limits.pageSize) { result in
+        chat.store.messages(key, after: sub.next - 1, limit: ContractLimits.maxPage) { result in
             hop.run { s, c in s.caughtUp(c, name, result) }
         }
     }
@@ -392,7 +392,7 @@ final class Session: WebSocketHandler {
         // next page once its queue has drained, instead of being flooded into a 4009. The next
         // page waits as soon as it could take the queue past the count at which a socket that
         // refuses output counts as stuck, so a catch-up alone never looks like a stuck reader.
-        if c.queuedFrames + chat.limits.pageSize > c.limits.maxStalledFrames {
+        if c.queuedFrames + ContractLimits.maxPage > c.limits.maxStalledFrames {
             drainedCatchUps.insert(name)
             c.notifyWhenDrained()
         } else {
@@ -462,9 +462,9 @@ final class Session: WebSocketHandler {
     }
 
     private func unsubscribe(_ c: Connection, _ id: Int64, _ request: JSON) {
-        guard let name = request["channel"]?.stringValue else { return replyError(c, id, "bad_request", "channel must be a string") }
+        guard let name = request["channel"]?.stringValue else { return replyError(c, id, .badRequest, "channel must be a string") }
         if let user, name == Channel.user(user.id).name {
-            return replyError(c, id, "bad_request", "the own user channel cannot be unsubscribed")
+            return replyError(c, id, .badRequest, "the own user channel cannot be unsubscribed")
         }
         drop(name, loop: c.loop.index)
         reply(c, id) { _ in }
@@ -475,16 +475,16 @@ final class Session: WebSocketHandler {
     private func send(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         let hop = hop(c)
         guard let (channel, access) = channel(c, id, request, user) else { return }
-        guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "send goes to a conversation channel") }
+        guard case .conversation(let key) = channel else { return replyError(c, id, .badRequest, "send goes to a conversation channel") }
         let observer = access == .observer
-        guard let text = request["text"]?.stringValue else { return replyError(c, id, "bad_request", "text must be a string") }
-        guard !MessageText.isBlank(text) else { return replyError(c, id, "bad_request", "text must contain something other than white space") }
-        guard text.count <= chat.limits.maxTextCharacters else {
-            return replyError(c, id, "too_large", "text over \(chat.limits.maxTextCharacters) characters")
+        guard let text = request["text"]?.stringValue else { return replyError(c, id, .badRequest, "text must be a string") }
+        guard !MessageText.isBlank(text) else { return replyError(c, id, .badRequest, "text must contain something other than white space") }
+        guard text.count <= ContractLimits.maxText else {
+            return replyError(c, id, .tooLarge, "text over \(ContractLimits.maxText) characters")
         }
         guard let clientMsgId = request["client_msg_id"]?.stringValue, !clientMsgId.isEmpty,
-              clientMsgId.count <= chat.limits.maxClientMsgIdCharacters else {
-            return replyError(c, id, "bad_request", "client_msg_id must be a string of 1–\(chat.limits.maxClientMsgIdCharacters) characters")
+              clientMsgId.count <= ContractLimits.maxClientMsgId else {
+            return replyError(c, id, .badRequest, "client_msg_id must be a string of 1–\(ContractLimits.maxClientMsgId) characters")
         }
         let chat = self.chat
         let message = NewMessage(conversation: key, sender: user.record, text: text, clientMsgId: clientMsgId, ts: wallMillis())
@@ -518,12 +518,12 @@ final class Session: WebSocketHandler {
     private func history(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         let hop = hop(c)
         guard let (channel, access) = channel(c, id, request, user) else { return }
-        guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "history is kept for conversation channels") }
+        guard case .conversation(let key) = channel else { return replyError(c, id, .badRequest, "history is kept for conversation channels") }
         let before = optionalInt(request, "before")
-        if before.present && (before.value ?? 0) < 1 { return replyError(c, id, "bad_request", "before must be a positive integer") }
+        if before.present && (before.value ?? 0) < 1 { return replyError(c, id, .badRequest, "before must be a positive integer") }
         let limit = optionalInt(request, "limit")
-        let n = limit.present ? (limit.value ?? 0) : Int64(chat.limits.defaultHistoryLimit)
-        guard (1...Int64(chat.limits.pageSize)).contains(n) else { return replyError(c, id, "bad_request", "limit must be 1–\(chat.limits.pageSize)") }
+        let n = limit.present ? (limit.value ?? 0) : Int64(ContractLimits.defaultPage)
+        guard (1...Int64(ContractLimits.maxPage)).contains(n) else { return replyError(c, id, .badRequest, "limit must be 1–\(ContractLimits.maxPage)") }
         if access == .observer { chat.store.recordAudit(actor: user.id, action: "history", target: key.channel, ts: wallMillis()) }
         inFlight += 1
         chat.store.messages(key, before: before.value, limit: Int(n)) { result in
@@ -544,8 +544,8 @@ final class Session: WebSocketHandler {
     private func read(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         let hop = hop(c)
         guard let (channel, access) = channel(c, id, request, user) else { return }
-        guard case .conversation(let key) = channel else { return replyError(c, id, "bad_request", "read marks are kept for conversation channels") }
-        guard let seq = request["seq"]?.intValue, seq >= 0 else { return replyError(c, id, "bad_request", "seq must be a non-negative integer") }
+        guard case .conversation(let key) = channel else { return replyError(c, id, .badRequest, "read marks are kept for conversation channels") }
+        guard let seq = request["seq"]?.intValue, seq >= 0 else { return replyError(c, id, .badRequest, "seq must be a non-negative integer") }
         let observer = access == .observer
         let userID = user.id
         inFlight += 1
@@ -566,7 +566,7 @@ final class Session: WebSocketHandler {
 
     private func typing(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         guard let (channel, access) = channel(c, id, request, user) else { return }
-        guard case .conversation = channel else { return replyError(c, id, "bad_request", "typing goes to a conversation channel") }
+        guard case .conversation = channel else { return replyError(c, id, .badRequest, "typing goes to a conversation channel") }
         reply(c, id) { _ in }
         // An observing admin leaves no trace; at most one push per 2 s per user and channel.
         guard access == .participant, chat.presence.allowTyping(user.id, channel.name, now: c.loop.now) else { return }
@@ -596,9 +596,9 @@ final class Session: WebSocketHandler {
     }
 
     private func status(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
-        guard user.role != .client else { return replyError(c, id, "forbidden", "status is for agents and admins") }
-        guard let value = request["status"]?.stringValue, Presence.statuses.contains(value) else {
-            return replyError(c, id, "bad_request", "status must be available, busy or away")
+        guard user.role != .client else { return replyError(c, id, .forbidden, "status is for agents and admins") }
+        guard let value = request["status"]?.stringValue, Vocabulary.presenceStatuses.contains(value) else {
+            return replyError(c, id, .badRequest, "status must be available, busy or away")
         }
         chat.presence.setStatus(user.id, value)
         reply(c, id) { _ in }
@@ -616,12 +616,12 @@ final class Session: WebSocketHandler {
 
     private func conversations(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         let hop = hop(c)
-        guard let service = optionalChoice(c, id, request, "service", Rules.services) else { return }
+        guard let service = optionalChoice(c, id, request, "service", Vocabulary.services) else { return }
         let before = optionalInt(request, "before")
-        if before.present && before.value == nil { return replyError(c, id, "bad_request", "before must be an integer (a ts)") }
+        if before.present && before.value == nil { return replyError(c, id, .badRequest, "before must be an integer (a ts)") }
         let limitParam = optionalInt(request, "limit")
-        let limit = limitParam.present ? (limitParam.value ?? 0) : Int64(chat.limits.defaultHistoryLimit)
-        guard (1...Int64(chat.limits.pageSize)).contains(limit) else { return replyError(c, id, "bad_request", "limit must be 1–\(chat.limits.pageSize)") }
+        let limit = limitParam.present ? (limitParam.value ?? 0) : Int64(ContractLimits.defaultPage)
+        guard (1...Int64(ContractLimits.maxPage)).contains(limit) else { return replyError(c, id, .badRequest, "limit must be 1–\(ContractLimits.maxPage)") }
         let store = chat.store
         let userID = user.id
         inFlight += 1
@@ -636,7 +636,7 @@ final class Session: WebSocketHandler {
         }
         switch user.role {
         case .client:
-            finish((user.services ?? Array(TokenClaims.knownServices)).sorted().map { ConversationKey(service: $0, clientId: user.id) })
+            finish((user.services ?? Vocabulary.services).map { ConversationKey(service: $0, clientId: user.id) })
         case .websiteAgent, .marketingAgent:
             finish(chat.directory.conversations(ofAgent: user.id).filter { user.role.mayBeAssigned(for: $0.service) })
         case .admin:
@@ -692,7 +692,7 @@ final class Session: WebSocketHandler {
                 return v
             }
         } catch {
-            return replyError(c, id, "bad_request", error.message)
+            return replyError(c, id, .badRequest, error.message)
         }
         inFlight += 1
         chat.notifications.notifications(for: user.id, query) { result in
@@ -710,20 +710,20 @@ final class Session: WebSocketHandler {
         let hop = hop(c)
         let selection: ReadSelection
         if let all = request["all"], !all.isNull {
-            guard all.boolValue == true else { return replyError(c, id, "bad_request", "all must be true") }
+            guard all.boolValue == true else { return replyError(c, id, .badRequest, "all must be true") }
             selection = .all
         } else if let list = request["ids"]?.arrayValue {
-            guard !list.isEmpty, list.count <= 1_000 else { return replyError(c, id, "bad_request", "ids must hold 1–1000 notification ids") }
+            guard !list.isEmpty, list.count <= ContractLimits.maxReadIDs else { return replyError(c, id, .badRequest, "ids must hold 1–1000 notification ids") }
             var ids: [Int64] = []
             for v in list {
-                guard case .int(let n) = v, n >= 1 else { return replyError(c, id, "bad_request", "ids must be positive integers") }
+                guard case .int(let n) = v, n >= 1 else { return replyError(c, id, .badRequest, "ids must be positive integers") }
                 ids.append(n)
             }
             selection = .ids(ids)
         } else {
-            return replyError(c, id, "bad_request", "give ids (an array) or all: true")
+            return replyError(c, id, .badRequest, "give ids (an array) or all: true")
         }
-        guard let service = optionalChoice(c, id, request, "service", Rules.notificationServices) else { return }
+        guard let service = optionalChoice(c, id, request, "service", Vocabulary.notificationServices) else { return }
         let chat = self.chat
         let userID = user.id
         inFlight += 1
@@ -743,17 +743,17 @@ final class Session: WebSocketHandler {
     // MARK: admin (extensions for the console: docs/protocol.md "Admin ops")
 
     private func adminBroadcast(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
-        guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.broadcast is for admins") }
+        guard user.role == .admin else { return replyError(c, id, .forbidden, "admin.broadcast is for admins") }
         guard case .object(let object) = request else { return }
         // The same fields and rules as POST /v1/broadcasts.
         let params = RequestBody(object: object)
         let audience: String, title: String, body: String
         do {
-            audience = try params.choice("audience", ["all"] + Rules.roles, required: false) ?? "all"
-            title = try params.requiredString("title", max: Rules.maxTitle)
-            body = try params.string("body", required: false, min: 0, max: Rules.maxBody) ?? ""
+            audience = try params.choice("audience", ["all"] + Vocabulary.roles, required: false) ?? "all"
+            title = try params.requiredString("title", max: ContractLimits.maxTitle)
+            body = try params.string("body", required: false, min: 0, max: ContractLimits.maxBody) ?? ""
         } catch {
-            return replyError(c, id, "bad_request", error.message)
+            return replyError(c, id, .badRequest, error.message)
         }
         let hop = hop(c)
         let chat = self.chat
@@ -779,7 +779,7 @@ final class Session: WebSocketHandler {
     }
 
     private func adminStats(_ c: Connection, _ id: Int64, _ user: SessionUser) {
-        guard user.role == .admin else { return replyError(c, id, "forbidden", "admin.stats is for admins") }
+        guard user.role == .admin else { return replyError(c, id, .forbidden, "admin.stats is for admins") }
         let hop = hop(c)
         let live = chat.liveStats()
         let metrics = chat.metrics
@@ -804,7 +804,7 @@ final class Session: WebSocketHandler {
     private func optionalChoice(_ c: Connection, _ id: Int64, _ request: JSON, _ key: String, _ allowed: [String]) -> String?? {
         guard let v = request[key], !v.isNull else { return .some(nil) }
         guard let s = v.stringValue, allowed.contains(s) else {
-            replyError(c, id, "bad_request", "\(key) must be one of \(allowed.joined(separator: ", "))")
+            replyError(c, id, .badRequest, "\(key) must be one of \(allowed.joined(separator: ", "))")
             return nil
         }
         return .some(s)
@@ -827,13 +827,13 @@ final class Session: WebSocketHandler {
         c.send(.text, w.bytes)
     }
 
-    private func replyError(_ c: Connection, _ id: Int64?, _ code: String, _ message: String) {
+    private func replyError(_ c: Connection, _ id: Int64?, _ code: ErrorCode, _ message: String) {
         var w = JSONWriter(capacity: 128)
         w.beginObject()
         w.key("id"); if let id { w.int(id) } else { w.null() }
         w.key("ok"); w.bool(false)
         w.key("error"); w.beginObject()
-        w.key("code"); w.string(code)
+        w.key("code"); w.string(code.rawValue)
         w.key("message"); w.string(message)
         w.endObject()
         w.endObject()
@@ -841,14 +841,9 @@ final class Session: WebSocketHandler {
     }
 
     private func replyStoreError(_ c: Connection, _ id: Int64, _ e: StoreError) {
-        switch e {
-        case .unavailable(let why): replyError(c, id, "unavailable", why)
-        case .closing: replyError(c, id, "unavailable", "the hub is shutting down")
-        case .conflict(let why): replyError(c, id, "conflict", why)
-        case .internalError(let why):
-            Log.error("store_error", ["reason": why])
-            replyError(c, id, "internal", "storage error")
-        }
+        if case .internalError(let why) = e { Log.error("store_error", ["reason": why]) }
+        let (code, message) = e.reply
+        replyError(c, id, code, message)
     }
 }
 

@@ -531,7 +531,7 @@ final class Connection {
                 Log.debug("request_timeout", ["conn": "\(id)", "peer": peer])
                 pendingKeepAlive = false
                 pendingHead = false
-                respond(.error(HTTPStatus(408, "Request Timeout"), "request not received in time", code: "bad_request", closeConnection: true))
+                respond(.error(HTTPStatus(408, "Request Timeout"), "request not received in time", code: .badRequest, closeConnection: true))
             }
         case .webSocket:
             handler?.tick(self, now: now)

@@ -1,0 +1,27 @@
+// The contract's limits (docs/protocol.md "Limits"): the same for the WebSocket ops and the bridge.
+// Operational knobs an operator or a test may change (rates, in-flight bounds, deadlines) are not
+// here; they live in ChatLimits and EngineLimits.
+public enum ContractLimits {
+    /// A WebSocket request envelope, in bytes.
+    public static let maxEnvelopeBytes = 64 * 1024
+    /// JSON nesting of a WebSocket request or a bridge body.
+    public static let maxJSONDepth = 16
+    /// A chat message's text, in characters.
+    public static let maxText = 8_000
+    /// A `client_msg_id`, in characters.
+    public static let maxClientMsgId = 64
+    /// The largest page `history`, `subscribe` catch-up, `conversations` and notification lists return.
+    public static let maxPage = 100
+    /// The page size when a request gives no `limit`.
+    public static let defaultPage = 50
+    /// Notification title and body, in characters; the `data` object, in bytes of JSON.
+    public static let maxTitle = 200
+    public static let maxBody = 4_000
+    public static let maxDataBytes = 8 * 1024
+    /// Users one notification may name.
+    public static let maxRecipients = 1_000
+    /// Notification ids one `notifications.read` may name.
+    public static let maxReadIDs = 1_000
+    /// A user's `typing` pushes per conversation are at least this far apart.
+    public static let typingIntervalMs: Int64 = 2_000
+}
