@@ -362,22 +362,20 @@ public struct HTTPRequestParser {
     private static func hexValue(_ c: UInt8) -> UInt8? { HTTPRequest.hexValue(c) }
 
     private static func isRegNameByte(_ c: UInt8) -> Bool {
-        switch c {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "-._~!$&'()*+,;=".utf8.contains(c)
-        }
+        isAlphanumeric(c) || "-._~!$&'()*+,;=".utf8.contains(c)
     }
 
     private static func isTokenByte(_ c: UInt8) -> Bool {
+        isAlphanumeric(c) || "!#$%&'*+-.^_`|~".utf8.contains(c)
+    }
+
+    private static func isAlphanumeric(_ c: UInt8) -> Bool {
         switch c {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(c)
+            return false
         }
     }
 

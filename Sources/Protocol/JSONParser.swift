@@ -118,6 +118,18 @@ private struct Reader {
     /// goes back for its first member), then hand the finished value to the innermost open
     /// container and read what follows it, a comma (back for the next member) or a closing
     /// bracket (the container itself becomes the finished value, one level up).
+    /// Steps over an opening bracket at nesting `depth`; true when the container is empty (its
+    /// closing bracket consumed too).
+    @inline(__always)
+    private mutating func openContainer(depth: Int, closer: UInt8) throws(JSONError) -> Bool {
+        guard depth < maxDepth else { throw .tooDeep(limit: maxDepth) }
+        i += 1
+        skipWhitespace()
+        guard i < end, base[i] == closer else { return false }
+        i += 1
+        return true
+    }
+
     mutating func parseDocument() throws(JSONError) -> JSON {
         var frames: [Frame] = []
         while true {
@@ -126,11 +138,7 @@ private struct Reader {
             var value: JSON
             switch base[i] {
             case Byte.openBrace:
-                guard frames.count < maxDepth else { throw .tooDeep(limit: maxDepth) }
-                i += 1
-                skipWhitespace()
-                if i < end, base[i] == Byte.closeBrace {
-                    i += 1
+                if try openContainer(depth: frames.count, closer: Byte.closeBrace) {
                     value = .object(JSONObject())
                 } else {
                     var frame = Frame(isObject: true)
@@ -139,11 +147,7 @@ private struct Reader {
                     continue
                 }
             case Byte.openBracket:
-                guard frames.count < maxDepth else { throw .tooDeep(limit: maxDepth) }
-                i += 1
-                skipWhitespace()
-                if i < end, base[i] == Byte.closeBracket {
-                    i += 1
+                if try openContainer(depth: frames.count, closer: Byte.closeBracket) {
                     value = .array([])
                 } else {
                     frames.append(Frame(isObject: false))
