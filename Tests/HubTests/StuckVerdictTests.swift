@@ -32,7 +32,7 @@ final class StuckVerdictTests: XCTestCase {
         for _ in 0..<count {
             let seq = nextSeq
             nextSeq += 1
-            hub.server.chat.router.publish(.push(channel: Self.channel, seq: seq) { w in
+            hub.server.chat.broker.publish(.push(channel: Self.channel, seq: seq) { w in
                 w.key("type"); w.string("message")
                 w.key("channel"); w.string(Self.channel)
                 w.key("seq"); w.int(seq)

@@ -5,13 +5,15 @@ import Persistence
 import Protocol
 import Bridge
 
-// What every chat session shares: the store, the assignment directory, the router and the
-// token verifier. Sendable; per-connection state lives in Session.
+// What every chat session shares: the store, the assignment directory, the router, the broker
+// and the token verifier. Sendable; per-connection state lives in Session.
 final class ChatService: Sendable {
     let store: Store
     let notifications: NotificationStore
     let directory: Directory
+    /// Local subscriptions (subscribe, unsubscribe); every push goes through `broker`.
     let router: Router
+    let broker: Broker
     let verifier: JWTVerifier
     let limits: ChatLimits
     let metrics: HubMetrics
@@ -29,13 +31,14 @@ final class ChatService: Sendable {
     /// WebSocket connections opened but not yet authenticated (bounded by `maxUnauthenticated`).
     let unauthenticated = Atomic<Int>(0)
 
-    init(store: Store & NotificationStore, directory: Directory, router: Router, verifier: JWTVerifier,
+    init(store: Store & NotificationStore, directory: Directory, router: Router, broker: Broker? = nil, verifier: JWTVerifier,
          limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters()) {
         self.counters = counters
         self.store = store
         self.notifications = store
         self.directory = directory
         self.router = router
+        self.broker = broker ?? LocalBroker(router: router)
         self.verifier = verifier
         self.limits = limits
         self.metrics = metrics
@@ -50,7 +53,7 @@ final class ChatService: Sendable {
     func reassign(_ key: ConversationKey, to agent: String?) -> String? {
         let previous = directory.agent(for: key)
         directory.setAgent(agent, for: key)
-        if let previous, previous != agent { router.revoke(key.channel, user: previous) }
+        if let previous, previous != agent { broker.revoke(key.channel, user: previous) }
         return previous
     }
 
@@ -58,9 +61,9 @@ final class ChatService: Sendable {
     /// the new `unread` counts.
     func deliver(_ n: DeliveredNotification) {
         let channel = Channel.user(n.userId).name
-        guard router.hasSubscribers(channel) else { return }
-        router.publish(.notificationPush(channel: channel, type: "notification", n.record))
-        router.publish(.unread(n.userId, n.unread))
+        guard broker.hasInterest(channel) else { return }
+        broker.publish(.notificationPush(channel: channel, type: "notification", n.record))
+        broker.publish(.unread(n.userId, n.unread))
     }
 
     func liveStats() -> LiveStats {
@@ -101,11 +104,11 @@ final class ChatService: Sendable {
     func broadcast(_ record: NotificationRecord) {
         metrics.broadcastsSent.add(1, ordering: .relaxed)
         metrics.notificationsStored.add(1, ordering: .relaxed)
-        router.publish(.notificationPush(channel: Channel.broadcastChannel(record.audience ?? "all"), type: "broadcast", record))
+        broker.publish(.notificationPush(channel: Channel.broadcastChannel(record.audience ?? "all"), type: "broadcast", record))
     }
 
     func pushUnread(_ unread: UnreadCounts, to user: String) {
-        router.publish(.unread(user, unread))
+        broker.publish(.unread(user, unread))
     }
 
     /// A participant's read mark moved (a `read` op, or a send past others' messages): their
@@ -116,7 +119,7 @@ final class ChatService: Sendable {
         if let unread = r.clearedUnread { pushUnread(unread, to: user) }
         guard announce else { return }
         let mark = r.mark
-        router.publish(.push(channel: key.channel) { w in
+        broker.publish(.push(channel: key.channel) { w in
             w.key("type"); w.string("read")
             w.key("channel"); w.string(key.channel)
             w.key("user"); w.string(user)

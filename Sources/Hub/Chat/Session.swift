@@ -89,7 +89,7 @@ final class Session: WebSocketHandler {
             if let loop = self.loop, let id = connectionID { loop.connection(id)?.setHeldPushes(heldPushes) }
         }
         if sub.joined, let user, chat.presence.leave(name, user.id) {
-            chat.router.publish(Self.membership("leave", name, user))
+            chat.broker.publish(Self.membership("leave", name, user))
         }
     }
 
@@ -307,7 +307,7 @@ final class Session: WebSocketHandler {
         sub.ready = false
         if !sub.joined && access == .participant {
             sub.joined = true
-            if chat.presence.join(channel.name, user) { chat.router.publish(Self.membership("join", channel.name, user)) }
+            if chat.presence.join(channel.name, user) { chat.broker.publish(Self.membership("join", channel.name, user)) }
         }
         subscriptions[channel.name] = sub
         chat.router.subscribe(self, to: channel.name, loop: c.loop.index, subscription: sub)
@@ -507,7 +507,7 @@ final class Session: WebSocketHandler {
                 }
             }
             if case .success(let a) = result, !a.duplicate {
-                chat.router.publish(.message(a.message))
+                chat.broker.publish(.message(a.message))
                 chat.metrics.messagesStored.add(1, ordering: .relaxed)
                 for n in a.notifications { chat.deliver(n) }
                 if let r = a.senderRead { chat.readMarkMoved(key, user: a.message.senderId, r, announce: !observer) }
@@ -570,7 +570,7 @@ final class Session: WebSocketHandler {
         reply(c, id) { _ in }
         // An observing admin leaves no trace; at most one push per 2 s per user and channel.
         guard access == .participant, chat.presence.allowTyping(user.id, channel.name, now: c.loop.now) else { return }
-        chat.router.publish(.push(channel: channel.name) { w in
+        chat.broker.publish(.push(channel: channel.name) { w in
             w.key("type"); w.string("typing")
             w.key("channel"); w.string(channel.name)
             w.key("user"); w.string(user.id)
@@ -605,7 +605,7 @@ final class Session: WebSocketHandler {
         var channels = Set(chat.directory.conversations(ofAgent: user.id).map(\.channel))
         for (name, sub) in subscriptions where sub.joined { channels.insert(name) }
         for name in channels {
-            chat.router.publish(.push(channel: name) { w in
+            chat.broker.publish(.push(channel: name) { w in
                 w.key("type"); w.string("status")
                 w.key("channel"); w.string(name)
                 w.key("user"); w.string(user.id)

@@ -33,7 +33,7 @@ final class HubLink: LiveHub {
         if let agent { users.append(agent) }
         if let previous, previous != agent { users.append(previous) }
         for user in users {
-            chat.router.publish(.push(channel: Channel.user(user).name) { w in
+            chat.broker.publish(.push(channel: Channel.user(user).name) { w in
                 w.key("type"); w.string("assignment")
                 w.assignmentFields(key, agent: agent)
             })
@@ -46,7 +46,7 @@ final class HubLink: LiveHub {
     }
 
     func messageStored(_ result: AppendResult) {
-        chat.router.publish(.message(result.message))
+        chat.broker.publish(.message(result.message))
         for n in result.notifications { chat.deliver(n) }
     }
 

@@ -2,55 +2,39 @@ import Core
 import Protocol
 import Synchronization
 
-// Fan-out: channel → subscribers. Each loop keeps its own registry of local subscribers
+// This node's fan-out: channel → local subscribers. Each loop keeps its own registry
 // (touched only on that loop's thread); a shared, rarely written map says which loops have
-// subscribers of a channel, so a publish visits only the loops that care. A publication is
-// encoded ONCE; every subscriber on every loop queues the same bytes.
-//
-// The single-node Broker: with one node a publish is this function call. A Redis or NATS
-// broker would sit in front of `publish` later.
-
-/// One published push: the encoded frame, and the seq of the message it carries (for sequence
-/// checks; a plain value, so delivering to a subscriber copies nothing but the reference).
-final class Publication: Sendable {
-    let channel: String
-    let frame: Bytes
-    let seq: Int64?
-    /// A notification or broadcast push: recorded per user when written, for receipts.
-    let notificationID: Int64?
-    init(channel: String, frame: Bytes, seq: Int64? = nil, notificationID: Int64? = nil) {
-        self.channel = channel
-        self.frame = frame
-        self.seq = seq
-        self.notificationID = notificationID
-    }
-
-    /// `{"type": type, …fields}` as a text frame, encoded once for every subscriber.
-    static func push(channel: String, seq: Int64? = nil, notificationID: Int64? = nil, capacity: Int = 256,
-                     _ write: (inout JSONWriter) -> Void) -> Publication {
-        var w = JSONWriter(capacity: capacity)
-        w.beginObject()
-        write(&w)
-        w.endObject()
-        return Publication(channel: channel, frame: Bytes.frame(.text, w.bytes), seq: seq, notificationID: notificationID)
-    }
-}
+// subscribers of a channel, so a delivery visits only the loops that care. A publication is
+// encoded once; every subscriber on every loop queues the same bytes. Pushes reach the Router
+// through the Broker, never directly: the Broker decides which nodes see them.
 
 final class Router: Sendable {
     private let loops: [EventLoop]
     private let interest = Locked<[String: Set<Int>]>([:])
     private let registries: [LoopRegistry]
+    /// Told when this node gains its first subscriber of a channel (true) or loses its last
+    /// (false), under the interest lock, so the calls for one channel arrive in order.
+    private let nodeInterest = Locked<(@Sendable (String, Bool) -> Void)?>(nil)
 
     init(loops: [EventLoop]) {
         self.loops = loops
         registries = loops.map { _ in LoopRegistry() }
     }
 
+    /// Set once by the broker, before any session subscribes.
+    func onNodeInterestChange(_ body: @escaping @Sendable (String, Bool) -> Void) {
+        nodeInterest.withLock { $0 = body }
+    }
+
     /// On the session's loop thread. `subscription` is the session's delivery state for the
     /// channel, handed back with every publication (nil for a broadcast audience).
     func subscribe(_ session: Session, to channel: String, loop: Int, subscription: Session.Subscription?) {
         if registries[loop].add(Subscriber(session: session, subscription: subscription), channel) {
-            _ = interest.withLock { $0[channel, default: []].insert(loop) }
+            interest.withLock { map in
+                let first = map[channel] == nil
+                map[channel, default: []].insert(loop)
+                if first { nodeInterest.withLock { $0 }?(channel, true) }
+            }
         }
     }
 
@@ -59,13 +43,17 @@ final class Router: Sendable {
         if registries[loop].remove(session, channel) {
             interest.withLock { map -> Void in
                 map[channel]?.remove(loop)
-                if map[channel]?.isEmpty == true { map[channel] = nil }
+                if map[channel]?.isEmpty == true {
+                    map[channel] = nil
+                    nodeInterest.withLock { $0 }?(channel, false)
+                }
             }
         }
     }
 
-    /// From any thread. Pushes from one thread reach every subscriber in the order published.
-    func publish(_ p: Publication) {
+    /// From any thread (the broker's). Pushes from one thread reach every local subscriber in
+    /// the order delivered.
+    func deliver(_ p: Publication) {
         let targets = interest.withLock { $0[p.channel] } ?? []
         for i in targets {
             let registry = registries[i]
@@ -73,7 +61,7 @@ final class Router: Sendable {
         }
     }
 
-    /// Ends `user`'s subscriptions to `channel` on every loop (an assignment was removed).
+    /// Ends `user`'s subscriptions to `channel` on this node's loops (an assignment was removed).
     func revoke(_ channel: String, user: String) {
         let targets = interest.withLock { $0[channel] } ?? []
         for i in targets {
@@ -82,8 +70,7 @@ final class Router: Sendable {
         }
     }
 
-    /// Whether any connection anywhere is subscribed (`ChatService.deliver` skips the pushes of
-    /// a notification no connection would receive).
+    /// Whether any connection on this node is subscribed.
     func hasSubscribers(_ channel: String) -> Bool {
         interest.withLock { $0[channel] != nil }
     }
