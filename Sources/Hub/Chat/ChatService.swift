@@ -10,14 +10,14 @@ import Bridge
 final class ChatService: Sendable {
     let store: Store
     let notifications: NotificationStore
-    let directory: Directory
+    let directory: any AssignmentDirectory
     /// Local subscriptions (subscribe, unsubscribe); every push goes through `broker`.
     let router: Router
     let broker: Broker
     let verifier: JWTVerifier
     let limits: ChatLimits
     let metrics: HubMetrics
-    let presence = Presence()
+    let presence: any PresenceRegistry = Presence()
     let online = OnlineUsers()
     let pushes: BatchRecorder<PushedNotification>
     let seen: BatchRecorder<UserSeen>
@@ -31,7 +31,7 @@ final class ChatService: Sendable {
     /// WebSocket connections opened but not yet authenticated (bounded by `maxUnauthenticated`).
     let unauthenticated = Atomic<Int>(0)
 
-    init(store: Store & NotificationStore, directory: Directory, router: Router, broker: Broker? = nil, verifier: JWTVerifier,
+    init(store: Store & NotificationStore, directory: any AssignmentDirectory, router: Router, broker: Broker? = nil, verifier: JWTVerifier,
          limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters()) {
         self.counters = counters
         self.store = store

@@ -51,7 +51,7 @@ final class Directory: Sendable {
 enum Authorizer {
     enum Access: Equatable { case participant, observer, denied }
 
-    static func access(_ user: SessionUser, _ channel: Channel, directory: Directory) -> Access {
+    static func access(_ user: SessionUser, _ channel: Channel, directory: any AssignmentDirectory) -> Access {
         switch channel {
         case .user(let id):
             return id == user.id ? .participant : .denied

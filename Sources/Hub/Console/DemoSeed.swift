@@ -12,7 +12,7 @@ enum DemoSeed {
         UserRecord(id: "demo-admin", role: "admin", name: "Ada Admin"),
     ]
 
-    static func seedIfNeeded(_ store: Store & NotificationStore, directory: Directory) {
+    static func seedIfNeeded(_ store: Store & NotificationStore, directory: any AssignmentDirectory) {
         guard case .success(nil) = waitForStore({ store.user("demo-client", completion: $0) }) else { return }
         let now = wallMillis()
         for u in users { _ = waitForStore { store.upsertUser(u, now: now, completion: $0) } }
