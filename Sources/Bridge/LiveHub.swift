@@ -19,8 +19,9 @@ public protocol LiveHub: Sendable {
     func assignmentChanged(_ key: ConversationKey, agent: String?)
     /// Recipients of a new message in `key` who have no connection subscribed to it.
     func unwatchingParticipants(_ key: ConversationKey, sender: String) -> [String]
-    /// A message was stored: its push to subscribers, and the notifications it created.
-    func messageStored(_ result: AppendResult)
+    /// A message was committed: its push, the counters and the notifications it created, as
+    /// for a WebSocket send (nothing for a replayed duplicate).
+    func messageCommitted(_ result: AppendResult)
     func liveStats() -> LiveStats
 }
 

@@ -270,9 +270,13 @@ final class NotificationTests: XCTestCase {
         let wes = try client("wes", .websiteAgent)
         _ = try wes.result("subscribe", ["channel": "conv:website:ann"])
         var ids: Set<Int64> = []
+        func notificationsStored() throws -> Int64? { try bridge.get("/v1/stats").json["notifications_stored"]?.intValue }
+        let storedBefore = try notificationsStored()
         for i in 1...3 {
             _ = try wes.result("send", ["channel": "conv:website:ann", "text": .string("update \(i)"), "client_msg_id": .string("w\(i)")])
             let n = try ann.push("notification")
+            // A WebSocket send counts the notifications it writes, as a bridge post does.
+            XCTAssertEqual(try notificationsStored(), storedBefore.map { $0 + Int64(i) })
             XCTAssertEqual(n["category"]?.stringValue, "messages")
             XCTAssertEqual(n["service"]?.stringValue, "website")
             XCTAssertEqual(n["data"]?["channel"]?.stringValue, "conv:website:ann")

@@ -41,16 +41,12 @@ extension BridgeAPI {
             let explicitId = explicit != nil
             let clientMsgId = explicit ?? idempotency.map { "idem:" + $0 }
             let message = NewMessage(conversation: key, sender: Self.systemSender, text: text, clientMsgId: clientMsgId, ts: wallMillis())
-            let live = self.live, metrics = self.metrics
+            let live = self.live
             store.appendMessage(message, notify: live.unwatchingParticipants(key, sender: Self.systemSender.id)) { result in
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
                 case .success(let a):
-                    if !a.duplicate {
-                        metrics.messagesStored.add(1, ordering: .relaxed)
-                        metrics.notificationsStored.add(a.notifications.count, ordering: .relaxed)
-                        live.messageStored(a)
-                    }
+                    live.messageCommitted(a)
                     if a.duplicate && (a.message.conversation != key || a.message.text != text) {
                         // The same dedupe key for a different message: refused, never stored twice.
                         return c.fail(explicitId

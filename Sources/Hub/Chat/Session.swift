@@ -506,12 +506,7 @@ final class Session: WebSocketHandler {
                     s.replyStoreError(c, id, e)
                 }
             }
-            if case .success(let a) = result, !a.duplicate {
-                chat.broker.publish(.message(a.message))
-                chat.metrics.messagesStored.add(1, ordering: .relaxed)
-                for n in a.notifications { chat.deliver(n) }
-                if let r = a.senderRead { chat.readMarkMoved(key, user: a.message.senderId, r, announce: !observer) }
-            }
+            if case .success(let a) = result { chat.messageCommitted(a, senderObserves: observer) }
         }
     }
 

@@ -45,10 +45,7 @@ final class HubLink: LiveHub {
         chat.unwatchingParticipants(key, sender: sender)
     }
 
-    func messageStored(_ result: AppendResult) {
-        chat.broker.publish(.message(result.message))
-        for n in result.notifications { chat.deliver(n) }
-    }
+    func messageCommitted(_ result: AppendResult) { chat.messageCommitted(result, senderObserves: false) }
 
     func liveStats() -> LiveStats { chat.liveStats() }
 }
