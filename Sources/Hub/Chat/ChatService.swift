@@ -118,13 +118,7 @@ final class ChatService: Sendable {
     func readMarkMoved(_ key: ConversationKey, user: String, _ r: ReadResult, announce: Bool) {
         if let unread = r.clearedUnread { pushUnread(unread, to: user) }
         guard announce else { return }
-        let mark = r.mark
-        broker.publish(.push(channel: key.channel) { w in
-            w.key("type"); w.string("read")
-            w.key("channel"); w.string(key.channel)
-            w.key("user"); w.string(user)
-            w.key("seq"); w.int(mark)
-        })
+        broker.publish(.read(key.channel, user: user, seq: r.mark))
     }
 
     /// The conversation's participants (its client and assigned agent) other than the sender
@@ -159,14 +153,4 @@ struct ChatLimits: Sendable {
     var maxConnectionsPerUser = 20
     /// WebSocket connections open but not yet authenticated, hub-wide; past it new upgrades get 503.
     var maxUnauthenticated = 2_000
-}
-
-extension Publication {
-    static func message(_ m: StoredMessage) -> Publication {
-        // Sized for the text up front: an 8,000-character message would otherwise regrow the buffer.
-        .push(channel: m.conversation.channel, seq: m.seq, capacity: 256 + m.text.utf8.count) { w in
-            w.key("type"); w.string("message")
-            w.messageFields(m)
-        }
-    }
 }

@@ -89,19 +89,7 @@ final class Session: WebSocketHandler {
             if let loop = self.loop, let id = connectionID { loop.connection(id)?.setHeldPushes(heldPushes) }
         }
         if sub.joined, let user, chat.presence.leave(name, user.id) {
-            chat.broker.publish(Self.membership("leave", name, user))
-        }
-    }
-
-    private static func membership(_ type: String, _ channel: String, _ user: SessionUser) -> Publication {
-        .push(channel: channel) { w in
-            w.key("type"); w.string(type)
-            w.key("channel"); w.string(channel)
-            w.key("user"); w.beginObject()
-            w.key("id"); w.string(user.id)
-            w.key("role"); w.string(user.role.rawValue)
-            w.key("name"); w.string(user.name)
-            w.endObject()
+            chat.broker.publish(.membership("leave", name, user))
         }
     }
 
@@ -109,10 +97,7 @@ final class Session: WebSocketHandler {
     func revoke(_ name: String) {
         guard subscriptions[name] != nil, let loop, let id = connectionID, let c = loop.connection(id) else { return }
         drop(name, loop: loop.index)
-        c.sendFrame(Publication.push(channel: name) { w in
-            w.key("type"); w.string("revoked")
-            w.key("channel"); w.string(name)
-        }.frame)
+        c.sendFrame(Publication.revoked(name).frame)
         Log.info("revoked", ["conn": "\(c.id)", "user": user?.id ?? "?", "channel": name])
     }
 
@@ -307,7 +292,7 @@ final class Session: WebSocketHandler {
         sub.ready = false
         if !sub.joined && access == .participant {
             sub.joined = true
-            if chat.presence.join(channel.name, user) { chat.broker.publish(Self.membership("join", channel.name, user)) }
+            if chat.presence.join(channel.name, user) { chat.broker.publish(.membership("join", channel.name, user)) }
         }
         subscriptions[channel.name] = sub
         chat.router.subscribe(self, to: channel.name, loop: c.loop.index, subscription: sub)
@@ -565,12 +550,7 @@ final class Session: WebSocketHandler {
         reply(c, id) { _ in }
         // An observing admin leaves no trace; at most one push per 2 s per user and channel.
         guard access == .participant, chat.presence.allowTyping(user.id, channel.name, now: c.loop.now) else { return }
-        chat.broker.publish(.push(channel: channel.name) { w in
-            w.key("type"); w.string("typing")
-            w.key("channel"); w.string(channel.name)
-            w.key("user"); w.string(user.id)
-            w.key("name"); w.string(user.name)
-        })
+        chat.broker.publish(.typing(channel.name, user))
     }
 
     private func presence(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
@@ -600,12 +580,7 @@ final class Session: WebSocketHandler {
         var channels = Set(chat.directory.conversations(ofAgent: user.id).map(\.channel))
         for (name, sub) in subscriptions where sub.joined { channels.insert(name) }
         for name in channels {
-            chat.broker.publish(.push(channel: name) { w in
-                w.key("type"); w.string("status")
-                w.key("channel"); w.string(name)
-                w.key("user"); w.string(user.id)
-                w.key("status"); w.string(value)
-            })
+            chat.broker.publish(.status(name, user: user.id, value))
         }
     }
 

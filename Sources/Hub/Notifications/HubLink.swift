@@ -33,10 +33,7 @@ final class HubLink: LiveHub {
         if let agent { users.append(agent) }
         if let previous, previous != agent { users.append(previous) }
         for user in users {
-            chat.broker.publish(.push(channel: Channel.user(user).name) { w in
-                w.key("type"); w.string("assignment")
-                w.assignmentFields(key, agent: agent)
-            })
+            chat.broker.publish(.assignment(to: user, key, agent: agent))
         }
         Log.info("assignment", ["channel": key.channel, "agent": agent ?? "-", "previous": previous ?? "-"])
     }
@@ -48,30 +45,4 @@ final class HubLink: LiveHub {
     func messageCommitted(_ result: AppendResult) { chat.messageCommitted(result, senderObserves: false) }
 
     func liveStats() -> LiveStats { chat.liveStats() }
-}
-
-extension Publication {
-    /// `notification` or `broadcast` push of a stored record; its id rides along so the
-    /// delivering session can record the push for receipts.
-    static func notificationPush(channel: String, type: String, _ n: NotificationRecord) -> Publication {
-        .push(channel: channel, notificationID: n.id, capacity: 256 + n.title.utf8.count + n.body.utf8.count + n.data.utf8.count) { w in
-            w.key("type"); w.string(type)
-            if type == "broadcast" {
-                w.key("id"); w.int(n.id)
-                w.key("title"); w.string(n.title)
-                w.key("body"); w.string(n.body)
-                w.key("data"); w.raw(n.data)
-                w.key("ts"); w.int(n.ts)
-            } else {
-                w.notificationFields(n)
-            }
-        }
-    }
-
-    static func unread(_ user: String, _ u: UnreadCounts) -> Publication {
-        .push(channel: Channel.user(user).name) { w in
-            w.key("type"); w.string("unread")
-            w.unreadFields(u)
-        }
-    }
 }
