@@ -1,6 +1,9 @@
 // The notification side of the persistence seam: per-user notifications, broadcasts stored
 // once, fan-outs in bounded chunks, the mail outbox, and idempotent answers for the bridge.
-// Same rules as `Store`: asynchronous, completions after the commit, never on a loop.
+// Same contract as `Store` (see Store.swift): asynchronous; write completions after the
+// commit, one at a time, in commit order, on one thread; read completions in no set order;
+// dedupe by unique key (an Idempotency-Key is claimed by INSERT … ON CONFLICT); closures
+// that run inside the transaction are pure.
 
 public protocol NotificationStore: Sendable {
     /// Stores one notification per user (and their mails in the outbox), in one transaction,

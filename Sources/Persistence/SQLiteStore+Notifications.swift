@@ -47,7 +47,8 @@ extension SQLiteStore: NotificationStore {
 
     /// Runs `body` in a writer job, guarded by an Idempotency-Key when one is claimed: a key
     /// seen before returns its stored answer and `body` does not run. `keep` false: the value
-    /// changed nothing and its answer is not kept, so the key stays free for a retry.
+    /// changed nothing and its answer is not kept, so the key stays free for a retry. `keep`
+    /// and the claim's `render` run inside the transaction: pure (see Store.swift).
     func writeOnce<T: Sendable>(_ claim: IdempotencyClaim<T>?, now: Int64,
                                 keep: @escaping @Sendable (T) -> Bool = { _ in true },
                                 _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
