@@ -17,9 +17,11 @@ public protocol NotificationStore: Sendable {
     /// Records a role ('all' or a role name) fan-out; its chunks are stored by `fanoutStep`.
     func startFanout(_ content: NotificationContent, audience: String, now: Int64,
                      claim: IdempotencyClaim<FanoutStart>?, completion: @escaping StoreCompletion<Idempotent<FanoutStart>>)
-    /// Stores the next `limit` recipients of a fan-out; `online` picks whose unread counts to return.
+    /// Stores the next `limit` recipients of a fan-out. `online`: the users connected when the
+    /// step was submitted (a value, not a question to the hub from inside the transaction);
+    /// those of the chunk come back in `delivered`, with their unread counts, to be pushed.
     func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
-                    online: @escaping @Sendable (String) -> Bool, completion: @escaping StoreCompletion<FanoutStep>)
+                    online: Set<String>, completion: @escaping StoreCompletion<FanoutStep>)
     func unfinishedFanouts(completion: @escaping StoreCompletion<[Int64]>)
 
     /// Stores a broadcast once.

@@ -165,7 +165,7 @@ extension SQLiteStore: NotificationStore {
     }
 
     public func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
-                           online: @escaping @Sendable (String) -> Bool, completion: @escaping StoreCompletion<FanoutStep>) {
+                           online: Set<String>, completion: @escaping StoreCompletion<FanoutStep>) {
         write({ db in
             let started = DispatchTime.now().uptimeNanoseconds
             let f = try db.statement("""
@@ -191,7 +191,7 @@ extension SQLiteStore: NotificationStore {
             var delivered: [DeliveredNotification] = []
             for user in batch {
                 let record = try Self.insert(db, content, user: user, now: now, emailDelayMs: emailDelayMs)
-                if online(user) {
+                if online.contains(user) {
                     delivered.append(DeliveredNotification(userId: user, record: record, unread: try Self.unread(db, user: user)))
                 }
             }

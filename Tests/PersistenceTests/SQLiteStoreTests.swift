@@ -299,4 +299,25 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(page.items.map(\.title), ["New message from Ann"], "still one row")
         XCTAssertEqual(page.items.first?.body, "c")
     }
+
+    func testAFanOutChunkReturnsTheUsersOnlineInTheSnapshotItWasGiven() throws {
+        let store = try open()
+        defer { store.close() }
+        for id in ["a", "b", "c"] {
+            _ = try wait { store.upsertUser(UserRecord(id: id, role: "client", name: id), now: 1, completion: $0) }
+        }
+        let content = NotificationContent(service: "platform", category: "updates", title: "T", body: "B", data: "{}")
+        guard case .fresh(let start) = try wait({ store.startFanout(content, audience: "client", now: 1, claim: nil, completion: $0) }) else {
+            return XCTFail("a fan-out without a key starts fresh")
+        }
+        let first = try wait { store.fanoutStep(start.id, limit: 2, now: 2, emailDelayMs: 0, online: ["b", "c", "zed"], completion: $0) }
+        XCTAssertEqual(first.stored, 2)
+        XCTAssertEqual(first.delivered.map(\.userId), ["b"], "of the chunk (a, b), only b was online")
+        XCTAssertEqual(first.delivered.first?.unread, UnreadCounts(byService: ["platform": 1]))
+        XCTAssertFalse(first.finished)
+        let second = try wait { store.fanoutStep(start.id, limit: 2, now: 3, emailDelayMs: 0, online: [], completion: $0) }
+        XCTAssertEqual(second.stored, 1)
+        XCTAssertEqual(second.delivered, [], "nobody online: stored, nothing to push")
+        XCTAssertTrue(second.finished)
+    }
 }

@@ -70,7 +70,9 @@ final class HubServer {
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
                            verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat)
-        notifier = Notifier(store: store, live: link, metrics: metrics, emailDelayMs: c.emailFallbackDelayMs)
+        let online = chat.online
+        notifier = Notifier(store: store, live: link, onlineUsers: { online.snapshot() }, metrics: metrics,
+                            emailDelayMs: c.emailFallbackDelayMs)
         var mail = Mailer.Settings(smtp: c.smtpConfiguration)
         mail.retryBaseMs = c.smtpRetryMs
         mail.pollMs = c.mailPollMs
