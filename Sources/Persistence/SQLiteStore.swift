@@ -35,11 +35,32 @@ public final class SQLiteStore: Store {
         writer.close()
     }
 
-    public var writerStats: WriterStatsSnapshot {
+    var writerStats: WriterStatsSnapshot {
         let s = writer.stats
         return WriterStatsSnapshot(batches: s.batches.load(ordering: .relaxed), jobs: s.jobs.load(ordering: .relaxed),
                                    largestBatch: s.largestBatch.load(ordering: .relaxed), queued: writer.queueDepth,
                                    checkpoints: s.checkpoints.load(ordering: .relaxed), writerCheckpoints: s.writerCheckpoints.load(ordering: .relaxed))
+    }
+
+    public var statistics: StoreStatistics { Self.statistics(writerStats) }
+
+    /// The writer's counters as the bridge renders them (/v1/stats keys, metric names and help).
+    static func statistics(_ w: WriterStatsSnapshot) -> StoreStatistics {
+        let checkpoints = "WAL checkpoints, by who ran them: the checkpointer thread, or the writer starting the WAL over past its cap."
+        return StoreStatistics([
+            .init(jsonKey: "batches", metricName: "montrose_writer_batches_total",
+                  help: "Transactions committed by the database writer.", kind: .counter, value: w.batches),
+            .init(jsonKey: "jobs", metricName: "montrose_writer_jobs_total",
+                  help: "Jobs run by the database writer.", kind: .counter, value: w.jobs),
+            .init(jsonKey: "largest_batch", metricName: "montrose_writer_largest_batch",
+                  help: "Most jobs in one writer transaction so far.", kind: .gauge, value: w.largestBatch),
+            .init(jsonKey: "queued", metricName: "montrose_writer_queue",
+                  help: "Jobs waiting for the database writer.", kind: .gauge, value: w.queued),
+            .init(jsonKey: "checkpoints", metricName: "montrose_db_checkpoints_total", labels: #"by="checkpointer""#,
+                  help: checkpoints, kind: .counter, value: w.checkpoints),
+            .init(jsonKey: "writer_checkpoints", metricName: "montrose_db_checkpoints_total", labels: #"by="writer""#,
+                  help: checkpoints, kind: .counter, value: w.writerCheckpoints),
+        ])
     }
 
     // MARK: plumbing

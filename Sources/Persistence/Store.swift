@@ -175,6 +175,8 @@ public protocol Store: Sendable {
     func recordAudit(actor: String, action: String, target: String, ts: Int64)
     /// Messages and notifications held in the store now (kept counts, not a scan).
     func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
+    /// The store's own counters now (cheap, from any thread; no storage access).
+    var statistics: StoreStatistics { get }
 
     /// Finishes queued writes, checkpoints, and stops the database threads.
     func close()

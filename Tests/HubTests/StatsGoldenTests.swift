@@ -1,6 +1,6 @@
 import Foundation
-import Persistence
 import XCTest
+@testable import Persistence
 @testable import Bridge
 @testable import Hub
 
@@ -25,8 +25,8 @@ final class StatsGoldenTests: XCTestCase {
     func testMetricsTextUpToTheHistogramsIsByteForByteTheSame() throws {
         let text = HubMetrics().prometheus(live: LiveStats(connections: 3, webSockets: 2, onlineByRole: ["client": 1, "admin": 1],
                                                            slowConsumerCloses: 4),
-                                           writer: WriterStatsSnapshot(batches: 11, jobs: 22, largestBatch: 3, queued: 4,
-                                                                       checkpoints: 5, writerCheckpoints: 6))
+                                           store: SQLiteStore.statistics(WriterStatsSnapshot(batches: 11, jobs: 22, largestBatch: 3, queued: 4,
+                                                                                             checkpoints: 5, writerCheckpoints: 6)))
         let end = try XCTUnwrap(text.range(of: "# HELP montrose_op_seconds "), text)
         XCTAssertEqual(String(text[..<end.lowerBound]), #"""
             # HELP montrose_connections Open TCP connections on both listeners.

@@ -79,8 +79,7 @@ final class HubServer {
         mailer = Mailer(store: store, live: link, metrics: metrics, settings: mail)
         var bridgeSettings = BridgeAPI.Settings(keys: c.bridgeKeys, jwtSecret: secret)
         bridgeSettings.smtpConfigured = mail.smtp != nil
-        let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings,
-                            writerStats: { store.writerStats })
+        let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings)
         do {
             publicListener = try Listener(name: "public", host: c.host, port: c.port,
                                           service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
