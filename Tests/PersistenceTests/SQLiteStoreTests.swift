@@ -298,6 +298,8 @@ final class SQLiteStoreTests: XCTestCase {
         let page = try wait { store.notifications(for: "bob", NotificationQuery(limit: 10), completion: $0) }
         XCTAssertEqual(page.items.map(\.title), ["New message from Ann"], "still one row")
         XCTAssertEqual(page.items.first?.body, "c")
+        XCTAssertEqual(try wait { store.storedTotals(completion: $0) }, StoredTotals(messages: 3, notifications: 1),
+                       "an update in place is not counted as a new row")
     }
 
     func testAFanOutChunkReturnsTheUsersOnlineInTheSnapshotItWasGiven() throws {
