@@ -27,19 +27,16 @@ public final class BridgeAPI: Sendable {
     let settings: Settings
     let keys: BearerKeys
     let signer: JWTSigner
-    let writerStats: @Sendable () -> WriterStatsSnapshot
 
     /// Longest Idempotency-Key accepted.
     static let maxIdempotencyKey = 255
 
-    public init(store: FullStore, live: LiveHub, notifier: Notifier, metrics: HubMetrics, settings: Settings,
-                writerStats: @escaping @Sendable () -> WriterStatsSnapshot) {
+    public init(store: FullStore, live: LiveHub, notifier: Notifier, metrics: HubMetrics, settings: Settings) {
         self.store = store
         self.live = live
         self.notifier = notifier
         self.metrics = metrics
         self.settings = settings
-        self.writerStats = writerStats
         keys = BearerKeys(settings.keys)
         signer = JWTSigner(secret: settings.jwtSecret)
     }
@@ -88,7 +85,7 @@ public final class BridgeAPI: Sendable {
         case "metrics":
             guard segments.count == 1 else { break }
             guard method == "GET" || method == "HEAD" else { return respond(HTTPResponse.methodNotAllowed(allow: "GET, HEAD")) }
-            let text = metrics.prometheus(live: live.liveStats(), writer: writerStats())
+            let text = metrics.prometheus(live: live.liveStats(), store: store.statistics)
             return respond(.text(.ok, text, contentType: "text/plain; version=0.0.4; charset=utf-8"))
         case "v1":
             guard keys.accepts(request.header("authorization")) else {

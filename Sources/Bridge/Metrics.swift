@@ -71,7 +71,7 @@ public final class HubMetrics: Sendable {
     public func recordRoute(_ route: String, micros: Int64) { bridgeLatency[route]?.record(micros: micros) }
 
     /// The Prometheus text exposition (format 0.0.4).
-    public func prometheus(live: LiveStats, writer: WriterStatsSnapshot) -> String {
+    public func prometheus(live: LiveStats, store: StoreStatistics) -> String {
         var out = ""
         func gauge(_ name: String, _ help: String, _ value: Int, type: String = "gauge") {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
@@ -93,14 +93,18 @@ public final class HubMetrics: Sendable {
               mailsFailed.load(ordering: .relaxed), type: "counter")
         gauge("montrose_outbox_pending", "Mails waiting in the outbox.", outboxPending.load(ordering: .relaxed))
         gauge("montrose_auth_failures_total", "Refused WebSocket authentications.", authFailures.load(ordering: .relaxed), type: "counter")
-        gauge("montrose_writer_batches_total", "Transactions committed by the database writer.", writer.batches, type: "counter")
-        gauge("montrose_writer_jobs_total", "Jobs run by the database writer.", writer.jobs, type: "counter")
-        gauge("montrose_writer_largest_batch", "Most jobs in one writer transaction so far.", writer.largestBatch)
-        gauge("montrose_writer_queue", "Jobs waiting for the database writer.", writer.queued)
-        out += "# HELP montrose_db_checkpoints_total WAL checkpoints, by who ran them: the checkpointer thread, "
-            + "or the writer starting the WAL over past its cap.\n# TYPE montrose_db_checkpoints_total counter\n"
-            + "montrose_db_checkpoints_total{by=\"checkpointer\"} \(writer.checkpoints)\n"
-            + "montrose_db_checkpoints_total{by=\"writer\"} \(writer.writerCheckpoints)\n"
+        var family = ""
+        for e in store.entries {
+            if e.metricName != family {
+                out += "# HELP \(e.metricName) \(e.help)\n# TYPE \(e.metricName) \(e.kind.rawValue)\n"
+                family = e.metricName
+            }
+            if let labels = e.labels {
+                out += "\(e.metricName){\(labels)} \(e.value)\n"
+            } else {
+                out += "\(e.metricName) \(e.value)\n"
+            }
+        }
         out += "# HELP montrose_op_seconds WebSocket op latency, request to reply.\n# TYPE montrose_op_seconds histogram\n"
         for op in Op.allCases { wsLatency[op]?.render("montrose_op_seconds", labels: "op=\"\(op.rawValue)\"", into: &out) }
         out += "# HELP montrose_bridge_seconds Bridge request latency, request to answer.\n# TYPE montrose_bridge_seconds histogram\n"

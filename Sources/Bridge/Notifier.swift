@@ -9,14 +9,19 @@ import Persistence
 public final class Notifier: Sendable {
     let store: NotificationStore
     let live: LiveHub
+    /// The users connected now, as a value (copy-on-write: cheap to take, and a connect or
+    /// disconnect copies it only while a step still holds it).
+    let onlineUsers: @Sendable () -> Set<String>
     let metrics: HubMetrics
     let emailDelayMs: Int64
     let chunkSize: Int
     private let queue = DispatchQueue(label: "montrose.fanout")
 
-    public init(store: NotificationStore, live: LiveHub, metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250) {
+    public init(store: NotificationStore, live: LiveHub, onlineUsers: @escaping @Sendable () -> Set<String>,
+                metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250) {
         self.store = store
         self.live = live
+        self.onlineUsers = onlineUsers
         self.metrics = metrics
         self.emailDelayMs = emailDelayMs
         self.chunkSize = chunkSize
@@ -27,12 +32,12 @@ public final class Notifier: Sendable {
         for n in list { live.deliver(n) }
     }
 
-    /// Stores the fan-out's chunks one after another, pushing each to whoever is online.
+    /// Stores the fan-out's chunks one after another, pushing each to whoever is online. Who is
+    /// online is taken as each chunk is submitted: the transaction never calls into the hub.
     public func run(fanout id: Int64, startedAt: Date = Date(), stored: Int = 0, longestChunkMicros: Int64 = 0,
                     retryMs: Int = 1_000) {
-        let live = self.live
         store.fanoutStep(id, limit: chunkSize, now: wallMillis(), emailDelayMs: emailDelayMs,
-                         online: { live.isOnline($0) }) { [self] result in
+                         online: onlineUsers()) { [self] result in
             switch result {
             case .failure(.closing):
                 // Shutting down: left unfinished in the store, the next start resumes it.

@@ -96,25 +96,16 @@ final class JobQueue: Sendable {
     var count: Int { jobs.withLock { $0.items.count + $0.background.count } }
 }
 
-/// The writer's counters at one moment, for stats and metrics.
-public struct WriterStatsSnapshot: Sendable {
-    public let batches: Int
-    public let jobs: Int
-    public let largestBatch: Int
-    public let queued: Int
+/// The writer's counters at one moment (reported as `StoreStatistics`).
+struct WriterStatsSnapshot: Sendable {
+    let batches: Int
+    let jobs: Int
+    let largestBatch: Int
+    let queued: Int
     /// Checkpoints run by the checkpointer thread.
-    public let checkpoints: Int
+    let checkpoints: Int
     /// Checkpoints the writer ran itself (starting the WAL over past its cap).
-    public let writerCheckpoints: Int
-
-    public init(batches: Int, jobs: Int, largestBatch: Int, queued: Int, checkpoints: Int, writerCheckpoints: Int) {
-        self.batches = batches
-        self.jobs = jobs
-        self.largestBatch = largestBatch
-        self.queued = queued
-        self.checkpoints = checkpoints
-        self.writerCheckpoints = writerCheckpoints
-    }
+    let writerCheckpoints: Int
 }
 
 /// Counters the writer keeps for stats and metrics.

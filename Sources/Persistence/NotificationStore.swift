@@ -1,6 +1,9 @@
 // The notification side of the persistence seam: per-user notifications, broadcasts stored
 // once, fan-outs in bounded chunks, the mail outbox, and idempotent answers for the bridge.
-// Same rules as `Store`: asynchronous, completions after the commit, never on a loop.
+// Same contract as `Store` (see Store.swift): asynchronous; write completions after the
+// commit, one at a time, in commit order, on one thread; read completions in no set order;
+// dedupe by unique key (an Idempotency-Key is claimed by INSERT … ON CONFLICT); closures
+// that run inside the transaction are pure.
 
 public protocol NotificationStore: Sendable {
     /// Stores one notification per user (and their mails in the outbox), in one transaction,
@@ -14,9 +17,11 @@ public protocol NotificationStore: Sendable {
     /// Records a role ('all' or a role name) fan-out; its chunks are stored by `fanoutStep`.
     func startFanout(_ content: NotificationContent, audience: String, now: Int64,
                      claim: IdempotencyClaim<FanoutStart>?, completion: @escaping StoreCompletion<Idempotent<FanoutStart>>)
-    /// Stores the next `limit` recipients of a fan-out; `online` picks whose unread counts to return.
+    /// Stores the next `limit` recipients of a fan-out. `online`: the users connected when the
+    /// step was submitted (a value, not a question to the hub from inside the transaction);
+    /// those of the chunk come back in `delivered`, with their unread counts, to be pushed.
     func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
-                    online: @escaping @Sendable (String) -> Bool, completion: @escaping StoreCompletion<FanoutStep>)
+                    online: Set<String>, completion: @escaping StoreCompletion<FanoutStep>)
     func unfinishedFanouts(completion: @escaping StoreCompletion<[Int64]>)
 
     /// Stores a broadcast once.

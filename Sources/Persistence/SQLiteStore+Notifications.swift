@@ -47,24 +47,38 @@ extension SQLiteStore: NotificationStore {
 
     /// Runs `body` in a writer job, guarded by an Idempotency-Key when one is claimed: a key
     /// seen before returns its stored answer and `body` does not run. `keep` false: the value
-    /// changed nothing and its answer is not kept, so the key stays free for a retry.
+    /// changed nothing and its answer is not kept, so the key stays free for a retry. `keep`
+    /// and the claim's `render` run inside the transaction: pure (see Store.swift).
     func writeOnce<T: Sendable>(_ claim: IdempotencyClaim<T>?, now: Int64,
                                 keep: @escaping @Sendable (T) -> Bool = { _ in true },
                                 _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
                                 _ completion: @escaping StoreCompletion<Idempotent<T>>) {
         write({ db in
             guard let claim else { return .fresh(try body(db)) }
-            let seen = try db.statement("SELECT fingerprint, status, body FROM idempotency WHERE key = ?1")
-            try seen.bind(.text(claim.key))
-            if try seen.step() {
+            // The key is claimed first, so a concurrent writer with the same key waits on it or
+            // finds the answer, never runs `body` too. A throwing `body` rolls the claim back.
+            let claimed = try db.statement("""
+                INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?1, ?2, 0, '', ?3)
+                ON CONFLICT (key) DO NOTHING RETURNING 1
+                """)
+            try claimed.bind(.text(claim.key), .text(claim.fingerprint), .int(now))
+            let isNew = try claimed.step()
+            try claimed.run()
+            guard isNew else {
+                let seen = try db.statement("SELECT fingerprint, status, body FROM idempotency WHERE key = ?1")
+                try seen.bind(.text(claim.key))
+                guard try seen.step() else { throw StoreError.internalError("an idempotency key claimed and gone") }
                 return seen.text(0) == claim.fingerprint
                     ? .replay(StoredResponse(status: Int(seen.int(1)), body: seen.text(2))) : .mismatch
             }
             let value = try body(db)
-            guard keep(value) else { return .fresh(value) }
+            guard keep(value) else {
+                try db.statement("DELETE FROM idempotency WHERE key = ?1").bind(.text(claim.key)).run()
+                return .fresh(value)
+            }
             let answer = claim.render(value)
-            try db.statement("INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .bind(.text(claim.key), .text(claim.fingerprint), .int(Int64(answer.status)), .text(answer.body), .int(now)).run()
+            try db.statement("UPDATE idempotency SET status = ?2, body = ?3 WHERE key = ?1")
+                .bind(.text(claim.key), .int(Int64(answer.status)), .text(answer.body)).run()
             return .fresh(value)
         }, completion)
     }
@@ -151,7 +165,7 @@ extension SQLiteStore: NotificationStore {
     }
 
     public func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
-                           online: @escaping @Sendable (String) -> Bool, completion: @escaping StoreCompletion<FanoutStep>) {
+                           online: Set<String>, completion: @escaping StoreCompletion<FanoutStep>) {
         write({ db in
             let started = DispatchTime.now().uptimeNanoseconds
             let f = try db.statement("""
@@ -177,7 +191,7 @@ extension SQLiteStore: NotificationStore {
             var delivered: [DeliveredNotification] = []
             for user in batch {
                 let record = try Self.insert(db, content, user: user, now: now, emailDelayMs: emailDelayMs)
-                if online(user) {
+                if online.contains(user) {
                     delivered.append(DeliveredNotification(userId: user, record: record, unread: try Self.unread(db, user: user)))
                 }
             }
@@ -330,34 +344,27 @@ extension SQLiteStore: NotificationStore {
     /// Creates or updates `user`'s one `messages` notification for the message's conversation.
     static func noteMessage(_ db: SQLiteConnection, _ m: StoredMessage, for user: String) throws -> DeliveredNotification {
         let channel = m.conversation.channel
-        let existing = try db.statement("""
-            SELECT id, read_at IS NULL, conversation_count FROM notifications WHERE user_id = ?1 AND conversation = ?2
+        // One row per user and conversation: a new message counts on from an unread one and
+        // starts again at 1 after a read one. The text follows once the count is known.
+        let upsert = try db.statement("""
+            INSERT INTO notifications (user_id, service, category, title, body, data, ts, conversation, conversation_seq, conversation_count)
+            VALUES (?1, ?2, 'messages', '', '', '', ?3, ?4, ?5, 1)
+            ON CONFLICT (user_id, conversation) WHERE conversation IS NOT NULL DO UPDATE SET
+                conversation_count = CASE WHEN read_at IS NULL THEN COALESCE(conversation_count, 0) + 1 ELSE 1 END,
+                ts = excluded.ts, read_at = NULL, pushed_at = NULL, conversation_seq = excluded.conversation_seq
+            RETURNING id, conversation_count
             """)
-        try existing.bind(.text(user), .text(channel))
-        var id: Int64?
-        var count: Int64 = 1
-        if try existing.step() {
-            id = existing.int(0)
-            if existing.int(1) != 0 { count = existing.int(2) + 1 }
-        }
+        try upsert.bind(.text(user), .text(m.conversation.service), .int(m.ts), .text(channel), .int(m.seq))
+        guard try upsert.step() else { throw StoreError.internalError("message notification not stored") }
+        let (id, count) = (upsert.int(0), upsert.int(1))
+        try upsert.run()
         let title = count == 1 ? "New message from \(m.senderName)" : "\(count) new messages from \(m.senderName)"
         let body = m.text.count > 200 ? String(m.text.prefix(200)) + "…" : m.text
         // The channel holds only [A-Za-z0-9_.@:-]: safe inside a JSON string as it is.
         let data = "{\"channel\":\"\(channel)\",\"seq\":\(m.seq),\"count\":\(count)}"
-        if let id {
-            try db.statement("""
-                UPDATE notifications SET title = ?2, body = ?3, data = ?4, ts = ?5, read_at = NULL, pushed_at = NULL,
-                    conversation_seq = ?6, conversation_count = ?7 WHERE id = ?1
-                """).bind(.int(id), .text(title), .text(body), .text(data), .int(m.ts), .int(m.seq), .int(count)).run()
-        } else {
-            try db.statement("""
-                INSERT INTO notifications (user_id, service, category, title, body, data, ts, conversation, conversation_seq, conversation_count)
-                VALUES (?1, ?2, 'messages', ?3, ?4, ?5, ?6, ?7, ?8, 1)
-                """).bind(.text(user), .text(m.conversation.service), .text(title), .text(body), .text(data), .int(m.ts),
-                          .text(channel), .int(m.seq)).run()
-            id = db.lastInsertRowID
-        }
-        let record = NotificationRecord(id: id ?? 0, service: m.conversation.service, category: "messages", title: title,
+        try db.statement("UPDATE notifications SET title = ?2, body = ?3, data = ?4 WHERE id = ?1")
+            .bind(.int(id), .text(title), .text(body), .text(data)).run()
+        let record = NotificationRecord(id: id, service: m.conversation.service, category: "messages", title: title,
                                         body: body, data: data, ts: m.ts, read: false)
         return DeliveredNotification(userId: user, record: record, unread: try unread(db, user: user))
     }

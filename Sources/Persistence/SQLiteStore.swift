@@ -35,11 +35,32 @@ public final class SQLiteStore: Store {
         writer.close()
     }
 
-    public var writerStats: WriterStatsSnapshot {
+    var writerStats: WriterStatsSnapshot {
         let s = writer.stats
         return WriterStatsSnapshot(batches: s.batches.load(ordering: .relaxed), jobs: s.jobs.load(ordering: .relaxed),
                                    largestBatch: s.largestBatch.load(ordering: .relaxed), queued: writer.queueDepth,
                                    checkpoints: s.checkpoints.load(ordering: .relaxed), writerCheckpoints: s.writerCheckpoints.load(ordering: .relaxed))
+    }
+
+    public var statistics: StoreStatistics { Self.statistics(writerStats) }
+
+    /// The writer's counters as the bridge renders them (/v1/stats keys, metric names and help).
+    static func statistics(_ w: WriterStatsSnapshot) -> StoreStatistics {
+        let checkpoints = "WAL checkpoints, by who ran them: the checkpointer thread, or the writer starting the WAL over past its cap."
+        return StoreStatistics([
+            .init(jsonKey: "batches", metricName: "montrose_writer_batches_total",
+                  help: "Transactions committed by the database writer.", kind: .counter, value: w.batches),
+            .init(jsonKey: "jobs", metricName: "montrose_writer_jobs_total",
+                  help: "Jobs run by the database writer.", kind: .counter, value: w.jobs),
+            .init(jsonKey: "largest_batch", metricName: "montrose_writer_largest_batch",
+                  help: "Most jobs in one writer transaction so far.", kind: .gauge, value: w.largestBatch),
+            .init(jsonKey: "queued", metricName: "montrose_writer_queue",
+                  help: "Jobs waiting for the database writer.", kind: .gauge, value: w.queued),
+            .init(jsonKey: "checkpoints", metricName: "montrose_db_checkpoints_total", labels: #"by="checkpointer""#,
+                  help: checkpoints, kind: .counter, value: w.checkpoints),
+            .init(jsonKey: "writer_checkpoints", metricName: "montrose_db_checkpoints_total", labels: #"by="writer""#,
+                  help: checkpoints, kind: .counter, value: w.writerCheckpoints),
+        ])
     }
 
     // MARK: plumbing
@@ -78,17 +99,30 @@ public final class SQLiteStore: Store {
         try conversation(db, key, create: create, sender: "")?.id
     }
 
-    /// The conversation's row id, and whether its last message came from someone other than
-    /// `sender` (compared in SQL: a send reads no string back).
+    /// The conversation's row id, whether its last message came from someone other than
+    /// `sender` (compared in SQL: a send reads no string back), and whether this call created it.
     private static func conversation(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool,
-                                     sender: String) throws -> (id: Int64, followsOthers: Bool)? {
-        let find = try db.statement("SELECT id, COALESCE(last_sender != ?3, 0) FROM conversations WHERE service = ?1 AND client_id = ?2")
+                                     sender: String) throws -> (id: Int64, followsOthers: Bool, created: Bool)? {
+        let findSQL = "SELECT id, COALESCE(last_sender != ?3, 0) FROM conversations WHERE service = ?1 AND client_id = ?2"
+        let find = try db.statement(findSQL)
         try find.bind(.text(key.service), .text(key.clientId), .text(sender))
-        if try find.step() { return (find.int(0), find.int(1) != 0) }
+        if try find.step() { return (find.int(0), find.int(1) != 0, false) }
         guard create else { return nil }
-        try db.statement("INSERT INTO conversations (service, client_id) VALUES (?1, ?2)")
-            .bind(.text(key.service), .text(key.clientId)).run()
-        return (db.lastInsertRowID, false)
+        // A writer that created it meanwhile wins: no row back, and the row is read again.
+        let insert = try db.statement("""
+            INSERT INTO conversations (service, client_id) VALUES (?1, ?2)
+            ON CONFLICT (service, client_id) DO NOTHING RETURNING id
+            """)
+        try insert.bind(.text(key.service), .text(key.clientId))
+        if try insert.step() {
+            let id = insert.int(0)
+            try insert.run()
+            return (id, false, true)
+        }
+        let again = try db.statement(findSQL) // reset for new bindings
+        try again.bind(.text(key.service), .text(key.clientId), .text(sender))
+        guard try again.step() else { return nil }
+        return (again.int(0), again.int(1) != 0, false)
     }
 
     private static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id"
@@ -164,35 +198,28 @@ public final class SQLiteStore: Store {
 
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
         write({ db in
-            if let cid = m.clientMsgId {
-                let dup = try db.statement("""
-                    SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id,
-                           c.service, c.client_id
-                    FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                    WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
-                    """)
-                try dup.bind(.text(m.sender.id), .text(cid))
-                if try dup.step() {
-                    let key = ConversationKey(service: dup.text(8), clientId: dup.text(9))
-                    return AppendResult(message: Self.message(dup, key), duplicate: true)
-                }
-            }
-            guard let (conversation, followsOthers) = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
+            guard let (conversation, followsOthers, created) = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
                 throw StoreError.internalError("conversation not created")
             }
             // The next seq comes from the row itself, inside the transaction: gap-free even if
-            // a later job in the batch rolls back.
-            let bump = try db.statement("UPDATE conversations SET last_seq = last_seq + 1, last_ts = ?2, last_sender = ?3 WHERE id = ?1 RETURNING last_seq")
-            try bump.bind(.int(conversation), .int(m.ts), .text(m.sender.id))
-            guard try bump.step() else { throw StoreError.internalError("conversation vanished") }
-            let seq = bump.int(0)
-            try bump.run()
-            try db.statement("""
+            // a later job in the batch rolls back. A (sender, client_msg_id) stored before,
+            // by this writer or a concurrent one, inserts nothing and returns no row.
+            let insert = try db.statement("""
                 INSERT INTO messages (conversation_id, seq, sender_id, sender_role, sender_name, text, ts, client_msg_id)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                """).bind(.int(conversation), .int(seq), .text(m.sender.id), .text(m.sender.role), .text(m.sender.name),
-                          .text(m.text), .int(m.ts), .of(m.clientMsgId)).run()
-            let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: db.lastInsertRowID,
+                VALUES (?1, (SELECT last_seq + 1 FROM conversations WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
+                ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
+                RETURNING id, seq
+                """)
+            try insert.bind(.int(conversation), .text(m.sender.id), .text(m.sender.role), .text(m.sender.name),
+                            .text(m.text), .int(m.ts), .of(m.clientMsgId))
+            guard try insert.step() else {
+                return try Self.firstMessage(db, m, unusedConversation: created ? conversation : nil)
+            }
+            let (msgId, seq) = (insert.int(0), insert.int(1))
+            try insert.run()
+            try db.statement("UPDATE conversations SET last_seq = ?2, last_ts = ?3, last_sender = ?4 WHERE id = ?1")
+                .bind(.int(conversation), .int(seq), .int(m.ts), .text(m.sender.id)).run()
+            let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: msgId,
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
             // Recipients not watching the conversation get (or see updated) their one
@@ -206,6 +233,25 @@ public final class SQLiteStore: Store {
             let senderRead = followsOthers && m.sender.role != "system" ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead)
         }, completion)
+    }
+
+    /// The message first stored with `m`'s (sender, client_msg_id), in whichever conversation,
+    /// as a duplicate. `unusedConversation`: created by this send, which stores nothing in it
+    /// after all, so it goes again.
+    private static func firstMessage(_ db: SQLiteConnection, _ m: NewMessage, unusedConversation: Int64?) throws -> AppendResult {
+        if let unusedConversation {
+            try db.statement("DELETE FROM conversations WHERE id = ?1").bind(.int(unusedConversation)).run()
+        }
+        let first = try db.statement("""
+            SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id,
+                   c.service, c.client_id
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
+            """)
+        try first.bind(.text(m.sender.id), .of(m.clientMsgId))
+        guard try first.step() else { throw StoreError.internalError("a duplicate with no first message") }
+        let key = ConversationKey(service: first.text(8), clientId: first.text(9))
+        return AppendResult(message: Self.message(first, key), duplicate: true)
     }
 
     public func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {

@@ -4,8 +4,27 @@ import Core
 
 // The persistence seam: what the hub asks of storage, with no SQL in sight. SQLite implements
 // it now (SQLiteStore); a PostgreSQL store can implement it later without touching the hub.
-// Every call is asynchronous: the completion runs on a database thread, after the write is
-// committed, and the caller forwards it to its own loop. Loops never block on storage.
+//
+// The contract, kept by every implementation (NotificationStore's calls too):
+// - Every call is asynchronous and returns at once; loops never block on storage. A completion
+//   runs on a store thread, and a caller that needs its own loop forwards it there.
+// - Write completions run after the commit (never before: an answer means committed; a failed
+//   commit answers `.unavailable`), one at a time, in commit order, on one thread; writes
+//   committed in one transaction complete in the order they ran in it. Relied on by:
+//   `Session.send` (the ack is queued before the push, and a conversation's pushes leave in
+//   seq order), `Notifier.run` (no older `unread` count overtakes a newer one), and
+//   `Router.publish`, which keeps order only for pushes published from one thread.
+// - Read completions run on reader threads, in no set order, each from one snapshot of
+//   committed data. Nothing may rely on a read answering before or after another call.
+// - Deduplication holds with several writers at once: a unique key and INSERT … ON CONFLICT,
+//   never SELECT then INSERT, so the writer that loses a race gets a replay of the first
+//   answer, not a conflict.
+// - A closure handed to a call that runs inside the transaction (an `IdempotencyClaim`'s
+//   `render`, `once`'s `make`) is pure: it computes from what it captured and its argument
+//   (reading the clock at most), takes no lock, touches no hub state and does no I/O. A store
+//   may run it on any of its threads, and again if it retries the transaction. What the hub
+//   knows (who is online, who watches a conversation) is passed in as a value taken when the
+//   call is made.
 
 public struct UserRecord: Sendable, Equatable {
     public var id: String
@@ -156,6 +175,8 @@ public protocol Store: Sendable {
     func recordAudit(actor: String, action: String, target: String, ts: Int64)
     /// Messages and notifications held in the store now (kept counts, not a scan).
     func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
+    /// The store's own counters now (cheap, from any thread; no storage access).
+    var statistics: StoreStatistics { get }
 
     /// Finishes queued writes, checkpoints, and stops the database threads.
     func close()

@@ -217,4 +217,109 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertNil(try wait { store.user("half", completion: $0) }, "the failed job's insert was rolled back")
         XCTAssertNotNil(try wait { store.user("whole", completion: $0) }, "the other job of the batch committed")
     }
+
+    // MARK: dedupe by ON CONFLICT
+
+    func testAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() throws {
+        let store = try open()
+        defer { store.close() }
+        let first = try send(store, "hello", id: "abc")
+        let elsewhere = ConversationKey(service: "marketing", clientId: "ann")
+        let again = try wait {
+            store.appendMessage(NewMessage(conversation: elsewhere, sender: ann, text: "hello", clientMsgId: "abc", ts: 2000), completion: $0)
+        }
+        XCTAssertTrue(again.duplicate, "(sender, client_msg_id) is unique across conversations")
+        XCTAssertEqual(again.message, first.message, "the first message, in its own conversation (the bridge answers 409 for it)")
+        XCTAssertEqual(try wait { store.lastSeq(elsewhere, completion: $0) }, 0, "nothing stored in the other conversation")
+        XCTAssertEqual(try wait { store.allConversations(service: nil, completion: $0) }, [key],
+                       "the conversation the duplicate named is not created")
+        XCTAssertFalse(try wait {
+            store.appendMessage(NewMessage(conversation: elsewhere, sender: ann, text: "new", clientMsgId: "abd", ts: 3000), completion: $0)
+        }.duplicate, "a new client_msg_id is stored there")
+        XCTAssertEqual(try wait { store.lastSeq(elsewhere, completion: $0) }, 1)
+    }
+
+    private func idempotencyRows(_ store: SQLiteStore, _ key: String) throws -> Int {
+        try wait { done in
+            store.read({ db -> Int in
+                let s = try db.statement("SELECT COUNT(*) FROM idempotency WHERE key = ?1")
+                try s.bind(.text(key))
+                return try s.step() ? Int(s.int(0)) : -1
+            }, done)
+        }
+    }
+
+    func testAThrowingBodyLeavesNoClaimAndTheKeyServesTheRetry() throws {
+        let store = try open()
+        defer { store.close() }
+        let claim = IdempotencyClaim<Int>(key: "k1", fingerprint: "POST /x", render: { StoredResponse(status: 201, body: "\($0)") })
+        XCTAssertThrowsError(try wait { store.writeOnce(claim, now: 1, { _ in throw StoreError.conflict("refused") }, $0) }) {
+            XCTAssertEqual($0 as? StoreError, .conflict("refused"), "the body's error is the answer")
+        }
+        XCTAssertEqual(try idempotencyRows(store, "k1"), 0, "the claim went with the body's writes")
+        guard case .fresh(7) = try wait({ store.writeOnce(claim, now: 2, { _ in 7 }, $0) }) else {
+            return XCTFail("a retry after a failure runs the body")
+        }
+        guard case .replay(let r) = try wait({ store.writeOnce(claim, now: 3, { _ in 8 }, $0) }) else {
+            return XCTFail("the key now replays the answer kept")
+        }
+        XCTAssertEqual(r, StoredResponse(status: 201, body: "7"))
+        let other = IdempotencyClaim<Int>(key: "k1", fingerprint: "POST /y", render: { StoredResponse(status: 201, body: "\($0)") })
+        guard case .mismatch = try wait({ store.writeOnce(other, now: 4, { _ in 9 }, $0) }) else {
+            return XCTFail("the same key for another request is a mismatch")
+        }
+        let unkept = IdempotencyClaim<Int>(key: "k2", fingerprint: "POST /x", render: { StoredResponse(status: 201, body: "\($0)") })
+        guard case .fresh(0) = try wait({ store.writeOnce(unkept, now: 5, keep: { _ in false }, { _ in 0 }, $0) }) else {
+            return XCTFail("an answer not kept is fresh")
+        }
+        XCTAssertEqual(try idempotencyRows(store, "k2"), 0, "an answer not kept leaves the key free")
+    }
+
+    func testAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() throws {
+        let store = try open()
+        defer { store.close() }
+        func note(_ text: String) throws -> NotificationRecord? {
+            try wait {
+                store.appendMessage(NewMessage(conversation: key, sender: ann, text: text, clientMsgId: nil, ts: 1000),
+                                    notify: ["bob"], completion: $0)
+            }.notifications.first?.record
+        }
+        let one = try note("a")
+        let two = try note("b")
+        XCTAssertEqual(one?.title, "New message from Ann")
+        XCTAssertEqual(two?.title, "2 new messages from Ann", "unread: counted on")
+        XCTAssertEqual(two?.id, one?.id, "one row per user and conversation")
+        XCTAssertEqual(two?.data, #"{"channel":"conv:website:ann","seq":2,"count":2}"#)
+        _ = try wait { store.markRead(user: "bob", key, seq: 2, now: 2000, completion: $0) }
+        let three = try note("c")
+        XCTAssertEqual(three?.title, "New message from Ann", "after a read: starts at 1 again")
+        XCTAssertEqual(three?.id, one?.id)
+        XCTAssertEqual(three?.read, false)
+        let page = try wait { store.notifications(for: "bob", NotificationQuery(limit: 10), completion: $0) }
+        XCTAssertEqual(page.items.map(\.title), ["New message from Ann"], "still one row")
+        XCTAssertEqual(page.items.first?.body, "c")
+        XCTAssertEqual(try wait { store.storedTotals(completion: $0) }, StoredTotals(messages: 3, notifications: 1),
+                       "an update in place is not counted as a new row")
+    }
+
+    func testAFanOutChunkReturnsTheUsersOnlineInTheSnapshotItWasGiven() throws {
+        let store = try open()
+        defer { store.close() }
+        for id in ["a", "b", "c"] {
+            _ = try wait { store.upsertUser(UserRecord(id: id, role: "client", name: id), now: 1, completion: $0) }
+        }
+        let content = NotificationContent(service: "platform", category: "updates", title: "T", body: "B", data: "{}")
+        guard case .fresh(let start) = try wait({ store.startFanout(content, audience: "client", now: 1, claim: nil, completion: $0) }) else {
+            return XCTFail("a fan-out without a key starts fresh")
+        }
+        let first = try wait { store.fanoutStep(start.id, limit: 2, now: 2, emailDelayMs: 0, online: ["b", "c", "zed"], completion: $0) }
+        XCTAssertEqual(first.stored, 2)
+        XCTAssertEqual(first.delivered.map(\.userId), ["b"], "of the chunk (a, b), only b was online")
+        XCTAssertEqual(first.delivered.first?.unread, UnreadCounts(byService: ["platform": 1]))
+        XCTAssertFalse(first.finished)
+        let second = try wait { store.fanoutStep(start.id, limit: 2, now: 3, emailDelayMs: 0, online: [], completion: $0) }
+        XCTAssertEqual(second.stored, 1)
+        XCTAssertEqual(second.delivered, [], "nobody online: stored, nothing to push")
+        XCTAssertTrue(second.finished)
+    }
 }

@@ -39,7 +39,7 @@ extension BridgeAPI {
 
     func getStats(_ c: Call) {
         let live = self.live.liveStats()
-        let store = self.store, metrics = self.metrics, writer = writerStats(), smtp = settings.smtpConfigured
+        let store = self.store, metrics = self.metrics, statistics = store.statistics, smtp = settings.smtpConfigured
         let since = (wallMillis() / 86_400_000 - 6) * 86_400_000 // today and the six days before (UTC)
         store.userCounts { users in
             store.outboxCounts { outbox in
@@ -63,12 +63,7 @@ extension BridgeAPI {
                             w.key("smtp_configured"); w.bool(smtp)
                             w.endObject()
                             w.key("writer"); w.beginObject()
-                            w.key("batches"); w.int(writer.batches)
-                            w.key("jobs"); w.int(writer.jobs)
-                            w.key("largest_batch"); w.int(writer.largestBatch)
-                            w.key("queued"); w.int(writer.queued)
-                            w.key("checkpoints"); w.int(writer.checkpoints)
-                            w.key("writer_checkpoints"); w.int(writer.writerCheckpoints)
+                            for e in statistics.entries { w.key(e.jsonKey); w.int(e.value) }
                             w.endObject()
                             w.key("days"); w.beginArray()
                             for d in days {

@@ -70,15 +70,16 @@ final class HubServer {
         chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
                            verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat)
-        notifier = Notifier(store: store, live: link, metrics: metrics, emailDelayMs: c.emailFallbackDelayMs)
+        let online = chat.online
+        notifier = Notifier(store: store, live: link, onlineUsers: { online.snapshot() }, metrics: metrics,
+                            emailDelayMs: c.emailFallbackDelayMs)
         var mail = Mailer.Settings(smtp: c.smtpConfiguration)
         mail.retryBaseMs = c.smtpRetryMs
         mail.pollMs = c.mailPollMs
         mailer = Mailer(store: store, live: link, metrics: metrics, settings: mail)
         var bridgeSettings = BridgeAPI.Settings(keys: c.bridgeKeys, jwtSecret: secret)
         bridgeSettings.smtpConfigured = mail.smtp != nil
-        let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings,
-                            writerStats: { store.writerStats })
+        let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings)
         do {
             publicListener = try Listener(name: "public", host: c.host, port: c.port,
                                           service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,

@@ -8,6 +8,8 @@ import Synchronization
 final class OnlineUsers: Sendable {
     private struct State {
         var connections: [String: (role: Role, count: Int)] = [:]
+        /// The keys of `connections`, kept as a set so that `snapshot` hands it out as it is.
+        var users = Set<String>()
         var byRole: [Role: Int] = [:]
     }
     private let state = Locked(State())
@@ -20,6 +22,7 @@ final class OnlineUsers: Sendable {
                 s.connections[user.id] = (e.role, e.count + 1)
             } else {
                 s.connections[user.id] = (user.role, 1)
+                s.users.insert(user.id)
                 s.byRole[user.role, default: 0] += 1
             }
             return true
@@ -33,12 +36,18 @@ final class OnlineUsers: Sendable {
                 s.connections[user.id] = (e.role, e.count - 1)
             } else {
                 s.connections[user.id] = nil
+                s.users.remove(user.id)
                 s.byRole[e.role, default: 1] -= 1
             }
         }
     }
 
     func isOnline(_ id: String) -> Bool { state.withLock { $0.connections[id] != nil } }
+
+    /// Every user online now, as a value for work that must not call back in (a fan-out chunk
+    /// in a store transaction). Copy-on-write: taking it copies nothing; the first connect or
+    /// disconnect while a holder keeps it copies the set once.
+    func snapshot() -> Set<String> { state.withLock { $0.users } }
 
     /// Users online in a broadcast audience: 'all' or a role.
     func count(in audience: String) -> Int {
