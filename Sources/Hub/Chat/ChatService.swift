@@ -18,7 +18,7 @@ final class ChatService: Sendable {
     let limits: ChatLimits
     let metrics: HubMetrics
     let presence: any PresenceRegistry = Presence()
-    let online = OnlineUsers()
+    let online: any OnlineRegistry = OnlineUsers()
     let pushes: BatchRecorder<PushedNotification>
     let seen: BatchRecorder<UserSeen>
     /// Users this process stored from their token claims, by a hash of those claims: a

@@ -29,6 +29,11 @@ protocol OnlineRegistry: Sendable {
     func isOnline(_ id: String) -> Bool
     /// Users online in a broadcast audience: "all" or a role.
     func count(in audience: String) -> Int
+    /// Users online, by role name (stats).
+    var byRole: [String: Int] { get }
+    /// The users online now, as a value: taken when a fan-out chunk is submitted, so a store
+    /// transaction never calls back into hub state.
+    func snapshot() -> Set<String>
 }
 
 /// Which agent serves which conversation: read on every op for authorization, written when an
