@@ -1,4 +1,5 @@
 import Persistence
+import Protocol
 
 // What the bridge asks of the running hub: who is online, and pushing to live sockets. The
 // hub (Sources/Hub) implements it over its router and presence; the bridge never sees a

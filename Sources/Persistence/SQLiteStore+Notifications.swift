@@ -1,4 +1,5 @@
 import Dispatch
+import Protocol
 
 // Notifications on SQLite: per-user rows, broadcasts stored once with per-user state, fan-outs
 // in chunks, message notifications kept one per user and conversation.

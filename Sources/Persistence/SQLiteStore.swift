@@ -1,4 +1,5 @@
 import Foundation
+import Protocol
 
 // The Store on SQLite: a WAL database file in the data folder, one writer thread with group
 // commit, a few reader threads. synchronous=NORMAL: a commit is in the WAL before it is

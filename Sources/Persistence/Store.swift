@@ -1,6 +1,7 @@
 import Dispatch
 import Synchronization
 import Core
+import Protocol
 
 // The persistence seam: what the hub asks of storage, with no SQL in sight. SQLite implements
 // it now (SQLiteStore); a PostgreSQL store can implement it later without touching the hub.
@@ -40,18 +41,6 @@ public struct UserRecord: Sendable, Equatable {
         self.email = email
         self.services = services
     }
-}
-
-/// A conversation: one client and one service (`conv:<service>:<clientId>`).
-public struct ConversationKey: Hashable, Sendable, CustomStringConvertible {
-    public var service: String
-    public var clientId: String
-    public init(service: String, clientId: String) {
-        self.service = service
-        self.clientId = clientId
-    }
-    public var channel: String { "conv:\(service):\(clientId)" }
-    public var description: String { channel }
 }
 
 public struct Assignment: Hashable, Sendable {

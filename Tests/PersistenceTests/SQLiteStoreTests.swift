@@ -3,6 +3,7 @@ import Synchronization
 import XCTest
 import Core
 @testable import Persistence
+import Protocol
 
 // The SQLite store on a real database file: migrations, gap-free sequences under concurrent
 // sends, idempotent retries, paging, read marks, assignments, durability across reopen.

@@ -47,27 +47,11 @@ final class Directory: Sendable {
     }
 }
 
-/// The contract's authorization rules, in one place.
-enum Authorizer {
-    enum Access: Equatable { case participant, observer, denied }
-
-    static func access(_ user: SessionUser, _ channel: Channel, directory: any AssignmentDirectory) -> Access {
-        switch channel {
-        case .user(let id):
-            return id == user.id ? .participant : .denied
-        case .conversation(let key):
-            switch user.role {
-            case .client:
-                guard key.clientId == user.id else { return .denied }
-                if let services = user.services, !services.contains(key.service) { return .denied }
-                return .participant
-            case .marketingAgent, .websiteAgent:
-                guard user.role.mayBeAssigned(for: key.service), directory.agent(for: key) == user.id else { return .denied }
-                return .participant
-            case .admin:
-                // Admins read everything; an unassigned admin reads without joining presence.
-                return directory.agent(for: key) == user.id ? .participant : .observer
-            }
-        }
+extension Access {
+    /// What `user` may do on `channel`, with the conversation's agent from the directory.
+    static func of(_ user: SessionUser, _ channel: Channel, directory: any AssignmentDirectory) -> Access {
+        var agent: String?
+        if case .conversation(let key) = channel { agent = directory.agent(for: key) }
+        return .of(userID: user.id, role: user.role, services: user.services, channel: channel, assignedAgent: agent)
     }
 }

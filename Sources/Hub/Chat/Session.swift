@@ -245,7 +245,7 @@ final class Session: WebSocketHandler {
     // MARK: channels
 
     /// The channel named by `request["channel"]` if the user may use it; replies otherwise.
-    private func channel(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) -> (Channel, Authorizer.Access)? {
+    private func channel(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) -> (Channel, Access)? {
         guard let name = request["channel"]?.stringValue else {
             replyError(c, id, .badRequest, "channel must be a string")
             return nil
@@ -254,7 +254,7 @@ final class Session: WebSocketHandler {
             replyError(c, id, .notFound, "no such channel")
             return nil
         }
-        let access = Authorizer.access(user, channel, directory: chat.directory)
+        let access = Access.of(user, channel, directory: chat.directory)
         guard access != .denied else {
             Log.info("forbidden", ["user": user.id, "channel": name])
             replyError(c, id, .forbidden, "not allowed on this channel")

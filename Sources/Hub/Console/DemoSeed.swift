@@ -1,5 +1,6 @@
 import Core
 import Persistence
+import Protocol
 
 // Development mode's living console: demo users of each role, the client's assignments, a few
 // messages and notifications. Seeded once per data folder (on the first start that finds no

@@ -1,12 +1,23 @@
-import Persistence
-import Protocol
+// Channel names (docs/protocol.md "Channels and access"), parsed and validated once:
+// `user:<id>` (a user's own pushes) and `conv:<service>:<client id>` (one conversation).
 
-// Channel names of the contract (docs/protocol.md "Channels and access"), parsed and validated once.
-enum Channel: Hashable, Sendable {
+/// A conversation: one client and one service (`conv:<service>:<clientId>`).
+public struct ConversationKey: Hashable, Sendable, CustomStringConvertible {
+    public var service: String
+    public var clientId: String
+    public init(service: String, clientId: String) {
+        self.service = service
+        self.clientId = clientId
+    }
+    public var channel: String { "conv:\(service):\(clientId)" }
+    public var description: String { channel }
+}
+
+public enum Channel: Hashable, Sendable {
     case user(String)
     case conversation(ConversationKey)
 
-    init?(_ name: String) {
+    public init?(_ name: String) {
         if name.hasPrefix("user:") {
             let id = String(name.dropFirst(5))
             guard UserID.isValid(id) else { return nil }
@@ -21,7 +32,7 @@ enum Channel: Hashable, Sendable {
         }
     }
 
-    var name: String {
+    public var name: String {
         switch self {
         case .user(let id): return "user:\(id)"
         case .conversation(let key): return key.channel
@@ -30,16 +41,5 @@ enum Channel: Hashable, Sendable {
 
     /// The internal channel every authenticated connection of an audience ('all' or a role)
     /// joins for broadcasts. Not a name a client can subscribe to (it parses as no Channel).
-    static func broadcastChannel(_ audience: String) -> String { "broadcast:\(audience)" }
-}
-
-/// Who a connection is, from its verified token.
-struct SessionUser: Sendable, Equatable {
-    let id: String
-    let role: Role
-    let name: String
-    /// Subscribed services (clients); nil means all.
-    let services: [String]?
-
-    var record: UserRecord { UserRecord(id: id, role: role.rawValue, name: name, services: services) }
+    public static func broadcastChannel(_ audience: String) -> String { "broadcast:\(audience)" }
 }
