@@ -127,60 +127,52 @@ final class Session: WebSocketHandler {
         // Every frame takes a token before any work is spent on it (parsing included).
         guard takeOpToken(c) else { return refuseOverRate(c, payload) }
         rateStrikes = 0
-        guard opcode == .text else {
-            return replyError(c, requestID(payload), "bad_request", "ops are JSON text frames")
+        let request: OpRequest
+        switch OpDecoder.decode(opcode: opcode, payload: payload, maxEnvelopeBytes: chat.limits.maxEnvelopeBytes,
+                                authenticated: user != nil) {
+        case .success(let r): request = r
+        case .failure(let refusal):
+            let started = monotonicMicros()
+            replyError(c, refusal.id, refusal.code, refusal.message)
+            // A known op refused is timed as that op; a store-backed one is timed only when its
+            // reply leaves a hop, so one refused here records no latency.
+            if let op = refusal.op, !op.isStoreBacked { chat.metrics.recordOp(op, micros: monotonicMicros() - started) }
+            return
         }
-        guard payload.count <= chat.limits.maxEnvelopeBytes else {
-            return replyError(c, requestID(payload), "too_large", "request over \(chat.limits.maxEnvelopeBytes) bytes")
-        }
-        let request: JSON
-        do {
-            request = try payload.withUnsafeBytes { (p) throws(JSONError) -> JSON in try JSONParser.parse(p, maxDepth: 16) }
-        } catch let error as JSONError {
-            return replyError(c, requestID(payload), "bad_request", "invalid JSON: \(error.message)")
-        } catch {
-            return replyError(c, requestID(payload), "bad_request", "invalid JSON")
-        }
-        guard case .object = request else { return replyError(c, nil, "bad_request", "a request is a JSON object") }
-        guard let idValue = request["id"], let id = idValue.intValue, case .int = idValue else {
-            return replyError(c, nil, "bad_request", "id must be an integer")
-        }
-        guard let name = request["op"]?.stringValue else { return replyError(c, id, "bad_request", "op must be a string") }
-        let op = Op(rawValue: name)
+        let id = request.id, op = request.op, params = request.params
         current = (op, monotonicMicros())
         defer {
             // Store-backed ops are timed when their reply leaves (SessionHop).
-            if let op, !op.isStoreBacked { chat.metrics.recordOp(op, micros: monotonicMicros() - current.started) }
+            if !op.isStoreBacked { chat.metrics.recordOp(op, micros: monotonicMicros() - current.started) }
         }
         switch op {
         case .auth:
-            guard let token = request["token"]?.stringValue else { return replyError(c, id, "bad_request", "token must be a string") }
+            guard let token = params["token"]?.stringValue else { return replyError(c, id, "bad_request", "token must be a string") }
             return authenticate(c, token: token, requestID: id)
         case .ping:
             return reply(c, id) { _ in }
         default:
             break
         }
-        guard let user else { return replyError(c, id, "unauthorized", "authenticate first with the auth op") }
-        guard let op else { return replyError(c, id, "bad_request", "unknown op \(JSONText.quote(String(name.prefix(40))))") }
+        guard let user else { return } // the decoder refuses every other op before authentication
         // Each of these ends in a store job: a client may not queue them without bound.
         if op.isStoreBacked && inFlight >= chat.limits.maxInFlight {
             return replyError(c, id, "rate_limited", "more than \(chat.limits.maxInFlight) requests in flight; wait for replies")
         }
         switch op {
         case .auth, .ping: break // answered above, before authentication
-        case .subscribe: subscribe(c, id, request, user)
-        case .unsubscribe: unsubscribe(c, id, request)
-        case .send: send(c, id, request, user)
-        case .history: history(c, id, request, user)
-        case .read: read(c, id, request, user)
-        case .typing: typing(c, id, request, user)
-        case .presence: presence(c, id, request, user)
-        case .status: status(c, id, request, user)
-        case .conversations: conversations(c, id, request, user)
-        case .notifications: notifications(c, id, request, user)
-        case .notificationsRead: notificationsRead(c, id, request, user)
-        case .adminBroadcast: adminBroadcast(c, id, request, user)
+        case .subscribe: subscribe(c, id, params, user)
+        case .unsubscribe: unsubscribe(c, id, params)
+        case .send: send(c, id, params, user)
+        case .history: history(c, id, params, user)
+        case .read: read(c, id, params, user)
+        case .typing: typing(c, id, params, user)
+        case .presence: presence(c, id, params, user)
+        case .status: status(c, id, params, user)
+        case .conversations: conversations(c, id, params, user)
+        case .notifications: notifications(c, id, params, user)
+        case .notificationsRead: notificationsRead(c, id, params, user)
+        case .adminBroadcast: adminBroadcast(c, id, params, user)
         case .adminStats: adminStats(c, id, user)
         }
     }
@@ -199,7 +191,7 @@ final class Session: WebSocketHandler {
 
     /// The id of a request the hub answers without parsing it, found in its first 64 KiB.
     private func requestID(_ payload: [UInt8]) -> Int64? {
-        JSONIDScan.topLevelID(payload, limit: chat.limits.maxEnvelopeBytes)
+        OpDecoder.scannedID(payload, chat.limits.maxEnvelopeBytes)
     }
 
     /// Takes one op from the connection's bucket (always true when the limit is off).
