@@ -1,0 +1,231 @@
+import Bridge
+import Core
+import Persistence
+import Protocol
+
+// subscribe and unsubscribe, and per-channel delivery: catch-up from the store, held live
+// pushes, gap fill, and the presence joins and leaves a subscription makes.
+extension Session {
+    func subscribe(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        let hop = hop(c)
+        guard let (channel, access) = channel(c, id, request, user) else { return }
+        let since = optionalInt(request, "since")
+        if since.present && (since.value ?? -1) < 0 {
+            return replyError(c, id, "bad_request", "since must be a non-negative integer")
+        }
+        guard case .conversation(let key) = channel else {
+            return reply(c, id) { w in
+                w.key("last_seq"); w.int(0)
+                w.key("messages"); w.beginArray(); w.endArray()
+                w.key("more"); w.bool(false)
+            }
+        }
+        if subscriptions[channel.name] == nil && subscriptions.count >= chat.limits.maxSubscriptions {
+            return replyError(c, id, "too_large", "more than \(chat.limits.maxSubscriptions) subscriptions on one connection")
+        }
+        if access == .observer { chat.store.recordAudit(actor: user.id, action: "subscribe", target: key.channel, ts: wallMillis()) }
+        // Registered first, fetched second: whatever commits after this point arrives live
+        // (held until the fetch is back), whatever committed before is in the fetch.
+        let sub = subscriptions[channel.name] ?? Subscription(channel: channel)
+        sub.ready = false
+        if !sub.joined && access == .participant {
+            sub.joined = true
+            if chat.presence.join(channel.name, user) { chat.router.publish(Self.membership("join", channel.name, user)) }
+        }
+        subscriptions[channel.name] = sub
+        chat.router.subscribe(self, to: channel.name, loop: c.loop.index, subscription: sub)
+        let store = chat.store
+        let limit = chat.limits.pageSize
+        let name = channel.name
+        inFlight += 1
+        if let after = since.value {
+            store.messages(key, after: after, limit: limit) { result in
+                store.conversationState(key) { state in
+                    let page = result.flatMap { p in state.map { (p, $0.lastSeq, $0.readMarks) } }
+                    hop.run { s, c in s.subscribed(c, id, name, since: after, page) }
+                }
+            }
+        } else {
+            store.conversationState(key) { state in
+                let page = state.map { (MessagePage(messages: [], more: false), $0.lastSeq, $0.readMarks) }
+                hop.run { s, c in s.subscribed(c, id, name, since: nil, page) }
+            }
+        }
+    }
+
+    func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?,
+                            _ result: Result<(MessagePage, Int64, [String: Int64]), StoreError>) {
+        inFlight -= 1
+        guard let sub = subscriptions[name] else { return } // unsubscribed meanwhile
+        switch result {
+        case .failure(let e):
+            drop(name, loop: c.loop.index)
+            return replyStoreError(c, id, e)
+        case .success(let (page, lastSeq, marks)):
+            // A `since` past the end means "from the end": never skip messages not yet sent.
+            sub.next = (page.messages.last?.seq ?? min(since ?? lastSeq, lastSeq)) + 1
+            // Participants only: an observing admin's mark leaves no trace.
+            var participants: Set<String> = []
+            if case .conversation(let key) = sub.channel {
+                participants.insert(key.clientId)
+                if let agent = chat.directory.agent(for: key) { participants.insert(agent) }
+            }
+            participants.remove(user?.id ?? "")
+            reply(c, id) { w in
+                w.key("last_seq"); w.int(lastSeq)
+                w.key("messages"); w.messageList(page.messages)
+                w.key("more"); w.bool(page.more)
+                // The other participants' read marks (read ticks on what was already there).
+                w.key("read_marks"); w.objects(marks.filter { participants.contains($0.key) }.sorted { $0.key < $1.key }) { w, m in
+                    w.key("user"); w.string(m.key)
+                    w.key("seq"); w.int(m.value)
+                }
+            }
+            if page.more {
+                catchUp(c, name) // the rest follows as pushes, in order
+            } else {
+                release(c, name)
+            }
+        }
+    }
+
+    /// Fetches what this connection is missing before `next` can continue, then releases held pushes.
+    func catchUp(_ c: Connection, _ name: String) {
+        let hop = SessionHop(loop: c.loop, id: c.id) // not an op of its own: untimed
+        guard let sub = subscriptions[name], case .conversation(let key) = sub.channel else { return }
+        sub.ready = false
+        chat.store.messages(key, after: sub.next - 1, limit: chat.limits.pageSize) { result in
+            hop.run { s, c in s.caughtUp(c, name, result) }
+        }
+    }
+
+    func caughtUp(_ c: Connection, _ name: String, _ result: Result<MessagePage, StoreError>) {
+        guard let sub = subscriptions[name] else { return }
+        guard case .success(let page) = result else {
+            // Storage trouble: the client recovers with `since` after reconnecting.
+            c.close(.internalError, reason: "could not catch up")
+            return
+        }
+        for m in page.messages where m.seq == sub.next {
+            c.sendFrame(Publication.message(m).frame)
+            sub.next += 1
+        }
+        guard page.more else { return release(c, name) }
+        // Paced by the socket: a client that reads slower than the store can be read gets the
+        // next page once its queue has drained, instead of being flooded into a 4009. The next
+        // page waits as soon as it could take the queue past the count at which a socket that
+        // refuses output counts as stuck, so a catch-up alone never looks like a stuck reader.
+        if c.queuedFrames + chat.limits.pageSize > c.limits.maxStalledFrames {
+            drainedCatchUps.insert(name)
+            c.notifyWhenDrained()
+        } else {
+            catchUp(c, name)
+        }
+    }
+
+    func didDrain(_ c: Connection) {
+        let names = drainedCatchUps
+        drainedCatchUps = []
+        for name in names { catchUp(c, name) }
+    }
+
+    /// Marks the subscription live and delivers what was held, in order.
+    func release(_ c: Connection, _ name: String) {
+        guard let sub = subscriptions[name] else { return }
+        sub.ready = true
+        let held = sub.held
+        sub.held = []
+        heldPushes -= held.count
+        c.setHeldPushes(heldPushes) // before they are queued: counted once
+        for p in held { deliver(p, sub) }
+    }
+
+    /// A publication for a channel this session subscribed to (on the session's loop), with the
+    /// subscription the router holds for it: nil for a broadcast to one of its audiences.
+    func deliver(_ p: Publication, _ sub: Subscription?) {
+        guard let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        guard let sub else {
+            if broadcastChannels.contains(p.channel) { sendNotification(p, c) }
+            return
+        }
+        guard sub.ready else { return hold(p, in: sub, c) }
+        guard let seq = p.seq else { return sendNotification(p, c) }
+        if seq < sub.next { return } // already delivered (fetched before it arrived live)
+        if seq > sub.next {
+            // A gap (a push overtaken by a fetch boundary): fetch what is missing first.
+            hold(p, in: sub, c)
+            return catchUp(c, p.channel)
+        }
+        c.sendFrame(p.frame)
+        sub.next += 1
+    }
+
+    /// A push that is not a chat message; a notification's is recorded for its receipt.
+    func sendNotification(_ p: Publication, _ c: Connection) {
+        guard c.sendFrame(p.frame) else { return } // not written: no receipt
+        if let nid = p.notificationID, let user {
+            chat.pushes.record(PushedNotification(notification: nid, user: user.id, at: wallMillis()))
+            chat.metrics.notificationsPushed.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Keeps a push until the fetch in flight is back. Held pushes count toward the stuck rule
+    /// like queued ones, so a reader that stops reading during a catch-up (whose next page
+    /// waits for the socket to drain) is cut off as any stuck reader is. Bounded as well: a
+    /// connection that cannot catch up is told to recover with `since` (4009) rather than grow
+    /// without limit.
+    func hold(_ p: Publication, in sub: Subscription, _ c: Connection) {
+        guard sub.held.count < chat.limits.maxHeldPushes else {
+            Log.info("slow_consumer", ["conn": "\(c.id)", "channel": p.channel, "held": "\(sub.held.count)"])
+            return c.fail(code: .slowConsumer, reason: "too far behind; reconnect with since")
+        }
+        sub.held.append(p)
+        heldPushes += 1
+        c.setHeldPushes(heldPushes)
+    }
+
+    func unsubscribe(_ c: Connection, _ id: Int64, _ request: JSON) {
+        guard let name = request["channel"]?.stringValue else { return replyError(c, id, "bad_request", "channel must be a string") }
+        if let user, name == Channel.user(user.id).name {
+            return replyError(c, id, "bad_request", "the own user channel cannot be unsubscribed")
+        }
+        drop(name, loop: c.loop.index)
+        reply(c, id) { _ in }
+    }
+
+    /// Ends a subscription: out of the router, and out of presence (a `leave` on the last).
+    func drop(_ name: String, loop: Int) {
+        guard let sub = subscriptions.removeValue(forKey: name) else { return }
+        chat.router.unsubscribe(self, from: name, loop: loop)
+        if !sub.held.isEmpty {
+            heldPushes -= sub.held.count
+            if let loop = self.loop, let id = connectionID { loop.connection(id)?.setHeldPushes(heldPushes) }
+        }
+        if sub.joined, let user, chat.presence.leave(name, user.id) {
+            chat.router.publish(Self.membership("leave", name, user))
+        }
+    }
+
+    static func membership(_ type: String, _ channel: String, _ user: SessionUser) -> Publication {
+        .push(channel: channel) { w in
+            w.key("type"); w.string(type)
+            w.key("channel"); w.string(channel)
+            w.key("user"); w.beginObject()
+            w.key("id"); w.string(user.id)
+            w.key("role"); w.string(user.role.rawValue)
+            w.key("name"); w.string(user.name)
+            w.endObject()
+        }
+    }
+
+    /// The user lost access (an assignment was removed): the subscription ends with `revoked`.
+    func revoke(_ name: String) {
+        guard subscriptions[name] != nil, let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        drop(name, loop: loop.index)
+        c.sendFrame(Publication.push(channel: name) { w in
+            w.key("type"); w.string("revoked")
+            w.key("channel"); w.string(name)
+        }.frame)
+        Log.info("revoked", ["conn": "\(c.id)", "user": user?.id ?? "?", "channel": name])
+    }
+}
