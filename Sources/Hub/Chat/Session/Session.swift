@@ -21,9 +21,9 @@ final class Session: WebSocketHandler {
     var inFlight = 0
     /// The internal broadcast channels joined at auth ('all' and the user's role).
     var broadcastChannels: [String] = []
-    /// The op rate limit: a token bucket refilled at `opsPerSecond`, and refusals in a row.
-    var opTokens: Double = 0
-    var opTokensAt: Int64 = 0
+    /// The op rate limit, refilled at `opsPerSecond` (nil when the limit is off), and refusals
+    /// in a row.
+    var opAllowance: RateAllowance?
     var rateStrikes = 0
     /// Subscriptions whose catch-up waits for the output queue to drain.
     var drainedCatchUps: Set<String> = []
@@ -44,8 +44,9 @@ final class Session: WebSocketHandler {
         loop = c.loop
         connectionID = c.id
         authDeadline = c.loop.now + chat.limits.authDeadlineMs
-        opTokens = Double(chat.limits.opsBurst)
-        opTokensAt = c.loop.now
+        if chat.limits.opsPerSecond > 0 {
+            opAllowance = RateAllowance(perSecond: chat.limits.opsPerSecond, burst: chat.limits.opsBurst)
+        }
         // Counted in `unauthenticated` while `user` is nil, in `online` once it is set.
         chat.unauthenticated.add(1, ordering: .relaxed)
         if let token = urlToken { authenticate(c, token: token, requestID: nil) }
@@ -72,7 +73,7 @@ final class Session: WebSocketHandler {
 
     func didReceive(_ c: Connection, opcode: Opcode, payload: [UInt8]) {
         // Every frame takes a token before any work is spent on it (parsing included).
-        guard takeOpToken(c) else { return refuseOverRate(c, payload) }
+        if opAllowance?.take(now: c.loop.now) == false { return refuseOverRate(c, payload) }
         rateStrikes = 0
         let request: OpRequest
         switch OpDecoder.decode(opcode: opcode, payload: payload, maxEnvelopeBytes: chat.limits.maxEnvelopeBytes,

@@ -62,16 +62,4 @@ extension Session {
     func requestID(_ payload: [UInt8]) -> Int64? {
         OpDecoder.scannedID(payload, chat.limits.maxEnvelopeBytes)
     }
-
-    /// Takes one op from the connection's bucket (always true when the limit is off).
-    func takeOpToken(_ c: Connection) -> Bool {
-        let rate = chat.limits.opsPerSecond
-        guard rate > 0 else { return true }
-        let now = c.loop.now
-        opTokens = min(Double(chat.limits.opsBurst), opTokens + Double(now - opTokensAt) * Double(rate) / 1000)
-        opTokensAt = now
-        guard opTokens >= 1 else { return false }
-        opTokens -= 1
-        return true
-    }
 }
