@@ -27,7 +27,7 @@ extension Session {
         // Registered first, fetched second: whatever commits after this point arrives live
         // (held until the fetch is back), whatever committed before is in the fetch.
         let sub = subscriptions[channel.name] ?? Subscription(channel: channel)
-        sub.ready = false
+        sub.delivery.startFetch()
         if !sub.joined && access == .participant {
             sub.joined = true
             if chat.presence.join(channel.name, user) { chat.router.publish(Self.membership("join", channel.name, user)) }
@@ -62,8 +62,8 @@ extension Session {
             drop(name, loop: c.loop.index)
             return replyStoreError(c, id, e)
         case .success(let (page, lastSeq, marks)):
-            // A `since` past the end means "from the end": never skip messages not yet sent.
-            sub.next = (page.messages.last?.seq ?? min(since ?? lastSeq, lastSeq)) + 1
+            let step = sub.delivery.onSubscribed(since: since, lastSeq: lastSeq, pageLast: page.messages.last?.seq,
+                                                 more: page.more)
             // Participants only: an observing admin's mark leaves no trace.
             var participants: Set<String> = []
             if case .conversation(let key) = sub.channel {
@@ -81,21 +81,29 @@ extension Session {
                     w.key("seq"); w.int(m.value)
                 }
             }
-            if page.more {
-                catchUp(c, name) // the rest follows as pushes, in order
-            } else {
-                release(c, name)
-            }
+            carryOut(step, c, sub) // the rest of the page follows as pushes, in order
         }
     }
 
-    /// Fetches what this connection is missing before `next` can continue, then releases held pushes.
-    func catchUp(_ c: Connection, _ name: String) {
+    /// Fetches what this connection is missing before it can continue live, then releases
+    /// held pushes.
+    func catchUp(_ c: Connection, _ sub: Subscription, after: Int64) {
         let hop = SessionHop(loop: c.loop, id: c.id) // not an op of its own: untimed
-        guard let sub = subscriptions[name], case .conversation(let key) = sub.channel else { return }
-        sub.ready = false
-        chat.store.messages(key, after: sub.next - 1, limit: chat.limits.pageSize) { result in
+        guard case .conversation(let key) = sub.channel else { return }
+        let name = sub.channel.name
+        chat.store.messages(key, after: after, limit: chat.limits.pageSize) { result in
             hop.run { s, c in s.caughtUp(c, name, result) }
+        }
+    }
+
+    /// Carries out what the delivery state asks after a fetch or a page.
+    func carryOut(_ step: SubscriptionDelivery.FetchStep, _ c: Connection, _ sub: Subscription) {
+        switch step {
+        case .fetch(let after): catchUp(c, sub, after: after)
+        case .waitForDrain:
+            drainedCatchUps.insert(sub.channel.name)
+            c.notifyWhenDrained()
+        case .release: release(c, sub)
         }
     }
 
@@ -106,35 +114,27 @@ extension Session {
             c.close(.internalError, reason: "could not catch up")
             return
         }
-        for m in page.messages where m.seq == sub.next {
+        for m in page.messages where sub.delivery.onFetched(seq: m.seq) {
             c.sendFrame(Publication.message(m).frame)
-            sub.next += 1
         }
-        guard page.more else { return release(c, name) }
-        // Paced by the socket: a client that reads slower than the store can be read gets the
-        // next page once its queue has drained, instead of being flooded into a 4009. The next
-        // page waits as soon as it could take the queue past the count at which a socket that
-        // refuses output counts as stuck, so a catch-up alone never looks like a stuck reader.
-        if c.queuedFrames + chat.limits.pageSize > c.limits.maxStalledFrames {
-            drainedCatchUps.insert(name)
-            c.notifyWhenDrained()
-        } else {
-            catchUp(c, name)
-        }
+        // A client that reads slower than the store can be read gets the next page once its
+        // queue has drained, instead of being flooded into a 4009.
+        carryOut(sub.delivery.onPageEnd(more: page.more, queuedFrames: c.queuedFrames, pageSize: chat.limits.pageSize,
+                                        stallLimit: c.limits.maxStalledFrames), c, sub)
     }
 
     func didDrain(_ c: Connection) {
         let names = drainedCatchUps
         drainedCatchUps = []
-        for name in names { catchUp(c, name) }
+        for name in names {
+            guard let sub = subscriptions[name], case .conversation = sub.channel else { continue }
+            catchUp(c, sub, after: sub.delivery.startFetch())
+        }
     }
 
     /// Marks the subscription live and delivers what was held, in order.
-    func release(_ c: Connection, _ name: String) {
-        guard let sub = subscriptions[name] else { return }
-        sub.ready = true
-        let held = sub.held
-        sub.held = []
+    func release(_ c: Connection, _ sub: Subscription) {
+        let held = sub.delivery.release()
         heldPushes -= held.count
         c.setHeldPushes(heldPushes) // before they are queued: counted once
         for p in held { deliver(p, sub) }
@@ -148,16 +148,24 @@ extension Session {
             if broadcastChannels.contains(p.channel) { sendNotification(p, c) }
             return
         }
-        guard sub.ready else { return hold(p, in: sub, c) }
-        guard let seq = p.seq else { return sendNotification(p, c) }
-        if seq < sub.next { return } // already delivered (fetched before it arrived live)
-        if seq > sub.next {
-            // A gap (a push overtaken by a fetch boundary): fetch what is missing first.
-            hold(p, in: sub, c)
-            return catchUp(c, p.channel)
+        switch sub.delivery.onLive(p, maxHeld: chat.limits.maxHeldPushes) {
+        case .send:
+            if p.seq == nil { sendNotification(p, c) } else { c.sendFrame(p.frame) }
+        case .skipDuplicate:
+            break
+        case .hold:
+            countHeldPush(c)
+        case .holdAndFetch(let after):
+            countHeldPush(c)
+            catchUp(c, sub, after: after)
+        case .overHeldCap(let count):
+            // Held pushes count toward the stuck rule like queued ones, so a reader that stops
+            // reading during a catch-up (whose next page waits for the socket to drain) is cut
+            // off as any stuck reader is. Bounded as well: a connection that cannot catch up is
+            // told to recover with `since` rather than grow without limit.
+            Log.info("slow_consumer", ["conn": "\(c.id)", "channel": p.channel, "held": "\(count)"])
+            c.fail(code: .slowConsumer, reason: "too far behind; reconnect with since")
         }
-        c.sendFrame(p.frame)
-        sub.next += 1
     }
 
     /// A push that is not a chat message; a notification's is recorded for its receipt.
@@ -169,17 +177,8 @@ extension Session {
         }
     }
 
-    /// Keeps a push until the fetch in flight is back. Held pushes count toward the stuck rule
-    /// like queued ones, so a reader that stops reading during a catch-up (whose next page
-    /// waits for the socket to drain) is cut off as any stuck reader is. Bounded as well: a
-    /// connection that cannot catch up is told to recover with `since` (4009) rather than grow
-    /// without limit.
-    func hold(_ p: Publication, in sub: Subscription, _ c: Connection) {
-        guard sub.held.count < chat.limits.maxHeldPushes else {
-            Log.info("slow_consumer", ["conn": "\(c.id)", "channel": p.channel, "held": "\(sub.held.count)"])
-            return c.fail(code: .slowConsumer, reason: "too far behind; reconnect with since")
-        }
-        sub.held.append(p)
+    /// One more push held: the connection's count is the sum over its subscriptions.
+    func countHeldPush(_ c: Connection) {
         heldPushes += 1
         c.setHeldPushes(heldPushes)
     }
@@ -197,8 +196,8 @@ extension Session {
     func drop(_ name: String, loop: Int) {
         guard let sub = subscriptions.removeValue(forKey: name) else { return }
         chat.router.unsubscribe(self, from: name, loop: loop)
-        if !sub.held.isEmpty {
-            heldPushes -= sub.held.count
+        if sub.delivery.heldCount > 0 {
+            heldPushes -= sub.delivery.heldCount
             if let loop = self.loop, let id = connectionID { loop.connection(id)?.setHeldPushes(heldPushes) }
         }
         if sub.joined, let user, chat.presence.leave(name, user.id) {
