@@ -39,7 +39,7 @@ extension Session {
     }
 
     func conversationsFetched(_ c: Connection, _ id: Int64, _ result: Result<[ConversationSummary], StoreError>,
-                                      before: Int64?, limit: Int) {
+                              before: Int64?, limit: Int) {
         guard case .success(var list) = result else {
             if case .failure(let e) = result { replyStoreError(c, id, e) }
             return

@@ -54,7 +54,7 @@ extension Session {
     }
 
     func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?,
-                            _ result: Result<(MessagePage, Int64, [String: Int64]), StoreError>) {
+                    _ result: Result<(MessagePage, Int64, [String: Int64]), StoreError>) {
         inFlight -= 1
         guard let sub = subscriptions[name] else { return } // unsubscribed meanwhile
         switch result {
