@@ -2,7 +2,8 @@ import XCTest
 @testable import Hub
 
 // The loop spreads mass cuts and linger closes with RateAllowance: a burst first, then a fixed
-// number a millisecond, never more than the burst however long the loop was idle.
+// number a millisecond, never more than the burst however long the loop was idle. A session's
+// op rate is a rate per second, often a fraction of one a millisecond, and accrues exactly.
 final class RateAllowanceTests: XCTestCase {
     private func taken(_ a: inout RateAllowance, at now: Int64, upTo limit: Int = 1_000) -> Int {
         var n = 0
@@ -39,5 +40,50 @@ final class RateAllowanceTests: XCTestCase {
         XCTAssertEqual(taken(&a, at: 99), 0, "an earlier time refills nothing")
         XCTAssertEqual(taken(&a, at: 100), 0)
         XCTAssertEqual(taken(&a, at: 101), 4)
+    }
+
+    func testAFractionalRateAccruesExactly() {
+        var a = RateAllowance(perSecond: 200, burst: 400)
+        XCTAssertEqual(taken(&a, at: 0), 400, "the burst")
+        for t in Int64(1)...4 { XCTAssertFalse(a.take(now: t), "0.2 a millisecond: nothing whole at \(t) ms") }
+        XCTAssertTrue(a.take(now: 5), "five fifths make one, with no rounding short of it")
+        XCTAssertFalse(a.take(now: 5))
+        XCTAssertFalse(a.hasAny(now: 9))
+        XCTAssertTrue(a.hasAny(now: 10))
+        XCTAssertEqual(taken(&a, at: 1_005), 200, "one second: the rate per second")
+    }
+
+    func testARateBelowOneASecondInMillisecondsStillRefills() {
+        var a = RateAllowance(perSecond: 3, burst: 1)
+        XCTAssertTrue(a.take(now: 0))
+        XCTAssertFalse(a.take(now: 333), "0.999 of one")
+        XCTAssertTrue(a.take(now: 334))
+    }
+
+    func testAYearIdleDoesNotOverflow() {
+        var a = RateAllowance(perSecond: 1_000_000, burst: 1_000_000)
+        XCTAssertEqual(taken(&a, at: 0, upTo: 10), 10)
+        XCTAssertEqual(taken(&a, at: 365 * 86_400_000, upTo: 2_000_000), 1_000_000)
+    }
+
+    /// The session's former bucket (a Double refilled by elapsed × rate / 1000): where that
+    /// arithmetic is exact (rates whose share of a millisecond is a binary fraction), the
+    /// allowance answers the same on every request of an irregular schedule.
+    func testTheSameAnswersAsTheDoubleBucketWhereItIsExact() {
+        for rate in [125, 250, 500, 1_000, 1_500, 4_000] {
+            let burst = 7
+            var a = RateAllowance(perSecond: rate, burst: burst)
+            var tokens = Double(burst), at: Int64 = 0
+            var rng = SystemRandomNumberGenerator()
+            var now: Int64 = 0
+            for i in 0..<5_000 {
+                now += Int64.random(in: 0...9, using: &rng)
+                tokens = min(Double(burst), tokens + Double(now - at) * Double(rate) / 1000)
+                at = now
+                let expected = tokens >= 1
+                if expected { tokens -= 1 }
+                XCTAssertEqual(a.take(now: now), expected, "rate \(rate), request \(i) at \(now) ms")
+            }
+        }
     }
 }
