@@ -20,7 +20,7 @@ public struct APIError: Error, Sendable, Equatable {
         return r
     }
 
-    static func invalid(_ field: String, _ why: String) -> APIError {
+    public static func invalid(_ field: String, _ why: String) -> APIError {
         APIError(.unprocessable, "\(field): \(why)", code: .badRequest)
     }
 

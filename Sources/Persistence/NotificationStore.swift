@@ -1,3 +1,5 @@
+import Protocol
+
 // The notification side of the persistence seam: per-user notifications, broadcasts stored
 // once, fan-outs in bounded chunks, the mail outbox, and idempotent answers for the bridge.
 // Same contract as `Store` (see Store.swift): asynchronous; write completions after the

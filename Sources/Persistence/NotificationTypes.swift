@@ -1,3 +1,5 @@
+import Protocol
+
 // The values the notification side of the store speaks in: what a backend posts, what a
 // user's bell lists, what a receipt tells, what the outbox holds.
 
@@ -26,39 +28,6 @@ public struct NotificationContent: Sendable, Equatable {
     }
 }
 
-/// One item of a user's notification list (a broadcast has `audience`).
-public struct NotificationRecord: Sendable, Equatable {
-    public var id: Int64
-    public var service: String
-    public var category: String
-    public var title: String
-    public var body: String
-    public var data: String
-    public var ts: Int64
-    public var read: Bool
-    /// Broadcasts: 'all' or the role addressed. nil for a user's own notification.
-    public var audience: String?
-    public init(id: Int64, service: String, category: String, title: String, body: String, data: String,
-                ts: Int64, read: Bool, audience: String? = nil) {
-        self.id = id
-        self.service = service
-        self.category = category
-        self.title = title
-        self.body = body
-        self.data = data
-        self.ts = ts
-        self.read = read
-        self.audience = audience
-    }
-}
-
-/// `unread` of the contract: `{total, by_service}`.
-public struct UnreadCounts: Sendable, Equatable {
-    public var byService: [String: Int]
-    public var total: Int { byService.values.reduce(0, +) }
-    public init(byService: [String: Int] = [:]) { self.byService = byService.filter { $0.value > 0 } }
-}
-
 /// A notification just stored for a user, with the user's unread counts after it: what a
 /// live push needs.
 public struct DeliveredNotification: Sendable, Equatable {
@@ -70,26 +39,6 @@ public struct DeliveredNotification: Sendable, Equatable {
         self.record = record
         self.unread = unread
     }
-}
-
-public struct NotificationQuery: Sendable, Equatable {
-    public var before: Int64?
-    public var limit: Int
-    public var service: String?
-    public var unreadOnly: Bool
-    public init(before: Int64? = nil, limit: Int = 50, service: String? = nil, unreadOnly: Bool = false) {
-        self.before = before
-        self.limit = limit
-        self.service = service
-        self.unreadOnly = unreadOnly
-    }
-}
-
-public struct NotificationPage: Sendable, Equatable {
-    /// Newest first.
-    public var items: [NotificationRecord]
-    public var unread: UnreadCounts
-    public var more: Bool
 }
 
 /// Which notifications `notifications.read` marks.

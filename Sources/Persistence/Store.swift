@@ -67,18 +67,6 @@ public struct NewMessage: Sendable {
     }
 }
 
-public struct StoredMessage: Sendable, Equatable {
-    public var conversation: ConversationKey
-    public var seq: Int64
-    public var msgId: Int64
-    public var senderId: String
-    public var senderRole: String
-    public var senderName: String
-    public var text: String
-    public var ts: Int64
-    public var clientMsgId: String?
-}
-
 public struct AppendResult: Sendable, Equatable {
     public var message: StoredMessage
     /// True when (sender, client_msg_id) was already stored: `message` is the first one.
@@ -88,17 +76,6 @@ public struct AppendResult: Sendable, Equatable {
     /// The sender's read mark, when sending moved it past messages of others: whoever replies
     /// has read what came before. Nil when it only covered the sender's own message.
     public var senderRead: ReadResult? = nil
-}
-
-/// What the store holds, for stats: every message, and every notification row (a broadcast is
-/// one row, whoever it reaches).
-public struct StoredTotals: Sendable, Equatable {
-    public var messages: Int
-    public var notifications: Int
-    public init(messages: Int, notifications: Int) {
-        self.messages = messages
-        self.notifications = notifications
-    }
 }
 
 public struct MessagePage: Sendable, Equatable {

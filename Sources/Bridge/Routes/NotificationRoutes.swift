@@ -147,61 +147,14 @@ extension BridgeAPI {
     func userNotifications(_ c: Call, id raw: String) {
         do throws(APIError) {
             let user = try userID(raw)
-            let query = try Self.notificationQuery { name throws(APIError) in c.query(name).flatMap { $0.isEmpty ? nil : JSON.string($0) } }
+            let query = try NotificationQuery.read { name throws(APIError) in c.query(name).flatMap { $0.isEmpty ? nil : JSON.string($0) } }
             store.notifications(for: user, query) { result in
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
-                case .success(let page): c.json(.ok, JSONWriter.object(capacity: 1024) { w in Self.pageFields(&w, page) })
+                case .success(let page): c.json(.ok, JSONWriter.object(capacity: 1024) { w in w.notificationPageFields(page) })
                 }
             }
         } catch { c.fail(error) }
-    }
-
-    /// `{items, unread, more}` (the `notifications` op's result too).
-    public static func pageFields(_ w: inout JSONWriter, _ page: NotificationPage) {
-        w.key("items"); w.notificationList(page.items)
-        w.key("unread"); w.unreadObject(page.unread)
-        w.key("more"); w.bool(page.more)
-    }
-
-    /// The paging and filters of a notification list, from query strings (bridge) or op
-    /// params (WebSocket): `before`, `limit`, `service`, `unread_only`.
-    public static func notificationQuery(_ param: (String) throws(APIError) -> JSON?) throws(APIError) -> NotificationQuery {
-        var q = NotificationQuery(limit: ContractLimits.defaultPage)
-        if let v = try param("before") {
-            guard let n = Self.integer(v), n >= 1 else { throw APIError(.badRequest, "before must be a positive integer (a notification id)") }
-            q.before = n
-        }
-        if let v = try param("limit") {
-            guard let n = Self.integer(v), (1...Int64(ContractLimits.maxPage)).contains(n) else {
-                throw APIError(.badRequest, "limit must be an integer from 1 to \(ContractLimits.maxPage)")
-            }
-            q.limit = Int(n)
-        }
-        if let v = try param("service") {
-            guard let s = v.stringValue, Vocabulary.notificationServices.contains(s) else {
-                throw APIError(.badRequest, "service must be one of \(Vocabulary.notificationServices.joined(separator: ", "))")
-            }
-            q.service = s
-        }
-        if let v = try param("unread_only") {
-            switch v {
-            case .bool(let b): q.unreadOnly = b
-            case .string("true"), .string("1"): q.unreadOnly = true
-            case .string("false"), .string("0"): q.unreadOnly = false
-            default: throw APIError(.badRequest, "unread_only must be true or false")
-            }
-        }
-        return q
-    }
-
-    /// An integer given as a JSON number or as query text.
-    static func integer(_ v: JSON) -> Int64? {
-        switch v {
-        case .int(let n): return n
-        case .string(let s): return Int64(s)
-        default: return nil
-        }
     }
 
     func notificationReceipt(_ c: Call, id raw: String) {

@@ -1,4 +1,3 @@
-import Bridge
 import Core
 import Persistence
 import Protocol
@@ -9,7 +8,7 @@ extension Session {
         guard user.role == .admin else { return replyError(c, id, .forbidden, "admin.broadcast is for admins") }
         guard case .object(let object) = request else { return }
         // The same fields and rules as POST /v1/broadcasts.
-        let params = RequestBody(object: object)
+        let params = Params<ParamError>(object: object)
         let audience: String, title: String, body: String
         do {
             audience = try params.choice("audience", ["all"] + Vocabulary.roles, required: false) ?? "all"

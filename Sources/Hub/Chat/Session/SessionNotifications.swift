@@ -1,4 +1,3 @@
-import Bridge
 import Core
 import Persistence
 import Protocol
@@ -9,7 +8,7 @@ extension Session {
         let hop = hop(c)
         let query: NotificationQuery
         do {
-            query = try BridgeAPI.notificationQuery { name in
+            query = try NotificationQuery.read { name throws(ParamError) in
                 guard let v = request[name], !v.isNull else { return nil }
                 return v
             }
@@ -21,7 +20,7 @@ extension Session {
             hop.run { s, c in
                 s.inFlight -= 1
                 switch result {
-                case .success(let page): s.reply(c, id) { w in BridgeAPI.pageFields(&w, page) }
+                case .success(let page): s.reply(c, id) { w in w.notificationPageFields(page) }
                 case .failure(let e): s.replyStoreError(c, id, e)
                 }
             }

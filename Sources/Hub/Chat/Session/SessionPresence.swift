@@ -1,4 +1,3 @@
-import Bridge
 import Core
 import Persistence
 import Protocol

@@ -1,0 +1,98 @@
+// The records the contract's replies and pushes are made of (docs/protocol.md "Messages" and
+// "Notifications"): what a store returns and what Payload.swift writes, the same for the
+// WebSocket and the bridge.
+
+/// A chat message as stored and as sent to clients.
+public struct StoredMessage: Sendable, Equatable {
+    public var conversation: ConversationKey
+    public var seq: Int64
+    public var msgId: Int64
+    public var senderId: String
+    public var senderRole: String
+    public var senderName: String
+    public var text: String
+    public var ts: Int64
+    public var clientMsgId: String?
+    public init(conversation: ConversationKey, seq: Int64, msgId: Int64, senderId: String, senderRole: String,
+                senderName: String, text: String, ts: Int64, clientMsgId: String?) {
+        self.conversation = conversation
+        self.seq = seq
+        self.msgId = msgId
+        self.senderId = senderId
+        self.senderRole = senderRole
+        self.senderName = senderName
+        self.text = text
+        self.ts = ts
+        self.clientMsgId = clientMsgId
+    }
+}
+
+/// One item of a user's notification list (a broadcast has `audience`).
+public struct NotificationRecord: Sendable, Equatable {
+    public var id: Int64
+    public var service: String
+    public var category: String
+    public var title: String
+    public var body: String
+    public var data: String
+    public var ts: Int64
+    public var read: Bool
+    /// Broadcasts: 'all' or the role addressed. nil for a user's own notification.
+    public var audience: String?
+    public init(id: Int64, service: String, category: String, title: String, body: String, data: String,
+                ts: Int64, read: Bool, audience: String? = nil) {
+        self.id = id
+        self.service = service
+        self.category = category
+        self.title = title
+        self.body = body
+        self.data = data
+        self.ts = ts
+        self.read = read
+        self.audience = audience
+    }
+}
+
+/// `unread` of the contract: `{total, by_service}`.
+public struct UnreadCounts: Sendable, Equatable {
+    public var byService: [String: Int]
+    public var total: Int { byService.values.reduce(0, +) }
+    public init(byService: [String: Int] = [:]) { self.byService = byService.filter { $0.value > 0 } }
+}
+
+/// What the store holds, for stats: every message, and every notification row (a broadcast is
+/// one row, whoever it reaches).
+public struct StoredTotals: Sendable, Equatable {
+    public var messages: Int
+    public var notifications: Int
+    public init(messages: Int, notifications: Int) {
+        self.messages = messages
+        self.notifications = notifications
+    }
+}
+
+/// A page of a user's notifications: which, and how many.
+public struct NotificationQuery: Sendable, Equatable {
+    public var before: Int64?
+    public var limit: Int
+    public var service: String?
+    public var unreadOnly: Bool
+    public init(before: Int64? = nil, limit: Int = ContractLimits.defaultPage, service: String? = nil, unreadOnly: Bool = false) {
+        self.before = before
+        self.limit = limit
+        self.service = service
+        self.unreadOnly = unreadOnly
+    }
+}
+
+public struct NotificationPage: Sendable, Equatable {
+    /// Newest first.
+    public var items: [NotificationRecord]
+    public var unread: UnreadCounts
+    public var more: Bool
+    public init(items: [NotificationRecord], unread: UnreadCounts, more: Bool) {
+        self.items = items
+        self.unread = unread
+        self.more = more
+    }
+}
