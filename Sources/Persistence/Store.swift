@@ -12,9 +12,9 @@ import Protocol
 // - Write completions run after the commit (never before: an answer means committed; a failed
 //   commit answers `.unavailable`), one at a time, in commit order, on one thread; writes
 //   committed in one transaction complete in the order they ran in it. Relied on by:
-//   `Session.send` (the ack is queued before the push, and a conversation's pushes leave in
+//   the `send` op (the ack is queued before the push, and a conversation's pushes leave in
 //   seq order), `Notifier.run` (no older `unread` count overtakes a newer one), and
-//   `Router.publish`, which keeps order only for pushes published from one thread.
+//   `Broker.publish`, which keeps order only for pushes published from one thread.
 // - Read completions run on reader threads, in no set order, each from one snapshot of
 //   committed data. Nothing may rely on a read answering before or after another call.
 // - Deduplication holds with several writers at once: a unique key and INSERT … ON CONFLICT,
