@@ -1,4 +1,5 @@
 import Core
+import Metrics
 import Persistence
 import Protocol
 

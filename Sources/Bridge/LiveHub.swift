@@ -1,3 +1,4 @@
+import Metrics
 import Persistence
 
 // What the bridge asks of the running hub: who is online, and pushing to live sockets. The
@@ -23,18 +24,4 @@ public protocol LiveHub: Sendable {
     /// for a WebSocket send (nothing for a replayed duplicate).
     func messageCommitted(_ result: AppendResult)
     func liveStats() -> LiveStats
-}
-
-public struct LiveStats: Sendable, Equatable {
-    public var connections: Int
-    public var webSockets: Int
-    /// Users with at least one authenticated connection, by role.
-    public var onlineByRole: [String: Int]
-    public var slowConsumerCloses: Int
-    public init(connections: Int, webSockets: Int, onlineByRole: [String: Int], slowConsumerCloses: Int = 0) {
-        self.connections = connections
-        self.webSockets = webSockets
-        self.onlineByRole = onlineByRole
-        self.slowConsumerCloses = slowConsumerCloses
-    }
 }

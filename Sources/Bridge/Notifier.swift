@@ -1,5 +1,6 @@
 import Foundation
 import Core
+import Metrics
 import Persistence
 
 // Turns stored notifications into live pushes, and drives role and everyone fan-outs: the

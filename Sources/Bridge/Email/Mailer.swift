@@ -1,5 +1,6 @@
 import Foundation
 import Core
+import Metrics
 import Persistence
 import Synchronization
 

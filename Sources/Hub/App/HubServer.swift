@@ -3,6 +3,7 @@ import CLinux
 import Glibc
 import Foundation
 import Core
+import Metrics
 import Persistence
 import Synchronization
 import Protocol

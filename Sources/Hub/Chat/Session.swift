@@ -1,5 +1,6 @@
 import Bridge
 import Core
+import Metrics
 import Persistence
 import Protocol
 
