@@ -1,5 +1,6 @@
 import Core
 import Metrics
+import Notifications
 import Persistence
 import Protocol
 

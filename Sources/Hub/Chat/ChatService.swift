@@ -1,10 +1,10 @@
 import Foundation
 import Metrics
+import Notifications
 import Synchronization
 import Core
 import Persistence
 import Protocol
-import Bridge
 
 // What every chat session shares: the store, the assignment directory, the router, the broker
 // and the token verifier. Sendable; per-connection state lives in Session.

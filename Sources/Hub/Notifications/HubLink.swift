@@ -1,6 +1,7 @@
 import Bridge
 import Core
 import Metrics
+import Notifications
 import Persistence
 import Protocol
 

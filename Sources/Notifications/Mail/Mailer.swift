@@ -21,7 +21,7 @@ public final class Mailer: Sendable {
     }
 
     private let store: NotificationStore
-    private let live: LiveHub
+    private let live: LiveNotifications
     private let metrics: HubMetrics
     private let settings: Settings
     private let stopping = Atomic<Bool>(false)
@@ -29,7 +29,7 @@ public final class Mailer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
 
-    public init(store: NotificationStore, live: LiveHub, metrics: HubMetrics, settings: Settings) {
+    public init(store: NotificationStore, live: LiveNotifications, metrics: HubMetrics, settings: Settings) {
         self.store = store
         self.live = live
         self.metrics = metrics
