@@ -8,7 +8,7 @@ public protocol LiveNotifications: Sendable {
     /// Whether the user has an authenticated connection now.
     func isOnline(_ user: String) -> Bool
     /// `notification` then `unread` to every connection of the user (the push is recorded for receipts).
-    func deliver(_ n: DeliveredNotification)
+    func notify(_ n: DeliveredNotification)
     func pushUnread(_ unread: UnreadCounts, to user: String)
     /// `broadcast` to every connection in the audience (and counted in the metrics).
     func broadcast(_ record: NotificationRecord)

@@ -35,8 +35,8 @@ public final class Notifier: Sendable {
     }
 
     /// Pushes each stored notification to its user's live connections.
-    public func push(_ list: [DeliveredNotification]) {
-        for n in list { live.deliver(n) }
+    public func notify(_ list: [DeliveredNotification]) {
+        for n in list { live.notify(n) }
     }
 
     /// Stores the fan-out's chunks one after another, pushing each to whoever is online. Who is
@@ -59,7 +59,7 @@ public final class Notifier: Sendable {
             case .success(let step):
                 metrics.notificationsStored.add(step.stored, ordering: .relaxed)
                 // Pushed here, in commit order, so no older `unread` can overtake a newer one.
-                push(step.delivered)
+                notify(step.delivered)
                 let total = stored + step.stored
                 let longest = max(longestChunkMicros, step.busyMicros)
                 if !step.finished {

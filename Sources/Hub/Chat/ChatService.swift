@@ -60,7 +60,7 @@ final class ChatService: Sendable {
 
     /// A stored notification to every connection of its user: the `notification` push, then
     /// the new `unread` counts.
-    func deliver(_ n: DeliveredNotification) {
+    func notify(_ n: DeliveredNotification) {
         let channel = Channel.user(n.userId).name
         guard broker.hasInterest(channel) else { return }
         broker.publish(.notificationPush(channel: channel, type: "notification", n.record))
