@@ -9,10 +9,9 @@ import Synchronization
 
 /// Everything counted across the hub.
 public final class HubMetrics: Sendable {
-    /// Bridge routes whose latency is measured (and every WebSocket op, `Op.allCases`).
-    public static let bridgeRoutes = ["users.put", "assignments.put", "assignments.delete", "notifications.post",
-                                      "broadcasts.post", "messages.post", "messages.get", "user_notifications.get",
-                                      "notification.get", "tokens.post", "stats.get"]
+    /// Bridge routes whose latency is measured, in rendering order (Bridge's `BridgeRoute.labels`);
+    /// every WebSocket op is measured too (`Op.allCases`).
+    public let bridgeRoutes: [String]
     private let wsLatency: [Op: LatencyHistogram]
     private let bridgeLatency: [String: LatencyHistogram]
 
@@ -26,9 +25,10 @@ public final class HubMetrics: Sendable {
     /// Outbox depth as last counted by the mailer.
     public let outboxPending = Atomic<Int>(0)
 
-    public init() {
+    public init(bridgeRoutes: [String] = []) {
+        self.bridgeRoutes = bridgeRoutes
         wsLatency = Dictionary(uniqueKeysWithValues: Op.allCases.map { ($0, LatencyHistogram()) })
-        bridgeLatency = Dictionary(uniqueKeysWithValues: Self.bridgeRoutes.map { ($0, LatencyHistogram()) })
+        bridgeLatency = Dictionary(uniqueKeysWithValues: bridgeRoutes.map { ($0, LatencyHistogram()) })
     }
 
     public func recordOp(_ op: Op, micros: Int64) { wsLatency[op]?.record(micros: micros) }
@@ -72,7 +72,7 @@ public final class HubMetrics: Sendable {
         out += "# HELP montrose_op_seconds WebSocket op latency, request to reply.\n# TYPE montrose_op_seconds histogram\n"
         for op in Op.allCases { wsLatency[op]?.render("montrose_op_seconds", labels: "op=\"\(op.rawValue)\"", into: &out) }
         out += "# HELP montrose_bridge_seconds Bridge request latency, request to answer.\n# TYPE montrose_bridge_seconds histogram\n"
-        for r in Self.bridgeRoutes { bridgeLatency[r]?.render("montrose_bridge_seconds", labels: "route=\"\(r)\"", into: &out) }
+        for r in bridgeRoutes { bridgeLatency[r]?.render("montrose_bridge_seconds", labels: "route=\"\(r)\"", into: &out) }
         return out
     }
 }

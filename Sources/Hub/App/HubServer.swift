@@ -19,7 +19,7 @@ final class HubServer {
     let bridgeListener: Listener
     let store: SQLiteStore
     let chat: ChatService
-    let metrics = HubMetrics()
+    let metrics = HubMetrics(bridgeRoutes: BridgeRoute.labels)
     let link: HubLink
     let notifier: Notifier
     let mailer: Mailer
