@@ -21,15 +21,17 @@ let package = Package(
         .target(name: "Core", path: "Sources/Core"),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
         .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite"], path: "Sources/Persistence"),
-        .target(name: "Bridge", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Bridge"),
+        .target(name: "Metrics", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Metrics"),
+        .target(name: "Notifications", dependencies: ["Core", "Protocol", "Persistence", "Metrics"], path: "Sources/Notifications"),
+        .target(name: "Bridge", dependencies: ["Core", "Protocol", "Persistence", "Metrics", "Notifications"], path: "Sources/Bridge"),
         // The web console's files are embedded in the executable (no files to deploy beside it).
-        .executableTarget(name: "Hub", dependencies: ["Core", "Protocol", "Persistence", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub",
+        .executableTarget(name: "Hub", dependencies: ["Core", "Protocol", "Persistence", "Metrics", "Notifications", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub",
                           exclude: ["Console/assets/API.md"],
                           resources: [.embedInCode("Console/assets/index.html"), .embedInCode("Console/assets/console.js"),
                                       .embedInCode("Console/assets/console.css"), .embedInCode("Console/assets/hub.js")]),
         .executableTarget(name: "hub-load", dependencies: ["Protocol", "CLinux"], path: "loadtest/Sources/hub-load"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
-        .testTarget(name: "PersistenceTests", dependencies: ["Core", "Persistence"], path: "Tests/PersistenceTests"),
-        .testTarget(name: "HubTests", dependencies: ["Core", "Hub", "Bridge", "Protocol", "Persistence", "CLinux"], path: "Tests/HubTests"),
+        .testTarget(name: "PersistenceTests", dependencies: ["Core", "Persistence", "Notifications"], path: "Tests/PersistenceTests"),
+        .testTarget(name: "HubTests", dependencies: ["Core", "Hub", "Bridge", "Metrics", "Notifications", "Protocol", "Persistence", "CLinux"], path: "Tests/HubTests"),
     ]
 )

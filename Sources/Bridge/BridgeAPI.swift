@@ -1,4 +1,6 @@
 import Core
+import Metrics
+import Notifications
 import Persistence
 import Protocol
 
@@ -44,13 +46,13 @@ public final class BridgeAPI: Sendable {
     /// One request in the bridge's hands: what was asked, and how to answer it (timed per route).
     struct Call: Sendable {
         let request: HTTPRequest
-        let route: String
+        let route: BridgeRoute
         let started: Int64
         let metrics: HubMetrics
         let responder: Responder
 
         func respond(_ r: HTTPResponse) {
-            metrics.recordRoute(route, micros: (monotonicMicros() - started))
+            metrics.recordRoute(route.rawValue, micros: (monotonicMicros() - started))
             responder(r)
         }
         func fail(_ e: APIError) { respond(e.response) }
@@ -102,37 +104,37 @@ public final class BridgeAPI: Sendable {
 
     private func route(_ request: HTTPRequest, _ s: [String], _ respond: @escaping Responder) {
         let m = request.method
-        func call(_ route: String) -> Call {
+        func call(_ route: BridgeRoute) -> Call {
             Call(request: request, route: route, started: monotonicMicros(), metrics: metrics, responder: respond)
         }
         func allow(_ methods: String) { respond(HTTPResponse.methodNotAllowed(allow: methods)) }
         switch (s.count, s.first) {
         case (2, "users"):
-            m == "PUT" ? putUser(call("users.put"), id: s[1]) : allow("PUT")
+            m == "PUT" ? putUser(call(.putUser), id: s[1]) : allow("PUT")
         case (3, "users") where s[2] == "notifications":
-            m == "GET" ? userNotifications(call("user_notifications.get"), id: s[1]) : allow("GET")
+            m == "GET" ? userNotifications(call(.getUserNotifications), id: s[1]) : allow("GET")
         case (3, "assignments"):
             switch m {
-            case "PUT": putAssignment(call("assignments.put"), service: s[1], client: s[2])
-            case "DELETE": deleteAssignment(call("assignments.delete"), service: s[1], client: s[2])
+            case "PUT": putAssignment(call(.putAssignment), service: s[1], client: s[2])
+            case "DELETE": deleteAssignment(call(.deleteAssignment), service: s[1], client: s[2])
             default: allow("PUT, DELETE")
             }
         case (1, "notifications"):
-            m == "POST" ? postNotification(call("notifications.post")) : allow("POST")
+            m == "POST" ? postNotification(call(.postNotification)) : allow("POST")
         case (2, "notifications"):
-            m == "GET" ? notificationReceipt(call("notification.get"), id: s[1]) : allow("GET")
+            m == "GET" ? notificationReceipt(call(.getNotification), id: s[1]) : allow("GET")
         case (1, "broadcasts"):
-            m == "POST" ? postBroadcast(call("broadcasts.post")) : allow("POST")
+            m == "POST" ? postBroadcast(call(.postBroadcast)) : allow("POST")
         case (4, "conversations") where s[3] == "messages":
             switch m {
-            case "GET": getMessages(call("messages.get"), service: s[1], client: s[2])
-            case "POST": postMessage(call("messages.post"), service: s[1], client: s[2])
+            case "GET": getMessages(call(.getMessages), service: s[1], client: s[2])
+            case "POST": postMessage(call(.postMessage), service: s[1], client: s[2])
             default: allow("GET, POST")
             }
         case (1, "tokens"):
-            m == "POST" ? postToken(call("tokens.post")) : allow("POST")
+            m == "POST" ? postToken(call(.postToken)) : allow("POST")
         case (1, "stats"):
-            m == "GET" ? getStats(call("stats.get")) : allow("GET")
+            m == "GET" ? getStats(call(.getStats)) : allow("GET")
         default:
             respond(APIError(.notFound, "no such path").response)
         }

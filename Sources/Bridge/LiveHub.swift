@@ -1,19 +1,15 @@
+import Metrics
+import Notifications
 import Persistence
 import Protocol
 
-// What the bridge asks of the running hub: who is online, and pushing to live sockets. The
-// hub (Sources/Hub) implements it over its router and presence; the bridge never sees a
-// socket or a loop.
-public protocol LiveHub: Sendable {
-    /// Whether the user has an authenticated connection now.
-    func isOnline(_ user: String) -> Bool
+// What the bridge asks of the running hub beyond notifications' pushes (LiveNotifications):
+// who is online, the directory, and a message committed through the bridge. The hub
+// (Sources/Hub) implements it over its broker and presence; the bridge never sees a socket or
+// a loop.
+public protocol LiveHub: LiveNotifications {
     /// Users online now in a broadcast audience ('all' or a role).
     func onlineUsers(in audience: String) -> Int
-    /// `notification` then `unread` to every connection of the user (the push is recorded for receipts).
-    func deliver(_ n: DeliveredNotification)
-    func pushUnread(_ unread: UnreadCounts, to user: String)
-    /// `broadcast` to every connection in the audience (and counted in the metrics).
-    func broadcast(_ record: NotificationRecord)
     /// A user record was stored through the bridge.
     func userStored(_ id: String)
     /// The assignment of a conversation changed: the directory, `assignment` pushes, `revoked`.
@@ -24,18 +20,4 @@ public protocol LiveHub: Sendable {
     /// for a WebSocket send (nothing for a replayed duplicate).
     func messageCommitted(_ result: AppendResult)
     func liveStats() -> LiveStats
-}
-
-public struct LiveStats: Sendable, Equatable {
-    public var connections: Int
-    public var webSockets: Int
-    /// Users with at least one authenticated connection, by role.
-    public var onlineByRole: [String: Int]
-    public var slowConsumerCloses: Int
-    public init(connections: Int, webSockets: Int, onlineByRole: [String: Int], slowConsumerCloses: Int = 0) {
-        self.connections = connections
-        self.webSockets = webSockets
-        self.onlineByRole = onlineByRole
-        self.slowConsumerCloses = slowConsumerCloses
-    }
 }

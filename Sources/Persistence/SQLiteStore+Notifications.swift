@@ -342,8 +342,17 @@ extension SQLiteStore: NotificationStore {
 
     // MARK: message notifications
 
-    /// Creates or updates `user`'s one `messages` notification for the message's conversation.
-    static func noteMessage(_ db: SQLiteConnection, _ m: StoredMessage, for user: String) throws -> DeliveredNotification {
+    /// Without words of its own: the sender's name as the title and the message as the body.
+    /// The hub passes the real words (Notifications' `MessageNotificationText`); the store
+    /// never writes user-facing text.
+    public static let unwordedMessage: MessageNotificationWording = { message, _ in
+        (title: message.senderName, body: message.text)
+    }
+
+    /// Creates or updates `user`'s one `messages` notification for the message's conversation,
+    /// in the words `wording` gives it.
+    static func noteMessage(_ db: SQLiteConnection, _ m: StoredMessage, for user: String,
+                            wording: MessageNotificationWording) throws -> DeliveredNotification {
         let channel = m.conversation.channel
         // One row per user and conversation: a new message counts on from an unread one and
         // starts again at 1 after a read one. The text follows once the count is known.
@@ -359,8 +368,7 @@ extension SQLiteStore: NotificationStore {
         guard try upsert.step() else { throw StoreError.internalError("message notification not stored") }
         let (id, count) = (upsert.int(0), upsert.int(1))
         try upsert.run()
-        let title = count == 1 ? "New message from \(m.senderName)" : "\(count) new messages from \(m.senderName)"
-        let body = m.text.count > 200 ? String(m.text.prefix(200)) + "…" : m.text
+        let (title, body) = wording(m, Int(count))
         // The channel holds only [A-Za-z0-9_.@:-]: safe inside a JSON string as it is.
         let data = "{\"channel\":\"\(channel)\",\"seq\":\(m.seq),\"count\":\(count)}"
         try db.statement("UPDATE notifications SET title = ?2, body = ?3, data = ?4 WHERE id = ?1")
@@ -418,3 +426,8 @@ extension SQLiteStore: NotificationStore {
         }, completion)
     }
 }
+
+/// The title and body of a `messages` notification, from the newest message and how many
+/// unread messages of its conversation the notification stands for (1 after a read). Pure: it
+/// runs inside the writer's transaction.
+public typealias MessageNotificationWording = @Sendable (_ message: StoredMessage, _ count: Int) -> (title: String, body: String)

@@ -9,9 +9,14 @@ public final class SQLiteStore: Store {
     private let writer: DatabaseWriter
     private let readers: DatabaseReaders
     public let path: String
+    /// The words of a `messages` notification; the hub passes Notifications'
+    /// `MessageNotificationText.wording`.
+    let messageWording: MessageNotificationWording
 
-    public init(path: String, readers readerCount: Int = 2, now: Int64) throws {
+    public init(path: String, readers readerCount: Int = 2, now: Int64,
+                messageWording: @escaping MessageNotificationWording = SQLiteStore.unwordedMessage) throws {
         self.path = path
+        self.messageWording = messageWording
         writer = try DatabaseWriter(path: path) { db in
             let mode = try db.scalarText("PRAGMA journal_mode = WAL")
             guard mode?.lowercased() == "wal" else {
@@ -198,6 +203,7 @@ public final class SQLiteStore: Store {
     // MARK: messages
 
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
+        let wording = messageWording
         write({ db in
             guard let (conversation, followsOthers, created) = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
                 throw StoreError.internalError("conversation not created")
@@ -227,7 +233,7 @@ public final class SQLiteStore: Store {
             // `messages` notification for it, in the same transaction.
             var notified: [DeliveredNotification] = []
             for user in notify where user != m.sender.id {
-                notified.append(try Self.noteMessage(db, stored, for: user))
+                notified.append(try Self.noteMessage(db, stored, for: user, wording: wording))
             }
             // Whoever replies has read what came before: only a send that follows someone else's
             // message can move the sender's mark (own messages never count as unread).

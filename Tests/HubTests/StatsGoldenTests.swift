@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import XCTest
 @testable import Persistence
 @testable import Bridge

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import XCTest
 import Core
+import Notifications
 @testable import Persistence
 import Protocol
 
@@ -17,7 +18,7 @@ final class SQLiteStoreTests: XCTestCase {
     }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    private func open() throws -> SQLiteStore { try SQLiteStore(path: path, now: 1) }
+    private func open() throws -> SQLiteStore { try SQLiteStore(path: path, now: 1, messageWording: MessageNotificationText.wording) }
 
     /// Runs an async store call and waits for its result.
     private func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) throws -> T {

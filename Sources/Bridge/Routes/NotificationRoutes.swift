@@ -50,7 +50,7 @@ extension BridgeAPI {
                         case .stored(let list, _):
                             metrics.notificationsStored.add(list.count, ordering: .relaxed)
                             c.stored(render(outcome), replayed: false)
-                            notifier.push(list)
+                            notifier.notify(list)
                         }
                     }
                 }

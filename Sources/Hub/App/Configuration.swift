@@ -1,4 +1,4 @@
-import Bridge
+import Notifications
 import Foundation
 import Glibc
 import Core

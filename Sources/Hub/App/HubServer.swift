@@ -3,6 +3,8 @@ import CLinux
 import Glibc
 import Foundation
 import Core
+import Metrics
+import Notifications
 import Persistence
 import Synchronization
 import Protocol
@@ -17,7 +19,7 @@ final class HubServer {
     let bridgeListener: Listener
     let store: SQLiteStore
     let chat: ChatService
-    let metrics = HubMetrics()
+    let metrics = HubMetrics(bridgeRoutes: BridgeRoute.labels)
     let link: HubLink
     let notifier: Notifier
     let mailer: Mailer
@@ -46,7 +48,8 @@ final class HubServer {
         do {
             for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters)) }
             try FileManager.default.createDirectory(atPath: c.dataDir, withIntermediateDirectories: true)
-            opened = try SQLiteStore(path: (c.dataDir as NSString).appendingPathComponent("hub.sqlite"), now: wallMillis())
+            opened = try SQLiteStore(path: (c.dataDir as NSString).appendingPathComponent("hub.sqlite"), now: wallMillis(),
+                                 messageWording: MessageNotificationText.wording)
         } catch {
             throw StartError(description: "cannot open the data folder \(c.dataDir): \(error)")
         }

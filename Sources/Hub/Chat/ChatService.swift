@@ -1,9 +1,10 @@
 import Foundation
+import Metrics
+import Notifications
 import Synchronization
 import Core
 import Persistence
 import Protocol
-import Bridge
 
 // What every chat session shares: the store, the assignment directory, the router, the broker
 // and the token verifier. Sendable; per-connection state lives in Session.
@@ -59,7 +60,7 @@ final class ChatService: Sendable {
 
     /// A stored notification to every connection of its user: the `notification` push, then
     /// the new `unread` counts.
-    func deliver(_ n: DeliveredNotification) {
+    func notify(_ n: DeliveredNotification) {
         let channel = Channel.user(n.userId).name
         guard broker.hasInterest(channel) else { return }
         broker.publish(.notificationPush(channel: channel, type: "notification", n.record))

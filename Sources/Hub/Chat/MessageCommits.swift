@@ -13,7 +13,7 @@ extension ChatService {
         broker.publish(.message(a.message))
         metrics.messagesStored.add(1, ordering: .relaxed)
         metrics.notificationsStored.add(a.notifications.count, ordering: .relaxed)
-        for n in a.notifications { deliver(n) }
+        for n in a.notifications { notify(n) }
         if let r = a.senderRead {
             readMarkMoved(a.message.conversation, user: a.message.senderId, r, announce: !senderObserves)
         }

@@ -1,11 +1,14 @@
 import Bridge
 import Core
+import Metrics
+import Notifications
 import Persistence
 import Protocol
 
-// The running hub as the bridge sees it (Bridge's LiveHub): pushes go through the router to
-// the users' own channels, each frame encoded once; broadcasts go to the audience channels
-// every authenticated connection joins at auth.
+// The running hub as the bridge and notifications see it (Bridge's LiveHub, which refines
+// Notifications' LiveNotifications): pushes are published through the broker to the users'
+// own channels, each frame encoded once; broadcasts go to the audience channels every
+// authenticated connection joins at auth.
 final class HubLink: LiveHub {
     let chat: ChatService
 
@@ -17,7 +20,7 @@ final class HubLink: LiveHub {
 
     func onlineUsers(in audience: String) -> Int { chat.online.count(in: audience) }
 
-    func deliver(_ n: DeliveredNotification) { chat.deliver(n) }
+    func notify(_ n: DeliveredNotification) { chat.notify(n) }
 
     func pushUnread(_ unread: UnreadCounts, to user: String) { chat.pushUnread(unread, to: user) }
 

@@ -1,4 +1,4 @@
-import Bridge
+import Metrics
 import Core
 import Persistence
 import Protocol

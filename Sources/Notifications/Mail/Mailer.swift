@@ -1,6 +1,8 @@
 import Foundation
 import Core
+import Metrics
 import Persistence
+import Protocol
 import Synchronization
 
 // Delivers the outbox. Its own thread (SMTP is blocking I/O and must never run on a loop):
@@ -20,7 +22,7 @@ public final class Mailer: Sendable {
     }
 
     private let store: NotificationStore
-    private let live: LiveHub
+    private let live: LiveNotifications
     private let metrics: HubMetrics
     private let settings: Settings
     private let stopping = Atomic<Bool>(false)
@@ -28,7 +30,7 @@ public final class Mailer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
 
-    public init(store: NotificationStore, live: LiveHub, metrics: HubMetrics, settings: Settings) {
+    public init(store: NotificationStore, live: LiveNotifications, metrics: HubMetrics, settings: Settings) {
         self.store = store
         self.live = live
         self.metrics = metrics

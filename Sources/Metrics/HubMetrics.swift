@@ -2,53 +2,16 @@ import Persistence
 import Protocol
 import Synchronization
 
-// Counters and latency histograms the hub keeps for /metrics and /v1/stats. Lock-free: every
-// count is an atomic, so a loop thread recording an op never waits.
-
-/// A latency histogram with fixed buckets (Prometheus `le` bounds, in seconds).
-public final class LatencyHistogram: Sendable {
-    /// Upper bounds in microseconds: 0.1 ms … 5 s.
-    public static let boundsMicros: [Int64] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000,
-                                               250_000, 500_000, 1_000_000, 5_000_000]
-    /// Atomics cannot sit in an array themselves; each bucket is a tiny box.
-    private final class Bucket: Sendable { let count = Atomic<Int>(0) }
-    private let buckets: [Bucket]
-    private let sumMicros = Atomic<Int>(0)
-    private let total = Atomic<Int>(0)
-
-    public init() {
-        buckets = Self.boundsMicros.map { _ in Bucket() }
-    }
-
-    public func record(micros: Int64) {
-        for (i, bound) in Self.boundsMicros.enumerated() where micros <= bound {
-            buckets[i].count.add(1, ordering: .relaxed)
-            break
-        }
-        sumMicros.add(Int(micros), ordering: .relaxed)
-        total.add(1, ordering: .relaxed)
-    }
-
-    /// Prometheus lines for `name{labels,le=...}`.
-    func render(_ name: String, labels: String, into out: inout String) {
-        var cumulative = 0
-        for (i, bound) in Self.boundsMicros.enumerated() {
-            cumulative += buckets[i].count.load(ordering: .relaxed)
-            out += "\(name)_bucket{\(labels),le=\"\(Double(bound) / 1_000_000)\"} \(cumulative)\n"
-        }
-        let n = total.load(ordering: .relaxed)
-        out += "\(name)_bucket{\(labels),le=\"+Inf\"} \(n)\n"
-        out += "\(name)_sum{\(labels)} \(Double(sumMicros.load(ordering: .relaxed)) / 1_000_000)\n"
-        out += "\(name)_count{\(labels)} \(n)\n"
-    }
-}
+// The Metrics module: what the hub counts and how long its requests take, rendered as
+// Prometheus text for /metrics. It counts and renders only: no sockets, no store calls; the
+// live figures and the store's statistics are handed in as values. Lock-free: every count is
+// an atomic, so a loop thread recording an op never waits.
 
 /// Everything counted across the hub.
 public final class HubMetrics: Sendable {
-    /// Bridge routes whose latency is measured (and every WebSocket op, `Op.allCases`).
-    public static let bridgeRoutes = ["users.put", "assignments.put", "assignments.delete", "notifications.post",
-                                      "broadcasts.post", "messages.post", "messages.get", "user_notifications.get",
-                                      "notification.get", "tokens.post", "stats.get"]
+    /// Bridge routes whose latency is measured, in rendering order (Bridge's `BridgeRoute.labels`);
+    /// every WebSocket op is measured too (`Op.allCases`).
+    public let bridgeRoutes: [String]
     private let wsLatency: [Op: LatencyHistogram]
     private let bridgeLatency: [String: LatencyHistogram]
 
@@ -62,9 +25,10 @@ public final class HubMetrics: Sendable {
     /// Outbox depth as last counted by the mailer.
     public let outboxPending = Atomic<Int>(0)
 
-    public init() {
+    public init(bridgeRoutes: [String] = []) {
+        self.bridgeRoutes = bridgeRoutes
         wsLatency = Dictionary(uniqueKeysWithValues: Op.allCases.map { ($0, LatencyHistogram()) })
-        bridgeLatency = Dictionary(uniqueKeysWithValues: Self.bridgeRoutes.map { ($0, LatencyHistogram()) })
+        bridgeLatency = Dictionary(uniqueKeysWithValues: bridgeRoutes.map { ($0, LatencyHistogram()) })
     }
 
     public func recordOp(_ op: Op, micros: Int64) { wsLatency[op]?.record(micros: micros) }
@@ -108,7 +72,7 @@ public final class HubMetrics: Sendable {
         out += "# HELP montrose_op_seconds WebSocket op latency, request to reply.\n# TYPE montrose_op_seconds histogram\n"
         for op in Op.allCases { wsLatency[op]?.render("montrose_op_seconds", labels: "op=\"\(op.rawValue)\"", into: &out) }
         out += "# HELP montrose_bridge_seconds Bridge request latency, request to answer.\n# TYPE montrose_bridge_seconds histogram\n"
-        for r in Self.bridgeRoutes { bridgeLatency[r]?.render("montrose_bridge_seconds", labels: "route=\"\(r)\"", into: &out) }
+        for r in bridgeRoutes { bridgeLatency[r]?.render("montrose_bridge_seconds", labels: "route=\"\(r)\"", into: &out) }
         return out
     }
 }

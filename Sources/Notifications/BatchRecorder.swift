@@ -7,7 +7,7 @@ import Core
 // background writer job each (see JobQueue), so a broadcast to 19,000 connections or 2,000
 // slow readers cut off at once costs each writer transaction one short job, behind the chat
 // sends: not thousands of jobs queued in front of them, nor one long job in their commit.
-final class BatchRecorder<Item: Sendable>: Sendable {
+public final class BatchRecorder<Item: Sendable>: Sendable {
     private let pending = Locked<[Item]>([])
     /// Held across take-and-store, so the flush at shutdown waits for a delayed one in progress
     /// (whose jobs must be queued before the store closes). Counts flushes: a lock around a
@@ -15,20 +15,20 @@ final class BatchRecorder<Item: Sendable>: Sendable {
     /// access checks take for a race.
     private let flushes = Locked<Int>(0)
     private let store: @Sendable ([Item]) -> Void
-    let chunk: Int
+    public let chunk: Int
     /// How long facts gather before they are stored. Long enough that a burst (a broadcast to
     /// every connection) is written to its sockets before the writer, which shares the CPU,
     /// starts storing its receipts; short enough that a receipt is there a moment later.
     /// A crash loses at most this much (receipts and last-seen times, never a message).
-    let delayMs: Int
+    public let delayMs: Int
 
-    init(chunk: Int = 100, delayMs: Int = 250, store: @escaping @Sendable ([Item]) -> Void) {
+    public init(chunk: Int = 100, delayMs: Int = 250, store: @escaping @Sendable ([Item]) -> Void) {
         self.chunk = chunk
         self.delayMs = delayMs
         self.store = store
     }
 
-    func record(_ item: Item) {
+    public func record(_ item: Item) {
         let first = pending.withLock { list -> Bool in
             list.append(item)
             return list.count == 1
@@ -38,7 +38,7 @@ final class BatchRecorder<Item: Sendable>: Sendable {
         }
     }
 
-    func flush() {
+    public func flush() {
         flushes.withLock { count in
             count += 1
             let list = pending.withLock { l -> [Item] in

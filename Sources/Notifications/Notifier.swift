@@ -1,23 +1,31 @@
 import Foundation
 import Core
+import Metrics
 import Persistence
+import Protocol
 
+// The Notifications module: what happens to a notification once it is stored — live pushes,
+// role and everyone fan-outs (Notifier), the mail outbox and its SMTP client (Mail/), push
+// receipts and last-seen times stored in batches (BatchRecorder), and the words of a message
+// notification (MessageNotificationText). SQL stays in Persistence; the running hub is reached
+// only through LiveNotifications.
+//
 // Turns stored notifications into live pushes, and drives role and everyone fan-outs: the
 // recipients are stored in chunks of `chunkSize` users (250), one writer transaction each, so a
 // fan-out of 100,000 users never holds the writer (or any loop) for more than a chunk's time,
 // and a restart resumes an unfinished fan-out from its cursor.
 public final class Notifier: Sendable {
     let store: NotificationStore
-    let live: LiveHub
+    let live: LiveNotifications
     /// The users connected now, as a value (copy-on-write: cheap to take, and a connect or
     /// disconnect copies it only while a step still holds it).
     let onlineUsers: @Sendable () -> Set<String>
     let metrics: HubMetrics
-    let emailDelayMs: Int64
+    public let emailDelayMs: Int64
     let chunkSize: Int
     private let queue = DispatchQueue(label: "montrose.fanout")
 
-    public init(store: NotificationStore, live: LiveHub, onlineUsers: @escaping @Sendable () -> Set<String>,
+    public init(store: NotificationStore, live: LiveNotifications, onlineUsers: @escaping @Sendable () -> Set<String>,
                 metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250) {
         self.store = store
         self.live = live
@@ -28,8 +36,8 @@ public final class Notifier: Sendable {
     }
 
     /// Pushes each stored notification to its user's live connections.
-    public func push(_ list: [DeliveredNotification]) {
-        for n in list { live.deliver(n) }
+    public func notify(_ list: [DeliveredNotification]) {
+        for n in list { live.notify(n) }
     }
 
     /// Stores the fan-out's chunks one after another, pushing each to whoever is online. Who is
@@ -52,7 +60,7 @@ public final class Notifier: Sendable {
             case .success(let step):
                 metrics.notificationsStored.add(step.stored, ordering: .relaxed)
                 // Pushed here, in commit order, so no older `unread` can overtake a newer one.
-                push(step.delivered)
+                notify(step.delivered)
                 let total = stored + step.stored
                 let longest = max(longestChunkMicros, step.busyMicros)
                 if !step.finished {
