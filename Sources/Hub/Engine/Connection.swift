@@ -129,7 +129,7 @@ final class Connection {
                 // instead of seeing the connection end.
                 if let alert = tls.takeCiphertext() {
                     output.append(alert)
-                    _ = output.flush(fd: fd)
+                    _ = output.flush(fd: fd, budget: limits.bytesPerFlush)
                 }
                 terminate()
                 return
@@ -352,7 +352,7 @@ final class Connection {
         dropBacklogOfPendingCut()
         enqueue(Bytes(FrameEncoder.closeFrame(code: code, reason: reason)))
         closeSent = true
-        deadline = loop.now + 2 * limits.lingerMs
+        deadline = loop.now + limits.closeHandshakeMs
         notifyClosed(code)
         scheduleFlush()
     }
@@ -460,7 +460,7 @@ final class Connection {
     func flush() {
         queuedForFlush = false
         guard phase != .closed else { return }
-        switch output.flush(fd: fd) {
+        switch output.flush(fd: fd, budget: limits.bytesPerFlush) {
         case .drained:
             refusedAt = 0
             if pollingWrite { loop.setWriteInterest(self, false) }
@@ -484,7 +484,7 @@ final class Connection {
             tls.shutdown()
             if let records = tls.takeCiphertext() {
                 output.append(records)
-                _ = output.flush(fd: fd)
+                _ = output.flush(fd: fd, budget: limits.bytesPerFlush)
             }
         }
         lingering = true

@@ -23,6 +23,8 @@ final class EventLoop: @unchecked Sendable {
     private let mailbox = Locked<[@Sendable (EventLoop) -> Void]>([])
     private let wakePending = Atomic<Bool>(false)
     let shared: EngineCounters
+    /// The loop-wide numbers (the connections' own limits come with their listener).
+    let limits: EngineLimits
 
     private(set) var now: Int64
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -44,14 +46,9 @@ final class EventLoop: @unchecked Sendable {
     /// instead of making everyone on the loop wait for the whole burst. A carried connection
     /// that gets new output joins the turn's list again, in its place (see `scheduleFlush`):
     /// a subscriber the budget missed once is not left behind everyone carried before it.
-    private var carriedFlush = FIFO<Connection>(keepingCapacity: 4_096)
-    /// Time one turn's flush may take before the rest is carried to the next turn (µs). Short,
-    /// because every hop of a message waits for a turn to end: the sender's frame to be read,
-    /// the store's answer, the push to be written. With 2 ms turns during a burst those waits
-    /// added up to 13–16 ms per message in the slow-consumer test; with 0.5 ms, 2–6 ms.
-    static let flushBudgetMicros: Int64 = 500
-    /// ...and how many carried connections each turn writes at least, however busy it is.
-    static let carriedPerTurn = 16
+    /// The turn's flush runs for `limits.flushBudgetMicros`, and writes at least
+    /// `limits.carriedPerTurn` carried connections however busy it is.
+    private var carriedFlush: FIFO<Connection>
     /// Connections the budget missed that had kept up until this turn (all written before, so
     /// not carried): the first `keptUpPerTurn` of them, in the turn's order, are written
     /// right after the budget, before the carried list. Otherwise a reader already there, just
@@ -60,7 +57,6 @@ final class EventLoop: @unchecked Sendable {
     /// test waited 60–75 ms behind ~1,000 stuck newcomers. Bounded, so the carried list still
     /// gets its `carriedPerTurn` every turn.
     private var keptUpFlush: [Connection] = []
-    static let keptUpPerTurn = 16
     private var retired: [Connection] = []
     /// Slow consumers over their output cap, cut off (4009) after the turn's writes, and
     /// closing connections whose linger time ran out. When a busy channel pushes thousands of
@@ -70,13 +66,12 @@ final class EventLoop: @unchecked Sendable {
     /// but memory: a connection waiting for its cut takes no pushes, and one past its linger
     /// deadline has nothing left to send. The sweep finds expired connections once a second,
     /// so without a rate they always come in one batch.
-    private var pendingCuts = FIFO<Connection>(keepingCapacity: 4_096)
-    private var pendingExpiries = FIFO<Connection>(keepingCapacity: 4_096)
-    /// 8 cuts and 4 linger closes a millisecond (2,000 stuck readers: cut within 250 ms,
-    /// let go over 500 ms), after a burst of 64 each; no rate while shutting down, where the
-    /// deadline bounds it.
-    private var cutAllowance = RateAllowance(perMillisecond: 8, burst: 64)
-    private var expiryAllowance = RateAllowance(perMillisecond: 4, burst: 64)
+    private var pendingCuts: FIFO<Connection>
+    private var pendingExpiries: FIFO<Connection>
+    /// `limits.cutsPerMillisecond` and `limits.expiriesPerMillisecond`, after a burst of
+    /// `limits.closeBurst` each; no rate while shutting down, where the deadline bounds it.
+    private var cutAllowance: RateAllowance
+    private var expiryAllowance: RateAllowance
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
@@ -87,20 +82,33 @@ final class EventLoop: @unchecked Sendable {
     /// Connections this loop has accepted since start (read from any thread).
     let acceptedTotal = Atomic<Int>(0)
 
-    private static let wakeToken: UInt64 = 1 << 63
-    private static let listenerTag: UInt64 = 1 << 62
+    /// What an epoll event's 64-bit token names: the mailbox, a listening socket (tag bit and
+    /// its index in the low bits), or a connection (generation in the high half, slot in the low).
+    private enum Token {
+        static let wake: UInt64 = 1 << 63
+        static let listenerTag: UInt64 = 1 << 62
+        static let listenerIndexMask: UInt64 = 0xFFFF
+        static let slotMask: UInt64 = 0xFFFF_FFFF
+        static let generationShift: UInt64 = 32
+    }
 
-    init(index: Int, counters: EngineCounters) throws {
+    init(index: Int, counters: EngineCounters, limits: EngineLimits = EngineLimits()) throws {
         self.index = index
         self.shared = counters
+        self.limits = limits
+        carriedFlush = FIFO(keepingCapacity: limits.loopListCapacity)
+        pendingCuts = FIFO(keepingCapacity: limits.loopListCapacity)
+        pendingExpiries = FIFO(keepingCapacity: limits.loopListCapacity)
+        cutAllowance = RateAllowance(perMillisecond: limits.cutsPerMillisecond, burst: limits.closeBurst)
+        expiryAllowance = RateAllowance(perMillisecond: limits.expiriesPerMillisecond, burst: limits.closeBurst)
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epfd >= 0 else { throw SocketError(what: "epoll_create1", errno: montrose_errno()) }
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw SocketError(what: "eventfd", errno: montrose_errno()) }
         now = monotonicMillis()
-        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
-        plainBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
-        addInterest(wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
+        readBuffer = .allocate(byteCount: limits.loopBufferBytes, alignment: 16)
+        plainBuffer = .allocate(byteCount: limits.loopBufferBytes, alignment: 16)
+        addInterest(wakeFD, token: Token.wake, events: EPOLLIN.rawValue)
     }
 
     /// Safe: the loop's thread holds the loop until `run()` returns, so this runs after it.
@@ -116,7 +124,7 @@ final class EventLoop: @unchecked Sendable {
     func add(_ listener: Listener) throws {
         let fd = try listener.makeSocket()
         listenSockets.append((fd, listener, true))
-        addInterest(fd, token: Self.listenerTag | UInt64(listenSockets.count - 1), events: EPOLLIN.rawValue)
+        addInterest(fd, token: Token.listenerTag | UInt64(listenSockets.count - 1), events: EPOLLIN.rawValue)
     }
 
     // MARK: cross-thread
@@ -164,17 +172,17 @@ final class EventLoop: @unchecked Sendable {
     func waitUntilFinished() { finished.wait() }
 
     private func run() {
-        let capacity = 512
+        let capacity = limits.epollEventsPerWait
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         defer { events.deallocate() }
-        nextSweep = now + 1000
+        nextSweep = now + limits.sweepIntervalMs
         while true {
             let busy = !pendingFlush.isEmpty || !carriedFlush.isEmpty
                 || (!pendingCuts.isEmpty && (isShuttingDown || cutAllowance.hasAny(now: now)))
                 || (!pendingExpiries.isEmpty && (isShuttingDown || expiryAllowance.hasAny(now: now)))
             // Cuts or closes waiting for their rate: wake within a millisecond for the next ones.
             let waiting = !pendingCuts.isEmpty || !pendingExpiries.isEmpty
-            let timeout = busy ? 0 : waiting ? 1 : Int32(max(0, min(1000, nextSweep - now)))
+            let timeout = busy ? 0 : waiting ? limits.rateLimitedWaitMs : Int32(max(0, min(limits.sweepIntervalMs, nextSweep - now)))
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
             if n > 0 {
@@ -182,7 +190,7 @@ final class EventLoop: @unchecked Sendable {
             }
             if now >= nextSweep {
                 sweep()
-                nextSweep = now + 1000
+                nextSweep = now + limits.sweepIntervalMs
             }
             flushPending()
             if !pendingCuts.isEmpty { cutSlowConsumers() }
@@ -202,16 +210,16 @@ final class EventLoop: @unchecked Sendable {
     private func dispatch(_ event: epoll_event) {
         let token = event.data.u64
         let mask = event.events
-        if token == Self.wakeToken {
+        if token == Token.wake {
             runMailbox()
             return
         }
-        if token & Self.listenerTag != 0 {
-            acceptConnections(Int(token & 0xFFFF))
+        if token & Token.listenerTag != 0 {
+            acceptConnections(Int(token & Token.listenerIndexMask))
             return
         }
-        let slot = Int(token & 0xFFFF_FFFF)
-        let generation = UInt32(truncatingIfNeeded: token >> 32)
+        let slot = Int(token & Token.slotMask)
+        let generation = UInt32(truncatingIfNeeded: token >> Token.generationShift)
         guard slot < slots.count, let c = slots[slot], c.id.generation == generation, c.phase != .closed else {
             return // stale: the connection was closed earlier in this batch
         }
@@ -224,7 +232,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func acceptConnections(_ which: Int) {
         let (listenFD, listener, _) = listenSockets[which]
-        for _ in 0..<256 {
+        for _ in 0..<limits.acceptsPerWake {
             switch Socket.accept(listenFD) {
             case .success(nil):
                 return
@@ -275,7 +283,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private static func token(_ id: ConnectionID) -> UInt64 {
-        UInt64(id.generation) << 32 | UInt64(UInt32(bitPattern: id.slot))
+        UInt64(id.generation) << Token.generationShift | UInt64(UInt32(bitPattern: id.slot))
     }
 
     private func addInterest(_ fd: Int32, token: UInt64, events: UInt32) {
@@ -296,7 +304,7 @@ final class EventLoop: @unchecked Sendable {
     /// Writes what the turn queued, in the order it was queued (a publish reaches the oldest
     /// subscribers first), then connections carried from earlier turns, within a time budget.
     private func flushPending() {
-        let deadline = monotonicMicros() + Self.flushBudgetMicros
+        let deadline = monotonicMicros() + limits.flushBudgetMicros
         // Newly scheduled first; flushing can schedule more (a TLS close_notify): until quiet.
         while !pendingFlush.isEmpty {
             var batch = spareFlush
@@ -308,7 +316,7 @@ final class EventLoop: @unchecked Sendable {
                 if overBudget {
                     if !c.listedAsCarried {
                         c.listedAsCarried = true
-                        if keptUpFlush.count < Self.keptUpPerTurn { keptUpFlush.append(c) } else { carriedFlush.append(c) }
+                        if keptUpFlush.count < limits.keptUpPerTurn { keptUpFlush.append(c) } else { carriedFlush.append(c) }
                     }
                     continue
                 }
@@ -326,7 +334,7 @@ final class EventLoop: @unchecked Sendable {
         keptUpFlush.removeAll(keepingCapacity: true)
         // ...then the carried ones: at least `carriedPerTurn`, more while the budget lasts.
         var written = 0
-        while written < Self.carriedPerTurn || monotonicMicros() < deadline, let c = carriedFlush.popFirst() {
+        while written < limits.carriedPerTurn || monotonicMicros() < deadline, let c = carriedFlush.popFirst() {
             c.listedAsCarried = false
             if c.queuedForFlush {
                 c.flush()
@@ -385,7 +393,7 @@ final class EventLoop: @unchecked Sendable {
         // Resume accepting on listeners paused for lack of file descriptors.
         for i in listenSockets.indices where !listenSockets[i].active && !isShuttingDown {
             listenSockets[i].active = true
-            addInterest(listenSockets[i].fd, token: Self.listenerTag | UInt64(i), events: EPOLLIN.rawValue)
+            addInterest(listenSockets[i].fd, token: Token.listenerTag | UInt64(i), events: EPOLLIN.rawValue)
         }
     }
 
