@@ -31,15 +31,8 @@ final class Connection {
     // Transport.
     private let tls: TLSSession?
     private var output = OutputQueue()
-    var pollingWrite = false
-    /// Output waits for the loop's flush (cleared by `flush()`)...
-    var queuedForFlush = false
-    /// ...and the connection is on this turn's flush list, or on the loop's list of writes
-    /// carried over from earlier turns (each at most once). Listed for this turn implies
-    /// queued: only the turn's flush pass takes a connection off that list, and a connection
-    /// polling for EPOLLOUT (the only other caller of `flush()`) is never listed.
-    var listedForFlush = false
-    var listedAsCarried = false
+    /// Where it stands in the loop's write scheduling (changed only by `WriteScheduler`).
+    var flushMark = FlushMark()
     private var closeAfterFlush = false
     private var drainWaiter = false
     /// When the socket last refused more and has not made room since (0: it takes output). The
@@ -51,7 +44,7 @@ final class Connection {
     private var heldPushes = 0
     private(set) var lingering = false
     /// Waiting in the loop's list of linger closes (the sweep finds it again until it is closed).
-    var expiryScheduled = false
+    private var expiryScheduled = false
     /// The next moment the sweep must look at this connection (meaning depends on state).
     private var deadline: Int64
 
@@ -106,8 +99,6 @@ final class Connection {
             }
         }
     }
-
-    func onWritable() { flush() }
 
     /// The socket reported room (EPOLLOUT): the peer is reading. The loop calls this before it
     /// handles the same event's input, so a reply to that input is not judged by an old refusal.
@@ -394,7 +385,7 @@ final class Connection {
         }
         // A slow consumer: it takes nothing more, and is cut off after this turn's writes.
         cutPending = true
-        loop.scheduleCut(self)
+        loop.closes.scheduleCut(self)
     }
 
     /// Cuts off a slow consumer: drops what it has not started to receive and tells it to
@@ -448,22 +439,18 @@ final class Connection {
     }
 
     private func scheduleFlush() {
-        // A connection carried from an earlier turn joins this turn's list again: its new frames
-        // are written in the order they were queued, not after everyone carried before it.
-        guard !listedForFlush && !pollingWrite && phase != .closed else { return }
-        queuedForFlush = true
-        listedForFlush = true
-        loop.pendingFlush.append(self)
+        guard phase != .closed else { return }
+        loop.writes.schedule(self)
     }
 
-    /// Writes what the socket takes; called by the loop after each batch and on EPOLLOUT.
+    /// Writes what the socket takes; called by the loop's `WriteScheduler` after each batch
+    /// and on EPOLLOUT.
     func flush() {
-        queuedForFlush = false
         guard phase != .closed else { return }
         switch output.flush(fd: fd, budget: limits.bytesPerFlush) {
         case .drained:
             refusedAt = 0
-            if pollingWrite { loop.setWriteInterest(self, false) }
+            if flushMark.polling { loop.setWriteInterest(self, false) }
             if drainWaiter {
                 drainWaiter = false
                 handler?.didDrain(self)
@@ -471,7 +458,7 @@ final class Connection {
             if closeAfterFlush && !lingering { startLinger() }
         case .partial:
             if refusedAt == 0 { refusedAt = monotonicMillis() }
-            if !pollingWrite { loop.setWriteInterest(self, true) }
+            if !flushMark.polling { loop.setWriteInterest(self, true) }
         case .failed:
             terminate()
         }
@@ -518,7 +505,11 @@ final class Connection {
     /// Called by the loop's sweep about once a second.
     func sweep(now: Int64) {
         if lingering || closeSent || closeAfterFlush {
-            if now >= deadline { loop.scheduleExpiry(self) } // closed within a few turns
+            // Closed within a few turns; the sweep finds it again until then.
+            if now >= deadline && !expiryScheduled {
+                expiryScheduled = true
+                loop.closes.scheduleExpiry(self)
+            }
             return
         }
         switch phase {

@@ -35,43 +35,14 @@ final class EventLoop: @unchecked Sendable {
     private var generations: [UInt32] = []
     private var freeSlots: [Int32] = []
     private var listenSockets: [(fd: Int32, listener: Listener, active: Bool)] = []
-    var pendingFlush: [Connection] = []
-    /// Spare buffers swapped with the mailbox and the flush list, so taking either allocates
-    /// nothing (copying out of a shared array would allocate a fresh one every turn).
+    /// Spare buffer swapped with the mailbox, so taking it allocates nothing (copying out of a
+    /// shared array would allocate a fresh one every turn).
     private var spareJobs: [@Sendable (EventLoop) -> Void] = []
-    private var spareFlush: [Connection] = []
-    /// Connections scheduled in an earlier turn that the flush budget did not reach. They are
-    /// written after the turn's newly scheduled ones, so a burst of writes to thousands of
-    /// sockets (new subscribers whose windows are still open) is spread over short turns
-    /// instead of making everyone on the loop wait for the whole burst. A carried connection
-    /// that gets new output joins the turn's list again, in its place (see `scheduleFlush`):
-    /// a subscriber the budget missed once is not left behind everyone carried before it.
-    /// The turn's flush runs for `limits.flushBudgetMicros`, and writes at least
-    /// `limits.carriedPerTurn` carried connections however busy it is.
-    private var carriedFlush: FIFO<Connection>
-    /// Connections the budget missed that had kept up until this turn (all written before, so
-    /// not carried): the first `keptUpPerTurn` of them, in the turn's order, are written
-    /// right after the budget, before the carried list. Otherwise a reader already there, just
-    /// past the budget, joined the back of a carried list that a burst of newcomers had
-    /// filled, and waited for all of it: the last few of 100 good readers in the slow-consumer
-    /// test waited 60–75 ms behind ~1,000 stuck newcomers. Bounded, so the carried list still
-    /// gets its `carriedPerTurn` every turn.
-    private var keptUpFlush: [Connection] = []
+    /// When each connection writes (see `WriteScheduler`).
+    let writes: WriteScheduler
     private var retired: [Connection] = []
-    /// Slow consumers over their output cap, cut off (4009) after the turn's writes, and
-    /// closing connections whose linger time ran out. When a busy channel pushes thousands of
-    /// stuck readers over at once, dropping their queues, and two seconds later resetting
-    /// their sockets (tens of microseconds each), is spread over time instead of stalling
-    /// everyone else on the loop for ~30 back-to-back turns. Neither waiting costs anything
-    /// but memory: a connection waiting for its cut takes no pushes, and one past its linger
-    /// deadline has nothing left to send. The sweep finds expired connections once a second,
-    /// so without a rate they always come in one batch.
-    private var pendingCuts: FIFO<Connection>
-    private var pendingExpiries: FIFO<Connection>
-    /// `limits.cutsPerMillisecond` and `limits.expiriesPerMillisecond`, after a burst of
-    /// `limits.closeBurst` each; no rate while shutting down, where the deadline bounds it.
-    private var cutAllowance: RateAllowance
-    private var expiryAllowance: RateAllowance
+    /// Slow consumers' cuts and expired closes, spread over time (see `CloseScheduler`).
+    let closes: CloseScheduler
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
@@ -96,11 +67,8 @@ final class EventLoop: @unchecked Sendable {
         self.index = index
         self.shared = counters
         self.limits = limits
-        carriedFlush = FIFO(keepingCapacity: limits.loopListCapacity)
-        pendingCuts = FIFO(keepingCapacity: limits.loopListCapacity)
-        pendingExpiries = FIFO(keepingCapacity: limits.loopListCapacity)
-        cutAllowance = RateAllowance(perMillisecond: limits.cutsPerMillisecond, burst: limits.closeBurst)
-        expiryAllowance = RateAllowance(perMillisecond: limits.expiriesPerMillisecond, burst: limits.closeBurst)
+        writes = WriteScheduler(limits: limits)
+        closes = CloseScheduler(limits: limits)
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epfd >= 0 else { throw SocketError(what: "epoll_create1", errno: montrose_errno()) }
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
@@ -177,11 +145,9 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + limits.sweepIntervalMs
         while true {
-            let busy = !pendingFlush.isEmpty || !carriedFlush.isEmpty
-                || (!pendingCuts.isEmpty && (isShuttingDown || cutAllowance.hasAny(now: now)))
-                || (!pendingExpiries.isEmpty && (isShuttingDown || expiryAllowance.hasAny(now: now)))
+            let busy = writes.hasWork || closes.hasDue(now: now, unlimited: isShuttingDown)
             // Cuts or closes waiting for their rate: wake within a millisecond for the next ones.
-            let waiting = !pendingCuts.isEmpty || !pendingExpiries.isEmpty
+            let waiting = closes.isWaiting
             let timeout = busy ? 0 : waiting ? limits.rateLimitedWaitMs : Int32(max(0, min(limits.sweepIntervalMs, nextSweep - now)))
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
@@ -192,9 +158,12 @@ final class EventLoop: @unchecked Sendable {
                 sweep()
                 nextSweep = now + limits.sweepIntervalMs
             }
-            flushPending()
-            if !pendingCuts.isEmpty { cutSlowConsumers() }
-            if !pendingExpiries.isEmpty { closeExpired() }
+            writes.flushPending()
+            if closes.hasCuts {
+                closes.cutSlowConsumers(now: now, unlimited: isShuttingDown)
+                writes.flushPending()
+            }
+            if closes.hasExpiries { closes.closeExpired(now: now, unlimited: isShuttingDown) }
             reap()
             if isShuttingDown {
                 if connectionCount == 0 { break }
@@ -225,9 +194,9 @@ final class EventLoop: @unchecked Sendable {
         }
         let errorBits = EPOLLERR.rawValue | EPOLLHUP.rawValue
         // Errors and hang-ups are handled as readable and writable, so the normal paths see them.
-        if mask & EPOLLOUT.rawValue != 0 && c.pollingWrite { c.peerMadeRoom() }
+        if mask & EPOLLOUT.rawValue != 0 && c.flushMark.polling { c.peerMadeRoom() }
         if mask & (EPOLLIN.rawValue | errorBits) != 0 { c.onReadable() }
-        if c.phase != .closed && mask & (EPOLLOUT.rawValue | errorBits) != 0 && c.pollingWrite { c.onWritable() }
+        if c.phase != .closed && mask & (EPOLLOUT.rawValue | errorBits) != 0 && c.flushMark.polling { writes.write(c) }
     }
 
     private func acceptConnections(_ which: Int) {
@@ -298,80 +267,10 @@ final class EventLoop: @unchecked Sendable {
         ev.events = EPOLLIN.rawValue | (on ? EPOLLOUT.rawValue : 0)
         ev.data.u64 = Self.token(c.id)
         epoll_ctl(epfd, EPOLL_CTL_MOD, c.fd, &ev)
-        c.pollingWrite = on
-    }
-
-    /// Writes what the turn queued, in the order it was queued (a publish reaches the oldest
-    /// subscribers first), then connections carried from earlier turns, within a time budget.
-    private func flushPending() {
-        let deadline = monotonicMicros() + limits.flushBudgetMicros
-        // Newly scheduled first; flushing can schedule more (a TLS close_notify): until quiet.
-        while !pendingFlush.isEmpty {
-            var batch = spareFlush
-            spareFlush = []
-            swap(&pendingFlush, &batch)
-            var overBudget = false
-            for c in batch {
-                c.listedForFlush = false
-                if overBudget {
-                    if !c.listedAsCarried {
-                        c.listedAsCarried = true
-                        if keptUpFlush.count < limits.keptUpPerTurn { keptUpFlush.append(c) } else { carriedFlush.append(c) }
-                    }
-                    continue
-                }
-                c.flush()
-                overBudget = monotonicMicros() >= deadline
-            }
-            batch.removeAll(keepingCapacity: true)
-            spareFlush = batch
-        }
-        // Then the few the budget missed that had kept up until now, in the turn's order...
-        for c in keptUpFlush {
-            c.listedAsCarried = false
-            if c.queuedForFlush { c.flush() }
-        }
-        keptUpFlush.removeAll(keepingCapacity: true)
-        // ...then the carried ones: at least `carriedPerTurn`, more while the budget lasts.
-        var written = 0
-        while written < limits.carriedPerTurn || monotonicMicros() < deadline, let c = carriedFlush.popFirst() {
-            c.listedAsCarried = false
-            if c.queuedForFlush {
-                c.flush()
-                written += 1
-            }
-        }
+        writes.setPolling(c, on)
     }
 
     func retire(_ c: Connection) { retired.append(c) }
-
-    func scheduleCut(_ c: Connection) { pendingCuts.append(c) }
-
-    func scheduleExpiry(_ c: Connection) {
-        guard !c.expiryScheduled else { return }
-        c.expiryScheduled = true
-        pendingExpiries.append(c)
-    }
-
-    // What the rate allows this turn, taken one at a time off the front (closing one may
-    // schedule more, which join the end of the list).
-    private func closeExpired() {
-        while !pendingExpiries.isEmpty && mayClose(&expiryAllowance) {
-            pendingExpiries.popFirst()?.expire()
-        }
-    }
-
-    private func cutSlowConsumers() {
-        while !pendingCuts.isEmpty && mayClose(&cutAllowance) {
-            pendingCuts.popFirst()?.cutOff()
-        }
-        flushPending()
-    }
-
-    /// One more cut or linger close now: what `allowance` gives, or anything while shutting down.
-    private func mayClose(_ allowance: inout RateAllowance) -> Bool {
-        isShuttingDown || allowance.take(now: now)
-    }
 
     private func reap() {
         guard !retired.isEmpty else { return }
