@@ -46,7 +46,7 @@ final class HubServer {
         bridgeLimits.http.maxBodyBytes = c.bridgeMaxBody
         let opened: SQLiteStore
         do {
-            for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters)) }
+            for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters, limits: limits)) }
             try FileManager.default.createDirectory(atPath: c.dataDir, withIntermediateDirectories: true)
             opened = try SQLiteStore(path: (c.dataDir as NSString).appendingPathComponent("hub.sqlite"), now: wallMillis(),
                                  messageWording: MessageNotificationText.wording)

@@ -4,20 +4,11 @@ import Core
 import Protocol
 
 // One client connection: its socket, optional TLS, output queue, and where it is in its life
-// (reading HTTP requests, or a WebSocket). It belongs to exactly one loop for its whole life
-// and only that loop's thread touches it. Closing never frees anything in the middle of
-// dispatch: `terminate()` marks it closed and the loop closes the fd after the batch.
-
-/// A connection's address across threads: its loop, slot and the slot's generation (a stale
-/// id never reaches a newer connection that reused the slot).
-struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
-    let loop: Int
-    let slot: Int32
-    let generation: UInt32
-    var description: String { "\(loop).\(slot).\(generation)" }
-}
-
-enum ConnectionPhase { case http, webSocket, closed }
+// (`ConnectionLifecycle`: reading HTTP requests, a WebSocket, closing, lingering). It belongs to
+// exactly one loop for its whole life and only that loop's thread touches it. Every change of
+// its life goes through `lifecycle.handle`, and this class carries out the steps it answers.
+// Closing never frees anything in the middle of dispatch: `terminate()` marks it closed and the
+// loop closes the fd after the batch.
 
 final class Connection {
     let id: ConnectionID
@@ -25,22 +16,15 @@ final class Connection {
     unowned let loop: EventLoop
     let listener: Listener
     let peer: String
-    private(set) var phase = ConnectionPhase.http
+    private var lifecycle: ConnectionLifecycle
+    var phase: ConnectionPhase { lifecycle.phase }
     var limits: EngineLimits { listener.limits }
 
     // Transport.
     private let tls: TLSSession?
     private var output = OutputQueue()
-    var pollingWrite = false
-    /// Output waits for the loop's flush (cleared by `flush()`)...
-    var queuedForFlush = false
-    /// ...and the connection is on this turn's flush list, or on the loop's list of writes
-    /// carried over from earlier turns (each at most once). Listed for this turn implies
-    /// queued: only the turn's flush pass takes a connection off that list, and a connection
-    /// polling for EPOLLOUT (the only other caller of `flush()`) is never listed.
-    var listedForFlush = false
-    var listedAsCarried = false
-    private var closeAfterFlush = false
+    /// Where it stands in the loop's write scheduling (changed only by `WriteScheduler`).
+    var flushMark = FlushMark()
     private var drainWaiter = false
     /// When the socket last refused more and has not made room since (0: it takes output). The
     /// moment of the refused write, not the start of the loop turn that made it: a turn can
@@ -49,29 +33,15 @@ final class Connection {
     /// Pushes the handler holds for this connection outside the queue (live pushes waiting for
     /// a catch-up from the store, summed over its subscriptions): the stuck rule counts them.
     private var heldPushes = 0
-    private(set) var lingering = false
-    /// Waiting in the loop's list of linger closes (the sweep finds it again until it is closed).
-    var expiryScheduled = false
-    /// The next moment the sweep must look at this connection (meaning depends on state).
-    private var deadline: Int64
 
     // HTTP.
     private var http: HTTPRequestParser?
-    private var awaitingResponse = false
-    private var pendingHead = false
-    private var pendingKeepAlive = true
     private(set) var requestsServed = 0
 
     // WebSocket.
     private var reader: WebSocketReader?
     private var deflater: Deflater?
     private(set) var handler: WebSocketHandler?
-    private(set) var closeSent = false
-    /// Over its output cap and waiting to be cut off (4009); takes no more frames meanwhile.
-    private var cutPending = false
-    private var closeNotified = false
-    private var lastReceived: Int64 = 0
-    private var pingSentAt: Int64 = 0
 
     init(id: ConnectionID, fd: Int32, loop: EventLoop, listener: Listener, peer: String, now: Int64) {
         self.id = id
@@ -79,8 +49,9 @@ final class Connection {
         self.loop = loop
         self.listener = listener
         self.peer = peer
-        self.tls = listener.tls.flatMap { TLSSession(context: $0) }
-        self.deadline = now + listener.limits.requestTimeoutMs
+        let tls = listener.tls.flatMap { TLSSession(context: $0) }
+        self.tls = tls
+        self.lifecycle = ConnectionLifecycle(tls: tls != nil, now: now, limits: listener.limits)
         self.http = HTTPRequestParser(limits: listener.limits.http)
     }
 
@@ -107,8 +78,6 @@ final class Connection {
         }
     }
 
-    func onWritable() { flush() }
-
     /// The socket reported room (EPOLLOUT): the peer is reading. The loop calls this before it
     /// handles the same event's input, so a reply to that input is not judged by an old refusal.
     func peerMadeRoom() { refusedAt = 0 }
@@ -129,7 +98,7 @@ final class Connection {
                 // instead of seeing the connection end.
                 if let alert = tls.takeCiphertext() {
                     output.append(alert)
-                    _ = output.flush(fd: fd)
+                    _ = output.flush(fd: fd, budget: limits.bytesPerFlush)
                 }
                 terminate()
                 return
@@ -143,30 +112,25 @@ final class Connection {
     }
 
     private func received(_ bytes: UnsafeMutableRawBufferPointer) {
-        if lingering { return }
-        switch phase {
-        case .http:
-            if http?.isIdle == true { deadline = loop.now + limits.requestTimeoutMs }
+        switch lifecycle.input {
+        case .requests:
+            handle(.requestBytes(parserIdle: http?.isIdle == true))
             http?.append(UnsafeRawBufferPointer(bytes))
             serveRequests()
-        case .webSocket:
+        case .frames:
             readFrames(bytes)
-        case .closed:
+        case .discarded:
             return
         }
     }
 
-    private func peerClosed() {
-        if phase == .webSocket && !closeNotified {
-            notifyClosed(nil) // 1006: the peer went away without a close frame
-        }
-        terminate()
-    }
+    /// The peer went away (a WebSocket without a close frame is told 1006).
+    private func peerClosed() { handle(.peerEOF) }
 
     // MARK: HTTP
 
     private func serveRequests() {
-        while phase == .http && !awaitingResponse && !closeAfterFlush {
+        while lifecycle.readsRequests {
             let request: HTTPRequest?
             do {
                 request = try http?.next()
@@ -183,13 +147,12 @@ final class Connection {
                 return
             }
             requestsServed += 1
-            pendingHead = request.method == "HEAD"
-            pendingKeepAlive = request.keepAlive
+            handle(.requestParsed(head: request.method == "HEAD", keepAlive: request.keepAlive))
             switch listener.service.handle(request, on: self) {
             case .respond(let response):
                 respond(response)
             case .later:
-                awaitingResponse = true
+                break // the service calls `respond` when it can
             case .webSocket(let handler, let options):
                 upgrade(request, handler: handler, options: options)
                 return
@@ -202,19 +165,13 @@ final class Connection {
     /// through here (routes, errors, refused upgrades; not the 101 of an accepted one), so this
     /// is where a TLS listener's Strict-Transport-Security header is added.
     func respond(_ response: HTTPResponse) {
-        guard phase == .http else { return }
+        guard let shape = lifecycle.responseShape else { return }
         var r = response
         if tls != nil, let sts = listener.strictTransportSecurity { r.headers.append(("Strict-Transport-Security", sts)) }
-        if !pendingKeepAlive || loop.isShuttingDown { r.closeConnection = true }
-        enqueue(Bytes(r.encoded(includeBody: !pendingHead)))
-        awaitingResponse = false
-        if r.closeConnection {
-            closeAfterFlush = true
-            scheduleFlush()
-            return
-        }
-        deadline = loop.now + limits.keepAliveIdleMs
-        if http?.bufferedCount ?? 0 > 0 { serveRequests() }
+        if !shape.keepAlive || loop.isShuttingDown { r.closeConnection = true }
+        enqueue(Bytes(r.encoded(includeBody: !shape.head)))
+        handle(.responded(closeConnection: r.closeConnection))
+        if !r.closeConnection && http?.bufferedCount ?? 0 > 0 { serveRequests() }
     }
 
     private func upgrade(_ request: HTTPRequest, handler: WebSocketHandler, options: HandshakeOptions) {
@@ -237,10 +194,9 @@ final class Connection {
         }
         let leftover = http?.takeBuffered() ?? []
         http = nil
-        phase = .webSocket
+        handle(.upgraded)
         reader = WebSocketReader(maxMessageSize: limits.maxMessage, inflater: inflater)
         self.handler = handler
-        lastReceived = loop.now
         enqueue(Bytes(accept.response))
         loop.webSocketOpened()
         handler.didOpen(self)
@@ -254,8 +210,7 @@ final class Connection {
 
     private func readFrames(_ bytes: UnsafeMutableRawBufferPointer) {
         guard reader != nil else { return } // failed or finished: input is discarded
-        lastReceived = loop.now
-        pingSentAt = 0
+        handle(.frameBytes)
         var events = loop.takeEventScratch()
         var failure: WebSocketError?
         do {
@@ -265,7 +220,7 @@ final class Connection {
         }
         for event in events {
             if phase != .webSocket { break }
-            handle(event)
+            dispatch(event)
         }
         events.removeAll(keepingCapacity: true)
         loop.returnEventScratch(events)
@@ -275,35 +230,22 @@ final class Connection {
         }
     }
 
-    private func handle(_ event: WebSocketEvent) {
+    private func dispatch(_ event: WebSocketEvent) {
         switch event {
         case .message(let opcode, let payload):
-            if !closeSent { handler?.didReceive(self, opcode: opcode, payload: payload) }
+            if lifecycle.isOpenWebSocket { handler?.didReceive(self, opcode: opcode, payload: payload) }
         case .ping(let payload):
-            if !closeSent { enqueue(Bytes.frame(.pong, payload)) }
+            if lifecycle.isOpenWebSocket { enqueue(Bytes.frame(.pong, payload)) }
         case .pong:
             break
         case .close(let code, _):
-            reader = nil
-            if closeSent {
-                // The peer answered our close: the handshake is complete.
-                closeAfterFlush = true
-                scheduleFlush()
-            } else {
-                // Echo the peer's code (§5.5.1), then close the TCP connection.
-                enqueue(Bytes(FrameEncoder.closeFrame(code: code)))
-                closeSent = true
-                notifyClosed(code)
-                closeAfterFlush = true
-                deadline = loop.now + limits.lingerMs
-                scheduleFlush()
-            }
+            handle(.closeFrame(code))
         }
     }
 
     /// Sends a data message, compressed when permessage-deflate is on and it is worth it.
     func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
-        guard phase == .webSocket, !closeSent, !cutPending else { return }
+        guard lifecycle.takesFrames else { return }
         if let deflater, payload.count >= limits.compressionThreshold {
             let compressed = deflater.deflate(payload)
             compressed.withUnsafeBytes { enqueue(Bytes.frame(opcode, $0, rsv1: true)) }
@@ -336,41 +278,18 @@ final class Connection {
     /// false when the connection takes no more (closing, or waiting to be cut off).
     @discardableResult
     func sendFrame(_ frame: Bytes) -> Bool {
-        guard phase == .webSocket, !closeSent, !cutPending else { return false }
+        guard lifecycle.takesFrames else { return false }
         enqueue(frame)
         checkBackpressure()
         return true
     }
 
     /// Starts the closing handshake (server side). The connection ends when the peer answers,
-    /// or after the linger time if it does not.
-    func close(_ code: CloseCode, reason: String = "") {
-        guard phase == .webSocket, !closeSent else {
-            if phase == .http { closeAfterFlush = true; scheduleFlush() }
-            return
-        }
-        dropBacklogOfPendingCut()
-        enqueue(Bytes(FrameEncoder.closeFrame(code: code, reason: reason)))
-        closeSent = true
-        deadline = loop.now + 2 * limits.lingerMs
-        notifyClosed(code)
-        scheduleFlush()
-    }
+    /// or after the close-handshake time if it does not.
+    func close(_ code: CloseCode, reason: String = "") { handle(.close(code, reason: reason)) }
 
     /// Closes with `code` without waiting for the peer's close frame (a broken rule).
-    func fail(code: CloseCode, reason: String) {
-        guard phase == .webSocket else { return }
-        reader = nil
-        if !closeSent {
-            dropBacklogOfPendingCut()
-            enqueue(Bytes(FrameEncoder.closeFrame(code: code, reason: reason)))
-            closeSent = true
-            notifyClosed(code)
-        }
-        closeAfterFlush = true
-        deadline = loop.now + limits.lingerMs
-        scheduleFlush()
-    }
+    func fail(code: CloseCode, reason: String) { handle(.fail(code, reason: reason)) }
 
     /// A slow consumer is cut off: over the byte cap; or, while its socket refuses output,
     /// over the frame cap, or over `maxStalledFrames` pushes behind (queued or held) with the
@@ -380,7 +299,7 @@ final class Connection {
     /// batch behind that work. So they apply only after a write was refused, the refusal is
     /// timed from that write, and the socket is asked whether it still refuses before the verdict.
     private func checkBackpressure() {
-        guard !cutPending, phase == .webSocket else { return }
+        guard lifecycle.takesFrames else { return }
         if output.bytes <= limits.effectiveMaxOutputBytes {
             guard refusedAt > 0 else { return }
             let stuck = output.frames + heldPushes > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
@@ -393,46 +312,12 @@ final class Connection {
             }
         }
         // A slow consumer: it takes nothing more, and is cut off after this turn's writes.
-        cutPending = true
-        loop.scheduleCut(self)
+        handle(.overCap)
     }
 
     /// Cuts off a slow consumer: drops what it has not started to receive and tells it to
-    /// recover with `since` (4009).
-    func cutOff() {
-        guard phase == .webSocket, !closeSent else {
-            cutPending = false // closed or closing meanwhile: its close frame must not be dropped
-            return
-        }
-        Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)",
-                                   "held": "\(heldPushes)", "refused_ms": refusedAt > 0 ? "\(loop.now - refusedAt)" : "0"])
-        loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
-        if tls != nil {
-            // Queued TLS records cannot be dropped without breaking the stream.
-            notifyClosed(.slowConsumer)
-            terminate()
-            return
-        }
-        output.dropUnstarted()
-        cutPending = false
-        fail(code: .slowConsumer, reason: "slow consumer")
-    }
-
-    /// A connection waiting to be cut off that closes for another reason first: its backlog
-    /// would never be read, so the close frame goes right after what is already on its way.
-    private func dropBacklogOfPendingCut() {
-        guard cutPending, tls == nil else { return }
-        output.dropUnstarted()
-    }
-
-    private func notifyClosed(_ code: CloseCode?) {
-        guard !closeNotified else { return }
-        closeNotified = true
-        if phase == .webSocket || handler != nil {
-            loop.webSocketClosed()
-            handler?.didClose(self, code: code)
-        }
-    }
+    /// recover with `since` (4009); over TLS it ends without a close frame.
+    func cutOff() { handle(.cutDue) }
 
     // MARK: writing
 
@@ -448,48 +333,29 @@ final class Connection {
     }
 
     private func scheduleFlush() {
-        // A connection carried from an earlier turn joins this turn's list again: its new frames
-        // are written in the order they were queued, not after everyone carried before it.
-        guard !listedForFlush && !pollingWrite && phase != .closed else { return }
-        queuedForFlush = true
-        listedForFlush = true
-        loop.pendingFlush.append(self)
+        guard phase != .closed else { return }
+        loop.writes.schedule(self)
     }
 
-    /// Writes what the socket takes; called by the loop after each batch and on EPOLLOUT.
+    /// Writes what the socket takes; called by the loop's `WriteScheduler` after each batch
+    /// and on EPOLLOUT.
     func flush() {
-        queuedForFlush = false
         guard phase != .closed else { return }
-        switch output.flush(fd: fd) {
+        switch output.flush(fd: fd, budget: limits.bytesPerFlush) {
         case .drained:
             refusedAt = 0
-            if pollingWrite { loop.setWriteInterest(self, false) }
+            if flushMark.polling { loop.setWriteInterest(self, false) }
             if drainWaiter {
                 drainWaiter = false
                 handler?.didDrain(self)
             }
-            if closeAfterFlush && !lingering { startLinger() }
+            handle(.drained)
         case .partial:
             if refusedAt == 0 { refusedAt = monotonicMillis() }
-            if !pollingWrite { loop.setWriteInterest(self, true) }
+            if !flushMark.polling { loop.setWriteInterest(self, true) }
         case .failed:
             terminate()
         }
-    }
-
-    /// After the last byte: send FIN and wait briefly for the peer's, discarding what it
-    /// sends, so our final bytes are not destroyed by a reset (a "lingering close").
-    private func startLinger() {
-        if let tls {
-            tls.shutdown()
-            if let records = tls.takeCiphertext() {
-                output.append(records)
-                _ = output.flush(fd: fd)
-            }
-        }
-        lingering = true
-        deadline = loop.now + limits.lingerMs
-        shutdown(fd, Int32(SHUT_WR))
     }
 
     /// The closing time ran out. A peer that never took our last bytes is reset: it is not
@@ -503,64 +369,66 @@ final class Connection {
     }
 
     /// Ends the connection now; the loop releases the fd after the current batch.
-    func terminate() {
-        guard phase != .closed else { return }
-        if phase == .webSocket { notifyClosed(nil) }
-        phase = .closed
-        reader = nil
-        http = nil
-        output.removeAll()
-        loop.retire(self)
-    }
+    func terminate() { handle(.terminate) }
 
     // MARK: timers
 
     /// Called by the loop's sweep about once a second.
     func sweep(now: Int64) {
-        if lingering || closeSent || closeAfterFlush {
-            if now >= deadline { loop.scheduleExpiry(self) } // closed within a few turns
-            return
-        }
-        switch phase {
-        case .http:
-            if awaitingResponse { return }
-            guard now >= deadline else { return }
-            if http?.isIdle == true && requestsServed > 0 {
-                terminate() // idle keep-alive
-            } else {
-                Log.debug("request_timeout", ["conn": "\(id)", "peer": peer])
-                pendingKeepAlive = false
-                pendingHead = false
-                respond(.error(HTTPStatus(408, "Request Timeout"), "request not received in time", code: .badRequest, closeConnection: true))
-            }
-        case .webSocket:
-            handler?.tick(self, now: now)
-            guard phase == .webSocket, !closeSent else { return }
-            if pingSentAt > 0 {
-                if now - pingSentAt >= limits.pongTimeoutMs { fail(code: .goingAway, reason: "ping timeout") }
-            } else if now - lastReceived >= limits.pingIntervalMs {
-                pingSentAt = now
-                enqueue(Bytes.frame(.ping, []))
-            }
-        case .closed:
-            return
-        }
+        if lifecycle.isOpenWebSocket { handler?.tick(self, now: now) }
+        handle(.sweep(keepAliveIdle: http?.isIdle == true && requestsServed > 0), now: now)
     }
 
     /// Server shutdown: WebSockets get 1001, idle HTTP connections close, busy ones close
     /// after their response.
-    func beginShutdown() {
-        switch phase {
-        case .webSocket:
-            // 1001, flushed, then FIN: the hub does not wait for each client's close reply.
-            if !closeSent { fail(code: .goingAway, reason: "server shutting down") }
-        case .http:
-            if awaitingResponse { pendingKeepAlive = false } else if http?.isIdle == true { terminate() } else {
-                closeAfterFlush = true
-                scheduleFlush()
-            }
-        case .closed:
-            return
+    func beginShutdown() { handle(.shutdown(parserIdle: http?.isIdle == true)) }
+
+    // MARK: lifecycle
+
+    /// Moves the lifecycle on and carries out its steps, in this order.
+    private func handle(_ event: LifecycleEvent, now: Int64? = nil) {
+        let actions = lifecycle.handle(event, now: now ?? loop.now, limits: limits)
+        let steps = actions.steps
+        guard !steps.isEmpty else { return }
+        if steps.contains(.reportSlowConsumer) {
+            Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)",
+                                       "held": "\(heldPushes)", "refused_ms": refusedAt > 0 ? "\(loop.now - refusedAt)" : "0"])
+            loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         }
+        if steps.contains(.dropUnstarted) { output.dropUnstarted() }
+        if steps.contains(.stopReading) { reader = nil }
+        if steps.contains(.enqueueClose) { enqueue(Bytes(FrameEncoder.closeFrame(code: actions.code, reason: actions.reason))) }
+        if steps.contains(.notifyClosed) {
+            loop.webSocketClosed()
+            handler?.didClose(self, code: actions.code)
+        }
+        if steps.contains(.scheduleFlush) { scheduleFlush() }
+        if steps.contains(.sendPing) { enqueue(Bytes.frame(.ping, [])) }
+        if steps.contains(.respond408) {
+            Log.debug("request_timeout", ["conn": "\(id)", "peer": peer])
+            respond(.error(HTTPStatus(408, "Request Timeout"), "request not received in time", code: .badRequest, closeConnection: true))
+        }
+        if steps.contains(.scheduleCut) { loop.closes.scheduleCut(self) }
+        if steps.contains(.scheduleExpiry) { loop.closes.scheduleExpiry(self) } // closed within a few turns
+        if steps.contains(.shutdownWrite) { startLinger() }
+        if steps.contains(.terminate) {
+            reader = nil
+            http = nil
+            output.removeAll()
+            loop.retire(self)
+        }
+    }
+
+    /// After the last byte: send FIN and wait briefly for the peer's, discarding what it
+    /// sends, so our final bytes are not destroyed by a reset (a "lingering close").
+    private func startLinger() {
+        if let tls {
+            tls.shutdown()
+            if let records = tls.takeCiphertext() {
+                output.append(records)
+                _ = output.flush(fd: fd, budget: limits.bytesPerFlush)
+            }
+        }
+        shutdown(fd, Int32(SHUT_WR))
     }
 }

@@ -1,7 +1,9 @@
 import Protocol
 
-// Every limit the engine enforces, with its default. The flag that changes each one is in
-// App/Configuration.swift.
+// Every limit and number the engine uses, with its default. The flag that changes a limit, where
+// there is one, is in App/Configuration.swift. Per-connection limits are read through the
+// connection's listener; the loop-wide ones (the "Loop" section) through the `EngineLimits` given
+// to `EventLoop.init`.
 struct EngineLimits: Sendable {
     /// Largest WebSocket message after inflation (`--max-message`); over it: close 1009.
     var maxMessage = 1 << 20
@@ -51,8 +53,53 @@ struct EngineLimits: Sendable {
     var maxConnections = 10_000
     /// Bytes read per readable event before the loop moves to the next socket (fairness).
     var readBudget = 256 * 1024
+    /// Bytes one flush of a connection writes at most before the loop moves on (fairness).
+    var bytesPerFlush = 1 << 20
+    /// Room added to two of the largest messages for the output cap (`effectiveMaxOutputBytes`).
+    var outputSlackBytes = 64 * 1024
+    /// Pending connections the kernel queues on each listening socket.
+    var listenBacklog: Int32 = 4_096
 
     /// Output cap actually applied: at least two of the largest messages, so an echo of a
     /// maximal message never trips it.
-    var effectiveMaxOutputBytes: Int { max(maxOutputBytes, 2 * maxMessage + 64 * 1024) }
+    var effectiveMaxOutputBytes: Int { max(maxOutputBytes, 2 * maxMessage + outputSlackBytes) }
+    /// How long a server-initiated close waits for the peer's close frame (then FIN and linger).
+    var closeHandshakeMs: Int64 { 2 * lingerMs }
+
+    // MARK: Loop
+
+    /// The loop's read buffer and its buffer for decrypted TLS input, each.
+    var loopBufferBytes = 64 * 1024
+    /// Events taken from epoll per wait.
+    var epollEventsPerWait = 512
+    /// How often the loop sweeps its connections for timers.
+    var sweepIntervalMs: Int64 = 1_000
+    /// How long the loop waits for events while cuts or closes wait for their rate.
+    var rateLimitedWaitMs: Int32 = 1
+    /// Connections accepted per wake of a listening socket, before the loop serves the others.
+    var acceptsPerWake = 256
+    /// Time one turn's flush may take before the rest is carried to the next turn (µs). Short,
+    /// because every hop of a message waits for a turn to end: the sender's frame to be read,
+    /// the store's answer, the push to be written. With 2 ms turns during a burst those waits
+    /// added up to 13–16 ms per message in the slow-consumer test; with 0.5 ms, 2–6 ms.
+    var flushBudgetMicros: Int64 = 500
+    /// How many carried connections each turn writes at least, however busy it is.
+    var carriedPerTurn = 16
+    /// How many connections the budget missed that had kept up are written first next.
+    var keptUpPerTurn = 16
+    /// Capacity the loop's lists of waiting connections (carried writes, cuts, expiries) keep
+    /// when they empty.
+    var loopListCapacity = 4_096
+    /// Slow consumers cut off (4009) per millisecond, and expired closes let go per millisecond
+    /// (2,000 stuck readers: cut within 250 ms, let go over 500 ms), each after a burst.
+    var cutsPerMillisecond = 8
+    var expiriesPerMillisecond = 4
+    var closeBurst = 64
+
+    // MARK: Fixed
+
+    /// Byte runs handed to one writev.
+    static let iovecsPerWritev = 64
+    /// Capacity a connection's output list keeps when it empties.
+    static let outputListCapacity = 16
 }

@@ -23,6 +23,8 @@ final class EventLoop: @unchecked Sendable {
     private let mailbox = Locked<[@Sendable (EventLoop) -> Void]>([])
     private let wakePending = Atomic<Bool>(false)
     let shared: EngineCounters
+    /// The loop-wide numbers (the connections' own limits come with their listener).
+    let limits: EngineLimits
 
     private(set) var now: Int64
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -33,50 +35,14 @@ final class EventLoop: @unchecked Sendable {
     private var generations: [UInt32] = []
     private var freeSlots: [Int32] = []
     private var listenSockets: [(fd: Int32, listener: Listener, active: Bool)] = []
-    var pendingFlush: [Connection] = []
-    /// Spare buffers swapped with the mailbox and the flush list, so taking either allocates
-    /// nothing (copying out of a shared array would allocate a fresh one every turn).
+    /// Spare buffer swapped with the mailbox, so taking it allocates nothing (copying out of a
+    /// shared array would allocate a fresh one every turn).
     private var spareJobs: [@Sendable (EventLoop) -> Void] = []
-    private var spareFlush: [Connection] = []
-    /// Connections scheduled in an earlier turn that the flush budget did not reach. They are
-    /// written after the turn's newly scheduled ones, so a burst of writes to thousands of
-    /// sockets (new subscribers whose windows are still open) is spread over short turns
-    /// instead of making everyone on the loop wait for the whole burst. A carried connection
-    /// that gets new output joins the turn's list again, in its place (see `scheduleFlush`):
-    /// a subscriber the budget missed once is not left behind everyone carried before it.
-    private var carriedFlush = FIFO<Connection>(keepingCapacity: 4_096)
-    /// Time one turn's flush may take before the rest is carried to the next turn (µs). Short,
-    /// because every hop of a message waits for a turn to end: the sender's frame to be read,
-    /// the store's answer, the push to be written. With 2 ms turns during a burst those waits
-    /// added up to 13–16 ms per message in the slow-consumer test; with 0.5 ms, 2–6 ms.
-    static let flushBudgetMicros: Int64 = 500
-    /// ...and how many carried connections each turn writes at least, however busy it is.
-    static let carriedPerTurn = 16
-    /// Connections the budget missed that had kept up until this turn (all written before, so
-    /// not carried): the first `keptUpPerTurn` of them, in the turn's order, are written
-    /// right after the budget, before the carried list. Otherwise a reader already there, just
-    /// past the budget, joined the back of a carried list that a burst of newcomers had
-    /// filled, and waited for all of it: the last few of 100 good readers in the slow-consumer
-    /// test waited 60–75 ms behind ~1,000 stuck newcomers. Bounded, so the carried list still
-    /// gets its `carriedPerTurn` every turn.
-    private var keptUpFlush: [Connection] = []
-    static let keptUpPerTurn = 16
+    /// When each connection writes (see `WriteScheduler`).
+    let writes: WriteScheduler
     private var retired: [Connection] = []
-    /// Slow consumers over their output cap, cut off (4009) after the turn's writes, and
-    /// closing connections whose linger time ran out. When a busy channel pushes thousands of
-    /// stuck readers over at once, dropping their queues, and two seconds later resetting
-    /// their sockets (tens of microseconds each), is spread over time instead of stalling
-    /// everyone else on the loop for ~30 back-to-back turns. Neither waiting costs anything
-    /// but memory: a connection waiting for its cut takes no pushes, and one past its linger
-    /// deadline has nothing left to send. The sweep finds expired connections once a second,
-    /// so without a rate they always come in one batch.
-    private var pendingCuts = FIFO<Connection>(keepingCapacity: 4_096)
-    private var pendingExpiries = FIFO<Connection>(keepingCapacity: 4_096)
-    /// 8 cuts and 4 linger closes a millisecond (2,000 stuck readers: cut within 250 ms,
-    /// let go over 500 ms), after a burst of 64 each; no rate while shutting down, where the
-    /// deadline bounds it.
-    private var cutAllowance = RateAllowance(perMillisecond: 8, burst: 64)
-    private var expiryAllowance = RateAllowance(perMillisecond: 4, burst: 64)
+    /// Slow consumers' cuts and expired closes, spread over time (see `CloseScheduler`).
+    let closes: CloseScheduler
     private var nextSweep: Int64 = 0
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
@@ -87,20 +53,30 @@ final class EventLoop: @unchecked Sendable {
     /// Connections this loop has accepted since start (read from any thread).
     let acceptedTotal = Atomic<Int>(0)
 
-    private static let wakeToken: UInt64 = 1 << 63
-    private static let listenerTag: UInt64 = 1 << 62
+    /// What an epoll event's 64-bit token names: the mailbox, a listening socket (tag bit and
+    /// its index in the low bits), or a connection (generation in the high half, slot in the low).
+    private enum Token {
+        static let wake: UInt64 = 1 << 63
+        static let listenerTag: UInt64 = 1 << 62
+        static let listenerIndexMask: UInt64 = 0xFFFF
+        static let slotMask: UInt64 = 0xFFFF_FFFF
+        static let generationShift: UInt64 = 32
+    }
 
-    init(index: Int, counters: EngineCounters) throws {
+    init(index: Int, counters: EngineCounters, limits: EngineLimits = EngineLimits()) throws {
         self.index = index
         self.shared = counters
+        self.limits = limits
+        writes = WriteScheduler(limits: limits)
+        closes = CloseScheduler(limits: limits)
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epfd >= 0 else { throw SocketError(what: "epoll_create1", errno: montrose_errno()) }
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw SocketError(what: "eventfd", errno: montrose_errno()) }
         now = monotonicMillis()
-        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
-        plainBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
-        addInterest(wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
+        readBuffer = .allocate(byteCount: limits.loopBufferBytes, alignment: 16)
+        plainBuffer = .allocate(byteCount: limits.loopBufferBytes, alignment: 16)
+        addInterest(wakeFD, token: Token.wake, events: EPOLLIN.rawValue)
     }
 
     /// Safe: the loop's thread holds the loop until `run()` returns, so this runs after it.
@@ -116,7 +92,7 @@ final class EventLoop: @unchecked Sendable {
     func add(_ listener: Listener) throws {
         let fd = try listener.makeSocket()
         listenSockets.append((fd, listener, true))
-        addInterest(fd, token: Self.listenerTag | UInt64(listenSockets.count - 1), events: EPOLLIN.rawValue)
+        addInterest(fd, token: Token.listenerTag | UInt64(listenSockets.count - 1), events: EPOLLIN.rawValue)
     }
 
     // MARK: cross-thread
@@ -164,17 +140,15 @@ final class EventLoop: @unchecked Sendable {
     func waitUntilFinished() { finished.wait() }
 
     private func run() {
-        let capacity = 512
+        let capacity = limits.epollEventsPerWait
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         defer { events.deallocate() }
-        nextSweep = now + 1000
+        nextSweep = now + limits.sweepIntervalMs
         while true {
-            let busy = !pendingFlush.isEmpty || !carriedFlush.isEmpty
-                || (!pendingCuts.isEmpty && (isShuttingDown || cutAllowance.hasAny(now: now)))
-                || (!pendingExpiries.isEmpty && (isShuttingDown || expiryAllowance.hasAny(now: now)))
+            let busy = writes.hasWork || closes.hasDue(now: now, unlimited: isShuttingDown)
             // Cuts or closes waiting for their rate: wake within a millisecond for the next ones.
-            let waiting = !pendingCuts.isEmpty || !pendingExpiries.isEmpty
-            let timeout = busy ? 0 : waiting ? 1 : Int32(max(0, min(1000, nextSweep - now)))
+            let waiting = closes.isWaiting
+            let timeout = busy ? 0 : waiting ? limits.rateLimitedWaitMs : Int32(max(0, min(limits.sweepIntervalMs, nextSweep - now)))
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
             if n > 0 {
@@ -182,11 +156,14 @@ final class EventLoop: @unchecked Sendable {
             }
             if now >= nextSweep {
                 sweep()
-                nextSweep = now + 1000
+                nextSweep = now + limits.sweepIntervalMs
             }
-            flushPending()
-            if !pendingCuts.isEmpty { cutSlowConsumers() }
-            if !pendingExpiries.isEmpty { closeExpired() }
+            writes.flushPending()
+            if closes.hasCuts {
+                closes.cutSlowConsumers(now: now, unlimited: isShuttingDown)
+                writes.flushPending()
+            }
+            if closes.hasExpiries { closes.closeExpired(now: now, unlimited: isShuttingDown) }
             reap()
             if isShuttingDown {
                 if connectionCount == 0 { break }
@@ -202,29 +179,29 @@ final class EventLoop: @unchecked Sendable {
     private func dispatch(_ event: epoll_event) {
         let token = event.data.u64
         let mask = event.events
-        if token == Self.wakeToken {
+        if token == Token.wake {
             runMailbox()
             return
         }
-        if token & Self.listenerTag != 0 {
-            acceptConnections(Int(token & 0xFFFF))
+        if token & Token.listenerTag != 0 {
+            acceptConnections(Int(token & Token.listenerIndexMask))
             return
         }
-        let slot = Int(token & 0xFFFF_FFFF)
-        let generation = UInt32(truncatingIfNeeded: token >> 32)
+        let slot = Int(token & Token.slotMask)
+        let generation = UInt32(truncatingIfNeeded: token >> Token.generationShift)
         guard slot < slots.count, let c = slots[slot], c.id.generation == generation, c.phase != .closed else {
             return // stale: the connection was closed earlier in this batch
         }
         let errorBits = EPOLLERR.rawValue | EPOLLHUP.rawValue
         // Errors and hang-ups are handled as readable and writable, so the normal paths see them.
-        if mask & EPOLLOUT.rawValue != 0 && c.pollingWrite { c.peerMadeRoom() }
+        if mask & EPOLLOUT.rawValue != 0 && c.flushMark.polling { c.peerMadeRoom() }
         if mask & (EPOLLIN.rawValue | errorBits) != 0 { c.onReadable() }
-        if c.phase != .closed && mask & (EPOLLOUT.rawValue | errorBits) != 0 && c.pollingWrite { c.onWritable() }
+        if c.phase != .closed && mask & (EPOLLOUT.rawValue | errorBits) != 0 && c.flushMark.polling { writes.write(c) }
     }
 
     private func acceptConnections(_ which: Int) {
         let (listenFD, listener, _) = listenSockets[which]
-        for _ in 0..<256 {
+        for _ in 0..<limits.acceptsPerWake {
             switch Socket.accept(listenFD) {
             case .success(nil):
                 return
@@ -275,7 +252,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private static func token(_ id: ConnectionID) -> UInt64 {
-        UInt64(id.generation) << 32 | UInt64(UInt32(bitPattern: id.slot))
+        UInt64(id.generation) << Token.generationShift | UInt64(UInt32(bitPattern: id.slot))
     }
 
     private func addInterest(_ fd: Int32, token: UInt64, events: UInt32) {
@@ -290,80 +267,10 @@ final class EventLoop: @unchecked Sendable {
         ev.events = EPOLLIN.rawValue | (on ? EPOLLOUT.rawValue : 0)
         ev.data.u64 = Self.token(c.id)
         epoll_ctl(epfd, EPOLL_CTL_MOD, c.fd, &ev)
-        c.pollingWrite = on
-    }
-
-    /// Writes what the turn queued, in the order it was queued (a publish reaches the oldest
-    /// subscribers first), then connections carried from earlier turns, within a time budget.
-    private func flushPending() {
-        let deadline = monotonicMicros() + Self.flushBudgetMicros
-        // Newly scheduled first; flushing can schedule more (a TLS close_notify): until quiet.
-        while !pendingFlush.isEmpty {
-            var batch = spareFlush
-            spareFlush = []
-            swap(&pendingFlush, &batch)
-            var overBudget = false
-            for c in batch {
-                c.listedForFlush = false
-                if overBudget {
-                    if !c.listedAsCarried {
-                        c.listedAsCarried = true
-                        if keptUpFlush.count < Self.keptUpPerTurn { keptUpFlush.append(c) } else { carriedFlush.append(c) }
-                    }
-                    continue
-                }
-                c.flush()
-                overBudget = monotonicMicros() >= deadline
-            }
-            batch.removeAll(keepingCapacity: true)
-            spareFlush = batch
-        }
-        // Then the few the budget missed that had kept up until now, in the turn's order...
-        for c in keptUpFlush {
-            c.listedAsCarried = false
-            if c.queuedForFlush { c.flush() }
-        }
-        keptUpFlush.removeAll(keepingCapacity: true)
-        // ...then the carried ones: at least `carriedPerTurn`, more while the budget lasts.
-        var written = 0
-        while written < Self.carriedPerTurn || monotonicMicros() < deadline, let c = carriedFlush.popFirst() {
-            c.listedAsCarried = false
-            if c.queuedForFlush {
-                c.flush()
-                written += 1
-            }
-        }
+        writes.setPolling(c, on)
     }
 
     func retire(_ c: Connection) { retired.append(c) }
-
-    func scheduleCut(_ c: Connection) { pendingCuts.append(c) }
-
-    func scheduleExpiry(_ c: Connection) {
-        guard !c.expiryScheduled else { return }
-        c.expiryScheduled = true
-        pendingExpiries.append(c)
-    }
-
-    // What the rate allows this turn, taken one at a time off the front (closing one may
-    // schedule more, which join the end of the list).
-    private func closeExpired() {
-        while !pendingExpiries.isEmpty && mayClose(&expiryAllowance) {
-            pendingExpiries.popFirst()?.expire()
-        }
-    }
-
-    private func cutSlowConsumers() {
-        while !pendingCuts.isEmpty && mayClose(&cutAllowance) {
-            pendingCuts.popFirst()?.cutOff()
-        }
-        flushPending()
-    }
-
-    /// One more cut or linger close now: what `allowance` gives, or anything while shutting down.
-    private func mayClose(_ allowance: inout RateAllowance) -> Bool {
-        isShuttingDown || allowance.take(now: now)
-    }
 
     private func reap() {
         guard !retired.isEmpty else { return }
@@ -385,7 +292,7 @@ final class EventLoop: @unchecked Sendable {
         // Resume accepting on listeners paused for lack of file descriptors.
         for i in listenSockets.indices where !listenSockets[i].active && !isShuttingDown {
             listenSockets[i].active = true
-            addInterest(listenSockets[i].fd, token: Self.listenerTag | UInt64(i), events: EPOLLIN.rawValue)
+            addInterest(listenSockets[i].fd, token: Token.listenerTag | UInt64(i), events: EPOLLIN.rawValue)
         }
     }
 

@@ -38,7 +38,7 @@ final class Listener: Sendable {
     /// holds it, and returns the port bound (the kernel's choice for port 0).
     @discardableResult
     static func probe(host: String, port: Int) throws -> Int {
-        let probe = try Socket.listen(host: host, port: port, reusePort: false)
+        let probe = try Socket.listen(host: host, port: port, reusePort: false, backlog: EngineLimits().listenBacklog)
         defer { close(probe) }
         return Socket.boundPort(probe)
     }
@@ -50,6 +50,6 @@ final class Listener: Sendable {
 
     /// A socket for one loop.
     func makeSocket() throws -> Int32 {
-        try Socket.listen(host: host, port: port, reusePort: true)
+        try Socket.listen(host: host, port: port, reusePort: true, backlog: limits.listenBacklog)
     }
 }

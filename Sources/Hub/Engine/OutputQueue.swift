@@ -2,13 +2,12 @@ import CLinux
 import Glibc
 
 // A connection's unsent output: shared byte runs and an offset into the first one. Flushed
-// with writev, at most `maxIovecs` runs per call; what the kernel does not take stays queued
+// with writev, at most `EngineLimits.iovecsPerWritev` runs per call; what the kernel does not take stays queued
 // (the loop then waits for EPOLLOUT). The byte count is what backpressure limits look at.
 struct OutputQueue {
-    private var chunks = FIFO<Bytes>(keepingCapacity: 16)
+    private var chunks = FIFO<Bytes>(keepingCapacity: EngineLimits.outputListCapacity)
     private var headOffset = 0      // bytes of the first chunk already sent
     private(set) var bytes = 0
-    static let maxIovecs = 64
 
     var isEmpty: Bool { bytes == 0 }
     /// Frames (chunks) not yet fully sent.
@@ -29,13 +28,13 @@ struct OutputQueue {
     enum FlushResult { case drained, partial, failed(Int32) }
 
     /// Writes as much as the socket takes, up to `budget` bytes.
-    mutating func flush(fd: Int32, budget: Int = 1 << 20) -> FlushResult {
+    mutating func flush(fd: Int32, budget: Int) -> FlushResult {
         var written = 0
         while bytes > 0 && written < budget {
-            let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxIovecs) { iov -> Int in
+            let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: EngineLimits.iovecsPerWritev) { iov -> Int in
                 var count = 0
                 var i = 0
-                while i < chunks.count && count < Self.maxIovecs {
+                while i < chunks.count && count < EngineLimits.iovecsPerWritev {
                     let c = chunks[i]
                     let skip = i == 0 ? headOffset : 0
                     iov[count] = iovec(iov_base: c.base + skip, iov_len: c.count - skip)

@@ -11,7 +11,7 @@ struct SocketError: Error, CustomStringConvertible {
 enum Socket {
     /// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, so every loop can
     /// bind its own socket to the same address and the kernel spreads connections among them.
-    static func listen(host: String, port: Int, reusePort: Bool, backlog: Int32 = 4096) throws -> Int32 {
+    static func listen(host: String, port: Int, reusePort: Bool, backlog: Int32) throws -> Int32 {
         var storage = sockaddr_storage()
         let length: socklen_t
         let family: Int32
