@@ -14,10 +14,20 @@ final class Connection {
     let id: ConnectionID
     let fd: Int32
     unowned let loop: EventLoop
+    /// The loop's write scheduler, held directly: scheduling a flush is on every send, and
+    /// reaching it through the unowned `loop` costs a strong-retain check each time.
+    private let writes: WriteScheduler
     let listener: Listener
     let peer: String
     private var lifecycle: ConnectionLifecycle
-    var phase: ConnectionPhase { lifecycle.phase }
+    // Read from `lifecycle` after each transition (it changes only in `handle`): the per-frame
+    // checks read stored values instead of matching the enum, which in a release build costs a
+    // dynamic exclusivity check on every read.
+    private(set) var phase: ConnectionPhase = .http
+    /// An open WebSocket not waiting for its cut: it takes frames to send.
+    private var takesFrames = false
+    /// An open WebSocket (cut pending or not): messages and pings from the peer are answered.
+    private var isOpenWebSocket = false
     var limits: EngineLimits { listener.limits }
 
     // Transport.
@@ -47,6 +57,7 @@ final class Connection {
         self.id = id
         self.fd = fd
         self.loop = loop
+        self.writes = loop.writes
         self.listener = listener
         self.peer = peer
         let tls = listener.tls.flatMap { TLSSession(context: $0) }
@@ -233,9 +244,9 @@ final class Connection {
     private func dispatch(_ event: WebSocketEvent) {
         switch event {
         case .message(let opcode, let payload):
-            if lifecycle.isOpenWebSocket { handler?.didReceive(self, opcode: opcode, payload: payload) }
+            if isOpenWebSocket { handler?.didReceive(self, opcode: opcode, payload: payload) }
         case .ping(let payload):
-            if lifecycle.isOpenWebSocket { enqueue(Bytes.frame(.pong, payload)) }
+            if isOpenWebSocket { enqueue(Bytes.frame(.pong, payload)) }
         case .pong:
             break
         case .close(let code, _):
@@ -245,7 +256,7 @@ final class Connection {
 
     /// Sends a data message, compressed when permessage-deflate is on and it is worth it.
     func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
-        guard lifecycle.takesFrames else { return }
+        guard takesFrames else { return }
         if let deflater, payload.count >= limits.compressionThreshold {
             let compressed = deflater.deflate(payload)
             compressed.withUnsafeBytes { enqueue(Bytes.frame(opcode, $0, rsv1: true)) }
@@ -278,7 +289,7 @@ final class Connection {
     /// false when the connection takes no more (closing, or waiting to be cut off).
     @discardableResult
     func sendFrame(_ frame: Bytes) -> Bool {
-        guard lifecycle.takesFrames else { return false }
+        guard takesFrames else { return false }
         enqueue(frame)
         checkBackpressure()
         return true
@@ -299,7 +310,7 @@ final class Connection {
     /// batch behind that work. So they apply only after a write was refused, the refusal is
     /// timed from that write, and the socket is asked whether it still refuses before the verdict.
     private func checkBackpressure() {
-        guard lifecycle.takesFrames else { return }
+        guard takesFrames else { return }
         if output.bytes <= limits.effectiveMaxOutputBytes {
             guard refusedAt > 0 else { return }
             let stuck = output.frames + heldPushes > limits.maxStalledFrames && loop.now - refusedAt >= limits.stalledMs
@@ -334,7 +345,7 @@ final class Connection {
 
     private func scheduleFlush() {
         guard phase != .closed else { return }
-        loop.writes.schedule(self)
+        writes.schedule(self)
     }
 
     /// Writes what the socket takes; called by the loop's `WriteScheduler` after each batch
@@ -375,7 +386,7 @@ final class Connection {
 
     /// Called by the loop's sweep about once a second.
     func sweep(now: Int64) {
-        if lifecycle.isOpenWebSocket { handler?.tick(self, now: now) }
+        if isOpenWebSocket { handler?.tick(self, now: now) }
         handle(.sweep(keepAliveIdle: http?.isIdle == true && requestsServed > 0), now: now)
     }
 
@@ -388,6 +399,9 @@ final class Connection {
     /// Moves the lifecycle on and carries out its steps, in this order.
     private func handle(_ event: LifecycleEvent, now: Int64? = nil) {
         let actions = lifecycle.handle(event, now: now ?? loop.now, limits: limits)
+        phase = lifecycle.phase
+        takesFrames = lifecycle.takesFrames
+        isOpenWebSocket = lifecycle.isOpenWebSocket
         let steps = actions.steps
         guard !steps.isEmpty else { return }
         if steps.contains(.reportSlowConsumer) {
