@@ -342,13 +342,6 @@ extension SQLiteStore: NotificationStore {
 
     // MARK: message notifications
 
-    /// Without words of its own: the sender's name as the title and the message as the body.
-    /// The hub passes the real words (Notifications' `MessageNotificationText`); the store
-    /// never writes user-facing text.
-    public static let unwordedMessage: MessageNotificationWording = { message, _ in
-        (title: message.senderName, body: message.text)
-    }
-
     /// Creates or updates `user`'s one `messages` notification for the message's conversation,
     /// in the words `wording` gives it.
     static func noteMessage(_ db: SQLiteConnection, _ m: StoredMessage, for user: String,

@@ -14,7 +14,7 @@ public final class SQLiteStore: Store {
     let messageWording: MessageNotificationWording
 
     public init(path: String, readers readerCount: Int = 2, now: Int64,
-                messageWording: @escaping MessageNotificationWording = SQLiteStore.unwordedMessage) throws {
+                messageWording: @escaping MessageNotificationWording) throws {
         self.path = path
         self.messageWording = messageWording
         writer = try DatabaseWriter(path: path) { db in

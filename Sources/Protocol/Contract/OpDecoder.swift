@@ -41,18 +41,18 @@ public enum OpDecoder {
     public static func decode(opcode: Opcode, payload: [UInt8], maxEnvelopeBytes: Int,
                               authenticated: Bool) -> Result<OpRequest, OpRefusal> {
         guard opcode == .text else {
-            return .failure(OpRefusal(id: scannedID(payload, maxEnvelopeBytes), code: .badRequest,
+            return .failure(OpRefusal(id: JSONIDScan.topLevelID(payload, limit: maxEnvelopeBytes), code: .badRequest,
                                       message: "ops are JSON text frames"))
         }
         guard payload.count <= maxEnvelopeBytes else {
-            return .failure(OpRefusal(id: scannedID(payload, maxEnvelopeBytes), code: .tooLarge,
+            return .failure(OpRefusal(id: JSONIDScan.topLevelID(payload, limit: maxEnvelopeBytes), code: .tooLarge,
                                       message: "request over \(maxEnvelopeBytes) bytes"))
         }
         let request: JSON
         do {
             request = try JSONParser.parse(payload, maxDepth: ContractLimits.maxJSONDepth)
         } catch {
-            return .failure(OpRefusal(id: scannedID(payload, maxEnvelopeBytes), code: .badRequest,
+            return .failure(OpRefusal(id: JSONIDScan.topLevelID(payload, limit: maxEnvelopeBytes), code: .badRequest,
                                       message: "invalid JSON: \(error.message)"))
         }
         guard case .object = request else {
@@ -73,10 +73,5 @@ public enum OpDecoder {
                                       message: "unknown op \(JSONText.quote(String(name.prefix(quotedOpCharacters))))"))
         }
         return .success(OpRequest(id: id, op: op, params: request))
-    }
-
-    /// The id of a request answered without parsing it, found in its first `limit` bytes.
-    public static func scannedID(_ payload: [UInt8], _ limit: Int) -> Int64? {
-        JSONIDScan.topLevelID(payload, limit: limit)
     }
 }

@@ -59,6 +59,6 @@ extension Session {
 
     /// The id of a request the hub answers without parsing it, found in its first 64 KiB.
     func requestID(_ payload: [UInt8]) -> Int64? {
-        OpDecoder.scannedID(payload, ContractLimits.maxEnvelopeBytes)
+        JSONIDScan.topLevelID(payload, limit: ContractLimits.maxEnvelopeBytes)
     }
 }
