@@ -28,11 +28,17 @@ do {
     case .version: print(Configuration.version); exit(0)
     case .run(let c): configuration = c
     case .newEpoch(let c):
-        let path = (c.dataDir as NSString).appendingPathComponent("hub.sqlite")
-        guard FileManager.default.fileExists(atPath: path) else { fail("no store at \(path)") }
+        let location = c.storeLocation
         do {
-            let epoch = try SQLiteStore.newEpoch(path: path)
-            print("montrose-hub: the store at \(path) has the new epoch \(epoch); clients resync when the hub next starts")
+            let epoch: String
+            switch location {
+            case .sqlite(let path):
+                guard FileManager.default.fileExists(atPath: path) else { fail("no store at \(path)") }
+                epoch = try SQLiteStore.newEpoch(path: path)
+            case .postgres(let url):
+                epoch = try PostgresStore.newEpoch(url: url)
+            }
+            print("montrose-hub: the store at \(location.description) has the new epoch \(epoch); clients resync when the hub next starts")
             exit(0)
         } catch {
             fail("cannot give the store a new epoch: \(error)")

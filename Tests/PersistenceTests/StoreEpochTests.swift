@@ -41,3 +41,21 @@ final class StoreEpochTests: XCTestCase {
         reopened.close()
     }
 }
+
+extension StoreEpochTests {
+    func testPostgresKeepsItsEpochAcrossNodesAndReopensAndTakesANewOne() throws {
+        let (store, schema) = try TestStores.postgres(writers: 1, readers: 1)
+        defer { schema.drop() }
+        let epoch = store.epoch
+        XCTAssertEqual(epoch.count, 16)
+        let second = try PostgresStore(url: schema.url, writers: 1, readers: 1, now: 1, messageWording: MessageNotificationText.wording)
+        XCTAssertEqual(second.epoch, epoch, "every node on one database serves the same epoch")
+        second.close()
+        store.close()
+        let new = try PostgresStore.newEpoch(url: schema.url)
+        XCTAssertNotEqual(new, epoch)
+        let reopened = try PostgresStore(url: schema.url, writers: 1, readers: 1, now: 1, messageWording: MessageNotificationText.wording)
+        XCTAssertEqual(reopened.epoch, new)
+        reopened.close()
+    }
+}

@@ -238,6 +238,12 @@ enum PGSchema {
             o_text := p_text; o_escaped := p_escaped; o_ts := p_ts;
         END $$;
         """),
+        (3, """
+        -- The store's epoch (see Migrations.swift, version 5): one random name for this store's
+        -- message streams, shared by every node on the database.
+        CREATE TABLE store_meta (name text PRIMARY KEY, value text NOT NULL);
+        INSERT INTO store_meta VALUES ('epoch', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {
