@@ -26,17 +26,17 @@ final class ClusterSettingsTests: XCTestCase {
                            "--pg-writers", "3"])
         XCTAssertEqual(c.store, .postgres(url: "postgres://hub:s3cret@10.0.0.5:5432/montrose"))
         XCTAssertEqual(c.store?.description, "postgres://hub:***@10.0.0.5:5432/montrose")
-        XCTAssertEqual(c.brokers, [RedisAddress(host: "10.0.0.6", port: 6379, password: nil),
-                                   RedisAddress(host: "10.0.0.7", port: 6380, password: "pw")])
-        XCTAssertEqual(c.brokers.map(\.description), ["redis://10.0.0.6:6379", "redis://:***@10.0.0.7:6380"])
+        XCTAssertEqual(c.brokers, [RedisEndpoint(host: "10.0.0.6", port: 6379),
+                                   RedisEndpoint(host: "10.0.0.7", port: 6380, password: "pw")])
+        XCTAssertEqual(c.brokers.map(\.description), ["redis://10.0.0.6:6379", "redis://***@10.0.0.7:6380"])
         XCTAssertEqual(c.nodeID, "web-1")
         XCTAssertEqual(c.clusterName, "acme.prod")
         XCTAssertEqual(c.pgWriters, 3)
         XCTAssertEqual(try parse(["--store", "sqlite:/tmp/x.sqlite"]).store, .sqlite(path: "/tmp/x.sqlite"))
         // The environment takes a comma-separated list of brokers, and flags replace it.
-        let env = ["MONTROSE_STORE": "postgresql://h/db", "MONTROSE_BROKER": "redis://a:1,redis://b:2"]
-        XCTAssertEqual(try parse([], env: env).brokers.map(\.host), ["a", "b"])
-        XCTAssertEqual(try parse(["--broker", "redis://c:3"], env: env).brokers.map(\.host), ["c"])
+        let env = ["MONTROSE_STORE": "postgresql://h/db", "MONTROSE_BROKER": "redis://10.0.0.1:1,redis://10.0.0.2:2"]
+        XCTAssertEqual(try parse([], env: env).brokers.map(\.host), ["10.0.0.1", "10.0.0.2"])
+        XCTAssertEqual(try parse(["--broker", "redis://localhost:3"], env: env).brokers.map(\.host), ["127.0.0.1"])
         XCTAssertEqual(try parse(["--broker", "local"]).brokers, [])
     }
 
@@ -44,13 +44,15 @@ final class ClusterSettingsTests: XCTestCase {
         XCTAssertTrue(refusal(["--store", "mysql://root:hunter2@db/x"]).contains("expects sqlite:PATH or postgres://"))
         XCTAssertFalse(refusal(["--store", "mysql://root:hunter2@db/x"]).contains("hunter2"))
         XCTAssertTrue(refusal(["--store", "sqlite:"]).contains("needs a file path"))
-        XCTAssertTrue(refusal(["--broker", "redis://h:6379"]).contains("give --store postgres://"),
+        XCTAssertTrue(refusal(["--broker", "redis://127.0.0.1:6379"]).contains("give --store postgres://"),
                       "a Redis broker beside one node's SQLite file is refused")
-        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "redis://h:6379/2"]).contains("--cluster-name"))
-        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "redis://h"]).contains("redis://[:PASSWORD@]HOST:PORT"))
-        XCTAssertFalse(refusal(["--store", "postgres://h/db", "--broker", "redis://:hunter2@h"]).contains("hunter2"))
-        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "local", "--broker", "redis://h:1"]).contains("do not go together"))
-        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "redis://h:1", "--broker", "redis://h:1"]).contains("same Redis twice"))
+        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "redis://127.0.0.1:6379/2"]).contains("--cluster-name"))
+        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "redis://127.0.0.1"]).contains("redis://[:PASSWORD@]HOST:PORT"))
+        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "redis://redis.internal:6379"]).contains("IPv4"),
+                      "a host name would need a blocking lookup on a loop thread")
+        XCTAssertFalse(refusal(["--store", "postgres://h/db", "--broker", "redis://:hunter2@127.0.0.1"]).contains("hunter2"))
+        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "local", "--broker", "redis://127.0.0.1:1"]).contains("do not go together"))
+        XCTAssertTrue(refusal(["--store", "postgres://h/db", "--broker", "redis://127.0.0.1:1", "--broker", "redis://localhost:1"]).contains("same Redis twice"))
         XCTAssertTrue(refusal(["--node-id", "a b"]).contains("letters, digits"))
         XCTAssertTrue(refusal(["--node-id", String(repeating: "n", count: 65)]).contains("1 to 64"))
         XCTAssertTrue(refusal(["--cluster-name", "x:y"]).contains("letters, digits"))

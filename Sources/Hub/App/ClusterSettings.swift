@@ -34,38 +34,21 @@ enum StoreLocation: Sendable, Equatable {
 
 /// One Redis instance of `--broker redis://[:PASSWORD@]HOST:PORT` (repeatable: channels are
 /// sharded over the instances, in the order given, which must be the same on every node).
-struct RedisAddress: Sendable, Equatable {
-    var host: String
-    var port: Int
-    var password: String?
-
-    static func parse(_ v: String, _ label: String) throws(Configuration.Invalid) -> RedisAddress {
-        let shape = "\(label) expects local or redis://[:PASSWORD@]HOST:PORT, got '\(redactingPassword(v))'"
-        guard v.hasPrefix("redis://") else { throw Configuration.Invalid(description: shape) }
-        var rest = Substring(v.dropFirst("redis://".count))
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let auth = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            // redis://:pw@host or redis://user:pw@host: the part after the colon is the password.
-            let secret = auth.firstIndex(of: ":").map { auth[auth.index(after: $0)...] } ?? auth
-            guard !secret.isEmpty else { throw Configuration.Invalid(description: shape) }
-            password = String(secret)
-        }
+enum BrokerSetting {
+    static func parse(_ v: String, _ label: String) throws(Configuration.Invalid) -> RedisEndpoint {
+        let shown = redactingPassword(v)
         // Pub/sub ignores database numbers: two hubs on one Redis are kept apart by --cluster-name.
-        guard !rest.contains("/") || rest.hasSuffix("/") else {
+        if let scheme = v.range(of: "redis://"), let slash = v[scheme.upperBound...].firstIndex(of: "/"),
+           v.index(after: slash) < v.endIndex {
             throw Configuration.Invalid(description: "\(label): a database number has no effect on pub/sub; give each cluster its own --cluster-name instead")
         }
-        if rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
-            throw Configuration.Invalid(description: shape)
+        do {
+            return try RedisEndpoint(url: v)
+        } catch {
+            let why = if case .invalidURL(let reason) = error { reason } else { "\(error)" }
+            throw Configuration.Invalid(description: "\(label) expects local or redis://[:PASSWORD@]HOST:PORT (\(why)), got '\(shown)'")
         }
-        let host = String(rest[..<colon])
-        guard !host.isEmpty else { throw Configuration.Invalid(description: shape) }
-        return RedisAddress(host: host, port: port, password: password)
     }
-
-    var description: String { "redis://\(password == nil ? "" : ":***@")\(host):\(port)" }
 }
 
 /// Node ids and cluster names: they end up in Redis keys, channel names and session ids.

@@ -59,7 +59,7 @@ struct Configuration: Sendable {
         store ?? .sqlite(path: (dataDir as NSString).appendingPathComponent("hub.sqlite"))
     }
     /// The Redis instances channels are sharded over (empty: the in-process broker, one node).
-    var brokers: [RedisAddress] = []
+    var brokers: [RedisEndpoint] = []
     /// This node's name in the cluster: presence, probes and session ids carry it.
     var nodeID = NodeName.generated()
     /// Prefixes every Redis key and channel, so two clusters can share one Redis.
@@ -278,7 +278,7 @@ struct Configuration: Sendable {
             }
         case "store": store = try StoreLocation.parse(v, label)
         case "broker":
-            if v == "local" { brokerLocal = true } else { brokers.append(try RedisAddress.parse(v, label)) }
+            if v == "local" { brokerLocal = true } else { brokers.append(try BrokerSetting.parse(v, label)) }
         case "node-id": nodeID = try NodeName.check(v, label)
         case "cluster-name": clusterName = try NodeName.check(v, label)
         case "pg-writers": pgWriters = try Self.int(v, label, 1...32)
@@ -299,7 +299,7 @@ struct Configuration: Sendable {
         if !brokers.isEmpty, case .postgres = store {} else if !brokers.isEmpty {
             throw Invalid(description: "--broker redis://… joins nodes that share one store: give --store postgres://…")
         }
-        if Set(brokers.map(\.description)).count != brokers.count {
+        if Set(brokers.map(\.address)).count != brokers.count {
             throw Invalid(description: "--broker names the same Redis twice")
         }
         if (tlsCert == nil) != (tlsKey == nil) {
