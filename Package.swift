@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Montrose Hub: no third-party Swift packages. System C libraries come in through
-// system-library targets (OpenSSL, zlib, SQLite) and one small C target for what Swift
+// system-library targets (OpenSSL, zlib, SQLite, libpq) and one small C target for what Swift
 // cannot import directly (epoll, eventfd, timerfd and a few socket macros). Core holds the
 // utilities every module shares (Log, Locked, the clocks) and depends on nothing of ours.
 let package = Package(
@@ -18,9 +18,11 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
         .target(name: "Core", path: "Sources/Core"),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
-        .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite"], path: "Sources/Persistence"),
+        .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite", "CPostgres"], path: "Sources/Persistence"),
         .target(name: "Metrics", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Metrics"),
         .target(name: "Notifications", dependencies: ["Core", "Protocol", "Persistence", "Metrics"], path: "Sources/Notifications"),
         .target(name: "Bridge", dependencies: ["Core", "Protocol", "Persistence", "Metrics", "Notifications"], path: "Sources/Bridge"),

@@ -31,18 +31,19 @@ typealias DatabaseCompletion = @Sendable (_ committed: Bool) -> Void
 /// not by all of them. The background lane is bounded: past `backgroundBacklog` jobs the next
 /// batch takes the excess too, so bookkeeping that outruns one job a transaction (a broadcast
 /// storm while sends fill every batch) costs one longer commit, not memory without end.
-final class JobQueue: Sendable {
+/// Generic over the job so PostgresStore's threads share it (`JobQueue` is SQLite's).
+final class JobQueueOf<Job: Sendable>: Sendable {
     /// Background jobs allowed to wait before a batch takes more than one (100 rows each).
-    static let backgroundBacklog = 64
+    static var backgroundBacklog: Int { 64 }
     private struct State {
-        var items: [DatabaseJob] = []
-        var background: [DatabaseJob] = []
+        var items: [Job] = []
+        var background: [Job] = []
         var closed = false
     }
     private let jobs = Locked(State())
     private let available = DispatchSemaphore(value: 0)
 
-    func push(_ job: DatabaseJob, background: Bool = false) -> Bool {
+    func push(_ job: Job, background: Bool = false) -> Bool {
         let accepted = jobs.withLock { state -> Bool in
             guard !state.closed else { return false }
             if background { state.background.append(job) } else { state.items.append(job) }
@@ -54,10 +55,10 @@ final class JobQueue: Sendable {
 
     /// Waits for at least one job and takes up to `max` (see `batch(from:max:)`); nil once
     /// closed and drained.
-    func take(max: Int) -> [DatabaseJob]? {
+    func take(max: Int) -> [Job]? {
         while true {
             available.wait()
-            let batch = jobs.withLock { state -> [DatabaseJob]? in
+            let batch = jobs.withLock { state -> [Job]? in
                 if state.items.isEmpty && state.background.isEmpty { return state.closed ? nil : [] }
                 return Self.batch(from: &state, max: max)
             }
@@ -76,7 +77,7 @@ final class JobQueue: Sendable {
     /// The first lane's jobs, then the background jobs due: one, or the excess over the backlog
     /// bound. Room for those is kept even when the first lane could fill the batch (a lane that
     /// always fills it must not starve the other), except in batches of one job.
-    private static func batch(from state: inout State, max: Int) -> [DatabaseJob] {
+    private static func batch(from state: inout State, max: Int) -> [Job] {
         let due = state.background.isEmpty ? 0 : Swift.max(1, state.background.count - backgroundBacklog)
         let reserved = max > 1 ? Swift.min(due, max - 1) : 0
         let n = Swift.min(max - reserved, state.items.count)
@@ -95,6 +96,8 @@ final class JobQueue: Sendable {
 
     var count: Int { jobs.withLock { $0.items.count + $0.background.count } }
 }
+
+typealias JobQueue = JobQueueOf<DatabaseJob>
 
 /// The writer's counters at one moment (reported as `StoreStatistics`).
 struct WriterStatsSnapshot: Sendable {

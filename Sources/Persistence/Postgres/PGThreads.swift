@@ -1,0 +1,321 @@
+import Foundation
+import Synchronization
+import Core
+
+// The threads that own PostgresStore's connections. K writer threads take batches of jobs from
+// one queue and run each batch in one transaction (group commit), in parallel; COMMIT itself is
+// sent under the store's commit baton, and the batch's completions are handed to the one
+// completion thread before the baton is released: completions run one at a time, in commit
+// order, on one thread (the Store contract), whichever writer committed.
+//
+// Per-job isolation without a savepoint per job: a job whose body fails (its error is its
+// answer) makes the batch roll back and run again without it; closures are pure, so running
+// the others again is safe. A deadlock or serialization failure runs the whole batch again
+// (at most `maxRetries` times). A lost connection answers every job of the batch
+// `.unavailable` (a COMMIT in flight has an unknown outcome: never an ack) and the writer
+// reconnects before its next batch.
+
+/// A job runs on a database thread and returns what to do once its transaction is over.
+struct PGJob: Sendable {
+    /// The row the job locks first (a conversation's key): a batch runs its jobs sorted by it,
+    /// stable, so two writers lock shared rows in one order and a key keeps its queue order.
+    let lockKey: String?
+    let run: @Sendable (PGConnection) -> PGJobOutcome
+    /// Called instead when the job could not run (connection lost, retries spent).
+    let abandon: @Sendable (StoreError) -> Void
+}
+
+enum PGJobOutcome: Sendable {
+    /// The completion learns whether the transaction committed. `failed`: the body's error is
+    /// its answer, and its writes must not stay.
+    case done(completion: @Sendable (_ committed: Bool) -> Void, failed: Bool)
+    /// The connection broke or the transaction must be retried (deadlock, serialization).
+    case infrastructure(PGError)
+}
+
+/// Runs completions one at a time, in the order they were queued, on one thread.
+final class PGCompletionThread: Sendable {
+    private let queue = Locked<(items: [@Sendable () -> Void], closed: Bool)>(([], false))
+    private let available = DispatchSemaphore(value: 0)
+    private let stopped = DispatchGroup()
+
+    init() {
+        stopped.enter()
+        let thread = Thread { [queue, available, stopped] in
+            var closed = false
+            while true {
+                if !closed { available.wait() }
+                let items: [@Sendable () -> Void]
+                (items, closed) = queue.withLock { state in
+                    defer { state.items = [] }
+                    return (state.items, state.closed)
+                }
+                for item in items { item() }
+                if closed && items.isEmpty { break }
+            }
+            stopped.leave()
+        }
+        thread.name = "pg-completions"
+        thread.start()
+    }
+
+    func enqueue(_ items: [@Sendable () -> Void]) {
+        guard !items.isEmpty else { return }
+        queue.withLock { $0.items += items }
+        available.signal()
+    }
+
+    /// Runs what is queued, then stops the thread.
+    func close() {
+        queue.withLock { $0.closed = true }
+        available.signal()
+        stopped.wait()
+    }
+}
+
+/// Counters the writers keep for stats and metrics.
+final class PGWriterStats: Sendable {
+    let batches = Atomic<Int>(0)
+    let jobs = Atomic<Int>(0)
+    let largestBatch = Atomic<Int>(0)
+    let retries = Atomic<Int>(0)
+    let reconnects = Atomic<Int>(0)
+    /// Microseconds writers waited for the commit baton, and held it.
+    let commitWaitMicros = Atomic<Int>(0)
+    let commitMicros = Atomic<Int>(0)
+}
+
+final class PGWriters: Sendable {
+    static let maxBatch = 64
+    static let maxRetries = 3
+    let queue = JobQueueOf<PGJob>()
+    let stats = PGWriterStats()
+    private let stopped = DispatchGroup()
+    private let baton = Locked(())
+    let completions: PGCompletionThread
+
+    /// Starts `count` writers; each connects on its own thread first (throws the first failure).
+    init(url: String, count: Int, completions: PGCompletionThread) throws {
+        self.completions = completions
+        for i in 0..<count {
+            let opened = DispatchSemaphore(value: 0)
+            let failure = Locked<PGError?>(nil)
+            stopped.enter()
+            let thread = Thread { [self] in
+                DatabaseThread.yieldToEventLoops()
+                var db: PGConnection?
+                do throws(PGError) {
+                    db = try PGConnection(url: url)
+                } catch {
+                    failure.withLock { $0 = error }
+                }
+                opened.signal()
+                if let db { serve(db, url: url) }
+                stopped.leave()
+            }
+            thread.name = "pg-writer-\(i)"
+            thread.start()
+            opened.wait()
+            if let error = failure.withLock({ $0 }) {
+                close()
+                throw error
+            }
+        }
+    }
+
+    func submit(_ job: PGJob, background: Bool) -> Bool { queue.push(job, background: background) }
+
+    /// Finishes the queued jobs and stops the writers (the completion thread is the store's).
+    func close() {
+        queue.close()
+        stopped.wait()
+    }
+
+    private func serve(_ first: PGConnection, url: String) {
+        var db = first
+        while let taken = queue.take(max: Self.maxBatch) {
+            if !db.isConnected {
+                guard let fresh = reconnect(url) else {
+                    completions.enqueue(taken.map { job in { job.abandon(.unavailable("storage unavailable")) } })
+                    continue
+                }
+                db = fresh
+            }
+            let batch = taken.enumerated().sorted { ($0.element.lockKey ?? "", $0.offset) < ($1.element.lockKey ?? "", $1.offset) }
+                .map(\.element)
+            run(batch, on: &db, url: url)
+            stats.batches.add(1, ordering: .relaxed)
+            stats.jobs.add(batch.count, ordering: .relaxed)
+            if batch.count > stats.largestBatch.load(ordering: .relaxed) { stats.largestBatch.store(batch.count, ordering: .relaxed) }
+        }
+        db.close()
+    }
+
+    /// One attempt; after a failure the writer pauses a little so a server that is down does
+    /// not make it spin (the jobs meanwhile wait in the queue, and are answered as they come).
+    private func reconnect(_ url: String) -> PGConnection? {
+        stats.reconnects.add(1, ordering: .relaxed)
+        do {
+            return try PGConnection(url: url, connectTimeout: 5)
+        } catch {
+            Log.error("pg_writer_reconnect_failed", ["reason": "\(error)"])
+            Thread.sleep(forTimeInterval: 0.2)
+            return nil
+        }
+    }
+
+    /// Runs the batch to its end: committed, or every job answered.
+    private func run(_ batch: [PGJob], on db: inout PGConnection, url: String) {
+        // Index in `batch` → the failed job's completion (its body's error is its answer).
+        var failed: [Int: @Sendable (Bool) -> Void] = [:]
+        var attempts = 0
+        var reconnected = false
+        attempt: while true {
+            var done: [(Int, @Sendable (Bool) -> Void)] = []
+            do {
+                try db.execute("BEGIN")
+            } catch {
+                // An idle connection that died meanwhile fails here, before any job ran: one
+                // fresh connection is worth a try.
+                if error.isConnectionLost && !reconnected && done.isEmpty, let fresh = reconnect(url) {
+                    reconnected = true
+                    db = fresh
+                    continue attempt
+                }
+                return abandon(batch, failed: failed, .unavailable("storage unavailable"))
+            }
+            for (i, job) in batch.enumerated() where failed[i] == nil {
+                switch job.run(db) {
+                case .done(let completion, failed: false):
+                    done.append((i, completion))
+                case .done(let completion, failed: true):
+                    failed[i] = completion
+                    guard rollback(db) else { return abandon(batch, failed: failed, .unavailable("storage unavailable")) }
+                    continue attempt
+                case .infrastructure(let error):
+                    if error.isRetryable && attempts < Self.maxRetries && rollback(db) {
+                        attempts += 1
+                        stats.retries.add(1, ordering: .relaxed)
+                        continue attempt
+                    }
+                    _ = rollback(db)
+                    Log.error("pg_batch_failed", ["jobs": "\(batch.count)", "reason": "\(error)"])
+                    return abandon(batch, failed: failed, .unavailable("storage unavailable"))
+                }
+            }
+            commit(db, batch: batch, done: done, failed: failed)
+            return
+        }
+    }
+
+    /// COMMIT under the baton, and the completions queued in the batch's order before it is released.
+    private func commit(_ db: PGConnection, batch: [PGJob], done: [(Int, @Sendable (Bool) -> Void)],
+                        failed: [Int: @Sendable (Bool) -> Void]) {
+        let asked = DispatchTime.now().uptimeNanoseconds
+        baton.withLock { _ in
+            let got = DispatchTime.now().uptimeNanoseconds
+            let committed = commitNow(db, jobs: batch.count)
+            let ended = DispatchTime.now().uptimeNanoseconds
+            stats.commitWaitMicros.add(Int((got - asked) / 1_000), ordering: .relaxed)
+            stats.commitMicros.add(Int((ended - got) / 1_000), ordering: .relaxed)
+            var byIndex = failed
+            for (i, c) in done { byIndex[i] = c }
+            var ordered: [@Sendable () -> Void] = []
+            for i in byIndex.keys.sorted() {
+                if let c = byIndex[i] { ordered.append { c(committed) } }
+            }
+            completions.enqueue(ordered)
+        }
+    }
+
+    private func commitNow(_ db: PGConnection, jobs: Int) -> Bool {
+        do throws(PGError) {
+            try db.execute("COMMIT")
+            return true
+        } catch {
+            if !error.isConnectionLost { _ = rollback(db) }
+            Log.error("pg_commit_failed", ["jobs": "\(jobs)", "reason": "\(error)"])
+            return false
+        }
+    }
+
+    private func rollback(_ db: PGConnection) -> Bool {
+        guard db.isConnected else { return false }
+        do { try db.execute("ROLLBACK") } catch { return false }
+        return true
+    }
+
+    /// Nothing of the batch committed: failed jobs give their own answer (as uncommitted), the
+    /// others `error`, in the batch's order on the completion thread.
+    private func abandon(_ batch: [PGJob], failed: [Int: @Sendable (Bool) -> Void], _ error: StoreError) {
+        completions.enqueue(batch.indices.map { i in
+            if let c = failed[i] { return { c(false) } }
+            let job = batch[i]
+            return { job.abandon(error) }
+        })
+    }
+}
+
+/// A few reader threads, each with its own connection; each read runs in one REPEATABLE READ
+/// READ ONLY transaction (one snapshot).
+final class PGReaders: Sendable {
+    let queue = JobQueueOf<PGJob>()
+    private let stopped = DispatchGroup()
+
+    init(url: String, count: Int) throws {
+        for i in 0..<count {
+            stopped.enter()
+            let queue = self.queue
+            let stopped = self.stopped
+            let thread = Thread {
+                DatabaseThread.yieldToEventLoops()
+                var db: PGConnection?
+                while let batch = queue.take(max: 1) {
+                    for job in batch { db = Self.serve(job, db, url: url) }
+                }
+                db?.close()
+                stopped.leave()
+            }
+            thread.name = "pg-reader-\(i)"
+            thread.start()
+        }
+    }
+
+    /// Runs one read; returns the connection to keep (nil when it broke). A connection found
+    /// dead before the read began is replaced once.
+    private static func serve(_ job: PGJob, _ current: PGConnection?, url: String) -> PGConnection? {
+        var db = current
+        for attempt in 0..<2 {
+            if db?.isConnected != true {
+                db = try? PGConnection(url: url, connectTimeout: 5)
+            }
+            guard let conn = db else { break }
+            do {
+                try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            } catch {
+                conn.close()
+                db = nil
+                if attempt == 0 { continue }
+                break
+            }
+            switch job.run(conn) {
+            case .done(let completion, _):
+                _ = try? conn.execute("COMMIT")
+                completion(true)
+            case .infrastructure:
+                if conn.isConnected { _ = try? conn.execute("ROLLBACK") }
+                job.abandon(.unavailable("storage unavailable"))
+            }
+            return conn.isConnected ? conn : nil
+        }
+        job.abandon(.unavailable("storage unavailable"))
+        return nil
+    }
+
+    func submit(_ job: PGJob) -> Bool { queue.push(job) }
+
+    func close() {
+        queue.close()
+        stopped.wait()
+    }
+}

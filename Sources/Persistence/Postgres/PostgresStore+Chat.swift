@@ -1,0 +1,230 @@
+import Protocol
+
+// Users, assignments, messages, read marks and summaries on PostgreSQL.
+extension PostgresStore {
+    // MARK: users
+
+    public func upsertUser(_ user: UserRecord, now: Int64, completion: @escaping StoreCompletion<UserRecord>) {
+        write({ db in
+            _ = try db.query("""
+                INSERT INTO users (id, role, name, email, services, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6::bigint, $6::bigint)
+                ON CONFLICT (id) DO UPDATE SET role = $2, name = $3, email = COALESCE($4, users.email),
+                    services = $5, updated_at = $6::bigint
+                """, [user.id, user.role, user.name, user.email, user.services?.joined(separator: ","), "\(now)"])
+            return user
+        }, completion: completion)
+    }
+
+    public func user(_ id: String, completion: @escaping StoreCompletion<UserRecord?>) {
+        read({ db in
+            let r = try db.query("SELECT id, role, name, email, services FROM users WHERE id = $1", [id])
+            guard r.count > 0 else { return nil }
+            return UserRecord(id: r.text(0, 0), role: r.text(0, 1), name: r.text(0, 2), email: r.optionalText(0, 3),
+                              services: r.optionalText(0, 4).map { $0.split(separator: ",").map(String.init) })
+        }, completion: completion)
+    }
+
+    // MARK: assignments
+
+    public func setAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String?>) {
+        let key = a.conversation
+        write(lockKey: key.channel, { db in
+            let old = try db.query("SELECT agent_id FROM assignments WHERE service = $1 AND client_id = $2 FOR UPDATE",
+                                   [key.service, key.clientId])
+            _ = try db.query("""
+                INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES ($1, $2, $3, $4::bigint)
+                ON CONFLICT (service, client_id) DO UPDATE SET agent_id = $3, created_at = $4::bigint
+                """, [key.service, key.clientId, a.agentId, "\(now)"])
+            return old.count > 0 ? old.text(0, 0) : nil
+        }, completion: completion)
+    }
+
+    public func removeAssignment(_ key: ConversationKey, completion: @escaping StoreCompletion<String?>) {
+        write(lockKey: key.channel, { db in
+            let r = try db.query("DELETE FROM assignments WHERE service = $1 AND client_id = $2 RETURNING agent_id",
+                                 [key.service, key.clientId])
+            return r.count > 0 ? r.text(0, 0) : nil
+        }, completion: completion)
+    }
+
+    public func allAssignments(completion: @escaping StoreCompletion<[Assignment]>) {
+        read({ db in
+            let r = try db.query("SELECT service, client_id, agent_id FROM assignments ORDER BY service, client_id")
+            return (0..<r.count).map {
+                Assignment(conversation: ConversationKey(service: r.text($0, 0), clientId: r.text($0, 1)), agentId: r.text($0, 2))
+            }
+        }, completion: completion)
+    }
+
+    // MARK: messages
+
+    public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
+        let wording = messageWording
+        let (text, escaped) = Self.storable(m.text)
+        write(lockKey: m.conversation.channel, { db in
+            // Duplicate check, locked seq bump, insert and counter update in one round trip.
+            let r = try db.query("SELECT * FROM hub_append($1, $2, $3, $4, $5, $6, $7::boolean, $8::bigint, $9)", [
+                m.conversation.service, m.conversation.clientId, m.sender.id, m.sender.role, m.sender.name,
+                text, escaped ? "t" : "f", "\(m.ts)", m.clientMsgId,
+            ])
+            guard r.count == 1 else { throw StoreError.internalError("hub_append returned \(r.count) rows") }
+            if r.bool(0, 0) {
+                let key = ConversationKey(service: r.text(0, 5), clientId: r.text(0, 6))
+                let first = StoredMessage(conversation: key, seq: r.int(0, 3), msgId: r.int(0, 2), senderId: m.sender.id,
+                                          senderRole: r.text(0, 7), senderName: r.text(0, 8),
+                                          text: Self.original(r.text(0, 9), escaped: r.bool(0, 10)), ts: r.int(0, 11),
+                                          clientMsgId: m.clientMsgId)
+                return AppendResult(message: first, duplicate: true)
+            }
+            let conversation = r.int(0, 1)
+            let stored = StoredMessage(conversation: m.conversation, seq: r.int(0, 3), msgId: r.int(0, 2),
+                                       senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
+                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
+            // Recipients not watching the conversation get (or see updated) their one
+            // `messages` notification for it, in the same transaction.
+            var notified: [DeliveredNotification] = []
+            for user in notify where user != m.sender.id {
+                notified.append(try Self.noteMessage(db, stored, for: user, wording: wording))
+            }
+            // Whoever replies has read what came before (own messages never count as unread).
+            let senderRead = r.bool(0, 4) && m.sender.role != "system"
+                ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
+            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead)
+        }, completion: completion)
+    }
+
+    public func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
+        read({ db in
+            let r = try db.query("""
+                SELECT \(Self.messageColumns) FROM messages
+                WHERE conversation_id = (SELECT id FROM conversations WHERE service = $1 AND client_id = $2)
+                  AND seq > $3::bigint ORDER BY seq ASC LIMIT $4::bigint
+                """, [key.service, key.clientId, "\(after)", "\(limit + 1)"])
+            var out = (0..<r.count).map { Self.message(r, $0, key) }
+            let more = out.count > limit
+            if more { out.removeLast() }
+            return MessagePage(messages: out, more: more)
+        }, completion: completion)
+    }
+
+    public func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
+        read({ db in
+            let r = try db.query("""
+                SELECT \(Self.messageColumns) FROM messages
+                WHERE conversation_id = (SELECT id FROM conversations WHERE service = $1 AND client_id = $2)
+                  AND seq < $3::bigint ORDER BY seq DESC LIMIT $4::bigint
+                """, [key.service, key.clientId, "\(before ?? Int64.max)", "\(limit + 1)"])
+            var out = (0..<r.count).map { Self.message(r, $0, key) }
+            let more = out.count > limit
+            if more { out.removeLast() }
+            return MessagePage(messages: out.reversed(), more: more)
+        }, completion: completion)
+    }
+
+    public func lastSeq(_ key: ConversationKey, completion: @escaping StoreCompletion<Int64>) {
+        read({ db in
+            let r = try db.query("SELECT last_seq FROM conversations WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
+            return r.count > 0 ? r.int(0, 0) : 0
+        }, completion: completion)
+    }
+
+    public func conversationState(_ key: ConversationKey,
+                                  completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>) {
+        read({ db in
+            let c = try db.query("SELECT id, last_seq FROM conversations WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
+            guard c.count > 0 else { return (0, [:]) }
+            let marks = try db.query("SELECT user_id, seq FROM read_marks WHERE conversation_id = $1::bigint", ["\(c.int(0, 0))"])
+            var out: [String: Int64] = [:]
+            for i in 0..<marks.count { out[marks.text(i, 0)] = marks.int(i, 1) }
+            return (c.int(0, 1), out)
+        }, completion: completion)
+    }
+
+    // MARK: stats
+
+    public func storedTotals(completion: @escaping StoreCompletion<StoredTotals>) {
+        read({ db in
+            let r = try db.query("SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(notifications), 0) FROM totals")
+            return StoredTotals(messages: Int(r.int(0, 0)), notifications: Int(r.int(0, 1)))
+        }, completion: completion)
+    }
+
+    // MARK: read marks, summaries, audit
+
+    /// Moves the sender's read mark to their own new message, which follows someone else's.
+    /// Returns the mark (and the unread counts, when it cleared their `messages` notification)
+    /// when it passed messages of others; nil when the sender had read up to them already.
+    static func moveSenderMark(_ db: PGConnection, _ m: StoredMessage, conversation: Int64) throws -> ReadResult? {
+        let old = try db.query("SELECT seq FROM read_marks WHERE user_id = $1 AND conversation_id = $2::bigint",
+                               [m.senderId, "\(conversation)"])
+        let previous = old.count > 0 ? old.int(0, 0) : 0
+        guard previous < m.seq else { return nil }
+        _ = try db.query("""
+            INSERT INTO read_marks (user_id, conversation_id, seq) VALUES ($1, $2::bigint, $3::bigint)
+            ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = GREATEST(read_marks.seq, excluded.seq)
+            """, [m.senderId, "\(conversation)", "\(m.seq)"])
+        guard previous < m.seq - 1 else { return nil }
+        return ReadResult(mark: m.seq, clearedUnread: try clearMessageNotification(db, user: m.senderId, m.conversation, upTo: m.seq, now: m.ts))
+    }
+
+    public func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>) {
+        write(lockKey: key.channel, { db in
+            _ = try db.query("INSERT INTO conversations (service, client_id) VALUES ($1, $2) ON CONFLICT (service, client_id) DO NOTHING",
+                             [key.service, key.clientId])
+            // Never beyond the last message, never backwards.
+            let r = try db.query("""
+                INSERT INTO read_marks (user_id, conversation_id, seq)
+                SELECT $1, c.id, LEAST($4::bigint, c.last_seq) FROM conversations c WHERE c.service = $2 AND c.client_id = $3
+                ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = GREATEST(read_marks.seq, excluded.seq)
+                RETURNING seq
+                """, [user, key.service, key.clientId, "\(max(0, seq))"])
+            let mark = r.count > 0 ? r.int(0, 0) : 0
+            return ReadResult(mark: mark, clearedUnread: try Self.clearMessageNotification(db, user: user, key, upTo: mark, now: now))
+        }, completion: completion)
+    }
+
+    public func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>) {
+        read({ db in
+            var out: [ConversationSummary] = []
+            for key in keys {
+                let agents = try db.query("SELECT agent_id FROM assignments WHERE service = $1 AND client_id = $2",
+                                          [key.service, key.clientId])
+                let agentIds = (0..<agents.count).map { agents.text($0, 0) }
+                var summary = ConversationSummary(conversation: key, agents: agentIds, lastMessage: nil, unread: 0)
+                let names = try db.query("SELECT id, name FROM users WHERE id = ANY($1::text[])",
+                                         [PGConnection.textArray([key.clientId] + agentIds)])
+                for i in 0..<names.count { summary.names[names.text(i, 0)] = names.text(i, 1) }
+                let last = try db.query("""
+                    SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.text_escaped,
+                        (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id AND u.sender_id <> $3
+                           AND u.seq > COALESCE((SELECT seq FROM read_marks WHERE user_id = $3 AND conversation_id = c.id), 0))
+                    FROM conversations c
+                    LEFT JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m ON true
+                    WHERE c.service = $1 AND c.client_id = $2
+                    """, [key.service, key.clientId, user])
+                if last.count > 0 {
+                    if !last.isNull(0, 0) { summary.lastMessage = Self.message(last, 0, key) }
+                    summary.unread = Int(last.int(0, 9))
+                }
+                out.append(summary)
+            }
+            return out
+        }, completion: completion)
+    }
+
+    public func allConversations(service: String?, completion: @escaping StoreCompletion<[ConversationKey]>) {
+        read({ db in
+            let r = try db.query("SELECT service, client_id FROM conversations WHERE $1::text IS NULL OR service = $1 ORDER BY id",
+                                 [service])
+            return (0..<r.count).map { ConversationKey(service: r.text($0, 0), clientId: r.text($0, 1)) }
+        }, completion: completion)
+    }
+
+    public func recordAudit(actor: String, action: String, target: String, ts: Int64) {
+        writeAndForget(background: false) { db in
+            _ = try db.query("INSERT INTO audit_log (actor_id, action, target, ts) VALUES ($1, $2, $3, $4::bigint)",
+                             [actor, action, target, "\(ts)"])
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Protocol
+
+// What the chat side of the store needs of notifications, inside its own transactions: a
+// user's unread counts, the one `messages` notification per user and conversation, and
+// clearing it when a read mark reaches it. (The NotificationStore calls live in
+// PostgresStore+Notifications.swift and use these too.)
+extension PostgresStore {
+    /// Broadcast audiences a user ($1) belongs to: everyone, and their role.
+    static let audienceOfUser = "n.audience IN ('all', COALESCE((SELECT role FROM users WHERE id = $1), ''))"
+
+    /// The user's unread notifications per service: their own, and broadcasts to them not read.
+    static func unread(_ db: PGConnection, user: String) throws -> UnreadCounts {
+        let r = try db.query("""
+            SELECT service, COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL GROUP BY service
+            UNION ALL
+            SELECT n.service, COUNT(*) FROM notifications n
+            WHERE n.user_id IS NULL AND \(audienceOfUser)
+              AND NOT EXISTS (SELECT 1 FROM broadcast_state s WHERE s.notification_id = n.id AND s.user_id = $1 AND s.read_at IS NOT NULL)
+            GROUP BY n.service
+            """, [user])
+        var counts: [String: Int] = [:]
+        for i in 0..<r.count { counts[r.text(i, 0), default: 0] += Int(r.int(i, 1)) }
+        return UnreadCounts(byService: counts)
+    }
+
+    /// Creates or updates `user`'s one `messages` notification for the message's conversation,
+    /// in the words `wording` gives it.
+    static func noteMessage(_ db: PGConnection, _ m: StoredMessage, for user: String,
+                            wording: MessageNotificationWording) throws -> DeliveredNotification {
+        let channel = m.conversation.channel
+        // One row per user and conversation: a new message counts on from an unread one and
+        // starts again at 1 after a read one. The text follows once the count is known.
+        let upsert = try db.query("""
+            INSERT INTO notifications (user_id, service, category, title, body, data, ts, conversation, conversation_seq, conversation_count)
+            VALUES ($1, $2, 'messages', '', '', '', $3::bigint, $4, $5::bigint, 1)
+            ON CONFLICT (user_id, conversation) WHERE conversation IS NOT NULL DO UPDATE SET
+                conversation_count = CASE WHEN notifications.read_at IS NULL THEN COALESCE(notifications.conversation_count, 0) + 1 ELSE 1 END,
+                ts = excluded.ts, read_at = NULL, pushed_at = NULL, conversation_seq = excluded.conversation_seq
+            RETURNING id, conversation_count
+            """, [user, m.conversation.service, "\(m.ts)", channel, "\(m.seq)"])
+        guard upsert.count == 1 else { throw StoreError.internalError("message notification not stored") }
+        let (id, count) = (upsert.int(0, 0), upsert.int(0, 1))
+        let (title, body) = wording(m, Int(count))
+        // The channel holds only [A-Za-z0-9_.@:-]: safe inside a JSON string as it is.
+        let data = "{\"channel\":\"\(channel)\",\"seq\":\(m.seq),\"count\":\(count)}"
+        _ = try db.query("UPDATE notifications SET title = $2, body = $3, data = $4 WHERE id = $1::bigint",
+                         ["\(id)", Self.storable(title).text, Self.storable(body).text, data])
+        let record = NotificationRecord(id: id, service: m.conversation.service, category: "messages", title: title,
+                                        body: body, data: data, ts: m.ts, read: false)
+        return DeliveredNotification(userId: user, record: record, unread: try unread(db, user: user))
+    }
+
+    /// A read mark reached the conversation's `messages` notification: it is read now.
+    static func clearMessageNotification(_ db: PGConnection, user: String, _ key: ConversationKey,
+                                         upTo mark: Int64, now: Int64) throws -> UnreadCounts? {
+        let r = try db.query("""
+            UPDATE notifications SET read_at = $4::bigint
+            WHERE user_id = $1 AND conversation = $2 AND read_at IS NULL AND conversation_seq <= $3::bigint
+            RETURNING id
+            """, [user, key.channel, "\(mark)", "\(now)"])
+        return r.count > 0 ? try unread(db, user: user) : nil
+    }
+}

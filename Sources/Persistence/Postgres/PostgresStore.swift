@@ -1,0 +1,174 @@
+import Foundation
+import Protocol
+
+// The Store on PostgreSQL, for one node or several sharing one database: K writer threads with
+// group commit and a commit baton (PGThreads.swift), R reader threads, the schema of
+// PGSchema.swift. synchronous_commit stays the server's (on): an answer means durable.
+public final class PostgresStore: Store {
+    private let writers: PGWriters
+    private let readers: PGReaders
+    private let completions: PGCompletionThread
+    /// The words of a `messages` notification; the hub passes Notifications'
+    /// `MessageNotificationText.wording`.
+    let messageWording: MessageNotificationWording
+
+    /// Connects, applies the migrations (under an advisory lock: nodes may start together) and
+    /// starts the threads. `url`: a postgres:// URL or a key=value conninfo.
+    public init(url: String, writers writerCount: Int = 2, readers readerCount: Int = 2, now: Int64,
+                messageWording: @escaping MessageNotificationWording) throws {
+        self.messageWording = messageWording
+        do {
+            let setup = try PGConnection(url: url, statementTimeout: 120)
+            defer { setup.close() }
+            try PGSchema.migrate(setup, now: now)
+        }
+        completions = PGCompletionThread()
+        do {
+            writers = try PGWriters(url: url, count: max(1, writerCount), completions: completions)
+        } catch {
+            completions.close()
+            throw error
+        }
+        readers = try PGReaders(url: url, count: max(1, readerCount))
+    }
+
+    /// Finishes the queued reads and writes, runs their completions, and closes every
+    /// connection. Calling it again returns at once.
+    public func close() {
+        readers.close()
+        writers.close()
+        completions.close()
+    }
+
+    public var statistics: StoreStatistics {
+        let s = writers.stats
+        return StoreStatistics([
+            .init(jsonKey: "batches", metricName: "montrose_writer_batches_total",
+                  help: "Transactions run by the database writers.", kind: .counter, value: s.batches.load(ordering: .relaxed)),
+            .init(jsonKey: "jobs", metricName: "montrose_writer_jobs_total",
+                  help: "Jobs run by the database writers.", kind: .counter, value: s.jobs.load(ordering: .relaxed)),
+            .init(jsonKey: "largest_batch", metricName: "montrose_writer_largest_batch",
+                  help: "Most jobs in one writer transaction so far.", kind: .gauge, value: s.largestBatch.load(ordering: .relaxed)),
+            .init(jsonKey: "queued", metricName: "montrose_writer_queue",
+                  help: "Jobs waiting for a database writer.", kind: .gauge, value: writers.queue.count),
+            .init(jsonKey: "retries", metricName: "montrose_pg_retries_total",
+                  help: "Writer transactions run again after a deadlock or serialization failure.", kind: .counter,
+                  value: s.retries.load(ordering: .relaxed)),
+            .init(jsonKey: "reconnects", metricName: "montrose_pg_reconnects_total",
+                  help: "Writer connections opened again after one was lost.", kind: .counter, value: s.reconnects.load(ordering: .relaxed)),
+            .init(jsonKey: "commit_wait_ms", metricName: "montrose_pg_commit_wait_ms_total",
+                  help: "Milliseconds writers waited for the commit baton (one COMMIT in flight per node).", kind: .counter,
+                  value: s.commitWaitMicros.load(ordering: .relaxed) / 1_000),
+            .init(jsonKey: "commit_ms", metricName: "montrose_pg_commit_ms_total",
+                  help: "Milliseconds spent in COMMIT.", kind: .counter, value: s.commitMicros.load(ordering: .relaxed) / 1_000),
+        ])
+    }
+
+    // MARK: plumbing
+
+    /// Runs `body` in a writer transaction; `completion` runs after the commit, on the
+    /// completion thread, in commit order. `background`: bulk bookkeeping nobody waits for
+    /// (see `JobQueue`).
+    func write<T: Sendable>(background: Bool = false, _ body: @escaping @Sendable (PGConnection) throws -> T,
+                            completion: @escaping StoreCompletion<T>) {
+        write(background: background, lockKey: nil, body, completion: completion)
+    }
+
+    /// `lockKey`: the row the body locks first (see `PGJob.lockKey`).
+    func write<T: Sendable>(background: Bool = false, lockKey: String?, _ body: @escaping @Sendable (PGConnection) throws -> T,
+                            completion: @escaping StoreCompletion<T>) {
+        let job = PGJob(lockKey: lockKey, run: { db in
+            let result: Result<T, StoreError>
+            do {
+                result = .success(try body(db))
+            } catch let e as PGError where e.isConnectionLost || e.isRetryable {
+                return .infrastructure(e)
+            } catch {
+                result = .failure(Self.storeError(error))
+            }
+            let failed = if case .failure = result { true } else { false }
+            return .done(completion: { committed in
+                completion(committed ? result : .failure(.unavailable("storage commit failed")))
+            }, failed: failed)
+        }, abandon: { completion(.failure($0)) })
+        if !writers.submit(job, background: background) { completion(.failure(.closing)) }
+    }
+
+    /// A write whose answer nobody waits for (audit, receipts, last-seen times).
+    func writeAndForget(background: Bool = true, _ body: @escaping @Sendable (PGConnection) throws -> Void) {
+        write(background: background, body, completion: { _ in })
+    }
+
+    /// Runs `body` on a reader, in one REPEATABLE READ READ ONLY transaction (one snapshot).
+    func read<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T, completion: @escaping StoreCompletion<T>) {
+        let job = PGJob(lockKey: nil, run: { db in
+            let result: Result<T, StoreError>
+            do {
+                result = .success(try body(db))
+            } catch let e as PGError where e.isConnectionLost {
+                return .infrastructure(e)
+            } catch {
+                result = .failure(Self.storeError(error))
+            }
+            return .done(completion: { _ in completion(result) }, failed: false)
+        }, abandon: { completion(.failure($0)) })
+        if !readers.submit(job) { completion(.failure(.closing)) }
+    }
+
+    static func storeError(_ error: Error) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? PGError {
+            if e.isConstraintViolation { return .conflict(e.message) }
+            if e.isConnectionLost { return .unavailable("storage unavailable") }
+        }
+        return .internalError("\(error)")
+    }
+
+    // MARK: message text
+
+    /// PostgreSQL text cannot hold U+0000: a text with one is stored with `\` doubled and
+    /// U+0000 as `\0`, flagged `text_escaped`. Every other text is stored as it is.
+    static func storable(_ text: String) -> (text: String, escaped: Bool) {
+        guard text.utf8.contains(0) else { return (text, false) }
+        var out = ""
+        for c in text.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\u{0}": out += "\\0"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return (out, true)
+    }
+
+    static func original(_ stored: String, escaped: Bool) -> String {
+        guard escaped else { return stored }
+        var out = ""
+        var pendingBackslash = false
+        for c in stored.unicodeScalars {
+            if pendingBackslash {
+                out.unicodeScalars.append(c == "0" ? "\u{0}" : c)
+                pendingBackslash = false
+            } else if c == "\\" {
+                pendingBackslash = true
+            } else {
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, text_escaped"
+
+    static func message(_ r: PGRows, _ row: Int, _ key: ConversationKey) -> StoredMessage {
+        StoredMessage(conversation: key, seq: r.int(row, 0), msgId: r.int(row, 1), senderId: r.text(row, 2),
+                      senderRole: r.text(row, 3), senderName: r.text(row, 4),
+                      text: original(r.text(row, 5), escaped: r.bool(row, 8)), ts: r.int(row, 6),
+                      clientMsgId: r.optionalText(row, 7))
+    }
+
+    static func conversationID(_ db: PGConnection, _ key: ConversationKey) throws -> Int64? {
+        let r = try db.query("SELECT id FROM conversations WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
+        return r.count > 0 ? r.int(0, 0) : nil
+    }
+}
