@@ -6,8 +6,9 @@ import Notifications
 @testable import Persistence
 import Protocol
 
-// The SQLite store on a real database file: migrations, gap-free sequences under concurrent
-// sends, idempotent retries, paging, read marks, assignments, durability across reopen.
+// What only the SQLite store has, on a real database file: WAL, migrations, the checkpointer,
+// one file after close, and (until PostgresStore is a NotificationStore) its idempotency
+// claims and fan-out chunks. The Store contract it shares is in StoreContractTests.
 final class SQLiteStoreTests: XCTestCase {
     var dir: String!
     var path: String { dir + "/hub.sqlite" }
@@ -98,149 +99,6 @@ final class SQLiteStoreTests: XCTestCase {
         }
     }
 
-    func testConcurrentSendsGetGapFreeSequencesInOneConversation() throws {
-        let store = try open()
-        defer { store.close() }
-        let seqs = Locked<[Int64]>([])
-        let group = DispatchGroup()
-        for sender in 0..<20 {
-            for i in 0..<50 {
-                group.enter()
-                let u = UserRecord(id: "u\(sender)", role: "client", name: "U")
-                store.appendMessage(NewMessage(conversation: key, sender: u, text: "m\(i)", clientMsgId: "c\(i)", ts: 1)) { r in
-                    if case .success(let a) = r { seqs.withLock { $0.append(a.message.seq) } }
-                    group.leave()
-                }
-            }
-        }
-        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
-        XCTAssertEqual(seqs.withLock { $0.sorted() }, Array(1...1000), "1,000 acknowledged sends take seqs 1…1000 exactly once")
-        let stats = store.writerStats
-        XCTAssertEqual(stats.jobs, 1000)
-        XCTAssertLessThan(stats.batches, 1000, "group commit: several sends share a transaction (\(stats.batches) batches)")
-    }
-
-    func testRetriedSendReturnsTheFirstMessageAndStoresNothingNew() throws {
-        let store = try open()
-        defer { store.close() }
-        let first = try send(store, "hello", id: "abc")
-        let again = try send(store, "hello (retry)", id: "abc")
-        XCTAssertFalse(first.duplicate)
-        XCTAssertTrue(again.duplicate, "same sender and client_msg_id is a duplicate")
-        XCTAssertEqual(again.message.seq, first.message.seq)
-        XCTAssertEqual(again.message.text, "hello", "the first message is returned")
-        XCTAssertEqual(try wait { store.lastSeq(key, completion: $0) }, 1, "nothing new stored")
-        let other = UserRecord(id: "bob", role: "website_agent", name: "Bob")
-        XCTAssertFalse(try send(store, "hi", from: other, id: "abc").duplicate, "client_msg_id is unique per sender only")
-    }
-
-    func testHistoryPagesBackwardsAndSinceForwards() throws {
-        let store = try open()
-        defer { store.close() }
-        for i in 1...25 { _ = try send(store, "m\(i)") }
-        let newest = try wait { store.messages(key, before: nil, limit: 10, completion: $0) }
-        XCTAssertEqual(newest.messages.map(\.seq), Array(16...25), "the newest page, ascending")
-        XCTAssertTrue(newest.more)
-        let older = try wait { store.messages(key, before: 16, limit: 10, completion: $0) }
-        XCTAssertEqual(older.messages.map(\.seq), Array(6...15))
-        let oldest = try wait { store.messages(key, before: 6, limit: 10, completion: $0) }
-        XCTAssertEqual(oldest.messages.map(\.seq), Array(1...5))
-        XCTAssertFalse(oldest.more, "nothing before seq 1")
-        let since = try wait { store.messages(key, after: 20, limit: 100, completion: $0) }
-        XCTAssertEqual(since.messages.map(\.seq), Array(21...25))
-        XCTAssertFalse(since.more)
-    }
-
-    func testReadMarkNeverMovesBackwardsNorPastTheLastMessage() throws {
-        let store = try open()
-        defer { store.close() }
-        for i in 1...5 { _ = try send(store, "m\(i)", from: UserRecord(id: "bob", role: "website_agent", name: "Bob")) }
-        XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 3, now: 1, completion: $0) }.mark, 3)
-        XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 2, now: 1, completion: $0) }.mark, 3, "never backwards")
-        XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 99, now: 1, completion: $0) }.mark, 5, "capped at the last seq")
-        let summary = try wait { store.conversations([key], for: "ann", completion: $0) }
-        XCTAssertEqual(summary.first?.unread, 0)
-        XCTAssertEqual(summary.first?.lastMessage?.seq, 5)
-    }
-
-    func testAssignmentsReplaceAndRemoveReportingTheAgent() throws {
-        let store = try open()
-        defer { store.close() }
-        XCTAssertNil(try wait { store.setAssignment(Assignment(conversation: key, agentId: "wes"), now: 1, completion: $0) })
-        XCTAssertEqual(try wait { store.setAssignment(Assignment(conversation: key, agentId: "wendy"), now: 2, completion: $0) }, "wes")
-        XCTAssertEqual(try wait { store.allAssignments(completion: $0) }, [Assignment(conversation: key, agentId: "wendy")])
-        XCTAssertEqual(try wait { store.removeAssignment(key, completion: $0) }, "wendy")
-        XCTAssertNil(try wait { store.removeAssignment(key, completion: $0) }, "removing twice finds nothing")
-    }
-
-    func testUsersAreUpsertedAndReadBack() throws {
-        let store = try open()
-        defer { store.close() }
-        _ = try wait { store.upsertUser(UserRecord(id: "ann", role: "client", name: "Ann", services: ["website"]), now: 1, completion: $0) }
-        _ = try wait { store.upsertUser(UserRecord(id: "ann", role: "client", name: "Ann B.", services: ["website", "courses"]), now: 2, completion: $0) }
-        let u = try wait { store.user("ann", completion: $0) }
-        XCTAssertEqual(u?.name, "Ann B.")
-        XCTAssertEqual(u?.services, ["website", "courses"])
-        XCTAssertNil(try wait { store.user("nobody", completion: $0) })
-    }
-
-    func testAcknowledgedMessagesSurviveReopen() throws {
-        var store: SQLiteStore? = try open()
-        for i in 1...10 { _ = try send(store!, "m\(i)", id: "k\(i)") }
-        store?.close()
-        store = nil
-        let reopened = try open()
-        defer { reopened.close() }
-        let all = try wait { reopened.messages(key, after: 0, limit: 100, completion: $0) }
-        XCTAssertEqual(all.messages.map(\.text), (1...10).map { "m\($0)" })
-        XCTAssertEqual(try send(reopened, "m11").message.seq, 11, "the sequence continues after a restart")
-    }
-
-    func testTextIsStoredExactlyIncludingEmptyQuotesAndUnicode() throws {
-        let store = try open()
-        defer { store.close() }
-        let text = "it's \"quoted\"; DROP TABLE messages; -- 😀 \u{0}x"
-        _ = try send(store, text)
-        let page = try wait { store.messages(key, after: 0, limit: 1, completion: $0) }
-        XCTAssertEqual(page.messages.first?.text, text, "bound, never spliced into SQL")
-    }
-
-    func testAFailingJobLeavesNothingBehindAndItsBatchStillCommits() throws {
-        let store = try open()
-        defer { store.close() }
-        let failing = DispatchSemaphore(value: 0)
-        // One job writes, then fails: its write must be rolled back to its savepoint.
-        store.write({ db -> Int in
-            try db.statement("INSERT INTO users (id, role, name, created_at, updated_at) VALUES ('half', 'client', 'H', 1, 1)").run()
-            throw StoreError.conflict("fails after writing")
-        }, { (_: Result<Int, StoreError>) in failing.signal() })
-        _ = try wait { store.upsertUser(UserRecord(id: "whole", role: "client", name: "W"), now: 1, completion: $0) }
-        failing.wait()
-        XCTAssertNil(try wait { store.user("half", completion: $0) }, "the failed job's insert was rolled back")
-        XCTAssertNotNil(try wait { store.user("whole", completion: $0) }, "the other job of the batch committed")
-    }
-
-    // MARK: dedupe by ON CONFLICT
-
-    func testAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() throws {
-        let store = try open()
-        defer { store.close() }
-        let first = try send(store, "hello", id: "abc")
-        let elsewhere = ConversationKey(service: "marketing", clientId: "ann")
-        let again = try wait {
-            store.appendMessage(NewMessage(conversation: elsewhere, sender: ann, text: "hello", clientMsgId: "abc", ts: 2000), completion: $0)
-        }
-        XCTAssertTrue(again.duplicate, "(sender, client_msg_id) is unique across conversations")
-        XCTAssertEqual(again.message, first.message, "the first message, in its own conversation (the bridge answers 409 for it)")
-        XCTAssertEqual(try wait { store.lastSeq(elsewhere, completion: $0) }, 0, "nothing stored in the other conversation")
-        XCTAssertEqual(try wait { store.allConversations(service: nil, completion: $0) }, [key],
-                       "the conversation the duplicate named is not created")
-        XCTAssertFalse(try wait {
-            store.appendMessage(NewMessage(conversation: elsewhere, sender: ann, text: "new", clientMsgId: "abd", ts: 3000), completion: $0)
-        }.duplicate, "a new client_msg_id is stored there")
-        XCTAssertEqual(try wait { store.lastSeq(elsewhere, completion: $0) }, 1)
-    }
-
     private func idempotencyRows(_ store: SQLiteStore, _ key: String) throws -> Int {
         try wait { done in
             store.read({ db -> Int in
@@ -275,33 +133,6 @@ final class SQLiteStoreTests: XCTestCase {
             return XCTFail("an answer not kept is fresh")
         }
         XCTAssertEqual(try idempotencyRows(store, "k2"), 0, "an answer not kept leaves the key free")
-    }
-
-    func testAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() throws {
-        let store = try open()
-        defer { store.close() }
-        func note(_ text: String) throws -> NotificationRecord? {
-            try wait {
-                store.appendMessage(NewMessage(conversation: key, sender: ann, text: text, clientMsgId: nil, ts: 1000),
-                                    notify: ["bob"], completion: $0)
-            }.notifications.first?.record
-        }
-        let one = try note("a")
-        let two = try note("b")
-        XCTAssertEqual(one?.title, "New message from Ann")
-        XCTAssertEqual(two?.title, "2 new messages from Ann", "unread: counted on")
-        XCTAssertEqual(two?.id, one?.id, "one row per user and conversation")
-        XCTAssertEqual(two?.data, #"{"channel":"conv:website:ann","seq":2,"count":2}"#)
-        _ = try wait { store.markRead(user: "bob", key, seq: 2, now: 2000, completion: $0) }
-        let three = try note("c")
-        XCTAssertEqual(three?.title, "New message from Ann", "after a read: starts at 1 again")
-        XCTAssertEqual(three?.id, one?.id)
-        XCTAssertEqual(three?.read, false)
-        let page = try wait { store.notifications(for: "bob", NotificationQuery(limit: 10), completion: $0) }
-        XCTAssertEqual(page.items.map(\.title), ["New message from Ann"], "still one row")
-        XCTAssertEqual(page.items.first?.body, "c")
-        XCTAssertEqual(try wait { store.storedTotals(completion: $0) }, StoredTotals(messages: 3, notifications: 1),
-                       "an update in place is not counted as a new row")
     }
 
     func testAFanOutChunkReturnsTheUsersOnlineInTheSnapshotItWasGiven() throws {

@@ -143,10 +143,11 @@ final class PGWriters: Sendable {
             }
             let batch = taken.enumerated().sorted { ($0.element.lockKey ?? "", $0.offset) < ($1.element.lockKey ?? "", $1.offset) }
                 .map(\.element)
-            run(batch, on: &db, url: url)
+            // Counted before the completions run, so whoever saw an answer sees it counted.
             stats.batches.add(1, ordering: .relaxed)
             stats.jobs.add(batch.count, ordering: .relaxed)
             if batch.count > stats.largestBatch.load(ordering: .relaxed) { stats.largestBatch.store(batch.count, ordering: .relaxed) }
+            run(batch, on: &db, url: url)
         }
         db.close()
     }

@@ -38,10 +38,20 @@ final class TestPGSchema: Sendable {
         try PGConnection(url: url, statementTimeout: statementTimeout)
     }
 
-    /// `server` with `options=-csearch_path=<schema>` added to its query.
+    /// `server` with `options=-csearch_path=<schema>` added to its query, and the schema as
+    /// the application_name (so a test can find its own server processes in pg_stat_activity).
     static func url(_ server: String, schema: String) -> String {
-        let option = "options=-csearch_path%3D\(schema)"
+        let option = "options=-csearch_path%3D\(schema)&application_name=\(schema)"
         return server + (server.contains("?") ? "&" : "?") + option
+    }
+
+    /// Terminates the server processes of this schema's connections (not `except`'s).
+    func terminateConnections(except: PGConnection) throws -> Int {
+        let r = try except.query("""
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE application_name = $1 AND pid <> pg_backend_pid()
+            """, [name])
+        return Int(r.int(0, 0))
     }
 }
 
