@@ -213,6 +213,18 @@ struct NotificationContract {
         let none = try answer { store.markNotificationsRead(user: "ag", .all, service: "platform", now: 21, completion: $0) }
         XCTAssertEqual(none, UnreadCounts())
         XCTAssertEqual(try page("bob").unread, UnreadCounts(byService: ["platform": 1]))
+        let claim = IdempotencyClaim<NotificationRecord>(key: "k-b", fingerprint: "POST /b", render: { StoredResponse(status: 201, body: "\($0.id)") })
+        func post(_ c: IdempotencyClaim<NotificationRecord>) throws -> Idempotent<NotificationRecord> {
+            try answer { store.createBroadcast(audience: "all", title: "Once", body: "", data: "{}", now: 30, claim: c, completion: $0) }
+        }
+        guard case .fresh(let once) = try post(claim), case .replay(let again) = try post(claim) else {
+            return XCTFail("\(name): a keyed broadcast is stored once, then replayed")
+        }
+        XCTAssertEqual(again.body, "\(once.id)")
+        guard case .mismatch = try post(IdempotencyClaim(key: "k-b", fingerprint: "POST /other", render: claim.render)) else {
+            return XCTFail("\(name): the key for another request is a mismatch")
+        }
+        XCTAssertEqual(try page("bob").items.filter { $0.title == "Once" }.count, 1)
     }
 
     func markingReadTouchesOnlyTheUsersOwnAndTheServiceAsked() throws {
