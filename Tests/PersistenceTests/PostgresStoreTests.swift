@@ -128,6 +128,31 @@ final class PostgresStoreTests: XCTestCase {
         }
     }
 
+    func testUnreadCountsInCompletionOrderNeverGoBackWithSeveralWriters() throws {
+        let store = try open(writers: 2, readers: 1)
+        defer { store.close() }
+        let counts = Locked<[Int]>([])
+        let group = DispatchGroup()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<100 {
+                group.enter()
+                let k = ConversationKey(service: "website", clientId: "c\(t)-\(i % 10)")
+                let sender = UserRecord(id: "s\(t)", role: "client", name: "S")
+                store.appendMessage(NewMessage(conversation: k, sender: sender, text: "m", clientMsgId: nil, ts: 1), notify: ["bob"]) { r in
+                    if case .success(let a) = r, let n = a.notifications.first?.unread.byService["website"] {
+                        counts.withLock { $0.append(n) }
+                    }
+                    group.leave()
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        let seen = counts.withLock { $0 }
+        XCTAssertEqual(seen.count, 400)
+        XCTAssertEqual(seen, seen.sorted(), "no older unread count completes after a newer one")
+        XCTAssertEqual(seen.last, 40, "the last answer counts every conversation")
+    }
+
     func testADeadlockBetweenTwoWritersIsRetriedAndBothCommit() throws {
         let store = try open(writers: 2, readers: 1)
         defer { store.close() }
