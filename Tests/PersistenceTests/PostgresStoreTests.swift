@@ -223,6 +223,20 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(store.statistics.entries.first { $0.jsonKey == "reconnects" }?.value ?? 0, 1)
     }
 
+    func testConnectionsKilledWhileIdleAreReplacedWithoutAFailedAnswer() throws {
+        let store = try open(writers: 1, readers: 1)
+        defer { store.close() }
+        _ = try wait { store.appendMessage(NewMessage(conversation: key, sender: ann, text: "a", clientMsgId: nil, ts: 1), completion: $0) }
+        XCTAssertEqual(try wait { store.lastSeq(key, completion: $0) }, 1)
+        let admin = try PGConnection(url: schema.serverURL)
+        defer { admin.close() }
+        XCTAssertEqual(try schema.terminateConnections(except: admin), 2, "the writer's and the reader's")
+        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertEqual(try wait { store.appendMessage(NewMessage(conversation: key, sender: ann, text: "b", clientMsgId: nil, ts: 1), completion: $0) }.message.seq, 2,
+                       "nothing was in flight: the writer reconnects at BEGIN and the send succeeds")
+        XCTAssertEqual(try wait { store.lastSeq(key, completion: $0) }, 2, "the reader too")
+    }
+
     func testNodesStartingTogetherMigrateOnce() throws {
         let opened = Locked<[PostgresStore]>([])
         let errors = Locked<[String]>([])
