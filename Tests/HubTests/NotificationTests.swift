@@ -312,17 +312,22 @@ final class NotificationTests: XCTestCase {
         hub.stop()
         hub = try TestHub { $0.dataDir = dir }
         let store = hub.server.store
-        for i in 0..<599 { store.upsertUser(UserRecord(id: "r\(i)", role: "client", name: "R"), now: 1) { _ in } }
-        // The writer runs jobs in order: once the last is committed, all are.
-        _ = try waitForStore { store.upsertUser(UserRecord(id: "r599", role: "client", name: "R"), now: 1, completion: $0) }.get()
+        // Every upsert waited for: with several writers (PostgreSQL) the last one committed is
+        // not always the last one queued.
+        let upserted = DispatchGroup()
+        for i in 0..<600 {
+            upserted.enter()
+            store.upsertUser(UserRecord(id: "r\(i)", role: "client", name: "R"), now: 1) { _ in upserted.leave() }
+        }
+        XCTAssertEqual(upserted.wait(timeout: .now() + 30), .success)
         // Recorded but never run: as if the hub stopped right after answering the POST.
         let content = NotificationContent(service: "platform", category: "updates", title: "Resumed", body: "", data: "{}")
         let started = try waitForStore { store.startFanout(content, audience: "client", now: wallMillis(), claim: nil, completion: $0) }.get()
         guard case .fresh(let f) = started else { return XCTFail("not started: \(started)") }
         XCTAssertEqual(f.count, 600)
         XCTAssertEqual(try bridge.get("/v1/users/r599/notifications").json["items"]?.arrayValue?.count, 0)
-        hub.stop()
-        hub = try TestHub { $0.dataDir = dir }
+        hub.stop(keepingStore: true)
+        hub = try TestHub(database: hub.database) { $0.dataDir = dir }
         let deadline = Date().addingTimeInterval(5)
         while try bridge.get("/v1/users/r599/notifications").json["items"]?.arrayValue?.count != 1 && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)

@@ -17,7 +17,7 @@ final class HubServer {
     private(set) var loops: [EventLoop] = []
     let publicListener: Listener
     let bridgeListener: Listener
-    let store: SQLiteStore
+    let store: any Store & NotificationStore
     let chat: ChatService
     let metrics = HubMetrics(bridgeRoutes: BridgeRoute.labels)
     let link: HubLink
@@ -44,16 +44,31 @@ final class HubServer {
         let handshake = HandshakeOptions(allowedOrigins: c.allowedOrigins, deflate: DeflatePolicy(enabled: c.deflate))
         var bridgeLimits = limits
         bridgeLimits.http.maxBodyBytes = c.bridgeMaxBody
-        let opened: SQLiteStore
+        let opened: any Store & NotificationStore
         do {
             for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters, limits: limits)) }
             try FileManager.default.createDirectory(atPath: c.dataDir, withIntermediateDirectories: true)
-            guard case .sqlite(let path) = c.storeLocation, c.brokers.isEmpty else {
-                throw StartError(description: "--store postgres:// and --broker redis:// are not available in this build yet")
-            }
-            opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording)
         } catch {
             throw StartError(description: "cannot open the data folder \(c.dataDir): \(error)")
+        }
+        switch c.storeLocation {
+        case .sqlite(let path):
+            do {
+                opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording)
+            } catch {
+                throw StartError(description: "cannot open the store \(path): \(error)")
+            }
+        case .postgres(let url):
+            do {
+                opened = try PostgresStore(url: url, writers: c.pgWriters, readers: c.pgReaders, now: wallMillis(),
+                                           messageWording: MessageNotificationText.wording)
+            } catch {
+                throw StartError(description: "cannot open the store \(c.storeLocation.description): \(error)")
+            }
+        }
+        guard c.brokers.isEmpty else {
+            opened.close()
+            throw StartError(description: "--broker redis:// is not available in this build yet")
         }
         let store = opened
         self.store = store

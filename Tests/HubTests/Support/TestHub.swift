@@ -14,7 +14,8 @@ final class TestHub {
     let servers: [HubServer]
     var server: HubServer { servers[0] }
     let topology: TestTopology
-    private let schema: TestDatabase?
+    /// The PostgreSQL schema every node uses (nil on SQLite); dropped by `stop()`.
+    let database: TestDatabase?
     private let turn = Atomic<Int>(0)
     /// The next node's public port (round robin).
     var port: Int { nextServer().publicListener.port }
@@ -26,7 +27,8 @@ final class TestHub {
 
     init(loops: Int = 2, echoPath: String? = "/echo", maxMessage: Int = 1 << 20,
          tls: (cert: String, key: String)? = nil, limits: EngineLimits = EngineLimits(),
-         chatLimits: ChatLimits = ChatLimits(), configure: (inout Configuration) -> Void = { _ in }) throws {
+         chatLimits: ChatLimits = ChatLimits(), database reused: TestDatabase? = nil,
+         configure: (inout Configuration) -> Void = { _ in }) throws {
         var c = Configuration()
         c.host = "127.0.0.1"
         c.port = 0
@@ -44,7 +46,9 @@ final class TestHub {
         c.dev = false // no demo data unless a test asks for it
         configure(&c)
         topology = TestTopology.current
-        schema = try topology.usesPostgres ? TestDatabase() : nil
+        // A restart in a test reuses the stopped hub's database (its data folder, on SQLite).
+        let schema = try reused ?? (topology.usesPostgres ? TestDatabase() : nil)
+        database = schema
         var started: [HubServer] = []
         do {
             for node in 0..<topology.nodes {
@@ -67,9 +71,11 @@ final class TestHub {
         servers = started
     }
 
-    func stop() {
+    /// Stops every node; `keepingStore`: leaves the PostgreSQL schema for a restarted hub
+    /// (`TestHub(database: old.database)`), which drops it in turn.
+    func stop(keepingStore: Bool = false) {
         for s in servers { s.shutdown(deadlineMs: 2_000) }
-        schema?.drop()
+        if !keepingStore { database?.drop() }
     }
 
     static let secret = "test-secret-0123456789abcdef"
