@@ -199,4 +199,40 @@ final class RedisBrokerTests: XCTestCase {
         nodes.brokerA.publish(push(channel, 1))
         XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 1, "expected delivery after the resubscribe")
     }
+
+    func testAnOpenButSilentConnectionIsFoundWithinThreeSecondsAndReplaced() throws {
+        let direct = try RedisTestEnv.endpoint()
+        let proxy = try BlackholeProxy(to: direct.port)
+        defer { proxy.stop() }
+        var options = RedisBroker.Options()
+        options.cluster = String(RedisTestEnv.prefix().dropLast())
+        let a = try TestHub(loops: 1), b = try TestHub(loops: 1)
+        let brokerA = RedisBroker(router: a.server.chat.router, loops: a.server.loops, endpoints: [direct], nodeID: "node-a", options: options)
+        let brokerB = RedisBroker(router: b.server.chat.router, loops: b.server.loops,
+                                  endpoints: [RedisEndpoint(host: "127.0.0.1", port: proxy.port)], nodeID: "node-b", options: options)
+        let catchUps = Locked<[String]>([])
+        brokerB.onCatchUpNeeded { channels in catchUps.withLock { $0 += channels } }
+        brokerA.start()
+        brokerB.start()
+        defer { brokerA.stop(); brokerB.stop(); a.stop(); b.stop() }
+        XCTAssertTrue(eventually { brokerA.status()[0].up && brokerB.status()[0].up })
+        let channel = "conv:support:silent"
+        let onB = try ChatClient(port: b.port, token: TestHub.token("reader-b", .admin))
+        _ = try onB.result("subscribe", ["channel": .string(channel)])
+        XCTAssertTrue(eventually { brokerB.status()[0].lastProbeMs != nil }, "expected a probe to come back before the fault")
+        brokerA.publish(push(channel, 1))
+        XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 1)
+        catchUps.withLock { $0 = [] }
+
+        proxy.blackhole = true
+        let silentSince = Date()
+        XCTAssertTrue(eventually(5) { brokerB.status()[0].silentResets >= 1 }, "expected the probe to find the silent connection")
+        let found = Date().timeIntervalSince(silentSince)
+        XCTAssertLessThanOrEqual(found, 3.0, "expected the silence found within 3 s, took \(found) s")
+        proxy.blackhole = false // the reconnect goes through a working route
+        XCTAssertTrue(eventually { catchUps.withLock { $0 }.contains(channel) }, "expected a catch-up request after the resubscribe")
+        XCTAssertTrue(eventually { brokerB.status()[0].up })
+        brokerA.publish(push(channel, 2))
+        XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 2, "expected delivery over the new connection")
+    }
 }
