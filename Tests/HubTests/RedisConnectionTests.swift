@@ -122,6 +122,29 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(loop.syncValue { _ in c.isUp }, false)
     }
 
+    func testOutputPilingUpForASilentRedisIsRefusedPastItsCap() throws {
+        let direct = try RedisTestEnv.endpoint()
+        let proxy = try BlackholeProxy(to: direct.port)
+        defer { proxy.stop() }
+        let loop = try RunningLoop()
+        defer { loop.stop() }
+        var options = RedisConnection.Options()
+        options.maxQueuedOutputBytes = 256 * 1024
+        let c = try loop.connect(RedisEndpoint(host: "127.0.0.1", port: proxy.port), name: "t-backlog", options: options)
+        defer { loop.close(c) }
+        proxy.blackhole = true
+        let refused = Locked(0)
+        let payload = String(repeating: "x", count: 1_000)
+        // Redis behind the proxy never answers: the accepted commands stay in flight (their
+        // completions wait for a reply or the connection's end), the rest are refused at once.
+        loop.sync { _ in
+            for _ in 0..<2_000 { c.send(["SET", "k", payload]) { r in if r == .failure(.backlogFull) { refused.withLock { $0 += 1 } } } }
+        }
+        // Sent within one turn: nothing left for the kernel yet, so the cap applies.
+        XCTAssertGreaterThan(refused.withLock { $0 }, 0, "expected commands past 256 KiB of queued output to be refused")
+        XCTAssertEqual(loop.syncValue { _ in c.backlogRefusals }, refused.withLock { $0 })
+    }
+
     func testATinyRingDropsAndCountsUnderAPublishStormAndTheLoopKeepsTurning() throws {
         let endpoint = try RedisTestEnv.endpoint()
         let subLoop = try RunningLoop(index: 0)

@@ -41,6 +41,10 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         var readsPerEvent = 16
         /// Inbound pub/sub messages handed to `onMessage` per loop turn.
         var drainPerTurn = 1_024
+        /// Output not yet taken by the kernel; a command past it fails with `.backlogFull`
+        /// instead of growing memory while Redis does not read (the probe resets such a
+        /// connection within seconds; this bounds what piles up meanwhile).
+        var maxQueuedOutputBytes = 64 << 20
         var limits = RESPLimits()
         init() {}
     }
@@ -84,6 +88,8 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     var onSubscription: ((RedisConnection, String, String) -> Void)?
 
     private(set) var reconnects = 0
+    /// Commands refused because the output backlog was full.
+    private(set) var backlogRefusals = 0
     var isUp: Bool { state == .ready }
     var droppedTotal: Int { ring.droppedTotal }
     var queuedInbound: Int { ring.count }
@@ -133,6 +139,11 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     func send(_ args: [[UInt8]], _ completion: Completion?) {
         guard state == .connecting || state == .handshaking || state == .ready else {
             completion?(.failure(state == .closed ? .closed : .notConnected))
+            return
+        }
+        guard out.count - outSent < options.maxQueuedOutputBytes else {
+            backlogRefusals += 1
+            completion?(.failure(.backlogFull))
             return
         }
         RESPCommand.encode(args, into: &out)
