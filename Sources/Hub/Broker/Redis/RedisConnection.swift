@@ -87,6 +87,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     /// Subscriber role: `subscribe`/`unsubscribe` confirmations (kind, channel).
     var onSubscription: ((RedisConnection, String, String) -> Void)?
 
+    /// Connection attempts after the first (failed ones included).
     private(set) var reconnects = 0
     /// Commands refused because the output backlog was full.
     private(set) var backlogRefusals = 0
@@ -244,7 +245,8 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     }
 
     private func scheduleRetry() {
-        // Full jitter over the upper half: nodes that lost Redis together do not return together.
+        // Jittered over the upper half of the ceiling: nodes that lost Redis together do not
+        // all return in the same millisecond.
         let ceiling = min(options.backoffMaxMs, options.backoffMinMs << min(failedAttempts, 16))
         let delay = Int64.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
         failedAttempts += 1
