@@ -200,6 +200,25 @@ final class RedisBrokerTests: XCTestCase {
         XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 1, "expected delivery after the resubscribe")
     }
 
+    func testMessagesTheInboundRingDropsAskForACatchUpOfTheirChannel() throws {
+        var options = RedisBroker.Options()
+        options.shard.inbound = InboundRing.Limits(maxMessages: 10, maxBytes: 1 << 20)
+        let nodes = try TwoNodes(options: options)
+        defer { nodes.stop() }
+        let channel = "conv:support:flood"
+        let onB = try ChatClient(port: nodes.b.port, token: TestHub.token("reader-b", .admin))
+        _ = try onB.result("subscribe", ["channel": .string(channel)])
+        let inspector = try RunningLoop(index: 9)
+        defer { inspector.stop() }
+        let shard = nodes.brokerB.ring.shard(for: channel)
+        XCTAssertTrue(try eventually { try nodes.subscriberCount(channel, on: shard, loop: inspector) == 1 })
+        nodes.catchUps.withLock { $0 = [] }
+        for seq in Int64(1)...20_000 { nodes.brokerA.publish(push(channel, seq)) }
+        XCTAssertTrue(eventually(10) { nodes.brokerB.status()[shard].dropped > 0 }, "expected a ring of 10 to drop under 20,000 publications")
+        XCTAssertTrue(eventually { nodes.catchUps.withLock { $0 }.contains(channel) }, "expected a catch-up request for \(channel)")
+        XCTAssertFalse(nodes.catchUps.withLock { $0 }.contains { $0.hasPrefix("node:") }, "a lost probe needs no catch-up")
+    }
+
     func testAnOpenButSilentConnectionIsFoundWithinThreeSecondsAndReplaced() throws {
         let direct = try RedisTestEnv.endpoint()
         let proxy = try BlackholeProxy(to: direct.port)

@@ -55,7 +55,7 @@ final class RedisBroker: Broker {
         for shard in shards {
             shard.loop.execute { [self] _ in
                 shard.onMessage = { [weak self] channel, payload in self?.received(channel, payload) }
-                shard.onResubscribed = { [weak self] channels in self?.needCatchUp(channels) }
+                shard.onCatchUpNeeded = { [weak self] channels in self?.needCatchUp(channels) }
                 shard.start()
             }
         }

@@ -86,6 +86,9 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     var onMessage: ((RedisConnection, InboundRing.Message) -> Void)?
     /// Subscriber role: `subscribe`/`unsubscribe` confirmations (kind, channel).
     var onSubscription: ((RedisConnection, String, String) -> Void)?
+    /// Subscriber role: the inbound ring dropped messages during the last read (the channels
+    /// are in `takeDroppedChannels()`).
+    var onDropped: ((RedisConnection) -> Void)?
 
     /// Connection attempts after the first (failed ones included).
     private(set) var reconnects = 0
@@ -298,6 +301,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     func onReadable() {
         guard state == .handshaking || state == .ready else { return }
         let myEpoch = epoch
+        let droppedBefore = ring.droppedTotal
         let buffer = loop.readBuffer
         for _ in 0..<options.readsPerEvent {
             let n = read(fd, buffer.baseAddress, buffer.count)
@@ -316,6 +320,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
                 return
             }
         }
+        if ring.droppedTotal != droppedBefore { onDropped?(self) }
         if !ring.isEmpty { drain() }
     }
 
