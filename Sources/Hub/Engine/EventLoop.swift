@@ -147,6 +147,9 @@ final class EventLoop: @unchecked Sendable {
 
     func waitUntilFinished() { finished.wait() }
 
+    /// False when the loop was still running at `deadline`.
+    func waitUntilFinished(deadline: DispatchTime) -> Bool { finished.wait(timeout: deadline) == .success }
+
     private func run() {
         let capacity = limits.epollEventsPerWait
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
