@@ -9,6 +9,20 @@ import XCTest
 // flight fail, the client reconnects), and the subscriber's bounded inbound ring dropping and
 // counting under a PUBLISH storm while its loop keeps turning.
 final class RedisConnectionTests: XCTestCase {
+    func testURLsGiveAddressCredentialsAndARedactedDescription() throws {
+        let plain = try RedisEndpoint(url: "redis://127.0.0.1:6380")
+        XCTAssertEqual(plain, RedisEndpoint(host: "127.0.0.1", port: 6380))
+        XCTAssertEqual(plain.description, "redis://127.0.0.1:6380")
+        let secret = try RedisEndpoint(url: "redis://hub:s3cr:et@localhost:6381/2")
+        XCTAssertEqual(secret, RedisEndpoint(host: "127.0.0.1", port: 6381, username: "hub", password: "s3cr:et"))
+        XCTAssertEqual(secret.address, "127.0.0.1:6381")
+        XCTAssertFalse(secret.description.contains("s3cr"), "expected the password kept out of logs: \(secret)")
+        XCTAssertEqual(try RedisEndpoint(url: "redis://:pw@127.0.0.1:1").password, "pw")
+        for bad in ["http://127.0.0.1:6379", "redis://127.0.0.1", "redis://127.0.0.1:0", "redis://redis.internal:6379", "redis://127.0.0.1:x"] {
+            XCTAssertThrowsError(try RedisEndpoint(url: bad), bad)
+        }
+    }
+
     func testPingIsAnsweredOnTheConnectionsLoop() throws {
         let endpoint = try RedisTestEnv.endpoint()
         let loop = try RunningLoop()
