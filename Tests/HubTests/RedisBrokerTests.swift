@@ -151,6 +151,29 @@ final class RedisBrokerTests: XCTestCase {
                       "expected \(channel) to leave PUBSUB CHANNELS once no node has a subscriber")
     }
 
+    func testCommandsGoToTheInstanceThatCarriesTheKey() throws {
+        let nodes = try TwoNodes()
+        defer { nodes.stop() }
+        let inspector = try RunningLoop(index: 9)
+        defer { inspector.stop() }
+        for i in 0..<20 {
+            let key = nodes.brokerA.keyPrefix + "k\(i)"
+            let done = DispatchSemaphore(value: 0)
+            let answer = Locked<Result<RESPValue, RedisError>?>(nil)
+            nodes.brokerA.command([Array("SET".utf8), Array(key.utf8), Array("v\(i)".utf8), Array("PX".utf8), Array("60000".utf8)], forKey: key) { r in
+                answer.withLock { $0 = r }
+                done.signal()
+            }
+            XCTAssertEqual(done.wait(timeout: .now() + 5), .success)
+            XCTAssertEqual(answer.withLock { $0 }, .success(.simpleString("OK")))
+            let shard = nodes.brokerA.ring.shard(for: key)
+            let c = try inspector.connect(nodes.endpoints[shard], name: "t-get")
+            defer { inspector.close(c) }
+            XCTAssertEqual(try inspector.call(c, ["GET", key]).string, "v\(i)", "expected \(key) on instance \(shard)")
+            _ = try inspector.call(c, ["DEL", key])
+        }
+    }
+
     func testEachInstanceCarriesOnlyTheChannelsTheRingGivesIt() throws {
         let nodes = try TwoNodes()
         defer { nodes.stop() }
