@@ -134,7 +134,7 @@ final class RunningLoop: @unchecked Sendable {
 
     func stop() {
         loop.execute { $0.beginShutdown(deadlineMs: 0) }
-        loop.waitUntilFinished()
+        if !loop.waitUntilFinished(deadline: .now() + 5) { XCTFail("the test loop did not stop within 5 s") }
     }
 }
 

@@ -151,6 +151,29 @@ final class RedisBrokerTests: XCTestCase {
                       "expected \(channel) to leave PUBSUB CHANNELS once no node has a subscriber")
     }
 
+    func testCommandsGoToTheInstanceThatCarriesTheKey() throws {
+        let nodes = try TwoNodes()
+        defer { nodes.stop() }
+        let inspector = try RunningLoop(index: 9)
+        defer { inspector.stop() }
+        for i in 0..<20 {
+            let key = nodes.brokerA.keyPrefix + "k\(i)"
+            let done = DispatchSemaphore(value: 0)
+            let answer = Locked<Result<RESPValue, RedisError>?>(nil)
+            nodes.brokerA.command([Array("SET".utf8), Array(key.utf8), Array("v\(i)".utf8), Array("PX".utf8), Array("60000".utf8)], forKey: key) { r in
+                answer.withLock { $0 = r }
+                done.signal()
+            }
+            XCTAssertEqual(done.wait(timeout: .now() + 5), .success)
+            XCTAssertEqual(answer.withLock { $0 }, .success(.simpleString("OK")))
+            let shard = nodes.brokerA.ring.shard(for: key)
+            let c = try inspector.connect(nodes.endpoints[shard], name: "t-get")
+            defer { inspector.close(c) }
+            XCTAssertEqual(try inspector.call(c, ["GET", key]).string, "v\(i)", "expected \(key) on instance \(shard)")
+            _ = try inspector.call(c, ["DEL", key])
+        }
+    }
+
     func testEachInstanceCarriesOnlyTheChannelsTheRingGivesIt() throws {
         let nodes = try TwoNodes()
         defer { nodes.stop() }
@@ -198,5 +221,60 @@ final class RedisBrokerTests: XCTestCase {
         XCTAssertTrue(eventually { nodes.brokerB.status()[shard].up && nodes.brokerB.status()[shard].reconnects >= 1 })
         nodes.brokerA.publish(push(channel, 1))
         XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 1, "expected delivery after the resubscribe")
+    }
+
+    func testMessagesTheInboundRingDropsAskForACatchUpOfTheirChannel() throws {
+        var options = RedisBroker.Options()
+        options.shard.inbound = InboundRing.Limits(maxMessages: 10, maxBytes: 1 << 20)
+        let nodes = try TwoNodes(options: options)
+        defer { nodes.stop() }
+        let channel = "conv:support:flood"
+        let onB = try ChatClient(port: nodes.b.port, token: TestHub.token("reader-b", .admin))
+        _ = try onB.result("subscribe", ["channel": .string(channel)])
+        let inspector = try RunningLoop(index: 9)
+        defer { inspector.stop() }
+        let shard = nodes.brokerB.ring.shard(for: channel)
+        XCTAssertTrue(try eventually { try nodes.subscriberCount(channel, on: shard, loop: inspector) == 1 })
+        nodes.catchUps.withLock { $0 = [] }
+        for seq in Int64(1)...20_000 { nodes.brokerA.publish(push(channel, seq)) }
+        XCTAssertTrue(eventually(10) { nodes.brokerB.status()[shard].dropped > 0 }, "expected a ring of 10 to drop under 20,000 publications")
+        XCTAssertTrue(eventually { nodes.catchUps.withLock { $0 }.contains(channel) }, "expected a catch-up request for \(channel)")
+        XCTAssertFalse(nodes.catchUps.withLock { $0 }.contains { $0.hasPrefix("node:") }, "a lost probe needs no catch-up")
+    }
+
+    func testAnOpenButSilentConnectionIsFoundWithinThreeSecondsAndReplaced() throws {
+        let direct = try RedisTestEnv.endpoint()
+        let proxy = try BlackholeProxy(to: direct.port)
+        defer { proxy.stop() }
+        var options = RedisBroker.Options()
+        options.cluster = String(RedisTestEnv.prefix().dropLast())
+        let a = try TestHub(loops: 1), b = try TestHub(loops: 1)
+        let brokerA = RedisBroker(router: a.server.chat.router, loops: a.server.loops, endpoints: [direct], nodeID: "node-a", options: options)
+        let brokerB = RedisBroker(router: b.server.chat.router, loops: b.server.loops,
+                                  endpoints: [RedisEndpoint(host: "127.0.0.1", port: proxy.port)], nodeID: "node-b", options: options)
+        let catchUps = Locked<[String]>([])
+        brokerB.onCatchUpNeeded { channels in catchUps.withLock { $0 += channels } }
+        brokerA.start()
+        brokerB.start()
+        defer { brokerA.stop(); brokerB.stop(); a.stop(); b.stop() }
+        XCTAssertTrue(eventually { brokerA.status()[0].up && brokerB.status()[0].up })
+        let channel = "conv:support:silent"
+        let onB = try ChatClient(port: b.port, token: TestHub.token("reader-b", .admin))
+        _ = try onB.result("subscribe", ["channel": .string(channel)])
+        XCTAssertTrue(eventually { brokerB.status()[0].lastProbeMs != nil }, "expected a probe to come back before the fault")
+        brokerA.publish(push(channel, 1))
+        XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 1)
+        catchUps.withLock { $0 = [] }
+
+        proxy.blackhole = true
+        let silentSince = Date()
+        XCTAssertTrue(eventually(5) { brokerB.status()[0].silentResets >= 1 }, "expected the probe to find the silent connection")
+        let found = Date().timeIntervalSince(silentSince)
+        XCTAssertLessThanOrEqual(found, 3.0, "expected the silence found within 3 s, took \(found) s")
+        proxy.blackhole = false // the reconnect goes through a working route
+        XCTAssertTrue(eventually { catchUps.withLock { $0 }.contains(channel) }, "expected a catch-up request after the resubscribe")
+        XCTAssertTrue(eventually { brokerB.status()[0].up })
+        brokerA.publish(push(channel, 2))
+        XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 2, "expected delivery over the new connection")
     }
 }

@@ -9,6 +9,20 @@ import XCTest
 // flight fail, the client reconnects), and the subscriber's bounded inbound ring dropping and
 // counting under a PUBLISH storm while its loop keeps turning.
 final class RedisConnectionTests: XCTestCase {
+    func testURLsGiveAddressCredentialsAndARedactedDescription() throws {
+        let plain = try RedisEndpoint(url: "redis://127.0.0.1:6380")
+        XCTAssertEqual(plain, RedisEndpoint(host: "127.0.0.1", port: 6380))
+        XCTAssertEqual(plain.description, "redis://127.0.0.1:6380")
+        let secret = try RedisEndpoint(url: "redis://hub:s3cr:et@localhost:6381/2")
+        XCTAssertEqual(secret, RedisEndpoint(host: "127.0.0.1", port: 6381, username: "hub", password: "s3cr:et"))
+        XCTAssertEqual(secret.address, "127.0.0.1:6381")
+        XCTAssertFalse(secret.description.contains("s3cr"), "expected the password kept out of logs: \(secret)")
+        XCTAssertEqual(try RedisEndpoint(url: "redis://:pw@127.0.0.1:1").password, "pw")
+        for bad in ["http://127.0.0.1:6379", "redis://127.0.0.1", "redis://127.0.0.1:0", "redis://redis.internal:6379", "redis://127.0.0.1:x"] {
+            XCTAssertThrowsError(try RedisEndpoint(url: bad), bad)
+        }
+    }
+
     func testPingIsAnsweredOnTheConnectionsLoop() throws {
         let endpoint = try RedisTestEnv.endpoint()
         let loop = try RunningLoop()
@@ -120,6 +134,29 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertTrue(failure == .failure(.notConnected) || failure == .failure(.connectionLost), "got \(String(describing: failure))")
         loop.close(c)
         XCTAssertEqual(loop.syncValue { _ in c.isUp }, false)
+    }
+
+    func testOutputPilingUpForASilentRedisIsRefusedPastItsCap() throws {
+        let direct = try RedisTestEnv.endpoint()
+        let proxy = try BlackholeProxy(to: direct.port)
+        defer { proxy.stop() }
+        let loop = try RunningLoop()
+        defer { loop.stop() }
+        var options = RedisConnection.Options()
+        options.maxQueuedOutputBytes = 256 * 1024
+        let c = try loop.connect(RedisEndpoint(host: "127.0.0.1", port: proxy.port), name: "t-backlog", options: options)
+        defer { loop.close(c) }
+        proxy.blackhole = true
+        let refused = Locked(0)
+        let payload = String(repeating: "x", count: 1_000)
+        // Redis behind the proxy never answers: the accepted commands stay in flight (their
+        // completions wait for a reply or the connection's end), the rest are refused at once.
+        loop.sync { _ in
+            for _ in 0..<2_000 { c.send(["SET", "k", payload]) { r in if r == .failure(.backlogFull) { refused.withLock { $0 += 1 } } } }
+        }
+        // Sent within one turn: nothing left for the kernel yet, so the cap applies.
+        XCTAssertGreaterThan(refused.withLock { $0 }, 0, "expected commands past 256 KiB of queued output to be refused")
+        XCTAssertEqual(loop.syncValue { _ in c.backlogRefusals }, refused.withLock { $0 })
     }
 
     func testATinyRingDropsAndCountsUnderAPublishStormAndTheLoopKeepsTurning() throws {

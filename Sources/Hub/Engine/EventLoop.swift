@@ -9,8 +9,9 @@ import Synchronization
 // listener, SO_REUSEPORT), every connection it accepted, and a mailbox (an eventfd) through
 // which other threads hand it work. Nothing else touches its connections.
 //
-// Each iteration: wait for events (at most until the next sweep or loop timer), dispatch them,
-// run mailbox jobs, fire due loop timers (`LoopTimers`), sweep connections about once a second, flush every connection that queued output (so many
+// Each iteration: wait for events (at most until the next sweep or loop timer), dispatch them
+// (connections, mailbox jobs, foreign sockets: `LoopSocket`), fire due timers (`LoopTimers`),
+// sweep connections about once a second, flush every connection that queued output (so many
 // frames queued in one batch leave in one writev), then release connections closed during
 // the batch.
 //
@@ -145,6 +146,9 @@ final class EventLoop: @unchecked Sendable {
     }
 
     func waitUntilFinished() { finished.wait() }
+
+    /// False when the loop was still running at `deadline`.
+    func waitUntilFinished(deadline: DispatchTime) -> Bool { finished.wait(timeout: deadline) == .success }
 
     private func run() {
         let capacity = limits.epollEventsPerWait

@@ -24,6 +24,7 @@ final class RedisBroker: Broker {
     let nodeID: String
     let ring: ShardRing
     private let router: Router
+    private let prefix: String
     private let shards: [RedisShard]
     private let catchUp = Locked<(@Sendable ([String]) -> Void)?>(nil)
     /// Envelopes this node could not read (another version or corrupt); counted, never delivered.
@@ -37,6 +38,7 @@ final class RedisBroker: Broker {
         self.nodeID = nodeID
         ring = ShardRing(instances: endpoints.map(\.address))
         let prefix = options.cluster + ":"
+        self.prefix = prefix
         shards = endpoints.enumerated().map { i, e in
             RedisShard(index: i, endpoint: e, loop: loops[i % loops.count], prefix: prefix, nodeID: nodeID, options: options.shard)
         }
@@ -55,7 +57,7 @@ final class RedisBroker: Broker {
         for shard in shards {
             shard.loop.execute { [self] _ in
                 shard.onMessage = { [weak self] channel, payload in self?.received(channel, payload) }
-                shard.onResubscribed = { [weak self] channels in self?.needCatchUp(channels) }
+                shard.onCatchUpNeeded = { [weak self] channels in self?.needCatchUp(channels) }
                 shard.start()
             }
         }
@@ -96,6 +98,20 @@ final class RedisBroker: Broker {
 
     /// Another node may have subscribers: always true (true when unsure is allowed).
     func hasInterest(_ channel: String) -> Bool { true }
+
+    // MARK: commands for cluster state (presence, heartbeats)
+
+    /// Runs `args` on the command connection of the instance that carries `key` (the ring's
+    /// choice, as for channels); `completion` runs on that shard's loop. From any thread.
+    /// Keys are not prefixed here: the caller names them with `keyPrefix`.
+    func command(_ args: [[UInt8]], forKey key: String,
+                 _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void) {
+        let shard = shards[ring.shard(for: key)]
+        shard.loop.execute { _ in shard.cmd.send(args, completion) }
+    }
+
+    /// `<cluster>:`, the prefix of every channel and key of this cluster.
+    var keyPrefix: String { prefix }
 
     // MARK: state for metrics and /healthz
 

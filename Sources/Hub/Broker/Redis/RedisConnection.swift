@@ -41,6 +41,10 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         var readsPerEvent = 16
         /// Inbound pub/sub messages handed to `onMessage` per loop turn.
         var drainPerTurn = 1_024
+        /// Output not yet taken by the kernel; a command past it fails with `.backlogFull`
+        /// instead of growing memory while Redis does not read (the probe resets such a
+        /// connection within seconds; this bounds what piles up meanwhile).
+        var maxQueuedOutputBytes = 64 << 20
         var limits = RESPLimits()
         init() {}
     }
@@ -82,8 +86,14 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     var onMessage: ((RedisConnection, InboundRing.Message) -> Void)?
     /// Subscriber role: `subscribe`/`unsubscribe` confirmations (kind, channel).
     var onSubscription: ((RedisConnection, String, String) -> Void)?
+    /// Subscriber role: the inbound ring dropped messages during the last read (the channels
+    /// are in `takeDroppedChannels()`).
+    var onDropped: ((RedisConnection) -> Void)?
 
+    /// Connection attempts after the first (failed ones included).
     private(set) var reconnects = 0
+    /// Commands refused because the output backlog was full.
+    private(set) var backlogRefusals = 0
     var isUp: Bool { state == .ready }
     var droppedTotal: Int { ring.droppedTotal }
     var queuedInbound: Int { ring.count }
@@ -133,6 +143,11 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     func send(_ args: [[UInt8]], _ completion: Completion?) {
         guard state == .connecting || state == .handshaking || state == .ready else {
             completion?(.failure(state == .closed ? .closed : .notConnected))
+            return
+        }
+        guard out.count - outSent < options.maxQueuedOutputBytes else {
+            backlogRefusals += 1
+            completion?(.failure(.backlogFull))
             return
         }
         RESPCommand.encode(args, into: &out)
@@ -233,7 +248,8 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     }
 
     private func scheduleRetry() {
-        // Full jitter over the upper half: nodes that lost Redis together do not return together.
+        // Jittered over the upper half of the ceiling: nodes that lost Redis together do not
+        // all return in the same millisecond.
         let ceiling = min(options.backoffMaxMs, options.backoffMinMs << min(failedAttempts, 16))
         let delay = Int64.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
         failedAttempts += 1
@@ -285,6 +301,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     func onReadable() {
         guard state == .handshaking || state == .ready else { return }
         let myEpoch = epoch
+        let droppedBefore = ring.droppedTotal
         let buffer = loop.readBuffer
         for _ in 0..<options.readsPerEvent {
             let n = read(fd, buffer.baseAddress, buffer.count)
@@ -303,6 +320,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
                 return
             }
         }
+        if ring.droppedTotal != droppedBefore { onDropped?(self) }
         if !ring.isEmpty { drain() }
     }
 

@@ -61,6 +61,8 @@ enum RedisError: Error, Equatable, Sendable {
     case notConnected
     /// The owner closed the connection.
     case closed
+    /// Too much output waits for Redis to read it (`Options.maxQueuedOutputBytes`).
+    case backlogFull
     /// Connect and handshake did not finish within the deadline.
     case connectTimeout
     /// Redis answered with an error reply.

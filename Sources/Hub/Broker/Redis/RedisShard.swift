@@ -64,9 +64,10 @@ final class RedisShard: @unchecked Sendable {
 
     /// A message on one of the node's channels: (channel without the prefix, payload). Loop thread.
     var onMessage: ((String, [UInt8]) -> Void)?
-    /// The subscriber is up again and every wanted channel was subscribed anew (channels
-    /// without the prefix): what was published meanwhile is lost and must be caught up.
-    var onResubscribed: (([String]) -> Void)?
+    /// Channels (without the prefix) that may have lost publications: every wanted channel
+    /// once the subscriber is up again and has subscribed anew, or those whose messages the
+    /// inbound ring dropped. What they missed must be read from the store.
+    var onCatchUpNeeded: (([String]) -> Void)?
 
     init(index: Int, endpoint: RedisEndpoint, loop: EventLoop, prefix: String, nodeID: String, options: Options) {
         self.index = index
@@ -98,6 +99,11 @@ final class RedisShard: @unchecked Sendable {
             if kind == "subscribe" { self.confirmed.insert(channel) } else if kind == "unsubscribe" { self.confirmed.remove(channel) }
         }
         sub.onMessage = { [unowned self] _, m in self.received(m) }
+        sub.onDropped = { [unowned self] _ in
+            let channels = self.takeDroppedChannels()
+            self.publishStatus()
+            if !channels.isEmpty { self.onCatchUpNeeded?(channels) }
+        }
         cmd.onUp = { [unowned self] _ in
             self.lastEcho = monotonicMillis() // grace: the first probe on this connection is not yet due
             self.publishStatus()
@@ -118,10 +124,11 @@ final class RedisShard: @unchecked Sendable {
             c.onDown = nil
             c.onMessage = nil
             c.onSubscription = nil
+            c.onDropped = nil
             c.close()
         }
         onMessage = nil
-        onResubscribed = nil
+        onCatchUpNeeded = nil
         publishStatus()
     }
 
@@ -180,7 +187,7 @@ final class RedisShard: @unchecked Sendable {
         sendInBatches([probeChannel] + desired.sorted(), sub.subscribe)
         publishStatus()
         let channels = desired.map { String($0.dropFirst(prefix.count)) }
-        if !channels.isEmpty { onResubscribed?(channels) }
+        if !channels.isEmpty { onCatchUpNeeded?(channels) }
     }
 
     private func subscriberDown() {
@@ -209,9 +216,12 @@ final class RedisShard: @unchecked Sendable {
         cmd.send([Array("PUBLISH".utf8), Array((prefix + channel).utf8), envelope], nil)
     }
 
-    /// Channels whose inbound messages were dropped (without the prefix).
-    func takeDroppedChannels() -> [String] {
-        sub.takeDroppedChannels().compactMap { $0.hasPrefix(prefix) ? String($0.dropFirst(prefix.count)) : nil }
+    /// Channels whose inbound messages were dropped (without the prefix; a lost probe needs no
+    /// catch-up).
+    private func takeDroppedChannels() -> [String] {
+        sub.takeDroppedChannels().compactMap { c in
+            c != probeChannel && c.hasPrefix(prefix) ? String(c.dropFirst(prefix.count)) : nil
+        }
     }
 
     // MARK: probe
