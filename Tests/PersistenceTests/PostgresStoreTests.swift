@@ -6,8 +6,9 @@ import Notifications
 import Protocol
 
 // What only the PostgreSQL store has to show: several nodes (stores) writing one conversation,
-// racing one client_msg_id, starting together; completions on one thread in commit order with
-// several writers; deadlocks retried; a writer's connection killed mid-run.
+// racing one client_msg_id, starting together; unread counts with several writers; deadlocks
+// retried; connections killed mid-run and while idle. (Completion order with its two writers
+// is checked in the contract.)
 final class PostgresStoreTests: XCTestCase {
     var schema: TestPGSchema!
     let ann = UserRecord(id: "ann", role: "client", name: "Ann")
@@ -96,36 +97,6 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(last, 40, "each conversation's seq moved once per stored message, no hole")
         XCTAssertEqual(try scalar("SELECT count(*) FROM conversations c WHERE last_seq <> (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"), 0,
                        "gap-free in every conversation")
-    }
-
-    func testCompletionsRunOnOneThreadInCommitOrder() throws {
-        let store = try open(writers: 2, readers: 1)
-        defer { store.close() }
-        let seen = Locked<(threads: Set<UInt>, order: [String: [Int64]])>(([], [:]))
-        let group = DispatchGroup()
-        let conversations = (0..<20).map { ConversationKey(service: "website", clientId: "c\($0)") }
-        DispatchQueue.concurrentPerform(iterations: 4) { t in
-            for i in 0..<500 {
-                group.enter()
-                let k = conversations[(i * 7 + t) % conversations.count]
-                let sender = UserRecord(id: "s\(t)", role: "client", name: "S")
-                store.appendMessage(NewMessage(conversation: k, sender: sender, text: "m", clientMsgId: nil, ts: 1)) { r in
-                    let id = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(bitPattern: UInt(pthread_self()))))
-                    seen.withLock {
-                        $0.threads.insert(id)
-                        if case .success(let a) = r { $0.order[a.message.conversation.clientId, default: []].append(a.message.seq) }
-                    }
-                    group.leave()
-                }
-            }
-        }
-        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
-        let (threads, order) = seen.withLock { $0 }
-        XCTAssertEqual(threads.count, 1, "every write completion ran on one thread")
-        XCTAssertEqual(order.values.map(\.count).reduce(0, +), 2000)
-        for (conversation, seqs) in order {
-            XCTAssertEqual(seqs, Array(1...Int64(seqs.count)), "\(conversation): completions in seq (commit) order")
-        }
     }
 
     func testUnreadCountsInCompletionOrderNeverGoBackWithSeveralWriters() throws {
