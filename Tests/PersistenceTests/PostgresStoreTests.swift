@@ -194,6 +194,41 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(store.statistics.entries.first { $0.jsonKey == "reconnects" }?.value ?? 0, 1)
     }
 
+    func testAFailedCommitAnswersEveryJobOfItsBatchUnavailableAndLeavesNothing() throws {
+        let store = try open(writers: 1, readers: 1)
+        defer { store.close() }
+        let setup = try schema.connect()
+        // A deferred constraint is checked at COMMIT: the one way to make a COMMIT refuse.
+        try setup.execute("CREATE TABLE once_only (k integer, CONSTRAINT once UNIQUE (k) DEFERRABLE INITIALLY DEFERRED)")
+        setup.close()
+        let busy = DispatchSemaphore(value: 0)
+        store.write({ db in
+            busy.signal()
+            _ = try db.query("SELECT pg_sleep(0.3)")
+        }, completion: { _ in })
+        XCTAssertEqual(busy.wait(timeout: .now() + 10), .success)
+        let answers = Locked<[Result<Int64, StoreError>]>([])
+        let group = DispatchGroup()
+        for i in 1...10 {
+            group.enter()
+            store.appendMessage(NewMessage(conversation: key, sender: ann, text: "m\(i)", clientMsgId: "k\(i)", ts: 1)) { r in
+                answers.withLock { $0.append(r.map(\.message.seq)) }
+                group.leave()
+            }
+        }
+        group.enter()
+        store.write(lockKey: "~last", { db in _ = try db.query("INSERT INTO once_only VALUES (1), (1)") },
+                    completion: { r in answers.withLock { $0.append(r.map { 0 }) }; group.leave() })
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        let all = answers.withLock { $0 }
+        XCTAssertEqual(all.count, 11)
+        XCTAssertEqual(all.filter { if case .failure(.unavailable) = $0 { true } else { false } }.count, 11,
+                       "every job of the batch: unavailable, never an ack (\(all))")
+        XCTAssertEqual(try wait { store.lastSeq(key, completion: $0) }, 0, "nothing of the batch is visible")
+        XCTAssertEqual(try wait { store.appendMessage(NewMessage(conversation: key, sender: ann, text: "m1", clientMsgId: "k1", ts: 1), completion: $0) }.duplicate,
+                       false, "the retry stores it")
+    }
+
     func testConnectionsKilledWhileIdleAreReplacedWithoutAFailedAnswer() throws {
         let store = try open(writers: 1, readers: 1)
         defer { store.close() }
