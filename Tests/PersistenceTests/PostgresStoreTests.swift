@@ -66,6 +66,7 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(try scalar("SELECT count(DISTINCT seq) FROM messages WHERE seq BETWEEN 1 AND 900"), 900)
         XCTAssertEqual(try scalar("SELECT last_seq FROM conversations"), 900)
         XCTAssertEqual(try wait { nodes[0].storedTotals(completion: $0) }.messages, 900, "the striped totals add up")
+        XCTAssertEqual(try scalar("SELECT count(*) FROM totals WHERE messages > 0"), 3, "each node's writer added to a stripe of its own")
     }
 
     func testTwoNodesRacingOneClientMsgIdStoreOneRowAndAnswerAlike() throws {

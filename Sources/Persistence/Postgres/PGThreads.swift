@@ -105,7 +105,7 @@ final class PGWriters: Sendable {
                 DatabaseThread.yieldToEventLoops()
                 var db: PGConnection?
                 do throws(PGError) {
-                    db = try PGConnection(url: url)
+                    db = try Self.connect(url)
                 } catch {
                     failure.withLock { $0 = error }
                 }
@@ -152,12 +152,19 @@ final class PGWriters: Sendable {
         db.close()
     }
 
+    /// A writer's connection, with a totals stripe of its own.
+    private static func connect(_ url: String, timeout: Double = 10) throws(PGError) -> PGConnection {
+        let db = try PGConnection(url: url, connectTimeout: timeout)
+        try PGSchema.claimStripe(db)
+        return db
+    }
+
     /// One attempt; after a failure the writer pauses a little so a server that is down does
     /// not make it spin (the jobs meanwhile wait in the queue, and are answered as they come).
     private func reconnect(_ url: String) -> PGConnection? {
         stats.reconnects.add(1, ordering: .relaxed)
         do {
-            return try PGConnection(url: url, connectTimeout: 5)
+            return try Self.connect(url, timeout: 5)
         } catch {
             Log.error("pg_writer_reconnect_failed", ["reason": "\(error)"])
             Thread.sleep(forTimeInterval: 0.2)
