@@ -125,6 +125,28 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(seen.last, 40, "the last answer counts every conversation")
     }
 
+    func testAKeylessJobSeesEveryKeylessWriteSubmittedBeforeIt() throws {
+        let store = try open(writers: 2, readers: 1)
+        defer { store.close() }
+        let missed = Locked<[Int]>([])
+        let group = DispatchGroup()
+        for i in 0..<200 {
+            // Busy conversations meanwhile, on both writers.
+            store.appendMessage(NewMessage(conversation: ConversationKey(service: "website", clientId: "c\(i % 9)"), sender: ann,
+                                           text: "m", clientMsgId: nil, ts: 1)) { _ in }
+            store.upsertUser(UserRecord(id: "u\(i)", role: "client", name: "U"), now: 1) { _ in }
+            group.enter()
+            store.write({ db -> Bool in
+                try db.query("SELECT 1 FROM users WHERE id = $1", ["u\(i)"]).count == 1
+            }, completion: { r in
+                if (try? r.get()) != true { missed.withLock { $0.append(i) } }
+                group.leave()
+            })
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(missed.withLock { $0 }, [], "queued before, so seen (strict createNotifications relies on it)")
+    }
+
     func testADeadlockBetweenTwoWritersIsRetriedAndBothCommit() throws {
         let store = try open(writers: 2, readers: 1)
         defer { store.close() }
@@ -133,15 +155,17 @@ final class PostgresStoreTests: XCTestCase {
         setup.close()
         let results = Locked<[Result<Int, StoreError>]>([])
         let group = DispatchGroup()
-        for (first, second) in [(1, 2), (2, 1)] {
+        // Lock keys that go to different writers.
+        let keys = ["k0"] + [(1...100).map { "k\($0)" }.first { PGWriters.fnv1a($0) % 2 != PGWriters.fnv1a("k0") % 2 } ?? "k1"]
+        for (n, (first, second)) in [(1, 2), (2, 1)].enumerated() {
             group.enter()
-            store.write({ db -> Int in
+            store.write(lockKey: keys[n], { db -> Int in
                 _ = try db.query("UPDATE d SET v = v + 1 WHERE k = $1::integer", ["\(first)"])
                 _ = try db.query("SELECT pg_sleep(0.3)")
                 _ = try db.query("UPDATE d SET v = v + 1 WHERE k = $1::integer", ["\(second)"])
                 return first
             }, completion: { r in results.withLock { $0.append(r) }; group.leave() })
-            Thread.sleep(forTimeInterval: 0.05) // each writer takes one
+            Thread.sleep(forTimeInterval: 0.05)
         }
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
         XCTAssertEqual(results.withLock { $0 }.compactMap { try? $0.get() }.sorted(), [1, 2], "both committed")
