@@ -245,18 +245,6 @@ enum PGSchema {
         """),
     ]
 
-    /// Gives a writer connection a `totals` stripe no other live connection of the schema
-    /// holds (a session advisory lock, gone with the connection), so two writers, of this node
-    /// or another, never wait on one stripe's row. Past 64 connections: the backend's stripe.
-    static func claimStripe(_ db: PGConnection) throws(PGError) {
-        let r = try db.query("""
-            SELECT s FROM generate_series(0, 63) s
-            WHERE pg_try_advisory_lock(hashtext(current_schema() || ':totals-stripe'), s) LIMIT 1
-            """)
-        guard r.count == 1 else { return }
-        try db.execute("SET montrose.stripe = '\(r.int(0, 0))'")
-    }
-
     struct NewerDatabase: Error, CustomStringConvertible {
         let found: Int
         let known: Int
@@ -289,5 +277,17 @@ enum PGSchema {
             }
         }
         return newest
+    }
+
+    /// Gives a writer connection a `totals` stripe no other live connection of the schema
+    /// holds (a session advisory lock, gone with the connection), so two writers, of this node
+    /// or another, never wait on one stripe's row. Past 64 connections: the backend's stripe.
+    static func claimStripe(_ db: PGConnection) throws(PGError) {
+        let r = try db.query("""
+            SELECT s FROM generate_series(0, 63) s
+            WHERE pg_try_advisory_lock(hashtext(current_schema() || ':totals-stripe'), s) LIMIT 1
+            """)
+        guard r.count == 1 else { return }
+        try db.execute("SET montrose.stripe = '\(r.int(0, 0))'")
     }
 }
