@@ -25,6 +25,12 @@ public protocol NotificationStore: Sendable {
     func fanoutStep(_ id: Int64, limit: Int, now: Int64, emailDelayMs: Int64,
                     online: Set<String>, completion: @escaping StoreCompletion<FanoutStep>)
     func unfinishedFanouts(completion: @escaping StoreCompletion<[Int64]>)
+    /// The unfinished fan-outs `node` is to run now: those no other node holds a live lease on
+    /// (a fan-out is leased while it runs: its start and every step renew the lease for the
+    /// store's own period, so the fan-outs of a node that died are taken over once it lapses).
+    /// Each returned one is leased to `node`. Several nodes sharing one database run each
+    /// fan-out once; with one node (SQLite) this is every unfinished fan-out.
+    func claimUnfinishedFanouts(node: String, now: Int64, completion: @escaping StoreCompletion<[Int64]>)
 
     /// Stores a broadcast once.
     func createBroadcast(audience: String, title: String, body: String, data: String, now: Int64,
@@ -44,6 +50,10 @@ public protocol NotificationStore: Sendable {
 
     /// Mails due now, oldest first.
     func dueMail(now: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
+    /// Mails due now, oldest first, each leased to `node` until `now + leaseMs`: no other claim
+    /// returns it before the lease lapses or `finishMail` records it, so with several nodes on
+    /// one database each mail is taken by one of them. With one node (SQLite) it is `dueMail`.
+    func claimDueMail(node: String, now: Int64, leaseMs: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
     func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>)
     func outboxCounts(completion: @escaping StoreCompletion<OutboxCounts>)
     /// Mails waiting (cheap: the pending index).

@@ -213,6 +213,11 @@ extension SQLiteStore: NotificationStore {
         }, completion)
     }
 
+    /// One node runs everything it finds: nothing to lease.
+    public func claimUnfinishedFanouts(node: String, now: Int64, completion: @escaping StoreCompletion<[Int64]>) {
+        unfinishedFanouts(completion: completion)
+    }
+
     public func createBroadcast(audience: String, title: String, body: String, data: String, now: Int64,
                                 claim: IdempotencyClaim<NotificationRecord>?,
                                 completion: @escaping StoreCompletion<Idempotent<NotificationRecord>>) {

@@ -20,6 +20,12 @@ extension SQLiteStore {
         }, completion)
     }
 
+    /// One node, one mailer thread: the due mails are its own, no lease needed.
+    public func claimDueMail(node: String, now: Int64, leaseMs: Int64, limit: Int,
+                             completion: @escaping StoreCompletion<[OutboxMail]>) {
+        dueMail(now: now, limit: limit, completion: completion)
+    }
+
     public func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>) {
         write({ db in
             switch result {

@@ -243,6 +243,20 @@ enum PGSchema {
             o_text := p_text; o_escaped := p_escaped; o_ts := p_ts;
         END $$;
         """),
+        (3, """
+        -- Work done once across nodes: a running fan-out and a mail being sent are leased to
+        -- one node (`owner`/`claimed_by`) until `lease_until` (ms since the epoch); a lapsed
+        -- lease (its node died) makes them claimable again.
+        ALTER TABLE fanouts ADD COLUMN owner text, ADD COLUMN lease_until bigint;
+        ALTER TABLE outbox ADD COLUMN claimed_by text, ADD COLUMN lease_until bigint;
+        CREATE INDEX fanouts_unfinished ON fanouts(id) WHERE finished_at IS NULL;
+        """),
+        (4, """
+        -- The store's epoch (see Migrations.swift, version 5): one random name for this store's
+        -- message streams, shared by every node on the database.
+        CREATE TABLE store_meta (name text PRIMARY KEY, value text NOT NULL);
+        INSERT INTO store_meta VALUES ('epoch', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

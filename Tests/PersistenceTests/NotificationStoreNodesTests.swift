@@ -1,0 +1,188 @@
+import Foundation
+import Synchronization
+import XCTest
+import Core
+import Notifications
+@testable import Persistence
+import Protocol
+
+// Several nodes on one PostgreSQL database, as two PostgresStores on one schema: an
+// Idempotency-Key raced from both, the outbox and a fan-out claimed or stepped from both at
+// once, unread counts made on both for one user.
+final class PostgresNotificationStoreNodesTests: XCTestCase {
+    private var made: (store: PostgresStore, schema: TestPGSchema)!
+    private var second: PostgresStore?
+
+    override func setUpWithError() throws { made = try TestStores.postgres() }
+    override func tearDown() {
+        second?.close()
+        made?.store.close()
+        made?.schema.drop()
+    }
+
+    /// The test's store and a second one on the same schema: two nodes.
+    private func twoNodes() throws -> TwoNodes {
+        let b = try PostgresStore(url: made.schema.url, now: 1, messageWording: MessageNotificationText.wording)
+        second = b
+        return TwoNodes(a: NotificationContract(store: made.store, name: "node a"), b: NotificationContract(store: b, name: "node b"))
+    }
+
+    func testTwoNodesRacingOnceOnOneKeyMakeOnceAndAnswerAlike() throws { try twoNodes().racingOnceOnOneKeyMakesOnceAndBothAnswerAlike() }
+    func testTwoNodesClaimingDueMailAtOnceTakeEachMailOnce() throws { try twoNodes().claimingDueMailAtOnceTakesEachMailOnce() }
+    func testARunningFanOutIsTakenOverOnlyWhenItsLeaseLapses() throws {
+        try twoNodes().aRunningFanOutIsClaimedByOneNodeAndTakenOverOnlyWhenItsLeaseLapses()
+    }
+    func testTwoNodesSteppingOneFanOutStoreEachUserOnce() throws { try twoNodes().steppingOneFanOutFromTwoNodesAtOnceStoresEachUserOnce() }
+    func testUnreadCountsFromTwoNodesOnlyGoUpInCompletionOrder() throws { try twoNodes().unreadCountsPushedFromTwoNodesNeverGoBack() }
+}
+
+/// Two stores on one database: two nodes.
+private struct TwoNodes {
+    let a: NotificationContract
+    let b: NotificationContract
+
+    func racingOnceOnOneKeyMakesOnceAndBothAnswerAlike() throws {
+        let made = Atomic<Int>(0)
+        let answers = Locked<[String: [String]]>([:])
+        let group = DispatchGroup()
+        let keys = 40
+        for k in 0..<keys {
+            let claim = IdempotencyClaim<Int>(key: "race-\(k)", fingerprint: "POST /t", render: { StoredResponse(status: 200, body: "made \($0)") })
+            for node in [a, b] {
+                group.enter()
+                node.store.once(claim, now: 1, make: { made.add(1, ordering: .relaxed).newValue }) { r in
+                    let said: String = switch r {
+                    case .success(.fresh(let v)): "made \(v)"
+                    case .success(.replay(let stored)): stored.body
+                    case .success(.mismatch): "mismatch"
+                    case .failure(let e): "failed \(e)"
+                    }
+                    answers.withLock { $0["race-\(k)", default: []].append(said) }
+                    group.leave()
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success, "every call answered")
+        XCTAssertEqual(made.load(ordering: .relaxed), keys, "one make() per key across both nodes")
+        for (key, said) in answers.withLock({ $0 }) {
+            XCTAssertEqual(said.count, 2, key)
+            XCTAssertEqual(Set(said).count, 1, "\(key): both nodes answer alike: \(said)")
+            XCTAssertTrue(said.first?.hasPrefix("made ") == true, "\(key): \(said)")
+        }
+    }
+
+    func claimingDueMailAtOnceTakesEachMailOnce() throws {
+        let total = 300
+        let users = (0..<total).map { "u\($0)" }
+        for chunk in stride(from: 0, to: total, by: 100) {
+            _ = try a.stored(Array(users[chunk..<min(chunk + 100, total)]), email: .now, now: 1_000)
+        }
+        let taken = Locked<[String: [Int64]]>(["a": [], "b": []])
+        let failures = Locked<[String]>([])
+        let group = DispatchGroup()
+        for (name, node) in [("a", a), ("b", b)] {
+            for _ in 0..<2 { // two mailers per node, to be sure
+                group.enter()
+                Thread.detachNewThread {
+                    defer { group.leave() }
+                    while true {
+                        do {
+                            let got = try node.answer { node.store.claimDueMail(node: name, now: 2_000, leaseMs: 60_000, limit: 7, completion: $0) }
+                            if got.isEmpty { return }
+                            taken.withLock { $0[name, default: []] += got.map(\.id) }
+                        } catch {
+                            failures.withLock { $0.append("\(error)") }
+                            return
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success, "the claimers finished")
+        XCTAssertEqual(failures.withLock { $0 }, [])
+        let byNode = taken.withLock { $0 }
+        let all = (byNode["a"] ?? []) + (byNode["b"] ?? [])
+        XCTAssertEqual(all.count, total, "each mail claimed once (a: \(byNode["a"]?.count ?? 0), b: \(byNode["b"]?.count ?? 0))")
+        XCTAssertEqual(Set(all).count, total, "no mail claimed by two claimers")
+        XCTAssertEqual(try a.answer { a.store.dueMail(now: 2_000, limit: 10, completion: $0) }, [], "claimed mails are not due for others")
+        // A lease that lapsed (its node died mid-batch) is claimable again; a finished mail never is.
+        let first = all.sorted()[0]
+        _ = try a.answer { a.store.finishMail(first, .sent, now: 3_000, completion: $0) }
+        let again = try b.answer { b.store.claimDueMail(node: "b", now: 62_001, leaseMs: 60_000, limit: 1_000, completion: $0) }
+        XCTAssertEqual(again.count, total - 1)
+        XCTAssertFalse(again.contains { $0.id == first })
+    }
+
+    func aRunningFanOutIsClaimedByOneNodeAndTakenOverOnlyWhenItsLeaseLapses() throws {
+        for id in ["a", "b", "c"] { try a.user(id) }
+        guard case .fresh(let f) = try a.answer({ a.store.startFanout(NotificationContract.content, audience: "all", now: 1_000, claim: nil, completion: $0) }) else {
+            return XCTFail("started")
+        }
+        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: 2_000, completion: $0) }, [],
+                       "the starting node runs it: its lease is live")
+        _ = try a.answer { a.store.fanoutStep(f.id, limit: 1, now: 50_000, emailDelayMs: 0, online: [], completion: $0) }
+        let renewed = 50_000 + PostgresStore.fanoutLeaseMs
+        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: renewed - 1, completion: $0) }, [],
+                       "a step renews the lease")
+        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: renewed, completion: $0) }, [f.id],
+                       "no step for a whole lease: the node is gone, b takes it over")
+        XCTAssertEqual(try a.answer { a.store.claimUnfinishedFanouts(node: "a", now: renewed + 1, completion: $0) }, [],
+                       "now b holds it")
+        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: renewed + 2, completion: $0) }, [f.id],
+                       "its holder may claim it again (a restart with the same node id)")
+    }
+
+    func steppingOneFanOutFromTwoNodesAtOnceStoresEachUserOnce() throws {
+        let users = (0..<200).map { "u\($0)" }
+        for u in users { try a.user(u) }
+        guard case .fresh(let f) = try a.answer({ a.store.startFanout(NotificationContract.content, audience: "client", now: 1, claim: nil, completion: $0) }) else {
+            return XCTFail("started")
+        }
+        let stored = Locked<Int>(0)
+        let group = DispatchGroup()
+        for node in [a, b] {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while let step = try? node.answer({ node.store.fanoutStep(f.id, limit: 7, now: 2, emailDelayMs: 0, online: [], completion: $0) }) {
+                    stored.withLock { $0 += step.stored }
+                    if step.finished { return }
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(stored.withLock { $0 }, users.count, "each chunk stored by one of the nodes")
+        for u in users.shuffled().prefix(20) {
+            XCTAssertEqual(try a.page(u).items.count, 1, "\(u) got it once")
+        }
+        XCTAssertEqual(try a.answer { a.store.storedTotals(completion: $0) }.notifications, users.count)
+    }
+
+    func unreadCountsPushedFromTwoNodesNeverGoBack() throws {
+        // Both nodes store notifications for one user at once; each node's answers, in its
+        // completion order, must count up (a count made without the other's insert would
+        // come after a higher one).
+        try a.user("ann")
+        let seen = Locked<[String: [Int]]>(["a": [], "b": []])
+        let group = DispatchGroup()
+        for (name, node) in [("a", a), ("b", b)] {
+            for _ in 0..<50 {
+                group.enter()
+                node.store.createNotifications(NotificationContract.content, users: ["ann"], strict: false, now: 1, emailDelayMs: 0,
+                                               claim: nil) { r in
+                    if case .success(.fresh(.stored(let list, _))) = r, let n = list.first?.unread.total {
+                        seen.withLock { $0[name, default: []].append(n) }
+                    }
+                    group.leave()
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        let counts = seen.withLock { $0 }
+        XCTAssertEqual(Set((counts["a"] ?? []) + (counts["b"] ?? [])), Set(1...100), "every count from 1 to 100 once")
+        for (name, list) in counts {
+            XCTAssertEqual(list, list.sorted(), "node \(name): counts in completion order only go up")
+        }
+    }
+}
+
