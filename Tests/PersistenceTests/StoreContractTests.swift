@@ -15,13 +15,15 @@ import Protocol
 // on Linux does not run inherited tests, so each subclass names every one (`contractTests`).
 class StoreContractTests: XCTestCase {
     /// Opens the test's store: the same storage every time within one test.
-    func openStore() throws -> any Store { throw XCTSkip("the contract runs in the subclasses") }
+    func openStore() throws -> any Store & NotificationStore { throw XCTSkip("the contract runs in the subclasses") }
 
     /// Runs a job that writes a user "half" and then fails; `done` after its answer.
     func runFailingJob(_ store: any Store, done: @escaping @Sendable () -> Void) {}
 
-    /// The user's notifications, newest first: (title, body).
-    func notificationTexts(_ store: any Store, user: String) throws -> [String] { [] }
+    /// The user's notifications, newest first, as "title|body".
+    func notificationTexts(_ store: any Store & NotificationStore, user: String) throws -> [String] {
+        try wait { store.notifications(for: user, NotificationQuery(limit: 10), completion: $0) }.items.map { "\($0.title)|\($0.body)" }
+    }
 
     /// Runs an async store call and waits for its result.
     func wait<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) throws -> T {
@@ -132,7 +134,7 @@ class StoreContractTests: XCTestCase {
     }
 
     func checkAcknowledgedMessagesSurviveReopen() throws {
-        var store: (any Store)? = try openStore()
+        var store: (any Store & NotificationStore)? = try openStore()
         for i in 1...10 { _ = try send(store!, "m\(i)", id: "k\(i)") }
         store?.close()
         store = nil
@@ -304,11 +306,10 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() throws { try checkAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() }
     func testAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() throws { try checkAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() }
     func testAReplyMovesTheSendersReadMarkPastWhatCameBefore() throws { try checkAReplyMovesTheSendersReadMarkPastWhatCameBefore() }
-
     func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
-    override func openStore() throws -> any Store {
+    override func openStore() throws -> any Store & NotificationStore {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
     }
 
@@ -317,11 +318,6 @@ final class SQLiteStoreContractTests: StoreContractTests {
             try db.statement("INSERT INTO users (id, role, name, created_at, updated_at) VALUES ('half', 'client', 'H', 1, 1)").run()
             throw StoreError.conflict("fails after writing")
         }, { (_: Result<Int, StoreError>) in done() })
-    }
-
-    override func notificationTexts(_ store: any Store, user: String) throws -> [String] {
-        guard let store = store as? SQLiteStore else { return [] }
-        return try wait { store.notifications(for: user, NotificationQuery(limit: 10), completion: $0) }.items.map { "\($0.title)|\($0.body)" }
     }
 }
 
@@ -343,11 +339,10 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() throws { try checkAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() }
     func testAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() throws { try checkAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() }
     func testAReplyMovesTheSendersReadMarkPastWhatCameBefore() throws { try checkAReplyMovesTheSendersReadMarkPastWhatCameBefore() }
-
     func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
-    override func openStore() throws -> any Store {
+    override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)
     }
 
@@ -356,15 +351,5 @@ final class PostgresStoreContractTests: StoreContractTests {
             _ = try db.query("INSERT INTO users (id, role, name, created_at, updated_at) VALUES ('half', 'client', 'H', 1, 1)")
             throw StoreError.conflict("fails after writing")
         }, completion: { (_: Result<Int, StoreError>) in done() })
-    }
-
-    override func notificationTexts(_ store: any Store, user: String) throws -> [String] {
-        guard let store = store as? PostgresStore else { return [] }
-        return try wait { done in
-            store.read({ db -> [String] in
-                let r = try db.query("SELECT title, body FROM notifications WHERE user_id = $1 ORDER BY id DESC", [user])
-                return (0..<r.count).map { "\(r.text($0, 0))|\(r.text($0, 1))" }
-            }, completion: done)
-        }
     }
 }
