@@ -3,8 +3,8 @@ import Synchronization
 import Core
 import Protocol
 
-// The persistence seam: what the hub asks of storage, with no SQL in sight. SQLite implements
-// it now (SQLiteStore); a PostgreSQL store can implement it later without touching the hub.
+// The persistence seam: what the hub asks of storage, with no SQL in sight. SQLiteStore
+// implements it on one file for one node; PostgresStore on PostgreSQL, for one node or several.
 //
 // The contract, kept by every implementation (NotificationStore's calls too):
 // - Every call is asynchronous and returns at once; loops never block on storage. A completion

@@ -68,7 +68,7 @@ public final class PostgresStore: Store {
             .init(jsonKey: "largest_batch", metricName: "montrose_writer_largest_batch",
                   help: "Most jobs in one writer transaction so far.", kind: .gauge, value: s.largestBatch.load(ordering: .relaxed)),
             .init(jsonKey: "queued", metricName: "montrose_writer_queue",
-                  help: "Jobs waiting for a database writer.", kind: .gauge, value: writers.queue.count),
+                  help: "Jobs waiting for a database writer.", kind: .gauge, value: writers.queued),
             .init(jsonKey: "retries", metricName: "montrose_pg_retries_total",
                   help: "Writer transactions run again after a deadlock or serialization failure.", kind: .counter,
                   value: s.retries.load(ordering: .relaxed)),
