@@ -258,9 +258,9 @@ final class FirstRunTests: XCTestCase {
         for i in 1...3 { _ = try ann.result("send", ["channel": .string(annWebsite), "text": .string("m\(i)"), "client_msg_id": .string("m\(i)")]) }
         try hub.bridge.user("ann", "client")
         XCTAssertEqual(try hub.bridge.post("/v1/notifications", #"{"to":{"users":["ann"]},"service":"wallet","category":"payments","title":"Paid"}"#).status, 201)
-        hub.stop()
+        hub.stop(keepingStore: true)
         // A second run on the same data: one more message.
-        hub = try TestHub(configure: { $0.dataDir = data })
+        hub = try TestHub(database: hub.database, configure: { $0.dataDir = data })
         let again = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
         _ = try again.result("send", ["channel": .string(annWebsite), "text": "m4", "client_msg_id": "m4"])
         let admin = try ChatClient(port: hub.port, token: TestHub.token("root", .admin))

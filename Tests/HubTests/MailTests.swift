@@ -16,9 +16,11 @@ final class MailTests: XCTestCase {
         sink.stop()
     }
 
-    private func hub(smtp: Bool = true, dataDir: String? = nil, fallbackMs: Int64 = 600_000) throws -> TestHub {
+    /// `restarting`: a hub stopped with `stop(keepingStore: true)` whose store this one takes over.
+    private func hub(smtp: Bool = true, dataDir: String? = nil, restarting previous: TestHub? = nil,
+                     fallbackMs: Int64 = 600_000) throws -> TestHub {
         let port = sink.port
-        let h = try TestHub { c in
+        let h = try TestHub(database: previous?.database) { c in
             if smtp {
                 c.smtp = "127.0.0.1:\(port)"
                 c.smtpFrom = "hub@montrose.test"
@@ -119,11 +121,11 @@ final class MailTests: XCTestCase {
         Thread.sleep(forTimeInterval: 0.3)
         XCTAssertEqual(try emailState(first, id, becomes: "pending", within: 1), "pending", "kept: no SMTP server configured")
         XCTAssertEqual(try first.bridge.get("/v1/stats").json["outbox"]?["smtp_configured"]?.boolValue, false)
-        first.stop()
+        first.stop(keepingStore: true)
         hubs.removeAll()
         XCTAssertTrue(sink.waitForMail(count: 1, timeout: 0.2).isEmpty)
 
-        let second = try hub(smtp: true, dataDir: dir)
+        let second = try hub(smtp: true, dataDir: dir, restarting: first)
         XCTAssertEqual(sink.waitForMail(count: 1, timeout: 5).first?.to, ["ann@example.com"])
         XCTAssertEqual(try emailState(second, id, becomes: "sent"), "sent")
     }

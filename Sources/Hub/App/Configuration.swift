@@ -64,11 +64,10 @@ struct Configuration: Sendable {
     var nodeID = NodeName.generated()
     /// Prefixes every Redis key and channel, so two clusters can share one Redis.
     var clusterName = "montrose"
-    /// PostgreSQL connections this node writes and reads through. One writer by default: its
-    /// batches then commit in the order their jobs were queued, as on SQLite (a client's
-    /// pipelined sends keep their order; a job queued after another never commits before it).
-    /// More writers overlap transaction bodies, with commit order only per lock key.
-    var pgWriters = 1
+    /// PostgreSQL connections this node writes and reads through. A conversation's writes always
+    /// go to one writer, and writes with no conversation (users, notifications) to one writer,
+    /// each in the order queued, as on SQLite's single writer.
+    var pgWriters = 2
     var pgReaders = 2
     /// `--broker local` was given (only to be refused beside a redis:// one).
     private var brokerLocal = false
@@ -123,7 +122,7 @@ struct Configuration: Sendable {
                                         repeatable: channels are sharded over the instances
       --node-id ID                      this node's name (default: host name + random suffix)
       --cluster-name N                  prefix of every Redis key and channel (default montrose)
-      --pg-writers N --pg-readers N     PostgreSQL connections for writes and reads (default 1, 2)
+      --pg-writers N --pg-readers N     PostgreSQL connections for writes and reads (default 2, 2)
 
     montrose-hub store new-epoch [--data DIR | --store URL]
                                         after restoring the store from a backup: give it a new epoch,

@@ -24,6 +24,8 @@ final class HubServer {
     let notifier: Notifier
     let mailer: Mailer
     private var pruneTimer: DispatchSourceTimer?
+    /// The bus between nodes (nil: one node, the in-process broker).
+    let redisBroker: RedisBroker?
 
     struct StartError: Error, CustomStringConvertible {
         let description: String
@@ -66,10 +68,6 @@ final class HubServer {
                 throw StartError(description: "cannot open the store \(c.storeLocation.description): \(error)")
             }
         }
-        guard c.brokers.isEmpty else {
-            opened.close()
-            throw StartError(description: "--broker redis:// is not available in this build yet")
-        }
         let store = opened
         self.store = store
         let directory = Directory()
@@ -87,7 +85,15 @@ final class HubServer {
             store.close()
             throw StartError(description: "no JWT secret (give --jwt-secret, or run in development mode)")
         }
-        chat = ChatService(store: store, directory: directory, router: Router(loops: loops),
+        let router = Router(loops: loops)
+        var clusterBroker: RedisBroker?
+        if !c.brokers.isEmpty {
+            var options = RedisBroker.Options()
+            options.cluster = c.clusterName
+            clusterBroker = RedisBroker(router: router, loops: loops, endpoints: c.brokers, nodeID: c.nodeID, store: store, options: options)
+        }
+        redisBroker = clusterBroker
+        chat = ChatService(store: store, directory: directory, router: router, broker: clusterBroker,
                            verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
         link = HubLink(chat: chat)
         let online = chat.online
@@ -136,6 +142,7 @@ final class HubServer {
     }
 
     func start() {
+        redisBroker?.start() // queued on the loops: connected once they run, before the first client
         for loop in loops { loop.start() }
         mailer.start()
         notifier.resumeUnfinished()
@@ -154,6 +161,9 @@ final class HubServer {
         for loop in loops {
             loop.execute { $0.beginShutdown(deadlineMs: deadlineMs) }
         }
+        // While the loops still run (a loop ends with its last WebSocket, whatever Redis
+        // connections it holds). What other nodes miss of the last acks they read from the store.
+        redisBroker?.stop()
         for loop in loops { loop.waitUntilFinished() }
         pruneTimer?.cancel()
         mailer.stop()

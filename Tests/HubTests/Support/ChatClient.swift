@@ -35,8 +35,9 @@ final class ChatClient {
     func reply(to id: Int64) throws -> JSON {
         while true {
             let v = try next()
+            // A push has a `type` (and a notification push an `id` of its own): never a reply.
+            if v["type"] != nil { pushes.append(v); continue }
             if v["id"]?.intValue == id { return v }
-            if v["type"] != nil { pushes.append(v) }
         }
     }
 
@@ -55,6 +56,13 @@ final class ChatClient {
             if v["type"]?.stringValue == type { return v }
             if v["type"] != nil { pushes.append(v) }
         }
+    }
+
+    /// The next push of `type`, waiting up to `timeout` seconds for each frame.
+    func push(_ type: String, timeout: TimeInterval) throws -> JSON {
+        ws.socket.setTimeout(timeout)
+        defer { ws.socket.setTimeout(5) }
+        return try push(type)
     }
 
     func result(_ op: String, _ params: JSONObject = [:]) throws -> JSON {

@@ -27,7 +27,7 @@ final class TestHub {
 
     init(loops: Int = 2, echoPath: String? = "/echo", maxMessage: Int = 1 << 20,
          tls: (cert: String, key: String)? = nil, limits: EngineLimits = EngineLimits(),
-         chatLimits: ChatLimits = ChatLimits(), database reused: TestDatabase? = nil,
+         chatLimits: ChatLimits = ChatLimits(), database reused: TestDatabase? = nil, topology: TestTopology? = nil,
          configure: (inout Configuration) -> Void = { _ in }) throws {
         var c = Configuration()
         c.host = "127.0.0.1"
@@ -45,7 +45,8 @@ final class TestHub {
         c.mailPollMs = 50
         c.dev = false // no demo data unless a test asks for it
         configure(&c)
-        topology = TestTopology.current
+        let topology = topology ?? TestTopology.current
+        self.topology = topology
         // A restart in a test reuses the stopped hub's database (its data folder, on SQLite).
         let schema = try reused ?? (topology.usesPostgres ? TestDatabase() : nil)
         database = schema

@@ -1,4 +1,5 @@
 import Core
+import Persistence
 import Foundation
 import Protocol
 
@@ -27,14 +28,20 @@ final class RedisBroker: Broker {
     private let prefix: String
     private let shards: [RedisShard]
     private let catchUp = Locked<(@Sendable ([String]) -> Void)?>(nil)
+    /// The node's position in every conversation it follows (nil: publications go straight to
+    /// the Router, as in tests of the bus alone).
+    let cursors: StreamCursors?
     /// Envelopes this node could not read (another version or corrupt); counted, never delivered.
     private let unreadable = Locked(0)
 
     /// `endpoints` in the cluster's order (the same list on every node). Shard i runs on loop
     /// `i % loops.count`.
-    init(router: Router, loops: [EventLoop], endpoints: [RedisEndpoint], nodeID: String, options: Options = Options()) {
+    /// `store`: where a gap in a conversation is read from (see StreamCursors).
+    init(router: Router, loops: [EventLoop], endpoints: [RedisEndpoint], nodeID: String, store: (any Store)? = nil,
+         options: Options = Options()) {
         precondition(!endpoints.isEmpty && !loops.isEmpty, "a RedisBroker needs an endpoint and a loop")
         self.router = router
+        cursors = store.map { StreamCursors(router: router, store: $0, loop: loops[0]) }
         self.nodeID = nodeID
         ring = ShardRing(instances: endpoints.map(\.address))
         let prefix = options.cluster + ":"
@@ -53,6 +60,7 @@ final class RedisBroker: Broker {
 
     /// Follows the Router's node interest and connects every shard.
     func start() {
+        cursors?.start()
         router.onNodeInterestChange { [self] channel, interested in nodeInterestChanged(channel, interested) }
         for shard in shards {
             shard.loop.execute { [self] _ in
@@ -80,13 +88,16 @@ final class RedisBroker: Broker {
     /// The node gained its first subscriber of `channel` or lost its last. Called under the
     /// Router's interest lock: it only queues the change for the channel's shard loop.
     func nodeInterestChanged(_ channel: String, _ interested: Bool) {
-        shards[ring.shard(for: channel)].noteInterest(channel, interested)
+        let shard = shards[ring.shard(for: channel)]
+        shard.noteInterest(channel, interested)
+        // One loop per channel: its follows and unfollows are applied in the order they came.
+        if let cursors { shard.loop.execute { _ in interested ? cursors.follow(channel) : cursors.unfollow(channel) } }
     }
 
     // MARK: Broker
 
     func publish(_ p: Publication) {
-        router.deliver(p)
+        deliverHere(p)
         send(BrokerEnvelope(kind: .push, origin: nodeID, seq: p.seq, notificationID: p.notificationID, body: Array(p.payload)),
              on: p.channel)
     }
@@ -136,13 +147,18 @@ final class RedisBroker: Broker {
         switch e.kind {
         case .push:
             let p = e.body.withUnsafeBytes { Publication(channel: channel, payload: $0, seq: e.seq, notificationID: e.notificationID) }
-            router.deliver(p)
+            deliverHere(p)
         case .revoke:
             router.revoke(channel, user: String(decoding: e.body, as: UTF8.self))
         }
     }
 
+    private func deliverHere(_ p: Publication) {
+        if let cursors { cursors.deliver(p) } else { router.deliver(p) }
+    }
+
     private func needCatchUp(_ channels: [String]) {
+        cursors?.check(channels)
         catchUp.withLock { $0 }?(channels)
     }
 }

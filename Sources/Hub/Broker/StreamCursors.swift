@@ -1,0 +1,177 @@
+import Core
+import Persistence
+import Protocol
+
+// A node's StreamCursor for every conversation it follows, between the bus and the Router: the
+// messages of a conversation reach this node's subscribers in seq order, each once, whichever
+// node committed them and whatever the bus lost. The rule is in StreamCursor; this class runs
+// it: locks (the conversation's stripe), the gap timer (on `loop`), store reads, delivery.
+//
+// Delivery happens under the conversation's stripe lock, so the local path (a commit on the
+// completion thread) and the remote path (a shard loop) never interleave one conversation's
+// messages. Nothing here is called under the Router's lock: interest changes arrive queued.
+final class StreamCursors: Sendable {
+    private struct Entry {
+        var cursor = StreamCursor()
+        var key: ConversationKey
+        /// Tells a store answer for an earlier follow of the channel from this one's.
+        var generation: Int
+    }
+    private static let stripeCount = 64
+    private let stripes: [Locked<[String: Entry]>]
+    private let generations = Locked(0)
+    private let router: Router
+    private let store: any Store
+    /// Runs the gap timers and the periodic check.
+    private let loop: EventLoop
+    /// How often every followed conversation is compared with the store (a lost last message
+    /// is delivered within about this long).
+    let checkEveryMs: Int64
+
+    /// Counters for metrics: messages read from the store to fill gaps, duplicates dropped.
+    let recovered = Locked(0)
+    let duplicates = Locked(0)
+
+    init(router: Router, store: any Store, loop: EventLoop, checkEveryMs: Int64 = 5_000) {
+        self.router = router
+        self.store = store
+        self.loop = loop
+        self.checkEveryMs = checkEveryMs
+        stripes = (0..<Self.stripeCount).map { _ in Locked([:]) }
+    }
+
+    private func stripe(_ channel: String) -> Locked<[String: Entry]> {
+        stripes[Int(ShardRing.hash(channel) % UInt64(Self.stripeCount))]
+    }
+
+    /// Starts the periodic check (from any thread).
+    func start() {
+        loop.execute { [self] loop in scheduleCheck(loop) }
+    }
+
+    private func scheduleCheck(_ loop: EventLoop) {
+        _ = loop.after(ms: checkEveryMs) { [self] loop in
+            checkAll()
+            scheduleCheck(loop)
+        }
+    }
+
+    // MARK: following
+
+    /// The node gained its first subscriber of `channel`: its position starts at the store's
+    /// last seq (what is published meanwhile passes through).
+    func follow(_ channel: String) {
+        guard case .conversation(let key) = Channel(channel) else { return }
+        let generation = generations.withLock { g -> Int in g += 1; return g }
+        stripe(channel).withLock { $0[channel] = Entry(key: key, generation: generation) }
+        store.lastSeq(key) { [self] result in
+            guard case .success(let last) = result else { return } // the periodic check starts it
+            let step = stripe(channel).withLock { entries -> StreamCursor.Check? in
+                guard entries[channel]?.generation == generation else { return nil }
+                return entries[channel]?.cursor.start(lastSeq: last)
+            }
+            if case .fetch(let after) = step { fetch(channel, key, after: after, generation: generation) }
+        }
+    }
+
+    /// The node lost its last subscriber of `channel`.
+    func unfollow(_ channel: String) {
+        stripe(channel).withLock { $0[channel] = nil }
+    }
+
+    // MARK: publications
+
+    /// A publication for this node's Router: messages of followed conversations go through
+    /// their cursor; everything else straight through.
+    func deliver(_ p: Publication) {
+        guard let seq = p.seq else { return router.deliver(p) }
+        let stripe = stripe(p.channel)
+        var armTimer: Int?
+        let followed = stripe.withLock { entries -> Bool in
+            guard var e = entries[p.channel] else { return false }
+            switch e.cursor.offer(p, seq: seq) {
+            case .deliver:
+                router.deliver(p)
+                while let next = e.cursor.nextHeld() { router.deliver(next) }
+            case .drop: duplicates.withLock { $0 += 1 }
+            case .hold: break
+            case .holdAndWait: armTimer = e.generation
+            }
+            entries[p.channel] = e
+            return true
+        }
+        if !followed { router.deliver(p) }
+        if let generation = armTimer { waitForGap(p.channel, generation: generation) }
+    }
+
+    // MARK: gaps
+
+    private func waitForGap(_ channel: String, generation: Int) {
+        loop.execute { [self] loop in
+            _ = loop.after(ms: Int64(StreamCursor.gapWaitMs)) { [self] _ in
+                let step = stripe(channel).withLock { entries -> (StreamCursor.Check, ConversationKey)? in
+                    guard var e = entries[channel], e.generation == generation else { return nil }
+                    let check = e.cursor.gapTimerFired()
+                    entries[channel] = e
+                    return (check, e.key)
+                }
+                if case let (.fetch(after), key)? = step { fetch(channel, key, after: after, generation: generation) }
+            }
+        }
+    }
+
+    /// Compares the named channels with the store (after a bus reconnect, or a channel whose
+    /// messages the bus reader dropped) and fills what they miss.
+    func check(_ channels: [String]) {
+        for channel in channels {
+            guard let (key, generation) = stripe(channel).withLock({ entries in entries[channel].map { ($0.key, $0.generation) } }) else { continue }
+            store.lastSeq(key) { [self] result in
+                guard case .success(let last) = result else { return }
+                let step = stripe(channel).withLock { entries -> StreamCursor.Check? in
+                    guard var e = entries[channel], e.generation == generation else { return nil }
+                    // Not started yet (its first read failed): start from the store now.
+                    let check = e.cursor.position == nil ? e.cursor.start(lastSeq: last) : e.cursor.check(storeLastSeq: last)
+                    entries[channel] = e
+                    return check
+                }
+                if case .fetch(let after) = step { fetch(channel, key, after: after, generation: generation) }
+            }
+        }
+    }
+
+    /// Every followed conversation against the store.
+    func checkAll() {
+        var channels: [String] = []
+        for stripe in stripes { stripe.withLock { channels.append(contentsOf: $0.keys) } }
+        check(channels)
+    }
+
+    private func fetch(_ channel: String, _ key: ConversationKey, after: Int64, generation: Int) {
+        store.messages(key, after: after, limit: ContractLimits.maxPage) { [self] result in
+            var next: Int64?
+            var armTimer = false
+            stripe(channel).withLock { entries in
+                guard var e = entries[channel], e.generation == generation else { return }
+                defer { entries[channel] = e }
+                guard case .success(let page) = result else {
+                    e.cursor.fetchFailed() // held messages stay; the next check reads again
+                    return
+                }
+                var count = 0
+                for m in page.messages where e.cursor.fetched(seq: m.seq) {
+                    router.deliver(.message(m))
+                    count += 1
+                }
+                if count > 0 { recovered.withLock { $0 += count } }
+                switch e.cursor.pageDone(more: page.more) {
+                case .fetch(let after): next = after
+                case .done:
+                    while let p = e.cursor.nextHeld() { router.deliver(p) }
+                    armTimer = e.cursor.afterRelease()
+                }
+            }
+            if let next { fetch(channel, key, after: next, generation: generation) }
+            if armTimer { waitForGap(channel, generation: generation) }
+        }
+    }
+}
