@@ -34,13 +34,14 @@ extension PostgresStore {
                              completion: @escaping StoreCompletion<[OutboxMail]>) {
         write({ db in
             // SKIP LOCKED: mails another node is claiming in this instant are left to it; a
-            // lapsed lease (its node died mid-batch) is claimable again.
+            // lapsed lease (its node died mid-batch) is claimable again, and so is one of this
+            // node's own (left by an earlier run: a node has one mailer).
             let rows = try db.query("""
                 WITH claimed AS (
                     UPDATE outbox SET claimed_by = $3, lease_until = $1::bigint + $4::bigint
                     WHERE id IN (SELECT id FROM outbox
                                  WHERE status = 'pending' AND due_at <= $1::bigint
-                                   AND (lease_until IS NULL OR lease_until <= $1::bigint)
+                                   AND (lease_until IS NULL OR lease_until <= $1::bigint OR claimed_by = $3)
                                  ORDER BY due_at, id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)
                     RETURNING *
                 )
