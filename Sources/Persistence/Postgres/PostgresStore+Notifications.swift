@@ -11,13 +11,35 @@ import Protocol
 // - A fan-out chunk locks its fan-out row, so two nodes stepping one fan-out store each chunk
 //   once; leases (`claimUnfinishedFanouts`) keep them from both trying.
 extension PostgresStore: NotificationStore {
-    static let notificationColumns = "n.id, n.service, n.category, n.title, n.body, n.data, n.ts, n.read_at IS NOT NULL, n.audience"
+    static let notificationColumns =
+        "n.id, n.service, n.category, n.title, n.body, n.data, n.ts, n.read_at IS NOT NULL, n.audience, n.text_escaped"
 
-    /// A row of `notificationColumns` from column `c`.
-    static func notificationRecord(_ rows: PGRows, _ r: Int, from c: Int = 0) -> NotificationRecord {
-        NotificationRecord(id: rows.int(r, c), service: rows.text(r, c + 1), category: rows.text(r, c + 2),
-                           title: rows.text(r, c + 3), body: rows.text(r, c + 4), data: rows.text(r, c + 5),
-                           ts: rows.int(r, c + 6), read: rows.bool(r, c + 7), audience: rows.optionalText(r, c + 8))
+    /// A row of `notificationColumns`.
+    static func notificationRecord(_ rows: PGRows, _ r: Int) -> NotificationRecord {
+        let escaped = rows.bool(r, 9)
+        return NotificationRecord(id: rows.int(r, 0), service: rows.text(r, 1), category: rows.text(r, 2),
+                                  title: original(rows.text(r, 3), escaped: escaped), body: original(rows.text(r, 4), escaped: escaped),
+                                  data: original(rows.text(r, 5), escaped: escaped), ts: rows.int(r, 6), read: rows.bool(r, 7),
+                                  audience: rows.optionalText(r, 8))
+    }
+
+    /// A notification's title, body and data as stored, and the row's `text_escaped`. PostgreSQL
+    /// text cannot hold U+0000: when any of the three has one, all three are stored escaped
+    /// (`storable`'s form, which `original` reads back); otherwise as they are.
+    static func storableTexts(_ title: String, _ body: String, _ data: String) -> (title: String, body: String, data: String, escaped: Bool) {
+        guard title.utf8.contains(0) || body.utf8.contains(0) || data.utf8.contains(0) else { return (title, body, data, false) }
+        func escaped(_ text: String) -> String {
+            var out = ""
+            for c in text.unicodeScalars {
+                switch c {
+                case "\\": out += "\\\\"
+                case "\u{0}": out += "\\0"
+                default: out.unicodeScalars.append(c)
+                }
+            }
+            return out
+        }
+        return (escaped(title), escaped(body), escaped(data), true)
     }
 
     /// How long a running fan-out stays leased to the node running it without a step: past it
@@ -70,12 +92,13 @@ extension PostgresStore: NotificationStore {
     private static func insert(_ db: PGConnection, _ c: NotificationContent, users: [String], now: Int64,
                                emailDelayMs: Int64) throws -> [NotificationRecord] {
         guard !users.isEmpty else { return [] }
+        let stored = storableTexts(c.title, c.body, c.data)
         // Ids come from the sequence in the order rows reach the insert (the ORDER BY), so
         // ascending ids are the users' order; checked below against the user of each row.
         let rows = try db.query("""
             WITH n AS (
-                INSERT INTO notifications (user_id, service, category, title, body, data, ts)
-                SELECT t.user_id, $2, $3, $4, $5, $6, $7::bigint
+                INSERT INTO notifications (user_id, service, category, title, body, data, ts, text_escaped)
+                SELECT t.user_id, $2, $3, $4, $5, $6, $7::bigint, $10::boolean
                 FROM unnest($1::text[]) WITH ORDINALITY AS t(user_id, ord) ORDER BY t.ord
                 RETURNING id, user_id
             ), mail AS (
@@ -83,8 +106,8 @@ extension PostgresStore: NotificationStore {
                 SELECT id, user_id, $8::text, 'pending', $9::bigint, $7::bigint FROM n WHERE $8::text IS NOT NULL
             )
             SELECT id, user_id FROM n ORDER BY id
-            """, [PGConnection.textArray(users), c.service, c.category, c.title, c.body, c.data, String(now),
-                  c.email?.rawValue, String(c.email == .now ? now : now + emailDelayMs)])
+            """, [PGConnection.textArray(users), c.service, c.category, stored.title, stored.body, stored.data, String(now),
+                  c.email?.rawValue, String(c.email == .now ? now : now + emailDelayMs), stored.escaped ? "true" : "false"])
         guard rows.count == users.count else { throw StoreError.internalError("notifications not stored") }
         var out: [NotificationRecord] = []
         out.reserveCapacity(users.count)
@@ -177,13 +200,15 @@ extension PostgresStore: NotificationStore {
             writeOnce(claim, now: now, { db in
                 // Leased from the start, owner unnamed: the node that started it runs it, and
                 // another takes it over only if no step renews the lease.
+                let stored = Self.storableTexts(content.title, content.body, content.data)
                 let rows = try db.query("""
                     INSERT INTO fanouts (audience, service, category, title, body, data, email, last_user_rowid, total,
-                                         created_at, lease_until)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $10::bigint + $11::bigint)
+                                         created_at, lease_until, text_escaped)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $10::bigint + $11::bigint, $12::boolean)
                     RETURNING id
-                    """, [audience, content.service, content.category, content.title, content.body, content.data,
-                          content.email?.rawValue, String(last), String(count), String(now), String(Self.fanoutLeaseMs)])
+                    """, [audience, content.service, content.category, stored.title, stored.body, stored.data,
+                          content.email?.rawValue, String(last), String(count), String(now), String(Self.fanoutLeaseMs),
+                          stored.escaped ? "true" : "false"])
                 guard rows.count == 1 else { throw StoreError.internalError("fan-out not stored") }
                 return FanoutStart(id: rows.int(0, 0), count: count)
             }, completion)
@@ -197,13 +222,16 @@ extension PostgresStore: NotificationStore {
             // The row lock makes a second node stepping the same fan-out wait, then read the
             // cursor this step leaves: each chunk is stored once.
             let f = try db.query("""
-                SELECT audience, service, category, title, body, data, email, last_user_rowid, cursor
+                SELECT audience, service, category, title, body, data, email, last_user_rowid, cursor, text_escaped
                 FROM fanouts WHERE id = $1::bigint AND finished_at IS NULL FOR UPDATE
                 """, [String(id)])
             guard f.count == 1 else { return FanoutStep(delivered: [], stored: 0, finished: true) }
             let audience = f.text(0, 0)
-            let content = NotificationContent(service: f.text(0, 1), category: f.text(0, 2), title: f.text(0, 3),
-                                              body: f.text(0, 4), data: f.text(0, 5),
+            let escaped = f.bool(0, 9)
+            let content = NotificationContent(service: f.text(0, 1), category: f.text(0, 2),
+                                              title: Self.original(f.text(0, 3), escaped: escaped),
+                                              body: Self.original(f.text(0, 4), escaped: escaped),
+                                              data: Self.original(f.text(0, 5), escaped: escaped),
                                               email: f.optionalText(0, 6).flatMap(EmailMode.init(rawValue:)))
             let last = f.int(0, 7)
             var cursor = f.int(0, 8)
@@ -262,10 +290,11 @@ extension PostgresStore: NotificationStore {
                                 claim: IdempotencyClaim<NotificationRecord>?,
                                 completion: @escaping StoreCompletion<Idempotent<NotificationRecord>>) {
         writeOnce(claim, now: now, { db in
+            let stored = Self.storableTexts(title, body, data)
             let rows = try db.query("""
-                INSERT INTO notifications (audience, service, category, title, body, data, ts)
-                VALUES ($1, 'platform', 'updates', $2, $3, $4, $5::bigint) RETURNING id
-                """, [audience, title, body, data, String(now)])
+                INSERT INTO notifications (audience, service, category, title, body, data, ts, text_escaped)
+                VALUES ($1, 'platform', 'updates', $2, $3, $4, $5::bigint, $6::boolean) RETURNING id
+                """, [audience, stored.title, stored.body, stored.data, String(now), stored.escaped ? "true" : "false"])
             guard rows.count == 1 else { throw StoreError.internalError("broadcast not stored") }
             return NotificationRecord(id: rows.int(0, 0), service: "platform", category: "updates", title: title,
                                       body: body, data: data, ts: now, read: false, audience: audience)
@@ -305,7 +334,7 @@ extension PostgresStore: NotificationStore {
                 WHERE n.user_id = $1 AND n.id < $2::bigint AND ($3::text IS NULL OR n.service = $3)
                   AND (NOT $4::boolean OR n.read_at IS NULL)
                 UNION ALL
-                SELECT n.id, n.service, n.category, n.title, n.body, n.data, n.ts, s.read_at IS NOT NULL, n.audience
+                SELECT n.id, n.service, n.category, n.title, n.body, n.data, n.ts, s.read_at IS NOT NULL, n.audience, n.text_escaped
                 FROM notifications n LEFT JOIN broadcast_state s ON s.notification_id = n.id AND s.user_id = $1
                 WHERE n.user_id IS NULL AND \(Self.audienceOfUser) AND n.id < $2::bigint
                   AND ($3::text IS NULL OR n.service = $3) AND (NOT $4::boolean OR s.read_at IS NULL)
@@ -359,9 +388,9 @@ extension PostgresStore: NotificationStore {
                 """, [String(id)])
             guard rows.count == 1 else { return nil }
             let record = Self.notificationRecord(rows, 0)
-            let pushed = rows.bool(0, 10)
-            let email = rows.optionalText(0, 11)
-            if let owner = rows.optionalText(0, 9) {
+            let pushed = rows.bool(0, 11)
+            let email = rows.optionalText(0, 12)
+            if let owner = rows.optionalText(0, 10) {
                 return NotificationReceipt(record: record, addressed: 1, recipients: [
                     .init(user: owner, stored: true, pushed: pushed, read: record.read, email: email),
                 ])

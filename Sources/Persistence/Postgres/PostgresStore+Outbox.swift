@@ -6,15 +6,16 @@ import Protocol
 extension PostgresStore {
     private static let mailColumns = """
         o.id, o.notification_id, o.user_id, o.mode, o.attempts, u.email, n.title, n.body, n.ts,
-        n.read_at IS NOT NULL, u.last_seen_at, u.email_bounced
+        n.read_at IS NOT NULL, u.last_seen_at, u.email_bounced, n.text_escaped
         """
 
     private static func mail(_ rows: PGRows, _ r: Int) -> OutboxMail {
-        OutboxMail(id: rows.int(r, 0), notificationId: rows.int(r, 1), userId: rows.text(r, 2),
-                   mode: EmailMode(rawValue: rows.text(r, 3)) ?? .now, attempts: Int(rows.int(r, 4)),
-                   address: rows.optionalText(r, 5), title: rows.text(r, 6), body: rows.text(r, 7),
-                   notificationTs: rows.int(r, 8), read: rows.bool(r, 9), lastSeen: rows.optionalInt(r, 10),
-                   bouncedAddress: rows.optionalText(r, 11))
+        let escaped = rows.bool(r, 12)
+        return OutboxMail(id: rows.int(r, 0), notificationId: rows.int(r, 1), userId: rows.text(r, 2),
+                          mode: EmailMode(rawValue: rows.text(r, 3)) ?? .now, attempts: Int(rows.int(r, 4)),
+                          address: rows.optionalText(r, 5), title: original(rows.text(r, 6), escaped: escaped),
+                          body: original(rows.text(r, 7), escaped: escaped), notificationTs: rows.int(r, 8),
+                          read: rows.bool(r, 9), lastSeen: rows.optionalInt(r, 10), bouncedAddress: rows.optionalText(r, 11))
     }
 
     /// Due mails no node holds a live lease on.
