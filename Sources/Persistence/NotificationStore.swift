@@ -48,7 +48,7 @@ public protocol NotificationStore: Sendable {
     /// Users connected or disconnected at these times (fallback mail is not sent to who was around).
     func usersSeen(_ seen: [UserSeen])
 
-    /// Mails due now, oldest first.
+    /// Mails due now, oldest first (with several nodes: those no node holds a lease on).
     func dueMail(now: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
     /// Mails due now, oldest first, each leased to `node` until `now + leaseMs`: no other node's
     /// claim returns it before the lease lapses or `finishMail` records it, so with several

@@ -307,16 +307,20 @@ extension PostgresStore: NotificationStore {
         let users = PGConnection.textArray(pushes.map(\.user))
         let times = PGConnection.textArray(pushes.map { String($0.at) })
         writeAndForget(background: true) { db in
-            // The first push of a pair counts (as one update at a time would keep); rows are
-            // touched in (notification, user) order so two nodes never deadlock on them.
+            // The first push of a pair counts (as one update at a time would keep). Rows are
+            // locked in (notification, user) order, so two nodes recording pushes of the same
+            // notifications take turns instead of deadlocking.
             _ = try db.query("""
                 WITH p AS (
                     SELECT DISTINCT ON (id, user_id) id, user_id, at
                     FROM unnest($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(id, user_id, at, ord)
                     ORDER BY id, user_id, ord
+                ), locked AS (
+                    SELECT n.id FROM notifications n JOIN p ON n.id = p.id AND n.user_id = p.user_id
+                    ORDER BY n.id FOR NO KEY UPDATE OF n
                 ), own AS (
                     UPDATE notifications n SET pushed_at = COALESCE(n.pushed_at, p.at)
-                    FROM p WHERE n.id = p.id AND n.user_id = p.user_id
+                    FROM p WHERE n.id = p.id AND n.user_id = p.user_id AND n.id IN (SELECT id FROM locked)
                 )
                 INSERT INTO broadcast_state (notification_id, user_id, pushed_at)
                 SELECT p.id, p.user_id, p.at FROM p JOIN notifications n ON n.id = p.id AND n.user_id IS NULL
