@@ -282,11 +282,12 @@ final class PGReaders: Sendable {
         }
     }
 
-    /// Runs one read; returns the connection to keep (nil when it broke). A connection found
-    /// dead before the read began is replaced once.
+    /// Runs one read; returns the connection to keep (nil when it broke). A read whose
+    /// connection broke (found dead at BEGIN, or lost during the read) runs once more on a new
+    /// one: reads are pure.
     private static func serve(_ job: PGJob, _ current: PGConnection?, url: String) -> PGConnection? {
         var db = current
-        for attempt in 0..<2 {
+        for _ in 0..<2 {
             if db?.isConnected != true {
                 db = try? PGConnection(url: url, connectTimeout: 5)
             }
@@ -296,18 +297,18 @@ final class PGReaders: Sendable {
             } catch {
                 conn.close()
                 db = nil
-                if attempt == 0 { continue }
-                break
+                continue
             }
             switch job.run(conn) {
             case .done(let completion, _):
                 _ = try? conn.execute("COMMIT")
                 completion(true)
+                return conn.isConnected ? conn : nil
             case .infrastructure:
                 if conn.isConnected { _ = try? conn.execute("ROLLBACK") }
-                job.abandon(.unavailable("storage unavailable"))
+                conn.close()
+                db = nil
             }
-            return conn.isConnected ? conn : nil
         }
         job.abandon(.unavailable("storage unavailable"))
         return nil

@@ -9,7 +9,14 @@ extension PostgresStore {
     static let audienceOfUser = "n.audience IN ('all', COALESCE((SELECT role FROM users WHERE id = $1), ''))"
 
     /// The user's unread notifications per service: their own, and broadcasts to them not read.
-    static func unread(_ db: PGConnection, user: String) throws -> UnreadCounts {
+    /// `locking` (in a writer's transaction; readers pass false): first takes the user's unread
+    /// lock, held to the commit. Two writers counting for one user at once would each miss the
+    /// other's uncommitted row, and the count committed last could be the smaller one; with the
+    /// lock the second counts after the first committed, so counts in commit (= completion)
+    /// order never go back.
+    static func unread(_ db: PGConnection, user: String, locking: Bool = true) throws -> UnreadCounts {
+        // Its own statement: a statement's snapshot is taken before it waits for the lock.
+        if locking { _ = try db.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':unread:' || $1))", [user]) }
         let r = try db.query("""
             SELECT service, COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL GROUP BY service
             UNION ALL
