@@ -35,6 +35,9 @@ final class PostgresNotificationStoreNodesTests: XCTestCase {
     }
     func testTwoNodesSteppingOneFanOutStoreEachUserOnce() throws { try twoNodes().steppingOneFanOutFromTwoNodesAtOnceStoresEachUserOnce() }
     func testUnreadCountsFromTwoNodesOnlyGoUpInCompletionOrder() throws { try twoNodes().unreadCountsPushedFromTwoNodesNeverGoBack() }
+    func testUnreadCountsFromMessagesOnOneNodeAndPostsOnTheOtherOnlyGoUp() throws {
+        try twoNodes().unreadCountsFromMessagesAndPostsNeverGoBack()
+    }
 }
 
 /// Two stores on one database: two nodes.
@@ -196,10 +199,43 @@ private struct TwoNodes {
         }
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
         let counts = seen.withLock { $0 }
-        XCTAssertEqual(Set((counts["a"] ?? []) + (counts["b"] ?? [])), Set(1...100), "every count from 1 to 100 once")
+        XCTAssertEqual(((counts["a"] ?? []) + (counts["b"] ?? [])).sorted(), Array(1...100), "every count from 1 to 100 once")
+        for (name, list) in counts {
+            XCTAssertEqual(list, list.sorted(), "node \(name): counts in completion order only go up")
+        }
+    }
+
+    func unreadCountsFromMessagesAndPostsNeverGoBack() throws {
+        // Node a stores message notifications for ann (one conversation each, so each adds
+        // one), node b posts notifications to her: both count under the same unread lock.
+        try a.user("ann", "website_agent")
+        let seen = Locked<[String: [Int]]>(["a": [], "b": []])
+        let group = DispatchGroup()
+        for i in 0..<50 {
+            group.enter()
+            let client = UserRecord(id: "c\(i)", role: "client", name: "C")
+            let m = NewMessage(conversation: ConversationKey(service: "website", clientId: "c\(i)"), sender: client, text: "hi",
+                               clientMsgId: nil, ts: 1)
+            a.store.appendMessage(m, notify: ["ann"]) { r in
+                if case .success(let appended) = r, let n = appended.notifications.first?.unread.total {
+                    seen.withLock { $0["a", default: []].append(n) }
+                }
+                group.leave()
+            }
+            group.enter()
+            b.store.createNotifications(NotificationContract.content, users: ["ann"], strict: false, now: 1, emailDelayMs: 0,
+                                        claim: nil) { r in
+                if case .success(.fresh(.stored(let list, _))) = r, let n = list.first?.unread.total {
+                    seen.withLock { $0["b", default: []].append(n) }
+                }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        let counts = seen.withLock { $0 }
+        XCTAssertEqual(((counts["a"] ?? []) + (counts["b"] ?? [])).sorted(), Array(1...100), "every count from 1 to 100 once")
         for (name, list) in counts {
             XCTAssertEqual(list, list.sorted(), "node \(name): counts in completion order only go up")
         }
     }
 }
-

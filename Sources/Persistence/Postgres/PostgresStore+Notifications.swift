@@ -4,10 +4,8 @@ import Protocol
 // Notifications on PostgreSQL: the behaviour of SQLiteStore+Notifications in PostgreSQL's own
 // SQL (arrays and unnest for lists, one statement per list rather than one per item). Several
 // nodes write to one database, so two rules are added:
-// - Unread counts that are pushed are counted after taking the users' rows lock (FOR NO KEY
-//   UPDATE, in id order): two transactions touching one user's notifications run one after
-//   the other, and the second counts the first's rows. Without it both could count under
-//   READ COMMITTED without the other's insert, and a stale count would be pushed last.
+// - A writer counts a user's unread notifications under the user's unread lock (see `unread`
+//   and `lockUnread`), so counts in commit (= completion) order never go back.
 // - A fan-out chunk locks its fan-out row, so two nodes stepping one fan-out store each chunk
 //   once; leases (`claimUnfinishedFanouts`) keep them from both trying.
 extension PostgresStore: NotificationStore {
@@ -47,22 +45,28 @@ extension PostgresStore: NotificationStore {
     /// failed one is retried within a minute (Notifier's back-off).
     static let fanoutLeaseMs: Int64 = 90_000
 
-    /// Serializes this transaction with every other one that locks any of these users (see
-    /// the header): row locks, taken in id order by one statement. (Two batches whose jobs
-    /// lock users in crossing orders can still deadlock: PostgreSQL breaks it and the writer
-    /// runs the losing batch again.) Ids with no user row take no lock. Returns the ids that
-    /// have a row.
-    @discardableResult
-    static func lockUsers(_ db: PGConnection, _ ids: [String]) throws -> Set<String> {
+    /// The ids of these that have a user row (READ COMMITTED: as committed when it runs).
+    static func knownUsers(_ db: PGConnection, _ ids: [String]) throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
-        let rows = try db.query("SELECT id FROM users WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE",
-                                [PGConnection.textArray(ids)])
+        let rows = try db.query("SELECT id FROM users WHERE id = ANY($1::text[])", [PGConnection.textArray(ids)])
         var known = Set<String>()
         for r in 0..<rows.count { known.insert(rows.text(r, 0)) }
         return known
     }
 
-    /// Each user's unread counts (as `unread` counts one user's), in one statement for the whole list.
+    /// Takes the unread lock of each of these users (the one `unread` takes), in id order, held
+    /// to the commit. (Two batches whose jobs lock users in crossing orders can still deadlock:
+    /// PostgreSQL breaks it and the writer runs the losing batch again.)
+    static func lockUnread(_ db: PGConnection, users: [String]) throws {
+        guard !users.isEmpty else { return }
+        _ = try db.query("""
+            SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':unread:' || u))
+            FROM (SELECT DISTINCT unnest($1::text[]) AS u ORDER BY 1) sorted
+            """, [PGConnection.textArray(users)])
+    }
+
+    /// Each user's unread counts (as `unread` counts one user's), in one statement for the
+    /// whole list. In a writer: under `lockUnread` of these users, taken before.
     static func unreadCounts(_ db: PGConnection, users: [String]) throws -> [String: UnreadCounts] {
         guard !users.isEmpty else { return [:] }
         let rows = try db.query("""
@@ -123,6 +127,7 @@ extension PostgresStore: NotificationStore {
     /// counts as they stood right after its own insert, as one insert at a time would give.
     private static func deliveries(_ db: PGConnection, _ records: [NotificationRecord], users: [String],
                                    service: String) throws -> [DeliveredNotification] {
+        try lockUnread(db, users: users) // its own statement: the count's snapshot comes after the lock
         let counts = try unreadCounts(db, users: users)
         var later: [String: Int] = [:]
         for user in users { later[user, default: 0] += 1 }
@@ -172,9 +177,9 @@ extension PostgresStore: NotificationStore {
                                     emailDelayMs: Int64, claim: IdempotencyClaim<UserNotifications>?,
                                     completion: @escaping StoreCompletion<Idempotent<UserNotifications>>) {
         writeOnce(claim, now: now, keep: { if case .refused = $0 { false } else { true } }, { db in
-            // In the writer job, under the users' locks: a user upserted by a transaction that
-            // committed before the lock was granted is known (READ COMMITTED, new statement).
-            let known = try Self.lockUsers(db, users)
+            // In the writer job, not on a reader first: the answer kept under the key must be
+            // the one these inserts were made with.
+            let known = try Self.knownUsers(db, users)
             let unknown = users.filter { !known.contains($0) }
             if strict && !unknown.isEmpty { return .refused(unknown: unknown) }
             let records = try Self.insert(db, content, users: users, now: now, emailDelayMs: emailDelayMs)
@@ -245,10 +250,10 @@ extension PostgresStore: NotificationStore {
                 batch.append(users.text(r, 1))
             }
             let pushTo = batch.filter { online.contains($0) }
-            try Self.lockUsers(db, pushTo)
             let records = try Self.insert(db, content, users: batch, now: now, emailDelayMs: emailDelayMs)
             var delivered: [DeliveredNotification] = []
             if !pushTo.isEmpty {
+                try Self.lockUnread(db, users: pushTo)
                 let counts = try Self.unreadCounts(db, users: pushTo)
                 for (record, user) in zip(records, batch) where online.contains(user) {
                     delivered.append(DeliveredNotification(userId: user, record: record, unread: counts[user] ?? UnreadCounts()))
@@ -347,7 +352,7 @@ extension PostgresStore: NotificationStore {
             var items = (0..<rows.count).map { Self.notificationRecord(rows, $0) }
             let more = items.count > q.limit
             if more { items.removeLast() }
-            return NotificationPage(items: items, unread: try Self.unread(db, user: user), more: more)
+            return NotificationPage(items: items, unread: try Self.unread(db, user: user, locking: false), more: more)
         }, completion: completion)
     }
 
@@ -360,7 +365,6 @@ extension PostgresStore: NotificationStore {
         case .ids(let list): all = false; ids = PGConnection.textArray(list.map(String.init))
         }
         write({ db in
-            try Self.lockUsers(db, [user])
             // Two statements rather than one with an OR, so each uses its index: the unread
             // index for "all", the primary key for a list of ids.
             let own = all ? """
@@ -420,8 +424,9 @@ extension PostgresStore: NotificationStore {
         let users = PGConnection.textArray(seen.map(\.user))
         let times = PGConnection.textArray(seen.map { String($0.at) })
         writeAndForget(background: true) { db in
-            // Locked in id order first (see the header), then the latest time of each user.
-            try Self.lockUsers(db, seen.map(\.user))
+            // The rows are locked in id order first, so two nodes updating the same users take
+            // turns instead of deadlocking; then each gets its latest time.
+            _ = try db.query("SELECT 1 FROM users WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE", [users])
             _ = try db.query("""
                 UPDATE users u SET last_seen_at = GREATEST(COALESCE(u.last_seen_at, 0), s.at)
                 FROM (SELECT user_id, MAX(at) AS at FROM unnest($1::text[], $2::bigint[]) AS t(user_id, at) GROUP BY user_id) s
