@@ -24,14 +24,16 @@ public final class Notifier: Sendable {
     public let emailDelayMs: Int64
     let chunkSize: Int
     /// This node's id: the unfinished fan-outs it resumes are leased to it (several nodes on
-    /// one database resume each one once).
+    /// one database resume each one once). Unless given, one of this process alone: two nodes
+    /// must never share one, or each would take the other's fan-outs as its own.
     let node: String
     /// The fan-outs this process is stepping now: a second `run` of one of them is a no-op.
     private let running = Locked<Set<Int64>>([])
     private let queue = DispatchQueue(label: "montrose.fanout")
 
     public init(store: NotificationStore, live: LiveNotifications, onlineUsers: @escaping @Sendable () -> Set<String>,
-                metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250, node: String = "local") {
+                metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250,
+                node: String = "node-" + String(UInt64.random(in: .min ... .max), radix: 16)) {
         self.store = store
         self.live = live
         self.onlineUsers = onlineUsers
