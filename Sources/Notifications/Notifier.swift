@@ -89,6 +89,17 @@ public final class Notifier: Sendable {
         }
     }
 
+    /// With several nodes on one database: `resumeUnfinished` again every `periodMs`, so a
+    /// fan-out whose node died is taken over within its lease and one period. Stops when the
+    /// Notifier is released.
+    public func keepResuming(everyMs periodMs: Int) {
+        queue.asyncAfter(deadline: .now() + .milliseconds(periodMs)) { [weak self] in
+            guard let self else { return }
+            resumeUnfinished()
+            keepResuming(everyMs: periodMs)
+        }
+    }
+
     /// Resumes unfinished fan-outs that are this node's to run: those a previous run left, and
     /// with several nodes those of a node that stopped stepping them (its lease lapsed). Called
     /// at start, and periodically when other nodes share the database.

@@ -6,9 +6,9 @@ import Notifications
 @testable import Persistence
 import Protocol
 
-// Two Notifiers on two PostgresStores sharing one schema (two nodes) resuming the same
-// unfinished fan-out at once and again while it runs: one of them takes it and keeps it, and
-// every user gets it once.
+// Notifiers on PostgresStores sharing one schema (nodes): two resuming the same unfinished
+// fan-out at once and again while it runs (one takes it and keeps it, every user gets it
+// once), and one taking over the fan-out of a node that died once its lease lapses.
 final class NotifierNodesTests: XCTestCase {
     private var made: (store: PostgresStore, schema: TestPGSchema)!
     private var second: PostgresStore?
@@ -63,5 +63,30 @@ final class NotifierNodesTests: XCTestCase {
         XCTAssertEqual(total.count, users.count, "every user pushed")
         XCTAssertEqual(Set(total.values), [1], "each once")
         XCTAssertEqual(try a.answer { made.store.storedTotals(completion: $0) }.notifications, users.count, "each stored once")
+    }
+
+    func testAFanOutWhoseNodeDiedIsTakenOverWhenItsLeaseLapses() throws {
+        let a = NotificationContract(store: made.store, name: "node a")
+        let storeB = try PostgresStore(url: made.schema.url, now: 1, messageWording: MessageNotificationText.wording)
+        second = storeB
+        let users = (0..<40).map { "u\($0)" }
+        for u in users { try a.user(u) }
+        // Node a started it and died at once: its lease lapses 300 ms from now.
+        let startedAt = wallMillis() - PostgresStore.fanoutLeaseMs + 300
+        guard case .fresh(let f) = try a.answer({ made.store.startFanout(NotificationContract.content, audience: "client", now: startedAt,
+                                                                           claim: nil, completion: $0) }) else {
+            return XCTFail("started")
+        }
+        let live = CountingLive()
+        let everyone = Set(users)
+        let b = Notifier(store: storeB, live: live, onlineUsers: { everyone }, metrics: HubMetrics(), emailDelayMs: 0,
+                         chunkSize: 10, node: "b")
+        b.keepResuming(everyMs: 50)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, try a.answer({ made.store.unfinishedFanouts(completion: $0) }).contains(f.id) {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        XCTAssertEqual(try a.answer { made.store.unfinishedFanouts(completion: $0) }, [], "b finished it within 10 s")
+        XCTAssertEqual(live.notified.withLock { $0 }, Dictionary(uniqueKeysWithValues: users.map { ($0, 1) }), "each user once, from b")
     }
 }
