@@ -3,8 +3,8 @@ import Synchronization
 import Core
 import Protocol
 
-// The persistence seam: what the hub asks of storage, with no SQL in sight. SQLite implements
-// it now (SQLiteStore); a PostgreSQL store can implement it later without touching the hub.
+// The persistence seam: what the hub asks of storage, with no SQL in sight. SQLiteStore
+// implements it on one file for one node; PostgresStore on PostgreSQL, for one node or several.
 //
 // The contract, kept by every implementation (NotificationStore's calls too):
 // - Every call is asynchronous and returns at once; loops never block on storage. A completion
@@ -143,6 +143,9 @@ public protocol Store: Sendable {
     func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
     /// The store's own counters now (cheap, from any thread; no storage access).
     var statistics: StoreStatistics { get }
+    /// The epoch of this store's message streams (read once at open): seqs are positions in it,
+    /// and a `since` given with another epoch means the client's positions are from elsewhere.
+    var epoch: String { get }
 
     /// Finishes queued writes, checkpoints, and stops the database threads.
     func close()

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Persistence
+import Protocol
 
 // PGConnection against a real server: parameters and results, typed errors with SQLSTATE,
 // a statement deadline that ends in a closed connection instead of a stuck thread.
@@ -88,5 +89,31 @@ final class PGConnectionTests: XCTestCase {
             XCTAssertTrue((error as? PGError)?.isConnectionLost ?? false, "\(error)")
         }
         XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+    }
+}
+
+// The helpers other test classes make their stores with.
+final class TestStoresTests: XCTestCase {
+    func testAPostgresStoreLivesInItsOwnSchemaUntilDropped() throws {
+        let (store, schema) = try TestStores.postgres(writers: 1, readers: 1)
+        let sent = waitForStore { store.appendMessage(NewMessage(conversation: ConversationKey(service: "website", clientId: "ann"),
+                                                                 sender: UserRecord(id: "ann", role: "client", name: "Ann"),
+                                                                 text: "hi", clientMsgId: nil, ts: 1), completion: $0) }
+        XCTAssertEqual(try sent.get().message.seq, 1)
+        store.close()
+        let admin = try PGConnection(url: schema.serverURL)
+        defer { admin.close() }
+        XCTAssertThrowsError(try admin.query("SELECT count(*) FROM messages"), "not on the default search_path")
+        XCTAssertEqual(try admin.query("SELECT count(*) FROM \(schema.name).messages").int(0, 0), 1, "in the test's schema")
+        schema.drop()
+        XCTAssertEqual(try admin.query("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [schema.name]).int(0, 0), 0, "dropped")
+    }
+
+    func testASQLiteStoreLivesInItsOwnFolder() throws {
+        let (store, dir) = try TestStores.sqlite()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try waitForStore { store.lastSeq(ConversationKey(service: "website", clientId: "ann"), completion: $0) }.get(), 0)
+        store.close()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/hub.sqlite"))
     }
 }

@@ -7,8 +7,9 @@ import Notifications
 import Protocol
 
 // The Store contract, the same assertions against every store: gap-free sequences under
-// concurrent sends, idempotent retries, paging, read marks, assignments, durability across
-// reopen, failing jobs, message notifications. Each store runs it in its subclass
+// concurrent sends, completions on one thread in commit order, idempotent retries, paging,
+// read marks, summaries, assignments, durability across reopen, failing jobs, message
+// notifications. Each store runs it in its subclass
 // (SQLiteStoreContractTests, PostgresStoreContractTests); what only one store has (WAL
 // checkpoints, SQLSTATEs) is tested in its own class. The checks are not named test…: XCTest
 // on Linux does not run inherited tests, so each subclass names every one (`contractTests`).
@@ -227,6 +228,59 @@ class StoreContractTests: XCTestCase {
         let summary = try wait { store.conversations([key], for: "bob", completion: $0) }
         XCTAssertEqual(summary.first?.unread, 2, "bob has not read ann's two")
     }
+
+    func checkSummariesNameTheClientAndTheAgents() throws {
+        let store = try openStore()
+        defer { store.close() }
+        _ = try wait { store.upsertUser(ann, now: 1, completion: $0) }
+        _ = try wait { store.upsertUser(UserRecord(id: "wes", role: "website_agent", name: "Wes"), now: 1, completion: $0) }
+        _ = try wait { store.setAssignment(Assignment(conversation: key, agentId: "wes"), now: 1, completion: $0) }
+        let empty = ConversationKey(service: "courses", clientId: "ann")
+        let summaries = try wait { store.conversations([key, empty], for: "wes", completion: $0) }
+        XCTAssertEqual(summaries.map(\.conversation), [key, empty], "in the order asked")
+        XCTAssertEqual(summaries.first?.agents, ["wes"])
+        XCTAssertEqual(summaries.first?.names, ["ann": "Ann", "wes": "Wes"])
+        XCTAssertNil(summaries.first?.lastMessage, "no message yet")
+        XCTAssertEqual(summaries.last?.names, ["ann": "Ann"])
+        _ = try send(store, "hi")
+        _ = try send(store, "there")
+        let after = try wait { store.conversations([key], for: "wes", completion: $0) }
+        XCTAssertEqual(after.first?.lastMessage?.text, "there")
+        XCTAssertEqual(after.first?.unread, 2)
+        XCTAssertEqual(try wait { store.conversations([key], for: "ann", completion: $0) }.first?.unread, 0, "own messages never count")
+        XCTAssertEqual(try wait { store.allConversations(service: "website", completion: $0) }, [key])
+        XCTAssertEqual(try wait { store.allConversations(service: "courses", completion: $0) }, [], "asking about one creates nothing")
+    }
+
+    func checkCompletionsRunOnOneThreadInCommitOrder() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let seen = Locked<(threads: Set<UInt>, order: [String: [Int64]])>(([], [:]))
+        let group = DispatchGroup()
+        let conversations = (0..<20).map { ConversationKey(service: "website", clientId: "c\($0)") }
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<500 {
+                group.enter()
+                let k = conversations[(i * 7 + t) % conversations.count]
+                let sender = UserRecord(id: "s\(t)", role: "client", name: "S")
+                store.appendMessage(NewMessage(conversation: k, sender: sender, text: "m", clientMsgId: nil, ts: 1)) { r in
+                    let id = UInt(pthread_self())
+                    seen.withLock {
+                        $0.threads.insert(id)
+                        if case .success(let a) = r { $0.order[a.message.conversation.clientId, default: []].append(a.message.seq) }
+                    }
+                    group.leave()
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        let (threads, order) = seen.withLock { $0 }
+        XCTAssertEqual(threads.count, 1, "every write completion ran on one thread")
+        XCTAssertEqual(order.values.map(\.count).reduce(0, +), 2000)
+        for (conversation, seqs) in order {
+            XCTAssertEqual(seqs, Array(1...Int64(seqs.count)), "\(conversation): completions in seq (commit) order")
+        }
+    }
 }
 
 final class SQLiteStoreContractTests: StoreContractTests {
@@ -250,6 +304,9 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() throws { try checkAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() }
     func testAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() throws { try checkAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() }
     func testAReplyMovesTheSendersReadMarkPastWhatCameBefore() throws { try checkAReplyMovesTheSendersReadMarkPastWhatCameBefore() }
+
+    func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
+    func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
     override func openStore() throws -> any Store {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
@@ -286,6 +343,9 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() throws { try checkAReplayFromAnotherConversationReturnsTheFirstMessageAndCreatesNothing() }
     func testAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() throws { try checkAMessageNotificationCountsOnWhileUnreadAndStartsAgainAfterARead() }
     func testAReplyMovesTheSendersReadMarkPastWhatCameBefore() throws { try checkAReplyMovesTheSendersReadMarkPastWhatCameBefore() }
+
+    func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
+    func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
     override func openStore() throws -> any Store {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)

@@ -52,6 +52,23 @@ struct Configuration: Sendable {
     var maxConnections: Int?
     var pingIntervalSeconds = 30
     var deflate = true
+    /// Where the truth lives (nil: SQLite in the data folder, hub.sqlite).
+    var store: StoreLocation?
+    /// `store`, or its default.
+    var storeLocation: StoreLocation {
+        store ?? .sqlite(path: (dataDir as NSString).appendingPathComponent("hub.sqlite"))
+    }
+    /// The Redis instances channels are sharded over (empty: the in-process broker, one node).
+    var brokers: [RedisEndpoint] = []
+    /// This node's name in the cluster: presence, probes and session ids carry it.
+    var nodeID = NodeName.generated()
+    /// Prefixes every Redis key and channel, so two clusters can share one Redis.
+    var clusterName = "montrose"
+    /// PostgreSQL connections this node writes and reads through.
+    var pgWriters = 2
+    var pgReaders = 2
+    /// `--broker local` was given (only to be refused beside a redis:// one).
+    private var brokerLocal = false
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
@@ -60,6 +77,8 @@ struct Configuration: Sendable {
     /// What the command line asks for: a hub to run, or only the usage or version text.
     enum Command: Sendable {
         case run(Configuration)
+        /// `montrose-hub store new-epoch [flags]`: mark the store as restored (see docs/protocol.md `subscribe`).
+        case newEpoch(Configuration)
         case help
         case version
     }
@@ -95,6 +114,19 @@ struct Configuration: Sendable {
       --dev / --no-dev                  development mode (default on: demo users and data, generated
                                         secrets, /dev/token for loopback callers); production: --no-dev
       --log-level debug|info|error
+      --store sqlite:PATH|postgres://…  where messages and notifications are stored (default:
+                                        sqlite in the data folder; PostgreSQL for several nodes)
+      --broker local|redis://HOST:PORT  how nodes hear each other (default local: one node);
+                                        repeatable: channels are sharded over the instances
+      --node-id ID                      this node's name (default: host name + random suffix)
+      --cluster-name N                  prefix of every Redis key and channel (default montrose)
+      --pg-writers N --pg-readers N     PostgreSQL connections for writes and reads (default 2, 2)
+
+    montrose-hub store new-epoch [--data DIR | --store URL]
+                                        after restoring the store from a backup: give it a new epoch,
+                                        so clients resync from the beginning instead of keeping
+                                        positions the restored store never had (takes effect when
+                                        the hub next starts)
     """
 
     /// Parses flags, falling back to the environment for those not given. `-h`/`--help` and
@@ -102,6 +134,12 @@ struct Configuration: Sendable {
     static func command(_ args: [String], environment: [String: String]) throws(Invalid) -> Command {
         if args.contains(where: { $0 == "-h" || $0 == "--help" }) { return .help }
         if args.contains("--version") { return .version }
+        if args.first == "store" {
+            guard args.count >= 2, args[1] == "new-epoch" else {
+                throw Invalid(description: "unknown store command (montrose-hub store new-epoch [flags])")
+            }
+            return .newEpoch(try parse(Array(args.dropFirst(2)), environment: environment))
+        }
         return .run(try parse(args, environment: environment))
     }
 
@@ -175,15 +213,17 @@ struct Configuration: Sendable {
                          "tls-cert", "tls-key", "hsts-max-age", "loops", "echo-path", "max-message", "smtp", "smtp-from",
                          "allowed-origin", "log-level", "max-connections", "ping-interval",
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
-                         "max-connections-per-user", "max-unauthenticated", "bridge-max-body"]
+                         "max-connections-per-user", "max-unauthenticated", "bridge-max-body",
+                         "store", "broker", "node-id", "cluster-name", "pg-writers", "pg-readers"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     /// A switch set to off in the environment: the setting it turns on instead.
     static let opposite = ["dev": "no-dev", "no-dev": "dev", "no-deflate": "deflate"]
-    static let repeatable: Set<String> = ["bridge-key", "allowed-origin"]
+    static let repeatable: Set<String> = ["bridge-key", "allowed-origin", "broker"]
 
     private mutating func clearList(_ name: String) {
         if name == "bridge-key" { bridgeKeys = [] }
         if name == "allowed-origin" { allowedOrigins = [] }
+        if name == "broker" { brokers = []; brokerLocal = false }
     }
 
     /// Sets one setting; `label` is how the user gave it (`--port` or `MONTROSE_PORT`), for errors.
@@ -236,6 +276,13 @@ struct Configuration: Sendable {
             case "error": logLevel = .error
             default: throw Invalid(description: "\(label) must be debug, info or error")
             }
+        case "store": store = try StoreLocation.parse(v, label)
+        case "broker":
+            if v == "local" { brokerLocal = true } else { brokers.append(try BrokerSetting.parse(v, label)) }
+        case "node-id": nodeID = try NodeName.check(v, label)
+        case "cluster-name": clusterName = try NodeName.check(v, label)
+        case "pg-writers": pgWriters = try Self.int(v, label, 1...32)
+        case "pg-readers": pgReaders = try Self.int(v, label, 1...64)
         case "dev": dev = true
         case "no-dev": dev = false
         case "no-deflate": deflate = false
@@ -245,6 +292,16 @@ struct Configuration: Sendable {
     }
 
     private func check() throws(Invalid) {
+        if brokerLocal && !brokers.isEmpty {
+            throw Invalid(description: "--broker local and --broker redis://… do not go together")
+        }
+        // Nodes that hear each other must share the truth: a SQLite file is one process's.
+        if !brokers.isEmpty, case .postgres = store {} else if !brokers.isEmpty {
+            throw Invalid(description: "--broker redis://… joins nodes that share one store: give --store postgres://…")
+        }
+        if Set(brokers.map(\.address)).count != brokers.count {
+            throw Invalid(description: "--broker names the same Redis twice")
+        }
         if (tlsCert == nil) != (tlsKey == nil) {
             throw Invalid(description: "--tls-cert and --tls-key (MONTROSE_TLS_CERT, MONTROSE_TLS_KEY) go together")
         }

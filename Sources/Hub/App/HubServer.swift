@@ -48,8 +48,10 @@ final class HubServer {
         do {
             for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters, limits: limits)) }
             try FileManager.default.createDirectory(atPath: c.dataDir, withIntermediateDirectories: true)
-            opened = try SQLiteStore(path: (c.dataDir as NSString).appendingPathComponent("hub.sqlite"), now: wallMillis(),
-                                 messageWording: MessageNotificationText.wording)
+            guard case .sqlite(let path) = c.storeLocation, c.brokers.isEmpty else {
+                throw StartError(description: "--store postgres:// and --broker redis:// are not available in this build yet")
+            }
+            opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording)
         } catch {
             throw StartError(description: "cannot open the data folder \(c.dataDir): \(error)")
         }

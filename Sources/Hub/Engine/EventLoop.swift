@@ -9,8 +9,8 @@ import Synchronization
 // listener, SO_REUSEPORT), every connection it accepted, and a mailbox (an eventfd) through
 // which other threads hand it work. Nothing else touches its connections.
 //
-// Each iteration: wait for events (at most until the next sweep), dispatch them, run mailbox
-// jobs, sweep timers about once a second, flush every connection that queued output (so many
+// Each iteration: wait for events (at most until the next sweep or loop timer), dispatch them,
+// run mailbox jobs, fire due loop timers (`LoopTimers`), sweep connections about once a second, flush every connection that queued output (so many
 // frames queued in one batch leave in one writev), then release connections closed during
 // the batch.
 //
@@ -44,6 +44,10 @@ final class EventLoop: @unchecked Sendable {
     /// Slow consumers' cuts and expired closes, spread over time (see `CloseScheduler`).
     let closes: CloseScheduler
     private var nextSweep: Int64 = 0
+    /// Sockets the loop drives for other owners (a Redis client); see `LoopSocket`.
+    private var foreign = ForeignSockets()
+    /// One-shot timers with millisecond deadlines; see `LoopTimers`.
+    private var timers = LoopTimers()
     private(set) var isShuttingDown = false
     private var shutdownDeadline: Int64 = 0
     private let finished = DispatchSemaphore(value: 0)
@@ -54,10 +58,13 @@ final class EventLoop: @unchecked Sendable {
     let acceptedTotal = Atomic<Int>(0)
 
     /// What an epoll event's 64-bit token names: the mailbox, a listening socket (tag bit and
-    /// its index in the low bits), or a connection (generation in the high half, slot in the low).
+    /// its index in the low bits), a foreign socket (tag bit and its slot), or a connection
+    /// (generation in the high half, slot in the low).
     private enum Token {
         static let wake: UInt64 = 1 << 63
         static let listenerTag: UInt64 = 1 << 62
+        static let foreignTag: UInt64 = 1 << 61
+        static let otherTags: UInt64 = listenerTag | foreignTag
         static let listenerIndexMask: UInt64 = 0xFFFF
         static let slotMask: UInt64 = 0xFFFF_FFFF
         static let generationShift: UInt64 = 32
@@ -148,12 +155,17 @@ final class EventLoop: @unchecked Sendable {
             let busy = writes.hasWork || closes.hasDue(now: now, unlimited: isShuttingDown)
             // Cuts or closes waiting for their rate: wake within a millisecond for the next ones.
             let waiting = closes.isWaiting
-            let timeout = busy ? 0 : waiting ? limits.rateLimitedWaitMs : Int32(max(0, min(limits.sweepIntervalMs, nextSweep - now)))
+            var timeout = busy ? 0 : waiting ? limits.rateLimitedWaitMs : Int32(max(0, min(limits.sweepIntervalMs, nextSweep - now)))
+            if timeout > 0, let next = timers.nextDeadline {
+                timeout = Int32(max(0, min(Int64(timeout), next - monotonicMillis())))
+            }
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
             if n > 0 {
                 for i in 0..<Int(n) { dispatch(events[i]) }
             }
+            if timers.nextDeadline != nil { fireTimers() }
+            foreign.releaseUnregistered()
             if now >= nextSweep {
                 sweep()
                 nextSweep = now + limits.sweepIntervalMs
@@ -183,8 +195,13 @@ final class EventLoop: @unchecked Sendable {
             runMailbox()
             return
         }
-        if token & Token.listenerTag != 0 {
-            acceptConnections(Int(token & Token.listenerIndexMask))
+        // One test on the connection path for both rarer kinds.
+        if token & Token.otherTags != 0 {
+            if token & Token.listenerTag != 0 {
+                acceptConnections(Int(token & Token.listenerIndexMask))
+            } else {
+                dispatchForeign(slot: Int(token & Token.slotMask), events: mask)
+            }
             return
         }
         let slot = Int(token & Token.slotMask)
@@ -271,6 +288,59 @@ final class EventLoop: @unchecked Sendable {
     }
 
     func retire(_ c: Connection) { retired.append(c) }
+
+    // MARK: foreign sockets and timers (loop thread only)
+
+    /// Errors go to `onError` alone; a hang-up is input (the read sees the end). The slot is
+    /// checked again between callbacks, since the first may have unregistered the socket.
+    private func dispatchForeign(slot: Int, events: UInt32) {
+        guard let s = foreign.socket(atSlot: slot) else { return }
+        if events & EPOLLERR.rawValue != 0 {
+            s.onError()
+            return
+        }
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue) != 0 { s.onReadable() }
+        if events & EPOLLOUT.rawValue != 0, foreign.socket(atSlot: slot) === s { s.onWritable() }
+    }
+
+    private func fireTimers() {
+        let due = timers.takeDue(now: monotonicMillis())
+        for body in due { body(self) }
+    }
+
+    /// Starts watching `socket.fd` for input; the loop holds the socket until `unregister`.
+    /// Returns the id the other calls take.
+    @discardableResult
+    func register(_ socket: LoopSocket) -> LoopSocketID {
+        let id = foreign.add(socket)
+        addInterest(socket.fd, token: Token.foreignTag | UInt64(id.slot), events: EPOLLIN.rawValue)
+        return id
+    }
+
+    /// Asks for `onWritable` calls (while `on`) besides `onReadable`.
+    func setWriteInterest(_ id: LoopSocketID, _ on: Bool) {
+        guard let s = foreign.socket(id) else { return }
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue | (on ? EPOLLOUT.rawValue : 0)
+        ev.data.u64 = Token.foreignTag | UInt64(id.slot)
+        epoll_ctl(epfd, EPOLL_CTL_MOD, s.fd, &ev)
+    }
+
+    /// Stops watching and lets the socket go; no callback reaches it after this returns, even
+    /// for events already taken in this turn. The owner closes the fd (after this call).
+    func unregister(_ id: LoopSocketID) {
+        guard let s = foreign.remove(id) else { return }
+        epoll_ctl(epfd, EPOLL_CTL_DEL, s.fd, nil)
+    }
+
+    /// Runs `body` on this loop once `ms` milliseconds have passed (0: at the end of this turn).
+    @discardableResult
+    func after(ms: Int64, _ body: @escaping (EventLoop) -> Void) -> TimerID {
+        timers.add(deadline: monotonicMillis() + max(0, ms), body)
+    }
+
+    /// A timer that has not fired yet never will.
+    func cancel(_ timer: TimerID) { timers.cancel(timer) }
 
     private func reap() {
         guard !retired.isEmpty else { return }

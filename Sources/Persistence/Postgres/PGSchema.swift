@@ -141,21 +141,26 @@ enum PGSchema {
             created_at bigint NOT NULL
         );
         CREATE INDEX idempotency_by_age ON idempotency(created_at);
-        -- Row counts in 64 stripes, one row per stripe: a transaction adds to its backend's
+        -- Row counts in 64 stripes, one row per stripe: a transaction adds to its connection's
         -- stripe only (one row lock, never two in different orders), counted per statement.
+        -- A writer connection claims a stripe of its own (PGSchema.claimStripe); any other
+        -- connection uses its backend's.
         CREATE TABLE totals (
             stripe integer PRIMARY KEY,
             messages bigint NOT NULL DEFAULT 0,
             notifications bigint NOT NULL DEFAULT 0
         );
         INSERT INTO totals (stripe) SELECT generate_series(0, 63);
+        CREATE FUNCTION totals_stripe() RETURNS integer LANGUAGE sql STABLE AS $$
+            SELECT COALESCE(NULLIF(current_setting('montrose.stripe', true), '')::integer, pg_backend_pid() % 64)
+        $$;
         CREATE FUNCTION totals_messages() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
-                UPDATE totals SET messages = messages + (SELECT count(*) FROM changed) WHERE stripe = pg_backend_pid() % 64
+                UPDATE totals SET messages = messages + (SELECT count(*) FROM changed) WHERE stripe = totals_stripe()
                     AND EXISTS (SELECT 1 FROM changed);
             ELSE
-                UPDATE totals SET messages = messages - (SELECT count(*) FROM changed) WHERE stripe = pg_backend_pid() % 64
+                UPDATE totals SET messages = messages - (SELECT count(*) FROM changed) WHERE stripe = totals_stripe()
                     AND EXISTS (SELECT 1 FROM changed);
             END IF;
             RETURN NULL;
@@ -163,10 +168,10 @@ enum PGSchema {
         CREATE FUNCTION totals_notifications() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
-                UPDATE totals SET notifications = notifications + (SELECT count(*) FROM changed) WHERE stripe = pg_backend_pid() % 64
+                UPDATE totals SET notifications = notifications + (SELECT count(*) FROM changed) WHERE stripe = totals_stripe()
                     AND EXISTS (SELECT 1 FROM changed);
             ELSE
-                UPDATE totals SET notifications = notifications - (SELECT count(*) FROM changed) WHERE stripe = pg_backend_pid() % 64
+                UPDATE totals SET notifications = notifications - (SELECT count(*) FROM changed) WHERE stripe = totals_stripe()
                     AND EXISTS (SELECT 1 FROM changed);
             END IF;
             RETURN NULL;
@@ -250,6 +255,12 @@ enum PGSchema {
         ALTER TABLE notifications ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
         ALTER TABLE fanouts ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
         """),
+        (4, """
+        -- The store's epoch (see Migrations.swift, version 5): one random name for this store's
+        -- message streams, shared by every node on the database.
+        CREATE TABLE store_meta (name text PRIMARY KEY, value text NOT NULL);
+        INSERT INTO store_meta VALUES ('epoch', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {
@@ -284,5 +295,17 @@ enum PGSchema {
             }
         }
         return newest
+    }
+
+    /// Gives a writer connection a `totals` stripe no other live connection of the schema
+    /// holds (a session advisory lock, gone with the connection), so two writers, of this node
+    /// or another, never wait on one stripe's row. Past 64 connections: the backend's stripe.
+    static func claimStripe(_ db: PGConnection) throws(PGError) {
+        let r = try db.query("""
+            SELECT s FROM generate_series(0, 63) s
+            WHERE pg_try_advisory_lock(hashtext(current_schema() || ':totals-stripe'), s) LIMIT 1
+            """)
+        guard r.count == 1 else { return }
+        try db.execute("SET montrose.stripe = '\(r.int(0, 0))'")
     }
 }

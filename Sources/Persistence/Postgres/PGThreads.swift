@@ -2,11 +2,17 @@ import Foundation
 import Synchronization
 import Core
 
-// The threads that own PostgresStore's connections. K writer threads take batches of jobs from
-// one queue and run each batch in one transaction (group commit), in parallel; COMMIT itself is
+// The threads that own PostgresStore's connections. K writer threads, each with its own queue,
+// run batches of jobs in one transaction each (group commit), in parallel; COMMIT itself is
 // sent under the store's commit baton, and the batch's completions are handed to the one
 // completion thread before the baton is released: completions run one at a time, in commit
 // order, on one thread (the Store contract), whichever writer committed.
+//
+// A job goes to the writer its lock key hashes to: the jobs of one conversation run on one
+// writer in submission order (never two writers queueing on one row lock), and jobs without a
+// key (users, notifications, bookkeeping) all run on one writer, in submission order, so a job
+// sees every keyless write submitted before it, queued or committed (NotificationStore's
+// strict createNotifications relies on it).
 //
 // Per-job isolation without a savepoint per job: a job whose body fails (its error is its
 // answer) makes the batch roll back and run again without it; closures are pure, so running
@@ -17,8 +23,9 @@ import Core
 
 /// A job runs on a database thread and returns what to do once its transaction is over.
 struct PGJob: Sendable {
-    /// The row the job locks first (a conversation's key): a batch runs its jobs sorted by it,
-    /// stable, so two writers lock shared rows in one order and a key keeps its queue order.
+    /// The row the job locks first (a conversation's key): it picks the job's writer, and a
+    /// batch runs its jobs sorted by it (stable: a key keeps its queue order), so the rows of
+    /// one batch are locked in one order.
     let lockKey: String?
     let run: @Sendable (PGConnection) -> PGJobOutcome
     /// Called instead when the job could not run (connection lost, retries spent).
@@ -88,7 +95,7 @@ final class PGWriterStats: Sendable {
 final class PGWriters: Sendable {
     static let maxBatch = 64
     static let maxRetries = 3
-    let queue = JobQueueOf<PGJob>()
+    let queues: [JobQueueOf<PGJob>]
     let stats = PGWriterStats()
     private let stopped = DispatchGroup()
     private let baton = Locked(())
@@ -97,7 +104,9 @@ final class PGWriters: Sendable {
     /// Starts `count` writers; each connects on its own thread first (throws the first failure).
     init(url: String, count: Int, completions: PGCompletionThread) throws {
         self.completions = completions
+        queues = (0..<count).map { _ in JobQueueOf<PGJob>() }
         for i in 0..<count {
+            let queue = queues[i]
             let opened = DispatchSemaphore(value: 0)
             let failure = Locked<PGError?>(nil)
             stopped.enter()
@@ -105,12 +114,12 @@ final class PGWriters: Sendable {
                 DatabaseThread.yieldToEventLoops()
                 var db: PGConnection?
                 do throws(PGError) {
-                    db = try PGConnection(url: url)
+                    db = try Self.connect(url)
                 } catch {
                     failure.withLock { $0 = error }
                 }
                 opened.signal()
-                if let db { serve(db, url: url) }
+                if let db { serve(db, queue: queue, url: url) }
                 stopped.leave()
             }
             thread.name = "pg-writer-\(i)"
@@ -123,15 +132,29 @@ final class PGWriters: Sendable {
         }
     }
 
-    func submit(_ job: PGJob, background: Bool) -> Bool { queue.push(job, background: background) }
+    func submit(_ job: PGJob, background: Bool) -> Bool {
+        queues[Int(Self.fnv1a(job.lockKey ?? "") % UInt64(queues.count))].push(job, background: background)
+    }
+
+    var queued: Int { queues.reduce(0) { $0 + $1.count } }
 
     /// Finishes the queued jobs and stops the writers (the completion thread is the store's).
     func close() {
-        queue.close()
+        queues.forEach { $0.close() }
         stopped.wait()
     }
 
-    private func serve(_ first: PGConnection, url: String) {
+    /// FNV-1a 64: a fixed hash (Swift's Hasher is seeded per process).
+    static func fnv1a(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return h
+    }
+
+    private func serve(_ first: PGConnection, queue: JobQueueOf<PGJob>, url: String) {
         var db = first
         while let taken = queue.take(max: Self.maxBatch) {
             if !db.isConnected {
@@ -152,12 +175,19 @@ final class PGWriters: Sendable {
         db.close()
     }
 
+    /// A writer's connection, with a totals stripe of its own.
+    private static func connect(_ url: String, timeout: Double = 10) throws(PGError) -> PGConnection {
+        let db = try PGConnection(url: url, connectTimeout: timeout)
+        try PGSchema.claimStripe(db)
+        return db
+    }
+
     /// One attempt; after a failure the writer pauses a little so a server that is down does
     /// not make it spin (the jobs meanwhile wait in the queue, and are answered as they come).
     private func reconnect(_ url: String) -> PGConnection? {
         stats.reconnects.add(1, ordering: .relaxed)
         do {
-            return try PGConnection(url: url, connectTimeout: 5)
+            return try Self.connect(url, timeout: 5)
         } catch {
             Log.error("pg_writer_reconnect_failed", ["reason": "\(error)"])
             Thread.sleep(forTimeInterval: 0.2)

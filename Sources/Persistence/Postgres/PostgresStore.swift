@@ -11,6 +11,7 @@ public final class PostgresStore: Store {
     /// The words of a `messages` notification; the hub passes Notifications'
     /// `MessageNotificationText.wording`.
     let messageWording: MessageNotificationWording
+    public let epoch: String
 
     /// Connects, applies the migrations (under an advisory lock: nodes may start together) and
     /// starts the threads. `url`: a postgres:// URL or a key=value conninfo.
@@ -21,6 +22,7 @@ public final class PostgresStore: Store {
             let setup = try PGConnection(url: url, statementTimeout: 120)
             defer { setup.close() }
             try PGSchema.migrate(setup, now: now)
+            epoch = try Self.readEpoch(setup)
         }
         completions = PGCompletionThread()
         do {
@@ -30,6 +32,22 @@ public final class PostgresStore: Store {
             throw error
         }
         readers = try PGReaders(url: url, count: max(1, readerCount))
+    }
+
+    private static func readEpoch(_ db: PGConnection) throws -> String {
+        let r = try db.query("SELECT value FROM store_meta WHERE name = 'epoch'")
+        guard r.count == 1 else { throw PGError(kind: .statement, message: "the store has no epoch (store_meta)") }
+        return r.text(0, 0)
+    }
+
+    /// Gives the store at `url` a new epoch (an operator's step after restoring a backup) and
+    /// returns it. Running nodes keep serving the epoch they read at start until they restart.
+    public static func newEpoch(url: String) throws -> String {
+        let db = try PGConnection(url: url, statementTimeout: 120)
+        defer { db.close() }
+        try PGSchema.migrate(db, now: Int64(Date().timeIntervalSince1970 * 1000))
+        try db.execute("UPDATE store_meta SET value = substr(md5(random()::text || clock_timestamp()::text), 1, 16) WHERE name = 'epoch'")
+        return try readEpoch(db)
     }
 
     /// Finishes the queued reads and writes, runs their completions, and closes every
@@ -50,7 +68,7 @@ public final class PostgresStore: Store {
             .init(jsonKey: "largest_batch", metricName: "montrose_writer_largest_batch",
                   help: "Most jobs in one writer transaction so far.", kind: .gauge, value: s.largestBatch.load(ordering: .relaxed)),
             .init(jsonKey: "queued", metricName: "montrose_writer_queue",
-                  help: "Jobs waiting for a database writer.", kind: .gauge, value: writers.queue.count),
+                  help: "Jobs waiting for a database writer.", kind: .gauge, value: writers.queued),
             .init(jsonKey: "retries", metricName: "montrose_pg_retries_total",
                   help: "Writer transactions run again after a deadlock or serialization failure.", kind: .counter,
                   value: s.retries.load(ordering: .relaxed)),

@@ -1,16 +1,28 @@
 import Foundation
 import Synchronization
 import Core
-import Persistence
+@testable import Persistence
 import Protocol
 import XCTest
 @testable import Hub
 
 // An in-process hub on ephemeral ports (127.0.0.1, port 0), stopped at the end of the test.
+// MONTROSE_TEST_TOPOLOGY chooses what it runs on (TestTopology): with several nodes, `port` and
+// `bridgePort` go round the nodes, so the clients of one test are spread over all of them.
 final class TestHub {
-    let server: HubServer
-    var port: Int { server.publicListener.port }
-    var bridgePort: Int { server.bridgeListener.port }
+    /// Every node; `server` is the first.
+    let servers: [HubServer]
+    var server: HubServer { servers[0] }
+    let topology: TestTopology
+    private let schema: TestDatabase?
+    private let turn = Atomic<Int>(0)
+    /// The next node's public port (round robin).
+    var port: Int { nextServer().publicListener.port }
+    var bridgePort: Int { nextServer().bridgeListener.port }
+
+    private func nextServer() -> HubServer {
+        servers[turn.add(1, ordering: .relaxed).oldValue % servers.count]
+    }
 
     init(loops: Int = 2, echoPath: String? = "/echo", maxMessage: Int = 1 << 20,
          tls: (cert: String, key: String)? = nil, limits: EngineLimits = EngineLimits(),
@@ -31,11 +43,34 @@ final class TestHub {
         c.mailPollMs = 50
         c.dev = false // no demo data unless a test asks for it
         configure(&c)
-        server = try HubServer(configuration: c, limits: limits, chatLimits: chatLimits)
-        server.start()
+        topology = TestTopology.current
+        schema = try topology.usesPostgres ? TestDatabase() : nil
+        var started: [HubServer] = []
+        do {
+            for node in 0..<topology.nodes {
+                var n = c
+                if let schema {
+                    n.store = .postgres(url: schema.url)
+                    n.nodeID = "node\(node)"
+                    n.clusterName = schema.name
+                    n.brokers = topology.nodes > 1 ? try TestTopology.redis() : []
+                }
+                let server = try HubServer(configuration: n, limits: limits, chatLimits: chatLimits)
+                server.start()
+                started.append(server)
+            }
+        } catch {
+            for s in started { s.shutdown(deadlineMs: 2_000) }
+            schema?.drop()
+            throw error
+        }
+        servers = started
     }
 
-    func stop() { server.shutdown(deadlineMs: 2_000) }
+    func stop() {
+        for s in servers { s.shutdown(deadlineMs: 2_000) }
+        schema?.drop()
+    }
 
     static let secret = "test-secret-0123456789abcdef"
     static let bridgeKey = "bridge-key-0123456789abcdef"
@@ -57,7 +92,7 @@ final class TestHub {
         let key = ConversationKey(service: service, clientId: client)
         let r = waitForStore { server.store.setAssignment(Assignment(conversation: key, agentId: agent), now: 1, completion: $0) }
         _ = try r.get()
-        server.chat.directory.setAgent(agent, for: key)
+        for s in servers { s.chat.directory.setAgent(agent, for: key) }
     }
 }
 

@@ -1,0 +1,456 @@
+import CLinux
+import Core
+import Glibc
+import Protocol
+
+// One connection to one Redis instance, driven by one event loop (a `LoopSocket`): a
+// non-blocking connect with a deadline, pipelined commands answered through a FIFO of
+// completions, and reconnection with jittered backoff. No thread of its own and no blocking
+// call: every method, callback and completion runs on `loop`'s thread. Other threads reach it
+// through `loop.execute`.
+//
+// Two roles. `.commands`: every reply answers the oldest command in flight. `.subscriber`:
+// pub/sub messages and (un)subscribe confirmations arrive unasked; messages go to an
+// `InboundRing` drained on a budget each loop turn, confirmations to `onSubscription`.
+//
+// When the connection is lost every completion in flight fails with `.connectionLost`
+// (Redis may or may not have run those commands), commands sent while down between attempts
+// fail at once with `.notConnected`, and the next attempt starts after 50 ms → 2 s (doubling,
+// jittered). `onUp` runs after each successful connect and handshake; the owner subscribes
+// again there.
+//
+// `@unchecked Sendable`: created on any thread, then used only on `loop`'s thread.
+final class RedisConnection: LoopSocket, @unchecked Sendable {
+    enum Role {
+        case commands
+        case subscriber(InboundRing.Limits)
+    }
+
+    struct Options: Sendable {
+        var connectTimeoutMs: Int64 = 2_000
+        var backoffMinMs: Int64 = 50
+        var backoffMaxMs: Int64 = 2_000
+        /// TCP_USER_TIMEOUT: unacknowledged output older than this ends the connection.
+        var userTimeoutMs: Int32 = 10_000
+        /// Keepalive probes: idle seconds before the first, seconds between, and how many.
+        var keepAliveIdle: Int32 = 10
+        var keepAliveInterval: Int32 = 5
+        var keepAliveCount: Int32 = 3
+        /// Reads per readiness event (each up to the loop's read buffer), so one busy
+        /// connection cannot starve the loop's other sockets.
+        var readsPerEvent = 16
+        /// Inbound pub/sub messages handed to `onMessage` per loop turn.
+        var drainPerTurn = 1_024
+        var limits = RESPLimits()
+        init() {}
+    }
+
+    typealias Completion = (Result<RESPValue, RedisError>) -> Void
+
+    private enum State { case idle, connecting, handshaking, ready, waiting, closed }
+
+    let endpoint: RedisEndpoint
+    /// Sent as CLIENT SETNAME (letters, digits, `-`, `_`, `:` only).
+    let name: String
+    let options: Options
+    unowned let loop: EventLoop
+    private let isSubscriber: Bool
+
+    private(set) var fd: Int32 = -1
+    private var socketID: LoopSocketID?
+    private var state = State.idle
+    private var parser: RESPParser
+    private var pending = FIFO<Completion?>(keepingCapacity: 256)
+    private var out: [UInt8] = []
+    private var outSent = 0
+    private var flushScheduled = false
+    private var writeInterest = false
+    /// Bumped whenever a socket is torn down: a callback that finds it changed stops using
+    /// what it read from the old one.
+    private var epoch = 0
+    private var failedAttempts = 0
+    private var connectTimer: TimerID?
+    private var retryTimer: TimerID?
+    private var drainScheduled = false
+    private var ring: InboundRing
+
+    /// After each connect + handshake.
+    var onUp: ((RedisConnection) -> Void)?
+    /// When a connection that was up is lost.
+    var onDown: ((RedisConnection) -> Void)?
+    /// Subscriber role: one pub/sub message (channel, payload), in arrival order.
+    var onMessage: ((RedisConnection, InboundRing.Message) -> Void)?
+    /// Subscriber role: `subscribe`/`unsubscribe` confirmations (kind, channel).
+    var onSubscription: ((RedisConnection, String, String) -> Void)?
+
+    private(set) var reconnects = 0
+    var isUp: Bool { state == .ready }
+    var droppedTotal: Int { ring.droppedTotal }
+    var queuedInbound: Int { ring.count }
+
+    init(endpoint: RedisEndpoint, name: String, role: Role, loop: EventLoop, options: Options = Options()) {
+        self.endpoint = endpoint
+        self.name = name
+        self.loop = loop
+        self.options = options
+        parser = RESPParser(limits: options.limits)
+        switch role {
+        case .commands:
+            isSubscriber = false
+            ring = InboundRing(limits: InboundRing.Limits(maxMessages: 0, maxBytes: 0))
+        case .subscriber(let limits):
+            isSubscriber = true
+            ring = InboundRing(limits: limits)
+        }
+    }
+
+    // MARK: the owner's calls (loop thread)
+
+    /// Starts the first connection attempt.
+    func start() {
+        guard state == .idle else { return }
+        connect()
+    }
+
+    /// Closes for good: completions in flight fail with `.closed`, no reconnect.
+    func close() {
+        guard state != .closed else { return }
+        let wasUp = state == .ready
+        tearDown()
+        state = .closed
+        if let t = retryTimer { loop.cancel(t) }
+        failPending(.closed)
+        if wasUp { onDown?(self) }
+    }
+
+    /// Drops the current connection as if it were lost and reconnects (a probe found it silent).
+    func reconnect() {
+        guard state != .closed, state != .idle, state != .waiting else { return }
+        lost(.connectionLost, why: "reset by owner")
+    }
+
+    /// Queues a command; `completion` gets its reply (an error reply as `.server`).
+    func send(_ args: [[UInt8]], _ completion: Completion?) {
+        guard state == .connecting || state == .handshaking || state == .ready else {
+            completion?(.failure(state == .closed ? .closed : .notConnected))
+            return
+        }
+        RESPCommand.encode(args, into: &out)
+        pending.append(completion)
+        scheduleFlush()
+    }
+
+    func send(_ args: [String], _ completion: Completion?) {
+        send(args.map { Array($0.utf8) }, completion)
+    }
+
+    /// Subscriber role: SUBSCRIBE / UNSUBSCRIBE, answered through `onSubscription` (one
+    /// confirmation per channel, no completion). Ignored while down: `onUp` subscribes again.
+    func subscribe(_ channels: [String]) { sendUnanswered("SUBSCRIBE", channels) }
+    func unsubscribe(_ channels: [String]) { sendUnanswered("UNSUBSCRIBE", channels) }
+
+    private func sendUnanswered(_ command: String, _ channels: [String]) {
+        guard state == .ready, !channels.isEmpty else { return }
+        RESPCommand.encode([command] + channels, into: &out)
+        scheduleFlush()
+    }
+
+    /// Channels whose messages the inbound ring dropped since the last call.
+    func takeDroppedChannels() -> Set<String> { ring.takeDroppedChannels() }
+
+    // MARK: connecting
+
+    private func connect() {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else {
+            Log.error("redis_socket_failed", ["redis": endpoint.description, "errno": String(montrose_errno())])
+            state = .waiting
+            scheduleRetry()
+            return
+        }
+        setOption(s, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        setOption(s, SOL_SOCKET, SO_KEEPALIVE, 1)
+        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPIDLE, options.keepAliveIdle)
+        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPINTVL, options.keepAliveInterval)
+        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPCNT, options.keepAliveCount)
+        setOption(s, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, options.userTimeoutMs)
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(endpoint.port).bigEndian
+        inet_pton(AF_INET, endpoint.host, &a.sin_addr)
+        let rc = withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        let err = rc == 0 ? 0 : montrose_errno()
+        fd = s
+        state = .connecting
+        socketID = loop.register(self)
+        guard rc == 0 || err == EINPROGRESS else {
+            lost(.connectionLost, why: "connect: errno \(err)")
+            return
+        }
+        let myEpoch = epoch
+        connectTimer = loop.after(ms: options.connectTimeoutMs) { [weak self] _ in
+            guard let self, self.epoch == myEpoch, self.state == .connecting || self.state == .handshaking else { return }
+            self.lost(.connectTimeout, why: "connect deadline")
+        }
+        queueHandshake()
+        setWriteInterest(true) // writable = the connect finished (or failed: then EPOLLERR)
+    }
+
+    /// AUTH when the URL has a password, then CLIENT SETNAME; ready when the last is answered.
+    private func queueHandshake() {
+        if let password = endpoint.password {
+            let auth = endpoint.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+            RESPCommand.encode(auth, into: &out)
+            pending.append { [weak self] r in
+                if case .failure(let e) = r { self?.lost(.connectionLost, why: "AUTH refused: \(e)") }
+            }
+        }
+        RESPCommand.encode(["CLIENT", "SETNAME", name], into: &out)
+        let myEpoch = epoch
+        pending.append { [weak self] r in
+            guard let self, self.epoch == myEpoch else { return }
+            if case .failure(.server(let m)) = r {
+                Log.error("redis_setname_failed", ["redis": self.endpoint.description, "reason": m])
+            }
+            guard case .handshaking = self.state else { return }
+            self.becameReady()
+        }
+    }
+
+    private func becameReady() {
+        state = .ready
+        if let t = connectTimer { loop.cancel(t) }
+        connectTimer = nil
+        failedAttempts = 0
+        onUp?(self)
+    }
+
+    private func setOption(_ s: Int32, _ level: Int32, _ option: Int32, _ value: Int32) {
+        var v = value
+        setsockopt(s, level, option, &v, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    private func scheduleRetry() {
+        // Full jitter over the upper half: nodes that lost Redis together do not return together.
+        let ceiling = min(options.backoffMaxMs, options.backoffMinMs << min(failedAttempts, 16))
+        let delay = Int64.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
+        failedAttempts += 1
+        retryTimer = loop.after(ms: delay) { [weak self] _ in
+            guard let self, self.state == .waiting else { return }
+            self.reconnects += 1
+            self.connect()
+        }
+    }
+
+    /// The connection is gone (or never came): tear down, fail what was in flight, retry later.
+    private func lost(_ error: RedisError, why: String) {
+        guard state == .connecting || state == .handshaking || state == .ready else { return }
+        let wasUp = state == .ready
+        // While Redis stays away, log the 1st, 2nd, 4th, 8th… failed attempt, not every one.
+        if wasUp || failedAttempts & (failedAttempts - 1) == 0 {
+            Log.info(wasUp ? "redis_connection_lost" : "redis_connect_failed",
+                     ["redis": endpoint.description, "name": name, "reason": why, "attempt": String(failedAttempts + 1)])
+        }
+        tearDown()
+        state = .waiting
+        scheduleRetry()
+        failPending(error)
+        if wasUp { onDown?(self) }
+    }
+
+    private func tearDown() {
+        if let id = socketID { loop.unregister(id) }
+        socketID = nil
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+        epoch += 1
+        if let t = connectTimer { loop.cancel(t) }
+        connectTimer = nil
+        parser = RESPParser(limits: options.limits)
+        out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
+        outSent = 0
+        writeInterest = false
+    }
+
+    private func failPending(_ error: RedisError) {
+        var failed = FIFO<Completion?>(keepingCapacity: 0)
+        swap(&failed, &pending)
+        while let c = failed.popFirst() { c?(.failure(error)) }
+    }
+
+    // MARK: LoopSocket
+
+    func onReadable() {
+        guard state == .handshaking || state == .ready else { return }
+        let myEpoch = epoch
+        let buffer = loop.readBuffer
+        for _ in 0..<options.readsPerEvent {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 {
+                parser.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
+                guard handleReplies(epoch: myEpoch) else { return }
+                if n < buffer.count { break }
+            } else if n == 0 {
+                lost(.connectionLost, why: "closed by Redis")
+                return
+            } else {
+                let e = montrose_errno()
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK { break }
+                lost(.connectionLost, why: "read: errno \(e)")
+                return
+            }
+        }
+        if !ring.isEmpty { drain() }
+    }
+
+    func onWritable() {
+        switch state {
+        case .connecting:
+            var err: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+            guard err == 0 else {
+                lost(.connectionLost, why: "connect: errno \(err)")
+                return
+            }
+            state = .handshaking
+            flush()
+        case .handshaking, .ready:
+            flush()
+        default:
+            return
+        }
+    }
+
+    func onError() {
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        lost(.connectionLost, why: "socket error: errno \(err)")
+    }
+
+    // MARK: replies
+
+    /// Routes every whole reply parsed so far. False when the connection was torn down meanwhile.
+    private func handleReplies(epoch myEpoch: Int) -> Bool {
+        while true {
+            let value: RESPValue
+            do {
+                guard let v = try parser.next() else { return true }
+                value = v
+            } catch {
+                lost(.protocolViolation(error), why: "protocol: \(error)")
+                return false
+            }
+            if isSubscriber, let items = Self.pubSubItems(value) {
+                handlePubSub(items)
+                guard epoch == myEpoch else { return false }
+                continue
+            }
+            guard let completion = pending.popFirst() else {
+                lost(.connectionLost, why: "a reply nobody asked for")
+                return false
+            }
+            if case .error(let message) = value {
+                completion?(.failure(.server(message)))
+            } else {
+                completion?(.success(value))
+            }
+            guard epoch == myEpoch else { return false }
+        }
+    }
+
+    /// The elements of an unasked pub/sub reply (a RESP3 push, or a RESP2 array naming one of
+    /// the pub/sub kinds), or nil for a reply to a command.
+    private static func pubSubItems(_ value: RESPValue) -> [RESPValue]? {
+        switch value {
+        case .push(let items):
+            return items
+        case .array(let items):
+            guard let kind = items.first?.bytes else { return nil }
+            switch String(decoding: kind, as: UTF8.self) {
+            case "message", "pmessage", "subscribe", "unsubscribe", "psubscribe", "punsubscribe": return items
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    private func handlePubSub(_ items: [RESPValue]) {
+        guard let kind = items.first?.string else { return }
+        switch kind {
+        case "message" where items.count == 3:
+            guard let channel = items[1].string, let payload = items[2].bytes else { return }
+            ring.offer(InboundRing.Message(channel: channel, payload: payload))
+        case "pmessage" where items.count == 4:
+            guard let channel = items[2].string, let payload = items[3].bytes else { return }
+            ring.offer(InboundRing.Message(channel: channel, payload: payload))
+        default:
+            if items.count >= 2, let channel = items[1].string { onSubscription?(self, kind, channel) }
+        }
+    }
+
+    /// Hands up to `drainPerTurn` queued messages to `onMessage`; the rest wait for the next turn.
+    private func drain() {
+        var budget = options.drainPerTurn
+        while budget > 0, let m = ring.take() {
+            onMessage?(self, m)
+            budget -= 1
+        }
+        if !ring.isEmpty && !drainScheduled {
+            drainScheduled = true
+            loop.after(ms: 0) { [weak self] _ in
+                guard let self else { return }
+                self.drainScheduled = false
+                self.drain()
+            }
+        }
+    }
+
+    // MARK: output
+
+    /// Commands queued in one loop turn leave together, in one write, at the end of the turn.
+    private func scheduleFlush() {
+        guard !flushScheduled, !writeInterest, state == .handshaking || state == .ready else { return }
+        flushScheduled = true
+        let myEpoch = epoch
+        loop.after(ms: 0) { [weak self] _ in
+            guard let self else { return }
+            self.flushScheduled = false
+            if self.epoch == myEpoch { self.flush() }
+        }
+    }
+
+    private func flush() {
+        while outSent < out.count {
+            let n = out.withUnsafeBytes { b in
+                Glibc.send(fd, b.baseAddress! + outSent, b.count - outSent, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                outSent += n
+                continue
+            }
+            let e = montrose_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK {
+                setWriteInterest(true)
+                return
+            }
+            lost(.connectionLost, why: "send: errno \(e)")
+            return
+        }
+        out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
+        outSent = 0
+        setWriteInterest(false)
+    }
+
+    private func setWriteInterest(_ on: Bool) {
+        guard writeInterest != on, let id = socketID else { return }
+        writeInterest = on
+        loop.setWriteInterest(id, on)
+    }
+}
