@@ -250,16 +250,18 @@ enum PGSchema {
         ALTER TABLE fanouts ADD COLUMN owner text, ADD COLUMN lease_until bigint;
         ALTER TABLE outbox ADD COLUMN claimed_by text, ADD COLUMN lease_until bigint;
         CREATE INDEX fanouts_unfinished ON fanouts(id) WHERE finished_at IS NULL;
-        -- PostgreSQL text cannot hold U+0000: a notification (or fan-out) whose title, body or
-        -- data has one stores all three escaped, as messages.text_escaped does.
-        ALTER TABLE notifications ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
-        ALTER TABLE fanouts ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
         """),
         (4, """
         -- The store's epoch (see Migrations.swift, version 5): one random name for this store's
         -- message streams, shared by every node on the database.
         CREATE TABLE store_meta (name text PRIMARY KEY, value text NOT NULL);
         INSERT INTO store_meta VALUES ('epoch', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
+        """),
+        (5, """
+        -- PostgreSQL text cannot hold U+0000: a notification (or fan-out) whose title, body or
+        -- data has one stores all three escaped, as messages.text_escaped does.
+        ALTER TABLE notifications ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
+        ALTER TABLE fanouts ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
         """),
     ]
 
