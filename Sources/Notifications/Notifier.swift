@@ -23,16 +23,24 @@ public final class Notifier: Sendable {
     let metrics: HubMetrics
     public let emailDelayMs: Int64
     let chunkSize: Int
+    /// This node's id: the unfinished fan-outs it resumes are leased to it (several nodes on
+    /// one database resume each one once). Unless given, one of this process alone: two nodes
+    /// must never share one, or each would take the other's fan-outs as its own.
+    let node: String
+    /// The fan-outs this process is stepping now: a second `run` of one of them is a no-op.
+    private let running = Locked<Set<Int64>>([])
     private let queue = DispatchQueue(label: "montrose.fanout")
 
     public init(store: NotificationStore, live: LiveNotifications, onlineUsers: @escaping @Sendable () -> Set<String>,
-                metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250) {
+                metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250,
+                node: String = "node-" + String(UInt64.random(in: .min ... .max), radix: 16)) {
         self.store = store
         self.live = live
         self.onlineUsers = onlineUsers
         self.metrics = metrics
         self.emailDelayMs = emailDelayMs
         self.chunkSize = chunkSize
+        self.node = node
     }
 
     /// Pushes each stored notification to its user's live connections.
@@ -42,20 +50,26 @@ public final class Notifier: Sendable {
 
     /// Stores the fan-out's chunks one after another, pushing each to whoever is online. Who is
     /// online is taken as each chunk is submitted: the transaction never calls into the hub.
-    public func run(fanout id: Int64, startedAt: Date = Date(), stored: Int = 0, longestChunkMicros: Int64 = 0,
-                    retryMs: Int = 1_000) {
+    /// A fan-out this process is running already is left to the run in progress.
+    public func run(fanout id: Int64) {
+        guard running.withLock({ $0.insert(id).inserted }) else { return }
+        step(fanout: id, startedAt: Date(), stored: 0, longestChunkMicros: 0, retryMs: 1_000)
+    }
+
+    private func step(fanout id: Int64, startedAt: Date, stored: Int, longestChunkMicros: Int64, retryMs: Int) {
         store.fanoutStep(id, limit: chunkSize, now: wallMillis(), emailDelayMs: emailDelayMs,
                          online: onlineUsers()) { [self] result in
             switch result {
             case .failure(.closing):
                 // Shutting down: left unfinished in the store, the next start resumes it.
+                running.withLock { _ = $0.remove(id) }
                 Log.info("fanout_paused", ["fanout": "\(id)", "stored": "\(stored)"])
             case .failure(let e):
                 // A storage hiccup: try the same chunk again, backing off (it is still unstored).
                 Log.error("fanout_step_failed", ["fanout": "\(id)", "reason": "\(e)", "retry_ms": "\(retryMs)"])
                 queue.asyncAfter(deadline: .now() + .milliseconds(retryMs)) { [self] in
-                    run(fanout: id, startedAt: startedAt, stored: stored, longestChunkMicros: longestChunkMicros,
-                        retryMs: min(retryMs * 2, 60_000))
+                    step(fanout: id, startedAt: startedAt, stored: stored, longestChunkMicros: longestChunkMicros,
+                         retryMs: min(retryMs * 2, 60_000))
                 }
             case .success(let step):
                 metrics.notificationsStored.add(step.stored, ordering: .relaxed)
@@ -64,8 +78,9 @@ public final class Notifier: Sendable {
                 let total = stored + step.stored
                 let longest = max(longestChunkMicros, step.busyMicros)
                 if !step.finished {
-                    run(fanout: id, startedAt: startedAt, stored: total, longestChunkMicros: longest)
+                    self.step(fanout: id, startedAt: startedAt, stored: total, longestChunkMicros: longest, retryMs: 1_000)
                 } else {
+                    running.withLock { _ = $0.remove(id) }
                     let ms = Int(Date().timeIntervalSince(startedAt) * 1000)
                     Log.info("fanout_done", ["fanout": "\(id)", "stored": "\(total)", "ms": "\(ms)",
                                               "longest_chunk_ms": String(format: "%.2f", Double(longest) / 1000)])
@@ -74,11 +89,24 @@ public final class Notifier: Sendable {
         }
     }
 
-    /// Resumes fan-outs a previous run left unfinished.
+    /// With several nodes on one database: `resumeUnfinished` again every `periodMs`, so a
+    /// fan-out whose node died is taken over within its lease and one period. Stops when the
+    /// Notifier is released.
+    public func keepResuming(everyMs periodMs: Int) {
+        queue.asyncAfter(deadline: .now() + .milliseconds(periodMs)) { [weak self] in
+            guard let self else { return }
+            resumeUnfinished()
+            keepResuming(everyMs: periodMs)
+        }
+    }
+
+    /// Resumes unfinished fan-outs that are this node's to run: those a previous run left, and
+    /// with several nodes those of a node that stopped stepping them (its lease lapsed). Called
+    /// at start, and periodically when other nodes share the database.
     public func resumeUnfinished() {
-        store.unfinishedFanouts { [self] result in
+        store.claimUnfinishedFanouts(node: node, now: wallMillis()) { [self] result in
             guard case .success(let ids) = result else { return }
-            for id in ids {
+            for id in ids where !running.withLock({ $0.contains(id) }) {
                 Log.info("fanout_resumed", ["fanout": "\(id)"])
                 run(fanout: id)
             }

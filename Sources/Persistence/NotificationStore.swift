@@ -48,11 +48,13 @@ public protocol NotificationStore: Sendable {
     /// Users connected or disconnected at these times (fallback mail is not sent to who was around).
     func usersSeen(_ seen: [UserSeen])
 
-    /// Mails due now, oldest first.
+    /// Mails due now, oldest first (with several nodes: those no node holds a lease on).
     func dueMail(now: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
-    /// Mails due now, oldest first, each leased to `node` until `now + leaseMs`: no other claim
-    /// returns it before the lease lapses or `finishMail` records it, so with several nodes on
-    /// one database each mail is taken by one of them. With one node (SQLite) it is `dueMail`.
+    /// Mails due now, oldest first, each leased to `node` until `now + leaseMs`: no other node's
+    /// claim returns it before the lease lapses or `finishMail` records it, so with several
+    /// nodes on one database each mail is taken by one of them. Mails still leased to `node`
+    /// are returned to it again (one mailer per node id: what it holds at its next claim was
+    /// left by a run that stopped). With one node (SQLite) it is `dueMail`.
     func claimDueMail(node: String, now: Int64, leaseMs: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
     func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>)
     func outboxCounts(completion: @escaping StoreCompletion<OutboxCounts>)

@@ -337,6 +337,41 @@ struct NotificationContract {
         XCTAssertEqual(try answer { store.userCounts(completion: $0) }, ["client": 1, "website_agent": 1])
     }
 
+    func textsAreStoredExactlyIncludingNULBackslashesAndUnicode() throws {
+        try user("ann", email: "ann@example.com")
+        let odd = ["a\u{0}b", #"back\slash \0 and "quotes""#, "", "日本語 👋🏽 e\u{301}", "\\\u{0}\\"]
+        for text in odd {
+            let c = NotificationContent(service: "courses", category: "updates", title: "t" + text, body: text,
+                                        data: #"{"k":"\u0000"}"#, email: .now)
+            guard case .fresh(.stored(let list, _)) = try answer({ store.createNotifications(c, users: ["ann"], strict: true, now: 1,
+                                                                                            emailDelayMs: 0, claim: nil, completion: $0) }),
+                  let made = list.first?.record else { return XCTFail("\(name): stored") }
+            XCTAssertEqual(made.body, text)
+            let listed = try page("ann").items.first
+            XCTAssertEqual(listed?.title, "t" + text, "\(name): the title as posted")
+            XCTAssertEqual(listed?.body, text, "\(name): the body as posted")
+            XCTAssertEqual(listed?.data, c.data)
+            let mail = try answer { store.dueMail(now: 1, limit: 100, completion: $0) }.last
+            XCTAssertEqual(mail?.title, "t" + text, "\(name): the mail's title")
+            XCTAssertEqual(mail?.body, text)
+            XCTAssertEqual(try answer { store.receipt(made.id, completion: $0) }?.record.body, text)
+        }
+        guard case .fresh(let b) = try answer({ store.createBroadcast(audience: "all", title: "x\u{0}y", body: "\\0", data: "{}", now: 2,
+                                                                      claim: nil, completion: $0) }) else { return XCTFail("\(name): broadcast") }
+        XCTAssertEqual(try page("ann").items.first { $0.id == b.id }?.title, "x\u{0}y")
+        XCTAssertEqual(try page("ann").items.first { $0.id == b.id }?.body, "\\0")
+        var c = Self.content
+        c.title = "fan\u{0}out"
+        c.body = "\\"
+        guard case .fresh(let f) = try answer({ store.startFanout(c, audience: "client", now: 3, claim: nil, completion: $0) }) else {
+            return XCTFail("\(name): fan-out")
+        }
+        let step = try answer { store.fanoutStep(f.id, limit: 10, now: 4, emailDelayMs: 0, online: ["ann"], completion: $0) }
+        XCTAssertEqual(step.delivered.first?.record.title, "fan\u{0}out")
+        XCTAssertEqual(try page("ann").items.first?.title, "fan\u{0}out", "\(name): a fan-out's texts as posted")
+        XCTAssertEqual(try page("ann").items.first?.body, "\\")
+    }
+
     func aClosedStoreRefusesNewWork() throws {
         store.close()
         XCTAssertThrowsError(try answer { store.pendingMailCount(completion: $0) }) {
@@ -370,6 +405,9 @@ final class SQLiteNotificationStoreContractTests: XCTestCase {
     func testReceiptsTellStoredPushedReadAndMail() throws { try contract.receiptsTellStoredPushedReadAndMail() }
     func testTheOutboxHoldsDueMailUntilFinished() throws { try contract.theOutboxHoldsDueMailUntilFinished() }
     func testDailyAndUserCountsArePerServiceAndDay() throws { try contract.dailyAndUserCountsArePerServiceAndDay() }
+    func testTextsAreStoredExactlyIncludingNULBackslashesAndUnicode() throws {
+        try contract.textsAreStoredExactlyIncludingNULBackslashesAndUnicode()
+    }
     func testAClosedStoreRefusesNewWork() throws { try contract.aClosedStoreRefusesNewWork() }
 }
 
@@ -393,5 +431,8 @@ final class PostgresNotificationStoreContractTests: XCTestCase {
     func testReceiptsTellStoredPushedReadAndMail() throws { try contract.receiptsTellStoredPushedReadAndMail() }
     func testTheOutboxHoldsDueMailUntilFinished() throws { try contract.theOutboxHoldsDueMailUntilFinished() }
     func testDailyAndUserCountsArePerServiceAndDay() throws { try contract.dailyAndUserCountsArePerServiceAndDay() }
+    func testTextsAreStoredExactlyIncludingNULBackslashesAndUnicode() throws {
+        try contract.textsAreStoredExactlyIncludingNULBackslashesAndUnicode()
+    }
     func testAClosedStoreRefusesNewWork() throws { try contract.aClosedStoreRefusesNewWork() }
 }

@@ -29,11 +29,15 @@ final class PostgresNotificationStoreNodesTests: XCTestCase {
 
     func testTwoNodesRacingOnceOnOneKeyMakeOnceAndAnswerAlike() throws { try twoNodes().racingOnceOnOneKeyMakesOnceAndBothAnswerAlike() }
     func testTwoNodesClaimingDueMailAtOnceTakeEachMailOnce() throws { try twoNodes().claimingDueMailAtOnceTakesEachMailOnce() }
+    func testALeasedMailIsItsNodesUntilTheLeaseLapses() throws { try twoNodes().aLeasedMailIsItsNodesUntilTheLeaseLapses() }
     func testARunningFanOutIsTakenOverOnlyWhenItsLeaseLapses() throws {
         try twoNodes().aRunningFanOutIsClaimedByOneNodeAndTakenOverOnlyWhenItsLeaseLapses()
     }
     func testTwoNodesSteppingOneFanOutStoreEachUserOnce() throws { try twoNodes().steppingOneFanOutFromTwoNodesAtOnceStoresEachUserOnce() }
     func testUnreadCountsFromTwoNodesOnlyGoUpInCompletionOrder() throws { try twoNodes().unreadCountsPushedFromTwoNodesNeverGoBack() }
+    func testUnreadCountsFromMessagesOnOneNodeAndPostsOnTheOtherOnlyGoUp() throws {
+        try twoNodes().unreadCountsFromMessagesAndPostsNeverGoBack()
+    }
 }
 
 /// Two stores on one database: two nodes.
@@ -77,19 +81,24 @@ private struct TwoNodes {
         for chunk in stride(from: 0, to: total, by: 100) {
             _ = try a.stored(Array(users[chunk..<min(chunk + 100, total)]), email: .now, now: 1_000)
         }
-        let taken = Locked<[String: [Int64]]>(["a": [], "b": []])
+        // Four mailers (two node ids per store) claim and send until nothing is due.
+        let taken = Locked<[String: [Int64]]>([:])
         let failures = Locked<[String]>([])
         let group = DispatchGroup()
         for (name, node) in [("a", a), ("b", b)] {
-            for _ in 0..<2 { // two mailers per node, to be sure
+            for mailer in 1...2 {
                 group.enter()
                 Thread.detachNewThread {
                     defer { group.leave() }
+                    let id = "\(name)\(mailer)"
                     while true {
                         do {
-                            let got = try node.answer { node.store.claimDueMail(node: name, now: 2_000, leaseMs: 60_000, limit: 7, completion: $0) }
+                            let got = try node.answer {
+                                node.store.claimDueMail(node: id, now: 2_000, leaseMs: 60_000, limit: 7, completion: $0)
+                            }
                             if got.isEmpty { return }
-                            taken.withLock { $0[name, default: []] += got.map(\.id) }
+                            taken.withLock { $0[id, default: []] += got.map(\.id) }
+                            for mail in got { _ = try node.answer { node.store.finishMail(mail.id, .sent, now: 2_000, completion: $0) } }
                         } catch {
                             failures.withLock { $0.append("\(error)") }
                             return
@@ -98,19 +107,30 @@ private struct TwoNodes {
                 }
             }
         }
-        XCTAssertEqual(group.wait(timeout: .now() + 60), .success, "the claimers finished")
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success, "the mailers finished")
         XCTAssertEqual(failures.withLock { $0 }, [])
         let byNode = taken.withLock { $0 }
-        let all = (byNode["a"] ?? []) + (byNode["b"] ?? [])
-        XCTAssertEqual(all.count, total, "each mail claimed once (a: \(byNode["a"]?.count ?? 0), b: \(byNode["b"]?.count ?? 0))")
-        XCTAssertEqual(Set(all).count, total, "no mail claimed by two claimers")
-        XCTAssertEqual(try a.answer { a.store.dueMail(now: 2_000, limit: 10, completion: $0) }, [], "claimed mails are not due for others")
-        // A lease that lapsed (its node died mid-batch) is claimable again; a finished mail never is.
-        let first = all.sorted()[0]
-        _ = try a.answer { a.store.finishMail(first, .sent, now: 3_000, completion: $0) }
-        let again = try b.answer { b.store.claimDueMail(node: "b", now: 62_001, leaseMs: 60_000, limit: 1_000, completion: $0) }
-        XCTAssertEqual(again.count, total - 1)
-        XCTAssertFalse(again.contains { $0.id == first })
+        let all = byNode.values.flatMap { $0 }
+        XCTAssertEqual(all.count, total, "each mail claimed once (\(byNode.mapValues(\.count)))")
+        XCTAssertEqual(Set(all).count, total, "no mail claimed by two mailers")
+        XCTAssertEqual(try a.answer { a.store.outboxCounts(completion: $0) }, OutboxCounts(pending: 0, sent: total, failed: 0, skipped: 0))
+    }
+
+    func aLeasedMailIsItsNodesUntilTheLeaseLapses() throws {
+        let ids = try a.stored(["p", "q", "r"], email: .now, now: 1_000).map(\.record.id)
+        let held = try a.answer { a.store.claimDueMail(node: "a1", now: 2_000, leaseMs: 60_000, limit: 10, completion: $0) }
+        XCTAssertEqual(held.map(\.notificationId), ids)
+        XCTAssertEqual(try b.answer { b.store.claimDueMail(node: "c", now: 3_000, leaseMs: 60_000, limit: 10, completion: $0) }, [],
+                       "no other node takes a leased mail")
+        XCTAssertEqual(try b.answer { b.store.dueMail(now: 3_000, limit: 10, completion: $0) }, [], "nor lists it as due")
+        // A node's own leased mails are its again (an earlier run of it stopped mid-batch)...
+        let own = try a.answer { a.store.claimDueMail(node: "a1", now: 3_000, leaseMs: 60_000, limit: 10, completion: $0) }
+        XCTAssertEqual(own.map(\.id), held.map(\.id))
+        // ...a lapsed lease (its node died) is anyone's; a finished mail never is.
+        _ = try a.answer { a.store.finishMail(held[0].id, .sent, now: 3_000, completion: $0) }
+        XCTAssertEqual(try b.answer { b.store.claimDueMail(node: "c", now: 63_000 - 1, leaseMs: 60_000, limit: 10, completion: $0) }, [])
+        let lapsed = try b.answer { b.store.claimDueMail(node: "c", now: 63_000, leaseMs: 60_000, limit: 10, completion: $0) }
+        XCTAssertEqual(lapsed.map(\.id), Array(held.map(\.id).dropFirst()))
     }
 
     func aRunningFanOutIsClaimedByOneNodeAndTakenOverOnlyWhenItsLeaseLapses() throws {
@@ -179,10 +199,43 @@ private struct TwoNodes {
         }
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
         let counts = seen.withLock { $0 }
-        XCTAssertEqual(Set((counts["a"] ?? []) + (counts["b"] ?? [])), Set(1...100), "every count from 1 to 100 once")
+        XCTAssertEqual(((counts["a"] ?? []) + (counts["b"] ?? [])).sorted(), Array(1...100), "every count from 1 to 100 once")
+        for (name, list) in counts {
+            XCTAssertEqual(list, list.sorted(), "node \(name): counts in completion order only go up")
+        }
+    }
+
+    func unreadCountsFromMessagesAndPostsNeverGoBack() throws {
+        // Node a stores message notifications for ann (one conversation each, so each adds
+        // one), node b posts notifications to her: both count under the same unread lock.
+        try a.user("ann", "website_agent")
+        let seen = Locked<[String: [Int]]>(["a": [], "b": []])
+        let group = DispatchGroup()
+        for i in 0..<50 {
+            group.enter()
+            let client = UserRecord(id: "c\(i)", role: "client", name: "C")
+            let m = NewMessage(conversation: ConversationKey(service: "website", clientId: "c\(i)"), sender: client, text: "hi",
+                               clientMsgId: nil, ts: 1)
+            a.store.appendMessage(m, notify: ["ann"]) { r in
+                if case .success(let appended) = r, let n = appended.notifications.first?.unread.total {
+                    seen.withLock { $0["a", default: []].append(n) }
+                }
+                group.leave()
+            }
+            group.enter()
+            b.store.createNotifications(NotificationContract.content, users: ["ann"], strict: false, now: 1, emailDelayMs: 0,
+                                        claim: nil) { r in
+                if case .success(.fresh(.stored(let list, _))) = r, let n = list.first?.unread.total {
+                    seen.withLock { $0["b", default: []].append(n) }
+                }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        let counts = seen.withLock { $0 }
+        XCTAssertEqual(((counts["a"] ?? []) + (counts["b"] ?? [])).sorted(), Array(1...100), "every count from 1 to 100 once")
         for (name, list) in counts {
             XCTAssertEqual(list, list.sorted(), "node \(name): counts in completion order only go up")
         }
     }
 }
-

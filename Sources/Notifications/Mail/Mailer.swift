@@ -18,6 +18,14 @@ public final class Mailer: Sendable {
         public var retryMaxMs: Int64 = 3_600_000
         public var maxAttempts = 10
         public var batch = 50
+        /// This node's id: the mails it takes are leased to it, so several nodes on one
+        /// database send each mail once (one mailer per node id). Unless set, one of this
+        /// process alone: two nodes must never share one, or each would take the other's.
+        public var node = "node-" + String(UInt64.random(in: .min ... .max), radix: 16)
+        /// How long a taken mail stays this node's: longer than a batch of sends can take at
+        /// the SMTP timeout. A node that stops mid-batch leaves the rest to whoever claims
+        /// after the lease (or to itself at once, restarted with the same id).
+        public var leaseMs: Int64 = 900_000
         public init(smtp: SMTPConfiguration?) { self.smtp = smtp }
     }
 
@@ -81,7 +89,10 @@ public final class Mailer: Sendable {
     }
 
     private func deliverDue(_ smtp: SMTPConfiguration) {
-        guard case .success(let due) = waitForStore({ self.store.dueMail(now: wallMillis(), limit: self.settings.batch, completion: $0) }) else { return }
+        guard case .success(let due) = waitForStore({
+            self.store.claimDueMail(node: self.settings.node, now: wallMillis(), leaseMs: self.settings.leaseMs,
+                                    limit: self.settings.batch, completion: $0)
+        }) else { return }
         for mail in due {
             if stopping.load(ordering: .relaxed) { return }
             let result = decide(mail, smtp)

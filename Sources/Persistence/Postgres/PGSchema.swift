@@ -257,6 +257,12 @@ enum PGSchema {
         CREATE TABLE store_meta (name text PRIMARY KEY, value text NOT NULL);
         INSERT INTO store_meta VALUES ('epoch', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
         """),
+        (5, """
+        -- PostgreSQL text cannot hold U+0000: a notification (or fan-out) whose title, body or
+        -- data has one stores all three escaped, as messages.text_escaped does.
+        ALTER TABLE notifications ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
+        ALTER TABLE fanouts ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

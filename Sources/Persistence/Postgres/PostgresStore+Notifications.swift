@@ -4,20 +4,40 @@ import Protocol
 // Notifications on PostgreSQL: the behaviour of SQLiteStore+Notifications in PostgreSQL's own
 // SQL (arrays and unnest for lists, one statement per list rather than one per item). Several
 // nodes write to one database, so two rules are added:
-// - Unread counts that are pushed are counted after taking the users' rows lock (FOR NO KEY
-//   UPDATE, in id order): two transactions touching one user's notifications run one after
-//   the other, and the second counts the first's rows. Without it both could count under
-//   READ COMMITTED without the other's insert, and a stale count would be pushed last.
+// - A writer counts a user's unread notifications under the user's unread lock (see `unread`
+//   and `lockUnread`), so counts in commit (= completion) order never go back.
 // - A fan-out chunk locks its fan-out row, so two nodes stepping one fan-out store each chunk
 //   once; leases (`claimUnfinishedFanouts`) keep them from both trying.
 extension PostgresStore: NotificationStore {
-    static let notificationColumns = "n.id, n.service, n.category, n.title, n.body, n.data, n.ts, n.read_at IS NOT NULL, n.audience"
+    static let notificationColumns =
+        "n.id, n.service, n.category, n.title, n.body, n.data, n.ts, n.read_at IS NOT NULL, n.audience, n.text_escaped"
 
-    /// A row of `notificationColumns` from column `c`.
-    static func notificationRecord(_ rows: PGRows, _ r: Int, from c: Int = 0) -> NotificationRecord {
-        NotificationRecord(id: rows.int(r, c), service: rows.text(r, c + 1), category: rows.text(r, c + 2),
-                           title: rows.text(r, c + 3), body: rows.text(r, c + 4), data: rows.text(r, c + 5),
-                           ts: rows.int(r, c + 6), read: rows.bool(r, c + 7), audience: rows.optionalText(r, c + 8))
+    /// A row of `notificationColumns`.
+    static func notificationRecord(_ rows: PGRows, _ r: Int) -> NotificationRecord {
+        let escaped = rows.bool(r, 9)
+        return NotificationRecord(id: rows.int(r, 0), service: rows.text(r, 1), category: rows.text(r, 2),
+                                  title: original(rows.text(r, 3), escaped: escaped), body: original(rows.text(r, 4), escaped: escaped),
+                                  data: original(rows.text(r, 5), escaped: escaped), ts: rows.int(r, 6), read: rows.bool(r, 7),
+                                  audience: rows.optionalText(r, 8))
+    }
+
+    /// A notification's title, body and data as stored, and the row's `text_escaped`. PostgreSQL
+    /// text cannot hold U+0000: when any of the three has one, all three are stored escaped
+    /// (`storable`'s form, which `original` reads back); otherwise as they are.
+    static func storableTexts(_ title: String, _ body: String, _ data: String) -> (title: String, body: String, data: String, escaped: Bool) {
+        guard title.utf8.contains(0) || body.utf8.contains(0) || data.utf8.contains(0) else { return (title, body, data, false) }
+        func escaped(_ text: String) -> String {
+            var out = ""
+            for c in text.unicodeScalars {
+                switch c {
+                case "\\": out += "\\\\"
+                case "\u{0}": out += "\\0"
+                default: out.unicodeScalars.append(c)
+                }
+            }
+            return out
+        }
+        return (escaped(title), escaped(body), escaped(data), true)
     }
 
     /// How long a running fan-out stays leased to the node running it without a step: past it
@@ -25,22 +45,28 @@ extension PostgresStore: NotificationStore {
     /// failed one is retried within a minute (Notifier's back-off).
     static let fanoutLeaseMs: Int64 = 90_000
 
-    /// Serializes this transaction with every other one that locks any of these users (see
-    /// the header): row locks, taken in id order by one statement. (Two batches whose jobs
-    /// lock users in crossing orders can still deadlock: PostgreSQL breaks it and the writer
-    /// runs the losing batch again.) Ids with no user row take no lock. Returns the ids that
-    /// have a row.
-    @discardableResult
-    static func lockUsers(_ db: PGConnection, _ ids: [String]) throws -> Set<String> {
+    /// The ids of these that have a user row (READ COMMITTED: as committed when it runs).
+    static func knownUsers(_ db: PGConnection, _ ids: [String]) throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
-        let rows = try db.query("SELECT id FROM users WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE",
-                                [PGConnection.textArray(ids)])
+        let rows = try db.query("SELECT id FROM users WHERE id = ANY($1::text[])", [PGConnection.textArray(ids)])
         var known = Set<String>()
         for r in 0..<rows.count { known.insert(rows.text(r, 0)) }
         return known
     }
 
-    /// Each user's unread counts (as `unread` counts one user's), in one statement for the whole list.
+    /// Takes the unread lock of each of these users (the one `unread` takes), in id order, held
+    /// to the commit. (Two batches whose jobs lock users in crossing orders can still deadlock:
+    /// PostgreSQL breaks it and the writer runs the losing batch again.)
+    static func lockUnread(_ db: PGConnection, users: [String]) throws {
+        guard !users.isEmpty else { return }
+        _ = try db.query("""
+            SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':unread:' || u))
+            FROM (SELECT DISTINCT unnest($1::text[]) AS u ORDER BY 1) sorted
+            """, [PGConnection.textArray(users)])
+    }
+
+    /// Each user's unread counts (as `unread` counts one user's), in one statement for the
+    /// whole list. In a writer: under `lockUnread` of these users, taken before.
     static func unreadCounts(_ db: PGConnection, users: [String]) throws -> [String: UnreadCounts] {
         guard !users.isEmpty else { return [:] }
         let rows = try db.query("""
@@ -70,12 +96,13 @@ extension PostgresStore: NotificationStore {
     private static func insert(_ db: PGConnection, _ c: NotificationContent, users: [String], now: Int64,
                                emailDelayMs: Int64) throws -> [NotificationRecord] {
         guard !users.isEmpty else { return [] }
+        let stored = storableTexts(c.title, c.body, c.data)
         // Ids come from the sequence in the order rows reach the insert (the ORDER BY), so
         // ascending ids are the users' order; checked below against the user of each row.
         let rows = try db.query("""
             WITH n AS (
-                INSERT INTO notifications (user_id, service, category, title, body, data, ts)
-                SELECT t.user_id, $2, $3, $4, $5, $6, $7::bigint
+                INSERT INTO notifications (user_id, service, category, title, body, data, ts, text_escaped)
+                SELECT t.user_id, $2, $3, $4, $5, $6, $7::bigint, $10::boolean
                 FROM unnest($1::text[]) WITH ORDINALITY AS t(user_id, ord) ORDER BY t.ord
                 RETURNING id, user_id
             ), mail AS (
@@ -83,8 +110,8 @@ extension PostgresStore: NotificationStore {
                 SELECT id, user_id, $8::text, 'pending', $9::bigint, $7::bigint FROM n WHERE $8::text IS NOT NULL
             )
             SELECT id, user_id FROM n ORDER BY id
-            """, [PGConnection.textArray(users), c.service, c.category, c.title, c.body, c.data, String(now),
-                  c.email?.rawValue, String(c.email == .now ? now : now + emailDelayMs)])
+            """, [PGConnection.textArray(users), c.service, c.category, stored.title, stored.body, stored.data, String(now),
+                  c.email?.rawValue, String(c.email == .now ? now : now + emailDelayMs), stored.escaped ? "true" : "false"])
         guard rows.count == users.count else { throw StoreError.internalError("notifications not stored") }
         var out: [NotificationRecord] = []
         out.reserveCapacity(users.count)
@@ -100,6 +127,7 @@ extension PostgresStore: NotificationStore {
     /// counts as they stood right after its own insert, as one insert at a time would give.
     private static func deliveries(_ db: PGConnection, _ records: [NotificationRecord], users: [String],
                                    service: String) throws -> [DeliveredNotification] {
+        try lockUnread(db, users: users) // its own statement: the count's snapshot comes after the lock
         let counts = try unreadCounts(db, users: users)
         var later: [String: Int] = [:]
         for user in users { later[user, default: 0] += 1 }
@@ -149,9 +177,9 @@ extension PostgresStore: NotificationStore {
                                     emailDelayMs: Int64, claim: IdempotencyClaim<UserNotifications>?,
                                     completion: @escaping StoreCompletion<Idempotent<UserNotifications>>) {
         writeOnce(claim, now: now, keep: { if case .refused = $0 { false } else { true } }, { db in
-            // In the writer job, under the users' locks: a user upserted by a transaction that
-            // committed before the lock was granted is known (READ COMMITTED, new statement).
-            let known = try Self.lockUsers(db, users)
+            // In the writer job, not on a reader first: the answer kept under the key must be
+            // the one these inserts were made with.
+            let known = try Self.knownUsers(db, users)
             let unknown = users.filter { !known.contains($0) }
             if strict && !unknown.isEmpty { return .refused(unknown: unknown) }
             let records = try Self.insert(db, content, users: users, now: now, emailDelayMs: emailDelayMs)
@@ -177,13 +205,15 @@ extension PostgresStore: NotificationStore {
             writeOnce(claim, now: now, { db in
                 // Leased from the start, owner unnamed: the node that started it runs it, and
                 // another takes it over only if no step renews the lease.
+                let stored = Self.storableTexts(content.title, content.body, content.data)
                 let rows = try db.query("""
                     INSERT INTO fanouts (audience, service, category, title, body, data, email, last_user_rowid, total,
-                                         created_at, lease_until)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $10::bigint + $11::bigint)
+                                         created_at, lease_until, text_escaped)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $10::bigint + $11::bigint, $12::boolean)
                     RETURNING id
-                    """, [audience, content.service, content.category, content.title, content.body, content.data,
-                          content.email?.rawValue, String(last), String(count), String(now), String(Self.fanoutLeaseMs)])
+                    """, [audience, content.service, content.category, stored.title, stored.body, stored.data,
+                          content.email?.rawValue, String(last), String(count), String(now), String(Self.fanoutLeaseMs),
+                          stored.escaped ? "true" : "false"])
                 guard rows.count == 1 else { throw StoreError.internalError("fan-out not stored") }
                 return FanoutStart(id: rows.int(0, 0), count: count)
             }, completion)
@@ -197,13 +227,16 @@ extension PostgresStore: NotificationStore {
             // The row lock makes a second node stepping the same fan-out wait, then read the
             // cursor this step leaves: each chunk is stored once.
             let f = try db.query("""
-                SELECT audience, service, category, title, body, data, email, last_user_rowid, cursor
+                SELECT audience, service, category, title, body, data, email, last_user_rowid, cursor, text_escaped
                 FROM fanouts WHERE id = $1::bigint AND finished_at IS NULL FOR UPDATE
                 """, [String(id)])
             guard f.count == 1 else { return FanoutStep(delivered: [], stored: 0, finished: true) }
             let audience = f.text(0, 0)
-            let content = NotificationContent(service: f.text(0, 1), category: f.text(0, 2), title: f.text(0, 3),
-                                              body: f.text(0, 4), data: f.text(0, 5),
+            let escaped = f.bool(0, 9)
+            let content = NotificationContent(service: f.text(0, 1), category: f.text(0, 2),
+                                              title: Self.original(f.text(0, 3), escaped: escaped),
+                                              body: Self.original(f.text(0, 4), escaped: escaped),
+                                              data: Self.original(f.text(0, 5), escaped: escaped),
                                               email: f.optionalText(0, 6).flatMap(EmailMode.init(rawValue:)))
             let last = f.int(0, 7)
             var cursor = f.int(0, 8)
@@ -217,10 +250,10 @@ extension PostgresStore: NotificationStore {
                 batch.append(users.text(r, 1))
             }
             let pushTo = batch.filter { online.contains($0) }
-            try Self.lockUsers(db, pushTo)
             let records = try Self.insert(db, content, users: batch, now: now, emailDelayMs: emailDelayMs)
             var delivered: [DeliveredNotification] = []
             if !pushTo.isEmpty {
+                try Self.lockUnread(db, users: pushTo)
                 let counts = try Self.unreadCounts(db, users: pushTo)
                 for (record, user) in zip(records, batch) where online.contains(user) {
                     delivered.append(DeliveredNotification(userId: user, record: record, unread: counts[user] ?? UnreadCounts()))
@@ -262,10 +295,11 @@ extension PostgresStore: NotificationStore {
                                 claim: IdempotencyClaim<NotificationRecord>?,
                                 completion: @escaping StoreCompletion<Idempotent<NotificationRecord>>) {
         writeOnce(claim, now: now, { db in
+            let stored = Self.storableTexts(title, body, data)
             let rows = try db.query("""
-                INSERT INTO notifications (audience, service, category, title, body, data, ts)
-                VALUES ($1, 'platform', 'updates', $2, $3, $4, $5::bigint) RETURNING id
-                """, [audience, title, body, data, String(now)])
+                INSERT INTO notifications (audience, service, category, title, body, data, ts, text_escaped)
+                VALUES ($1, 'platform', 'updates', $2, $3, $4, $5::bigint, $6::boolean) RETURNING id
+                """, [audience, stored.title, stored.body, stored.data, String(now), stored.escaped ? "true" : "false"])
             guard rows.count == 1 else { throw StoreError.internalError("broadcast not stored") }
             return NotificationRecord(id: rows.int(0, 0), service: "platform", category: "updates", title: title,
                                       body: body, data: data, ts: now, read: false, audience: audience)
@@ -278,16 +312,20 @@ extension PostgresStore: NotificationStore {
         let users = PGConnection.textArray(pushes.map(\.user))
         let times = PGConnection.textArray(pushes.map { String($0.at) })
         writeAndForget(background: true) { db in
-            // The first push of a pair counts (as one update at a time would keep); rows are
-            // touched in (notification, user) order so two nodes never deadlock on them.
+            // The first push of a pair counts (as one update at a time would keep). Rows are
+            // locked in (notification, user) order, so two nodes recording pushes of the same
+            // notifications take turns instead of deadlocking.
             _ = try db.query("""
                 WITH p AS (
                     SELECT DISTINCT ON (id, user_id) id, user_id, at
                     FROM unnest($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(id, user_id, at, ord)
                     ORDER BY id, user_id, ord
+                ), locked AS (
+                    SELECT n.id FROM notifications n JOIN p ON n.id = p.id AND n.user_id = p.user_id
+                    ORDER BY n.id FOR NO KEY UPDATE OF n
                 ), own AS (
                     UPDATE notifications n SET pushed_at = COALESCE(n.pushed_at, p.at)
-                    FROM p WHERE n.id = p.id AND n.user_id = p.user_id
+                    FROM p WHERE n.id = p.id AND n.user_id = p.user_id AND n.id IN (SELECT id FROM locked)
                 )
                 INSERT INTO broadcast_state (notification_id, user_id, pushed_at)
                 SELECT p.id, p.user_id, p.at FROM p JOIN notifications n ON n.id = p.id AND n.user_id IS NULL
@@ -305,7 +343,7 @@ extension PostgresStore: NotificationStore {
                 WHERE n.user_id = $1 AND n.id < $2::bigint AND ($3::text IS NULL OR n.service = $3)
                   AND (NOT $4::boolean OR n.read_at IS NULL)
                 UNION ALL
-                SELECT n.id, n.service, n.category, n.title, n.body, n.data, n.ts, s.read_at IS NOT NULL, n.audience
+                SELECT n.id, n.service, n.category, n.title, n.body, n.data, n.ts, s.read_at IS NOT NULL, n.audience, n.text_escaped
                 FROM notifications n LEFT JOIN broadcast_state s ON s.notification_id = n.id AND s.user_id = $1
                 WHERE n.user_id IS NULL AND \(Self.audienceOfUser) AND n.id < $2::bigint
                   AND ($3::text IS NULL OR n.service = $3) AND (NOT $4::boolean OR s.read_at IS NULL)
@@ -314,7 +352,7 @@ extension PostgresStore: NotificationStore {
             var items = (0..<rows.count).map { Self.notificationRecord(rows, $0) }
             let more = items.count > q.limit
             if more { items.removeLast() }
-            return NotificationPage(items: items, unread: try Self.unread(db, user: user), more: more)
+            return NotificationPage(items: items, unread: try Self.unread(db, user: user, locking: false), more: more)
         }, completion: completion)
     }
 
@@ -327,7 +365,6 @@ extension PostgresStore: NotificationStore {
         case .ids(let list): all = false; ids = PGConnection.textArray(list.map(String.init))
         }
         write({ db in
-            try Self.lockUsers(db, [user])
             // Two statements rather than one with an OR, so each uses its index: the unread
             // index for "all", the primary key for a list of ids.
             let own = all ? """
@@ -359,9 +396,9 @@ extension PostgresStore: NotificationStore {
                 """, [String(id)])
             guard rows.count == 1 else { return nil }
             let record = Self.notificationRecord(rows, 0)
-            let pushed = rows.bool(0, 10)
-            let email = rows.optionalText(0, 11)
-            if let owner = rows.optionalText(0, 9) {
+            let pushed = rows.bool(0, 11)
+            let email = rows.optionalText(0, 12)
+            if let owner = rows.optionalText(0, 10) {
                 return NotificationReceipt(record: record, addressed: 1, recipients: [
                     .init(user: owner, stored: true, pushed: pushed, read: record.read, email: email),
                 ])
@@ -387,8 +424,9 @@ extension PostgresStore: NotificationStore {
         let users = PGConnection.textArray(seen.map(\.user))
         let times = PGConnection.textArray(seen.map { String($0.at) })
         writeAndForget(background: true) { db in
-            // Locked in id order first (see the header), then the latest time of each user.
-            try Self.lockUsers(db, seen.map(\.user))
+            // The rows are locked in id order first, so two nodes updating the same users take
+            // turns instead of deadlocking; then each gets its latest time.
+            _ = try db.query("SELECT 1 FROM users WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE", [users])
             _ = try db.query("""
                 UPDATE users u SET last_seen_at = GREATEST(COALESCE(u.last_seen_at, 0), s.at)
                 FROM (SELECT user_id, MAX(at) AS at FROM unnest($1::text[], $2::bigint[]) AS t(user_id, at) GROUP BY user_id) s

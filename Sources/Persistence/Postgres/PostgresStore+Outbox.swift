@@ -6,15 +6,16 @@ import Protocol
 extension PostgresStore {
     private static let mailColumns = """
         o.id, o.notification_id, o.user_id, o.mode, o.attempts, u.email, n.title, n.body, n.ts,
-        n.read_at IS NOT NULL, u.last_seen_at, u.email_bounced
+        n.read_at IS NOT NULL, u.last_seen_at, u.email_bounced, n.text_escaped
         """
 
     private static func mail(_ rows: PGRows, _ r: Int) -> OutboxMail {
-        OutboxMail(id: rows.int(r, 0), notificationId: rows.int(r, 1), userId: rows.text(r, 2),
-                   mode: EmailMode(rawValue: rows.text(r, 3)) ?? .now, attempts: Int(rows.int(r, 4)),
-                   address: rows.optionalText(r, 5), title: rows.text(r, 6), body: rows.text(r, 7),
-                   notificationTs: rows.int(r, 8), read: rows.bool(r, 9), lastSeen: rows.optionalInt(r, 10),
-                   bouncedAddress: rows.optionalText(r, 11))
+        let escaped = rows.bool(r, 12)
+        return OutboxMail(id: rows.int(r, 0), notificationId: rows.int(r, 1), userId: rows.text(r, 2),
+                          mode: EmailMode(rawValue: rows.text(r, 3)) ?? .now, attempts: Int(rows.int(r, 4)),
+                          address: rows.optionalText(r, 5), title: original(rows.text(r, 6), escaped: escaped),
+                          body: original(rows.text(r, 7), escaped: escaped), notificationTs: rows.int(r, 8),
+                          read: rows.bool(r, 9), lastSeen: rows.optionalInt(r, 10), bouncedAddress: rows.optionalText(r, 11))
     }
 
     /// Due mails no node holds a live lease on.
@@ -34,13 +35,14 @@ extension PostgresStore {
                              completion: @escaping StoreCompletion<[OutboxMail]>) {
         write({ db in
             // SKIP LOCKED: mails another node is claiming in this instant are left to it; a
-            // lapsed lease (its node died mid-batch) is claimable again.
+            // lapsed lease (its node died mid-batch) is claimable again, and so is one of this
+            // node's own (left by an earlier run: a node has one mailer).
             let rows = try db.query("""
                 WITH claimed AS (
                     UPDATE outbox SET claimed_by = $3, lease_until = $1::bigint + $4::bigint
                     WHERE id IN (SELECT id FROM outbox
                                  WHERE status = 'pending' AND due_at <= $1::bigint
-                                   AND (lease_until IS NULL OR lease_until <= $1::bigint)
+                                   AND (lease_until IS NULL OR lease_until <= $1::bigint OR claimed_by = $3)
                                  ORDER BY due_at, id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)
                     RETURNING *
                 )
