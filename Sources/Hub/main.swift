@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import Glibc
 import Core
+import Persistence
 
 // montrose-hub: parse flags, start the loops, print one line per listener, then wait for
 // signals on this (main) thread. Loops never see signals: they are blocked before the loop
@@ -26,6 +27,16 @@ do {
     case .help: print(Configuration.usage); exit(0)
     case .version: print(Configuration.version); exit(0)
     case .run(let c): configuration = c
+    case .newEpoch(let c):
+        let path = (c.dataDir as NSString).appendingPathComponent("hub.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { fail("no store at \(path)") }
+        do {
+            let epoch = try SQLiteStore.newEpoch(path: path)
+            print("montrose-hub: the store at \(path) has the new epoch \(epoch); clients resync when the hub next starts")
+            exit(0)
+        } catch {
+            fail("cannot give the store a new epoch: \(error)")
+        }
     }
 } catch {
     fail(error.description)

@@ -154,6 +154,15 @@ enum Migrations {
         -- sender's read mark; a send after one's own needs no read-mark work at all.
         ALTER TABLE conversations ADD COLUMN last_sender TEXT;
         """),
+        (5, """
+        -- The store's epoch: a random name for this store's message streams. A client's `since`
+        -- is a position in them; after a restore or a move to another store the epoch differs,
+        -- and `subscribe` answers from the beginning (reset) instead of leaving a silent gap.
+        -- One per store, not per conversation: a conversation with no row yet needs one too, and
+        -- what invalidates positions (a restore, a replacement) happens to the whole store.
+        CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO store_meta VALUES ('epoch', lower(hex(randomblob(8))));
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

@@ -12,6 +12,7 @@ public final class SQLiteStore: Store {
     /// The words of a `messages` notification; the hub passes Notifications'
     /// `MessageNotificationText.wording`.
     let messageWording: MessageNotificationWording
+    public let epoch: String
 
     public init(path: String, readers readerCount: Int = 2, now: Int64,
                 messageWording: @escaping MessageNotificationWording) throws {
@@ -27,11 +28,31 @@ public final class SQLiteStore: Store {
             try Migrations.migrate(db, now: now)
         }
         do {
+            epoch = try Self.readEpoch(path: path)
             readers = try DatabaseReaders(path: path, count: readerCount)
         } catch {
             writer.close() // its thread, its connection and the checkpointer's
             throw error
         }
+    }
+
+    /// Gives the store at `path` a new epoch (an operator's step after restoring a backup) and
+    /// returns it. A running hub keeps serving the epoch it read at start until it restarts.
+    public static func newEpoch(path: String) throws -> String {
+        let db = try SQLiteConnection(path: path)
+        try db.execute("PRAGMA busy_timeout = 5000")
+        try Migrations.migrate(db, now: Int64(Date().timeIntervalSince1970 * 1000))
+        try db.execute("UPDATE store_meta SET value = lower(hex(randomblob(8))) WHERE name = 'epoch'")
+        return try readEpoch(path: path)
+    }
+
+    /// The epoch the migrations stored (a short-lived connection, before any thread uses the store).
+    private static func readEpoch(path: String) throws -> String {
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        guard let epoch = try db.scalarText("SELECT value FROM store_meta WHERE name = 'epoch'") else {
+            throw SQLiteError(code: 1, message: "the store has no epoch (store_meta)", sql: nil)
+        }
+        return epoch
     }
 
     /// Finishes the queued reads and writes, checkpoints the WAL and closes every connection

@@ -143,6 +143,9 @@ public protocol Store: Sendable {
     func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
     /// The store's own counters now (cheap, from any thread; no storage access).
     var statistics: StoreStatistics { get }
+    /// The epoch of this store's message streams (read once at open): seqs are positions in it,
+    /// and a `since` given with another epoch means the client's positions are from elsewhere.
+    var epoch: String { get }
 
     /// Finishes queued writes, checkpoints, and stops the database threads.
     func close()

@@ -302,3 +302,38 @@ final class LockedCounter: @unchecked Sendable {
     func increment() { lock.lock(); n += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
+
+// Epochs: a `since` is a position in this store's streams.
+extension ChatTests {
+    func testSubscribeCarriesTheStoreEpochAndASinceFromAnotherEpochStartsOverWithReset() throws {
+        let ann = try client()
+        for i in 1...3 { _ = try ann.result("send", ["channel": .string(annWebsite), "text": .string("e\(i)"), "client_msg_id": .string("e\(i)")]) }
+        let first = try ann.result("subscribe", ["channel": .string(annWebsite)])
+        let epoch = try XCTUnwrap(first["epoch"]?.stringValue, "every subscribe result names the epoch")
+        XCTAssertEqual(epoch, hub.server.store.epoch)
+        XCTAssertNil(first["reset"])
+
+        // The same epoch: an ordinary catch-up from the position.
+        let same = try ann.result("subscribe", ["channel": .string(annWebsite), "since": 2, "epoch": .string(epoch)])
+        XCTAssertEqual(same["messages"]?.arrayValue?.compactMap { $0["seq"]?.intValue }, [3])
+        XCTAssertNil(same["reset"])
+
+        // Another epoch (the client's positions came from a store since restored or replaced):
+        // everything again from the beginning, marked, not a silent gap.
+        let other = try ann.result("subscribe", ["channel": .string(annWebsite), "since": 3, "epoch": "0123456789abcdef"])
+        XCTAssertEqual(other["reset"]?.boolValue, true)
+        XCTAssertEqual(other["epoch"]?.stringValue, epoch)
+        XCTAssertEqual(other["messages"]?.arrayValue?.compactMap { $0["seq"]?.intValue }, [1, 2, 3])
+
+        // A since with no epoch (a v1 client) is taken as it is.
+        let v1 = try ann.result("subscribe", ["channel": .string(annWebsite), "since": 3])
+        XCTAssertEqual(v1["messages"]?.arrayValue?.count, 0)
+        XCTAssertNil(v1["reset"])
+
+        XCTAssertEqual(try ann.errorCode("subscribe", ["channel": .string(annWebsite), "since": 1, "epoch": 7]), "bad_request")
+        XCTAssertEqual(try ann.errorCode("subscribe", ["channel": .string(annWebsite), "since": 1,
+                                                       "epoch": .string(String(repeating: "e", count: 65))]), "bad_request")
+        let own = try ann.result("subscribe", ["channel": "user:ann"])
+        XCTAssertEqual(own["epoch"]?.stringValue, epoch)
+    }
+}

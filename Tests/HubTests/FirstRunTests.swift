@@ -274,3 +274,30 @@ final class FirstRunTests: XCTestCase {
         XCTAssertEqual(bridged["notifications_total"]?.intValue, 2, bridged.text)
     }
 }
+
+extension FirstRunTests {
+    /// `montrose-hub store new-epoch`: an operator marks a restored store; the next start serves
+    /// the new epoch, so clients with positions from before resync instead of keeping a gap.
+    func testStoreNewEpochGivesTheNextStartAnotherEpoch() throws {
+        let data = TestDirectory.make("new-epoch")
+        func epochOfARun() throws -> String {
+            let hub = try HubProcess(["--port", "0", "--bridge-port", "0", "--data", data,
+                                      "--jwt-secret", TestHub.secret, "--bridge-key", TestHub.bridgeKey])
+            defer { hub.signal(SIGTERM); _ = hub.waitForExit() }
+            guard let line = hub.waitForLine(containing: "public listening"), let port = HubProcess.port(in: line) else {
+                throw TestError("hub did not start: \(hub.outputLines) \(hub.standardError)")
+            }
+            let client = try ChatClient(port: port, token: TestHub.token("ann", .client))
+            return try XCTUnwrap(try client.result("subscribe", ["channel": "user:ann"])["epoch"]?.stringValue)
+        }
+        let first = try epochOfARun()
+        XCTAssertEqual(try epochOfARun(), first, "a restart keeps the epoch")
+        let command = try HubProcess(["store", "new-epoch", "--data", data])
+        XCTAssertEqual(command.waitForExit(), 0, command.standardError)
+        XCTAssertNotNil(command.waitForLine(containing: "new epoch"), "\(command.outputLines)")
+        XCTAssertNotEqual(try epochOfARun(), first, "after new-epoch the next start serves another epoch")
+        let wrong = try HubProcess(["store", "rewind", "--data", data])
+        XCTAssertEqual(wrong.waitForExit(), 2)
+        XCTAssertTrue(wrong.standardError.contains("unknown store command"), wrong.standardError)
+    }
+}

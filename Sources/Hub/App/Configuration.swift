@@ -60,6 +60,8 @@ struct Configuration: Sendable {
     /// What the command line asks for: a hub to run, or only the usage or version text.
     enum Command: Sendable {
         case run(Configuration)
+        /// `montrose-hub store new-epoch [flags]`: mark the store as restored (see docs/protocol.md `subscribe`).
+        case newEpoch(Configuration)
         case help
         case version
     }
@@ -95,6 +97,12 @@ struct Configuration: Sendable {
       --dev / --no-dev                  development mode (default on: demo users and data, generated
                                         secrets, /dev/token for loopback callers); production: --no-dev
       --log-level debug|info|error
+
+    montrose-hub store new-epoch [--data DIR]
+                                        after restoring the store from a backup: give it a new epoch,
+                                        so clients resync from the beginning instead of keeping
+                                        positions the restored store never had (takes effect when
+                                        the hub next starts)
     """
 
     /// Parses flags, falling back to the environment for those not given. `-h`/`--help` and
@@ -102,6 +110,12 @@ struct Configuration: Sendable {
     static func command(_ args: [String], environment: [String: String]) throws(Invalid) -> Command {
         if args.contains(where: { $0 == "-h" || $0 == "--help" }) { return .help }
         if args.contains("--version") { return .version }
+        if args.first == "store" {
+            guard args.count >= 2, args[1] == "new-epoch" else {
+                throw Invalid(description: "unknown store command (montrose-hub store new-epoch [flags])")
+            }
+            return .newEpoch(try parse(Array(args.dropFirst(2)), environment: environment))
+        }
         return .run(try parse(args, environment: environment))
     }
 

@@ -12,6 +12,8 @@ public enum ContractLimits {
     public static let maxClientMsgId = 64
     /// The largest page `history`, `subscribe` catch-up, `conversations` and notification lists return.
     public static let maxPage = 100
+    /// The longest `epoch` a `subscribe` may give (the hub's own are 16 hex digits).
+    public static let maxEpoch = 64
     /// The page size when a request gives no `limit`.
     public static let defaultPage = 50
     /// Notification title and body, in characters; the `data` object, in bytes of JSON.

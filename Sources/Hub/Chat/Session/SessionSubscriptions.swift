@@ -12,11 +12,24 @@ extension Session {
         if since.present && (since.value ?? -1) < 0 {
             return replyError(c, id, .badRequest, "since must be a non-negative integer")
         }
+        var epoch: String?
+        if let v = request["epoch"], !v.isNull {
+            guard let s = v.stringValue, s.utf8.count <= ContractLimits.maxEpoch else {
+                return replyError(c, id, .badRequest, "epoch must be a string of at most \(ContractLimits.maxEpoch) bytes")
+            }
+            epoch = s
+        }
+        // A `since` from another epoch is a position in other streams (a restored or replaced
+        // store): answer from the beginning, marked `reset`, instead of a silent gap.
+        let reset = since.value != nil && epoch != nil && epoch != chat.store.epoch
+        let after = reset ? 0 : since.value
         guard case .conversation(let key) = channel else {
+            let epoch = chat.store.epoch
             return reply(c, id) { w in
                 w.key("last_seq"); w.int(0)
                 w.key("messages"); w.beginArray(); w.endArray()
                 w.key("more"); w.bool(false)
+                w.key("epoch"); w.string(epoch)
             }
         }
         if subscriptions[channel.name] == nil && subscriptions.count >= chat.limits.maxSubscriptions {
@@ -37,22 +50,22 @@ extension Session {
         let limit = ContractLimits.maxPage
         let name = channel.name
         inFlight += 1
-        if let after = since.value {
+        if let after {
             store.messages(key, after: after, limit: limit) { result in
                 store.conversationState(key) { state in
                     let page = result.flatMap { p in state.map { (p, $0.lastSeq, $0.readMarks) } }
-                    hop.run { s, c in s.subscribed(c, id, name, since: after, page) }
+                    hop.run { s, c in s.subscribed(c, id, name, since: after, reset: reset, page) }
                 }
             }
         } else {
             store.conversationState(key) { state in
                 let page = state.map { (MessagePage(messages: [], more: false), $0.lastSeq, $0.readMarks) }
-                hop.run { s, c in s.subscribed(c, id, name, since: nil, page) }
+                hop.run { s, c in s.subscribed(c, id, name, since: nil, reset: false, page) }
             }
         }
     }
 
-    func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?,
+    func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?, reset: Bool,
                     _ result: Result<(MessagePage, Int64, [String: Int64]), StoreError>) {
         inFlight -= 1
         guard let sub = subscriptions[name] else { return } // unsubscribed meanwhile
@@ -79,6 +92,8 @@ extension Session {
                     w.key("user"); w.string(m.key)
                     w.key("seq"); w.int(m.value)
                 }
+                w.key("epoch"); w.string(chat.store.epoch)
+                if reset { w.key("reset"); w.bool(true) }
             }
             carryOut(step, c, sub) // the rest of the page follows as pushes, in order
         }

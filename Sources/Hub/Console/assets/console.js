@@ -411,6 +411,12 @@ class Session {
     this.on("broadcast", (b) => this.onBroadcast(b));
     this.on("assignment", () => this.loadConversations(true));
     this.on("revoked", (r) => this.onRevoked(r.channel));
+    // The hub's store has another epoch (restored or replaced): what is shown for the channel may
+    // hold messages the store no longer has; its messages follow again from seq 1.
+    this.on("reset", (r) => {
+      this.cache.delete(r.channel);
+      if (this.conv?.channel === r.channel) this.conv.clearMessages();
+    });
     this.on("error", (e) => {
       if (e.code === "forbidden" || e.code === "not_found") return; // a revoked channel's resubscribe
       if (e.message || e.code) toast(`Hub: ${errorText(e)}`, "error");
@@ -1730,6 +1736,13 @@ class ConversationView {
     let min = Infinity;
     for (const seq of this.els.keys()) if (seq < min) min = seq;
     return Number.isFinite(min) ? min : 0;
+  }
+
+  /** Forgets every shown message (their seqs are about to be delivered again). */
+  clearMessages() {
+    for (const li of this.els.values()) li.remove();
+    this.els.clear();
+    this.msgs.clear();
   }
 
   addMessage(m, fromHistory = false) {

@@ -14,8 +14,10 @@
 // - requests carry an integer `id`; replies settle the matching promise (with a timeout);
 // - the `auth` op is the first frame of every connection;
 // - reconnection with jittered exponential backoff, except after close 4001 / a refused token;
-// - every subscribed channel is re-subscribed with `since` = the last seq delivered, and
-//   `message` events come out once per seq, in order, with gaps fetched rather than skipped;
+// - every subscribed channel is re-subscribed with `since` = the last seq delivered (and the
+//   `epoch` it belongs to), and `message` events come out once per seq, in order, with gaps
+//   fetched rather than skipped; when the hub's store changed epoch (restored or replaced), a
+//   `reset` event {channel} comes first and the conversation is delivered again from seq 1;
 // - sends are queued per channel (in order) with a `client_msg_id` made once, and retried with
 //   it until the hub acknowledges them (a `duplicate: true` answer is a success).
 
@@ -23,7 +25,7 @@
 const PUSH_EVENTS = ["notification", "unread", "broadcast", "read", "typing", "join", "leave",
                      "status", "assignment", "revoked"];
 /** Event names the library itself uses; an unknown push type never shadows them. */
-const OWN_EVENTS = new Set(["state", "message", "auth", "error"]);
+const OWN_EVENTS = new Set(["state", "message", "auth", "error", "reset"]);
 /** Error codes after which retrying the same request cannot succeed. */
 const PERMANENT = new Set(["bad_request", "forbidden", "not_found", "too_large", "conflict", "unauthorized"]);
 /** Client-side close code for a connection the library gives up on (timeouts, offline). */
@@ -472,7 +474,8 @@ export class HubClient extends EventTarget {
    * A subscribe made while (re)connecting is sent once live; if it times out meanwhile the
    * channel stays remembered (unsubscribe() forgets it). forbidden/not_found forget it.
    * @param {string} channel
-   * @param {{since?: number}} [options] extension: start from this seq instead of "now"
+   * @param {{since?: number, epoch?: string}} [options] extension: start from this seq (of this
+   *   epoch, as a previous result's `epoch` said) instead of "now"
    * @returns {Promise<{last_seq: number, messages: object[], more: boolean, read_marks?: object[]}>}
    */
   subscribe(channel, options = {}) {
@@ -482,7 +485,7 @@ export class HubClient extends EventTarget {
     }
     let ch = this._channels.get(channel);
     if (!ch) {
-      ch = { name: channel, lastSeq: null, since: options.since ?? null, buffer: new Map(),
+      ch = { name: channel, lastSeq: null, since: options.since ?? null, epoch: options.epoch ?? null, buffer: new Map(),
              filling: false, inFlightOn: null, subscribers: [] };
       this._channels.set(channel, ch);
     }
@@ -506,9 +509,17 @@ export class HubClient extends EventTarget {
     ch.inFlightOn = ws;
     const since = ch.lastSeq ?? ch.since;
     const params = since == null ? { channel: ch.name } : { channel: ch.name, since };
+    if (since != null && ch.epoch != null) params.epoch = ch.epoch;
     this._rawRequest(ws, "subscribe", params, Date.now() + this.requestTimeoutMs).then(result => {
       if (ch.inFlightOn === ws) ch.inFlightOn = null;
       if (this._channels.get(ch.name) !== ch) return; // unsubscribed meanwhile
+      // Positions from another epoch mean nothing here: start again from the beginning.
+      if (result.reset) {
+        ch.lastSeq = 0;
+        ch.buffer.clear();
+        this._emit("reset", { channel: ch.name, epoch: result.epoch });
+      }
+      if (typeof result.epoch === "string") ch.epoch = result.epoch;
       // Without `since`, live messages start after last_seq.
       if (ch.lastSeq == null) ch.lastSeq = since ?? result.last_seq ?? 0;
       // The rest of a `more` catch-up follows as pushes, in order, before live ones.

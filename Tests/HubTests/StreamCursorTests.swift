@@ -1,0 +1,151 @@
+import XCTest
+@testable import Hub
+
+// A node's position in a conversation's stream, without sockets, a store or a bus: messages
+// from this node's commits and other nodes' arrive interleaved and sometimes lost; the node's
+// subscribers must see them in seq order, each once, with one store read per gap for the node.
+final class StreamCursorTests: XCTestCase {
+    private func message(_ seq: Int64) -> Publication {
+        Publication(channel: "conv:website:u1", frame: Bytes.frame(.text, Array("{\"seq\":\(seq)}".utf8)), seq: seq)
+    }
+
+    /// A simulated node: offers publications, runs timers and store reads when told, and
+    /// records what its Router would have been handed.
+    private struct Node {
+        var cursor = StreamCursor()
+        var delivered: [Int64] = []
+        var timerArmed = false
+        var fetches: [Int64] = []
+        /// The store: every committed seq.
+        var stored: Int64 = 0
+
+        mutating func offer(_ seq: Int64) {
+            let p = Publication(channel: "c", frame: Bytes.frame(.text, Array("{}".utf8)), seq: seq)
+            switch cursor.offer(p, seq: seq) {
+            case .deliver:
+                delivered.append(seq)
+                release()
+            case .drop, .hold: break
+            case .holdAndWait: timerArmed = true
+            }
+        }
+        mutating func release() { while let p = cursor.nextHeld() { delivered.append(p.seq ?? -1) } }
+        mutating func fireTimer() {
+            timerArmed = false
+            if case .fetch(let after) = cursor.gapTimerFired() { fetch(after: after) }
+        }
+        mutating func check() {
+            if case .fetch(let after) = cursor.check(storeLastSeq: stored) { fetch(after: after) }
+        }
+        /// Reads pages of 2 from the store until caught up.
+        mutating func fetch(after: Int64) {
+            fetches.append(after)
+            var from = after
+            while true {
+                let page = Array(stride(from: from + 1, through: min(from + 2, stored), by: 1))
+                for seq in page where cursor.fetched(seq: seq) { delivered.append(seq) }
+                switch cursor.pageDone(more: (page.last ?? from) < stored) {
+                case .fetch(let next): from = next; continue
+                case .done:
+                    release()
+                    if cursor.afterRelease() { timerArmed = true }
+                    return
+                }
+            }
+        }
+    }
+
+    func testInOrderMessagesGoStraightThrough() {
+        var n = Node()
+        _ = n.cursor.start(lastSeq: 0)
+        for seq in Int64(1)...5 { n.offer(seq) }
+        XCTAssertEqual(n.delivered, [1, 2, 3, 4, 5])
+        XCTAssertFalse(n.timerArmed)
+        XCTAssertEqual(n.cursor.position, 5)
+    }
+
+    func testAnOvertakenMessageIsWaitedForAndTheRestReleasedInOrder() {
+        var n = Node()
+        _ = n.cursor.start(lastSeq: 10)
+        n.offer(11); n.offer(13); n.offer(14)
+        XCTAssertEqual(n.delivered, [11])
+        XCTAssertTrue(n.timerArmed, "a gap arms the timer once")
+        n.offer(12) // arrives within the wait
+        XCTAssertEqual(n.delivered, [11, 12, 13, 14])
+        n.fireTimer()
+        XCTAssertEqual(n.fetches, [], "the gap closed before the timer: no store read")
+    }
+
+    func testALostMessageIsReadFromTheStoreOnceForTheNode() {
+        var n = Node()
+        _ = n.cursor.start(lastSeq: 0)
+        n.stored = 6
+        n.offer(1); n.offer(2); n.offer(4); n.offer(5); n.offer(6) // 3 lost on the bus
+        XCTAssertEqual(n.delivered, [1, 2])
+        n.fireTimer()
+        XCTAssertEqual(n.fetches, [2], "one read, from the position")
+        XCTAssertEqual(n.delivered, [1, 2, 3, 4, 5, 6], "the store's copies, then nothing twice")
+        n.offer(5); n.offer(7)
+        XCTAssertEqual(n.delivered, [1, 2, 3, 4, 5, 6, 7])
+    }
+
+    func testLiveMessagesDuringAFetchWaitAndDuplicatesAreDropped() {
+        var n = Node()
+        _ = n.cursor.start(lastSeq: 0)
+        n.offer(1); n.offer(3)
+        XCTAssertEqual(n.cursor.gapTimerFired(), .fetch(after: 1))
+        // While the read is out: 2 arrives live (held, the read brings it too), 4 arrives.
+        n.offer(2); n.offer(4)
+        XCTAssertEqual(n.delivered, [1], "nothing overtakes a fetch in flight")
+        XCTAssertTrue(n.cursor.fetched(seq: 2))
+        XCTAssertTrue(n.cursor.fetched(seq: 3))
+        XCTAssertEqual(n.cursor.pageDone(more: false), .done)
+        var released: [Int64] = []
+        while let p = n.cursor.nextHeld() { released.append(p.seq ?? -1) }
+        XCTAssertEqual(released, [4], "3 came from the store; 2 and 3 held copies dropped")
+        XCTAssertEqual(n.cursor.position, 4)
+        XCTAssertTrue(n.cursor.held.isEmpty)
+    }
+
+    func testALostLastMessageIsFoundByTheCheck() {
+        var n = Node()
+        _ = n.cursor.start(lastSeq: 0)
+        n.stored = 3
+        n.offer(1); n.offer(2) // 3 lost, and nothing after it shows the gap
+        XCTAssertFalse(n.timerArmed)
+        n.check()
+        XCTAssertEqual(n.delivered, [1, 2, 3])
+        n.check()
+        XCTAssertEqual(n.fetches, [2], "an up-to-date position reads nothing more")
+    }
+
+    func testBeforeTheStartEverythingPassesThroughAndThePositionNeverGoesBack() {
+        var n = Node()
+        n.offer(7); n.offer(5)
+        XCTAssertEqual(n.delivered, [7, 5], "passed through: each subscriber's own rule orders this window")
+        XCTAssertEqual(n.cursor.start(lastSeq: 6), .upToDate)
+        XCTAssertEqual(n.cursor.position, 7, "not below what already went out")
+        n.offer(7); n.offer(8)
+        XCTAssertEqual(n.delivered, [7, 5, 8])
+    }
+
+    func testAGapStillOpenAfterAReleaseIsWaitedForAgain() {
+        var n = Node()
+        _ = n.cursor.start(lastSeq: 0)
+        n.stored = 2
+        n.offer(1); n.offer(3); n.offer(6) // the store has only up to 2 when read; 4 and 5 still on their way
+        n.fireTimer()
+        XCTAssertEqual(n.delivered, [1, 2, 3])
+        XCTAssertTrue(n.timerArmed, "6 is still held behind a gap: wait again")
+        n.stored = 6
+        n.offer(4); n.offer(5)
+        XCTAssertEqual(n.delivered, [1, 2, 3, 4, 5, 6])
+    }
+
+    func testHeldPublicationsAreBounded() {
+        var c = StreamCursor()
+        _ = c.start(lastSeq: 0)
+        for seq in Int64(2)...Int64(StreamCursor.maxHeld + 100) { _ = c.offer(message(seq), seq: seq) }
+        XCTAssertEqual(c.held.count, StreamCursor.maxHeld, "past the cap the store read brings them instead")
+    }
+}
