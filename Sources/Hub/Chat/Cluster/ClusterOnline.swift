@@ -1,0 +1,90 @@
+import Core
+import Protocol
+
+// Who is online across nodes. This node's connections are counted in a local `OnlineUsers`
+// (the single-node class); every connect and disconnect is also counted in Redis (`online`
+// hash, per node and in total) by a Lua script that publishes `on`/`off` when a user's total
+// crosses zero. Reads (`isOnline`, `count(in:)`, `snapshot`, `byRole`) answer from local
+// state plus a mirror kept by those events and re-read in full after every reconnect and
+// periodically; they never wait for Redis.
+//
+// The per-user connection limit: the local check refuses at once, as on one node. Past it,
+// the script counts the connection and answers the user's total before it; at or over the
+// limit `overLimitElsewhere` runs (one Redis round trip after auth) and the session closes
+// the connection. A refused connection is counted like any other, so its close is an
+// ordinary disconnect. Redis unreachable: the local answer stands, and the node rewrites its
+// counts in Redis when the connection is back.
+final class ClusterOnline: OnlineRegistry {
+    let local = OnlineUsers()
+    private let wire: ClusterWire
+    /// user → role, cluster-wide, as last heard from Redis.
+    private let mirror = Locked<[String: Role]>([:])
+
+    init(wire: ClusterWire) { self.wire = wire }
+
+    func connected(_ user: SessionUser, limit: Int) -> Bool {
+        connected(user, limit: limit, overLimitElsewhere: {})
+    }
+
+    func connected(_ user: SessionUser, limit: Int, overLimitElsewhere: @escaping @Sendable () -> Void) -> Bool {
+        guard local.connected(user, limit: limit) else { return false }
+        let wire = self.wire
+        wire.eval(ClusterScripts.onlineConnect, keys: [wire.keys.online],
+                  args: [wire.nodeID, user.id, user.role.rawValue, wire.keys.state]) { r in
+            switch r {
+            case .success(let v):
+                if let before = v.integer, before >= Int64(clamping: limit) {
+                    Log.info("user_connection_limit_cluster", ["user": user.id, "limit": "\(limit)", "held": "\(before)"])
+                    overLimitElsewhere()
+                }
+            case .failure:
+                wire.resyncWanted.store(true, ordering: .relaxed)
+            }
+        }
+        return true
+    }
+
+    func disconnected(_ user: SessionUser) {
+        local.disconnected(user)
+        let wire = self.wire
+        wire.eval(ClusterScripts.onlineDisconnect, keys: [wire.keys.online], args: [wire.nodeID, user.id, wire.keys.state]) { r in
+            if case .failure = r { wire.resyncWanted.store(true, ordering: .relaxed) }
+        }
+    }
+
+    func isOnline(_ id: String) -> Bool {
+        local.isOnline(id) || mirror.withLock { $0[id] != nil }
+    }
+
+    func count(in audience: String) -> Int {
+        let everyone = roles()
+        if audience == "all" { return everyone.count }
+        guard let role = Role(rawValue: audience) else { return 0 }
+        return everyone.values.reduce(0) { $0 + ($1 == role ? 1 : 0) }
+    }
+
+    var byRole: [String: Int] {
+        var out: [String: Int] = [:]
+        for role in roles().values { out[role.rawValue, default: 0] += 1 }
+        return out
+    }
+
+    func snapshot() -> Set<String> {
+        let here = local.snapshot()
+        let there = mirror.withLock { Set($0.keys) }
+        return there.isSuperset(of: here) ? there : there.union(here)
+    }
+
+    /// Every user online anywhere, with their role.
+    private func roles() -> [String: Role] {
+        var all = mirror.withLock { $0 }
+        for e in local.entries() where all[e.id] == nil { all[e.id] = e.role }
+        return all
+    }
+
+    // MARK: fed by ClusterState
+
+    func heardOnline(_ id: String, role: Role) { mirror.withLock { $0[id] = role } }
+    func heardOffline(_ id: String) { mirror.withLock { $0[id] = nil } }
+    func replaceMirror(_ users: [String: Role]) { mirror.withLock { $0 = users } }
+}
