@@ -222,3 +222,43 @@ final class ClusterStateTests: XCTestCase {
         XCTAssertTrue(eventually { decisions.withLock { $0 }.map(\.kind) == ["join", "leave"] })
     }
 }
+
+// The stated bounds with the default timings (one test: it waits the full 7 s), and the
+// recovery of an assignment event its own node could not send.
+final class ClusterStateDefaultTimingTests: XCTestCase {
+    func testADeadNodesLeaveComesWithinSevenSecondsWithDefaultTimings() throws {
+        let bed = try ClusterTestBed()
+        defer { bed.tearDown() }
+        let timing = ClusterState.Timing()
+        XCTAssertEqual(timing.deadNodeBoundMs, 7_000)
+        let a = try bed.node("a", timing: timing), b = try bed.node("b", timing: timing)
+        let user = SessionUser(id: "c1", role: .client, name: "C", services: nil)
+        _ = a.presence.join("conv:web:c1", user)
+        XCTAssertTrue(eventually { b.presence.isPresent("conv:web:c1", "c1") })
+        // The worst case starts right after a heartbeat; wait for one so the measure is honest.
+        let beat = try bed.call(["GET", bed.keys.node("a")]).string
+        XCTAssertTrue(try eventually(3) { try bed.call(["GET", bed.keys.node("a")]).string != beat })
+        let stoppedAt = monotonicMillis()
+        a.stop(cleanup: false)
+        XCTAssertTrue(eventually(9) { bed.decisions("leave", user: "c1").count == 1 }, "expected the leave within 9 s")
+        let elapsed = monotonicMillis() - stoppedAt
+        print("dead node: leave published \(elapsed) ms after its last heartbeat")
+        XCTAssertLessThanOrEqual(elapsed, 7_000, "expected the leave within 7 s of the last heartbeat, took \(elapsed) ms")
+        XCTAssertGreaterThanOrEqual(elapsed, 5_000, "expected no reap before the TTL ran out, took \(elapsed) ms")
+    }
+
+    func testAnAssignmentEventThatCouldNotBeSentMakesEveryNodeReload() throws {
+        let bed = try ClusterTestBed()
+        defer { bed.tearDown() }
+        let key = ConversationKey(service: "web", clientId: "c1")
+        bed.store.withLock { $0 = [Assignment(conversation: key, agentId: "a1")] }
+        let a = try bed.node("a"), b = try bed.node("b")
+        // a stored a change whose event never left (Redis was away): a knows, b does not.
+        bed.store.withLock { $0 = [Assignment(conversation: key, agentId: "a2")] }
+        a.assignments.local.setAgent("a2", for: key)
+        a.state.wire.assignmentsUnsent.store(true, ordering: .relaxed)
+        try bed.kill(a, "commands")
+        XCTAssertTrue(eventually { b.assignments.agent(for: key) == "a2" }, "expected b told to reload once a is back")
+        XCTAssertEqual(b.revokes.withLock { $0 }, ["a1 conv:web:c1"])
+    }
+}

@@ -3,7 +3,8 @@ import Protocol
 
 // State every node of a cluster must agree on, behind interfaces a cluster implementation can
 // back. The classes in this folder (Presence, OnlineUsers, Directory) are the single-node
-// implementations: in memory, one lock each. Every method may be called from any loop thread
+// implementations: in memory, one lock each; Cluster/ holds the Redis-backed ones, which wrap
+// them (ClusterState builds all three). Every method may be called from any loop thread
 // and must not block on the network: a distributed implementation answers from a local copy
 // and updates the shared one in the background.
 

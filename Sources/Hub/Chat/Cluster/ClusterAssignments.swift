@@ -8,7 +8,8 @@ import Synchronization
 // state channel; every other node applies it on arrival and revokes, on this node, the
 // subscriptions of the agent who lost the conversation. Pub/sub may lose the event, so after
 // every reconnect to Redis (and at start) the node reloads the assignments from the store
-// (the truth) and revokes every subscription that lost access. A reload that raced with an
+// (the truth) and revokes every subscription that lost access; and a node whose own event
+// could not be sent tells every node to reload (`rl`) once its connection is back. A reload that raced with an
 // event heard meanwhile is run again, so an older read never undoes a newer change.
 final class ClusterAssignments: AssignmentDirectory {
     /// Reads every assignment from the store; nil when the store could not answer.
@@ -34,7 +35,12 @@ final class ClusterAssignments: AssignmentDirectory {
     func setAgent(_ agent: String?, for key: ConversationKey) {
         local.setAgent(agent, for: key)
         changes.add(1, ordering: .relaxed)
-        wire.fireAndForget(["PUBLISH", wire.keys.state, "as\n\(wire.nodeID)\n\(key.service)\n\(key.clientId)\n\(agent ?? "")"])
+        let wire = self.wire
+        let event = "as\n\(wire.nodeID)\n\(key.service)\n\(key.clientId)\n\(agent ?? "")"
+        wire.send(["PUBLISH", wire.keys.state, event]) { r in
+            // Lost: once Redis is back, every node is told to reload from the store.
+            if case .failure = r { wire.assignmentsUnsent.store(true, ordering: .relaxed) }
+        }
     }
 
     // MARK: fed by ClusterState

@@ -17,8 +17,13 @@ import Protocol
 final class ClusterOnline: OnlineRegistry {
     let local = OnlineUsers()
     private let wire: ClusterWire
-    /// user → role, cluster-wide, as last heard from Redis.
-    private let mirror = Locked<[String: Role]>([:])
+    /// Who is online cluster-wide, as last heard from Redis; `users` is `roles.keys` kept as a
+    /// set, so that `snapshot` hands it out without building one.
+    private struct Mirror {
+        var roles: [String: Role] = [:]
+        var users = Set<String>()
+    }
+    private let mirror = Locked(Mirror())
 
     init(wire: ClusterWire) { self.wire = wire }
 
@@ -53,7 +58,7 @@ final class ClusterOnline: OnlineRegistry {
     }
 
     func isOnline(_ id: String) -> Bool {
-        local.isOnline(id) || mirror.withLock { $0[id] != nil }
+        local.isOnline(id) || mirror.withLock { $0.users.contains(id) }
     }
 
     func count(in audience: String) -> Int {
@@ -71,20 +76,34 @@ final class ClusterOnline: OnlineRegistry {
 
     func snapshot() -> Set<String> {
         let here = local.snapshot()
-        let there = mirror.withLock { Set($0.keys) }
+        let there = mirror.withLock { $0.users }
         return there.isSuperset(of: here) ? there : there.union(here)
     }
 
     /// Every user online anywhere, with their role.
     private func roles() -> [String: Role] {
-        var all = mirror.withLock { $0 }
+        var all = mirror.withLock { $0.roles }
         for e in local.entries() where all[e.id] == nil { all[e.id] = e.role }
         return all
     }
 
     // MARK: fed by ClusterState
 
-    func heardOnline(_ id: String, role: Role) { mirror.withLock { $0[id] = role } }
-    func heardOffline(_ id: String) { mirror.withLock { $0[id] = nil } }
-    func replaceMirror(_ users: [String: Role]) { mirror.withLock { $0 = users } }
+    func heardOnline(_ id: String, role: Role) {
+        mirror.withLock { m in
+            m.roles[id] = role
+            m.users.insert(id)
+        }
+    }
+
+    func heardOffline(_ id: String) {
+        mirror.withLock { m in
+            m.roles[id] = nil
+            m.users.remove(id)
+        }
+    }
+
+    func replaceMirror(_ users: [String: Role]) {
+        mirror.withLock { $0 = Mirror(roles: users, users: Set(users.keys)) }
+    }
 }

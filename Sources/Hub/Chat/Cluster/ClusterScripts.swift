@@ -18,7 +18,8 @@
 //
 // Events on `P state` (text, "\n"-separated, the free-text field last):
 // `pj\n<channel>\n<user>\n<role>\n<name>`, `pl\n<channel>\n<user>`, `on\n<user>\n<role>`,
-// `off\n<user>`, `st\n<user>\n<status>`, `as\n<origin node>\n<service>\n<client>\n<agent or empty>`.
+// `off\n<user>`, `st\n<user>\n<status>`, `as\n<origin node>\n<service>\n<client>\n<agent or empty>`,
+// `rl\n<origin node>` (reload assignments from the store: an `as` of that node was lost).
 enum ClusterScripts {
     /// KEYS: p:<ch>, nchans:<node>. ARGV: node, user, info, channel, state channel.
     /// 1 when this is the user's first node in the channel (the caller publishes `join`).

@@ -48,8 +48,13 @@ final class ClusterState: @unchecked Sendable {
 
     // Loop thread only.
     var running = false
-    var timers: [TimerID] = []
+    var timers: [String: TimerID] = [:]
     var mirrorGeneration = 0
+    /// Events heard while a full re-read is under way, applied again on top of what it read
+    /// (a read may predate them); nil when no re-read is running.
+    var heardDuringRefresh: [[String]]?
+    /// Parts of the current re-read still out (online, presence).
+    var refreshPartsLeft = 0
     /// Dead nodes reaped by this node (stats and tests).
     var reapedNodes = 0
 
@@ -101,9 +106,9 @@ final class ClusterState: @unchecked Sendable {
             events.onMessage = { [weak self] _, m in self?.handle(m) }
             commands.start()
             events.start()
-            every(timing.heartbeatMs) { $0.heartbeat() }
-            every(timing.janitorMs) { $0.janitorTick() }
-            every(timing.mirrorRefreshMs) { $0.refreshMirrors() }
+            every("heartbeat", timing.heartbeatMs) { $0.heartbeat() }
+            every("janitor", timing.janitorMs) { $0.janitorTick() }
+            every("refresh", timing.mirrorRefreshMs) { $0.refreshMirrors() }
         }
     }
 
@@ -115,8 +120,8 @@ final class ClusterState: @unchecked Sendable {
         loop.execute { [self] loop in
             guard running else { return done() }
             running = false
-            for t in timers { loop.cancel(t) }
-            timers = []
+            for t in timers.values { loop.cancel(t) }
+            timers = [:]
             let finish = { [self] in
                 commands.close()
                 events.close()
@@ -135,13 +140,12 @@ final class ClusterState: @unchecked Sendable {
     }
 
     /// Runs `body` every `ms` while running.
-    private func every(_ ms: Int64, _ body: @escaping (ClusterState) -> Void) {
-        timers.append(loop.after(ms: ms) { [weak self] _ in
+    private func every(_ name: String, _ ms: Int64, _ body: @escaping (ClusterState) -> Void) {
+        timers[name] = loop.after(ms: ms) { [weak self] _ in
             guard let self, self.running else { return }
             body(self)
-            self.every(ms, body)
-        })
-        if timers.count > 16 { timers.removeFirst(timers.count - 16) }
+            self.every(name, ms, body)
+        }
     }
 
     // MARK: events
@@ -149,6 +153,11 @@ final class ClusterState: @unchecked Sendable {
     private func handle(_ m: InboundRing.Message) {
         guard let text = String(validating: m.payload, as: UTF8.self) else { return }
         let p = text.split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
+        heardDuringRefresh?.append(p)
+        apply(p)
+    }
+
+    private func apply(_ p: [String]) {
         switch (p.first, p.count) {
         case ("pj", 5): presence.heardJoin(p[1], ClusterWire.user(p[2], info: p[3] + "\n" + p[4]))
         case ("pl", 3): presence.heardLeave(p[1], p[2])
@@ -157,16 +166,19 @@ final class ClusterState: @unchecked Sendable {
         case ("st", 3): presence.heardStatus(p[1], p[2])
         case ("as", 5):
             assignments.heard(origin: p[1], ConversationKey(service: p[2], clientId: p[3]), agent: p[4].isEmpty ? nil : p[4])
+        case ("rl", 2):
+            if p[1] != nodeID { assignments.reload() }
         default:
-            Log.info("cluster_event_unknown", ["event": String(text.prefix(40))])
+            Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
         }
     }
 
     // MARK: repair
 
+    /// The heartbeat's answer runs the resync.
     private func commandsUp() {
+        wire.resyncWanted.store(true, ordering: .relaxed)
         heartbeat()
-        resync()
     }
 
     /// Rewrites this node's share of Redis from local state, and reloads assignments.
@@ -194,6 +206,14 @@ final class ClusterState: @unchecked Sendable {
             if case .failure = r { wire.resyncWanted.store(true, ordering: .relaxed) }
         }
         assignments.reload()
+        if wire.assignmentsUnsent.exchange(false, ordering: .relaxed) {
+            commands.send(["PUBLISH", keys.state, "rl\n" + nodeID]) { [self] r in
+                if case .failure = r {
+                    wire.assignmentsUnsent.store(true, ordering: .relaxed)
+                    wire.resyncWanted.store(true, ordering: .relaxed)
+                }
+            }
+        }
     }
 
     /// Re-reads the online hash and every presence hash into the mirrors.
@@ -201,14 +221,18 @@ final class ClusterState: @unchecked Sendable {
         guard running else { return }
         mirrorGeneration += 1
         let generation = mirrorGeneration
+        if heardDuringRefresh == nil { heardDuringRefresh = [] }
+        refreshPartsLeft = 2
         commands.send(["HGETALL", keys.online]) { [self] r in
-            guard generation == mirrorGeneration, case .success(let v) = r else { return }
+            guard generation == mirrorGeneration else { return }
+            guard case .success(let v) = r else { return refreshPartDone(nil) }
             let flat = v.strings
             var users: [String: Role] = [:]
             for i in stride(from: 0, to: flat.count - 1, by: 2) where flat[i].hasPrefix("r|") {
                 users[String(flat[i].dropFirst(2))] = Role(rawValue: flat[i + 1]) ?? .client
             }
             online.replaceMirror(users)
+            refreshPartDone { ["on", "off"].contains($0) }
         }
         scanPresence(cursor: "0", generation: generation, into: PresenceScan())
     }
@@ -219,12 +243,16 @@ final class ClusterState: @unchecked Sendable {
 
     private func scanPresence(cursor: String, generation: Int, into scan: PresenceScan) {
         commands.send(["SCAN", cursor, "MATCH", keys.presencePattern, "COUNT", "500"]) { [self] r in
-            guard generation == mirrorGeneration, case .success(let v) = r, let parts = v.elements, parts.count == 2 else { return }
+            guard generation == mirrorGeneration else { return }
+            guard case .success(let v) = r, let parts = v.elements, parts.count == 2 else { return refreshPartDone(nil) }
             let next = parts[0].string ?? "0"
             let found = parts[1].strings
             let finish = { [self] in
                 guard generation == mirrorGeneration else { return }
-                if next == "0" { presence.replaceMirror(scan.channels) } else { scanPresence(cursor: next, generation: generation, into: scan) }
+                if next == "0" {
+                    presence.replaceMirror(scan.channels)
+                    refreshPartDone { ["pj", "pl"].contains($0) }
+                } else { scanPresence(cursor: next, generation: generation, into: scan) }
             }
             guard !found.isEmpty else { return finish() }
             let prefixLength = keys.presence("").count
@@ -238,6 +266,16 @@ final class ClusterState: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// One part of a re-read is in (or failed: nil): the events heard meanwhile that it may
+    /// predate are applied again, in order (each is idempotent).
+    private func refreshPartDone(_ replays: ((String) -> Bool)?) {
+        if let replays, let heard = heardDuringRefresh {
+            for p in heard where p.first.map(replays) == true { apply(p) }
+        }
+        refreshPartsLeft -= 1
+        if refreshPartsLeft <= 0 { heardDuringRefresh = nil }
     }
 
     /// The members of one presence hash (flat field, value list).

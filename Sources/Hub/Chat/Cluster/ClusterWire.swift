@@ -25,6 +25,8 @@ final class ClusterWire: @unchecked Sendable {
     let commands: RedisConnection
     let hooks = Locked(Hooks())
     let resyncWanted = Atomic<Bool>(false)
+    /// An assignment event of this node could not be sent: other nodes must reload.
+    let assignmentsUnsent = Atomic<Bool>(false)
 
     init(nodeID: String, keys: ClusterKeys, loop: EventLoop, commands: RedisConnection) {
         self.nodeID = nodeID
@@ -37,6 +39,17 @@ final class ClusterWire: @unchecked Sendable {
     func eval(_ script: String, keys: [String], args: [String],
               _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void) {
         let command = ["EVAL", script, String(keys.count)] + keys + args
+        let commands = self.commands
+        loop.execute { _ in
+            commands.send(command) { r in
+                if case .failure(.server(let m)) = r { Log.error("cluster_script_failed", ["reason": m]) }
+                completion(r)
+            }
+        }
+    }
+
+    /// Sends a command; `completion` runs on the loop.
+    func send(_ command: [String], _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void) {
         let commands = self.commands
         loop.execute { _ in commands.send(command) { completion($0) } }
     }
