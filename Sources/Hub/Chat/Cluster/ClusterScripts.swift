@@ -1,3 +1,5 @@
+import COpenSSL
+
 // The Lua scripts that change cluster state in Redis. Each runs atomically, so every decision
 // that must be made once for the whole cluster ("this user's first connection in the channel
 // anywhere", "over the connection limit", "this node is dead") is made inside one of them, and
@@ -23,7 +25,7 @@
 enum ClusterScripts {
     /// KEYS: p:<ch>, nchans:<node>. ARGV: node, user, info, channel, state channel.
     /// 1 when this is the user's first node in the channel (the caller publishes `join`).
-    static let presenceJoin = """
+    static let presenceJoin = ClusterScript("""
     local f = 'c|'..ARGV[1]..'|'..ARGV[2]
     if redis.call('HSETNX', KEYS[1], f, '1') == 0 then return 0 end
     redis.call('HINCRBY', KEYS[2], ARGV[4], 1)
@@ -33,11 +35,11 @@ enum ClusterScripts {
       return 1
     end
     return 0
-    """
+    """)
 
     /// KEYS: p:<ch>, nchans:<node>. ARGV: node, user, channel, state channel.
     /// 1 when this was the user's last node in the channel (the caller publishes `leave`).
-    static let presenceLeave = """
+    static let presenceLeave = ClusterScript("""
     local f = 'c|'..ARGV[1]..'|'..ARGV[2]
     if redis.call('HDEL', KEYS[1], f) == 0 then return 0 end
     if redis.call('HINCRBY', KEYS[2], ARGV[3], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[3]) end
@@ -47,13 +49,13 @@ enum ClusterScripts {
       return 1
     end
     return 0
-    """
+    """)
 
     /// Makes one node's members of one channel exactly the given ones (after a reconnect or a
     /// reap of a node that was alive after all). KEYS: p:<ch>, nchans:<node>. ARGV: node,
     /// channel, state channel, then user, info pairs. Returns the cluster-wide changes as
     /// kind ('j'/'l'), user, info triples.
-    static let presenceSync = """
+    static let presenceSync = ClusterScript("""
     local node, ch, ctl = ARGV[1], ARGV[2], ARGV[3]
     local prefix = 'c|'..node..'|'
     local want = {}
@@ -89,12 +91,12 @@ enum ClusterScripts {
     end
     if kept > 0 then redis.call('HSET', KEYS[2], ch, kept) else redis.call('HDEL', KEYS[2], ch) end
     return out
-    """
+    """)
 
     /// KEYS: online. ARGV: node, user, role, state channel. Counts the connection in (always,
     /// so that the close of a refused one is symmetric) and returns the user's total before it:
     /// the caller refuses when that is at the limit already.
-    static let onlineConnect = """
+    static let onlineConnect = ClusterScript("""
     local t = tonumber(redis.call('HGET', KEYS[1], 't|'..ARGV[2]) or '0')
     redis.call('HINCRBY', KEYS[1], 'c|'..ARGV[1]..'|'..ARGV[2], 1)
     redis.call('HINCRBY', KEYS[1], 't|'..ARGV[2], 1)
@@ -103,10 +105,10 @@ enum ClusterScripts {
       redis.call('PUBLISH', ARGV[4], 'on\\n'..ARGV[2]..'\\n'..ARGV[3])
     end
     return t
-    """
+    """)
 
     /// KEYS: online. ARGV: node, user, state channel.
-    static let onlineDisconnect = """
+    static let onlineDisconnect = ClusterScript("""
     local f = 'c|'..ARGV[1]..'|'..ARGV[2]
     local c = tonumber(redis.call('HGET', KEYS[1], f) or '0')
     if c <= 0 then return 0 end
@@ -116,11 +118,11 @@ enum ClusterScripts {
       redis.call('PUBLISH', ARGV[3], 'off\\n'..ARGV[2])
     end
     return 1
-    """
+    """)
 
     /// Makes one node's connection counts exactly the given ones. KEYS: online. ARGV: node,
     /// state channel, then user, count, role triples.
-    static let onlineSync = """
+    static let onlineSync = ClusterScript("""
     local node, ctl = ARGV[1], ARGV[2]
     local prefix = 'c|'..node..'|'
     local want = {}
@@ -152,29 +154,29 @@ enum ClusterScripts {
       end
     end
     return 1
-    """
+    """)
 
     /// KEYS: janitor lease. ARGV: node, lease ms. 1 while this node holds the lease.
-    static let lease = """
+    static let lease = ClusterScript("""
     local v = redis.call('GET', KEYS[1])
     if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
     if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
     return 0
-    """
+    """)
 
     /// KEYS: nodes. ARGV: prefix. The watched nodes whose liveness key is gone.
-    static let deadNodes = """
+    static let deadNodes = ClusterScript("""
     local dead = {}
     for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       if redis.call('EXISTS', ARGV[1]..'node:'..n) == 0 then dead[#dead + 1] = n end
     end
     return dead
-    """
+    """)
 
     /// Removes everything of a dead node, unless it beat again meanwhile. KEYS: nchans:<node>,
     /// online, nodes, node:<node>. ARGV: node, prefix, state channel. Returns the presence
     /// leaves as channel, user, info triples (the caller publishes `leave` for each).
-    static let reap = """
+    static let reap = ClusterScript("""
     if redis.call('EXISTS', KEYS[4]) == 1 then return {} end
     local node, pre, ctl = ARGV[1], ARGV[2], ARGV[3]
     local prefix = 'c|'..node..'|'
@@ -211,5 +213,29 @@ enum ClusterScripts {
     end
     redis.call('ZREM', KEYS[3], node)
     return out
-    """
+    """)
+}
+
+/// A script and its SHA1, sent as EVALSHA (a presence change is then ~100 bytes, not the
+/// script's ~1 KB). Loaded with SCRIPT LOAD on every resync (after every reconnect); a
+/// NOSCRIPT answer counts as a failed command: local answer now, resync (and reload) next.
+struct ClusterScript: Sendable {
+    let source: String
+    let sha: String
+
+    init(_ source: String) {
+        self.source = source
+        var digest = [UInt8](repeating: 0, count: Int(SHA_DIGEST_LENGTH))
+        let input = Array(source.utf8)
+        input.withUnsafeBufferPointer { i in
+            digest.withUnsafeMutableBufferPointer { o in _ = SHA1(i.baseAddress, i.count, o.baseAddress) }
+        }
+        sha = digest.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
+    }
+
+    static let all: [ClusterScript] = [
+        ClusterScripts.presenceJoin, ClusterScripts.presenceLeave, ClusterScripts.presenceSync,
+        ClusterScripts.onlineConnect, ClusterScripts.onlineDisconnect, ClusterScripts.onlineSync,
+        ClusterScripts.lease, ClusterScripts.deadNodes, ClusterScripts.reap,
+    ]
 }

@@ -177,6 +177,9 @@ final class ClusterState: @unchecked Sendable {
 
     /// The heartbeat's answer runs the resync.
     private func commandsUp() {
+        // First on the new connection, so that later EVALSHAs find the scripts even after
+        // Redis restarted empty.
+        for script in ClusterScript.all { commands.send(["SCRIPT", "LOAD", script.source], nil) }
         wire.resyncWanted.store(true, ordering: .relaxed)
         heartbeat()
     }
@@ -185,6 +188,7 @@ final class ClusterState: @unchecked Sendable {
     func resync() {
         guard running else { return }
         wire.resyncWanted.store(false, ordering: .relaxed)
+        for script in ClusterScript.all { commands.send(["SCRIPT", "LOAD", script.source], nil) }
         let channels = presence.local.channelsSnapshot()
         commands.send(["HKEYS", keys.nodeChannels(nodeID)]) { [self] r in
             guard case .success(let v) = r else { return wire.resyncWanted.store(true, ordering: .relaxed) }
@@ -294,9 +298,8 @@ final class ClusterState: @unchecked Sendable {
         return out
     }
 
-    /// EVAL on the commands connection, from the loop thread.
-    func evalHere(_ script: String, keys: [String], args: [String], _ completion: @escaping RedisConnection.Completion) {
-        commands.send(["EVAL", script, String(keys.count)] + keys + args, completion)
+    func evalHere(_ script: ClusterScript, keys: [String], args: [String], _ completion: @escaping RedisConnection.Completion) {
+        wire.evalHere(script, keys: keys, args: args, completion)
     }
 }
 

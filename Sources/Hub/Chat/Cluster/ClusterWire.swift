@@ -36,15 +36,19 @@ final class ClusterWire: @unchecked Sendable {
     }
 
     /// Runs `script` in Redis; `completion` runs on the loop.
-    func eval(_ script: String, keys: [String], args: [String],
+    func eval(_ script: ClusterScript, keys: [String], args: [String],
               _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void) {
-        let command = ["EVAL", script, String(keys.count)] + keys + args
-        let commands = self.commands
-        loop.execute { _ in
-            commands.send(command) { r in
-                if case .failure(.server(let m)) = r { Log.error("cluster_script_failed", ["reason": m]) }
-                completion(r)
+        loop.execute { [self] _ in evalHere(script, keys: keys, args: args) { completion($0) } }
+    }
+
+    /// The same, from the loop thread.
+    func evalHere(_ script: ClusterScript, keys: [String], args: [String], _ completion: @escaping RedisConnection.Completion) {
+        commands.send(["EVALSHA", script.sha, String(keys.count)] + keys + args) { [self] r in
+            if case .failure(.server(let m)) = r {
+                Log.error("cluster_script_failed", ["reason": String(m.prefix(200))])
+                resyncWanted.store(true, ordering: .relaxed)
             }
+            completion(r)
         }
     }
 
