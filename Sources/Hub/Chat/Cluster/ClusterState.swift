@@ -307,3 +307,19 @@ enum ClusterStateError: Error, Equatable {
     case noEndpoint
     case invalidNodeID(String)
 }
+
+extension ClusterState {
+    /// Wires the hooks to a built ChatService (made with this state's registries): decisions
+    /// are published through its broker, revokes go to its Router (this node's subscribers;
+    /// each node revokes its own).
+    func wire(to chat: ChatService) {
+        let broker = chat.broker, router = chat.router
+        wire(membership: { kind, channel, user in broker.publish(.membership(kind, channel, user)) },
+             revoke: { channel, user in router.revoke(channel, user: user) })
+    }
+
+    /// Reads every assignment from `store` (for `loadAssignments`); nil on a store error.
+    static func assignmentLoader(_ store: Store) -> ClusterAssignments.Load {
+        { done in store.allAssignments { done(try? $0.get()) } }
+    }
+}
