@@ -262,3 +262,48 @@ final class ClusterStateDefaultTimingTests: XCTestCase {
         XCTAssertEqual(b.revokes.withLock { $0 }, ["a1 conv:web:c1"])
     }
 }
+
+// A resync (after a reconnect) while connects, disconnects, joins and leaves are still on
+// their way to Redis: what Redis holds afterwards equals the local counts, and each user's
+// join and leave decisions alternate.
+final class ClusterResyncRaceTests: XCTestCase {
+    func testResyncsInterleavedWithTrafficLeaveRedisEqualToLocalState() throws {
+        let bed = try ClusterTestBed()
+        defer { bed.tearDown() }
+        let a = try bed.node("a")
+        let users = (0..<8).map { SessionUser(id: "u\($0)", role: .client, name: "U\($0)", services: nil) }
+        let stop = Locked(false)
+        let resyncs = Thread {
+            while !stop.withLock({ $0 }) {
+                a.running.loop.execute { [state = a.state] _ in state.resync() }
+                Thread.sleep(forTimeInterval: 0.002)
+            }
+        }
+        resyncs.start()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<300 {
+                let u = users[(i + t) % users.count]
+                _ = a.online.connected(u, limit: 1_000)
+                _ = a.presence.join("conv:web:\(u.id)", u)
+                if i % 3 != 0 {
+                    a.online.disconnected(u)
+                    _ = a.presence.leave("conv:web:\(u.id)", u.id)
+                }
+            }
+        }
+        stop.withLock { $0 = true }
+        Thread.sleep(forTimeInterval: 0.5) // no resync after the traffic: the last ones raced with it
+        for u in users {
+            let local = a.online.local.entries().first { $0.id == u.id }?.count ?? 0
+            let stored = try bed.call(["HGET", bed.keys.online, "t|\(u.id)"]).string.flatMap { Int($0) } ?? 0
+            XCTAssertEqual(stored, local, "online total of \(u.id) in Redis")
+            let present = a.presence.local.isPresent("conv:web:\(u.id)", u.id)
+            let field = try bed.call(["HGET", bed.keys.presence("conv:web:\(u.id)"), "c|a|\(u.id)"])
+            XCTAssertEqual(field != .null, present, "presence of \(u.id) in Redis")
+            let kinds = bed.decisions.withLock { $0 }.filter { $0.user == u.id }.map(\.kind)
+            let alternating = kinds.enumerated().allSatisfy { $0.element == ($0.offset % 2 == 0 ? "join" : "leave") }
+            XCTAssertTrue(alternating, "\(u.id): expected join, leave, join… got \(kinds.prefix(12))")
+            XCTAssertEqual(kinds.last == "join", present, "\(u.id): the last decision matches presence")
+        }
+    }
+}

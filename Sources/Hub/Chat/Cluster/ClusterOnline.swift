@@ -24,6 +24,10 @@ final class ClusterOnline: OnlineRegistry {
         var users = Set<String>()
     }
     private let mirror = Locked(Mirror())
+    /// Per user, the connects minus disconnects counted locally whose script has not been
+    /// sent yet (still in the loop's mailbox). A resync writes the local counts minus these,
+    /// so the scripts that follow it land on the right totals. Taken before `local`'s lock.
+    private let unsent = Locked<[String: Int]>([:])
 
     init(wire: ClusterWire) { self.wire = wire }
 
@@ -32,10 +36,14 @@ final class ClusterOnline: OnlineRegistry {
     }
 
     func connected(_ user: SessionUser, limit: Int, overLimitElsewhere: @escaping @Sendable () -> Void) -> Bool {
-        guard local.connected(user, limit: limit) else { return false }
+        let local = self.local
+        guard unsent.withLock({ u in
+            guard local.connected(user, limit: limit) else { return false }
+            u[user.id, default: 0] += 1
+            return true
+        }) else { return false }
         let wire = self.wire
-        wire.eval(ClusterScripts.onlineConnect, keys: [wire.keys.online],
-                  args: [wire.nodeID, user.id, user.role.rawValue, wire.keys.state]) { r in
+        send(user.id, delta: 1, ClusterScripts.onlineConnect, args: [wire.nodeID, user.id, user.role.rawValue, wire.keys.state]) { r in
             switch r {
             case .success(let v):
                 if let before = v.integer, before >= Int64(clamping: limit) {
@@ -50,10 +58,38 @@ final class ClusterOnline: OnlineRegistry {
     }
 
     func disconnected(_ user: SessionUser) {
-        local.disconnected(user)
+        let local = self.local
+        unsent.withLock { u in
+            local.disconnected(user)
+            u[user.id, default: 0] -= 1
+        }
         let wire = self.wire
-        wire.eval(ClusterScripts.onlineDisconnect, keys: [wire.keys.online], args: [wire.nodeID, user.id, wire.keys.state]) { r in
+        send(user.id, delta: -1, ClusterScripts.onlineDisconnect, args: [wire.nodeID, user.id, wire.keys.state]) { r in
             if case .failure = r { wire.resyncWanted.store(true, ordering: .relaxed) }
+        }
+    }
+
+    /// Sends a counting script from the loop, taking its delta out of `unsent` as it goes.
+    private func send(_ userID: String, delta: Int, _ script: ClusterScript, args: [String],
+                      _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void) {
+        let wire = self.wire, unsent = self.unsent
+        wire.loop.execute { _ in
+            unsent.withLock { u in
+                let left = (u[userID] ?? 0) - delta
+                u[userID] = left == 0 ? nil : left
+            }
+            wire.evalHere(script, keys: [wire.keys.online], args: args) { completion($0) }
+        }
+    }
+
+    /// This node's connection counts as Redis should hold them before the scripts not sent yet.
+    func countsToSync() -> [(id: String, role: Role, count: Int)] {
+        let local = self.local
+        return unsent.withLock { u in
+            local.entries().compactMap { e in
+                let n = e.count - (u[e.id] ?? 0)
+                return n > 0 ? (e.id, e.role, n) : nil
+            }
         }
     }
 

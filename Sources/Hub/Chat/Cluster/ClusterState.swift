@@ -189,9 +189,12 @@ final class ClusterState: @unchecked Sendable {
         guard running else { return }
         wire.resyncWanted.store(false, ordering: .relaxed)
         for script in ClusterScript.all { commands.send(["SCRIPT", "LOAD", script.source], nil) }
-        let channels = presence.local.channelsSnapshot()
         commands.send(["HKEYS", keys.nodeChannels(nodeID)]) { [self] r in
             guard case .success(let v) = r else { return wire.resyncWanted.store(true, ordering: .relaxed) }
+            // Taken now, on the loop, right before the syncs are sent: a join or leave counted
+            // locally but not sent yet is still in the loop's mailbox, goes after the sync, and
+            // finds its work done (both are idempotent per node), so nothing is announced twice.
+            let channels = presence.local.channelsSnapshot()
             for channel in Set(v.strings).union(channels.keys) {
                 var args = [nodeID, channel, keys.state]
                 for m in channels[channel] ?? [] { args += [m.id, m.role.rawValue + "\n" + m.name] }
@@ -205,7 +208,7 @@ final class ClusterState: @unchecked Sendable {
             }
         }
         var args = [nodeID, keys.state]
-        for e in online.local.entries() { args += [e.id, String(e.count), e.role.rawValue] }
+        for e in online.countsToSync() { args += [e.id, String(e.count), e.role.rawValue] }
         evalHere(ClusterScripts.onlineSync, keys: [keys.online], args: args) { [self] r in
             if case .failure = r { wire.resyncWanted.store(true, ordering: .relaxed) }
         }
