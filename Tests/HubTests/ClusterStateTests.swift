@@ -74,6 +74,21 @@ final class ClusterStateTests: XCTestCase {
         XCTAssertEqual(try bed.call(["ZSCORE", bed.keys.nodes, "a"]), .null, "expected a gone from the watched nodes")
     }
 
+    func testAGracefulStopRemovesTheNodesMembersAtOnce() throws {
+        let bed = try ClusterTestBed()
+        defer { bed.tearDown() }
+        let a = try bed.node("a"), b = try bed.node("b")
+        _ = a.presence.join(channel, client)
+        _ = a.online.connected(client, limit: 20)
+        XCTAssertTrue(eventually { b.presence.isPresent(self.channel, "c1") && b.online.isOnline("c1") })
+        let started = monotonicMillis()
+        a.stop(cleanup: true)
+        XCTAssertEqual(bed.decisions("leave", user: "c1").map(\.node), ["a"], "the stopping node publishes its own leaves")
+        XCTAssertTrue(eventually { !b.presence.isPresent(self.channel, "c1") && !b.online.isOnline("c1") })
+        XCTAssertLessThan(monotonicMillis() - started, 500, "no wait for the janitor")
+        XCTAssertEqual(try bed.call(["ZSCORE", bed.keys.nodes, "a"]), .null)
+    }
+
     func testReconnectingToAnotherNodeWithinTheBoundMakesNoLeaveOrJoin() throws {
         let bed = try ClusterTestBed()
         defer { bed.tearDown() }

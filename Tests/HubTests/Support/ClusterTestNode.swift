@@ -61,9 +61,7 @@ final class ClusterTestNode: @unchecked Sendable {
     func stop(cleanup: Bool = true) {
         guard !stopped else { return }
         stopped = true
-        let done = DispatchSemaphore(value: 0)
-        state.stop(cleanup: cleanup) { done.signal() }
-        _ = done.wait(timeout: .now() + 5)
+        state.stopAndWait(cleanup: cleanup)
         running.stop()
     }
 

@@ -1,4 +1,5 @@
 import Core
+import Dispatch
 import Persistence
 import Protocol
 
@@ -137,6 +138,14 @@ final class ClusterState: @unchecked Sendable {
                 if !finished { finished = true; loop.cancel(deadline); finish() }
             }
         }
+    }
+
+    /// `stop`, waiting for it at most `seconds`. Never call it on `loop`'s thread (the stop
+    /// runs there); call it before the loops shut down, while the broker can still publish.
+    func stopAndWait(cleanup: Bool = true, seconds: Double = 3) {
+        let done = DispatchSemaphore(value: 0)
+        stop(cleanup: cleanup, deadlineMs: Int64(seconds * 1000) - 200) { done.signal() }
+        _ = done.wait(timeout: .now() + seconds)
     }
 
     /// Runs `body` every `ms` while running.
