@@ -72,6 +72,9 @@ final class ClusterStateTests: XCTestCase {
         XCTAssertTrue(b.presence.isPresent(channel, "a1"), "b's own member stays")
         XCTAssertEqual(bed.decisions("leave", user: "a1"), [])
         XCTAssertEqual(try bed.call(["ZSCORE", bed.keys.nodes, "a"]), .null, "expected a gone from the watched nodes")
+        XCTAssertEqual(b.state.counters.values["cluster_reaped_nodes"], 1)
+        XCTAssertEqual(b.state.counters.values["cluster_reaped_leaves"], 1)
+        XCTAssertEqual(b.state.counters.values["cluster_redis_up"], 1)
     }
 
     func testAGracefulStopRemovesTheNodesMembersAtOnce() throws {

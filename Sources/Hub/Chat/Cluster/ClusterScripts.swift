@@ -15,8 +15,8 @@ import COpenSSL
 // - `P node:<node>`    STRING, PX = node TTL: alive while it exists (heartbeat)
 // - `P nodes`          ZSET  node → last heartbeat (ms): the nodes the janitor watches
 // - `P janitor`        STRING, PX = lease: the node that runs the janitor
-// Node ids come first in fields (`c|<node>|<user>`) because the hub chooses them (no `|`);
-// user ids may contain anything.
+// Node ids come first in fields (`c|<node>|<user>`): ClusterState admits no `|` in them, so
+// the user id is whatever follows (contract user ids have neither `|` nor newlines either).
 //
 // Events on `P state` (text, "\n"-separated, the free-text field last):
 // `pj\n<channel>\n<user>\n<role>\n<name>`, `pl\n<channel>\n<user>`, `on\n<user>\n<role>`,

@@ -2,6 +2,7 @@ import Core
 import Dispatch
 import Persistence
 import Protocol
+import Synchronization
 
 // The state every node of a cluster must agree on (presence, who is online, assignments),
 // kept in Redis and mirrored on every node: the one entry point the hub wires. It owns two
@@ -56,8 +57,10 @@ final class ClusterState: @unchecked Sendable {
     var heardDuringRefresh: [[String]]?
     /// Parts of the current re-read still out (online, presence).
     var refreshPartsLeft = 0
-    /// Dead nodes reaped by this node (stats and tests).
-    var reapedNodes = 0
+    /// What this node's cluster state did, for stats and logs; any thread may read it.
+    let counters = ClusterCounters()
+    /// Dead nodes reaped by this node.
+    var reapedNodes: Int { counters.reapedNodes.load(ordering: .relaxed) }
 
     /// - endpoints: the `--broker` instances; state lives on the first.
     /// - clusterName: prefix of every key and channel (`<name>:`).
@@ -99,6 +102,7 @@ final class ClusterState: @unchecked Sendable {
             guard !running else { return }
             running = true
             commands.onUp = { [weak self] _ in self?.commandsUp() }
+            commands.onDown = { [weak self] _ in self?.counters.redisUp.store(false, ordering: .relaxed) }
             events.onUp = { [weak self] c in c.subscribe([self?.keys.state].compactMap { $0 }) }
             events.onSubscription = { [weak self] _, kind, channel in
                 guard let self, kind == "subscribe", channel == self.keys.state else { return }
@@ -186,6 +190,7 @@ final class ClusterState: @unchecked Sendable {
 
     /// The heartbeat's answer runs the resync.
     private func commandsUp() {
+        counters.redisUp.store(true, ordering: .relaxed)
         // First on the new connection, so that later EVALSHAs find the scripts even after
         // Redis restarted empty.
         for script in ClusterScript.all { commands.send(["SCRIPT", "LOAD", script.source], nil) }
@@ -197,6 +202,7 @@ final class ClusterState: @unchecked Sendable {
     func resync() {
         guard running else { return }
         wire.resyncWanted.store(false, ordering: .relaxed)
+        counters.resyncs.add(1, ordering: .relaxed)
         for script in ClusterScript.all { commands.send(["SCRIPT", "LOAD", script.source], nil) }
         commands.send(["HKEYS", keys.nodeChannels(nodeID)]) { [self] r in
             guard case .success(let v) = r else { return wire.resyncWanted.store(true, ordering: .relaxed) }
@@ -236,6 +242,7 @@ final class ClusterState: @unchecked Sendable {
     func refreshMirrors() {
         guard running else { return }
         mirrorGeneration += 1
+        counters.mirrorReads.add(1, ordering: .relaxed)
         let generation = mirrorGeneration
         if heardDuringRefresh == nil { heardDuringRefresh = [] }
         refreshPartsLeft = 2
@@ -312,6 +319,23 @@ final class ClusterState: @unchecked Sendable {
 
     func evalHere(_ script: ClusterScript, keys: [String], args: [String], _ completion: @escaping RedisConnection.Completion) {
         wire.evalHere(script, keys: keys, args: args, completion)
+    }
+}
+
+/// Counts of what a node's cluster state did (each only grows).
+final class ClusterCounters: Sendable {
+    let resyncs = Atomic<Int>(0)
+    let mirrorReads = Atomic<Int>(0)
+    let reapedNodes = Atomic<Int>(0)
+    let reapedLeaves = Atomic<Int>(0)
+    /// Whether the commands connection is up now (for health checks).
+    let redisUp = Atomic<Bool>(false)
+
+    /// For the hub's stats, by metric-style name.
+    var values: [String: Int] {
+        ["cluster_resyncs": resyncs.load(ordering: .relaxed), "cluster_mirror_reads": mirrorReads.load(ordering: .relaxed),
+         "cluster_reaped_nodes": reapedNodes.load(ordering: .relaxed), "cluster_reaped_leaves": reapedLeaves.load(ordering: .relaxed),
+         "cluster_redis_up": redisUp.load(ordering: .relaxed) ? 1 : 0]
     }
 }
 

@@ -37,7 +37,8 @@ extension ClusterState {
                 for node in v.strings where node != self.nodeID {
                     self.reap(node) { [weak self] leaves in
                         guard let self, let leaves else { return }
-                        self.reapedNodes += 1
+                        self.counters.reapedNodes.add(1, ordering: .relaxed)
+                        self.counters.reapedLeaves.add(leaves, ordering: .relaxed)
                         Log.info("cluster_node_reaped", ["node": node, "by": self.nodeID, "leaves": "\(leaves)"])
                     }
                 }
