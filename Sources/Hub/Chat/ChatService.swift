@@ -18,8 +18,8 @@ final class ChatService: Sendable {
     let verifier: JWTVerifier
     let limits: ChatLimits
     let metrics: HubMetrics
-    let presence: any PresenceRegistry = Presence()
-    let online: any OnlineRegistry = OnlineUsers()
+    let presence: any PresenceRegistry
+    let online: any OnlineRegistry
     let pushes: BatchRecorder<PushedNotification>
     let seen: BatchRecorder<UserSeen>
     /// Users this process stored from their token claims, by a hash of those claims: a
@@ -33,8 +33,11 @@ final class ChatService: Sendable {
     let unauthenticated = Atomic<Int>(0)
 
     init(store: Store & NotificationStore, directory: any AssignmentDirectory, router: Router, broker: Broker? = nil, verifier: JWTVerifier,
-         limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters()) {
+         limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters(),
+         presence: any PresenceRegistry = Presence(), online: any OnlineRegistry = OnlineUsers()) {
         self.counters = counters
+        self.presence = presence
+        self.online = online
         self.store = store
         self.notifications = store
         self.directory = directory

@@ -30,6 +30,22 @@ final class Directory: Sendable {
         }
     }
 
+    /// Makes the assignments exactly `list` (a reload from the store). Returns every
+    /// conversation whose agent changed, with the agent who lost it.
+    func replace(with list: [Assignment]) -> [(key: ConversationKey, lost: String)] {
+        state.withLock { s in
+            var wanted: [ConversationKey: String] = [:]
+            for a in list { wanted[a.conversation] = a.agentId }
+            var lost: [(key: ConversationKey, lost: String)] = []
+            for (key, agent) in s.agentOf where wanted[key] != agent {
+                lost.append((key, agent))
+                s.set(nil, key)
+            }
+            for (key, agent) in wanted where s.agentOf[key] != agent { s.set(agent, key) }
+            return lost
+        }
+    }
+
     func agent(for key: ConversationKey) -> String? {
         state.withLock { $0.agentOf[key] }
     }

@@ -42,6 +42,11 @@ final class OnlineUsers: Sendable {
         }
     }
 
+    /// Every user connected here, with their role and number of connections.
+    func entries() -> [(id: String, role: Role, count: Int)] {
+        state.withLock { s in s.connections.map { ($0.key, $0.value.role, $0.value.count) } }
+    }
+
     func isOnline(_ id: String) -> Bool { state.withLock { $0.connections[id] != nil } }
 
     /// Every user online now, as a value for work that must not call back in (a fan-out chunk

@@ -57,11 +57,28 @@ final class Presence: Sendable {
     }
 
     func online(_ channel: String) -> [(member: Member, status: String)] {
+        online(channel, adding: [:])
+    }
+
+    /// The channel's members here and `others` (members elsewhere, by id), sorted by id.
+    func online(_ channel: String, adding others: [String: Member]) -> [(member: Member, status: String)] {
         state.withLock { s in
-            (s.channels[channel] ?? [:]).values.sorted { $0.id < $1.id }.map { m in
+            let here = s.channels[channel] ?? [:]
+            let all = others.isEmpty ? here : here.merging(others) { mine, _ in mine }
+            return all.values.sorted { $0.id < $1.id }.map { m in
                 (m, s.status[m.id] ?? (m.role == .client ? "online" : "available"))
             }
         }
+    }
+
+    /// The user's entry in the channel on this node, if joined.
+    func member(_ channel: String, _ userID: String) -> Member? {
+        state.withLock { $0.channels[channel]?[userID] }
+    }
+
+    /// Every channel with members on this node, and its members.
+    func channelsSnapshot() -> [String: [Member]] {
+        state.withLock { s in s.channels.mapValues { Array($0.values) } }
     }
 
     func setStatus(_ userID: String, _ status: String) {

@@ -3,7 +3,8 @@ import Protocol
 
 // State every node of a cluster must agree on, behind interfaces a cluster implementation can
 // back. The classes in this folder (Presence, OnlineUsers, Directory) are the single-node
-// implementations: in memory, one lock each. Every method may be called from any loop thread
+// implementations: in memory, one lock each; Cluster/ holds the Redis-backed ones, which wrap
+// them (ClusterState builds all three). Every method may be called from any loop thread
 // and must not block on the network: a distributed implementation answers from a local copy
 // and updates the shared one in the background.
 
@@ -25,6 +26,10 @@ protocol PresenceRegistry: Sendable {
 protocol OnlineRegistry: Sendable {
     /// Counts the connection in, unless the user already holds `limit` (false then).
     func connected(_ user: SessionUser, limit: Int) -> Bool
+    /// The same, for an implementation that learns later that other nodes already hold
+    /// `limit` of the user's connections: true now, then `overLimitElsewhere` runs once
+    /// (on any thread) and the caller closes the connection as if refused.
+    func connected(_ user: SessionUser, limit: Int, overLimitElsewhere: @escaping @Sendable () -> Void) -> Bool
     func disconnected(_ user: SessionUser)
     func isOnline(_ id: String) -> Bool
     /// Users online in a broadcast audience: "all" or a role.
@@ -44,6 +49,13 @@ protocol AssignmentDirectory: Sendable {
     func setAgent(_ agent: String?, for key: ConversationKey)
     func allConversations() -> [ConversationKey]
     func conversations(ofAgent agent: String) -> [ConversationKey]
+}
+
+extension OnlineRegistry {
+    /// One node: the answer now is the whole answer.
+    func connected(_ user: SessionUser, limit: Int, overLimitElsewhere: @escaping @Sendable () -> Void) -> Bool {
+        connected(user, limit: limit)
+    }
 }
 
 extension Presence: PresenceRegistry {}

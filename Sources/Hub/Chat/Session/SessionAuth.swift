@@ -17,7 +17,11 @@ extension Session {
             return
         }
         let u = SessionUser(id: claims.sub, role: claims.role, name: claims.name, services: claims.services)
-        guard chat.online.connected(u, limit: chat.limits.maxConnectionsPerUser) else {
+        // Several nodes: other nodes' connections are counted one Redis round trip later;
+        // over the limit then, this connection is closed as if refused here.
+        let hop = SessionHop(loop: c.loop, id: c.id)
+        guard chat.online.connected(u, limit: chat.limits.maxConnectionsPerUser,
+                                    overLimitElsewhere: { hop.run { _, c in c.close(.policyViolation, reason: "too many connections for this user") } }) else {
             Log.info("user_connection_limit", ["conn": "\(c.id)", "user": u.id, "limit": "\(chat.limits.maxConnectionsPerUser)"])
             replyError(c, requestID, .rateLimited, "\(u.id) already has \(chat.limits.maxConnectionsPerUser) connections")
             c.close(.policyViolation, reason: "too many connections for this user")
