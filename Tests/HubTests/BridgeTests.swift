@@ -227,7 +227,8 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(stats.status, 200)
         XCTAssertEqual(stats.json["users_online"]?.intValue, 2, stats.text)
         XCTAssertEqual(stats.json["agents_online"]?.intValue, 1)
-        XCTAssertGreaterThanOrEqual(stats.json["websockets"]?.intValue ?? 0, 2)
+        // This process's sockets: with several nodes, the two clients are on two of them.
+        XCTAssertGreaterThanOrEqual(stats.json["websockets"]?.intValue ?? 0, hub.topology.nodes == 1 ? 2 : 1)
         let today = stats.json["days"]?.arrayValue?.first { $0["service"]?.stringValue == "website" }
         XCTAssertEqual(today?["messages"]?.intValue, 1, stats.text)
         if hub.database == nil {

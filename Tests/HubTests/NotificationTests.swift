@@ -275,8 +275,9 @@ final class NotificationTests: XCTestCase {
         for i in 1...3 {
             _ = try wes.result("send", ["channel": "conv:website:ann", "text": .string("update \(i)"), "client_msg_id": .string("w\(i)")])
             let n = try ann.push("notification")
-            // A WebSocket send counts the notifications it writes, as a bridge post does.
-            XCTAssertEqual(try notificationsStored(), storedBefore.map { $0 + Int64(i) })
+            // A WebSocket send counts the notifications it writes, as a bridge post does (a
+            // count of this process: with several nodes, of the node the bridge call reached).
+            if hub.topology.nodes == 1 { XCTAssertEqual(try notificationsStored(), storedBefore.map { $0 + Int64(i) }) }
             XCTAssertEqual(n["category"]?.stringValue, "messages")
             XCTAssertEqual(n["service"]?.stringValue, "website")
             XCTAssertEqual(n["data"]?["channel"]?.stringValue, "conv:website:ann")

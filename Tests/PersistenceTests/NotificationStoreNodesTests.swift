@@ -138,17 +138,19 @@ private struct TwoNodes {
         guard case .fresh(let f) = try a.answer({ a.store.startFanout(NotificationContract.content, audience: "all", now: 1_000, claim: nil, completion: $0) }) else {
             return XCTFail("started")
         }
-        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: 2_000, completion: $0) }, [],
-                       "the starting node runs it: its lease is live")
+        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: 2_000, completion: $0) }, [f.id],
+                       "unowned until its first step: a resume may take it (its node may have stopped before that step)")
+        XCTAssertEqual(try a.answer { a.store.claimUnfinishedFanouts(node: "c", now: 3_000, completion: $0) }, [],
+                       "b's lease is live")
         _ = try a.answer { a.store.fanoutStep(f.id, limit: 1, now: 50_000, emailDelayMs: 0, online: [], completion: $0) }
         let renewed = 50_000 + PostgresStore.fanoutLeaseMs
-        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: renewed - 1, completion: $0) }, [],
+        XCTAssertEqual(try a.answer { a.store.claimUnfinishedFanouts(node: "c", now: renewed - 1, completion: $0) }, [],
                        "a step renews the lease")
-        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: renewed, completion: $0) }, [f.id],
-                       "no step for a whole lease: the node is gone, b takes it over")
-        XCTAssertEqual(try a.answer { a.store.claimUnfinishedFanouts(node: "a", now: renewed + 1, completion: $0) }, [],
-                       "now b holds it")
-        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: renewed + 2, completion: $0) }, [f.id],
+        XCTAssertEqual(try a.answer { a.store.claimUnfinishedFanouts(node: "c", now: renewed, completion: $0) }, [f.id],
+                       "no step for a whole lease: its node is gone, c takes it over")
+        XCTAssertEqual(try b.answer { b.store.claimUnfinishedFanouts(node: "b", now: renewed + 1, completion: $0) }, [],
+                       "now c holds it")
+        XCTAssertEqual(try a.answer { a.store.claimUnfinishedFanouts(node: "c", now: renewed + 2, completion: $0) }, [f.id],
                        "its holder may claim it again (a restart with the same node id)")
     }
 

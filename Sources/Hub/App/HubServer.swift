@@ -26,6 +26,8 @@ final class HubServer {
     private var pruneTimer: DispatchSourceTimer?
     /// The bus between nodes (nil: one node, the in-process broker).
     let redisBroker: RedisBroker?
+    /// Presence, who is online, the connection limit and assignments across nodes (nil: one node).
+    let cluster: ClusterState?
 
     struct StartError: Error, CustomStringConvertible {
         let description: String
@@ -93,15 +95,34 @@ final class HubServer {
             clusterBroker = RedisBroker(router: router, loops: loops, endpoints: c.brokers, nodeID: c.nodeID, store: store, options: options)
         }
         redisBroker = clusterBroker
-        chat = ChatService(store: store, directory: directory, router: router, broker: clusterBroker,
-                           verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
+        var state: ClusterState?
+        if !c.brokers.isEmpty {
+            do {
+                state = try ClusterState(endpoints: c.brokers, clusterName: c.clusterName, nodeID: c.nodeID, loop: loops[0],
+                                         directory: directory, loadAssignments: ClusterState.assignmentLoader(store))
+            } catch {
+                store.close()
+                throw StartError(description: "cannot start the cluster state: \(error)")
+            }
+        }
+        cluster = state
+        if let state {
+            chat = ChatService(store: store, directory: state.assignments, router: router, broker: clusterBroker,
+                               verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters,
+                               presence: state.presence, online: state.online)
+            state.wire(to: chat)
+        } else {
+            chat = ChatService(store: store, directory: directory, router: router, broker: clusterBroker,
+                               verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
+        }
         link = HubLink(chat: chat)
         let online = chat.online
         notifier = Notifier(store: store, live: link, onlineUsers: { online.snapshot() }, metrics: metrics,
-                            emailDelayMs: c.emailFallbackDelayMs)
+                            emailDelayMs: c.emailFallbackDelayMs, node: c.nodeID)
         var mail = Mailer.Settings(smtp: c.smtpConfiguration)
         mail.retryBaseMs = c.smtpRetryMs
         mail.pollMs = c.mailPollMs
+        mail.node = c.nodeID
         mailer = Mailer(store: store, live: link, metrics: metrics, settings: mail)
         var bridgeSettings = BridgeAPI.Settings(keys: c.bridgeKeys, jwtSecret: secret)
         bridgeSettings.smtpConfigured = mail.smtp != nil
@@ -143,9 +164,12 @@ final class HubServer {
 
     func start() {
         redisBroker?.start() // queued on the loops: connected once they run, before the first client
+        cluster?.start()
         for loop in loops { loop.start() }
         mailer.start()
         notifier.resumeUnfinished()
+        // On a shared database a fan-out whose node died is taken over by another.
+        if case .postgres = configuration.storeLocation { notifier.keepResuming(everyMs: 30_000) }
         // Idempotency-Key answers are kept two days (the contract promises at least one).
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now() + 60, repeating: 600)
@@ -158,6 +182,9 @@ final class HubServer {
     /// Closes every WebSocket with 1001, lets output drain, and returns when every loop has
     /// stopped (or the deadline forced them).
     func shutdown(deadlineMs: Int64 = 5_000) {
+        // This node's members and counts leave Redis now (their leaves published), instead of
+        // waiting for the janitor's bound.
+        cluster?.stopAndWait()
         for loop in loops {
             loop.execute { $0.beginShutdown(deadlineMs: deadlineMs) }
         }

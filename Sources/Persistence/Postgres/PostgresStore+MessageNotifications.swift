@@ -16,7 +16,7 @@ extension PostgresStore {
     /// order never go back.
     static func unread(_ db: PGConnection, user: String, locking: Bool = true) throws -> UnreadCounts {
         // Its own statement: a statement's snapshot is taken before it waits for the lock.
-        if locking { _ = try db.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':unread:' || $1))", [user]) }
+        if locking { _ = try db.query("SELECT \(unreadLock(stripe: unreadStripe(of: "$1")))", [user]) }
         let r = try db.query("""
             SELECT service, COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL GROUP BY service
             UNION ALL
@@ -29,6 +29,16 @@ extension PostgresStore {
         for i in 0..<r.count { counts[r.text(i, 0), default: 0] += Int(r.int(i, 1)) }
         return UnreadCounts(byService: counts)
     }
+
+    /// The SQL that takes the unread lock of a stripe, held to the commit. Users share 256
+    /// stripes per schema: a lock per user would take a lock-table entry per recipient, and a
+    /// batch of large posts overflows the server's table ("out of shared memory").
+    static func unreadLock(stripe: String) -> String {
+        "pg_advisory_xact_lock(hashtext(current_schema() || ':unread'), \(stripe))"
+    }
+
+    /// The unread-lock stripe of the user named by the SQL expression `user`.
+    static func unreadStripe(of user: String) -> String { "(hashtext(\(user)) & 255)" }
 
     /// Creates or updates `user`'s one `messages` notification for the message's conversation,
     /// in the words `wording` gives it.
@@ -50,8 +60,9 @@ extension PostgresStore {
         let (title, body) = wording(m, Int(count))
         // The channel holds only [A-Za-z0-9_.@:-]: safe inside a JSON string as it is.
         let data = "{\"channel\":\"\(channel)\",\"seq\":\(m.seq),\"count\":\(count)}"
-        _ = try db.query("UPDATE notifications SET title = $2, body = $3, data = $4 WHERE id = $1::bigint",
-                         ["\(id)", Self.storable(title).text, Self.storable(body).text, data])
+        let stored = Self.storableTexts(title, body, data)
+        _ = try db.query("UPDATE notifications SET title = $2, body = $3, data = $4, text_escaped = $5::boolean WHERE id = $1::bigint",
+                         ["\(id)", stored.title, stored.body, stored.data, stored.escaped ? "true" : "false"])
         let record = NotificationRecord(id: id, service: m.conversation.service, category: "messages", title: title,
                                         body: body, data: data, ts: m.ts, read: false)
         return DeliveredNotification(userId: user, record: record, unread: try unread(db, user: user))

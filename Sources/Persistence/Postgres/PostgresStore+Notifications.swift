@@ -26,17 +26,6 @@ extension PostgresStore: NotificationStore {
     /// (`storable`'s form, which `original` reads back); otherwise as they are.
     static func storableTexts(_ title: String, _ body: String, _ data: String) -> (title: String, body: String, data: String, escaped: Bool) {
         guard title.utf8.contains(0) || body.utf8.contains(0) || data.utf8.contains(0) else { return (title, body, data, false) }
-        func escaped(_ text: String) -> String {
-            var out = ""
-            for c in text.unicodeScalars {
-                switch c {
-                case "\\": out += "\\\\"
-                case "\u{0}": out += "\\0"
-                default: out.unicodeScalars.append(c)
-                }
-            }
-            return out
-        }
         return (escaped(title), escaped(body), escaped(data), true)
     }
 
@@ -60,8 +49,8 @@ extension PostgresStore: NotificationStore {
     static func lockUnread(_ db: PGConnection, users: [String]) throws {
         guard !users.isEmpty else { return }
         _ = try db.query("""
-            SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':unread:' || u))
-            FROM (SELECT DISTINCT unnest($1::text[]) AS u ORDER BY 1) sorted
+            SELECT \(unreadLock(stripe: "s"))
+            FROM (SELECT DISTINCT \(unreadStripe(of: "u")) AS s FROM unnest($1::text[]) AS u ORDER BY 1) sorted
             """, [PGConnection.textArray(users)])
     }
 
@@ -203,16 +192,18 @@ extension PostgresStore: NotificationStore {
                 return
             }
             writeOnce(claim, now: now, { db in
-                // Leased from the start, owner unnamed: the node that started it runs it, and
-                // another takes it over only if no step renews the lease.
+                // Unowned until its first step leases it: the node that started it runs it at
+                // once, and one that stopped before that first step (a crash right after the
+                // answer) leaves it to the next resume, its own restart included. Steps lock the
+                // row and move its cursor, so two nodes stepping it never store a user twice.
                 let stored = Self.storableTexts(content.title, content.body, content.data)
                 let rows = try db.query("""
                     INSERT INTO fanouts (audience, service, category, title, body, data, email, last_user_rowid, total,
                                          created_at, lease_until, text_escaped)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $10::bigint + $11::bigint, $12::boolean)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $10::bigint, $11::boolean)
                     RETURNING id
                     """, [audience, content.service, content.category, stored.title, stored.body, stored.data,
-                          content.email?.rawValue, String(last), String(count), String(now), String(Self.fanoutLeaseMs),
+                          content.email?.rawValue, String(last), String(count), String(now),
                           stored.escaped ? "true" : "false"])
                 guard rows.count == 1 else { throw StoreError.internalError("fan-out not stored") }
                 return FanoutStart(id: rows.int(0, 0), count: count)

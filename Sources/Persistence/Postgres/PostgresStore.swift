@@ -147,7 +147,11 @@ public final class PostgresStore: Store {
     /// PostgreSQL text cannot hold U+0000: a text with one is stored with `\` doubled and
     /// U+0000 as `\0`, flagged `text_escaped`. Every other text is stored as it is.
     static func storable(_ text: String) -> (text: String, escaped: Bool) {
-        guard text.utf8.contains(0) else { return (text, false) }
+        text.utf8.contains(0) ? (escaped(text), true) : (text, false)
+    }
+
+    /// `text` with `\` doubled and U+0000 as `\0` (what `original` reads back).
+    static func escaped(_ text: String) -> String {
         var out = ""
         for c in text.unicodeScalars {
             switch c {
@@ -156,7 +160,7 @@ public final class PostgresStore: Store {
             default: out.unicodeScalars.append(c)
             }
         }
-        return (out, true)
+        return out
     }
 
     static func original(_ stored: String, escaped: Bool) -> String {
