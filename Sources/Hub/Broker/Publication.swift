@@ -12,16 +12,30 @@ final class Publication: Sendable {
     let seq: Int64?
     /// A notification or broadcast push: recorded per user when written, for receipts.
     let notificationID: Int64?
-    init(channel: String, frame: Bytes, seq: Int64? = nil, notificationID: Int64? = nil) {
+    /// A `join` or `leave` push: the user it is about, who never receives it (on one node the
+    /// push is published before the user's own subscription exists; across nodes the decision
+    /// arrives after it).
+    let member: String?
+    init(channel: String, frame: Bytes, seq: Int64? = nil, notificationID: Int64? = nil, member: String? = nil) {
         self.channel = channel
         self.frame = frame
         self.seq = seq
         self.notificationID = notificationID
+        self.member = member
     }
 
     /// A push that arrived as its transportable parts (from another node): framed once here.
     convenience init(channel: String, payload: UnsafeRawBufferPointer, seq: Int64?, notificationID: Int64?) {
-        self.init(channel: channel, frame: Bytes.frame(.text, payload), seq: seq, notificationID: notificationID)
+        self.init(channel: channel, frame: Bytes.frame(.text, payload), seq: seq, notificationID: notificationID,
+                  member: Self.member(of: payload))
+    }
+
+    /// The user of a `join`/`leave` payload (those are rare: the JSON is read only for them).
+    private static func member(of payload: UnsafeRawBufferPointer) -> String? {
+        let join = #"{"type":"join""#.utf8, leave = #"{"type":"leave""#.utf8
+        guard payload.starts(with: join) || payload.starts(with: leave),
+              let json = try? JSONParser.parse(Array(payload)) else { return nil }
+        return json["user"]?["id"]?.stringValue
     }
 
     /// The push's JSON: the frame without its header (the server's frames are unmasked, so the
@@ -37,12 +51,13 @@ final class Publication: Sendable {
     }
 
     /// `{"type": type, …fields}` as a text frame, encoded once for every subscriber.
-    static func push(channel: String, seq: Int64? = nil, notificationID: Int64? = nil, capacity: Int = 256,
-                     _ write: (inout JSONWriter) -> Void) -> Publication {
+    static func push(channel: String, seq: Int64? = nil, notificationID: Int64? = nil, member: String? = nil,
+                     capacity: Int = 256, _ write: (inout JSONWriter) -> Void) -> Publication {
         var w = JSONWriter(capacity: capacity)
         w.beginObject()
         write(&w)
         w.endObject()
-        return Publication(channel: channel, frame: Bytes.frame(.text, w.bytes), seq: seq, notificationID: notificationID)
+        return Publication(channel: channel, frame: Bytes.frame(.text, w.bytes), seq: seq, notificationID: notificationID,
+                           member: member)
     }
 }

@@ -17,7 +17,7 @@ extension Publication {
 
     /// `join` or `leave`: a user's first connection into a conversation, or their last out.
     static func membership(_ type: String, _ channel: String, _ user: SessionUser) -> Publication {
-        .push(channel: channel) { w in
+        .push(channel: channel, member: user.id) { w in
             w.key("type"); w.string(type)
             w.key("channel"); w.string(channel)
             w.key("user"); w.beginObject()

@@ -162,6 +162,7 @@ extension Session {
             if broadcastChannels.contains(p.channel) { sendNotification(p, c) }
             return
         }
+        if let member = p.member, member == user?.id { return } // nobody is told of their own join or leave
         switch sub.delivery.onLive(p, maxHeld: chat.limits.maxHeldPushes) {
         case .send:
             if p.seq == nil { sendNotification(p, c) } else { c.sendFrame(p.frame) }
