@@ -113,4 +113,25 @@ final class ClusterTests: XCTestCase {
             loop.close(c)
         }
     }
+
+    func testHealthSaysWhetherTheNodeHearsTheOthersAndSessionsNameTheirNode() throws {
+        try start(nodes: 2)
+        let healthy = try BridgeClient(port: hub.servers[1].publicListener.port).send("GET", "/healthz", key: nil)
+        XCTAssertEqual(healthy.status, 200, healthy.text)
+        XCTAssertEqual(healthy.json["status"]?.stringValue, "ok")
+        XCTAssertEqual(healthy.json["node"]?.stringValue, "node1")
+        XCTAssertEqual(healthy.json["redis"]?.arrayValue?.allSatisfy { $0["up"]?.boolValue == true }, true, healthy.text)
+        let session = try ChatClient(port: hub.servers[1].publicListener.port).request("auth", ["token": .string(TestHub.token("ann", .client))])
+        XCTAssertTrue(session["result"]?["session"]?.stringValue?.hasPrefix("node1/") == true, "session ids are unique across nodes: \(session.text)")
+        hub.stop()
+        hub = nil
+
+        // A node whose Redis is not there: it still starts and answers, but says it is degraded.
+        let closedPort = try PrivateRedis.freePort()
+        hub = try TestHub(topology: .postgres) { $0.brokers = [RedisEndpoint(host: "127.0.0.1", port: closedPort)] }
+        let degraded = try BridgeClient(port: hub.port).send("GET", "/healthz", key: nil)
+        XCTAssertEqual(degraded.status, 503, degraded.text)
+        XCTAssertEqual(degraded.json["status"]?.stringValue, "degraded")
+        XCTAssertEqual(degraded.json["redis"]?[0]?["up"]?.boolValue, false)
+    }
 }

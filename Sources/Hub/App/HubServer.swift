@@ -109,7 +109,7 @@ final class HubServer {
         if let state {
             chat = ChatService(store: store, directory: state.assignments, router: router, broker: clusterBroker,
                                verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters,
-                               presence: state.presence, online: state.online)
+                               presence: state.presence, online: state.online, nodeID: c.nodeID)
             state.wire(to: chat)
         } else {
             chat = ChatService(store: store, directory: directory, router: router, broker: clusterBroker,

@@ -27,11 +27,35 @@ struct PublicService: HTTPService {
             return .webSocket(Session(chat: chat, urlToken: request.query["token"]), handshake)
         case "/healthz":
             guard request.method == "GET" || request.method == "HEAD" else { return .respond(methodNotAllowed) }
-            return .respond(.json(.ok, "{\"status\":\"ok\",\"connections\":\(counters.connections.load(ordering: .relaxed))}"))
+            return .respond(health())
         default:
             return .respond(console.handle(request, peer: connection.peer) ?? .error(.notFound, "no such path"))
         }
     }
 
     private var methodNotAllowed: HTTPResponse { .methodNotAllowed(allow: "GET, HEAD") }
+
+    /// `ok`, or on a node of several whose bus to the others is down (a Redis instance not
+    /// connected, or silent past its probe), 503 `degraded` naming it: such a node still stores
+    /// and acknowledges, but its clients miss other nodes' pushes until it is back, so a load
+    /// balancer should send new clients elsewhere.
+    private func health() -> HTTPResponse {
+        let connections = counters.connections.load(ordering: .relaxed)
+        guard let bus = chat.broker as? RedisBroker else {
+            return .json(.ok, "{\"status\":\"ok\",\"connections\":\(connections)}")
+        }
+        let shards = bus.status()
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        w.key("status"); w.string(shards.allSatisfy(\.up) ? "ok" : "degraded")
+        w.key("connections"); w.int(Int64(connections))
+        w.key("node"); w.string(bus.nodeID)
+        w.key("redis"); w.objects(shards) { w, s in
+            w.key("endpoint"); w.string(s.endpoint)
+            w.key("up"); w.bool(s.up)
+            if let ms = s.lastProbeMs { w.key("last_probe_ms"); w.int(ms) }
+        }
+        w.endObject()
+        return .json(shards.allSatisfy(\.up) ? .ok : .serviceUnavailable, String(decoding: w.bytes, as: UTF8.self))
+    }
 }

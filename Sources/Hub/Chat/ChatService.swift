@@ -31,11 +31,15 @@ final class ChatService: Sendable {
     let counters: EngineCounters
     /// WebSocket connections opened but not yet authenticated (bounded by `maxUnauthenticated`).
     let unauthenticated = Atomic<Int>(0)
+    /// This node's id when it is one of several (session ids carry it, so they are unique
+    /// across the cluster); nil on a single node.
+    let nodeID: String?
 
     init(store: Store & NotificationStore, directory: any AssignmentDirectory, router: Router, broker: Broker? = nil, verifier: JWTVerifier,
          limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters(),
-         presence: any PresenceRegistry = Presence(), online: any OnlineRegistry = OnlineUsers()) {
+         presence: any PresenceRegistry = Presence(), online: any OnlineRegistry = OnlineUsers(), nodeID: String? = nil) {
         self.counters = counters
+        self.nodeID = nodeID
         self.presence = presence
         self.online = online
         self.store = store

@@ -63,7 +63,8 @@ final class PrivateRedis {
         return read(fd, &reply, reply.count) > 0 && reply.starts(with: Array("+PONG".utf8))
     }
 
-    private static func freePort() throws -> Int {
+    /// A port nothing listens on now.
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var a = sockaddr_in()

@@ -58,7 +58,7 @@ final class TestHub {
                     n.store = .postgres(url: schema.url)
                     n.nodeID = "node\(node)"
                     n.clusterName = schema.name
-                    n.brokers = topology.nodes > 1 ? try TestTopology.redis() : []
+                    if n.brokers.isEmpty && topology.nodes > 1 { n.brokers = try TestTopology.redis() }
                 }
                 let server = try HubServer(configuration: n, limits: limits, chatLimits: chatLimits)
                 server.start()
