@@ -82,7 +82,7 @@ final class ChatScenario: WebSocketDelegate {
         let setupDeadline = t0 + UInt64(o.setupTimeout * 1e9)
         for i in 0..<(2 * o.conversations) {
             var err: Int32 = 0
-            let c = WebSocketConnection(index: i, host: o.host, port: o.port, path: o.path, poller: poller, failure: &err)
+            let c = WebSocketConnection(index: i, host: o.host, port: o.ports[i % o.ports.count], path: o.path, poller: poller, failure: &err)
             conns.append(c)
             peers.append(Peer())
             if c == nil { setupFailed(i, "socket: \(String(cString: strerror(err)))") }

@@ -7,7 +7,8 @@ import Glibc
 final class ClientPool {
     let count: Int
     private let host: String
-    private let port: Int
+    /// Connection `i` goes to `ports[i % ports.count]` (several hub nodes: spread round robin).
+    private let ports: [Int]
     private let concurrency: Int
     private let path: (Int) -> String
     /// SO_RCVBUF for connection `i`, or nil for the kernel's default.
@@ -25,11 +26,11 @@ final class ClientPool {
     /// When each connection's attempt started (0 before).
     private(set) var startedAt: [UInt64]
 
-    init(count: Int, host: String, port: Int, concurrency: Int, path: @escaping (Int) -> String,
+    init(count: Int, host: String, ports: [Int], concurrency: Int, path: @escaping (Int) -> String,
          receiveBuffer: @escaping (Int) -> Int32? = { _ in nil }) {
         self.count = count
         self.host = host
-        self.port = port
+        self.ports = ports
         self.concurrency = concurrency
         self.path = path
         self.receiveBuffer = receiveBuffer
@@ -41,7 +42,7 @@ final class ClientPool {
     /// A pool for the hub a scenario's common flags point at.
     convenience init(count: Int, common: CommonOptions, path: @escaping (Int) -> String,
                      receiveBuffer: @escaping (Int) -> Int32? = { _ in nil }) {
-        self.init(count: count, host: common.url.host, port: common.url.port, concurrency: common.concurrency, path: path,
+        self.init(count: count, host: common.url.host, ports: common.ports, concurrency: common.concurrency, path: path,
                   receiveBuffer: receiveBuffer)
     }
 
@@ -61,7 +62,7 @@ final class ClientPool {
             startedAt[i] = Clock.nanos()
             if firstAttempt == 0 { firstAttempt = startedAt[i] }
             var err: Int32 = 0
-            conns[i] = WebSocketConnection(index: i, host: host, port: port, path: path(i), receiveBuffer: receiveBuffer(i),
+            conns[i] = WebSocketConnection(index: i, host: host, port: ports[i % ports.count], path: path(i), receiveBuffer: receiveBuffer(i),
                                            poller: poller, failure: &err)
             if conns[i] == nil { d.webSocketClosed(i, reason: "socket: \(String(cString: strerror(err)))") }
         }

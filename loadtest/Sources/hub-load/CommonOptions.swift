@@ -2,6 +2,8 @@
 // where its secrets are, how connections are opened and how long a phase may take.
 struct CommonOptions {
     var url = LoopbackURL(host: "127.0.0.1", port: 0, path: "/ws")
+    /// Every `--url`'s port, in order (several hub nodes on one host; the first is `url`).
+    var ports: [Int] = []
     var bridge: LoopbackURL?
     var dataDir: String?
     var jwtSecret: String?
@@ -12,7 +14,7 @@ struct CommonOptions {
     var timeout = 60.0
 
     static let usage = """
-      common: --url ws://127.0.0.1:PORT/ws (required)  --data DIR | --jwt-secret S [--bridge-key K]
+      common: --url ws://127.0.0.1:PORT/ws (required; repeat it for several nodes: connections go round them)  --data DIR | --jwt-secret S [--bridge-key K]
               --concurrency N (handshakes in flight, default 256)  --timeout S (bound of each phase, default 60)
     """
 
@@ -35,8 +37,12 @@ struct CommonOptions {
     mutating func take(_ flag: String, _ f: inout Flags) throws(UsageError) -> Bool {
         switch flag {
         case "--url":
-            url = try LoopbackURL.parse(try f.value(flag), scheme: "ws", flag: flag)
-            if url.path.isEmpty { url.path = "/ws" }
+            let next = try LoopbackURL.parse(try f.value(flag), scheme: "ws", flag: flag)
+            if ports.isEmpty {
+                url = next
+                if url.path.isEmpty { url.path = "/ws" }
+            }
+            ports.append(next.port)
         case "--bridge": bridge = try LoopbackURL.parse(try f.value(flag), scheme: "http", flag: flag)
         case "--data": dataDir = try f.value(flag)
         case "--jwt-secret": jwtSecret = try f.value(flag)

@@ -11,6 +11,9 @@ enum ReplyParser: String { case scan, json }
 struct ChatOptions {
     var host = "127.0.0.1"
     var port = 0
+    /// Every `--url`'s port (several nodes): connection i goes to ports[i % count], so a
+    /// conversation's two connections are on two nodes when there are two.
+    var ports: [Int] = []
     var path = "/ws"
     var conversations = 100
     var duration = 10.0
@@ -25,7 +28,7 @@ struct ChatOptions {
     var dataDir: String?
 
     static let usage = """
-    usage: hub-load chat --url ws://127.0.0.1:PORT/ws (--jwt-secret S | --data DIR) [options]
+    usage: hub-load chat --url ws://127.0.0.1:PORT/ws [--url … for more nodes] (--jwt-secret S | --data DIR) [options]
       --conversations N   client conversations, two connections each (default 100)
       --duration S        seconds of sending (default 10)
       --window W          sends in flight per sender (default 4)
@@ -41,7 +44,7 @@ struct ChatOptions {
 
     static func parse(_ args: ArraySlice<String>) throws(UsageError) -> ChatOptions {
         var o = ChatOptions()
-        var url: String?
+        var urls: [String] = []
         var i = args.startIndex
         func value(_ flag: String) throws(UsageError) -> String {
             i += 1
@@ -65,7 +68,7 @@ struct ChatOptions {
         while i < args.endIndex {
             let flag = args[i]
             switch flag {
-            case "--url": url = try value(flag)
+            case "--url": urls.append(try value(flag))
             case "--conversations": o.conversations = try int(flag, 1...30_000)
             case "--duration": o.duration = try seconds(flag, 0.1...3600)
             case "--window": o.window = try int(flag, 1...1024)
@@ -89,8 +92,9 @@ struct ChatOptions {
             }
             i += 1
         }
-        guard let url else { throw UsageError(message: "--url is required") }
+        guard let url = urls.first else { throw UsageError(message: "--url is required") }
         try o.setURL(url)
+        for u in urls { o.ports.append(try LoopbackURL.parse(u, scheme: "ws", flag: "--url").port) }
         if o.jwtSecret == nil && o.dataDir == nil { throw UsageError(message: "--jwt-secret or --data is required") }
         return o
     }
