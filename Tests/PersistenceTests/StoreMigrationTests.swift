@@ -88,7 +88,6 @@ final class StoreMigrationTests: XCTestCase {
         let due = try answer { store.dueMail(now: 10_000, limit: 10, completion: $0) }
         if let first = due.first { try answer { store.finishMail(first.id, .sent, now: 705, completion: $0) } }
         store.usersSeen([UserSeen(user: "bob", at: 706)])
-        _ = try answer { store.user("zed", completion: $0) } // the forgotten writes above are committed before this read
     }
 
     /// What the Store API answers, to be equal on both stores.
@@ -134,9 +133,11 @@ final class StoreMigrationTests: XCTestCase {
     /// A filled SQLite file, closed, and what its store answered.
     func filledSource() throws -> Snapshot {
         let store = try SQLiteStore(path: sqlitePath, now: 1, messageWording: MessageNotificationText.wording)
-        defer { store.close() }
         try fill(store)
-        return try snapshot(store)
+        store.close() // after its background writes (audit, pushes, last-seen times)
+        let reopened = try SQLiteStore(path: sqlitePath, now: 1, messageWording: MessageNotificationText.wording)
+        defer { reopened.close() }
+        return try snapshot(reopened)
     }
 
     func testAMigratedStoreReadsBackEqualAndContinuesWhereItWas() throws {
@@ -175,11 +176,31 @@ final class StoreMigrationTests: XCTestCase {
                                                                 sender: UserRecord(id: "zed", role: "client", name: "Zed"),
                                                                 text: "new conversation", clientMsgId: nil, ts: 9_002), completion: $0) }
         XCTAssertEqual(fresh.message.seq, 1)
-        let content = NotificationContent(service: "courses", category: "c", title: "new", body: "", data: "{}")
+        // Every identity goes on past the copied ids (a clash would fail these writes).
+        _ = try answer { store.upsertUser(UserRecord(id: "yan", role: "client", name: "Yan", email: "yan@example.com"), now: 9_003, completion: $0) }
+        let content = NotificationContent(service: "courses", category: "c", title: "new", body: "", data: "{}", email: .now)
         _ = try answer { store.createNotifications(content, users: ["ann"], strict: false, now: 9_003, emailDelayMs: 0, claim: nil, completion: $0) }
+        guard case .fresh(let fan) = try answer({ store.startFanout(content, audience: "client", now: 9_004, claim: nil, completion: $0) }) else {
+            return XCTFail("a fan-out after the move")
+        }
+        XCTAssertEqual(fan.count, 4, "ann, bob, zed and yan, in users' copied rowid order")
+        XCTAssertEqual(try answer { store.fanoutStep(fan.id, limit: 10, now: 9_005, emailDelayMs: 0, online: [], completion: $0) }.stored, 4)
+        store.recordAudit(actor: "admin", action: "after", target: "t", ts: 9_006)
+        let db = try schema.connect()
+        defer { db.close() }
+        for (table, column) in [("users", "rowid"), ("conversations", "id"), ("messages", "id"), ("audit_log", "id"),
+                                ("notifications", "id"), ("fanouts", "id"), ("outbox", "id")] {
+            let r = try db.query("SELECT COUNT(*), COUNT(DISTINCT \(column)) FROM \(table)")
+            XCTAssertEqual(r.int(0, 0), r.int(0, 1), table)
+        }
+        // The audit entry is a background write: it lands a little later.
+        let deadline = Date().addingTimeInterval(10)
+        while try db.query("SELECT COUNT(*) FROM audit_log").int(0, 0) < 2, Date() < deadline { usleep(20_000) }
+        let audit = try db.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM audit_log")
+        XCTAssertEqual([audit.int(0, 0), audit.int(0, 1)], [2, 2])
         let totals = try answer { store.storedTotals(completion: $0) }
         XCTAssertEqual(totals.messages, (before.totals?.messages ?? 0) + 2, "striped totals count the copied rows")
-        XCTAssertEqual(totals.notifications, (before.totals?.notifications ?? 0) + 1)
+        XCTAssertEqual(totals.notifications, (before.totals?.notifications ?? 0) + 1 + 4)
         XCTAssertEqual(try answer { store.claimUnfinishedFanouts(node: "n1", now: 10_000, completion: $0) }, before.unfinished,
                        "the unfinished fan-out is resumed on PostgreSQL")
     }
@@ -217,7 +238,6 @@ final class StoreMigrationTests: XCTestCase {
         defer { other.drop() }
         let store = try SQLiteStore(path: sqlitePath, now: 4, messageWording: MessageNotificationText.wording)
         store.recordAudit(actor: "bad\u{0}actor", action: "a", target: "t", ts: 5)
-        _ = try answer { store.user("ann", completion: $0) }
         store.close()
         XCTAssertThrowsError(try StoreMigration.migrate(sqlitePath: sqlitePath, postgresURL: other.url, now: 5) { _ in }) {
             guard case .copyFailed(let table, _)? = $0 as? StoreMigrationError else { return XCTFail("\($0)") }
