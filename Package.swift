@@ -22,7 +22,7 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         .target(name: "Core", path: "Sources/Core"),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
-        .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite", "CPostgres"], path: "Sources/Persistence"),
+        .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite", "CPostgres", "COpenSSL"], path: "Sources/Persistence"),
         .target(name: "Metrics", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Metrics"),
         .target(name: "Notifications", dependencies: ["Core", "Protocol", "Persistence", "Metrics"], path: "Sources/Notifications"),
         .target(name: "Bridge", dependencies: ["Core", "Protocol", "Persistence", "Metrics", "Notifications"], path: "Sources/Bridge"),

@@ -27,6 +27,7 @@ do {
     case .help: print(Configuration.usage); exit(0)
     case .version: print(Configuration.version); exit(0)
     case .run(let c): configuration = c
+    case .migrate(let m): m.run()
     case .newEpoch(let c):
         let location = c.storeLocation
         do {

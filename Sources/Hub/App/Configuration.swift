@@ -81,6 +81,8 @@ struct Configuration: Sendable {
         case run(Configuration)
         /// `montrose-hub store new-epoch [flags]`: mark the store as restored (see docs/protocol.md `subscribe`).
         case newEpoch(Configuration)
+        /// `montrose-hub migrate --from sqlite:PATH --to postgres://…`: copy a stopped hub's store.
+        case migrate(MigrateCommand)
         case help
         case version
     }
@@ -129,6 +131,12 @@ struct Configuration: Sendable {
                                         so clients resync from the beginning instead of keeping
                                         positions the restored store never had (takes effect when
                                         the hub next starts)
+
+    montrose-hub migrate --from sqlite:PATH --to postgres://… [--verify-only]
+                                        copy a stopped hub's SQLite store into an empty PostgreSQL
+                                        database in one transaction, then check row counts and a
+                                        checksum per table (exit 0; 1 names a table that differs);
+                                        --verify-only runs the check again
     """
 
     /// Parses flags, falling back to the environment for those not given. `-h`/`--help` and
@@ -142,6 +150,7 @@ struct Configuration: Sendable {
             }
             return .newEpoch(try parse(Array(args.dropFirst(2)), environment: environment))
         }
+        if args.first == "migrate" { return .migrate(try MigrateCommand.parse(Array(args.dropFirst()))) }
         return .run(try parse(args, environment: environment))
     }
 
