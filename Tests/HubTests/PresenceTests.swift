@@ -1,5 +1,5 @@
 import Foundation
-import Persistence
+@testable import Persistence
 import Protocol
 import XCTest
 @testable import Hub
@@ -60,11 +60,17 @@ final class PresenceTests: XCTestCase {
         XCTAssertTrue(ann.noPush("join", within: 0.5), "an observing admin does not join")
         let online = try ann.result("presence", ["channel": channel])["online"]?.arrayValue ?? []
         XCTAssertEqual(online.compactMap { $0["id"]?.stringValue }, ["ann"])
-        hub.stop() // flush the writer, then read the audit table
-        let db = try SQLiteConnection(path: hub.server.configuration.dataDir + "/hub.sqlite", readOnly: true)
-        XCTAssertEqual(try db.scalarText("SELECT COUNT(*) FROM audit_log WHERE actor_id = 'ada' AND target = 'conv:website:ann'"), "2",
-                       "the subscribe and the history read are both recorded")
-        hub = try TestHub(loops: 1)
+        hub.stop(keepingStore: true) // flush the writer, then read the audit table
+        let audited = "SELECT COUNT(*) FROM audit_log WHERE actor_id = 'ada' AND target = 'conv:website:ann'"
+        if let database = hub.database {
+            let db = try PGConnection(url: database.url)
+            defer { db.close() }
+            XCTAssertEqual(try db.query(audited).int(0, 0), 2, "the subscribe and the history read are both recorded")
+        } else {
+            let db = try SQLiteConnection(path: hub.server.configuration.dataDir + "/hub.sqlite", readOnly: true)
+            XCTAssertEqual(try db.scalarText(audited), "2", "the subscribe and the history read are both recorded")
+        }
+        hub = try TestHub(loops: 1, database: hub.database)
     }
 
     func testAgentStatusIsShownInPresenceAndPushed() throws {

@@ -24,6 +24,7 @@ final class HubServer {
     let notifier: Notifier
     let mailer: Mailer
     private var pruneTimer: DispatchSourceTimer?
+    private let shutDown = Atomic<Bool>(false)
     /// The bus between nodes (nil: one node, the in-process broker).
     let redisBroker: RedisBroker?
     /// Presence, who is online, the connection limit and assignments across nodes (nil: one node).
@@ -182,6 +183,9 @@ final class HubServer {
     /// Closes every WebSocket with 1001, lets output drain, and returns when every loop has
     /// stopped (or the deadline forced them).
     func shutdown(deadlineMs: Int64 = 5_000) {
+        // Once: a second call (a test's tear-down after the test stopped it) returns at once
+        // instead of waiting for loops that finished already.
+        guard !shutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         // This node's members and counts leave Redis now (their leaves published), instead of
         // waiting for the janitor's bound.
         cluster?.stopAndWait()

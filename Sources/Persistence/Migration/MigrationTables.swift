@@ -4,8 +4,8 @@ import COpenSSL
 // holds data, column by column into PGSchema's table of the same name. Not copied: the
 // schema_migrations of each side (each store records its own), and SQLite's `totals` (derived:
 // PostgreSQL's striped totals are kept by its own triggers as the rows go in). Columns only
-// PostgreSQL has keep their defaults: `conversations.epoch` (unused by the store; the store's
-// epoch is `store_meta`'s, copied), fan-out and outbox leases (NULL: claimable at once).
+// PostgreSQL has keep their defaults: fan-out and outbox leases (NULL: claimable at once). The
+// store's epoch is a row of `store_meta`, copied like the rest.
 
 /// One column as both stores hold it. `int` columns are INTEGER on SQLite and bigint/integer
 /// on PostgreSQL; `text` columns are TEXT on both.

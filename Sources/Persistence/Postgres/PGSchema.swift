@@ -4,7 +4,7 @@
 //   (hub_append below), never read unlocked into an INSERT;
 // - row counts are striped: each connection adds to the stripe of its backend, so no single
 //   `totals` row serializes every writer of every node; `storedTotals` sums the stripes;
-// - `conversations.epoch` names the conversation's history (a restore makes a new one);
+// - the store's epoch is one row of `store_meta` (migration 4), shared by every node;
 // - `users.rowid` is the insertion order fan-outs walk (SQLite's rowid).
 // Migrations run under an advisory lock (several nodes start at once), each in its own
 // transaction, recorded in `schema_migrations`. Append only.
@@ -39,7 +39,6 @@ enum PGSchema {
             last_seq bigint NOT NULL DEFAULT 0,
             last_ts bigint,
             last_sender text,
-            epoch text NOT NULL DEFAULT substr(md5(random()::text || clock_timestamp()::text), 1, 16),
             UNIQUE (service, client_id)
         );
         CREATE TABLE messages (

@@ -82,7 +82,10 @@ extension PostgresStore {
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
             // Recipients not watching the conversation get (or see updated) their one
-            // `messages` notification for it, in the same transaction.
+            // `messages` notification for it, in the same transaction. Every unread lock it
+            // needs is taken first, in stripe order (one at a time in another order, two
+            // transactions could each hold one the other waits for).
+            try Self.lockUnread(db, users: notify + [m.sender.id])
             var notified: [DeliveredNotification] = []
             for user in notify where user != m.sender.id {
                 notified.append(try Self.noteMessage(db, stored, for: user, wording: wording))
@@ -172,13 +175,18 @@ extension PostgresStore {
         write(lockKey: key.channel, { db in
             _ = try db.query("INSERT INTO conversations (service, client_id) VALUES ($1, $2) ON CONFLICT (service, client_id) DO NOTHING",
                              [key.service, key.clientId])
+            // The conversation's row first, as every append takes it first: a read and an append
+            // on one conversation (other nodes' writers) then never hold its notification rows in
+            // opposite orders.
+            let c = try db.query("SELECT id, last_seq FROM conversations WHERE service = $1 AND client_id = $2 FOR UPDATE",
+                                 [key.service, key.clientId])
+            guard c.count == 1 else { throw StoreError.internalError("conversation row missing") }
             // Never beyond the last message, never backwards.
             let r = try db.query("""
-                INSERT INTO read_marks (user_id, conversation_id, seq)
-                SELECT $1, c.id, LEAST($4::bigint, c.last_seq) FROM conversations c WHERE c.service = $2 AND c.client_id = $3
+                INSERT INTO read_marks (user_id, conversation_id, seq) VALUES ($1, $2::bigint, LEAST($3::bigint, $4::bigint))
                 ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = GREATEST(read_marks.seq, excluded.seq)
                 RETURNING seq
-                """, [user, key.service, key.clientId, "\(max(0, seq))"])
+                """, [user, "\(c.int(0, 0))", "\(max(0, seq))", "\(c.int(0, 1))"])
             let mark = r.count > 0 ? r.int(0, 0) : 0
             return ReadResult(mark: mark, clearedUnread: try Self.clearMessageNotification(db, user: user, key, upTo: mark, now: now))
         }, completion: completion)
