@@ -27,6 +27,8 @@ final class FaultProxy: @unchecked Sendable {
     private let state = Locked<(mode: Mode, running: Bool)>((.pass, true))
     /// When each connection was accepted (a node reconnecting shows here).
     private let acceptedAt = Locked<[Date]>([])
+    /// Connections silenced for good (`silenceOpenConnections`), by number; and the next number.
+    private let silenced = Locked<(ids: Set<Int>, next: Int)>(([], 0))
     private let threads = DispatchGroup()
 
     init(to targetPort: Int) throws {
@@ -53,6 +55,12 @@ final class FaultProxy: @unchecked Sendable {
     var mode: Mode {
         get { state.withLock { $0.mode } }
         set { state.withLock { $0.mode = newValue } }
+    }
+
+    /// Makes every connection open now silent for the rest of its life, as `blackhole` does,
+    /// while new connections follow the mode: a route lost for the peers it carried.
+    func silenceOpenConnections() {
+        silenced.withLock { s in s.ids.formUnion(0..<s.next) }
     }
 
     /// Connections accepted at or after `date`.
@@ -113,7 +121,11 @@ final class FaultProxy: @unchecked Sendable {
                 continue
             }
             for fd in [client, upstream] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-            spawn { [self] in forward(client, upstream) }
+            let number = silenced.withLock { s -> Int in
+                defer { s.next += 1 }
+                return s.next
+            }
+            spawn { [self] in forward(client, upstream, number: number) }
         }
     }
 
@@ -124,7 +136,7 @@ final class FaultProxy: @unchecked Sendable {
         var eof = false
     }
 
-    private func forward(_ a: Int32, _ b: Int32) {
+    private func forward(_ a: Int32, _ b: Int32, number: Int) {
         let fds = [a, b]
         var lanes = [Lane(), Lane()] // lanes[i]: read from fds[i], written to fds[1 - i]
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -138,7 +150,7 @@ final class FaultProxy: @unchecked Sendable {
                 closed = true
                 return
             }
-            if mode == .blackhole {
+            if mode == .blackhole || silenced.withLock({ $0.ids.contains(number) }) {
                 usleep(20_000)
                 continue
             }
