@@ -9,36 +9,23 @@ import Protocol
 // then killed, their clients moved to another node. Nothing acknowledged is lost, duplicated or
 // out of order at any client, and a dead node's users are seen offline within the stated bound.
 final class ClusterFaultTests: XCTestCase {
-    private var database: TestDatabase!
-    private var nodes: [HubProcess] = []
+    private var cluster: ClusterProcesses!
     private let channel = "conv:website:ann"
 
     override func setUpWithError() throws {
-        database = try TestDatabase()
+        cluster = try ClusterProcesses()
         _ = try TestTopology.redis()
     }
 
     override func tearDown() {
-        for n in nodes { n.signal(SIGKILL); _ = n.waitForExit(timeout: 5) }
-        database?.drop()
+        cluster?.tearDown()
     }
 
     /// Starts a node; returns it with its public and bridge ports. `brokers`: the test
     /// environment's Redis instances unless given.
     private func startNode(_ id: String, brokers: [String]? = nil) throws -> (process: HubProcess, port: Int, bridge: Int) {
-        let env = ProcessInfo.processInfo.environment
-        var args = ["--port", "0", "--bridge-port", "0", "--data", TestDirectory.make("node-\(id)"), "--no-dev",
-                    "--jwt-secret", TestHub.secret, "--bridge-key", TestHub.bridgeKey, "--loops", "1",
-                    "--store", database.url, "--node-id", id, "--cluster-name", database.name]
-        let urls = brokers ?? ["MONTROSE_TEST_REDIS", "MONTROSE_TEST_REDIS2"].compactMap { env[$0] }.filter { !$0.isEmpty }
-        for url in urls { args += ["--broker", url] }
-        let p = try HubProcess(args)
-        nodes.append(p)
-        guard let line = p.waitForLine(containing: "public listening"), let port = HubProcess.port(in: line),
-              let bridgeLine = p.waitForLine(containing: "bridge listening"), let bridge = HubProcess.port(in: bridgeLine) else {
-            throw TestError("node \(id) did not start: \(p.outputLines) \(p.standardError)")
-        }
-        return (p, port, bridge)
+        let n = try cluster.start(id, brokers: brokers)
+        return (n.process, n.port, n.bridge)
     }
 
     private func send(_ c: ChatClient, _ cmid: String) throws -> Int64 {
