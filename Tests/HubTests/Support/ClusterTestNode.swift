@@ -102,7 +102,7 @@ final class ClusterTestBed {
 
     /// Ends a node's connection of `role` ("commands" or "events") from the Redis side.
     func kill(_ node: ClusterTestNode, _ role: String) throws {
-        let name = "montrose-state-" + node.id + (role == "events" ? "-events" : "")
+        let name = cluster + ":state-" + node.id + (role == "events" ? "-events" : "")
         let list = try call(["CLIENT", "LIST"]).string ?? ""
         guard let line = list.split(separator: "\n").first(where: { $0.contains(" name=\(name) ") }),
               let id = line.split(separator: " ").first(where: { $0.hasPrefix("id=") }) else {

@@ -50,6 +50,12 @@ final class ClusterState: @unchecked Sendable {
 
     // Loop thread only.
     var running = false
+    /// When the command connection last answered and the events connection last heard this
+    /// node's own probe (loop ms): an open connection that stays silent past `silentMs` is
+    /// reopened (no reply to a heartbeat; no echo of the probe it publishes with it).
+    var lastCommandReply: Int64 = 0
+    var lastProbeHeard: Int64 = 0
+    static let silentMs: Int64 = 3_000
     var timers: [String: TimerID] = [:]
     var mirrorGeneration = 0
     /// Events heard while a full re-read is under way, applied again on top of what it read
@@ -78,7 +84,8 @@ final class ClusterState: @unchecked Sendable {
         self.nodeID = nodeID
         self.timing = timing
         keys = ClusterKeys(clusterName: clusterName)
-        let connectionName = "montrose-state-" + String(nodeID.map { "-_".contains($0) || $0.isLetter || $0.isNumber ? $0 : "-" })
+        // Named by cluster and node (CLIENT LIST tells clusters sharing a Redis apart).
+        let connectionName = keys.prefix + "state-" + String(nodeID.map { "-_".contains($0) || $0.isLetter || $0.isNumber ? $0 : "-" })
         commands = RedisConnection(endpoint: endpoint, name: connectionName, role: .commands, loop: loop)
         events = RedisConnection(endpoint: endpoint, name: connectionName + "-events",
                                  role: .subscriber(InboundRing.Limits(maxMessages: 65_536, maxBytes: 16 << 20)), loop: loop)
@@ -101,9 +108,17 @@ final class ClusterState: @unchecked Sendable {
         loop.execute { [self] _ in
             guard !running else { return }
             running = true
-            commands.onUp = { [weak self] _ in self?.commandsUp() }
+            commands.onUp = { [weak self] _ in
+                guard let self else { return }
+                self.lastCommandReply = self.loop.now
+                self.commandsUp()
+            }
             commands.onDown = { [weak self] _ in self?.counters.redisUp.store(false, ordering: .relaxed) }
-            events.onUp = { [weak self] c in c.subscribe([self?.keys.state].compactMap { $0 }) }
+            events.onUp = { [weak self] c in
+                guard let self else { return }
+                self.lastProbeHeard = self.loop.now
+                c.subscribe([self.keys.state])
+            }
             events.onSubscription = { [weak self] _, kind, channel in
                 guard let self, kind == "subscribe", channel == self.keys.state else { return }
                 self.refreshMirrors()
@@ -181,6 +196,8 @@ final class ClusterState: @unchecked Sendable {
             assignments.heard(origin: p[1], ConversationKey(service: p[2], clientId: p[3]), agent: p[4].isEmpty ? nil : p[4])
         case ("rl", 2):
             if p[1] != nodeID { assignments.reload() }
+        case ("hb", 2):
+            if p[1] == nodeID { lastProbeHeard = loop.now } // this node's own probe came back
         default:
             Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
         }
