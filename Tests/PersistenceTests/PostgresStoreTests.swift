@@ -302,16 +302,4 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(store.statistics.entries.map(\.jsonKey),
                        ["batches", "jobs", "largest_batch", "queued", "retries", "reconnects", "commit_wait_ms", "commit_ms"])
     }
-
-    func testConversationsGetAnEpochThatStays() throws {
-        let store = try open()
-        defer { store.close() }
-        _ = try wait { store.appendMessage(NewMessage(conversation: key, sender: ann, text: "a", clientMsgId: nil, ts: 1), completion: $0) }
-        let db = try schema.connect()
-        defer { db.close() }
-        let epoch = try db.query("SELECT epoch FROM conversations").text(0, 0)
-        XCTAssertEqual(epoch.count, 16)
-        _ = try wait { store.appendMessage(NewMessage(conversation: key, sender: ann, text: "b", clientMsgId: nil, ts: 1), completion: $0) }
-        XCTAssertEqual(try db.query("SELECT epoch FROM conversations").text(0, 0), epoch)
-    }
 }
