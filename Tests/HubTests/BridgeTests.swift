@@ -131,7 +131,9 @@ final class BridgeTests: XCTestCase {
         let ok = try bridge.put("/v1/assignments/support/ann", #"{"agent_id":"mara"}"#)
         XCTAssertEqual(ok.status, 200, ok.text)
         XCTAssertEqual(ok.json["agents"], ["mara"])
-        XCTAssertEqual(hub.server.chat.directory.agent(for: ConversationKey(service: "support", clientId: "ann")), "mara")
+        // Every node's directory (with several nodes, the change reaches the others an event later).
+        let key = ConversationKey(service: "support", clientId: "ann")
+        XCTAssertTrue(eventually(5) { hub.servers.allSatisfy { $0.chat.directory.agent(for: key) == "mara" } })
     }
 
     func testAssignmentChangesPushAssignmentAndRevokeTheRemovedAgent() throws {
@@ -228,7 +230,7 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(stats.json["users_online"]?.intValue, 2, stats.text)
         XCTAssertEqual(stats.json["agents_online"]?.intValue, 1)
         // This process's sockets: with several nodes, the two clients are on two of them.
-        XCTAssertGreaterThanOrEqual(stats.json["websockets"]?.intValue ?? 0, hub.topology.nodes == 1 ? 2 : 1)
+        XCTAssertGreaterThanOrEqual(stats.json["websockets"]?.intValue ?? 0, hub.topology.nodes == 1 ? 2 : 0)
         let today = stats.json["days"]?.arrayValue?.first { $0["service"]?.stringValue == "website" }
         XCTAssertEqual(today?["messages"]?.intValue, 1, stats.text)
         if hub.database == nil {
@@ -242,7 +244,8 @@ final class BridgeTests: XCTestCase {
         }
         let metrics = try bridge.send("GET", "/metrics", key: nil)
         XCTAssertEqual(metrics.status, 200)
-        XCTAssertTrue(metrics.text.contains("montrose_op_seconds_count{op=\"send\"} 1"), metrics.text)
+        // This process's ops (with several nodes, the send may have been another node's).
+        if hub.topology.nodes == 1 { XCTAssertTrue(metrics.text.contains("montrose_op_seconds_count{op=\"send\"} 1"), metrics.text) }
         XCTAssertTrue(metrics.text.contains("montrose_users_online{role=\"client\"} 1"))
         XCTAssertTrue(metrics.text.contains("montrose_outbox_pending "))
         XCTAssertTrue(metrics.text.contains("montrose_writer_batches_total "))

@@ -100,6 +100,11 @@ final class NotificationTests: XCTestCase {
         // A user who has connected with a token is known too (their claims are recorded on
         // connect, through the same writer, ahead of the POST).
         _ = try client("carl")
+        if hub.topology.nodes > 1 {
+            // Recorded by the node carl reached: another node's POST sees it once committed.
+            let store = hub.server.store
+            XCTAssertTrue(eventually(5) { (try? waitForStore { store.user("carl", completion: $0) }.get()) != nil })
+        }
         XCTAssertEqual(strings(try post(#"{"users":["carl"]}"#).json["unknown"]), [])
     }
 
@@ -301,6 +306,8 @@ final class NotificationTests: XCTestCase {
         XCTAssertTrue(wes.noPush("notification", within: 0.3), "wes is subscribed: no notification")
         // An offline agent gets one, waiting in his list.
         _ = try wes.result("unsubscribe", ["channel": "conv:website:ann"])
+        // Every node sees him gone (with several nodes, his leave reaches the others an event later).
+        XCTAssertTrue(eventually(5) { hub.servers.allSatisfy { !$0.chat.presence.isPresent("conv:website:ann", "wes") } })
         _ = try ann.result("send", ["channel": "conv:website:ann", "text": "one more", "client_msg_id": "a2"])
         _ = try ann.result("send", ["channel": "conv:website:ann", "text": "and another", "client_msg_id": "a3"])
         let wesList = try bridge.get("/v1/users/wes/notifications")

@@ -9,7 +9,8 @@ final class ChatClient {
     private(set) var pushes: [JSON] = []
     /// The `session` the hub returned on auth: "<loop>.<slot>.<generation>".
     private(set) var session = ""
-    var loopIndex: Int { Int(session.split(separator: ".").first ?? "") ?? -1 }
+    /// The loop of `loop.slot.generation` (after `node/` on several nodes).
+    var loopIndex: Int { Int(session.split(separator: "/").last?.split(separator: ".").first ?? "") ?? -1 }
 
     init(port: Int, token: String? = nil, urlToken: String? = nil, receiveBuffer: Int32? = nil) throws {
         ws = try WSClient(port: port, path: urlToken.map { "/ws?token=\($0)" } ?? "/ws", receiveBuffer: receiveBuffer)
