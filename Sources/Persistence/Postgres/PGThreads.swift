@@ -27,6 +27,11 @@ struct PGJob: Sendable {
     /// batch runs its jobs sorted by it (stable: a key keeps its queue order), so the rows of
     /// one batch are locked in one order.
     let lockKey: String?
+    /// Users whose unread lock the job takes (PostgresStore.lockUnread): a batch takes all of
+    /// its jobs' at its start, in one stripe order, so two writers' batches (on this node or
+    /// another) never each hold a stripe the other waits for. A job that cannot name them
+    /// before it runs takes them as it goes (a rare deadlock: the batch runs again).
+    var unreadUsers: [String] = []
     let run: @Sendable (PGConnection) -> PGJobOutcome
     /// Called instead when the job could not run (connection lost, retries spent).
     let abandon: @Sendable (StoreError) -> Void
@@ -214,6 +219,23 @@ final class PGWriters: Sendable {
                     continue attempt
                 }
                 return abandon(batch, failed: failed, .unavailable("storage unavailable"))
+            }
+            let unreadUsers = batch.enumerated().flatMap { failed[$0.offset] == nil ? $0.element.unreadUsers : [] }
+            if !unreadUsers.isEmpty {
+                do {
+                    try PostgresStore.lockUnread(db, users: unreadUsers)
+                } catch let error as PGError {
+                    if (error.isRetryable || error.isConnectionLost) && attempts < Self.maxRetries && rollback(db) {
+                        attempts += 1
+                        stats.retries.add(1, ordering: .relaxed)
+                        continue attempt
+                    }
+                    _ = rollback(db)
+                    return abandon(batch, failed: failed, .unavailable("storage unavailable"))
+                } catch {
+                    _ = rollback(db)
+                    return abandon(batch, failed: failed, .unavailable("storage unavailable"))
+                }
             }
             for (i, job) in batch.enumerated() where failed[i] == nil {
                 switch job.run(db) {

@@ -62,7 +62,7 @@ extension PostgresStore {
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
         let wording = messageWording
         let (text, escaped) = Self.storable(m.text)
-        write(lockKey: m.conversation.channel, { db in
+        write(lockKey: m.conversation.channel, unread: notify + [m.sender.id], { db in
             // Duplicate check, locked seq bump, insert and counter update in one round trip.
             let r = try db.query("SELECT * FROM hub_append($1, $2, $3, $4, $5, $6, $7::boolean, $8::bigint, $9)", [
                 m.conversation.service, m.conversation.clientId, m.sender.id, m.sender.role, m.sender.name,
@@ -82,10 +82,8 @@ extension PostgresStore {
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
             // Recipients not watching the conversation get (or see updated) their one
-            // `messages` notification for it, in the same transaction. Every unread lock it
-            // needs is taken first, in stripe order (one at a time in another order, two
-            // transactions could each hold one the other waits for).
-            try Self.lockUnread(db, users: notify + [m.sender.id])
+            // `messages` notification for it, in the same transaction (their unread locks
+            // taken at the batch's start: `unread:` above).
             var notified: [DeliveredNotification] = []
             for user in notify where user != m.sender.id {
                 notified.append(try Self.noteMessage(db, stored, for: user, wording: wording))
@@ -172,7 +170,7 @@ extension PostgresStore {
     }
 
     public func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>) {
-        write(lockKey: key.channel, { db in
+        write(lockKey: key.channel, unread: [user], { db in
             _ = try db.query("INSERT INTO conversations (service, client_id) VALUES ($1, $2) ON CONFLICT (service, client_id) DO NOTHING",
                              [key.service, key.clientId])
             // The conversation's row first, as every append takes it first: a read and an append

@@ -134,11 +134,11 @@ extension PostgresStore: NotificationStore {
     /// SQLiteStore.writeOnce). The claim is an INSERT … ON CONFLICT DO NOTHING: a transaction
     /// of another writer or node holding the same key uncommitted makes it wait for that one's
     /// end, after which the key's stored answer is read (a new statement sees the commit).
-    func writeOnce<T: Sendable>(_ claim: IdempotencyClaim<T>?, now: Int64,
+    func writeOnce<T: Sendable>(_ claim: IdempotencyClaim<T>?, now: Int64, unread: [String] = [],
                                 keep: @escaping @Sendable (T) -> Bool = { _ in true },
                                 _ body: @escaping @Sendable (PGConnection) throws -> T,
                                 _ completion: @escaping StoreCompletion<Idempotent<T>>) {
-        write({ db in
+        write(lockKey: nil, unread: unread, { db in
             guard let claim else { return .fresh(try body(db)) }
             let claimed = try db.query("""
                 INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES ($1, $2, 0, '', $3::bigint)
@@ -165,7 +165,7 @@ extension PostgresStore: NotificationStore {
     public func createNotifications(_ content: NotificationContent, users: [String], strict: Bool, now: Int64,
                                     emailDelayMs: Int64, claim: IdempotencyClaim<UserNotifications>?,
                                     completion: @escaping StoreCompletion<Idempotent<UserNotifications>>) {
-        writeOnce(claim, now: now, keep: { if case .refused = $0 { false } else { true } }, { db in
+        writeOnce(claim, now: now, unread: users, keep: { if case .refused = $0 { false } else { true } }, { db in
             // In the writer job, not on a reader first: the answer kept under the key must be
             // the one these inserts were made with.
             let known = try Self.knownUsers(db, users)
@@ -355,7 +355,7 @@ extension PostgresStore: NotificationStore {
         case .all: all = true; ids = "{}"
         case .ids(let list): all = false; ids = PGConnection.textArray(list.map(String.init))
         }
-        write({ db in
+        write(lockKey: nil, unread: [user], { db in
             // Two statements rather than one with an OR, so each uses its index: the unread
             // index for "all", the primary key for a list of ids.
             let own = all ? """

@@ -93,9 +93,11 @@ public final class PostgresStore: Store {
     }
 
     /// `lockKey`: the row the body locks first (see `PGJob.lockKey`).
-    func write<T: Sendable>(background: Bool = false, lockKey: String?, _ body: @escaping @Sendable (PGConnection) throws -> T,
+    /// `unread`: the users whose unread lock the body takes (see `PGJob.unreadUsers`).
+    func write<T: Sendable>(background: Bool = false, lockKey: String?, unread: [String] = [],
+                            _ body: @escaping @Sendable (PGConnection) throws -> T,
                             completion: @escaping StoreCompletion<T>) {
-        let job = PGJob(lockKey: lockKey, run: { db in
+        let job = PGJob(lockKey: lockKey, unreadUsers: unread, run: { db in
             let result: Result<T, StoreError>
             do {
                 result = .success(try body(db))
