@@ -275,8 +275,8 @@ private final class InsertBatch {
         guard pending > 0 else { return }
         do {
             _ = try target.query(insertSQL(rows: pending), params)
-        } catch let e as PGError where !e.isConnectionLost {
-            throw StoreMigrationError.copyFailed(table: table.name, reason: e.description)
+        } catch where !error.isConnectionLost {
+            throw StoreMigrationError.copyFailed(table: table.name, reason: error.description)
         }
         copied += pending
         params.removeAll(keepingCapacity: true)
