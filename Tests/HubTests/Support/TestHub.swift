@@ -70,6 +70,12 @@ final class TestHub {
             throw error
         }
         servers = started
+        // Started means ready: every node's bus connected (until then its /healthz says
+        // degraded, rightly, and what it publishes reaches the others only through the store).
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !started.allSatisfy({ $0.redisBroker?.status().allSatisfy(\.up) ?? true }) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
     }
 
     /// Stops every node; `keepingStore`: leaves the PostgreSQL schema for a restarted hub
