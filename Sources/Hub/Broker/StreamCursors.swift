@@ -44,6 +44,16 @@ final class StreamCursors: Sendable {
         stripes[Int(ShardRing.hash(channel) % UInt64(Self.stripeCount))]
     }
 
+    /// Runs `body` on the channel's entry in place, under its stripe's lock (nil when the
+    /// channel is not followed, or followed anew since `generation`). In place: a copy taken
+    /// out and written back would copy the held publications on every change.
+    private func withEntry<R>(_ channel: String, generation: Int? = nil, _ body: (inout Entry) -> R) -> R? {
+        stripe(channel).withLock { entries -> R? in
+            guard let e = entries[channel], generation == nil || e.generation == generation else { return nil }
+            return body(&entries[channel]!)
+        }
+    }
+
     /// Starts the periodic check (from any thread).
     func start() {
         loop.execute { [self] loop in scheduleCheck(loop) }
@@ -66,10 +76,7 @@ final class StreamCursors: Sendable {
         stripe(channel).withLock { $0[channel] = Entry(key: key, generation: generation) }
         store.lastSeq(key) { [self] result in
             guard case .success(let last) = result else { return } // the periodic check starts it
-            let step = stripe(channel).withLock { entries -> StreamCursor.Check? in
-                guard entries[channel]?.generation == generation else { return nil }
-                return entries[channel]?.cursor.start(lastSeq: last)
-            }
+            let step = withEntry(channel, generation: generation) { $0.cursor.start(lastSeq: last) }
             if case .fetch(let after) = step { fetch(channel, key, after: after, generation: generation) }
         }
     }
@@ -85,22 +92,18 @@ final class StreamCursors: Sendable {
     /// their cursor; everything else straight through.
     func deliver(_ p: Publication) {
         guard let seq = p.seq else { return router.deliver(p) }
-        let stripe = stripe(p.channel)
-        var armTimer: Int?
-        let followed = stripe.withLock { entries -> Bool in
-            guard var e = entries[p.channel] else { return false }
+        let armTimer = withEntry(p.channel) { e -> Int? in
             switch e.cursor.offer(p, seq: seq) {
             case .deliver:
                 router.deliver(p)
                 while let next = e.cursor.nextHeld() { router.deliver(next) }
             case .drop: duplicates.withLock { $0 += 1 }
             case .hold: break
-            case .holdAndWait: armTimer = e.generation
+            case .holdAndWait: return e.generation
             }
-            entries[p.channel] = e
-            return true
+            return nil
         }
-        if !followed { router.deliver(p) }
+        guard let armTimer else { return router.deliver(p) } // not followed: straight through
         if let generation = armTimer { waitForGap(p.channel, generation: generation) }
     }
 
@@ -109,12 +112,7 @@ final class StreamCursors: Sendable {
     private func waitForGap(_ channel: String, generation: Int) {
         loop.execute { [self] loop in
             _ = loop.after(ms: Int64(StreamCursor.gapWaitMs)) { [self] _ in
-                let step = stripe(channel).withLock { entries -> (StreamCursor.Check, ConversationKey)? in
-                    guard var e = entries[channel], e.generation == generation else { return nil }
-                    let check = e.cursor.gapTimerFired()
-                    entries[channel] = e
-                    return (check, e.key)
-                }
+                let step = withEntry(channel, generation: generation) { e in (e.cursor.gapTimerFired(), e.key) }
                 if case let (.fetch(after), key)? = step { fetch(channel, key, after: after, generation: generation) }
             }
         }
@@ -124,15 +122,12 @@ final class StreamCursors: Sendable {
     /// messages the bus reader dropped) and fills what they miss.
     func check(_ channels: [String]) {
         for channel in channels {
-            guard let (key, generation) = stripe(channel).withLock({ entries in entries[channel].map { ($0.key, $0.generation) } }) else { continue }
+            guard let (key, generation) = withEntry(channel, { e in (e.key, e.generation) }) else { continue }
             store.lastSeq(key) { [self] result in
                 guard case .success(let last) = result else { return }
-                let step = stripe(channel).withLock { entries -> StreamCursor.Check? in
-                    guard var e = entries[channel], e.generation == generation else { return nil }
+                let step = withEntry(channel, generation: generation) { e in
                     // Not started yet (its first read failed): start from the store now.
-                    let check = e.cursor.position == nil ? e.cursor.start(lastSeq: last) : e.cursor.check(storeLastSeq: last)
-                    entries[channel] = e
-                    return check
+                    e.cursor.position == nil ? e.cursor.start(lastSeq: last) : e.cursor.check(storeLastSeq: last)
                 }
                 if case .fetch(let after) = step { fetch(channel, key, after: after, generation: generation) }
             }
@@ -150,9 +145,7 @@ final class StreamCursors: Sendable {
         store.messages(key, after: after, limit: ContractLimits.maxPage) { [self] result in
             var next: Int64?
             var armTimer = false
-            stripe(channel).withLock { entries in
-                guard var e = entries[channel], e.generation == generation else { return }
-                defer { entries[channel] = e }
+            withEntry(channel, generation: generation) { e in
                 guard case .success(let page) = result else {
                     e.cursor.fetchFailed() // held messages stay; the next check reads again
                     return

@@ -20,23 +20,38 @@ struct BrokerEnvelope: Equatable {
     let body: [UInt8]
 
     func encoded() -> [UInt8] {
-        let node = Array(origin.utf8.prefix(255))
+        body.withUnsafeBytes { Self.encode(kind: kind, origin: origin, seq: seq, notificationID: notificationID, body: $0) }
+    }
+
+    /// The envelope's bytes, written straight from `body` (a publication's payload is not
+    /// copied into an array first: one copy per publish).
+    static func encode(kind: Kind, origin: String, seq: Int64?, notificationID: Int64?, body: UnsafeRawBufferPointer) -> [UInt8] {
+        let node = origin.utf8.prefix(255)
         var out: [UInt8] = []
         out.reserveCapacity(4 + node.count + 16 + body.count)
-        out.append(Self.version)
+        out.append(version)
         out.append(kind.rawValue)
         out.append((seq == nil ? 0 : 1) | (notificationID == nil ? 0 : 2))
         out.append(UInt8(node.count))
         out.append(contentsOf: node)
-        if let seq { Self.append(seq, to: &out) }
-        if let notificationID { Self.append(notificationID, to: &out) }
+        if let seq { append(seq, to: &out) }
+        if let notificationID { append(notificationID, to: &out) }
         out.append(contentsOf: body)
         return out
     }
 
+    /// What precedes the body, and where the body starts in the envelope's bytes.
+    struct Header {
+        let kind: Kind
+        let origin: String
+        let seq: Int64?
+        let notificationID: Int64?
+        let bodyStart: Int
+    }
+
     /// Nil for anything this version cannot read (another version, a cut message).
-    init?(decoding bytes: [UInt8]) {
-        guard bytes.count >= 4, bytes[0] == Self.version, let kind = Kind(rawValue: bytes[1]) else { return nil }
+    static func header(of bytes: [UInt8]) -> Header? {
+        guard bytes.count >= 4, bytes[0] == version, let kind = Kind(rawValue: bytes[1]) else { return nil }
         let flags = bytes[2]
         var p = 4 + Int(bytes[3])
         guard bytes.count >= p else { return nil }
@@ -45,15 +60,20 @@ struct BrokerEnvelope: Equatable {
         var notificationID: Int64?
         if flags & 1 != 0 {
             guard bytes.count >= p + 8 else { return nil }
-            seq = Self.read(bytes, at: p)
+            seq = read(bytes, at: p)
             p += 8
         }
         if flags & 2 != 0 {
             guard bytes.count >= p + 8 else { return nil }
-            notificationID = Self.read(bytes, at: p)
+            notificationID = read(bytes, at: p)
             p += 8
         }
-        self.init(kind: kind, origin: origin, seq: seq, notificationID: notificationID, body: Array(bytes[p...]))
+        return Header(kind: kind, origin: origin, seq: seq, notificationID: notificationID, bodyStart: p)
+    }
+
+    init?(decoding bytes: [UInt8]) {
+        guard let h = Self.header(of: bytes) else { return nil }
+        self.init(kind: h.kind, origin: h.origin, seq: h.seq, notificationID: h.notificationID, body: Array(bytes[h.bodyStart...]))
     }
 
     init(kind: Kind, origin: String, seq: Int64?, notificationID: Int64?, body: [UInt8]) {

@@ -98,13 +98,15 @@ final class RedisBroker: Broker {
 
     func publish(_ p: Publication) {
         deliverHere(p)
-        send(BrokerEnvelope(kind: .push, origin: nodeID, seq: p.seq, notificationID: p.notificationID, body: Array(p.payload)),
+        send(BrokerEnvelope.encode(kind: .push, origin: nodeID, seq: p.seq, notificationID: p.notificationID, body: p.payload),
              on: p.channel)
     }
 
     func revoke(_ channel: String, user: String) {
         router.revoke(channel, user: user)
-        send(BrokerEnvelope(kind: .revoke, origin: nodeID, seq: nil, notificationID: nil, body: Array(user.utf8)), on: channel)
+        let body = Array(user.utf8)
+        send(body.withUnsafeBytes { BrokerEnvelope.encode(kind: .revoke, origin: nodeID, seq: nil, notificationID: nil, body: $0) },
+             on: channel)
     }
 
     /// Another node may have subscribers: always true (true when unsure is allowed).
@@ -131,25 +133,25 @@ final class RedisBroker: Broker {
 
     // MARK: inside
 
-    private func send(_ envelope: BrokerEnvelope, on channel: String) {
+    private func send(_ envelope: [UInt8], on channel: String) {
         let shard = shards[ring.shard(for: channel)]
-        let bytes = envelope.encoded()
-        shard.loop.execute { _ in shard.publish(channel, bytes) }
+        shard.loop.execute { _ in shard.publish(channel, envelope) }
     }
 
     /// On a shard's loop.
     private func received(_ channel: String, _ payload: [UInt8]) {
-        guard let e = BrokerEnvelope(decoding: payload) else {
+        guard let e = BrokerEnvelope.header(of: payload) else {
             unreadable.withLock { $0 += 1 }
             return
         }
         guard e.origin != nodeID else { return } // delivered here when published
-        switch e.kind {
-        case .push:
-            let p = e.body.withUnsafeBytes { Publication(channel: channel, payload: $0, seq: e.seq, notificationID: e.notificationID) }
-            deliverHere(p)
-        case .revoke:
-            router.revoke(channel, user: String(decoding: e.body, as: UTF8.self))
+        // The body is framed (or read) where it lies in the received bytes: no copy of it first.
+        payload.withUnsafeBytes { all in
+            let body = UnsafeRawBufferPointer(rebasing: all[e.bodyStart...])
+            switch e.kind {
+            case .push: deliverHere(Publication(channel: channel, payload: body, seq: e.seq, notificationID: e.notificationID))
+            case .revoke: router.revoke(channel, user: String(decoding: body, as: UTF8.self))
+            }
         }
     }
 
