@@ -56,20 +56,16 @@ final class HubServer {
         } catch {
             throw StartError(description: "cannot open the data folder \(c.dataDir): \(error)")
         }
-        switch c.storeLocation {
-        case .sqlite(let path):
-            do {
+        do {
+            switch c.storeLocation {
+            case .sqlite(let path):
                 opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording)
-            } catch {
-                throw StartError(description: "cannot open the store \(path): \(error)")
-            }
-        case .postgres(let url):
-            do {
+            case .postgres(let url):
                 opened = try PostgresStore(url: url, writers: c.pgWriters, readers: c.pgReaders, now: wallMillis(),
                                            messageWording: MessageNotificationText.wording)
-            } catch {
-                throw StartError(description: "cannot open the store \(c.storeLocation.description): \(error)")
             }
+        } catch {
+            throw StartError(description: "cannot open the store \(c.storeLocation.description): \(error)")
         }
         let store = opened
         self.store = store
@@ -89,15 +85,13 @@ final class HubServer {
             throw StartError(description: "no JWT secret (give --jwt-secret, or run in development mode)")
         }
         let router = Router(loops: loops)
+        // One of several nodes: the bus between them and the state they share, or neither.
         var clusterBroker: RedisBroker?
+        var state: ClusterState?
         if !c.brokers.isEmpty {
             var options = RedisBroker.Options()
             options.cluster = c.clusterName
             clusterBroker = RedisBroker(router: router, loops: loops, endpoints: c.brokers, nodeID: c.nodeID, store: store, options: options)
-        }
-        redisBroker = clusterBroker
-        var state: ClusterState?
-        if !c.brokers.isEmpty {
             do {
                 state = try ClusterState(endpoints: c.brokers, clusterName: c.clusterName, nodeID: c.nodeID, loop: loops[0],
                                          directory: directory, loadAssignments: ClusterState.assignmentLoader(store))
@@ -106,16 +100,13 @@ final class HubServer {
                 throw StartError(description: "cannot start the cluster state: \(error)")
             }
         }
+        redisBroker = clusterBroker
         cluster = state
-        if let state {
-            chat = ChatService(store: store, directory: state.assignments, router: router, broker: clusterBroker,
-                               verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters,
-                               presence: state.presence, online: state.online, nodeID: c.nodeID)
-            state.wire(to: chat)
-        } else {
-            chat = ChatService(store: store, directory: directory, router: router, broker: clusterBroker,
-                               verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters)
-        }
+        chat = ChatService(store: store, directory: state?.assignments ?? directory, router: router, broker: clusterBroker,
+                           verifier: JWTVerifier(secret: secret), limits: chatLimits, metrics: metrics, counters: counters,
+                           presence: state?.presence ?? Presence(), online: state?.online ?? OnlineUsers(),
+                           nodeID: state == nil ? nil : c.nodeID)
+        state?.wire(to: chat)
         link = HubLink(chat: chat)
         let online = chat.online
         notifier = Notifier(store: store, live: link, onlineUsers: { online.snapshot() }, metrics: metrics,
@@ -129,9 +120,12 @@ final class HubServer {
         bridgeSettings.smtpConfigured = mail.smtp != nil
         let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings)
         do {
-            publicListener = try Listener(name: "public", host: c.host, port: c.port,
-                                          service: PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
-                                                                 console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: secret))),
+            var service = PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
+                                        console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: secret)))
+            if let stateCounters = state?.counters {
+                service.clusterStateUp = { stateCounters.redisUp.load(ordering: .relaxed) }
+            }
+            publicListener = try Listener(name: "public", host: c.host, port: c.port, service: service,
                                           tls: tls, strictTransportSecurity: c.hstsMaxAge > 0 ? "max-age=\(c.hstsMaxAge)" : nil,
                                           limits: limits)
             bridgeListener = try Listener(name: "bridge", host: c.bridgeHost, port: c.bridgePort,

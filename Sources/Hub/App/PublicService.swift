@@ -9,6 +9,9 @@ struct PublicService: HTTPService {
     let counters: EngineCounters
     let chat: ChatService
     let console: ConsoleRoutes
+    /// On a node of several: whether its cluster-state connection (presence, online users,
+    /// assignments) is up, beside the bus's shards.
+    var clusterStateUp: (@Sendable () -> Bool)? = nil
 
     func handle(_ request: HTTPRequest, on connection: Connection) -> HTTPReply {
         let path = request.path
@@ -36,7 +39,8 @@ struct PublicService: HTTPService {
     private var methodNotAllowed: HTTPResponse { .methodNotAllowed(allow: "GET, HEAD") }
 
     /// `ok`, or on a node of several whose bus to the others is down (a Redis instance not
-    /// connected, or silent past its probe), 503 `degraded` naming it: such a node still stores
+    /// connected, or silent past its probe) or whose cluster-state connection is, 503
+    /// `degraded` naming it: such a node still stores
     /// and acknowledges, but its clients miss other nodes' pushes until it is back, so a load
     /// balancer should send new clients elsewhere.
     private func health() -> HTTPResponse {
@@ -45,9 +49,11 @@ struct PublicService: HTTPService {
             return .json(.ok, "{\"status\":\"ok\",\"connections\":\(connections)}")
         }
         let shards = bus.status()
+        let stateUp = clusterStateUp?() ?? true
+        let healthy = stateUp && shards.allSatisfy(\.up)
         var w = JSONWriter(capacity: 256)
         w.beginObject()
-        w.key("status"); w.string(shards.allSatisfy(\.up) ? "ok" : "degraded")
+        w.key("status"); w.string(healthy ? "ok" : "degraded")
         w.key("connections"); w.int(Int64(connections))
         w.key("node"); w.string(bus.nodeID)
         w.key("redis"); w.objects(shards) { w, s in
@@ -55,7 +61,8 @@ struct PublicService: HTTPService {
             w.key("up"); w.bool(s.up)
             if let ms = s.lastProbeMs { w.key("last_probe_ms"); w.int(ms) }
         }
+        w.key("cluster_state_up"); w.bool(stateUp)
         w.endObject()
-        return .json(shards.allSatisfy(\.up) ? .ok : .serviceUnavailable, String(decoding: w.bytes, as: UTF8.self))
+        return .json(healthy ? .ok : .serviceUnavailable, String(decoding: w.bytes, as: UTF8.self))
     }
 }
