@@ -70,11 +70,18 @@ final class TestHub {
             throw error
         }
         servers = started
-        // Started means ready: every node's bus connected (until then its /healthz says
-        // degraded, rightly, and what it publishes reaches the others only through the store).
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline && !started.allSatisfy({ $0.redisBroker?.status().allSatisfy(\.up) ?? true }) {
-            Thread.sleep(forTimeInterval: 0.01)
+        // Several nodes are ready when every node hears the others: its bus and its cluster
+        // state connected (until then its /healthz says degraded, rightly). A node meant to
+        // start without Redis (one node given a broker that is not there) is not waited for.
+        guard topology.nodes > 1 else { return }
+        let connected = eventually(10) {
+            started.allSatisfy { s in
+                (s.redisBroker?.status().allSatisfy(\.up) ?? true) && (s.cluster?.counters.redisUp.load(ordering: .relaxed) ?? true)
+            }
+        }
+        guard connected else {
+            stop()
+            throw TestError("the test cluster's nodes did not connect to Redis within 10 s")
         }
     }
 
