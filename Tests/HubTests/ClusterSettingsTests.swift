@@ -59,3 +59,13 @@ final class ClusterSettingsTests: XCTestCase {
         XCTAssertTrue(refusal(["--pg-writers", "0"]).contains("from 1 to 32"))
     }
 }
+
+extension ClusterSettingsTests {
+    func testNoSecretReachesAMessageWhereverTheURLCarriesIt() {
+        XCTAssertFalse(refusal(["--store", "postgres://h/db", "--broker", "redis://hunter2@127.0.0.1"]).contains("hunter2"),
+                       "redis://PASSWORD@host: all of the user info is the secret")
+        XCTAssertEqual(StoreLocation.postgres(url: "postgres://hub@h/db?sslmode=require&password=hunter2").description,
+                       "postgres://hub@h/db?sslmode=require&password=***")
+        XCTAssertTrue(refusal(["--store", "postgresql://"]).contains("needs a host"))
+    }
+}

@@ -16,8 +16,8 @@ enum StoreLocation: Sendable, Equatable {
             guard !path.isEmpty else { throw Configuration.Invalid(description: "\(label) sqlite: needs a file path (sqlite:/var/lib/montrose/hub.sqlite)") }
             return .sqlite(path: path)
         }
-        if v.hasPrefix("postgres://") || v.hasPrefix("postgresql://") {
-            guard v.count > "postgres://".count else { throw Configuration.Invalid(description: "\(label) postgres:// needs a host") }
+        for scheme in ["postgres://", "postgresql://"] where v.hasPrefix(scheme) {
+            guard v.count > scheme.count else { throw Configuration.Invalid(description: "\(label) \(scheme) needs a host") }
             return .postgres(url: v)
         }
         throw Configuration.Invalid(description: "\(label) expects sqlite:PATH or postgres://USER@HOST:PORT/DATABASE, got '\(redactingPassword(v))'")
@@ -36,10 +36,13 @@ enum StoreLocation: Sendable, Equatable {
 /// sharded over the instances, in the order given, which must be the same on every node).
 enum BrokerSetting {
     static func parse(_ v: String, _ label: String) throws(Configuration.Invalid) -> RedisEndpoint {
-        let shown = redactingPassword(v)
-        // Pub/sub ignores database numbers: two hubs on one Redis are kept apart by --cluster-name.
-        if let scheme = v.range(of: "redis://"), let slash = v[scheme.upperBound...].firstIndex(of: "/"),
-           v.index(after: slash) < v.endIndex {
+        // Everything before the last @ is a credential (redis://PASSWORD@host is valid too).
+        let shown = redactingPassword(v, userInfoIsSecret: true)
+        // Pub/sub ignores database numbers: two hubs on one Redis are kept apart by
+        // --cluster-name. (Looked for after the credentials: a password may hold a slash.)
+        let afterScheme = v.hasPrefix("redis://") ? v.dropFirst("redis://".count) : Substring(v)
+        let hostPart = afterScheme.lastIndex(of: "@").map { afterScheme[afterScheme.index(after: $0)...] } ?? afterScheme
+        if let slash = hostPart.firstIndex(of: "/"), hostPart.index(after: slash) < hostPart.endIndex {
             throw Configuration.Invalid(description: "\(label): a database number has no effect on pub/sub; give each cluster its own --cluster-name instead")
         }
         do {
@@ -76,12 +79,24 @@ enum NodeName {
     }
 }
 
-/// A URL with its password (the part between "user:" and "@") replaced by ***.
-func redactingPassword(_ url: String) -> String {
-    guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
-    let auth = url[scheme.upperBound..<at]
-    guard let colon = auth.firstIndex(of: ":") else { return url }
-    return String(url[..<auth.index(after: colon)]) + "***" + String(url[at...])
+/// A URL with its secrets replaced by ***: the password of `user:password@` (all of the
+/// user info when `userInfoIsSecret`, as in redis://PASSWORD@host), and a `password=` query
+/// parameter (libpq takes one).
+func redactingPassword(_ url: String, userInfoIsSecret: Bool = false) -> String {
+    var out = url
+    if let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") {
+        let auth = url[scheme.upperBound..<at]
+        if let colon = auth.firstIndex(of: ":") {
+            out = String(url[..<auth.index(after: colon)]) + "***" + String(url[at...])
+        } else if userInfoIsSecret {
+            out = String(url[..<scheme.upperBound]) + "***" + String(url[at...])
+        }
+    }
+    guard let query = out.firstIndex(of: "?") else { return out }
+    let params = out[out.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map { p in
+        p.lowercased().hasPrefix("password=") ? "password=***" : String(p)
+    }
+    return String(out[...query]) + params.joined(separator: "&")
 }
 
 private extension String {
