@@ -148,4 +148,22 @@ final class StreamCursorTests: XCTestCase {
         for seq in Int64(2)...Int64(StreamCursor.maxHeld + 100) { _ = c.offer(message(seq), seq: seq) }
         XCTAssertEqual(c.held.count, StreamCursor.maxHeld, "past the cap the store read brings them instead")
     }
+
+    func testASeqTheStoreDoesNotHaveIsDroppedAfterAFewFruitlessReads() {
+        var n = Node()
+        _ = n.cursor.start(lastSeq: 0)
+        n.stored = 2
+        n.offer(1); n.offer(2)
+        n.offer(1_000_000) // corrupt: nothing ever committed it
+        var reads = 0
+        while n.timerArmed && reads < 10 {
+            n.fireTimer()
+            reads += 1
+        }
+        XCTAssertEqual(reads, StreamCursor.maxFruitlessReads, "the node stops reading the store for it")
+        XCTAssertTrue(n.cursor.held.isEmpty)
+        n.stored = 3
+        n.offer(3)
+        XCTAssertEqual(n.delivered, [1, 2, 3], "and goes on live")
+    }
 }

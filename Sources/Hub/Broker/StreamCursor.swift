@@ -16,14 +16,24 @@ struct StreamCursor {
     private(set) var position: Int64?
     /// Early publications by seq, waiting for the ones before them.
     private(set) var held: [Int64: Publication] = [:]
-    /// A store read is in flight (or the gap timer is armed): do not start another.
-    private(set) var fetching = false
-    private(set) var waiting = false
+    /// Live: publications go through; waiting: the gap timer is armed; fetching: a store
+    /// read is in flight (live publications are held until it is back).
+    private enum Phase { case live, waiting, fetching }
+    private var phase = Phase.live
     /// The highest seq seen while not started (the position must not go back below it).
     private var highestPassed: Int64 = 0
+    /// Store reads in a row that found nothing past the position while publications were held.
+    private var fruitlessReads = 0
+    /// Messages the read in flight delivered.
+    private var deliveredByRead = 0
 
     /// Held publications beyond this are dropped (the fetch brings them anyway).
     static let maxHeld = 1_000
+    /// A message is published only after it is committed, so a store read that finds nothing
+    /// past the position while later seqs are held means those seqs are not in the store: after
+    /// this many such reads they are dropped (a corrupt publication must not make the node read
+    /// the store every `gapWaitMs` for ever).
+    static let maxFruitlessReads = 3
     /// How long a gap may stay open before the store is read: long enough for a message
     /// overtaken on the bus, short enough not to be noticed.
     static let gapWaitMs = 20
@@ -46,20 +56,25 @@ struct StreamCursor {
             return .deliver
         }
         if seq <= position { return .drop }
-        if seq == position + 1 && !fetching {
+        if seq == position + 1 && phase != .fetching {
             self.position = seq
             return .deliver
         }
         if held.count < Self.maxHeld { held[seq] = p }
-        if fetching || waiting { return .hold }
-        waiting = true
-        return .holdAndWait
+        return armGapTimer() ? .holdAndWait : .hold
+    }
+
+    /// Arms the gap timer unless it is armed or a read is in flight.
+    private mutating func armGapTimer() -> Bool {
+        guard phase == .live else { return false }
+        phase = .waiting
+        return true
     }
 
     /// After a `.deliver`, and after each fetched message: the next held publication, if it is
     /// the next seq (the position moves past it).
     mutating func nextHeld() -> Publication? {
-        guard let position, !fetching, let p = held.removeValue(forKey: position + 1) else { return nil }
+        guard let position, phase != .fetching, let p = held.removeValue(forKey: position + 1) else { return nil }
         self.position = position + 1
         return p
     }
@@ -80,25 +95,28 @@ struct StreamCursor {
 
     /// The gap timer ran out with the gap still open: read it from the store.
     mutating func gapTimerFired() -> Check {
-        waiting = false
-        guard let position, !fetching, !held.isEmpty else { return .upToDate }
-        fetching = true
+        if phase == .waiting { phase = .live }
+        guard let position, phase == .live, !held.isEmpty else { return .upToDate }
+        return startRead(after: position)
+    }
+
+    private mutating func startRead(after position: Int64) -> Check {
+        phase = .fetching
+        deliveredByRead = 0
         return .fetch(after: position)
     }
 
     /// The store's last seq (a periodic check, or after a bus reconnect): fetch when it is ahead.
     mutating func check(storeLastSeq: Int64) -> Check {
-        guard let position, storeLastSeq > position, !fetching else { return .upToDate }
-        fetching = true
-        waiting = false
-        return .fetch(after: position)
+        guard let position, storeLastSeq > position, phase != .fetching else { return .upToDate }
+        return startRead(after: position)
     }
 
     /// One fetched message, in page order: true when it is the next seq (deliver it).
     mutating func fetched(seq: Int64) -> Bool {
         guard let position, seq == position + 1 else { return false }
         self.position = seq
-        held[seq] = nil
+        deliveredByRead += 1
         return true
     }
 
@@ -106,16 +124,25 @@ struct StreamCursor {
     /// takes live publications again: deliver what `nextHeld()` returns, and if a gap is still
     /// open behind what is held, wait for it as for a new one.
     mutating func pageDone(more: Bool) -> PageStep {
-        guard let position else { fetching = false; return .done }
+        guard let position else { phase = .live; return .done }
         if more { return .fetch(after: position) }
-        fetching = false
-        for seq in held.keys where seq <= position { held[seq] = nil }
+        phase = .live
+        held = held.filter { $0.key > position }
+        if deliveredByRead > 0 || held.isEmpty {
+            fruitlessReads = 0
+        } else {
+            fruitlessReads += 1
+            if fruitlessReads >= Self.maxFruitlessReads {
+                held = [:] // seqs the store does not have: nothing published them truly
+                fruitlessReads = 0
+            }
+        }
         return .done
     }
 
     /// The store read failed: held publications stay, the next offer or check tries again.
     mutating func fetchFailed() {
-        fetching = false
+        phase = .live
     }
 
     enum PageStep: Equatable {
@@ -127,8 +154,6 @@ struct StreamCursor {
     /// After releasing held publications: true when a gap remains behind what is still held
     /// (arm the gap timer, as for a new one).
     mutating func afterRelease() -> Bool {
-        guard !held.isEmpty, !fetching, !waiting else { return false }
-        waiting = true
-        return true
+        !held.isEmpty && armGapTimer()
     }
 }

@@ -1,4 +1,5 @@
 import Core
+import Synchronization
 import Persistence
 import Protocol
 
@@ -19,7 +20,7 @@ final class StreamCursors: Sendable {
     }
     private static let stripeCount = 64
     private let stripes: [Locked<[String: Entry]>]
-    private let generations = Locked(0)
+    private let generations = Atomic<Int>(0)
     private let router: Router
     private let store: any Store
     /// Runs the gap timers and the periodic check.
@@ -27,10 +28,6 @@ final class StreamCursors: Sendable {
     /// How often every followed conversation is compared with the store (a lost last message
     /// is delivered within about this long).
     let checkEveryMs: Int64
-
-    /// Counters for metrics: messages read from the store to fill gaps, duplicates dropped.
-    let recovered = Locked(0)
-    let duplicates = Locked(0)
 
     init(router: Router, store: any Store, loop: EventLoop, checkEveryMs: Int64 = 5_000) {
         self.router = router
@@ -49,8 +46,9 @@ final class StreamCursors: Sendable {
     /// out and written back would copy the held publications on every change.
     private func withEntry<R>(_ channel: String, generation: Int? = nil, _ body: (inout Entry) -> R) -> R? {
         stripe(channel).withLock { entries -> R? in
-            guard let e = entries[channel], generation == nil || e.generation == generation else { return nil }
-            return body(&entries[channel]!)
+            guard let i = entries.index(forKey: channel),
+                  generation == nil || entries.values[i].generation == generation else { return nil }
+            return body(&entries.values[i])
         }
     }
 
@@ -72,7 +70,7 @@ final class StreamCursors: Sendable {
     /// last seq (what is published meanwhile passes through).
     func follow(_ channel: String) {
         guard case .conversation(let key) = Channel(channel) else { return }
-        let generation = generations.withLock { g -> Int in g += 1; return g }
+        let generation = generations.add(1, ordering: .relaxed).newValue
         stripe(channel).withLock { $0[channel] = Entry(key: key, generation: generation) }
         store.lastSeq(key) { [self] result in
             guard case .success(let last) = result else { return } // the periodic check starts it
@@ -97,8 +95,7 @@ final class StreamCursors: Sendable {
             case .deliver:
                 router.deliver(p)
                 while let next = e.cursor.nextHeld() { router.deliver(next) }
-            case .drop: duplicates.withLock { $0 += 1 }
-            case .hold: break
+            case .drop, .hold: break
             case .holdAndWait: return e.generation
             }
             return nil
@@ -125,10 +122,8 @@ final class StreamCursors: Sendable {
             guard let (key, generation) = withEntry(channel, { e in (e.key, e.generation) }) else { continue }
             store.lastSeq(key) { [self] result in
                 guard case .success(let last) = result else { return }
-                let step = withEntry(channel, generation: generation) { e in
-                    // Not started yet (its first read failed): start from the store now.
-                    e.cursor.position == nil ? e.cursor.start(lastSeq: last) : e.cursor.check(storeLastSeq: last)
-                }
+                // Starts a cursor whose first read failed; compares a started one.
+                let step = withEntry(channel, generation: generation) { $0.cursor.start(lastSeq: last) }
                 if case .fetch(let after) = step { fetch(channel, key, after: after, generation: generation) }
             }
         }
@@ -150,12 +145,7 @@ final class StreamCursors: Sendable {
                     e.cursor.fetchFailed() // held messages stay; the next check reads again
                     return
                 }
-                var count = 0
-                for m in page.messages where e.cursor.fetched(seq: m.seq) {
-                    router.deliver(.message(m))
-                    count += 1
-                }
-                if count > 0 { recovered.withLock { $0 += count } }
+                for m in page.messages where e.cursor.fetched(seq: m.seq) { router.deliver(.message(m)) }
                 switch e.cursor.pageDone(more: page.more) {
                 case .fetch(let after): next = after
                 case .done:
