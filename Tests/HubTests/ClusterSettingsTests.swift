@@ -67,5 +67,6 @@ extension ClusterSettingsTests {
         XCTAssertEqual(StoreLocation.postgres(url: "postgres://hub@h/db?sslmode=require&password=hunter2").description,
                        "postgres://hub@h/db?sslmode=require&password=***")
         XCTAssertTrue(refusal(["--store", "postgresql://"]).contains("needs a host"))
+        XCTAssertTrue(refusal(["--pg-writers", "4"]).contains("for a PostgreSQL store"), "not silently ignored on SQLite")
     }
 }

@@ -62,7 +62,8 @@ final class MigrateCommandTests: XCTestCase {
         }
         XCTAssertEqual(m, MigrateCommand(sqlitePath: "/x/hub.sqlite", postgresURL: "postgres://h/db", verifyOnly: true))
         for args in [["migrate", "--to", "postgres://h/db"], ["migrate", "--from", "sqlite:/x", "--to", "sqlite:/y"],
-                     ["migrate", "--from", "sqlite:/x", "--to", "postgres://h/db", "--data", "d"], ["migrate", "--from"]] {
+                     ["migrate", "--from", "sqlite:/x", "--to", "postgres://h/db", "--data", "d"], ["migrate", "--from"],
+                     ["migrate", "--from", "sqlite:/x", "--from", "sqlite:/y", "--to", "postgres://h/db"]] {
             XCTAssertThrowsError(try Configuration.command(args, environment: [:]), "\(args)")
         }
     }

@@ -71,6 +71,9 @@ struct Configuration: Sendable {
     var pgReaders = 2
     /// `--broker local` was given (only to be refused beside a redis:// one).
     private var brokerLocal = false
+    /// Given, to be refused without a PostgreSQL store.
+    private var pgWritersGiven = false
+    private var pgReadersGiven = false
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
@@ -158,31 +161,7 @@ struct Configuration: Sendable {
     /// the user typed: the flag, or the environment variable it came from.
     static func parse(_ args: [String], environment: [String: String]) throws(Invalid) -> Configuration {
         var c = Configuration()
-        var given: [(String, String?)] = []
-        var i = 0
-        while i < args.count {
-            let arg = args[i]
-            guard arg.hasPrefix("--") else { throw Invalid(description: "unexpected argument '\(arg)' (see --help)") }
-            var name = String(arg.dropFirst(2))
-            var value: String?
-            if let eq = name.firstIndex(of: "=") {
-                value = String(name[name.index(after: eq)...])
-                name = String(name[..<eq])
-            }
-            if Self.switches.contains(name) {
-                if value != nil { throw Invalid(description: "--\(name) takes no value") }
-            } else if Self.valued.contains(name) {
-                if value == nil {
-                    i += 1
-                    guard i < args.count else { throw Invalid(description: "--\(name) needs a value") }
-                    value = args[i]
-                }
-            } else {
-                throw Invalid(description: "unknown flag --\(name) (see --help)")
-            }
-            given.append((name, value))
-            i += 1
-        }
+        let given = try flags(args, valued: Self.valued, switches: Self.switches)
         // Environment first, so flags override it.
         var hostGiven = false
         for name in Self.valued + Self.switches {
@@ -213,6 +192,38 @@ struct Configuration: Sendable {
         if c.dev && !hostGiven { c.host = "127.0.0.1" }
         try c.check()
         return c
+    }
+
+    /// The flags in `args` as (name without dashes, value), in order: `--name value`,
+    /// `--name=value`, or a switch alone. `help` ends the message of an unknown flag.
+    static func flags(_ args: [String], valued: [String], switches: [String],
+                      help: String = "see --help") throws(Invalid) -> [(name: String, value: String?)] {
+        var given: [(name: String, value: String?)] = []
+        var i = 0
+        while i < args.count {
+            let arg = args[i]
+            guard arg.hasPrefix("--") else { throw Invalid(description: "unexpected argument '\(arg)' (\(help))") }
+            var name = String(arg.dropFirst(2))
+            var value: String?
+            if let eq = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            if switches.contains(name) {
+                if value != nil { throw Invalid(description: "--\(name) takes no value") }
+            } else if valued.contains(name) {
+                if value == nil {
+                    i += 1
+                    guard i < args.count else { throw Invalid(description: "--\(name) needs a value") }
+                    value = args[i]
+                }
+            } else {
+                throw Invalid(description: "unknown flag --\(name) (\(help))")
+            }
+            given.append((name, value))
+            i += 1
+        }
+        return given
     }
 
     /// `--bridge-key` ↔ `MONTROSE_BRIDGE_KEY`.
@@ -292,8 +303,8 @@ struct Configuration: Sendable {
             if v == "local" { brokerLocal = true } else { brokers.append(try BrokerSetting.parse(v, label)) }
         case "node-id": nodeID = try NodeName.check(v, label)
         case "cluster-name": clusterName = try NodeName.check(v, label)
-        case "pg-writers": pgWriters = try Self.int(v, label, 1...32)
-        case "pg-readers": pgReaders = try Self.int(v, label, 1...64)
+        case "pg-writers": pgWriters = try Self.int(v, label, 1...32); pgWritersGiven = true
+        case "pg-readers": pgReaders = try Self.int(v, label, 1...64); pgReadersGiven = true
         case "dev": dev = true
         case "no-dev": dev = false
         case "no-deflate": deflate = false
@@ -307,8 +318,12 @@ struct Configuration: Sendable {
             throw Invalid(description: "--broker local and --broker redis://… do not go together")
         }
         // Nodes that hear each other must share the truth: a SQLite file is one process's.
-        if !brokers.isEmpty, case .postgres = store {} else if !brokers.isEmpty {
+        let onPostgres = if case .postgres = store { true } else { false }
+        if !brokers.isEmpty && !onPostgres {
             throw Invalid(description: "--broker redis://… joins nodes that share one store: give --store postgres://…")
+        }
+        if !onPostgres && (pgWritersGiven || pgReadersGiven) {
+            throw Invalid(description: "--pg-writers and --pg-readers are for a PostgreSQL store (--store postgres://…)")
         }
         if Set(brokers.map(\.address)).count != brokers.count {
             throw Invalid(description: "--broker names the same Redis twice")

@@ -15,30 +15,15 @@ struct MigrateCommand: Sendable, Equatable {
         var from: StoreLocation?
         var to: StoreLocation?
         var verifyOnly = false
-        var i = 0
-        while i < args.count {
-            var name = args[i]
-            var value: String?
-            if let eq = name.firstIndex(of: "=") {
-                value = String(name[name.index(after: eq)...])
-                name = String(name[..<eq])
-            }
+        let usage = "montrose-hub migrate --from sqlite:PATH --to postgres://… [--verify-only]"
+        for (name, value) in try Configuration.flags(args, valued: ["from", "to"], switches: ["verify-only"], help: usage) {
             switch name {
-            case "--verify-only":
-                guard value == nil else { throw Configuration.Invalid(description: "--verify-only takes no value") }
-                verifyOnly = true
-            case "--from", "--to":
-                if value == nil {
-                    i += 1
-                    guard i < args.count else { throw Configuration.Invalid(description: "\(name) needs a value") }
-                    value = args[i]
-                }
-                let location = try StoreLocation.parse(value ?? "", name)
-                if name == "--from" { from = location } else { to = location }
+            case "verify-only": verifyOnly = true
             default:
-                throw Configuration.Invalid(description: "unknown migrate flag '\(name)' (montrose-hub migrate --from sqlite:PATH --to postgres://… [--verify-only])")
+                guard (name == "from" ? from : to) == nil else { throw Configuration.Invalid(description: "--\(name) given twice") }
+                let location = try StoreLocation.parse(value ?? "", "--" + name)
+                if name == "from" { from = location } else { to = location }
             }
-            i += 1
         }
         guard case .sqlite(let path)? = from else {
             throw Configuration.Invalid(description: "migrate needs --from sqlite:PATH (the stopped hub's SQLite file)")
