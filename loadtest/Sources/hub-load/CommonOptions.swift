@@ -37,10 +37,13 @@ struct CommonOptions {
     mutating func take(_ flag: String, _ f: inout Flags) throws(UsageError) -> Bool {
         switch flag {
         case "--url":
-            let next = try LoopbackURL.parse(try f.value(flag), scheme: "ws", flag: flag)
+            var next = try LoopbackURL.parse(try f.value(flag), scheme: "ws", flag: flag)
+            if next.path.isEmpty { next.path = "/ws" }
             if ports.isEmpty {
                 url = next
-                if url.path.isEmpty { url.path = "/ws" }
+            } else if next.host != url.host || next.path != url.path {
+                // Several nodes of one hub on this machine: only the port differs.
+                throw UsageError(message: "--url: every node must have the same host and path as the first")
             }
             ports.append(next.port)
         case "--bridge": bridge = try LoopbackURL.parse(try f.value(flag), scheme: "http", flag: flag)

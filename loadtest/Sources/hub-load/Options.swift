@@ -94,7 +94,15 @@ struct ChatOptions {
         }
         guard let url = urls.first else { throw UsageError(message: "--url is required") }
         try o.setURL(url)
-        for u in urls { o.ports.append(try LoopbackURL.parse(u, scheme: "ws", flag: "--url").port) }
+        o.ports = [o.port]
+        for u in urls.dropFirst() {
+            let next = try LoopbackURL.parse(u, scheme: "ws", flag: "--url")
+            // Several nodes of one hub on this machine: only the port differs.
+            guard next.host == o.host, (next.path.isEmpty ? "/ws" : next.path) == o.path else {
+                throw UsageError(message: "--url: every node must have the same host and path as the first, got \(u)")
+            }
+            o.ports.append(next.port)
+        }
         if o.jwtSecret == nil && o.dataDir == nil { throw UsageError(message: "--jwt-secret or --data is required") }
         return o
     }
