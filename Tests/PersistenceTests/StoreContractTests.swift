@@ -254,6 +254,29 @@ class StoreContractTests: XCTestCase {
         XCTAssertEqual(try wait { store.allConversations(service: "courses", completion: $0) }, [], "asking about one creates nothing")
     }
 
+    func checkSummariesOfManyConversationsComeInTheOrderAsked() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let keys = (0..<30).map { ConversationKey(service: "website", clientId: "c\($0)") }
+        for (i, k) in keys.enumerated() where i % 3 == 0 {
+            let u = UserRecord(id: k.clientId, role: "client", name: "C\(i)")
+            _ = try wait { store.upsertUser(u, now: 1, completion: $0) }
+            for n in 0..<(i % 4 + 1) {
+                _ = try wait { store.appendMessage(NewMessage(conversation: k, sender: u, text: "m\(n)", clientMsgId: nil, ts: 1), completion: $0) }
+            }
+        }
+        let asked = keys.reversed() + [keys[0]]
+        let summaries = try wait { store.conversations(asked, for: "wes", completion: $0) }
+        XCTAssertEqual(summaries.map(\.conversation), asked, "in the order asked, a key asked twice answered twice")
+        for s in summaries {
+            let i = Int(s.conversation.clientId.dropFirst())!
+            XCTAssertEqual(s.unread, i % 3 == 0 ? i % 4 + 1 : 0, "\(s.conversation)")
+            XCTAssertEqual(s.lastMessage?.text, i % 3 == 0 ? "m\(i % 4)" : nil, "\(s.conversation)")
+            XCTAssertEqual(s.names, i % 3 == 0 ? [s.conversation.clientId: "C\(i)"] : [:], "\(s.conversation)")
+        }
+        XCTAssertEqual(try wait { store.conversations([], for: "wes", completion: $0) }, [])
+    }
+
     func checkCompletionsRunOnOneThreadInCommitOrder() throws {
         let store = try openStore()
         defer { store.close() }
@@ -309,6 +332,8 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
+    func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
+
     override func openStore() throws -> any Store & NotificationStore {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
     }
@@ -341,6 +366,8 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testAReplyMovesTheSendersReadMarkPastWhatCameBefore() throws { try checkAReplyMovesTheSendersReadMarkPastWhatCameBefore() }
     func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
+
+    func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)
