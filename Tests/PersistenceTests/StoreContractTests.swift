@@ -277,6 +277,24 @@ class StoreContractTests: XCTestCase {
         XCTAssertEqual(try wait { store.conversations([], for: "wes", completion: $0) }, [])
     }
 
+    func checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let other = ConversationKey(service: "courses", clientId: "ann")
+        let absent = ConversationKey(service: "website", clientId: "nobody")
+        for _ in 0..<3 { _ = try send(store, "m") }
+        _ = try wait { store.appendMessage(NewMessage(conversation: other, sender: ann, text: "x", clientMsgId: nil, ts: 1), completion: $0) }
+        let seqs = try wait { store.lastSeqs([key, other, absent, key], completion: $0) }
+        XCTAssertEqual(seqs, [key: 3, other: 1, absent: 0])
+        XCTAssertEqual(try wait { store.lastSeqs([], completion: $0) }, [:])
+        let many = (0..<2_500).map { ConversationKey(service: "website", clientId: "k\($0)") } + [key]
+        let manySeqs = try wait { store.lastSeqs(many, completion: $0) }
+        XCTAssertEqual(manySeqs.count, many.count, "more keys than one statement takes are all answered")
+        XCTAssertEqual(manySeqs[key], 3)
+        XCTAssertEqual(Set(manySeqs.values), [0, 3])
+        XCTAssertEqual(try wait { store.allConversations(service: "website", completion: $0) }, [key], "asking creates nothing")
+    }
+
     func checkCompletionsRunOnOneThreadInCommitOrder() throws {
         let store = try openStore()
         defer { store.close() }
@@ -333,6 +351,7 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
     func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
+    func testLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws { try checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
@@ -368,6 +387,7 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
     func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
+    func testLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws { try checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)

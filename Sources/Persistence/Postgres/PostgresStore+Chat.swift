@@ -131,6 +131,27 @@ extension PostgresStore {
         }, completion: completion)
     }
 
+    /// Keys per statement in `lastSeqs` (two text arrays of this many elements).
+    static let lastSeqsChunk = 1_000
+
+    public func lastSeqs(_ keys: [ConversationKey], completion: @escaping StoreCompletion<[ConversationKey: Int64]>) {
+        read({ db in
+            var out: [ConversationKey: Int64] = [:]
+            let unique = Array(Set(keys))
+            for start in stride(from: 0, to: unique.count, by: Self.lastSeqsChunk) {
+                let chunk = unique[start..<min(start + Self.lastSeqsChunk, unique.count)]
+                for key in chunk { out[key] = 0 }
+                let r = try db.query("""
+                    SELECT c.service, c.client_id, c.last_seq
+                    FROM unnest($1::text[], $2::text[]) AS k(service, client_id)
+                    JOIN conversations c ON c.service = k.service AND c.client_id = k.client_id
+                    """, [PGConnection.textArray(chunk.map(\.service)), PGConnection.textArray(chunk.map(\.clientId))])
+                for i in 0..<r.count { out[ConversationKey(service: r.text(i, 0), clientId: r.text(i, 1))] = r.int(i, 2) }
+            }
+            return out
+        }, completion: completion)
+    }
+
     public func conversationState(_ key: ConversationKey,
                                   completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>) {
         read({ db in
