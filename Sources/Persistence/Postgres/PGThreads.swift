@@ -210,6 +210,7 @@ final class PGWriters: Sendable {
             var done: [(Int, @Sendable (Bool) -> Void)] = []
             do {
                 try db.execute("BEGIN")
+                db.unreadLocked = []
             } catch {
                 // An idle connection that died meanwhile fails here, before any job ran: one
                 // fresh connection is worth a try.

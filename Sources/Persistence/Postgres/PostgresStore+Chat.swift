@@ -85,9 +85,14 @@ extension PostgresStore {
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks
             // taken at the batch's start: `unread:` above).
-            var notified: [DeliveredNotification] = []
-            for user in notify where user != m.sender.id {
-                notified.append(try Self.noteMessage(db, stored, for: user, wording: wording))
+            let recipients = notify.filter { $0 != m.sender.id }
+            var records: [NotificationRecord] = []
+            for user in recipients { records.append(try Self.noteMessage(db, stored, for: user, wording: wording)) }
+            // Counted once for all, after every upsert: a user's counts depend on their own rows only.
+            try Self.lockUnread(db, users: recipients)
+            let counts = try Self.unreadCounts(db, users: recipients)
+            let notified = zip(recipients, records).map { user, record in
+                DeliveredNotification(userId: user, record: record, unread: counts[user] ?? UnreadCounts())
             }
             // Whoever replies has read what came before (own messages never count as unread).
             let senderRead = r.bool(0, 4) && m.sender.role != "system"
