@@ -70,7 +70,7 @@ public final class PostgresStore: Store {
             .init(jsonKey: "queued", metricName: "montrose_writer_queue",
                   help: "Jobs waiting for a database writer.", kind: .gauge, value: writers.queued),
             .init(jsonKey: "retries", metricName: "montrose_pg_retries_total",
-                  help: "Writer transactions run again after a deadlock or serialization failure.", kind: .counter,
+                  help: "Writer transactions run again after an error before COMMIT (deadlock, serialization failure, lost connection).", kind: .counter,
                   value: s.retries.load(ordering: .relaxed)),
             .init(jsonKey: "reconnects", metricName: "montrose_pg_reconnects_total",
                   help: "Writer connections opened again after one was lost.", kind: .counter, value: s.reconnects.load(ordering: .relaxed)),
