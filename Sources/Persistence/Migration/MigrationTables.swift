@@ -68,6 +68,30 @@ struct MigrationTable: Sendable {
         return row
     }
 
+    /// SQLite tables not copied (see the file's header); SQLite's own (`sqlite_…`) neither.
+    static let notCopied: Set<String> = ["schema_migrations", "totals"]
+
+    /// How a SQLite store's tables (name → its columns, as PRAGMA table_info lists them)
+    /// differ from what is copied: tables or columns nobody would copy, or ones missing. Empty
+    /// when they agree. `rowid` is implicit in SQLite: listed only when declared.
+    static func sourceDifferences(_ found: [String: [String]]) -> [String] {
+        var out: [String] = []
+        let copied = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+        for name in found.keys.sorted() where copied[name] == nil && !notCopied.contains(name) && !name.hasPrefix("sqlite_") {
+            out.append("table \(name) is not copied")
+        }
+        for table in all {
+            guard let columns = found[table.name] else {
+                out.append("table \(table.name) is missing")
+                continue
+            }
+            let expected = table.columns.map(\.name).filter { $0 != "rowid" || columns.contains("rowid") }
+            for c in columns where !expected.contains(c) { out.append("column \(table.name).\(c) is not copied") }
+            for c in expected where !columns.contains(c) { out.append("column \(table.name).\(c) is missing") }
+        }
+        return out
+    }
+
     static let all: [MigrationTable] = [
         MigrationTable("users", [("rowid", .int), ("id", .text), ("role", .text), ("name", .text), ("email", .text),
                                  ("services", .text), ("created_at", .int), ("updated_at", .int),
