@@ -21,7 +21,7 @@ struct MigrationTable: Sendable {
     /// PostgreSQL's explicit column (the order fan-outs walk), so it is copied like any other.
     let columns: [MigrationColumn]
     /// The columns (indexes into `columns`) PostgreSQL stores escaped together when any of
-    /// them holds U+0000, flagged by the row's `text_escaped` (PostgresStore.storable…).
+    /// them holds U+0000, flagged by the row's `text_escaped` (PostgresStore.storable).
     let escaped: [Int]
     /// A unique key: the copy and both checksums walk rows in this order.
     let key: [String]
@@ -54,10 +54,10 @@ struct MigrationTable: Sendable {
     /// Escapes a source row for PostgreSQL: the row's values as stored there, and `text_escaped`.
     func storable(_ row: [String?]) -> [String?] {
         guard !escaped.isEmpty else { return row }
-        let hasNUL = escaped.contains { row[$0]?.utf8.contains(0) == true }
+        let stored = PostgresStore.storable(escaped.map { row[$0] })
         var out = row
-        if hasNUL { for i in escaped { out[i] = row[i].map(PostgresStore.escaped) } }
-        return out + [hasNUL ? "true" : "false"]
+        for (k, i) in escaped.enumerated() { out[i] = stored.texts[k] }
+        return out + [stored.escaped ? "true" : "false"]
     }
 
     /// The logical row of a PostgreSQL row read by `targetSelect` (escaped texts decoded).

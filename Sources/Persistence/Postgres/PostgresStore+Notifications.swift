@@ -21,12 +21,11 @@ extension PostgresStore: NotificationStore {
                                   audience: rows.optionalText(r, 8))
     }
 
-    /// A notification's title, body and data as stored, and the row's `text_escaped`. PostgreSQL
-    /// text cannot hold U+0000: when any of the three has one, all three are stored escaped
-    /// (`storable`'s form, which `original` reads back); otherwise as they are.
+    /// A notification's (or fan-out's) title, body and data as stored, and the row's
+    /// `text_escaped` (`storable`).
     static func storableTexts(_ title: String, _ body: String, _ data: String) -> (title: String, body: String, data: String, escaped: Bool) {
-        guard title.utf8.contains(0) || body.utf8.contains(0) || data.utf8.contains(0) else { return (title, body, data, false) }
-        return (escaped(title), escaped(body), escaped(data), true)
+        let stored = storable([title, body, data])
+        return (stored.texts[0] ?? title, stored.texts[1] ?? body, stored.texts[2] ?? data, stored.escaped)
     }
 
     /// How long a running fan-out stays leased to the node running it without a step: past it

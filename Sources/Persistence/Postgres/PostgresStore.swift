@@ -146,10 +146,18 @@ public final class PostgresStore: Store {
 
     // MARK: message text
 
-    /// PostgreSQL text cannot hold U+0000: a text with one is stored with `\` doubled and
-    /// U+0000 as `\0`, flagged `text_escaped`. Every other text is stored as it is.
+    /// The one NUL rule. PostgreSQL text cannot hold U+0000: the texts of one row flagged by
+    /// its `text_escaped` are stored escaped (`\` doubled, U+0000 as `\0`) all together when
+    /// any of them holds a U+0000, and as they are otherwise.
+    static func storable(_ texts: [String?]) -> (texts: [String?], escaped: Bool) {
+        guard texts.contains(where: { $0?.utf8.contains(0) == true }) else { return (texts, false) }
+        return (texts.map { $0.map(escaped) }, true)
+    }
+
+    /// `storable` of a row with one flagged text (a message's).
     static func storable(_ text: String) -> (text: String, escaped: Bool) {
-        text.utf8.contains(0) ? (escaped(text), true) : (text, false)
+        let stored = storable([text])
+        return (stored.texts[0] ?? text, stored.escaped)
     }
 
     /// `text` with `\` doubled and U+0000 as `\0` (what `original` reads back).
