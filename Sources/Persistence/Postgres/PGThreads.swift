@@ -319,7 +319,7 @@ final class PGReaders: Sendable {
     let queue = JobQueueOf<PGJob>()
     private let stopped = DispatchGroup()
 
-    init(url: String, count: Int) throws {
+    init(url: String, count: Int) {
         for i in 0..<count {
             stopped.enter()
             let queue = self.queue
