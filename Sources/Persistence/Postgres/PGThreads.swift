@@ -87,7 +87,7 @@ final class PGCompletionThread: Sendable {
 }
 
 /// Counters the writers keep for stats and metrics.
-final class PGWriterStats: Sendable {
+final class PGWriterStats: BatchCounters {
     let batches = Atomic<Int>(0)
     let jobs = Atomic<Int>(0)
     let largestBatch = Atomic<Int>(0)
@@ -113,25 +113,10 @@ final class PGWriters: Sendable {
         queues = (0..<count).map { _ in JobQueueOf<PGJob>() }
         for i in 0..<count {
             let queue = queues[i]
-            let opened = DispatchSemaphore(value: 0)
-            let failure = Locked<PGError?>(nil)
-            stopped.enter()
-            let thread = Thread { [self] in
-                DatabaseThread.yieldToEventLoops()
-                var db: PGConnection?
-                do throws(PGError) {
-                    db = try Self.connect(url)
-                } catch {
-                    failure.withLock { $0 = error }
-                }
-                opened.signal()
-                if let db { serve(db, queue: queue, url: url) }
-                stopped.leave()
-            }
-            thread.name = "pg-writer-\(i)"
-            thread.start()
-            opened.wait()
-            if let error = failure.withLock({ $0 }) {
+            do {
+                try DatabaseThread.start("pg-writer-\(i)", stopped: stopped, open: { try Self.connect(url) },
+                                         serve: { [self] db in serve(db, queue: queue, url: url) })
+            } catch {
                 close()
                 throw error
             }
@@ -173,9 +158,7 @@ final class PGWriters: Sendable {
             let batch = taken.enumerated().sorted { ($0.element.lockKey ?? "", $0.offset) < ($1.element.lockKey ?? "", $1.offset) }
                 .map(\.element)
             // Counted before the completions run, so whoever saw an answer sees it counted.
-            stats.batches.add(1, ordering: .relaxed)
-            stats.jobs.add(batch.count, ordering: .relaxed)
-            if batch.count > stats.largestBatch.load(ordering: .relaxed) { stats.largestBatch.store(batch.count, ordering: .relaxed) }
+            stats.recordBatch(batch.count)
             run(batch, on: &db, url: url)
         }
         db.close()
