@@ -21,7 +21,7 @@ public final class Mailer: Sendable {
         /// This node's id: the mails it takes are leased to it, so several nodes on one
         /// database send each mail once (one mailer per node id). Unless set, one of this
         /// process alone: two nodes must never share one, or each would take the other's.
-        public var node = "node-" + String(UInt64.random(in: .min ... .max), radix: 16)
+        public var node = Notifier.processNodeID()
         /// How long a taken mail stays this node's: longer than a batch of sends can take at
         /// the SMTP timeout. A node that stops mid-batch leaves the rest to whoever claims
         /// after the lease (or to itself at once, restarted with the same id).
