@@ -33,7 +33,7 @@ public final class Notifier: Sendable {
 
     public init(store: NotificationStore, live: LiveNotifications, onlineUsers: @escaping @Sendable () -> Set<String>,
                 metrics: HubMetrics, emailDelayMs: Int64, chunkSize: Int = 250,
-                node: String = "node-" + String(UInt64.random(in: .min ... .max), radix: 16)) {
+                node: String = Notifier.processNodeID()) {
         self.store = store
         self.live = live
         self.onlineUsers = onlineUsers
@@ -41,6 +41,11 @@ public final class Notifier: Sendable {
         self.emailDelayMs = emailDelayMs
         self.chunkSize = chunkSize
         self.node = node
+    }
+
+    /// A node id of this process alone (random), the default of Notifier's and Mailer's.
+    public static func processNodeID() -> String {
+        "node-" + String(UInt64.random(in: .min ... .max), radix: 16)
     }
 
     /// Pushes each stored notification to its user's live connections.
@@ -53,6 +58,13 @@ public final class Notifier: Sendable {
     /// A fan-out this process is running already is left to the run in progress.
     public func run(fanout id: Int64) {
         guard running.withLock({ $0.insert(id).inserted }) else { return }
+        step(fanout: id, startedAt: Date(), stored: 0, longestChunkMicros: 0, retryMs: 1_000)
+    }
+
+    /// `run`, logging a resume when it starts one (not when a run is in progress already).
+    private func resume(fanout id: Int64) {
+        guard running.withLock({ $0.insert(id).inserted }) else { return }
+        Log.info("fanout_resumed", ["fanout": "\(id)"])
         step(fanout: id, startedAt: Date(), stored: 0, longestChunkMicros: 0, retryMs: 1_000)
     }
 
@@ -106,10 +118,7 @@ public final class Notifier: Sendable {
     public func resumeUnfinished() {
         store.claimUnfinishedFanouts(node: node, now: wallMillis()) { [self] result in
             guard case .success(let ids) = result else { return }
-            for id in ids where !running.withLock({ $0.contains(id) }) {
-                Log.info("fanout_resumed", ["fanout": "\(id)"])
-                run(fanout: id)
-            }
+            for id in ids { resume(fanout: id) }
         }
     }
 }

@@ -111,8 +111,30 @@ struct WriterStatsSnapshot: Sendable {
     let writerCheckpoints: Int
 }
 
+/// The batch counters every store's writers keep (WriterStats, PGWriterStats).
+protocol BatchCounters: Sendable {
+    var batches: Atomic<Int> { get }
+    var jobs: Atomic<Int> { get }
+    var largestBatch: Atomic<Int> { get }
+}
+
+extension BatchCounters {
+    /// Counts one batch of `count` jobs. The largest batch is raised by compare-exchange:
+    /// several writers may count at once, and a load then store could lower it.
+    func recordBatch(_ count: Int) {
+        batches.add(1, ordering: .relaxed)
+        jobs.add(count, ordering: .relaxed)
+        var largest = largestBatch.load(ordering: .relaxed)
+        while count > largest {
+            let (exchanged, current) = largestBatch.compareExchange(expected: largest, desired: count, ordering: .relaxed)
+            if exchanged { break }
+            largest = current
+        }
+    }
+}
+
 /// Counters the writer keeps for stats and metrics.
-final class WriterStats: Sendable {
+final class WriterStats: BatchCounters {
     let batches = Atomic<Int>(0)
     let jobs = Atomic<Int>(0)
     let largestBatch = Atomic<Int>(0)
@@ -183,11 +205,7 @@ final class DatabaseWriter: Sendable {
                 for job in batch[completions.count...] { completions.append({ _ in job.abandon() }) }
             }
             // Counted before the completions run, so whoever saw an answer sees it counted.
-            stats.batches.add(1, ordering: .relaxed)
-            stats.jobs.add(batch.count, ordering: .relaxed)
-            if batch.count > stats.largestBatch.load(ordering: .relaxed) {
-                stats.largestBatch.store(batch.count, ordering: .relaxed)
-            }
+            stats.recordBatch(batch.count)
             for c in completions { c(committed) }
             if let checkpointer {
                 checkpoint(db, walPages: walPages, requestedAt: &requestedAt, stats: stats, checkpointer: checkpointer)
@@ -285,8 +303,8 @@ enum DatabaseThread {
     /// returns. The thread is in `stopped` from now until its connection is closed, so a
     /// `stopped.wait()` returns only once the file is no longer open (and again at once
     /// after). Throws what opening threw (the thread then leaves `stopped` as it ends).
-    static func start(_ name: String, stopped: DispatchGroup, open: @escaping @Sendable () throws -> SQLiteConnection,
-                      serve: @escaping @Sendable (SQLiteConnection) -> Void) throws {
+    static func start<Connection>(_ name: String, stopped: DispatchGroup, open: @escaping @Sendable () throws -> Connection,
+                                  serve: @escaping @Sendable (Connection) -> Void) throws {
         let opened = DispatchSemaphore(value: 0)
         let failure = Locked<Error?>(nil)
         stopped.enter()
@@ -302,9 +320,9 @@ enum DatabaseThread {
     }
 
     /// The connection is a local of this call, so it is released (closed) when the call returns.
-    private static func openAndServe(_ open: () throws -> SQLiteConnection, _ serve: (SQLiteConnection) -> Void,
-                                     opened: DispatchSemaphore, failure: Locked<Error?>) {
-        let db: SQLiteConnection
+    private static func openAndServe<Connection>(_ open: () throws -> Connection, _ serve: (Connection) -> Void,
+                                                 opened: DispatchSemaphore, failure: Locked<Error?>) {
+        let db: Connection
         do {
             db = try open()
         } catch {

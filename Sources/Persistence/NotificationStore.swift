@@ -56,7 +56,10 @@ public protocol NotificationStore: Sendable {
     /// are returned to it again (one mailer per node id: what it holds at its next claim was
     /// left by a run that stopped). With one node (SQLite) it is `dueMail`.
     func claimDueMail(node: String, now: Int64, leaseMs: Int64, limit: Int, completion: @escaping StoreCompletion<[OutboxMail]>)
-    func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>)
+    /// Records a mail's outcome and ends its lease. `node`: the claimer; with several nodes the
+    /// outcome is recorded only while `node` holds the mail's claim (a node whose lease lapsed
+    /// and was claimed again elsewhere records nothing). nil, and one node (SQLite): any claim.
+    func finishMail(_ id: Int64, _ result: OutboxResult, node: String?, now: Int64, completion: @escaping StoreCompletion<Void>)
     func outboxCounts(completion: @escaping StoreCompletion<OutboxCounts>)
     /// Mails waiting (cheap: the pending index).
     func pendingMailCount(completion: @escaping StoreCompletion<Int>)
@@ -87,5 +90,12 @@ extension NotificationStore {
                                     completion: @escaping StoreCompletion<Idempotent<UserNotifications>>) {
         createNotifications(content, users: users, strict: false, now: now, emailDelayMs: emailDelayMs,
                             claim: claim, completion: completion)
+    }
+}
+
+extension NotificationStore {
+    /// `finishMail` whoever holds the claim.
+    public func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>) {
+        finishMail(id, result, node: nil, now: now, completion: completion)
     }
 }

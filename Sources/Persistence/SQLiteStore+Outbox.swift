@@ -26,7 +26,8 @@ extension SQLiteStore {
         dueMail(now: now, limit: limit, completion: completion)
     }
 
-    public func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>) {
+    /// One node: `node` is not needed (no claims).
+    public func finishMail(_ id: Int64, _ result: OutboxResult, node: String?, now: Int64, completion: @escaping StoreCompletion<Void>) {
         write({ db in
             switch result {
             case .sent:

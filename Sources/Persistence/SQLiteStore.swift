@@ -316,6 +316,19 @@ public final class SQLiteStore: Store {
         }, completion)
     }
 
+    public func lastSeqs(_ keys: [ConversationKey], completion: @escaping StoreCompletion<[ConversationKey: Int64]>) {
+        read({ db in
+            let s = try db.statement("SELECT last_seq FROM conversations WHERE service = ?1 AND client_id = ?2")
+            var out: [ConversationKey: Int64] = [:]
+            for key in keys where out[key] == nil {
+                s.reset()
+                try s.bind(.text(key.service), .text(key.clientId))
+                out[key] = try s.step() ? s.int(0) : 0
+            }
+            return out
+        }, completion)
+    }
+
     public func conversationState(_ key: ConversationKey,
                                   completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>) {
         read({ db in

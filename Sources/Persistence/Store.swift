@@ -129,6 +129,9 @@ public protocol Store: Sendable {
     /// The `limit` messages before `before` (or the newest), ascending.
     func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
     func lastSeq(_ key: ConversationKey, completion: @escaping StoreCompletion<Int64>)
+    /// The last seq of each key (0 for a conversation with no row), in one read: for periodic
+    /// checks over many conversations at once. Keys given twice are answered once.
+    func lastSeqs(_ keys: [ConversationKey], completion: @escaping StoreCompletion<[ConversationKey: Int64]>)
     /// The conversation's last seq and every read mark in it (user → seq), in one snapshot.
     func conversationState(_ key: ConversationKey, completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>)
 

@@ -30,6 +30,7 @@ final class PostgresNotificationStoreNodesTests: XCTestCase {
     func testTwoNodesRacingOnceOnOneKeyMakeOnceAndAnswerAlike() throws { try twoNodes().racingOnceOnOneKeyMakesOnceAndBothAnswerAlike() }
     func testTwoNodesClaimingDueMailAtOnceTakeEachMailOnce() throws { try twoNodes().claimingDueMailAtOnceTakesEachMailOnce() }
     func testALeasedMailIsItsNodesUntilTheLeaseLapses() throws { try twoNodes().aLeasedMailIsItsNodesUntilTheLeaseLapses() }
+    func testOnlyTheClaimHolderRecordsAMailsOutcome() throws { try twoNodes().onlyTheClaimHolderRecordsAMailsOutcome() }
     func testARunningFanOutIsTakenOverOnlyWhenItsLeaseLapses() throws {
         try twoNodes().aRunningFanOutIsClaimedByOneNodeAndTakenOverOnlyWhenItsLeaseLapses()
     }
@@ -131,6 +132,22 @@ private struct TwoNodes {
         XCTAssertEqual(try b.answer { b.store.claimDueMail(node: "c", now: 63_000 - 1, leaseMs: 60_000, limit: 10, completion: $0) }, [])
         let lapsed = try b.answer { b.store.claimDueMail(node: "c", now: 63_000, leaseMs: 60_000, limit: 10, completion: $0) }
         XCTAssertEqual(lapsed.map(\.id), Array(held.map(\.id).dropFirst()))
+    }
+
+    func onlyTheClaimHolderRecordsAMailsOutcome() throws {
+        _ = try a.stored(["p"], email: .now, now: 1_000)
+        let held = try a.answer { a.store.claimDueMail(node: "a1", now: 2_000, leaseMs: 60_000, limit: 10, completion: $0) }
+        XCTAssertEqual(held.count, 1)
+        // a1's lease lapsed mid-send: c claims the mail again.
+        let again = try b.answer { b.store.claimDueMail(node: "c", now: 62_000, leaseMs: 60_000, limit: 10, completion: $0) }
+        XCTAssertEqual(again.map(\.id), held.map(\.id))
+        _ = try a.answer { a.store.finishMail(held[0].id, .failed("550 late"), node: "a1", now: 63_000, completion: $0) }
+        XCTAssertEqual(try a.answer { a.store.outboxCounts(completion: $0) }, OutboxCounts(pending: 1, sent: 0, failed: 0, skipped: 0),
+                       "a node that lost the claim records nothing")
+        XCTAssertEqual(try b.answer { b.store.claimDueMail(node: "d", now: 63_000, leaseMs: 60_000, limit: 10, completion: $0) }, [],
+                       "the claim is still c's")
+        _ = try b.answer { b.store.finishMail(held[0].id, .sent, node: "c", now: 64_000, completion: $0) }
+        XCTAssertEqual(try a.answer { a.store.outboxCounts(completion: $0) }, OutboxCounts(pending: 0, sent: 1, failed: 0, skipped: 0))
     }
 
     func aRunningFanOutIsClaimedByOneNodeAndTakenOverOnlyWhenItsLeaseLapses() throws {

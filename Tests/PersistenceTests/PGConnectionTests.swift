@@ -29,6 +29,16 @@ final class PGConnectionTests: XCTestCase {
         XCTAssertEqual(try db.query("SELECT 1 WHERE false").count, 0)
     }
 
+    func testUnreadLocksTheTransactionHoldsCostNoRoundTrip() throws {
+        let db = try schema.connect()
+        try db.execute("BEGIN")
+        try PostgresStore.lockUnread(db, users: ["ann", "bob"])
+        XCTAssertEqual(db.unreadLocked, ["ann", "bob"])
+        db.close()
+        XCTAssertNoThrow(try PostgresStore.lockUnread(db, users: ["bob", "ann"]), "held already: nothing is sent")
+        XCTAssertThrowsError(try PostgresStore.lockUnread(db, users: ["ann", "cy"]), "cy is not held: sent, on a closed connection")
+    }
+
     func testTextArrayLiteralKeepsEveryCharacter() throws {
         let db = try schema.connect()
         defer { db.close() }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 import Core
 import Notifications
@@ -178,7 +179,8 @@ final class PostgresStoreTests: XCTestCase {
         defer { store.close() }
         _ = try wait { store.appendMessage(NewMessage(conversation: key, sender: ann, text: "before", clientMsgId: "k0", ts: 1), completion: $0) }
         // The writer's next batch: 20 sends, then a slow job (sorted last by its lock key)
-        // during which its server process is terminated.
+        // during which its server process is terminated, on every run: the writer runs a batch
+        // cut before COMMIT again on a new connection, until its retries are spent.
         // The writer is busy with one job while the batch is queued, so it takes it whole.
         let busy = DispatchSemaphore(value: 0)
         let hold = DispatchSemaphore(value: 0)
@@ -203,7 +205,22 @@ final class PostgresStoreTests: XCTestCase {
         let admin = try PGConnection(url: schema.serverURL)
         defer { admin.close() }
         XCTAssertGreaterThan(try schema.terminateConnections(except: admin), 0)
-        XCTAssertEqual(group.wait(timeout: .now() + 20), .success, "every job of the cut batch was answered")
+        let answered = Atomic<Bool>(false)
+        let killerStopped = DispatchSemaphore(value: 0)
+        let killerURL = schema.serverURL, killerSchema = schema!
+        Thread.detachNewThread {
+            defer { killerStopped.signal() }
+            guard let killer = try? PGConnection(url: killerURL) else { return }
+            defer { killer.close() }
+            while !answered.load(ordering: .relaxed) {
+                Thread.sleep(forTimeInterval: 0.2)
+                _ = try? killerSchema.terminateConnections(except: killer)
+            }
+        }
+        let cutAnswered = group.wait(timeout: .now() + 20)
+        answered.store(true, ordering: .relaxed)
+        XCTAssertEqual(killerStopped.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(cutAnswered, .success, "every job of the cut batch was answered")
         let cut = answers.withLock { $0 }
         for i in 1...20 {
             XCTAssertEqual(cut[i].map { r in if case .failure(.unavailable) = r { true } else { false } }, true,
@@ -217,6 +234,41 @@ final class PostgresStoreTests: XCTestCase {
         }
         XCTAssertEqual(try wait { store.lastSeq(key, completion: $0) }, 21, "readers reconnect too")
         XCTAssertGreaterThanOrEqual(store.statistics.entries.first { $0.jsonKey == "reconnects" }?.value ?? 0, 1)
+    }
+
+    func testABatchCutOnceBeforeCommitRunsAgainOnANewConnection() throws {
+        let store = try open(writers: 1, readers: 1)
+        defer { store.close() }
+        let busy = DispatchSemaphore(value: 0)
+        store.write({ db in
+            busy.signal()
+            _ = try db.query("SELECT pg_sleep(0.3)")
+        }, completion: { _ in })
+        XCTAssertEqual(busy.wait(timeout: .now() + 10), .success)
+        let answers = Locked<[Int: Result<AppendResult, StoreError>]>([:])
+        let group = DispatchGroup()
+        for i in 1...5 {
+            group.enter()
+            store.appendMessage(NewMessage(conversation: key, sender: ann, text: "m\(i)", clientMsgId: "k\(i)", ts: 1)) { r in
+                answers.withLock { $0[i] = r }
+                group.leave()
+            }
+        }
+        // Slow on its first run only (sorted last by its lock key): the cut comes during it.
+        let runs = Atomic<Int>(0)
+        group.enter()
+        store.write(lockKey: "~slow", { db in
+            if runs.add(1, ordering: .relaxed).newValue == 1 { _ = try db.query("SELECT pg_sleep(5)") }
+        }, completion: { _ in group.leave() })
+        Thread.sleep(forTimeInterval: 0.8)
+        let admin = try PGConnection(url: schema.serverURL)
+        defer { admin.close() }
+        XCTAssertGreaterThan(try schema.terminateConnections(except: admin), 0)
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(answers.withLock { $0 }.compactMapValues { try? $0.get().message.seq }, [1: 1, 2: 2, 3: 3, 4: 4, 5: 5],
+                       "nothing had been sent for COMMIT: the batch ran again and every send was stored once")
+        XCTAssertEqual(runs.load(ordering: .relaxed), 2)
+        XCTAssertGreaterThanOrEqual(store.statistics.entries.first { $0.jsonKey == "retries" }?.value ?? 0, 1)
     }
 
     func testAFailedCommitAnswersEveryJobOfItsBatchUnavailableAndLeavesNothing() throws {

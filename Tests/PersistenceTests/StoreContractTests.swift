@@ -254,6 +254,47 @@ class StoreContractTests: XCTestCase {
         XCTAssertEqual(try wait { store.allConversations(service: "courses", completion: $0) }, [], "asking about one creates nothing")
     }
 
+    func checkSummariesOfManyConversationsComeInTheOrderAsked() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let keys = (0..<30).map { ConversationKey(service: "website", clientId: "c\($0)") }
+        for (i, k) in keys.enumerated() where i % 3 == 0 {
+            let u = UserRecord(id: k.clientId, role: "client", name: "C\(i)")
+            _ = try wait { store.upsertUser(u, now: 1, completion: $0) }
+            for n in 0..<(i % 4 + 1) {
+                _ = try wait { store.appendMessage(NewMessage(conversation: k, sender: u, text: "m\(n)", clientMsgId: nil, ts: 1), completion: $0) }
+            }
+        }
+        let asked = keys.reversed() + [keys[0]]
+        let summaries = try wait { store.conversations(asked, for: "wes", completion: $0) }
+        XCTAssertEqual(summaries.map(\.conversation), asked, "in the order asked, a key asked twice answered twice")
+        for s in summaries {
+            let i = Int(s.conversation.clientId.dropFirst())!
+            XCTAssertEqual(s.unread, i % 3 == 0 ? i % 4 + 1 : 0, "\(s.conversation)")
+            XCTAssertEqual(s.lastMessage?.text, i % 3 == 0 ? "m\(i % 4)" : nil, "\(s.conversation)")
+            XCTAssertEqual(s.names, i % 3 == 0 ? [s.conversation.clientId: "C\(i)"] : [:], "\(s.conversation)")
+        }
+        XCTAssertEqual(try wait { store.conversations([], for: "wes", completion: $0) }, [])
+    }
+
+    func checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let other = ConversationKey(service: "courses", clientId: "ann")
+        let absent = ConversationKey(service: "website", clientId: "nobody")
+        for _ in 0..<3 { _ = try send(store, "m") }
+        _ = try wait { store.appendMessage(NewMessage(conversation: other, sender: ann, text: "x", clientMsgId: nil, ts: 1), completion: $0) }
+        let seqs = try wait { store.lastSeqs([key, other, absent, key], completion: $0) }
+        XCTAssertEqual(seqs, [key: 3, other: 1, absent: 0])
+        XCTAssertEqual(try wait { store.lastSeqs([], completion: $0) }, [:])
+        let many = (0..<2_500).map { ConversationKey(service: "website", clientId: "k\($0)") } + [key]
+        let manySeqs = try wait { store.lastSeqs(many, completion: $0) }
+        XCTAssertEqual(manySeqs.count, many.count, "more keys than one statement takes are all answered")
+        XCTAssertEqual(manySeqs[key], 3)
+        XCTAssertEqual(Set(manySeqs.values), [0, 3])
+        XCTAssertEqual(try wait { store.allConversations(service: "website", completion: $0) }, [key], "asking creates nothing")
+    }
+
     func checkCompletionsRunOnOneThreadInCommitOrder() throws {
         let store = try openStore()
         defer { store.close() }
@@ -309,6 +350,9 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
 
+    func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
+    func testLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws { try checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() }
+
     override func openStore() throws -> any Store & NotificationStore {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
     }
@@ -341,6 +385,9 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testAReplyMovesTheSendersReadMarkPastWhatCameBefore() throws { try checkAReplyMovesTheSendersReadMarkPastWhatCameBefore() }
     func testCompletionsRunOnOneThreadInCommitOrder() throws { try checkCompletionsRunOnOneThreadInCommitOrder() }
     func testSummariesNameTheClientAndTheAgents() throws { try checkSummariesNameTheClientAndTheAgents() }
+
+    func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
+    func testLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws { try checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)

@@ -224,6 +224,30 @@ final class StoreMigrationTests: XCTestCase {
         XCTAssertTrue(StoreMigration.summary(two).contains("DIFFERS"))
     }
 
+    func testASourceWithATableOrColumnThisHubDoesNotCopyIsRefused() throws {
+        _ = try filledSource()
+        let db = try SQLiteConnection(path: sqlitePath)
+        try db.execute("ALTER TABLE users ADD COLUMN nickname TEXT; CREATE TABLE extra (x INTEGER)")
+        db.resetStatements()
+        XCTAssertThrowsError(try StoreMigration.migrate(sqlitePath: sqlitePath, postgresURL: schema!.url, now: 1, progress: { _ in })) { error in
+            XCTAssertEqual(error as? StoreMigrationError,
+                           .sourceTables(["table extra is not copied", "column users.nickname is not copied"]), "\(error)")
+            XCTAssertTrue("\(error)".contains("nothing was copied"), "says what happened: \(error)")
+        }
+        XCTAssertThrowsError(try StoreMigration.verify(sqlitePath: sqlitePath, postgresURL: schema!.url, progress: { _ in }))
+    }
+
+    func testSourceDifferencesNameMissingTablesAndColumns() {
+        var found = Dictionary(uniqueKeysWithValues: MigrationTable.all.map { ($0.name, $0.columns.map(\.name).filter { $0 != "rowid" }) })
+        found["schema_migrations"] = ["version", "applied_at"]
+        found["totals"] = ["name", "value"]
+        found["sqlite_sequence"] = ["name", "seq"]
+        XCTAssertEqual(MigrationTable.sourceDifferences(found), [], "the documented exclusions and SQLite's own tables")
+        found["outbox"] = found["outbox"]?.filter { $0 != "last_error" }
+        found["idempotency"] = nil
+        XCTAssertEqual(MigrationTable.sourceDifferences(found), ["column outbox.last_error is missing", "table idempotency is missing"])
+    }
+
     func testATargetWithDataIsRefusedAndAFailedCopyLeavesTheTargetEmpty() throws {
         let schema = try XCTUnwrap(schema)
         _ = try filledSource()

@@ -21,7 +21,7 @@ public final class Mailer: Sendable {
         /// This node's id: the mails it takes are leased to it, so several nodes on one
         /// database send each mail once (one mailer per node id). Unless set, one of this
         /// process alone: two nodes must never share one, or each would take the other's.
-        public var node = "node-" + String(UInt64.random(in: .min ... .max), radix: 16)
+        public var node = Notifier.processNodeID()
         /// How long a taken mail stays this node's: longer than a batch of sends can take at
         /// the SMTP timeout. A node that stops mid-batch leaves the rest to whoever claims
         /// after the lease (or to itself at once, restarted with the same id).
@@ -88,15 +88,33 @@ public final class Mailer: Sendable {
         }
     }
 
+    /// SMTP steps of one send, each up to the SMTP timeout: connect, greeting, EHLO, HELO,
+    /// MAIL, RCPT, DATA, the message, QUIT.
+    static let smtpStepsPerSend: Int64 = 9
+
+    /// The last moment a send of a batch claimed at `claimedAt` may start: one more send after it
+    /// could outlast the lease, and another node could claim and send the mail again. The first
+    /// mail of a batch is always sent (a lease shorter than one send still makes progress).
+    static func lastSendStart(claimedAt: Int64, leaseMs: Int64, smtpTimeoutMs: Int) -> Int64 {
+        max(claimedAt, claimedAt + leaseMs - smtpStepsPerSend * Int64(max(1, smtpTimeoutMs)))
+    }
+
     private func deliverDue(_ smtp: SMTPConfiguration) {
+        let claimedAt = wallMillis()
         guard case .success(let due) = waitForStore({
-            self.store.claimDueMail(node: self.settings.node, now: wallMillis(), leaseMs: self.settings.leaseMs,
+            self.store.claimDueMail(node: self.settings.node, now: claimedAt, leaseMs: self.settings.leaseMs,
                                     limit: self.settings.batch, completion: $0)
         }) else { return }
-        for mail in due {
+        let lastStart = Self.lastSendStart(claimedAt: claimedAt, leaseMs: settings.leaseMs, smtpTimeoutMs: smtp.timeoutMs)
+        for (n, mail) in due.enumerated() {
             if stopping.load(ordering: .relaxed) { return }
+            // The rest stays leased to this node: its next claim returns it with a new lease.
+            if n > 0 && wallMillis() > lastStart {
+                Log.info("mail_lease_ending", ["left": "\(due.count - n)"])
+                return
+            }
             let result = decide(mail, smtp)
-            _ = waitForStore { self.store.finishMail(mail.id, result, now: wallMillis(), completion: $0) }
+            _ = waitForStore { self.store.finishMail(mail.id, result, node: self.settings.node, now: wallMillis(), completion: $0) }
             switch result {
             case .sent:
                 metrics.mailsSent.add(1, ordering: .relaxed)

@@ -21,7 +21,7 @@ struct MigrationTable: Sendable {
     /// PostgreSQL's explicit column (the order fan-outs walk), so it is copied like any other.
     let columns: [MigrationColumn]
     /// The columns (indexes into `columns`) PostgreSQL stores escaped together when any of
-    /// them holds U+0000, flagged by the row's `text_escaped` (PostgresStore.storable…).
+    /// them holds U+0000, flagged by the row's `text_escaped` (PostgresStore.storable).
     let escaped: [Int]
     /// A unique key: the copy and both checksums walk rows in this order.
     let key: [String]
@@ -54,10 +54,10 @@ struct MigrationTable: Sendable {
     /// Escapes a source row for PostgreSQL: the row's values as stored there, and `text_escaped`.
     func storable(_ row: [String?]) -> [String?] {
         guard !escaped.isEmpty else { return row }
-        let hasNUL = escaped.contains { row[$0]?.utf8.contains(0) == true }
+        let stored = PostgresStore.storable(escaped.map { row[$0] })
         var out = row
-        if hasNUL { for i in escaped { out[i] = row[i].map(PostgresStore.escaped) } }
-        return out + [hasNUL ? "true" : "false"]
+        for (k, i) in escaped.enumerated() { out[i] = stored.texts[k] }
+        return out + [stored.escaped ? "true" : "false"]
     }
 
     /// The logical row of a PostgreSQL row read by `targetSelect` (escaped texts decoded).
@@ -66,6 +66,30 @@ struct MigrationTable: Sendable {
         var row = Array(stored.dropLast())
         if stored.last == "t" { for i in escaped { row[i] = row[i].map { PostgresStore.original($0, escaped: true) } } }
         return row
+    }
+
+    /// SQLite tables not copied (see the file's header); SQLite's own (`sqlite_…`) neither.
+    static let notCopied: Set<String> = ["schema_migrations", "totals"]
+
+    /// How a SQLite store's tables (name → its columns, as PRAGMA table_info lists them)
+    /// differ from what is copied: tables or columns nobody would copy, or ones missing. Empty
+    /// when they agree. `rowid` is implicit in SQLite: listed only when declared.
+    static func sourceDifferences(_ found: [String: [String]]) -> [String] {
+        var out: [String] = []
+        let copied = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+        for name in found.keys.sorted() where copied[name] == nil && !notCopied.contains(name) && !name.hasPrefix("sqlite_") {
+            out.append("table \(name) is not copied")
+        }
+        for table in all {
+            guard let columns = found[table.name] else {
+                out.append("table \(table.name) is missing")
+                continue
+            }
+            let expected = table.columns.map(\.name).filter { $0 != "rowid" || columns.contains("rowid") }
+            for c in columns where !expected.contains(c) { out.append("column \(table.name).\(c) is not copied") }
+            for c in expected where !columns.contains(c) { out.append("column \(table.name).\(c) is missing") }
+        }
+        return out
     }
 
     static let all: [MigrationTable] = [

@@ -6,14 +6,17 @@ import Glibc
 // - The source is opened read-only, in one read transaction (one snapshot). A hub holding the
 //   file open (another process's SQLite lock on its shared-memory file) is refused: the hub
 //   must be stopped, or what it writes after the snapshot would be lost.
+// - The source's tables and columns must be exactly those MigrationTable.all copies (its
+//   documented exclusions aside): a column this hub does not know would otherwise be dropped
+//   silently, and the verify (over the copied columns) would still pass.
 // - The target's schema is made by PGSchema.migrate; then everything happens in one
 //   transaction: refuse if any table holds data, copy each table in key order in multi-row
 //   INSERTs of `batchRows` rows (ids kept), set every identity sequence past the copied ids,
 //   verify, and COMMIT only when every table matches. An interrupted or failed migration
 //   leaves the target with no rows (at most the empty schema).
 // - Verify: per table, the row count and a SHA-256 over the rows rendered canonically in key
-//   order (RowChecksum), computed here from both stores' rows, so identical data renders
-//   identically by construction. Rows stream through both sides in pages: memory stays
+//   order (RowChecksum), computed here from both stores' rows (the source's as it is copied),
+//   so identical data renders identically by construction. Rows stream through both sides in pages: memory stays
 //   bounded by a page, whatever the table's size.
 
 /// One table's comparison.
@@ -30,6 +33,8 @@ public enum StoreMigrationError: Error, CustomStringConvertible, Equatable {
     case sourceMissing(String)
     case sourceInUse(String)
     case sourceSchema(found: Int, expected: Int)
+    /// The SQLite store's tables or columns differ from what this hub copies.
+    case sourceTables([String])
     case targetNotEmpty(table: String)
     case copyFailed(table: String, reason: String)
     /// The verify after copying found `table` different: nothing was committed.
@@ -43,6 +48,9 @@ public enum StoreMigrationError: Error, CustomStringConvertible, Equatable {
         case .sourceSchema(let found, let expected):
             "the SQLite store is at schema version \(found), this hub copies version \(expected): "
                 + (found < expected ? "start this hub on it once to bring it up to date" : "use the hub that wrote it")
+        case .sourceTables(let differences):
+            "the SQLite store's tables differ from what this hub copies (\(differences.joined(separator: "; "))): "
+                + "nothing was copied; use the hub that wrote it"
         case .targetNotEmpty(let table): "the target already holds data (table \(table)): migrate only into an empty database or schema"
         case .copyFailed(let table, let reason): "copying \(table) failed: \(reason)"
         case .mismatch(let table): "table \(table) differs after copying; nothing was committed"
@@ -74,8 +82,11 @@ public enum StoreMigration {
             }
             // PGSchema made an epoch of its own: the source's replaces it.
             try target.execute("DELETE FROM store_meta")
+            var sourceSums: [String: RowChecksum] = [:]
             for table in MigrationTable.all {
-                let copied = try copy(table, from: source, to: target, progress: progress)
+                let checksum = RowChecksum()
+                sourceSums[table.name] = checksum
+                let copied = try copy(table, from: source, to: target, checksum: checksum, progress: progress)
                 if let identity = table.identity {
                     _ = try target.query("""
                         SELECT setval(pg_get_serial_sequence('\(table.name)', '\(identity)'),
@@ -84,7 +95,7 @@ public enum StoreMigration {
                 }
                 progress("\(table.name): \(copied) rows copied")
             }
-            let reports = try verify(source: source, target: target, progress: progress)
+            let reports = try verify(source: source, target: target, sourceSums: sourceSums, progress: progress)
             if let differing = reports.first(where: { !$0.matches }) {
                 throw StoreMigrationError.mismatch(table: differing.table)
             }
@@ -138,7 +149,27 @@ public enum StoreMigration {
         db.resetStatements()
         let expected = Migrations.all.last?.0 ?? 0
         guard version == expected else { throw StoreMigrationError.sourceSchema(found: version, expected: expected) }
+        let differences = MigrationTable.sourceDifferences(try sourceTables(db))
+        guard differences.isEmpty else { throw StoreMigrationError.sourceTables(differences) }
         return db
+    }
+
+    /// Every table of the SQLite store with its columns (sqlite_master, PRAGMA table_info).
+    static func sourceTables(_ db: SQLiteConnection) throws -> [String: [String]] {
+        defer { db.resetStatements() }
+        let tables = try db.statement("SELECT name FROM sqlite_master WHERE type = 'table'")
+        var names: [String] = []
+        while try tables.step() { names.append(tables.text(0)) }
+        var out: [String: [String]] = [:]
+        let columns = try db.statement("SELECT name FROM pragma_table_info(?1)")
+        for name in names {
+            columns.reset()
+            try columns.bind(.text(name))
+            var list: [String] = []
+            while try columns.step() { list.append(columns.text(0)) }
+            out[name] = list
+        }
+        return out
     }
 
     /// True when another process has the database open: every SQLite connection to a WAL
@@ -179,10 +210,12 @@ public enum StoreMigration {
 
     // MARK: copy
 
+    /// Copies the table; `checksum` sums the source rows as they pass (the verify's source side).
     private static func copy(_ table: MigrationTable, from source: SQLiteConnection, to target: PGConnection,
-                             progress: (String) -> Void) throws -> Int {
+                             checksum: RowChecksum, progress: (String) -> Void) throws -> Int {
         let batch = InsertBatch(table, target, rows: batchRows)
         try sourceRows(table, source) { row in
+            checksum.add(row, table.columns)
             if try batch.add(table.storable(row)), batch.copied % (batchRows * 50) == 0 {
                 progress("\(table.name): \(batch.copied) rows…")
             }
@@ -193,12 +226,19 @@ public enum StoreMigration {
 
     // MARK: verify
 
-    static func verify(source: SQLiteConnection, target: PGConnection,
+    /// `sourceSums`: the source side already summed (while copying), by table; the others are
+    /// read here.
+    static func verify(source: SQLiteConnection, target: PGConnection, sourceSums: [String: RowChecksum] = [:],
                        progress: (String) -> Void) throws -> [MigrationTableReport] {
         var reports: [MigrationTableReport] = []
         for table in MigrationTable.all {
-            let sourceSum = RowChecksum()
-            try sourceRows(table, source) { sourceSum.add($0, table.columns) }
+            let sourceSum: RowChecksum
+            if let summed = sourceSums[table.name] {
+                sourceSum = summed
+            } else {
+                sourceSum = RowChecksum()
+                try sourceRows(table, source) { sourceSum.add($0, table.columns) }
+            }
             let targetSum = RowChecksum()
             try targetRows(table, target) { targetSum.add($0, table.columns) }
             let report = MigrationTableReport(table: table.name, sourceRows: sourceSum.rows, targetRows: targetSum.rows,

@@ -49,6 +49,9 @@ public struct PGError: Error, CustomStringConvertible, Sendable, Equatable {
 
 final class PGConnection {
     private var conn: OpaquePointer?
+    /// Users whose unread lock (PostgresStore.lockUnread) the open transaction holds; a writer
+    /// empties it at every BEGIN.
+    var unreadLocked: Set<String> = []
     /// Seconds a statement may take, client side (the server's statement_timeout is a little longer).
     let statementTimeout: Double
 

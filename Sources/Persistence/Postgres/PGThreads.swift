@@ -16,10 +16,11 @@ import Core
 //
 // Per-job isolation without a savepoint per job: a job whose body fails (its error is its
 // answer) makes the batch roll back and run again without it; closures are pure, so running
-// the others again is safe. A deadlock or serialization failure runs the whole batch again
-// (at most `maxRetries` times). A lost connection answers every job of the batch
-// `.unavailable` (a COMMIT in flight has an unknown outcome: never an ack) and the writer
-// reconnects before its next batch.
+// the others again is safe. Any other error before COMMIT (a deadlock, a serialization
+// failure, a lost connection) runs the whole batch again, on a new connection if need be, at
+// most `maxRetries` times; then every job of the batch is answered `.unavailable`. A COMMIT in
+// flight is never retried: its outcome is unknown, so its jobs are answered `.unavailable`,
+// never acked.
 
 /// A job runs on a database thread and returns what to do once its transaction is over.
 struct PGJob: Sendable {
@@ -86,7 +87,7 @@ final class PGCompletionThread: Sendable {
 }
 
 /// Counters the writers keep for stats and metrics.
-final class PGWriterStats: Sendable {
+final class PGWriterStats: BatchCounters {
     let batches = Atomic<Int>(0)
     let jobs = Atomic<Int>(0)
     let largestBatch = Atomic<Int>(0)
@@ -112,25 +113,10 @@ final class PGWriters: Sendable {
         queues = (0..<count).map { _ in JobQueueOf<PGJob>() }
         for i in 0..<count {
             let queue = queues[i]
-            let opened = DispatchSemaphore(value: 0)
-            let failure = Locked<PGError?>(nil)
-            stopped.enter()
-            let thread = Thread { [self] in
-                DatabaseThread.yieldToEventLoops()
-                var db: PGConnection?
-                do throws(PGError) {
-                    db = try Self.connect(url)
-                } catch {
-                    failure.withLock { $0 = error }
-                }
-                opened.signal()
-                if let db { serve(db, queue: queue, url: url) }
-                stopped.leave()
-            }
-            thread.name = "pg-writer-\(i)"
-            thread.start()
-            opened.wait()
-            if let error = failure.withLock({ $0 }) {
+            do {
+                try DatabaseThread.start("pg-writer-\(i)", stopped: stopped, open: { try Self.connect(url) },
+                                         serve: { [self] db in serve(db, queue: queue, url: url) })
+            } catch {
                 close()
                 throw error
             }
@@ -164,7 +150,7 @@ final class PGWriters: Sendable {
         while let taken = queue.take(max: Self.maxBatch) {
             if !db.isConnected {
                 guard let fresh = reconnect(url) else {
-                    completions.enqueue(taken.map { job in { job.abandon(.unavailable("storage unavailable")) } })
+                    abandon(taken, failed: [:], .unavailable("storage unavailable"))
                     continue
                 }
                 db = fresh
@@ -172,9 +158,7 @@ final class PGWriters: Sendable {
             let batch = taken.enumerated().sorted { ($0.element.lockKey ?? "", $0.offset) < ($1.element.lockKey ?? "", $1.offset) }
                 .map(\.element)
             // Counted before the completions run, so whoever saw an answer sees it counted.
-            stats.batches.add(1, ordering: .relaxed)
-            stats.jobs.add(batch.count, ordering: .relaxed)
-            if batch.count > stats.largestBatch.load(ordering: .relaxed) { stats.largestBatch.store(batch.count, ordering: .relaxed) }
+            stats.recordBatch(batch.count)
             run(batch, on: &db, url: url)
         }
         db.close()
@@ -200,65 +184,68 @@ final class PGWriters: Sendable {
         }
     }
 
-    /// Runs the batch to its end: committed, or every job answered.
+    /// Runs the batch to its end: committed, or every job answered. One retry rule: an error
+    /// before COMMIT is sent (a deadlock, a lost connection, a failed rollback) runs the batch
+    /// again, on a new connection when the old one is lost and after a rollback otherwise,
+    /// while `attempts < maxRetries`; bodies are pure, so running them again is safe. After
+    /// that the batch is abandoned. A COMMIT in flight is never retried (see `commit`).
     private func run(_ batch: [PGJob], on db: inout PGConnection, url: String) {
         // Index in `batch` → the failed job's completion (its body's error is its answer).
         var failed: [Int: @Sendable (Bool) -> Void] = [:]
         var attempts = 0
-        var reconnected = false
-        attempt: while true {
-            var done: [(Int, @Sendable (Bool) -> Void)] = []
+        while true {
+            let done: [(Int, @Sendable (Bool) -> Void)]
             do {
-                try db.execute("BEGIN")
+                // nil: a job failed and was rolled back; the batch runs again without it.
+                guard let ran = try attempt(batch, failed: &failed, on: db) else { continue }
+                done = ran
             } catch {
-                // An idle connection that died meanwhile fails here, before any job ran: one
-                // fresh connection is worth a try.
-                if error.isConnectionLost && !reconnected && done.isEmpty, let fresh = reconnect(url) {
-                    reconnected = true
-                    db = fresh
-                    continue attempt
+                let lost = (error as? PGError)?.isConnectionLost ?? false
+                if attempts < Self.maxRetries, recover(&db, lost: lost, url: url) {
+                    attempts += 1
+                    stats.retries.add(1, ordering: .relaxed)
+                    continue
                 }
+                if !lost { _ = rollback(db) }
+                Log.error("pg_batch_failed", ["jobs": "\(batch.count)", "reason": "\(error)"])
                 return abandon(batch, failed: failed, .unavailable("storage unavailable"))
             }
-            let unreadUsers = batch.enumerated().flatMap { failed[$0.offset] == nil ? $0.element.unreadUsers : [] }
-            if !unreadUsers.isEmpty {
-                do {
-                    try PostgresStore.lockUnread(db, users: unreadUsers)
-                } catch let error as PGError {
-                    if (error.isRetryable || error.isConnectionLost) && attempts < Self.maxRetries && rollback(db) {
-                        attempts += 1
-                        stats.retries.add(1, ordering: .relaxed)
-                        continue attempt
-                    }
-                    _ = rollback(db)
-                    return abandon(batch, failed: failed, .unavailable("storage unavailable"))
-                } catch {
-                    _ = rollback(db)
-                    return abandon(batch, failed: failed, .unavailable("storage unavailable"))
-                }
-            }
-            for (i, job) in batch.enumerated() where failed[i] == nil {
-                switch job.run(db) {
-                case .done(let completion, failed: false):
-                    done.append((i, completion))
-                case .done(let completion, failed: true):
-                    failed[i] = completion
-                    guard rollback(db) else { return abandon(batch, failed: failed, .unavailable("storage unavailable")) }
-                    continue attempt
-                case .infrastructure(let error):
-                    if error.isRetryable && attempts < Self.maxRetries && rollback(db) {
-                        attempts += 1
-                        stats.retries.add(1, ordering: .relaxed)
-                        continue attempt
-                    }
-                    _ = rollback(db)
-                    Log.error("pg_batch_failed", ["jobs": "\(batch.count)", "reason": "\(error)"])
-                    return abandon(batch, failed: failed, .unavailable("storage unavailable"))
-                }
-            }
-            commit(db, batch: batch, done: done, failed: failed)
-            return
+            return commit(db, batch: batch, done: done, failed: failed)
         }
+    }
+
+    /// One run of the batch's bodies (those not failed) in a transaction left open for COMMIT;
+    /// returns their completions, or nil when a body failed (recorded in `failed`, rolled back).
+    /// Throws on anything that makes the transaction unusable.
+    private func attempt(_ batch: [PGJob], failed: inout [Int: @Sendable (Bool) -> Void],
+                         on db: PGConnection) throws -> [(Int, @Sendable (Bool) -> Void)]? {
+        try db.execute("BEGIN")
+        db.unreadLocked = []
+        try PostgresStore.lockUnread(db, users: batch.enumerated().flatMap { failed[$0.offset] == nil ? $0.element.unreadUsers : [] })
+        var done: [(Int, @Sendable (Bool) -> Void)] = []
+        for (i, job) in batch.enumerated() where failed[i] == nil {
+            switch job.run(db) {
+            case .done(let completion, failed: false):
+                done.append((i, completion))
+            case .done(let completion, failed: true):
+                failed[i] = completion
+                guard rollback(db) else { throw PGError(kind: .connectionLost, message: "rollback failed") }
+                return nil
+            case .infrastructure(let error):
+                throw error
+            }
+        }
+        return done
+    }
+
+    /// Makes `db` ready to run the batch again: rolled back, or a new connection when the old
+    /// one is lost (or will not roll back). False when no connection could be had.
+    private func recover(_ db: inout PGConnection, lost: Bool, url: String) -> Bool {
+        if !lost && rollback(db) { return true }
+        db.close()
+        guard let fresh = reconnect(url) else { return false }
+        db = fresh
+        return true
     }
 
     /// COMMIT under the baton, and the completions queued in the batch's order before it is released.
@@ -315,7 +302,7 @@ final class PGReaders: Sendable {
     let queue = JobQueueOf<PGJob>()
     private let stopped = DispatchGroup()
 
-    init(url: String, count: Int) throws {
+    init(url: String, count: Int) {
         for i in 0..<count {
             stopped.enter()
             let queue = self.queue

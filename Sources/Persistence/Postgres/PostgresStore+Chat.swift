@@ -1,3 +1,4 @@
+import Foundation
 import Protocol
 
 // Users, assignments, messages, read marks and summaries on PostgreSQL.
@@ -84,9 +85,14 @@ extension PostgresStore {
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks
             // taken at the batch's start: `unread:` above).
-            var notified: [DeliveredNotification] = []
-            for user in notify where user != m.sender.id {
-                notified.append(try Self.noteMessage(db, stored, for: user, wording: wording))
+            let recipients = notify.filter { $0 != m.sender.id }
+            var records: [NotificationRecord] = []
+            for user in recipients { records.append(try Self.noteMessage(db, stored, for: user, wording: wording)) }
+            // Counted once for all, after every upsert: a user's counts depend on their own rows only.
+            try Self.lockUnread(db, users: recipients)
+            let counts = try Self.unreadCounts(db, users: recipients)
+            let notified = zip(recipients, records).map { user, record in
+                DeliveredNotification(userId: user, record: record, unread: counts[user] ?? UnreadCounts())
             }
             // Whoever replies has read what came before (own messages never count as unread).
             let senderRead = r.bool(0, 4) && m.sender.role != "system"
@@ -127,6 +133,27 @@ extension PostgresStore {
         read({ db in
             let r = try db.query("SELECT last_seq FROM conversations WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
             return r.count > 0 ? r.int(0, 0) : 0
+        }, completion: completion)
+    }
+
+    /// Keys per statement in `lastSeqs` (two text arrays of this many elements).
+    static let lastSeqsChunk = 1_000
+
+    public func lastSeqs(_ keys: [ConversationKey], completion: @escaping StoreCompletion<[ConversationKey: Int64]>) {
+        read({ db in
+            var out: [ConversationKey: Int64] = [:]
+            let unique = Array(Set(keys))
+            for start in stride(from: 0, to: unique.count, by: Self.lastSeqsChunk) {
+                let chunk = unique[start..<min(start + Self.lastSeqsChunk, unique.count)]
+                for key in chunk { out[key] = 0 }
+                let r = try db.query("""
+                    SELECT c.service, c.client_id, c.last_seq
+                    FROM unnest($1::text[], $2::text[]) AS k(service, client_id)
+                    JOIN conversations c ON c.service = k.service AND c.client_id = k.client_id
+                    """, [PGConnection.textArray(chunk.map(\.service)), PGConnection.textArray(chunk.map(\.clientId))])
+                for i in 0..<r.count { out[ConversationKey(service: r.text(i, 0), clientId: r.text(i, 1))] = r.int(i, 2) }
+            }
+            return out
         }, completion: completion)
     }
 
@@ -190,32 +217,39 @@ extension PostgresStore {
         }, completion: completion)
     }
 
+    /// One statement for every key (an admin's list is every conversation): the keys in order
+    /// (`WITH ORDINALITY`), each with its last message, the user's unread count, its agents and
+    /// the names of its client and agents.
     public func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>) {
         read({ db in
-            var out: [ConversationSummary] = []
-            for key in keys {
-                let agents = try db.query("SELECT agent_id FROM assignments WHERE service = $1 AND client_id = $2",
-                                          [key.service, key.clientId])
-                let agentIds = (0..<agents.count).map { agents.text($0, 0) }
-                var summary = ConversationSummary(conversation: key, agents: agentIds, lastMessage: nil, unread: 0)
-                let names = try db.query("SELECT id, name FROM users WHERE id = ANY($1::text[])",
-                                         [PGConnection.textArray([key.clientId] + agentIds)])
-                for i in 0..<names.count { summary.names[names.text(i, 0)] = names.text(i, 1) }
-                let last = try db.query("""
-                    SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.text_escaped,
-                        (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id AND u.sender_id <> $3
-                           AND u.seq > COALESCE((SELECT seq FROM read_marks WHERE user_id = $3 AND conversation_id = c.id), 0))
-                    FROM conversations c
-                    LEFT JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m ON true
-                    WHERE c.service = $1 AND c.client_id = $2
-                    """, [key.service, key.clientId, user])
-                if last.count > 0 {
-                    if !last.isNull(0, 0) { summary.lastMessage = Self.message(last, 0, key) }
-                    summary.unread = Int(last.int(0, 9))
-                }
-                out.append(summary)
+            guard !keys.isEmpty else { return [] }
+            let r = try db.query("""
+                SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.text_escaped,
+                    unread.n, a.agents, names.pairs
+                FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(service, client_id, i)
+                LEFT JOIN conversations c ON c.service = k.service AND c.client_id = k.client_id
+                LEFT JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m ON true
+                CROSS JOIN LATERAL (
+                    SELECT COUNT(*) AS n FROM messages u WHERE u.conversation_id = c.id AND u.sender_id <> $3
+                      AND u.seq > COALESCE((SELECT seq FROM read_marks WHERE user_id = $3 AND conversation_id = c.id), 0)) unread
+                CROSS JOIN LATERAL (
+                    SELECT COALESCE(json_agg(agent_id ORDER BY agent_id), '[]') AS agents, array_agg(agent_id) AS ids
+                    FROM assignments WHERE service = k.service AND client_id = k.client_id) a
+                CROSS JOIN LATERAL (
+                    SELECT COALESCE(json_object_agg(id, name), '{}') AS pairs
+                    FROM users WHERE id = k.client_id OR id = ANY(a.ids)) names
+                ORDER BY k.i
+                """, [PGConnection.textArray(keys.map(\.service)), PGConnection.textArray(keys.map(\.clientId)), user])
+            guard r.count == keys.count else { throw StoreError.internalError("conversations returned \(r.count) rows for \(keys.count) keys") }
+            let decoder = JSONDecoder()
+            return try keys.enumerated().map { row, key in
+                let agents = try decoder.decode([String].self, from: Data(r.text(row, 10).utf8))
+                var summary = ConversationSummary(conversation: key, agents: agents,
+                                                  lastMessage: r.isNull(row, 0) ? nil : Self.message(r, row, key),
+                                                  unread: Int(r.int(row, 9)))
+                summary.names = try decoder.decode([String: String].self, from: Data(r.text(row, 11).utf8))
+                return summary
             }
-            return out
         }, completion: completion)
     }
 

@@ -15,19 +15,8 @@ extension PostgresStore {
     /// lock the second counts after the first committed, so counts in commit (= completion)
     /// order never go back.
     static func unread(_ db: PGConnection, user: String, locking: Bool = true) throws -> UnreadCounts {
-        // Its own statement: a statement's snapshot is taken before it waits for the lock.
-        if locking { _ = try db.query("SELECT \(unreadLock(stripe: unreadStripe(of: "$1")))", [user]) }
-        let r = try db.query("""
-            SELECT service, COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL GROUP BY service
-            UNION ALL
-            SELECT n.service, COUNT(*) FROM notifications n
-            WHERE n.user_id IS NULL AND \(audienceOfUser)
-              AND NOT EXISTS (SELECT 1 FROM broadcast_state s WHERE s.notification_id = n.id AND s.user_id = $1 AND s.read_at IS NOT NULL)
-            GROUP BY n.service
-            """, [user])
-        var counts: [String: Int] = [:]
-        for i in 0..<r.count { counts[r.text(i, 0), default: 0] += Int(r.int(i, 1)) }
-        return UnreadCounts(byService: counts)
+        if locking { try lockUnread(db, users: [user]) }
+        return try unreadCounts(db, users: [user])[user] ?? UnreadCounts()
     }
 
     /// The SQL that takes the unread lock of a stripe, held to the commit. Users share 256
@@ -41,9 +30,10 @@ extension PostgresStore {
     static func unreadStripe(of user: String) -> String { "(hashtext(\(user)) & 255)" }
 
     /// Creates or updates `user`'s one `messages` notification for the message's conversation,
-    /// in the words `wording` gives it.
+    /// in the words `wording` gives it. (The caller counts the users' unread notifications once
+    /// all of theirs are stored.)
     static func noteMessage(_ db: PGConnection, _ m: StoredMessage, for user: String,
-                            wording: MessageNotificationWording) throws -> DeliveredNotification {
+                            wording: MessageNotificationWording) throws -> NotificationRecord {
         let channel = m.conversation.channel
         // One row per user and conversation: a new message counts on from an unread one and
         // starts again at 1 after a read one. The text follows once the count is known.
@@ -63,9 +53,8 @@ extension PostgresStore {
         let stored = Self.storableTexts(title, body, data)
         _ = try db.query("UPDATE notifications SET title = $2, body = $3, data = $4, text_escaped = $5::boolean WHERE id = $1::bigint",
                          ["\(id)", stored.title, stored.body, stored.data, stored.escaped ? "true" : "false"])
-        let record = NotificationRecord(id: id, service: m.conversation.service, category: "messages", title: title,
-                                        body: body, data: data, ts: m.ts, read: false)
-        return DeliveredNotification(userId: user, record: record, unread: try unread(db, user: user))
+        return NotificationRecord(id: id, service: m.conversation.service, category: "messages", title: title,
+                                  body: body, data: data, ts: m.ts, read: false)
     }
 
     /// A read mark reached the conversation's `messages` notification: it is read now.

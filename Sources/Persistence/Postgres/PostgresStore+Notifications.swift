@@ -21,12 +21,11 @@ extension PostgresStore: NotificationStore {
                                   audience: rows.optionalText(r, 8))
     }
 
-    /// A notification's title, body and data as stored, and the row's `text_escaped`. PostgreSQL
-    /// text cannot hold U+0000: when any of the three has one, all three are stored escaped
-    /// (`storable`'s form, which `original` reads back); otherwise as they are.
+    /// A notification's (or fan-out's) title, body and data as stored, and the row's
+    /// `text_escaped` (`storable`).
     static func storableTexts(_ title: String, _ body: String, _ data: String) -> (title: String, body: String, data: String, escaped: Bool) {
-        guard title.utf8.contains(0) || body.utf8.contains(0) || data.utf8.contains(0) else { return (title, body, data, false) }
-        return (escaped(title), escaped(body), escaped(data), true)
+        let stored = storable([title, body, data])
+        return (stored.texts[0] ?? title, stored.texts[1] ?? body, stored.texts[2] ?? data, stored.escaped)
     }
 
     /// How long a running fan-out stays leased to the node running it without a step: past it
@@ -44,18 +43,21 @@ extension PostgresStore: NotificationStore {
     }
 
     /// Takes the unread lock of each of these users (the one `unread` takes), in id order, held
-    /// to the commit. (Two batches whose jobs lock users in crossing orders can still deadlock:
-    /// PostgreSQL breaks it and the writer runs the losing batch again.)
+    /// to the commit; users whose lock the transaction holds already (`PGConnection.unreadLocked`)
+    /// cost no round trip. (Two batches whose jobs lock users in crossing orders can still
+    /// deadlock: PostgreSQL breaks it and the writer runs the losing batch again.)
     static func lockUnread(_ db: PGConnection, users: [String]) throws {
-        guard !users.isEmpty else { return }
+        let missing = users.filter { !db.unreadLocked.contains($0) }
+        guard !missing.isEmpty else { return }
         _ = try db.query("""
             SELECT \(unreadLock(stripe: "s"))
             FROM (SELECT DISTINCT \(unreadStripe(of: "u")) AS s FROM unnest($1::text[]) AS u ORDER BY 1) sorted
-            """, [PGConnection.textArray(users)])
+            """, [PGConnection.textArray(missing)])
+        db.unreadLocked.formUnion(missing)
     }
 
-    /// Each user's unread counts (as `unread` counts one user's), in one statement for the
-    /// whole list. In a writer: under `lockUnread` of these users, taken before.
+    /// Each user's unread counts per service (their own unread notifications, and broadcasts
+    /// to them not read), in one statement for the whole list. In a writer: under `lockUnread` of these users, taken before.
     static func unreadCounts(_ db: PGConnection, users: [String]) throws -> [String: UnreadCounts] {
         guard !users.isEmpty else { return [:] }
         let rows = try db.query("""

@@ -54,36 +54,33 @@ extension PostgresStore {
         }, completion: completion)
     }
 
-    public func finishMail(_ id: Int64, _ result: OutboxResult, now: Int64, completion: @escaping StoreCompletion<Void>) {
+    public func finishMail(_ id: Int64, _ result: OutboxResult, node: String?, now: Int64, completion: @escaping StoreCompletion<Void>) {
         write({ db in
-            let (i, t) = (String(id), String(now))
+            // $1 the mail, $2 the claimer (NULL: any), $3… the outcome's values.
+            let set: String
+            let values: [String?]
             switch result {
             case .sent:
-                _ = try db.query("""
-                    UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, finished_at = $2::bigint,
-                        claimed_by = NULL, lease_until = NULL
-                    WHERE id = $1::bigint
-                    """, [i, t])
+                set = "status = 'sent', attempts = attempts + 1, last_error = NULL, finished_at = $3::bigint"
+                values = [String(now)]
             case .retry(let error, let at):
-                _ = try db.query("""
-                    UPDATE outbox SET attempts = attempts + 1, last_error = $2, due_at = $3::bigint,
-                        claimed_by = NULL, lease_until = NULL
-                    WHERE id = $1::bigint
-                    """, [i, error, String(at)])
+                set = "attempts = attempts + 1, last_error = $3, due_at = $4::bigint"
+                values = [error, String(at)]
             case .failed(let error):
-                _ = try db.query("""
-                    UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, finished_at = $3::bigint,
-                        claimed_by = NULL, lease_until = NULL
-                    WHERE id = $1::bigint
-                    """, [i, error, t])
-                // The address is remembered as failed: no later mail goes to it until it changes.
-                _ = try db.query("UPDATE users SET email_bounced = email WHERE id = (SELECT user_id FROM outbox WHERE id = $1::bigint)", [i])
+                set = "status = 'failed', attempts = attempts + 1, last_error = $3, finished_at = $4::bigint"
+                values = [error, String(now)]
             case .skipped(let why):
-                _ = try db.query("""
-                    UPDATE outbox SET status = 'skipped', last_error = $2, finished_at = $3::bigint,
-                        claimed_by = NULL, lease_until = NULL
-                    WHERE id = $1::bigint
-                    """, [i, why, t])
+                set = "status = 'skipped', last_error = $3, finished_at = $4::bigint"
+                values = [why, String(now)]
+            }
+            let updated = try db.query("""
+                UPDATE outbox SET \(set), claimed_by = NULL, lease_until = NULL
+                WHERE id = $1::bigint AND ($2::text IS NULL OR claimed_by = $2)
+                RETURNING user_id
+                """, [String(id), node] + values)
+            // The address is remembered as failed: no later mail goes to it until it changes.
+            if case .failed = result, updated.count == 1 {
+                _ = try db.query("UPDATE users SET email_bounced = email WHERE id = $1", [updated.text(0, 0)])
             }
         }, completion: completion)
     }

@@ -31,7 +31,7 @@ public final class PostgresStore: Store {
             completions.close()
             throw error
         }
-        readers = try PGReaders(url: url, count: max(1, readerCount))
+        readers = PGReaders(url: url, count: max(1, readerCount))
     }
 
     private static func readEpoch(_ db: PGConnection) throws -> String {
@@ -70,7 +70,7 @@ public final class PostgresStore: Store {
             .init(jsonKey: "queued", metricName: "montrose_writer_queue",
                   help: "Jobs waiting for a database writer.", kind: .gauge, value: writers.queued),
             .init(jsonKey: "retries", metricName: "montrose_pg_retries_total",
-                  help: "Writer transactions run again after a deadlock or serialization failure.", kind: .counter,
+                  help: "Writer transactions run again after an error before COMMIT (deadlock, serialization failure, lost connection).", kind: .counter,
                   value: s.retries.load(ordering: .relaxed)),
             .init(jsonKey: "reconnects", metricName: "montrose_pg_reconnects_total",
                   help: "Writer connections opened again after one was lost.", kind: .counter, value: s.reconnects.load(ordering: .relaxed)),
@@ -86,15 +86,9 @@ public final class PostgresStore: Store {
 
     /// Runs `body` in a writer transaction; `completion` runs after the commit, on the
     /// completion thread, in commit order. `background`: bulk bookkeeping nobody waits for
-    /// (see `JobQueue`).
-    func write<T: Sendable>(background: Bool = false, _ body: @escaping @Sendable (PGConnection) throws -> T,
-                            completion: @escaping StoreCompletion<T>) {
-        write(background: background, lockKey: nil, body, completion: completion)
-    }
-
-    /// `lockKey`: the row the body locks first (see `PGJob.lockKey`).
+    /// (see `JobQueue`). `lockKey`: the row the body locks first (see `PGJob.lockKey`).
     /// `unread`: the users whose unread lock the body takes (see `PGJob.unreadUsers`).
-    func write<T: Sendable>(background: Bool = false, lockKey: String?, unread: [String] = [],
+    func write<T: Sendable>(background: Bool = false, lockKey: String? = nil, unread: [String] = [],
                             _ body: @escaping @Sendable (PGConnection) throws -> T,
                             completion: @escaping StoreCompletion<T>) {
         let job = PGJob(lockKey: lockKey, unreadUsers: unread, run: { db in
@@ -137,19 +131,25 @@ public final class PostgresStore: Store {
 
     static func storeError(_ error: Error) -> StoreError {
         if let e = error as? StoreError { return e }
-        if let e = error as? PGError {
-            if e.isConstraintViolation { return .conflict(e.message) }
-            if e.isConnectionLost { return .unavailable("storage unavailable") }
-        }
+        // A lost connection never gets here: `write` and `read` answer it as infrastructure.
+        if let e = error as? PGError, e.isConstraintViolation { return .conflict(e.message) }
         return .internalError("\(error)")
     }
 
     // MARK: message text
 
-    /// PostgreSQL text cannot hold U+0000: a text with one is stored with `\` doubled and
-    /// U+0000 as `\0`, flagged `text_escaped`. Every other text is stored as it is.
+    /// The one NUL rule. PostgreSQL text cannot hold U+0000: the texts of one row flagged by
+    /// its `text_escaped` are stored escaped (`\` doubled, U+0000 as `\0`) all together when
+    /// any of them holds a U+0000, and as they are otherwise.
+    static func storable(_ texts: [String?]) -> (texts: [String?], escaped: Bool) {
+        guard texts.contains(where: { $0?.utf8.contains(0) == true }) else { return (texts, false) }
+        return (texts.map { $0.map(escaped) }, true)
+    }
+
+    /// `storable` of a row with one flagged text (a message's).
     static func storable(_ text: String) -> (text: String, escaped: Bool) {
-        text.utf8.contains(0) ? (escaped(text), true) : (text, false)
+        let stored = storable([text])
+        return (stored.texts[0] ?? text, stored.escaped)
     }
 
     /// `text` with `\` doubled and U+0000 as `\0` (what `original` reads back).
@@ -189,10 +189,5 @@ public final class PostgresStore: Store {
                       senderRole: r.text(row, 3), senderName: r.text(row, 4),
                       text: original(r.text(row, 5), escaped: r.bool(row, 8)), ts: r.int(row, 6),
                       clientMsgId: r.optionalText(row, 7))
-    }
-
-    static func conversationID(_ db: PGConnection, _ key: ConversationKey) throws -> Int64? {
-        let r = try db.query("SELECT id FROM conversations WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
-        return r.count > 0 ? r.int(0, 0) : nil
     }
 }
