@@ -65,8 +65,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private var state = State.idle
     private var parser: RESPParser
     private var pending = FIFO<Completion?>(keepingCapacity: 256)
-    private var out: [UInt8] = []
-    private var outSent = 0
+    private var out = RedisOutput()
     private var flushScheduled = false
     private var writeInterest = false
     /// Bumped whenever a socket is torn down: a callback that finds it changed stops using
@@ -145,12 +144,12 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
             completion?(.failure(state == .closed ? .closed : .notConnected))
             return
         }
-        guard out.count - outSent < options.maxQueuedOutputBytes else {
+        guard out.unsent < options.maxQueuedOutputBytes else {
             backlogRefusals += 1
             completion?(.failure(.backlogFull))
             return
         }
-        RESPCommand.encode(args, into: &out)
+        out.append(args)
         pending.append(completion)
         scheduleFlush()
     }
@@ -166,7 +165,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
 
     private func sendUnanswered(_ command: String, _ channels: [String]) {
         guard state == .ready, !channels.isEmpty else { return }
-        RESPCommand.encode([command] + channels, into: &out)
+        out.append([command] + channels)
         scheduleFlush()
     }
 
@@ -217,12 +216,12 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private func queueHandshake() {
         if let password = endpoint.password {
             let auth = endpoint.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
-            RESPCommand.encode(auth, into: &out)
+            out.append(auth)
             pending.append { [weak self] r in
                 if case .failure(let e) = r { self?.lost(.connectionLost, why: "AUTH refused: \(e)") }
             }
         }
-        RESPCommand.encode(["CLIENT", "SETNAME", name], into: &out)
+        out.append(["CLIENT", "SETNAME", name])
         let myEpoch = epoch
         pending.append { [weak self] r in
             guard let self, self.epoch == myEpoch else { return }
@@ -285,8 +284,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         if let t = connectTimer { loop.cancel(t) }
         connectTimer = nil
         parser = RESPParser(limits: options.limits)
-        out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
-        outSent = 0
+        out.removeAll()
         writeInterest = false
     }
 
@@ -444,26 +442,11 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     }
 
     private func flush() {
-        while outSent < out.count {
-            let n = out.withUnsafeBytes { b in
-                Glibc.send(fd, b.baseAddress! + outSent, b.count - outSent, Int32(MSG_NOSIGNAL))
-            }
-            if n > 0 {
-                outSent += n
-                continue
-            }
-            let e = montrose_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK {
-                setWriteInterest(true)
-                return
-            }
-            lost(.connectionLost, why: "send: errno \(e)")
-            return
+        switch out.flush(fd: fd) {
+        case .drained: setWriteInterest(false)
+        case .partial: setWriteInterest(true)
+        case .failed(let e): lost(.connectionLost, why: "send: errno \(e)")
         }
-        out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
-        outSent = 0
-        setWriteInterest(false)
     }
 
     private func setWriteInterest(_ on: Bool) {
