@@ -244,7 +244,7 @@ final class RedisBrokerTests: XCTestCase {
 
     func testAnOpenButSilentConnectionIsFoundWithinThreeSecondsAndReplaced() throws {
         let direct = try RedisTestEnv.endpoint()
-        let proxy = try BlackholeProxy(to: direct.port)
+        let proxy = try FaultProxy(to: direct.port)
         defer { proxy.stop() }
         var options = RedisBroker.Options()
         options.cluster = String(RedisTestEnv.prefix().dropLast())
@@ -266,12 +266,12 @@ final class RedisBrokerTests: XCTestCase {
         XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 1)
         catchUps.withLock { $0 = [] }
 
-        proxy.blackhole = true
+        proxy.mode = .blackhole
         let silentSince = Date()
         XCTAssertTrue(eventually(5) { brokerB.status()[0].silentResets >= 1 }, "expected the probe to find the silent connection")
         let found = Date().timeIntervalSince(silentSince)
         XCTAssertLessThanOrEqual(found, 3.0, "expected the silence found within 3 s, took \(found) s")
-        proxy.blackhole = false // the reconnect goes through a working route
+        proxy.mode = .pass // the reconnect goes through a working route
         XCTAssertTrue(eventually { catchUps.withLock { $0 }.contains(channel) }, "expected a catch-up request after the resubscribe")
         XCTAssertTrue(eventually { brokerB.status()[0].up })
         brokerA.publish(push(channel, 2))

@@ -138,7 +138,7 @@ final class RedisConnectionTests: XCTestCase {
 
     func testOutputPilingUpForASilentRedisIsRefusedPastItsCap() throws {
         let direct = try RedisTestEnv.endpoint()
-        let proxy = try BlackholeProxy(to: direct.port)
+        let proxy = try FaultProxy(to: direct.port)
         defer { proxy.stop() }
         let loop = try RunningLoop()
         defer { loop.stop() }
@@ -146,7 +146,7 @@ final class RedisConnectionTests: XCTestCase {
         options.maxQueuedOutputBytes = 256 * 1024
         let c = try loop.connect(RedisEndpoint(host: "127.0.0.1", port: proxy.port), name: "t-backlog", options: options)
         defer { loop.close(c) }
-        proxy.blackhole = true
+        proxy.mode = .blackhole
         let refused = Locked(0)
         let payload = String(repeating: "x", count: 1_000)
         // Redis behind the proxy never answers: the accepted commands stay in flight (their
