@@ -159,6 +159,21 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(loop.syncValue { _ in c.backlogRefusals }, refused.withLock { $0 })
     }
 
+    func testTheSubscriptionCountIsRedisOwnAndZeroAfterALoss() throws {
+        let endpoint = try RedisTestEnv.endpoint()
+        let loop = try RunningLoop()
+        defer { loop.stop() }
+        let prefix = RedisTestEnv.prefix()
+        let sub = try loop.connect(endpoint, name: "t-count-sub", role: .subscriber(InboundRing.Limits()))
+        defer { loop.close(sub) }
+        loop.sync { _ in sub.subscribe([prefix + "a", prefix + "b", prefix + "c"]) }
+        XCTAssertTrue(eventually { loop.syncValue { _ in sub.subscriptionCount } == 3 }, "expected Redis's count of 3")
+        loop.sync { _ in sub.unsubscribe([prefix + "b"]) }
+        XCTAssertTrue(eventually { loop.syncValue { _ in sub.subscriptionCount } == 2 }, "expected 2 after one unsubscribe")
+        loop.sync { _ in sub.reconnect() }
+        XCTAssertEqual(loop.syncValue { _ in sub.subscriptionCount }, 0, "a lost connection holds no subscription")
+    }
+
     func testATinyRingDropsAndCountsUnderAPublishStormAndTheLoopKeepsTurning() throws {
         let endpoint = try RedisTestEnv.endpoint()
         let subLoop = try RunningLoop(index: 0)

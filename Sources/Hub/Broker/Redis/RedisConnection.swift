@@ -95,7 +95,8 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private(set) var backlogRefusals = 0
     var isUp: Bool { state == .ready }
     var droppedTotal: Int { ring.droppedTotal }
-    var queuedInbound: Int { ring.count }
+    /// Subscriber role: channels subscribed, as Redis counted in its last confirmation (0 while down).
+    private(set) var subscriptionCount = 0
 
     init(endpoint: RedisEndpoint, name: String, role: Role, loop: EventLoop, options: Options = Options()) {
         self.endpoint = endpoint
@@ -286,6 +287,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         parser = RESPParser(limits: options.limits)
         out.removeAll()
         writeInterest = false
+        subscriptionCount = 0
     }
 
     private func failPending(_ error: RedisError) {
@@ -406,6 +408,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
             guard let channel = items[2].string, let payload = items[3].bytes else { return }
             ring.offer(InboundRing.Message(channel: channel, payload: payload))
         default:
+            if items.count >= 3, let count = items[2].integer { subscriptionCount = Int(count) }
             if items.count >= 2, let channel = items[1].string { onSubscription?(self, kind, channel) }
         }
     }

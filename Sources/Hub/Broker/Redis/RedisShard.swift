@@ -56,7 +56,6 @@ final class RedisShard: @unchecked Sendable {
     // Loop thread only:
     private var desired = Set<String>()
     private var requested = Set<String>()
-    private var confirmed = Set<String>()
     private var lastEcho: Int64 = 0
     private var probeTimer: TimerID?
     private var checkTimer: TimerID?
@@ -95,9 +94,6 @@ final class RedisShard: @unchecked Sendable {
     func start() {
         sub.onUp = { [unowned self] _ in self.subscriberUp() }
         sub.onDown = { [unowned self] _ in self.subscriberDown() }
-        sub.onSubscription = { [unowned self] _, kind, channel in
-            if kind == "subscribe" { self.confirmed.insert(channel) } else if kind == "unsubscribe" { self.confirmed.remove(channel) }
-        }
         sub.onMessage = { [unowned self] _, m in self.received(m) }
         sub.onDropped = { [unowned self] _ in
             let channels = self.takeDroppedChannels()
@@ -182,9 +178,8 @@ final class RedisShard: @unchecked Sendable {
     private func subscriberUp() {
         requested = desired
         requested.insert(probeChannel)
-        confirmed = []
         lastEcho = monotonicMillis()
-        sendInBatches([probeChannel] + desired.sorted(), sub.subscribe)
+        sendInBatches([probeChannel] + Array(desired), sub.subscribe)
         publishStatus()
         let channels = desired.map { String($0.dropFirst(prefix.count)) }
         if !channels.isEmpty { onCatchUpNeeded?(channels) }
@@ -192,7 +187,6 @@ final class RedisShard: @unchecked Sendable {
 
     private func subscriberDown() {
         requested = []
-        confirmed = []
         publishStatus()
     }
 
@@ -248,7 +242,7 @@ final class RedisShard: @unchecked Sendable {
 
     private func publishStatus() {
         let up = cmd.isUp && sub.isUp
-        let subscribed = confirmed.count
+        let subscribed = sub.subscriptionCount
         let dropped = sub.droppedTotal
         let reconnects = cmd.reconnects + sub.reconnects
         published.withLock {
