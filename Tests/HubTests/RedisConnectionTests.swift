@@ -136,6 +136,15 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(loop.syncValue { _ in c.isUp }, false)
     }
 
+    func testAHostThatIsNotAnIPv4AddressIsRefusedBeforeAnySocket() {
+        for host in ["redis.internal", "300.1.1.1", ""] {
+            guard case .failure(let e) = Socket.connect(ipv4: host, port: 6379, configure: { _ in XCTFail("no socket for \(host)") }) else {
+                return XCTFail("expected \(host) refused, not connected to some address")
+            }
+            XCTAssertEqual(e.errno, EINVAL)
+        }
+    }
+
     func testOutputPilingUpForASilentRedisIsRefusedPastItsCap() throws {
         let direct = try RedisTestEnv.endpoint()
         let proxy = try FaultProxy(to: direct.port)

@@ -176,34 +176,30 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     // MARK: connecting
 
     private func connect() {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard s >= 0 else {
-            Log.error("redis_socket_failed", ["redis": endpoint.description, "errno": String(montrose_errno())])
+        let o = options
+        let s: Int32
+        switch Socket.connect(ipv4: endpoint.host, port: endpoint.port, configure: { s in
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            Socket.setOption(s, SOL_SOCKET, SO_KEEPALIVE, 1)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_KEEPIDLE, o.keepAliveIdle)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_KEEPINTVL, o.keepAliveInterval)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_KEEPCNT, o.keepAliveCount)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, o.userTimeoutMs)
+        }) {
+        case .success(let r):
+            s = r.fd // connected or connecting: either way the first writable event goes on
+        case .failure(let e):
+            if failedAttempts & (failedAttempts - 1) == 0 {
+                Log.info("redis_connect_failed", ["redis": endpoint.description, "name": name, "reason": e.description,
+                                                  "attempt": String(failedAttempts + 1)])
+            }
             state = .waiting
             scheduleRetry()
             return
         }
-        setOption(s, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-        setOption(s, SOL_SOCKET, SO_KEEPALIVE, 1)
-        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPIDLE, options.keepAliveIdle)
-        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPINTVL, options.keepAliveInterval)
-        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPCNT, options.keepAliveCount)
-        setOption(s, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, options.userTimeoutMs)
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = UInt16(endpoint.port).bigEndian
-        inet_pton(AF_INET, endpoint.host, &a.sin_addr)
-        let rc = withUnsafePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        let err = rc == 0 ? 0 : montrose_errno()
         fd = s
         state = .connecting
         socketID = loop.register(self)
-        guard rc == 0 || err == EINPROGRESS else {
-            lost(.connectionLost, why: "connect: errno \(err)")
-            return
-        }
         let myEpoch = epoch
         connectTimer = loop.after(ms: options.connectTimeoutMs) { [weak self] _ in
             guard let self, self.epoch == myEpoch, self.state == .connecting || self.state == .handshaking else { return }
@@ -240,11 +236,6 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         connectTimer = nil
         failedAttempts = 0
         onUp?(self)
-    }
-
-    private func setOption(_ s: Int32, _ level: Int32, _ option: Int32, _ value: Int32) {
-        var v = value
-        setsockopt(s, level, option, &v, socklen_t(MemoryLayout<Int32>.size))
     }
 
     private func scheduleRetry() {
@@ -327,9 +318,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     func onWritable() {
         switch state {
         case .connecting:
-            var err: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+            let err = Socket.pendingError(fd)
             guard err == 0 else {
                 lost(.connectionLost, why: "connect: errno \(err)")
                 return
@@ -344,10 +333,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     }
 
     func onError() {
-        var err: Int32 = 0
-        var len = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
-        lost(.connectionLost, why: "socket error: errno \(err)")
+        lost(.connectionLost, why: "socket error: errno \(Socket.pendingError(fd))")
     }
 
     // MARK: replies
