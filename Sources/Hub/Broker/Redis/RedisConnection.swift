@@ -45,6 +45,11 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         /// instead of growing memory while Redis does not read (the probe resets such a
         /// connection within seconds; this bounds what piles up meanwhile).
         var maxQueuedOutputBytes = 64 << 20
+        /// Silence detection (nil: off). While up, PING when nothing was in flight for `pingIdleMs`;
+        /// nothing read for `silentAfterMs` while something is in flight (counted from when it
+        /// went out, if later) means a dead route the kernel has not noticed: lost, reconnect.
+        var silentAfterMs: Int64?
+        var pingIdleMs: Int64 = 1_000
         var limits = RESPLimits()
         init() {}
     }
@@ -76,6 +81,12 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private var retryTimer: TimerID?
     private var drainScheduled = false
     private var ring: InboundRing
+    // Silence detection (loop ms): the last read, when the oldest command in flight went out
+    // (the moment `pending` stopped being empty), the last PING.
+    private var lastReadAt: Int64 = 0
+    private var outstandingSince: Int64 = 0
+    private var lastPingAt: Int64 = 0
+    private var silenceTimer: TimerID?
 
     /// After each connect + handshake.
     var onUp: ((RedisConnection) -> Void)?
@@ -93,6 +104,12 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private(set) var reconnects = 0
     /// Commands refused because the output backlog was full.
     private(set) var backlogRefusals = 0
+    /// Connections dropped because they stayed silent (`Options.silentAfterMs`).
+    private(set) var silentResets = 0
+    /// Round trip of the last PING answered (silence detection on), in ms.
+    private(set) var lastPingRoundTripMs: Int64?
+    /// Just before a silent connection is dropped: how long it was silent (ms).
+    var onSilent: ((RedisConnection, Int64) -> Void)?
     var isUp: Bool { state == .ready }
     var droppedTotal: Int { ring.droppedTotal }
     /// Subscriber role: channels subscribed, as Redis counted in its last confirmation (0 while down).
@@ -151,6 +168,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
             return
         }
         out.append(args)
+        if pending.isEmpty { outstandingSince = loop.now }
         pending.append(completion)
         scheduleFlush()
     }
@@ -235,7 +253,40 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         if let t = connectTimer { loop.cancel(t) }
         connectTimer = nil
         failedAttempts = 0
+        if options.silentAfterMs != nil {
+            lastReadAt = loop.now
+            lastPingAt = loop.now
+            watchSilence(epoch: epoch)
+        }
         onUp?(self)
+    }
+
+    private func watchSilence(epoch myEpoch: Int) {
+        guard let silentAfterMs = options.silentAfterMs else { return }
+        let checkMs = max(10, min(options.pingIdleMs, silentAfterMs) / 4)
+        silenceTimer = loop.after(ms: checkMs) { [weak self] loop in
+            guard let self, self.epoch == myEpoch, self.state == .ready else { return }
+            let now = loop.now
+            let quietMs = now - max(self.lastReadAt, self.outstandingSince)
+            if !self.pending.isEmpty && quietMs > silentAfterMs {
+                self.silentResets += 1
+                self.onSilent?(self, quietMs)
+                self.lost(.connectionLost, why: "silent for \(quietMs) ms")
+                return
+            }
+            if self.pending.isEmpty && now - self.lastPingAt >= self.options.pingIdleMs { self.ping() }
+            self.watchSilence(epoch: myEpoch)
+        }
+    }
+
+    /// Answered by `+PONG`, or when subscribed (RESP2) by `["pong", ""]`: not a pub/sub kind, so it answers like any reply.
+    private func ping() {
+        let sentAt = monotonicMillis()
+        lastPingAt = loop.now
+        send([Array("PING".utf8)]) { [weak self] r in
+            guard let self, case .success = r else { return }
+            self.lastPingRoundTripMs = monotonicMillis() - sentAt
+        }
     }
 
     private func scheduleRetry() {
@@ -275,6 +326,8 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         epoch += 1
         if let t = connectTimer { loop.cancel(t) }
         connectTimer = nil
+        if let t = silenceTimer { loop.cancel(t) }
+        silenceTimer = nil
         parser = RESPParser(limits: options.limits)
         out.removeAll()
         writeInterest = false
@@ -297,6 +350,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         for _ in 0..<options.readsPerEvent {
             let n = read(fd, buffer.baseAddress, buffer.count)
             if n > 0 {
+                lastReadAt = loop.now
                 parser.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
                 guard handleReplies(epoch: myEpoch) else { return }
                 if n < buffer.count { break }

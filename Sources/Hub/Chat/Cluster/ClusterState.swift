@@ -50,11 +50,9 @@ final class ClusterState: @unchecked Sendable {
 
     // Loop thread only.
     var running = false
-    /// When the command connection last answered and the events connection last heard this
-    /// node's own probe (loop ms): an open connection that stays silent past `silentMs` is
-    /// reopened (no reply to a heartbeat; no echo of the probe it publishes with it).
-    var lastCommandReply: Int64 = 0
-    var lastProbeHeard: Int64 = 0
+    /// An open connection silent this long (no reply to a heartbeat or a PING) is reopened:
+    /// a dead route would leave this node deaf to the others and its heartbeats unwritten
+    /// until the kernel gives up, and the reconnect's resync writes its state back.
     static let silentMs: Int64 = 3_000
     var timers: [String: TimerID] = [:]
     var mirrorGeneration = 0
@@ -86,9 +84,12 @@ final class ClusterState: @unchecked Sendable {
         keys = ClusterKeys(clusterName: clusterName)
         // Named by cluster and node (CLIENT LIST tells clusters sharing a Redis apart).
         let connectionName = keys.prefix + "state-" + String(nodeID.map { "-_".contains($0) || $0.isLetter || $0.isNumber ? $0 : "-" })
-        commands = RedisConnection(endpoint: endpoint, name: connectionName, role: .commands, loop: loop)
+        var options = RedisConnection.Options()
+        // At least 3 s, and longer than a heartbeat and a half.
+        options.silentAfterMs = max(Self.silentMs, timing.heartbeatMs * 3 / 2)
+        commands = RedisConnection(endpoint: endpoint, name: connectionName, role: .commands, loop: loop, options: options)
         events = RedisConnection(endpoint: endpoint, name: connectionName + "-events",
-                                 role: .subscriber(InboundRing.Limits(maxMessages: 65_536, maxBytes: 16 << 20)), loop: loop)
+                                 role: .subscriber(InboundRing.Limits(maxMessages: 65_536, maxBytes: 16 << 20)), loop: loop, options: options)
         wire = ClusterWire(nodeID: nodeID, keys: keys, loop: loop, commands: commands)
         presence = ClusterPresence(wire: wire)
         online = ClusterOnline(wire: wire)
@@ -108,16 +109,14 @@ final class ClusterState: @unchecked Sendable {
         loop.execute { [self] _ in
             guard !running else { return }
             running = true
-            commands.onUp = { [weak self] _ in
-                guard let self else { return }
-                self.lastCommandReply = self.loop.now
-                self.commandsUp()
-            }
+            commands.onUp = { [weak self] _ in self?.commandsUp() }
             commands.onDown = { [weak self] _ in self?.counters.redisUp.store(false, ordering: .relaxed) }
             events.onUp = { [weak self] c in
                 guard let self else { return }
-                self.lastProbeHeard = self.loop.now
                 c.subscribe([self.keys.state])
+            }
+            for (c, which) in [(commands, "commands"), (events, "events")] {
+                c.onSilent = { _, ms in Log.info("cluster_redis_silent", ["connection": which, "silent_ms": "\(ms)"]) }
             }
             events.onSubscription = { [weak self] _, kind, channel in
                 guard let self, kind == "subscribe", channel == self.keys.state else { return }
@@ -196,8 +195,6 @@ final class ClusterState: @unchecked Sendable {
             assignments.heard(origin: p[1], ConversationKey(service: p[2], clientId: p[3]), agent: p[4].isEmpty ? nil : p[4])
         case ("rl", 2):
             if p[1] != nodeID { assignments.reload() }
-        case ("hb", 2):
-            if p[1] == nodeID { lastProbeHeard = loop.now } // this node's own probe came back
         default:
             Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
         }
