@@ -36,4 +36,12 @@ final class RedisOutputTests: XCTestCase {
         XCTAssertEqual(out.held, 0)
         XCTAssertEqual(out.unsent, 0)
     }
+
+    func testAPublishIsWrittenAsTheSameCommandTheArgumentFormWrites() {
+        var direct = RedisOutput(), viaArgs = RedisOutput()
+        let message: [UInt8] = [1, 0, 255, 13, 10]
+        direct.appendPublish(prefix: Array("c1:".utf8), channel: "conv:ü", message: message)
+        viaArgs.append([Array("PUBLISH".utf8), Array("c1:conv:ü".utf8), message])
+        XCTAssertEqual(direct.buffer, viaArgs.buffer)
+    }
 }

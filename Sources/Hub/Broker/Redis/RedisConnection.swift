@@ -5,9 +5,8 @@ import Protocol
 
 // One connection to one Redis instance, driven by one event loop (a `LoopSocket`): a
 // non-blocking connect with a deadline, pipelined commands answered through a FIFO of
-// completions, and reconnection with jittered backoff. No thread of its own and no blocking
-// call: every method, callback and completion runs on `loop`'s thread. Other threads reach it
-// through `loop.execute`.
+// completions, reconnection with jittered backoff, and optional silence detection (PING).
+// No thread of its own and no blocking call: everything runs on `loop`'s thread.
 //
 // Two roles. `.commands`: every reply answers the oldest command in flight. `.subscriber`:
 // pub/sub messages and (un)subscribe confirmations arrive unasked; messages go to an
@@ -16,8 +15,7 @@ import Protocol
 // When the connection is lost every completion in flight fails with `.connectionLost`
 // (Redis may or may not have run those commands), commands sent while down between attempts
 // fail at once with `.notConnected`, and the next attempt starts after 50 ms → 2 s (doubling,
-// jittered). `onUp` runs after each successful connect and handshake; the owner subscribes
-// again there.
+// jittered). `onUp` runs after each connect and handshake; the owner subscribes again there.
 //
 // `@unchecked Sendable`: created on any thread, then used only on `loop`'s thread.
 final class RedisConnection: LoopSocket, @unchecked Sendable {
@@ -42,8 +40,8 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         /// Inbound pub/sub messages handed to `onMessage` per loop turn.
         var drainPerTurn = 1_024
         /// Output not yet taken by the kernel; a command past it fails with `.backlogFull`
-        /// instead of growing memory while Redis does not read (the probe resets such a
-        /// connection within seconds; this bounds what piles up meanwhile).
+        /// instead of growing memory while Redis does not read (silence detection resets such
+        /// a connection within seconds; this bounds what piles up meanwhile).
         var maxQueuedOutputBytes = 64 << 20
         /// Silence detection (nil: off). While up, PING when nothing was in flight for `pingIdleMs`;
         /// nothing read for `silentAfterMs` while something is in flight (counted from when it
@@ -150,14 +148,17 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         if wasUp { onDown?(self) }
     }
 
-    /// Drops the current connection as if it were lost and reconnects (a probe found it silent).
+    /// Drops the current connection as if it were lost and reconnects.
     func reconnect() {
         guard state != .closed, state != .idle, state != .waiting else { return }
         lost(.connectionLost, why: "reset by owner")
     }
 
     /// Queues a command; `completion` gets its reply (an error reply as `.server`).
-    func send(_ args: [[UInt8]], _ completion: Completion?) {
+    func send(_ args: [[UInt8]], _ completion: Completion?) { send(completion) { $0.append(args) } }
+
+    /// Queues the one command `encode` writes into the output (no argument arrays built).
+    func send(_ completion: Completion?, encode: (inout RedisOutput) -> Void) {
         guard state == .connecting || state == .handshaking || state == .ready else {
             completion?(.failure(state == .closed ? .closed : .notConnected))
             return
@@ -167,15 +168,13 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
             completion?(.failure(.backlogFull))
             return
         }
-        out.append(args)
+        encode(&out)
         if pending.isEmpty { outstandingSince = loop.now }
         pending.append(completion)
         scheduleFlush()
     }
 
-    func send(_ args: [String], _ completion: Completion?) {
-        send(args.map { Array($0.utf8) }, completion)
-    }
+    func send(_ args: [String], _ completion: Completion?) { send(completion) { $0.append(args) } }
 
     /// Subscriber role: SUBSCRIBE / UNSUBSCRIBE, answered through `onSubscription` (one
     /// confirmation per channel, no completion). Ignored while down: `onUp` subscribes again.

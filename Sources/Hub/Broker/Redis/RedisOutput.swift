@@ -21,6 +21,27 @@ struct RedisOutput {
     mutating func append(_ args: [[UInt8]]) { RESPCommand.encode(args, into: &buffer) }
     mutating func append(_ args: [String]) { RESPCommand.encode(args, into: &buffer) }
 
+    /// PUBLISH `prefix + channel` `message`, written straight into the buffer.
+    mutating func appendPublish(prefix: [UInt8], channel: String, message: [UInt8]) {
+        buffer.append(contentsOf: Self.publishHead)
+        appendBulkHeader(prefix.count + channel.utf8.count)
+        buffer.append(contentsOf: prefix)
+        buffer.append(contentsOf: channel.utf8)
+        buffer.append(contentsOf: Self.crlf)
+        appendBulkHeader(message.count)
+        buffer.append(contentsOf: message)
+        buffer.append(contentsOf: Self.crlf)
+    }
+
+    private static let publishHead = Array("*3\r\n$7\r\nPUBLISH\r\n".utf8)
+    private static let crlf: [UInt8] = [13, 10]
+
+    private mutating func appendBulkHeader(_ length: Int) {
+        buffer.append(UInt8(ascii: "$"))
+        buffer.append(contentsOf: String(length).utf8)
+        buffer.append(contentsOf: Self.crlf)
+    }
+
     mutating func removeAll() {
         buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
         sent = 0

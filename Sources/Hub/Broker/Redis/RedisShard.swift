@@ -46,6 +46,7 @@ final class RedisShard: @unchecked Sendable {
     unowned let loop: EventLoop
     let options: Options
     private let prefix: String
+    private let prefixBytes: [UInt8]
     /// This node's probe channel (with the prefix).
     let probeChannel: String
     let cmd: RedisConnection
@@ -74,6 +75,7 @@ final class RedisShard: @unchecked Sendable {
         self.loop = loop
         self.options = options
         self.prefix = prefix
+        prefixBytes = Array(prefix.utf8)
         probeChannel = "\(prefix)node:\(nodeID)"
         published = Locked(Status(endpoint: endpoint.description))
         let name = Self.clientName(prefix: prefix, nodeID: nodeID, shard: index)
@@ -207,7 +209,7 @@ final class RedisShard: @unchecked Sendable {
 
     /// PUBLISH on the channel's connection (loop thread), pipelined behind earlier ones.
     func publish(_ channel: String, _ envelope: [UInt8]) {
-        cmd.send([Array("PUBLISH".utf8), Array((prefix + channel).utf8), envelope], nil)
+        cmd.send(nil) { $0.appendPublish(prefix: prefixBytes, channel: channel, message: envelope) }
     }
 
     /// Channels whose inbound messages were dropped (without the prefix; a lost probe needs no
