@@ -83,12 +83,9 @@ final class RedisShard: @unchecked Sendable {
         sub = RedisConnection(endpoint: endpoint, name: name + "-sub", role: .subscriber(options.inbound), loop: loop, options: options.connection)
     }
 
-    /// CLIENT SETNAME takes no spaces; keep what is safe and readable.
+    /// CLIENT SETNAME takes no spaces: the cluster name and node id are `NodeID`s.
     private static func clientName(prefix: String, nodeID: String, shard: Int) -> String {
-        let raw = "\(prefix)\(nodeID)-s\(shard)"
-        return String(raw.unicodeScalars.map { s -> Character in
-            s.properties.isAlphabetic || ("0"..."9").contains(s) || "-_:.".unicodeScalars.contains(s) ? Character(s) : "_"
-        })
+        "\(prefix)\(nodeID)-s\(shard)"
     }
 
     // MARK: lifecycle (loop thread)

@@ -68,7 +68,7 @@ final class ClusterState: @unchecked Sendable {
 
     /// - endpoints: the `--broker` instances; state lives on the first.
     /// - clusterName: prefix of every key and channel (`<name>:`).
-    /// - nodeID: letters, digits, `-`, `_`, `.` (it is part of keys and fields).
+    /// - nodeID: `NodeID.isValid` (it is part of keys, fields and connection names).
     /// - loop: the loop that owns both connections and runs every callback.
     /// - directory: the assignments as loaded at start (kept, then kept in step).
     /// - loadAssignments: reads every assignment from the store (wired to `store.allAssignments`).
@@ -76,14 +76,12 @@ final class ClusterState: @unchecked Sendable {
          directory: Directory = Directory(), loadAssignments: @escaping ClusterAssignments.Load,
          timing: Timing = Timing()) throws(ClusterStateError) {
         guard let endpoint = endpoints.first else { throw .noEndpoint }
-        guard !nodeID.isEmpty, nodeID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw .invalidNodeID(nodeID)
-        }
+        guard NodeID.isValid(nodeID) else { throw .invalidNodeID(nodeID) }
         self.nodeID = nodeID
         self.timing = timing
         keys = ClusterKeys(clusterName: clusterName)
         // Named by cluster and node (CLIENT LIST tells clusters sharing a Redis apart).
-        let connectionName = keys.prefix + "state-" + String(nodeID.map { "-_".contains($0) || $0.isLetter || $0.isNumber ? $0 : "-" })
+        let connectionName = keys.prefix + "state-" + nodeID
         var options = RedisConnection.Options()
         // At least 3 s, and longer than a heartbeat and a half.
         options.silentAfterMs = max(Self.silentMs, timing.heartbeatMs * 3 / 2)
