@@ -59,6 +59,8 @@ final class ClusterState: @unchecked Sendable {
     /// Events heard while a full re-read is under way, applied again on top of what it read
     /// (a read may predate them); nil when no re-read is running.
     var heardDuringRefresh: [[String]]?
+    /// Unknown event kinds already logged (at most 64 kept).
+    var unknownKindsLogged = Set<String>()
     /// Parts of the current re-read still out (online, presence).
     var refreshPartsLeft = 0
     /// What this node's cluster state did, for stats and logs; any thread may read it.
@@ -184,17 +186,51 @@ final class ClusterState: @unchecked Sendable {
 
     private func apply(_ p: [String]) {
         switch (p.first, p.count) {
-        case ("pj", 5): presence.heardJoin(p[1], ClusterWire.user(p[2], info: p[3] + "\n" + p[4]))
-        case ("pl", 3): presence.heardLeave(p[1], p[2])
-        case ("on", 3): online.heardOnline(p[1], role: Role(rawValue: p[2]) ?? .client)
-        case ("off", 2): online.heardOffline(p[1])
-        case ("st", 3): presence.heardStatus(p[1], p[2])
+        case ("pj", 5):
+            guard Self.isChannel(p[1]), UserID.isValid(p[2]), Role(rawValue: p[3]) != nil else { return malformed(p) }
+            presence.heardJoin(p[1], ClusterWire.user(p[2], info: p[3] + "\n" + p[4]))
+        case ("pl", 3):
+            guard Self.isChannel(p[1]), UserID.isValid(p[2]) else { return malformed(p) }
+            presence.heardLeave(p[1], p[2])
+        case ("on", 3):
+            guard UserID.isValid(p[1]), let role = Role(rawValue: p[2]) else { return malformed(p) }
+            online.heardOnline(p[1], role: role)
+        case ("off", 2):
+            guard UserID.isValid(p[1]) else { return malformed(p) }
+            online.heardOffline(p[1])
+        case ("st", 3):
+            guard UserID.isValid(p[1]), Vocabulary.presenceStatuses.contains(p[2]) else { return malformed(p) }
+            presence.heardStatus(p[1], p[2])
         case ("as", 5):
+            guard NodeID.isValid(p[1]), UserID.isValid(p[2]), UserID.isValid(p[3]),
+                  p[4].isEmpty || UserID.isValid(p[4]) else { return malformed(p) }
             assignments.heard(origin: p[1], ConversationKey(service: p[2], clientId: p[3]), agent: p[4].isEmpty ? nil : p[4])
         case ("rl", 2):
+            guard NodeID.isValid(p[1]) else { return malformed(p) }
             if p[1] != nodeID { assignments.reload() }
+        case (let kind?, _) where Self.knownKinds.contains(kind):
+            malformed(p) // a known kind with the wrong number of parts
         default:
-            Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
+            // Logged once per kind (a newer node's events would otherwise log on every one).
+            let kind = String((p.first ?? "").prefix(16))
+            if unknownKindsLogged.count < 64, unknownKindsLogged.insert(kind).inserted {
+                Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
+            }
+        }
+    }
+
+    private static let knownKinds: Set<String> = ["pj", "pl", "on", "off", "st", "as", "rl"]
+
+    /// Presence lives on conversation and user channels: `conv:`/`user:` and then ids and colons.
+    private static func isChannel(_ name: String) -> Bool {
+        (name.hasPrefix("conv:") || name.hasPrefix("user:")) && name.utf8.count <= 160
+            && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    private func malformed(_ p: [String]) {
+        counters.malformedEvents.add(1, ordering: .relaxed)
+        if counters.malformedEvents.load(ordering: .relaxed) & 1023 == 1 {
+            Log.info("cluster_event_malformed", ["event": String(p.joined(separator: " ").prefix(60))])
         }
     }
 
@@ -340,6 +376,8 @@ final class ClusterCounters: Sendable {
     let mirrorReads = Atomic<Int>(0)
     let reapedNodes = Atomic<Int>(0)
     let reapedLeaves = Atomic<Int>(0)
+    /// State-channel events refused: a known kind with bad ids, role, status or channel.
+    let malformedEvents = Atomic<Int>(0)
     /// Whether the commands connection is up now (for health checks).
     let redisUp = Atomic<Bool>(false)
 
@@ -347,6 +385,7 @@ final class ClusterCounters: Sendable {
     var values: [String: Int] {
         ["cluster_resyncs": resyncs.load(ordering: .relaxed), "cluster_mirror_reads": mirrorReads.load(ordering: .relaxed),
          "cluster_reaped_nodes": reapedNodes.load(ordering: .relaxed), "cluster_reaped_leaves": reapedLeaves.load(ordering: .relaxed),
+         "cluster_events_malformed": malformedEvents.load(ordering: .relaxed),
          "cluster_redis_up": redisUp.load(ordering: .relaxed) ? 1 : 0]
     }
 }
