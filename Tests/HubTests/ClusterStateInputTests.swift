@@ -34,4 +34,17 @@ final class ClusterStateInputTests: XCTestCase {
         XCTAssertTrue(eventually { a.online.isOnline("zed") })
         XCTAssertEqual(a.running.syncValue { _ in a.state.unknownKindsLogged }, ["zz"], "an unknown kind is noted once")
     }
+
+    func testRefreshesAskedForWhileOneRunsMakeOneMoreNotOneEach() throws {
+        let bed = try ClusterTestBed()
+        defer { bed.tearDown() }
+        let a = try bed.node("a")
+        let reads = { a.state.counters.mirrorReads.load(ordering: .relaxed) }
+        XCTAssertTrue(eventually { a.running.syncValue { _ in a.state.refreshPartsLeft } <= 0 }, "the first re-read ends")
+        let before = reads()
+        a.running.sync { _ in for _ in 0..<50 { a.state.refreshMirrors() } }
+        XCTAssertTrue(eventually { a.running.syncValue { _ in a.state.refreshPartsLeft <= 0 && !a.state.refreshAgain } })
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertEqual(reads() - before, 2, "expected the running re-read and one more, not 50")
+    }
 }

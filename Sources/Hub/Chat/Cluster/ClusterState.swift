@@ -59,6 +59,11 @@ final class ClusterState: @unchecked Sendable {
     /// Events heard while a full re-read is under way, applied again on top of what it read
     /// (a read may predate them); nil when no re-read is running.
     var heardDuringRefresh: [[String]]?
+    /// Past this many events heard during one re-read, they are no longer kept: another re-read follows instead.
+    static let heardDuringRefreshCap = 10_000
+    /// A re-read was asked for while one ran: it starts when that one ends.
+    var refreshAgain = false
+    var refreshStartedAt: Int64 = 0
     /// Unknown event kinds already logged (at most 64 kept).
     var unknownKindsLogged = Set<String>()
     /// Parts of the current re-read still out (online, presence).
@@ -180,7 +185,9 @@ final class ClusterState: @unchecked Sendable {
     private func handle(_ m: InboundRing.Message) {
         guard let text = String(validating: m.payload, as: UTF8.self) else { return }
         let p = text.split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
-        heardDuringRefresh?.append(p)
+        if let heard = heardDuringRefresh {
+            if heard.count < Self.heardDuringRefreshCap { heardDuringRefresh?.append(p) } else { refreshAgain = true }
+        }
         apply(p)
     }
 
@@ -289,6 +296,14 @@ final class ClusterState: @unchecked Sendable {
     /// Re-reads the online hash and every presence hash into the mirrors.
     func refreshMirrors() {
         guard running else { return }
+        // One re-read at a time (a stuck one, past 30 s, is abandoned): asked again meanwhile,
+        // another follows it, so a steady stream of triggers cannot keep restarting it.
+        if refreshPartsLeft > 0 && loop.now - refreshStartedAt < 30_000 {
+            refreshAgain = true
+            return
+        }
+        refreshStartedAt = loop.now
+        refreshAgain = false
         mirrorGeneration += 1
         counters.mirrorReads.add(1, ordering: .relaxed)
         let generation = mirrorGeneration
@@ -346,7 +361,9 @@ final class ClusterState: @unchecked Sendable {
             for p in heard where p.first.map(replays) == true { apply(p) }
         }
         refreshPartsLeft -= 1
-        if refreshPartsLeft <= 0 { heardDuringRefresh = nil }
+        guard refreshPartsLeft <= 0 else { return }
+        heardDuringRefresh = nil
+        if refreshAgain { refreshMirrors() }
     }
 
     /// The members of one presence hash (flat field, value list).
