@@ -22,6 +22,14 @@ final class LoopSocketTests: XCTestCase {
         close(mine)
     }
 
+    func testSlotGenerationsWrapBelowTheTokenTagBits() {
+        XCTAssertEqual(SlotGeneration.next(after: 1), 2)
+        XCTAssertEqual(SlotGeneration.next(after: SlotGeneration.max - 1), SlotGeneration.max)
+        XCTAssertEqual(SlotGeneration.next(after: SlotGeneration.max), 1, "expected a wrap to 1, skipping 0")
+        let highestToken = UInt64(SlotGeneration.max) << 32 | 0xFFFF_FFFF
+        XCTAssertEqual(highestToken & (1 << 61 | 1 << 62 | 1 << 63), 0, "expected no generation to reach a tag bit")
+    }
+
     func testWriteInterestGivesWritableCallbacksUntilTurnedOff() throws {
         let loop = try RunningLoop()
         defer { loop.stop() }

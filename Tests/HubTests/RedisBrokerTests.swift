@@ -151,6 +151,35 @@ final class RedisBrokerTests: XCTestCase {
                       "expected \(channel) to leave PUBSUB CHANNELS once no node has a subscriber")
     }
 
+    func testAMembershipPushSkipsItsMemberOnTheOtherNodeAndHostileEnvelopesAreCounted() throws {
+        let nodes = try TwoNodes()
+        defer { nodes.stop() }
+        let channel = "conv:support:members"
+        let ann = try ChatClient(port: nodes.b.port, token: TestHub.token("ann", .admin))
+        let bob = try ChatClient(port: nodes.b.port, token: TestHub.token("bob", .admin))
+        _ = try ann.result("subscribe", ["channel": .string(channel)])
+        _ = try bob.result("subscribe", ["channel": .string(channel)])
+        let inspector = try RunningLoop(index: 9)
+        defer { inspector.stop() }
+        let shard = nodes.brokerB.ring.shard(for: channel)
+        XCTAssertTrue(try eventually { try nodes.subscriberCount(channel, on: shard, loop: inspector) == 1 })
+        // Hostile envelopes from "elsewhere": a seq of 0, a revoke of a user id that cannot be one.
+        let raw = try inspector.connect(nodes.endpoints[shard], name: "t-hostile")
+        defer { inspector.close(raw) }
+        let bad = [BrokerEnvelope(kind: .push, origin: "node-x", seq: 0, notificationID: nil, body: Array("{}".utf8)),
+                   BrokerEnvelope(kind: .revoke, origin: "node-x", seq: nil, notificationID: nil, body: Array("not a user".utf8))]
+        inspector.sync { _ in
+            for e in bad { raw.send([Array("PUBLISH".utf8), Array("\(nodes.cluster):\(channel)".utf8), e.encoded()], nil) }
+        }
+        XCTAssertTrue(eventually { nodes.brokerB.unreadableEnvelopes == 2 }, "expected both counted: \(nodes.brokerB.unreadableEnvelopes)")
+        nodes.brokerA.publish(.push(channel: channel, member: "ann") { w in
+            w.key("type"); w.string("join"); w.key("channel"); w.string(channel)
+            w.key("user"); w.beginObject(); w.key("id"); w.string("ann"); w.endObject()
+        })
+        XCTAssertEqual(try bob.push("join")["user"]?["id"]?.stringValue, "ann")
+        XCTAssertTrue(ann.noPush("join", within: 0.3), "nobody is told of their own join, from another node either")
+    }
+
     func testCommandsGoToTheInstanceThatCarriesTheKey() throws {
         let nodes = try TwoNodes()
         defer { nodes.stop() }
@@ -244,7 +273,7 @@ final class RedisBrokerTests: XCTestCase {
 
     func testAnOpenButSilentConnectionIsFoundWithinThreeSecondsAndReplaced() throws {
         let direct = try RedisTestEnv.endpoint()
-        let proxy = try BlackholeProxy(to: direct.port)
+        let proxy = try FaultProxy(to: direct.port)
         defer { proxy.stop() }
         var options = RedisBroker.Options()
         options.cluster = String(RedisTestEnv.prefix().dropLast())
@@ -266,12 +295,12 @@ final class RedisBrokerTests: XCTestCase {
         XCTAssertEqual(try onB.push("message")["seq"]?.intValue, 1)
         catchUps.withLock { $0 = [] }
 
-        proxy.blackhole = true
+        proxy.mode = .blackhole
         let silentSince = Date()
         XCTAssertTrue(eventually(5) { brokerB.status()[0].silentResets >= 1 }, "expected the probe to find the silent connection")
         let found = Date().timeIntervalSince(silentSince)
         XCTAssertLessThanOrEqual(found, 3.0, "expected the silence found within 3 s, took \(found) s")
-        proxy.blackhole = false // the reconnect goes through a working route
+        proxy.mode = .pass // the reconnect goes through a working route
         XCTAssertTrue(eventually { catchUps.withLock { $0 }.contains(channel) }, "expected a catch-up request after the resubscribe")
         XCTAssertTrue(eventually { brokerB.status()[0].up })
         brokerA.publish(push(channel, 2))

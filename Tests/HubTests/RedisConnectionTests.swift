@@ -136,9 +136,18 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(loop.syncValue { _ in c.isUp }, false)
     }
 
+    func testAHostThatIsNotAnIPv4AddressIsRefusedBeforeAnySocket() {
+        for host in ["redis.internal", "300.1.1.1", ""] {
+            guard case .failure(let e) = Socket.connect(ipv4: host, port: 6379, configure: { _ in XCTFail("no socket for \(host)") }) else {
+                return XCTFail("expected \(host) refused, not connected to some address")
+            }
+            XCTAssertEqual(e.errno, EINVAL)
+        }
+    }
+
     func testOutputPilingUpForASilentRedisIsRefusedPastItsCap() throws {
         let direct = try RedisTestEnv.endpoint()
-        let proxy = try BlackholeProxy(to: direct.port)
+        let proxy = try FaultProxy(to: direct.port)
         defer { proxy.stop() }
         let loop = try RunningLoop()
         defer { loop.stop() }
@@ -146,7 +155,7 @@ final class RedisConnectionTests: XCTestCase {
         options.maxQueuedOutputBytes = 256 * 1024
         let c = try loop.connect(RedisEndpoint(host: "127.0.0.1", port: proxy.port), name: "t-backlog", options: options)
         defer { loop.close(c) }
-        proxy.blackhole = true
+        proxy.mode = .blackhole
         let refused = Locked(0)
         let payload = String(repeating: "x", count: 1_000)
         // Redis behind the proxy never answers: the accepted commands stay in flight (their
@@ -157,6 +166,21 @@ final class RedisConnectionTests: XCTestCase {
         // Sent within one turn: nothing left for the kernel yet, so the cap applies.
         XCTAssertGreaterThan(refused.withLock { $0 }, 0, "expected commands past 256 KiB of queued output to be refused")
         XCTAssertEqual(loop.syncValue { _ in c.backlogRefusals }, refused.withLock { $0 })
+    }
+
+    func testTheSubscriptionCountIsRedisOwnAndZeroAfterALoss() throws {
+        let endpoint = try RedisTestEnv.endpoint()
+        let loop = try RunningLoop()
+        defer { loop.stop() }
+        let prefix = RedisTestEnv.prefix()
+        let sub = try loop.connect(endpoint, name: "t-count-sub", role: .subscriber(InboundRing.Limits()))
+        defer { loop.close(sub) }
+        loop.sync { _ in sub.subscribe([prefix + "a", prefix + "b", prefix + "c"]) }
+        XCTAssertTrue(eventually { loop.syncValue { _ in sub.subscriptionCount } == 3 }, "expected Redis's count of 3")
+        loop.sync { _ in sub.unsubscribe([prefix + "b"]) }
+        XCTAssertTrue(eventually { loop.syncValue { _ in sub.subscriptionCount } == 2 }, "expected 2 after one unsubscribe")
+        loop.sync { _ in sub.reconnect() }
+        XCTAssertEqual(loop.syncValue { _ in sub.subscriptionCount }, 0, "a lost connection holds no subscription")
     }
 
     func testATinyRingDropsAndCountsUnderAPublishStormAndTheLoopKeepsTurning() throws {

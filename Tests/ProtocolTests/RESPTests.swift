@@ -52,6 +52,13 @@ final class RESPTests: XCTestCase {
         }
     }
 
+    func testAnEmptyAttributeIsSkippedNotAReply() throws {
+        let stream = Array("|0\r\n:7\r\n*2\r\n|0\r\n:1\r\n:2\r\n".utf8)
+        for feeding in Feeding.all(randomCount: 10) {
+            XCTAssertEqual(try parseAll(stream, feeding), [.integer(7), .array([.integer(1), .integer(2)])], "\(feeding)")
+        }
+    }
+
     func testPipelinedRepliesComeOutInOrder() throws {
         var stream: [UInt8] = []
         for i in 1...2_000 { stream += Array(":\(i)\r\n".utf8) }

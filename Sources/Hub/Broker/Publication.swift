@@ -25,17 +25,8 @@ final class Publication: Sendable {
     }
 
     /// A push that arrived as its transportable parts (from another node): framed once here.
-    convenience init(channel: String, payload: UnsafeRawBufferPointer, seq: Int64?, notificationID: Int64?) {
-        self.init(channel: channel, frame: Bytes.frame(.text, payload), seq: seq, notificationID: notificationID,
-                  member: Self.member(of: payload))
-    }
-
-    /// The user of a `join`/`leave` payload (those are rare: the JSON is read only for them).
-    private static func member(of payload: UnsafeRawBufferPointer) -> String? {
-        let join = #"{"type":"join""#.utf8, leave = #"{"type":"leave""#.utf8
-        guard payload.starts(with: join) || payload.starts(with: leave),
-              let json = try? JSONParser.parse(Array(payload)) else { return nil }
-        return json["user"]?["id"]?.stringValue
+    convenience init(channel: String, payload: UnsafeRawBufferPointer, seq: Int64?, notificationID: Int64?, member: String? = nil) {
+        self.init(channel: channel, frame: Bytes.frame(.text, payload), seq: seq, notificationID: notificationID, member: member)
     }
 
     /// The push's JSON: the frame without its header (the server's frames are unmasked, so the

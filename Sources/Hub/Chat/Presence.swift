@@ -81,9 +81,21 @@ final class Presence: Sendable {
         state.withLock { s in s.channels.mapValues { Array($0.values) } }
     }
 
+    /// Statuses kept; past this, those of users joined nowhere here are dropped (they read as
+    /// the default again). Below it a status outlives its user's channels, as before.
+    static let statusCap = 100_000
+
     func setStatus(_ userID: String, _ status: String) {
-        state.withLock { $0.status[userID] = status }
+        state.withLock { s in
+            s.status[userID] = status
+            guard s.status.count > Self.statusCap else { return }
+            var present = Set<String>()
+            for members in s.channels.values { present.formUnion(members.keys) }
+            s.status = s.status.filter { present.contains($0.key) || $0.key == userID }
+        }
     }
+
+    var statusCount: Int { state.withLock { $0.status.count } }
 
     /// Whether a typing push may go out now for this user and channel.
     func allowTyping(_ userID: String, _ channel: String, now: Int64) -> Bool {

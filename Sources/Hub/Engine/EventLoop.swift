@@ -59,8 +59,9 @@ final class EventLoop: @unchecked Sendable {
     let acceptedTotal = Atomic<Int>(0)
 
     /// What an epoll event's 64-bit token names: the mailbox, a listening socket (tag bit and
-    /// its index in the low bits), a foreign socket (tag bit and its slot), or a connection
-    /// (generation in the high half, slot in the low).
+    /// its index in the low bits), a foreign socket (tag bit, then generation and slot), or a
+    /// connection (generation in the high half, slot in the low). Generations stay within
+    /// `SlotGeneration.bits`, below the tag bits.
     private enum Token {
         static let wake: UInt64 = 1 << 63
         static let listenerTag: UInt64 = 1 << 62
@@ -169,7 +170,6 @@ final class EventLoop: @unchecked Sendable {
                 for i in 0..<Int(n) { dispatch(events[i]) }
             }
             if timers.nextDeadline != nil { fireTimers() }
-            foreign.releaseUnregistered()
             if now >= nextSweep {
                 sweep()
                 nextSweep = now + limits.sweepIntervalMs
@@ -204,7 +204,7 @@ final class EventLoop: @unchecked Sendable {
             if token & Token.listenerTag != 0 {
                 acceptConnections(Int(token & Token.listenerIndexMask))
             } else {
-                dispatchForeign(slot: Int(token & Token.slotMask), events: mask)
+                dispatchForeign(Self.foreignID(token), events: mask)
             }
             return
         }
@@ -276,6 +276,15 @@ final class EventLoop: @unchecked Sendable {
         UInt64(id.generation) << Token.generationShift | UInt64(UInt32(bitPattern: id.slot))
     }
 
+    private static func token(_ id: LoopSocketID) -> UInt64 {
+        Token.foreignTag | UInt64(id.generation) << Token.generationShift | UInt64(UInt32(bitPattern: id.slot))
+    }
+
+    private static func foreignID(_ token: UInt64) -> LoopSocketID {
+        LoopSocketID(slot: Int32(bitPattern: UInt32(truncatingIfNeeded: token & Token.slotMask)),
+                     generation: UInt32(truncatingIfNeeded: (token & ~Token.otherTags) >> Token.generationShift))
+    }
+
     private func addInterest(_ fd: Int32, token: UInt64, events: UInt32) {
         var ev = epoll_event()
         ev.events = events
@@ -297,14 +306,14 @@ final class EventLoop: @unchecked Sendable {
 
     /// Errors go to `onError` alone; a hang-up is input (the read sees the end). The slot is
     /// checked again between callbacks, since the first may have unregistered the socket.
-    private func dispatchForeign(slot: Int, events: UInt32) {
-        guard let s = foreign.socket(atSlot: slot) else { return }
+    private func dispatchForeign(_ id: LoopSocketID, events: UInt32) {
+        guard let s = foreign.socket(id) else { return }
         if events & EPOLLERR.rawValue != 0 {
             s.onError()
             return
         }
         if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue) != 0 { s.onReadable() }
-        if events & EPOLLOUT.rawValue != 0, foreign.socket(atSlot: slot) === s { s.onWritable() }
+        if events & EPOLLOUT.rawValue != 0, foreign.socket(id) === s { s.onWritable() }
     }
 
     private func fireTimers() {
@@ -317,7 +326,7 @@ final class EventLoop: @unchecked Sendable {
     @discardableResult
     func register(_ socket: LoopSocket) -> LoopSocketID {
         let id = foreign.add(socket)
-        addInterest(socket.fd, token: Token.foreignTag | UInt64(id.slot), events: EPOLLIN.rawValue)
+        addInterest(socket.fd, token: Self.token(id), events: EPOLLIN.rawValue)
         return id
     }
 
@@ -326,7 +335,7 @@ final class EventLoop: @unchecked Sendable {
         guard let s = foreign.socket(id) else { return }
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue | (on ? EPOLLOUT.rawValue : 0)
-        ev.data.u64 = Token.foreignTag | UInt64(id.slot)
+        ev.data.u64 = Self.token(id)
         epoll_ctl(epfd, EPOLL_CTL_MOD, s.fd, &ev)
     }
 
@@ -352,8 +361,7 @@ final class EventLoop: @unchecked Sendable {
             close(c.fd) // also removes it from the epoll set
             let slot = Int(c.id.slot)
             slots[slot] = nil
-            generations[slot] &+= 1
-            if generations[slot] == 0 { generations[slot] = 1 }
+            generations[slot] = SlotGeneration.next(after: generations[slot])
             freeSlots.append(c.id.slot)
             connectionCount -= 1
             shared.connections.subtract(1, ordering: .relaxed)

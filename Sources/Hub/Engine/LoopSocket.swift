@@ -22,13 +22,22 @@ struct LoopSocketID: Hashable, Sendable {
     let generation: UInt32
 }
 
-/// The loop's table of foreign sockets. A slot freed during a turn is reused only after the
-/// turn, so an event already taken for it finds an empty slot and is dropped.
+/// Slot generations (connections' and foreign sockets') as they go into epoll tokens: at most
+/// 29 bits, so `generation << 32 | slot` never reaches the tag bits (61 foreign, 62 listener,
+/// 63 wake). They wrap to 1, skipping 0.
+enum SlotGeneration {
+    static let bits = 29
+    static let max: UInt32 = (1 << bits) - 1
+
+    static func next(after g: UInt32) -> UInt32 { g >= max ? 1 : g + 1 }
+}
+
+/// The loop's table of foreign sockets. A slot is reused at once with a new generation; an
+/// event already taken for the old one carries the old generation and finds nothing.
 struct ForeignSockets {
     private var slots: [LoopSocket?] = []
     private var generations: [UInt32] = []
     private var free: [Int32] = []
-    private var freedThisTurn: [Int32] = []
 
     mutating func add(_ s: LoopSocket) -> LoopSocketID {
         let slot: Int32
@@ -53,20 +62,8 @@ struct ForeignSockets {
         guard let s = socket(id) else { return nil }
         let i = Int(id.slot)
         slots[i] = nil
-        generations[i] &+= 1
-        if generations[i] == 0 { generations[i] = 1 }
-        freedThisTurn.append(id.slot)
+        generations[i] = SlotGeneration.next(after: generations[i])
+        free.append(id.slot)
         return s
-    }
-
-    mutating func releaseUnregistered() {
-        guard !freedThisTurn.isEmpty else { return }
-        free.append(contentsOf: freedThisTurn)
-        freedThisTurn.removeAll(keepingCapacity: true)
-    }
-
-    /// The socket in `slot` now (nil once unregistered).
-    func socket(atSlot slot: Int) -> LoopSocket? {
-        slot < slots.count ? slots[slot] : nil
     }
 }

@@ -58,6 +58,44 @@ enum Socket {
         return fd
     }
 
+    /// A non-blocking, close-on-exec TCP socket connecting to an IPv4 literal (or `localhost`):
+    /// `configure` sets its options before the connect. `inProgress` when the connect goes on
+    /// in the background (the socket turns writable when it ends; `pendingError` says how).
+    static func connect(ipv4 host: String, port: Int, configure: (Int32) -> Void) -> Result<(fd: Int32, inProgress: Bool), SocketError> {
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(port).bigEndian
+        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &a.sin_addr) == 1 else {
+            return .failure(SocketError(what: "invalid IPv4 address \(host)", errno: EINVAL))
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failure(SocketError(what: "socket", errno: montrose_errno())) }
+        configure(fd)
+        let rc = withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc == 0 { return .success((fd, false)) }
+        let e = montrose_errno()
+        if e == EINPROGRESS { return .success((fd, true)) }
+        close(fd)
+        return .failure(SocketError(what: "connect \(host):\(port)", errno: e))
+    }
+
+    /// An int socket option; false when the kernel refused it.
+    @discardableResult
+    static func setOption(_ fd: Int32, _ level: Int32, _ option: Int32, _ value: Int32) -> Bool {
+        var v = value
+        return setsockopt(fd, level, option, &v, socklen_t(MemoryLayout<Int32>.size)) == 0
+    }
+
+    /// SO_ERROR: why a background connect failed or a socket broke (0: no error); reading clears it.
+    static func pendingError(_ fd: Int32) -> Int32 {
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 else { return montrose_errno() }
+        return err
+    }
+
     /// Makes the coming close(2) a reset (SO_LINGER 0): the kernel frees the socket and the
     /// data it could not send at once, instead of keeping it as an orphan that probes a zero
     /// window for minutes.
@@ -105,8 +143,7 @@ enum Socket {
             if e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED { return .success(nil) }
             return .failure(SocketError(what: "accept", errno: e))
         }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         return .success((fd, peerName(storage)))
     }
 

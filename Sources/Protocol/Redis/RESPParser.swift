@@ -47,6 +47,7 @@ public struct RESPParser {
                 if let done = complete(v) { return done }
             case .aggregate(let kind, let count):
                 if count == 0 {
+                    if kind == .attribute { continue } // an empty attribute describes nothing
                     if let done = complete(Self.make(kind, [])) { return done }
                     continue
                 }

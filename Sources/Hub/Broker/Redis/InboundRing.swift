@@ -55,10 +55,4 @@ struct InboundRing {
         defer { droppedChannels = [] }
         return droppedChannels
     }
-
-    /// A new connection starts with nothing queued (what was queued is still delivered first).
-    mutating func removeAll() {
-        entries.removeAll()
-        bytes = 0
-    }
 }

@@ -23,6 +23,8 @@ final class RedisBroker: Broker {
     }
 
     let nodeID: String
+    /// The node id's bytes, as envelopes carry it (an echo of this node's own is told by these).
+    private let nodeIDBytes: [UInt8]
     let ring: ShardRing
     private let router: Router
     private let prefix: String
@@ -43,6 +45,7 @@ final class RedisBroker: Broker {
         self.router = router
         cursors = store.map { StreamCursors(router: router, store: $0, loop: loops[0]) }
         self.nodeID = nodeID
+        nodeIDBytes = Array(nodeID.utf8)
         ring = ShardRing(instances: endpoints.map(\.address))
         let prefix = options.cluster + ":"
         self.prefix = prefix
@@ -98,14 +101,15 @@ final class RedisBroker: Broker {
 
     func publish(_ p: Publication) {
         deliverHere(p)
-        send(BrokerEnvelope.encode(kind: .push, origin: nodeID, seq: p.seq, notificationID: p.notificationID, body: p.payload),
+        send(BrokerEnvelope.encode(kind: .push, origin: nodeIDBytes, seq: p.seq, notificationID: p.notificationID,
+                                   member: p.member, body: p.payload),
              on: p.channel)
     }
 
     func revoke(_ channel: String, user: String) {
         router.revoke(channel, user: user)
         let body = Array(user.utf8)
-        send(body.withUnsafeBytes { BrokerEnvelope.encode(kind: .revoke, origin: nodeID, seq: nil, notificationID: nil, body: $0) },
+        send(body.withUnsafeBytes { BrokerEnvelope.encode(kind: .revoke, origin: nodeIDBytes, seq: nil, notificationID: nil, body: $0) },
              on: channel)
     }
 
@@ -140,17 +144,21 @@ final class RedisBroker: Broker {
 
     /// On a shard's loop.
     private func received(_ channel: String, _ payload: [UInt8]) {
-        guard let e = BrokerEnvelope.header(of: payload) else {
+        guard let e = BrokerEnvelope.header(of: payload, ownID: nodeIDBytes) else {
             unreadable.withLock { $0 += 1 }
             return
         }
-        guard e.origin != nodeID else { return } // delivered here when published
+        guard !e.own else { return } // delivered here when published
         // The body is framed (or read) where it lies in the received bytes: no copy of it first.
         payload.withUnsafeBytes { all in
             let body = UnsafeRawBufferPointer(rebasing: all[e.bodyStart...])
             switch e.kind {
-            case .push: deliverHere(Publication(channel: channel, payload: body, seq: e.seq, notificationID: e.notificationID))
-            case .revoke: router.revoke(channel, user: String(decoding: body, as: UTF8.self))
+            case .push:
+                deliverHere(Publication(channel: channel, payload: body, seq: e.seq, notificationID: e.notificationID, member: e.member))
+            case .revoke:
+                let user = String(decoding: body, as: UTF8.self)
+                guard UserID.isValid(user) else { return unreadable.withLock { $0 += 1 } }
+                router.revoke(channel, user: user)
             }
         }
     }

@@ -5,9 +5,8 @@ import Protocol
 
 // One connection to one Redis instance, driven by one event loop (a `LoopSocket`): a
 // non-blocking connect with a deadline, pipelined commands answered through a FIFO of
-// completions, and reconnection with jittered backoff. No thread of its own and no blocking
-// call: every method, callback and completion runs on `loop`'s thread. Other threads reach it
-// through `loop.execute`.
+// completions, reconnection with jittered backoff, and optional silence detection (PING).
+// No thread of its own and no blocking call: everything runs on `loop`'s thread.
 //
 // Two roles. `.commands`: every reply answers the oldest command in flight. `.subscriber`:
 // pub/sub messages and (un)subscribe confirmations arrive unasked; messages go to an
@@ -16,8 +15,7 @@ import Protocol
 // When the connection is lost every completion in flight fails with `.connectionLost`
 // (Redis may or may not have run those commands), commands sent while down between attempts
 // fail at once with `.notConnected`, and the next attempt starts after 50 ms → 2 s (doubling,
-// jittered). `onUp` runs after each successful connect and handshake; the owner subscribes
-// again there.
+// jittered). `onUp` runs after each connect and handshake; the owner subscribes again there.
 //
 // `@unchecked Sendable`: created on any thread, then used only on `loop`'s thread.
 final class RedisConnection: LoopSocket, @unchecked Sendable {
@@ -42,9 +40,14 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         /// Inbound pub/sub messages handed to `onMessage` per loop turn.
         var drainPerTurn = 1_024
         /// Output not yet taken by the kernel; a command past it fails with `.backlogFull`
-        /// instead of growing memory while Redis does not read (the probe resets such a
-        /// connection within seconds; this bounds what piles up meanwhile).
+        /// instead of growing memory while Redis does not read (silence detection resets such
+        /// a connection within seconds; this bounds what piles up meanwhile).
         var maxQueuedOutputBytes = 64 << 20
+        /// Silence detection (nil: off). While up, PING when nothing was in flight for `pingIdleMs`;
+        /// nothing read for `silentAfterMs` while something is in flight (counted from when it
+        /// went out, if later) means a dead route the kernel has not noticed: lost, reconnect.
+        var silentAfterMs: Int64?
+        var pingIdleMs: Int64 = 1_000
         var limits = RESPLimits()
         init() {}
     }
@@ -65,8 +68,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private var state = State.idle
     private var parser: RESPParser
     private var pending = FIFO<Completion?>(keepingCapacity: 256)
-    private var out: [UInt8] = []
-    private var outSent = 0
+    private var out = RedisOutput()
     private var flushScheduled = false
     private var writeInterest = false
     /// Bumped whenever a socket is torn down: a callback that finds it changed stops using
@@ -77,6 +79,12 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private var retryTimer: TimerID?
     private var drainScheduled = false
     private var ring: InboundRing
+    // Silence detection (loop ms): the last read, when the oldest command in flight went out
+    // (the moment `pending` stopped being empty), the last PING.
+    private var lastReadAt: Int64 = 0
+    private var outstandingSince: Int64 = 0
+    private var lastPingAt: Int64 = 0
+    private var silenceTimer: TimerID?
 
     /// After each connect + handshake.
     var onUp: ((RedisConnection) -> Void)?
@@ -94,9 +102,16 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private(set) var reconnects = 0
     /// Commands refused because the output backlog was full.
     private(set) var backlogRefusals = 0
+    /// Connections dropped because they stayed silent (`Options.silentAfterMs`).
+    private(set) var silentResets = 0
+    /// Round trip of the last PING answered (silence detection on), in ms.
+    private(set) var lastPingRoundTripMs: Int64?
+    /// Just before a silent connection is dropped: how long it was silent (ms).
+    var onSilent: ((RedisConnection, Int64) -> Void)?
     var isUp: Bool { state == .ready }
     var droppedTotal: Int { ring.droppedTotal }
-    var queuedInbound: Int { ring.count }
+    /// Subscriber role: channels subscribed, as Redis counted in its last confirmation (0 while down).
+    private(set) var subscriptionCount = 0
 
     init(endpoint: RedisEndpoint, name: String, role: Role, loop: EventLoop, options: Options = Options()) {
         self.endpoint = endpoint
@@ -133,31 +148,33 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         if wasUp { onDown?(self) }
     }
 
-    /// Drops the current connection as if it were lost and reconnects (a probe found it silent).
+    /// Drops the current connection as if it were lost and reconnects.
     func reconnect() {
         guard state != .closed, state != .idle, state != .waiting else { return }
         lost(.connectionLost, why: "reset by owner")
     }
 
     /// Queues a command; `completion` gets its reply (an error reply as `.server`).
-    func send(_ args: [[UInt8]], _ completion: Completion?) {
+    func send(_ args: [[UInt8]], _ completion: Completion?) { send(completion) { $0.append(args) } }
+
+    /// Queues the one command `encode` writes into the output (no argument arrays built).
+    func send(_ completion: Completion?, encode: (inout RedisOutput) -> Void) {
         guard state == .connecting || state == .handshaking || state == .ready else {
             completion?(.failure(state == .closed ? .closed : .notConnected))
             return
         }
-        guard out.count - outSent < options.maxQueuedOutputBytes else {
+        guard out.unsent < options.maxQueuedOutputBytes else {
             backlogRefusals += 1
             completion?(.failure(.backlogFull))
             return
         }
-        RESPCommand.encode(args, into: &out)
+        encode(&out)
+        if pending.isEmpty { outstandingSince = loop.now }
         pending.append(completion)
         scheduleFlush()
     }
 
-    func send(_ args: [String], _ completion: Completion?) {
-        send(args.map { Array($0.utf8) }, completion)
-    }
+    func send(_ args: [String], _ completion: Completion?) { send(completion) { $0.append(args) } }
 
     /// Subscriber role: SUBSCRIBE / UNSUBSCRIBE, answered through `onSubscription` (one
     /// confirmation per channel, no completion). Ignored while down: `onUp` subscribes again.
@@ -166,7 +183,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
 
     private func sendUnanswered(_ command: String, _ channels: [String]) {
         guard state == .ready, !channels.isEmpty else { return }
-        RESPCommand.encode([command] + channels, into: &out)
+        out.append([command] + channels)
         scheduleFlush()
     }
 
@@ -176,34 +193,30 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     // MARK: connecting
 
     private func connect() {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard s >= 0 else {
-            Log.error("redis_socket_failed", ["redis": endpoint.description, "errno": String(montrose_errno())])
+        let o = options
+        let s: Int32
+        switch Socket.connect(ipv4: endpoint.host, port: endpoint.port, configure: { s in
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            Socket.setOption(s, SOL_SOCKET, SO_KEEPALIVE, 1)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_KEEPIDLE, o.keepAliveIdle)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_KEEPINTVL, o.keepAliveInterval)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_KEEPCNT, o.keepAliveCount)
+            Socket.setOption(s, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, o.userTimeoutMs)
+        }) {
+        case .success(let r):
+            s = r.fd // connected or connecting: either way the first writable event goes on
+        case .failure(let e):
+            if failedAttempts & (failedAttempts - 1) == 0 {
+                Log.info("redis_connect_failed", ["redis": endpoint.description, "name": name, "reason": e.description,
+                                                  "attempt": String(failedAttempts + 1)])
+            }
             state = .waiting
             scheduleRetry()
             return
         }
-        setOption(s, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-        setOption(s, SOL_SOCKET, SO_KEEPALIVE, 1)
-        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPIDLE, options.keepAliveIdle)
-        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPINTVL, options.keepAliveInterval)
-        setOption(s, Int32(IPPROTO_TCP), TCP_KEEPCNT, options.keepAliveCount)
-        setOption(s, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, options.userTimeoutMs)
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = UInt16(endpoint.port).bigEndian
-        inet_pton(AF_INET, endpoint.host, &a.sin_addr)
-        let rc = withUnsafePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        let err = rc == 0 ? 0 : montrose_errno()
         fd = s
         state = .connecting
         socketID = loop.register(self)
-        guard rc == 0 || err == EINPROGRESS else {
-            lost(.connectionLost, why: "connect: errno \(err)")
-            return
-        }
         let myEpoch = epoch
         connectTimer = loop.after(ms: options.connectTimeoutMs) { [weak self] _ in
             guard let self, self.epoch == myEpoch, self.state == .connecting || self.state == .handshaking else { return }
@@ -217,12 +230,12 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     private func queueHandshake() {
         if let password = endpoint.password {
             let auth = endpoint.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
-            RESPCommand.encode(auth, into: &out)
+            out.append(auth)
             pending.append { [weak self] r in
                 if case .failure(let e) = r { self?.lost(.connectionLost, why: "AUTH refused: \(e)") }
             }
         }
-        RESPCommand.encode(["CLIENT", "SETNAME", name], into: &out)
+        out.append(["CLIENT", "SETNAME", name])
         let myEpoch = epoch
         pending.append { [weak self] r in
             guard let self, self.epoch == myEpoch else { return }
@@ -239,12 +252,40 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         if let t = connectTimer { loop.cancel(t) }
         connectTimer = nil
         failedAttempts = 0
+        if options.silentAfterMs != nil {
+            lastReadAt = loop.now
+            lastPingAt = loop.now
+            watchSilence(epoch: epoch)
+        }
         onUp?(self)
     }
 
-    private func setOption(_ s: Int32, _ level: Int32, _ option: Int32, _ value: Int32) {
-        var v = value
-        setsockopt(s, level, option, &v, socklen_t(MemoryLayout<Int32>.size))
+    private func watchSilence(epoch myEpoch: Int) {
+        guard let silentAfterMs = options.silentAfterMs else { return }
+        let checkMs = max(10, min(options.pingIdleMs, silentAfterMs) / 4)
+        silenceTimer = loop.after(ms: checkMs) { [weak self] loop in
+            guard let self, self.epoch == myEpoch, self.state == .ready else { return }
+            let now = loop.now
+            let quietMs = now - max(self.lastReadAt, self.outstandingSince)
+            if !self.pending.isEmpty && quietMs > silentAfterMs {
+                self.silentResets += 1
+                self.onSilent?(self, quietMs)
+                self.lost(.connectionLost, why: "silent for \(quietMs) ms")
+                return
+            }
+            if self.pending.isEmpty && now - self.lastPingAt >= self.options.pingIdleMs { self.ping() }
+            self.watchSilence(epoch: myEpoch)
+        }
+    }
+
+    /// Answered by `+PONG`, or when subscribed (RESP2) by `["pong", ""]`: not a pub/sub kind, so it answers like any reply.
+    private func ping() {
+        let sentAt = monotonicMillis()
+        lastPingAt = loop.now
+        send([Array("PING".utf8)]) { [weak self] r in
+            guard let self, case .success = r else { return }
+            self.lastPingRoundTripMs = monotonicMillis() - sentAt
+        }
     }
 
     private func scheduleRetry() {
@@ -284,10 +325,12 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         epoch += 1
         if let t = connectTimer { loop.cancel(t) }
         connectTimer = nil
+        if let t = silenceTimer { loop.cancel(t) }
+        silenceTimer = nil
         parser = RESPParser(limits: options.limits)
-        out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
-        outSent = 0
+        out.removeAll()
         writeInterest = false
+        subscriptionCount = 0
     }
 
     private func failPending(_ error: RedisError) {
@@ -306,6 +349,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
         for _ in 0..<options.readsPerEvent {
             let n = read(fd, buffer.baseAddress, buffer.count)
             if n > 0 {
+                lastReadAt = loop.now
                 parser.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
                 guard handleReplies(epoch: myEpoch) else { return }
                 if n < buffer.count { break }
@@ -327,9 +371,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     func onWritable() {
         switch state {
         case .connecting:
-            var err: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+            let err = Socket.pendingError(fd)
             guard err == 0 else {
                 lost(.connectionLost, why: "connect: errno \(err)")
                 return
@@ -344,10 +386,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     }
 
     func onError() {
-        var err: Int32 = 0
-        var len = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
-        lost(.connectionLost, why: "socket error: errno \(err)")
+        lost(.connectionLost, why: "socket error: errno \(Socket.pendingError(fd))")
     }
 
     // MARK: replies
@@ -408,6 +447,7 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
             guard let channel = items[2].string, let payload = items[3].bytes else { return }
             ring.offer(InboundRing.Message(channel: channel, payload: payload))
         default:
+            if items.count >= 3, let count = items[2].integer { subscriptionCount = Int(count) }
             if items.count >= 2, let channel = items[1].string { onSubscription?(self, kind, channel) }
         }
     }
@@ -444,26 +484,11 @@ final class RedisConnection: LoopSocket, @unchecked Sendable {
     }
 
     private func flush() {
-        while outSent < out.count {
-            let n = out.withUnsafeBytes { b in
-                Glibc.send(fd, b.baseAddress! + outSent, b.count - outSent, Int32(MSG_NOSIGNAL))
-            }
-            if n > 0 {
-                outSent += n
-                continue
-            }
-            let e = montrose_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK {
-                setWriteInterest(true)
-                return
-            }
-            lost(.connectionLost, why: "send: errno \(e)")
-            return
+        switch out.flush(fd: fd) {
+        case .drained: setWriteInterest(false)
+        case .partial: setWriteInterest(true)
+        case .failed(let e): lost(.connectionLost, why: "send: errno \(e)")
         }
-        out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
-        outSent = 0
-        setWriteInterest(false)
     }
 
     private func setWriteInterest(_ on: Bool) {

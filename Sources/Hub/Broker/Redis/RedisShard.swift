@@ -46,6 +46,7 @@ final class RedisShard: @unchecked Sendable {
     unowned let loop: EventLoop
     let options: Options
     private let prefix: String
+    private let prefixBytes: [UInt8]
     /// This node's probe channel (with the prefix).
     let probeChannel: String
     let cmd: RedisConnection
@@ -56,7 +57,6 @@ final class RedisShard: @unchecked Sendable {
     // Loop thread only:
     private var desired = Set<String>()
     private var requested = Set<String>()
-    private var confirmed = Set<String>()
     private var lastEcho: Int64 = 0
     private var probeTimer: TimerID?
     private var checkTimer: TimerID?
@@ -75,6 +75,7 @@ final class RedisShard: @unchecked Sendable {
         self.loop = loop
         self.options = options
         self.prefix = prefix
+        prefixBytes = Array(prefix.utf8)
         probeChannel = "\(prefix)node:\(nodeID)"
         published = Locked(Status(endpoint: endpoint.description))
         let name = Self.clientName(prefix: prefix, nodeID: nodeID, shard: index)
@@ -82,12 +83,9 @@ final class RedisShard: @unchecked Sendable {
         sub = RedisConnection(endpoint: endpoint, name: name + "-sub", role: .subscriber(options.inbound), loop: loop, options: options.connection)
     }
 
-    /// CLIENT SETNAME takes no spaces; keep what is safe and readable.
+    /// CLIENT SETNAME takes no spaces: the cluster name and node id are `NodeID`s.
     private static func clientName(prefix: String, nodeID: String, shard: Int) -> String {
-        let raw = "\(prefix)\(nodeID)-s\(shard)"
-        return String(raw.unicodeScalars.map { s -> Character in
-            s.properties.isAlphabetic || ("0"..."9").contains(s) || "-_:.".unicodeScalars.contains(s) ? Character(s) : "_"
-        })
+        "\(prefix)\(nodeID)-s\(shard)"
     }
 
     // MARK: lifecycle (loop thread)
@@ -95,9 +93,6 @@ final class RedisShard: @unchecked Sendable {
     func start() {
         sub.onUp = { [unowned self] _ in self.subscriberUp() }
         sub.onDown = { [unowned self] _ in self.subscriberDown() }
-        sub.onSubscription = { [unowned self] _, kind, channel in
-            if kind == "subscribe" { self.confirmed.insert(channel) } else if kind == "unsubscribe" { self.confirmed.remove(channel) }
-        }
         sub.onMessage = { [unowned self] _, m in self.received(m) }
         sub.onDropped = { [unowned self] _ in
             let channels = self.takeDroppedChannels()
@@ -182,9 +177,8 @@ final class RedisShard: @unchecked Sendable {
     private func subscriberUp() {
         requested = desired
         requested.insert(probeChannel)
-        confirmed = []
         lastEcho = monotonicMillis()
-        sendInBatches([probeChannel] + desired.sorted(), sub.subscribe)
+        sendInBatches([probeChannel] + Array(desired), sub.subscribe)
         publishStatus()
         let channels = desired.map { String($0.dropFirst(prefix.count)) }
         if !channels.isEmpty { onCatchUpNeeded?(channels) }
@@ -192,7 +186,6 @@ final class RedisShard: @unchecked Sendable {
 
     private func subscriberDown() {
         requested = []
-        confirmed = []
         publishStatus()
     }
 
@@ -213,7 +206,7 @@ final class RedisShard: @unchecked Sendable {
 
     /// PUBLISH on the channel's connection (loop thread), pipelined behind earlier ones.
     func publish(_ channel: String, _ envelope: [UInt8]) {
-        cmd.send([Array("PUBLISH".utf8), Array((prefix + channel).utf8), envelope], nil)
+        cmd.send(nil) { $0.appendPublish(prefix: prefixBytes, channel: channel, message: envelope) }
     }
 
     /// Channels whose inbound messages were dropped (without the prefix; a lost probe needs no
@@ -248,7 +241,7 @@ final class RedisShard: @unchecked Sendable {
 
     private func publishStatus() {
         let up = cmd.isUp && sub.isUp
-        let subscribed = confirmed.count
+        let subscribed = sub.subscriptionCount
         let dropped = sub.droppedTotal
         let reconnects = cmd.reconnects + sub.reconnects
         published.withLock {

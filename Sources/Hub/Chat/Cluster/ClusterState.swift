@@ -50,17 +50,22 @@ final class ClusterState: @unchecked Sendable {
 
     // Loop thread only.
     var running = false
-    /// When the command connection last answered and the events connection last heard this
-    /// node's own probe (loop ms): an open connection that stays silent past `silentMs` is
-    /// reopened (no reply to a heartbeat; no echo of the probe it publishes with it).
-    var lastCommandReply: Int64 = 0
-    var lastProbeHeard: Int64 = 0
+    /// An open connection silent this long (no reply to a heartbeat or a PING) is reopened:
+    /// a dead route would leave this node deaf to the others and its heartbeats unwritten
+    /// until the kernel gives up, and the reconnect's resync writes its state back.
     static let silentMs: Int64 = 3_000
     var timers: [String: TimerID] = [:]
     var mirrorGeneration = 0
     /// Events heard while a full re-read is under way, applied again on top of what it read
     /// (a read may predate them); nil when no re-read is running.
     var heardDuringRefresh: [[String]]?
+    /// Past this many events heard during one re-read, they are no longer kept: another re-read follows instead.
+    static let heardDuringRefreshCap = 10_000
+    /// A re-read was asked for while one ran: it starts when that one ends.
+    var refreshAgain = false
+    var refreshStartedAt: Int64 = 0
+    /// Unknown event kinds already logged (at most 64 kept).
+    var unknownKindsLogged = Set<String>()
     /// Parts of the current re-read still out (online, presence).
     var refreshPartsLeft = 0
     /// What this node's cluster state did, for stats and logs; any thread may read it.
@@ -70,7 +75,7 @@ final class ClusterState: @unchecked Sendable {
 
     /// - endpoints: the `--broker` instances; state lives on the first.
     /// - clusterName: prefix of every key and channel (`<name>:`).
-    /// - nodeID: letters, digits, `-`, `_`, `.` (it is part of keys and fields).
+    /// - nodeID: `NodeID.isValid` (it is part of keys, fields and connection names).
     /// - loop: the loop that owns both connections and runs every callback.
     /// - directory: the assignments as loaded at start (kept, then kept in step).
     /// - loadAssignments: reads every assignment from the store (wired to `store.allAssignments`).
@@ -78,17 +83,18 @@ final class ClusterState: @unchecked Sendable {
          directory: Directory = Directory(), loadAssignments: @escaping ClusterAssignments.Load,
          timing: Timing = Timing()) throws(ClusterStateError) {
         guard let endpoint = endpoints.first else { throw .noEndpoint }
-        guard !nodeID.isEmpty, nodeID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw .invalidNodeID(nodeID)
-        }
+        guard NodeID.isValid(nodeID) else { throw .invalidNodeID(nodeID) }
         self.nodeID = nodeID
         self.timing = timing
         keys = ClusterKeys(clusterName: clusterName)
         // Named by cluster and node (CLIENT LIST tells clusters sharing a Redis apart).
-        let connectionName = keys.prefix + "state-" + String(nodeID.map { "-_".contains($0) || $0.isLetter || $0.isNumber ? $0 : "-" })
-        commands = RedisConnection(endpoint: endpoint, name: connectionName, role: .commands, loop: loop)
+        let connectionName = keys.prefix + "state-" + nodeID
+        var options = RedisConnection.Options()
+        // At least 3 s, and longer than a heartbeat and a half.
+        options.silentAfterMs = max(Self.silentMs, timing.heartbeatMs * 3 / 2)
+        commands = RedisConnection(endpoint: endpoint, name: connectionName, role: .commands, loop: loop, options: options)
         events = RedisConnection(endpoint: endpoint, name: connectionName + "-events",
-                                 role: .subscriber(InboundRing.Limits(maxMessages: 65_536, maxBytes: 16 << 20)), loop: loop)
+                                 role: .subscriber(InboundRing.Limits(maxMessages: 65_536, maxBytes: 16 << 20)), loop: loop, options: options)
         wire = ClusterWire(nodeID: nodeID, keys: keys, loop: loop, commands: commands)
         presence = ClusterPresence(wire: wire)
         online = ClusterOnline(wire: wire)
@@ -108,16 +114,14 @@ final class ClusterState: @unchecked Sendable {
         loop.execute { [self] _ in
             guard !running else { return }
             running = true
-            commands.onUp = { [weak self] _ in
-                guard let self else { return }
-                self.lastCommandReply = self.loop.now
-                self.commandsUp()
-            }
+            commands.onUp = { [weak self] _ in self?.commandsUp() }
             commands.onDown = { [weak self] _ in self?.counters.redisUp.store(false, ordering: .relaxed) }
             events.onUp = { [weak self] c in
                 guard let self else { return }
-                self.lastProbeHeard = self.loop.now
                 c.subscribe([self.keys.state])
+            }
+            for (c, which) in [(commands, "commands"), (events, "events")] {
+                c.onSilent = { _, ms in Log.info("cluster_redis_silent", ["connection": which, "silent_ms": "\(ms)"]) }
             }
             events.onSubscription = { [weak self] _, kind, channel in
                 guard let self, kind == "subscribe", channel == self.keys.state else { return }
@@ -181,25 +185,59 @@ final class ClusterState: @unchecked Sendable {
     private func handle(_ m: InboundRing.Message) {
         guard let text = String(validating: m.payload, as: UTF8.self) else { return }
         let p = text.split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
-        heardDuringRefresh?.append(p)
+        if let heard = heardDuringRefresh {
+            if heard.count < Self.heardDuringRefreshCap { heardDuringRefresh?.append(p) } else { refreshAgain = true }
+        }
         apply(p)
     }
 
     private func apply(_ p: [String]) {
         switch (p.first, p.count) {
-        case ("pj", 5): presence.heardJoin(p[1], ClusterWire.user(p[2], info: p[3] + "\n" + p[4]))
-        case ("pl", 3): presence.heardLeave(p[1], p[2])
-        case ("on", 3): online.heardOnline(p[1], role: Role(rawValue: p[2]) ?? .client)
-        case ("off", 2): online.heardOffline(p[1])
-        case ("st", 3): presence.heardStatus(p[1], p[2])
+        case ("pj", 5):
+            guard Self.isChannel(p[1]), UserID.isValid(p[2]), Role(rawValue: p[3]) != nil else { return malformed(p) }
+            presence.heardJoin(p[1], ClusterWire.user(p[2], info: p[3] + "\n" + p[4]))
+        case ("pl", 3):
+            guard Self.isChannel(p[1]), UserID.isValid(p[2]) else { return malformed(p) }
+            presence.heardLeave(p[1], p[2])
+        case ("on", 3):
+            guard UserID.isValid(p[1]), let role = Role(rawValue: p[2]) else { return malformed(p) }
+            online.heardOnline(p[1], role: role)
+        case ("off", 2):
+            guard UserID.isValid(p[1]) else { return malformed(p) }
+            online.heardOffline(p[1])
+        case ("st", 3):
+            guard UserID.isValid(p[1]), Vocabulary.presenceStatuses.contains(p[2]) else { return malformed(p) }
+            presence.heardStatus(p[1], p[2])
         case ("as", 5):
+            guard NodeID.isValid(p[1]), UserID.isValid(p[2]), UserID.isValid(p[3]),
+                  p[4].isEmpty || UserID.isValid(p[4]) else { return malformed(p) }
             assignments.heard(origin: p[1], ConversationKey(service: p[2], clientId: p[3]), agent: p[4].isEmpty ? nil : p[4])
         case ("rl", 2):
+            guard NodeID.isValid(p[1]) else { return malformed(p) }
             if p[1] != nodeID { assignments.reload() }
-        case ("hb", 2):
-            if p[1] == nodeID { lastProbeHeard = loop.now } // this node's own probe came back
+        case (let kind?, _) where Self.knownKinds.contains(kind):
+            malformed(p) // a known kind with the wrong number of parts
         default:
-            Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
+            // Logged once per kind (a newer node's events would otherwise log on every one).
+            let kind = String((p.first ?? "").prefix(16))
+            if unknownKindsLogged.count < 64, unknownKindsLogged.insert(kind).inserted {
+                Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
+            }
+        }
+    }
+
+    private static let knownKinds: Set<String> = ["pj", "pl", "on", "off", "st", "as", "rl"]
+
+    /// Presence lives on conversation and user channels: `conv:`/`user:` and then ids and colons.
+    private static func isChannel(_ name: String) -> Bool {
+        (name.hasPrefix("conv:") || name.hasPrefix("user:")) && name.utf8.count <= 160
+            && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    private func malformed(_ p: [String]) {
+        counters.malformedEvents.add(1, ordering: .relaxed)
+        if counters.malformedEvents.load(ordering: .relaxed) & 1023 == 1 {
+            Log.info("cluster_event_malformed", ["event": String(p.joined(separator: " ").prefix(60))])
         }
     }
 
@@ -258,6 +296,14 @@ final class ClusterState: @unchecked Sendable {
     /// Re-reads the online hash and every presence hash into the mirrors.
     func refreshMirrors() {
         guard running else { return }
+        // One re-read at a time (a stuck one, past 30 s, is abandoned): asked again meanwhile,
+        // another follows it, so a steady stream of triggers cannot keep restarting it.
+        if refreshPartsLeft > 0 && loop.now - refreshStartedAt < 30_000 {
+            refreshAgain = true
+            return
+        }
+        refreshStartedAt = loop.now
+        refreshAgain = false
         mirrorGeneration += 1
         counters.mirrorReads.add(1, ordering: .relaxed)
         let generation = mirrorGeneration
@@ -315,7 +361,9 @@ final class ClusterState: @unchecked Sendable {
             for p in heard where p.first.map(replays) == true { apply(p) }
         }
         refreshPartsLeft -= 1
-        if refreshPartsLeft <= 0 { heardDuringRefresh = nil }
+        guard refreshPartsLeft <= 0 else { return }
+        heardDuringRefresh = nil
+        if refreshAgain { refreshMirrors() }
     }
 
     /// The members of one presence hash (flat field, value list).
@@ -345,6 +393,8 @@ final class ClusterCounters: Sendable {
     let mirrorReads = Atomic<Int>(0)
     let reapedNodes = Atomic<Int>(0)
     let reapedLeaves = Atomic<Int>(0)
+    /// State-channel events refused: a known kind with bad ids, role, status or channel.
+    let malformedEvents = Atomic<Int>(0)
     /// Whether the commands connection is up now (for health checks).
     let redisUp = Atomic<Bool>(false)
 
@@ -352,6 +402,7 @@ final class ClusterCounters: Sendable {
     var values: [String: Int] {
         ["cluster_resyncs": resyncs.load(ordering: .relaxed), "cluster_mirror_reads": mirrorReads.load(ordering: .relaxed),
          "cluster_reaped_nodes": reapedNodes.load(ordering: .relaxed), "cluster_reaped_leaves": reapedLeaves.load(ordering: .relaxed),
+         "cluster_events_malformed": malformedEvents.load(ordering: .relaxed),
          "cluster_redis_up": redisUp.load(ordering: .relaxed) ? 1 : 0]
     }
 }

@@ -17,40 +17,15 @@ extension ClusterState {
     /// Renews this node's key; a key found gone means the janitor may have reaped this node
     /// (it stalled past the TTL), so its share of Redis is rewritten.
     func heartbeat() {
-        guard running else { return }
-        reopenSilentConnections()
-        guard commands.isUp else { return }
+        guard running, commands.isUp else { return }
         let now = String(wallMillis())
         commands.send(["SET", keys.node(nodeID), now, "PX", String(timing.nodeTTLMs), "GET"]) { [weak self] r in
             guard let self, case .success(let v) = r else { return }
-            self.lastCommandReply = self.loop.now
             if v == .null { self.wire.resyncWanted.store(true, ordering: .relaxed) }
             if self.wire.resyncWanted.load(ordering: .relaxed) { self.resync() }
         }
         commands.send(["ZADD", keys.nodes, now, nodeID], nil)
-        // Comes back on the events connection, to this node only (the others ignore it).
-        commands.send(["PUBLISH", keys.state, "hb\n\(nodeID)"], nil)
         if !events.takeDroppedChannels().isEmpty { refreshMirrors() }
-    }
-
-    /// A connection that is open but silent (a dead route: no reset, no reply) would leave this
-    /// node deaf to the others' presence, assignments and revokes, and its heartbeats unwritten,
-    /// until the kernel gives up on it; it is reopened after 3 s of silence instead, and the
-    /// reconnect's resync writes this node's state back.
-    private func reopenSilentConnections() {
-        let now = loop.now
-        // At least 3 s, and longer than a heartbeat and a half (each beat is a reply and a probe).
-        let silentMs = max(Self.silentMs, timing.heartbeatMs * 3 / 2)
-        if commands.isUp && now - lastCommandReply > silentMs {
-            Log.info("cluster_redis_silent", ["connection": "commands", "silent_ms": "\(now - lastCommandReply)"])
-            lastCommandReply = now
-            commands.reconnect()
-        }
-        if events.isUp && commands.isUp && now - lastProbeHeard > silentMs {
-            Log.info("cluster_redis_silent", ["connection": "events", "silent_ms": "\(now - lastProbeHeard)"])
-            lastProbeHeard = now
-            events.reconnect()
-        }
     }
 
     func janitorTick() {
