@@ -40,6 +40,9 @@ final class ClusterStateTests: XCTestCase {
         _ = a.presence.join(channel, client) // a second connection on a
         _ = b.presence.join(channel, client)
         XCTAssertTrue(eventually { b.presence.online(self.channel).count == 1 && bed.decisions("join", user: "c1").count == 1 })
+        // b's own join must have reached Redis (b sees c1 through the mirror of a's join before
+        // that): a leave decided before it would be right, and the test would not test anything.
+        XCTAssertTrue(eventually { (try? bed.call(["HEXISTS", bed.keys.presence(self.channel), "c|b|c1"])) == .integer(1) })
         XCTAssertFalse(a.presence.leave(channel, "c1"))
         XCTAssertFalse(a.presence.leave(channel, "c1"))
         Thread.sleep(forTimeInterval: 0.2)
