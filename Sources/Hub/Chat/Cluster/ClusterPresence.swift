@@ -39,6 +39,8 @@ final class ClusterPresence: PresenceRegistry {
             switch r {
             case .success(let v):
                 if v.integer == 1 { wire.publishMembership("join", channel, user) }
+            case .failure(.closed):
+                break // this node is stopping: its stop removes its share and publishes the leaves once
             case .failure:
                 wire.resyncWanted.store(true, ordering: .relaxed)
                 wire.publishMembership("join", channel, user)
@@ -58,6 +60,8 @@ final class ClusterPresence: PresenceRegistry {
             switch r {
             case .success(let v):
                 if v.integer == 1 { wire.publishMembership("leave", channel, user) }
+            case .failure(.closed):
+                break // this node is stopping: its stop removes its share and publishes the leaves once
             case .failure:
                 wire.resyncWanted.store(true, ordering: .relaxed)
                 wire.publishMembership("leave", channel, user)
