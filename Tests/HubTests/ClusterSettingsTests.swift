@@ -66,6 +66,9 @@ extension ClusterSettingsTests {
                        "redis://PASSWORD@host: all of the user info is the secret")
         XCTAssertEqual(StoreLocation.postgres(url: "postgres://hub@h/db?sslmode=require&password=hunter2").description,
                        "postgres://hub@h/db?sslmode=require&password=***")
+        let slashInPassword = try? parse(["--store", "postgres://h/db", "--broker", "redis://:pa/ss@127.0.0.1:1"])
+        XCTAssertEqual(slashInPassword?.brokers.first?.password, "pa/ss", "a slash in a password is part of the password")
+        XCTAssertEqual(slashInPassword?.brokers.first?.address, "127.0.0.1:1")
         XCTAssertTrue(refusal(["--store", "postgresql://"]).contains("needs a host"))
         XCTAssertTrue(refusal(["--pg-writers", "4"]).contains("for a PostgreSQL store"), "not silently ignored on SQLite")
     }

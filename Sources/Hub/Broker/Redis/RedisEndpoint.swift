@@ -25,9 +25,9 @@ struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     init(url: String) throws(RedisError) {
         guard url.hasPrefix("redis://") else { throw .invalidURL("expected redis://host:port") }
         var rest = Substring(url.dropFirst("redis://".count))
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] } // a db number: pub/sub ignores it
         var user: String?
         var pass: String?
+        // The credentials first (up to the last '@'): a password may hold '/' or '@'.
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
             rest = rest[rest.index(after: at)...]
@@ -39,6 +39,7 @@ struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
                 pass = String(credentials)
             }
         }
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] } // a db number: pub/sub ignores it
         guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
               (1...65_535).contains(port) else { throw .invalidURL("expected a port: redis://host:port") }
         var host = String(rest[..<colon])
