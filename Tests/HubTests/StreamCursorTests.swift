@@ -1,3 +1,8 @@
+import Core
+import Foundation
+import Notifications
+import Persistence
+import Protocol
 import XCTest
 @testable import Hub
 
@@ -165,5 +170,42 @@ final class StreamCursorTests: XCTestCase {
         n.stored = 3
         n.offer(3)
         XCTAssertEqual(n.delivered, [1, 2, 3], "and goes on live")
+    }
+}
+
+// StreamCursors over a real SQLite file: the periodic check finds every followed
+// conversation's lost last message, with one store read per `checkChunk` conversations.
+final class StreamCursorsCheckTests: XCTestCase {
+    func testTheCheckFindsALostLastMessageInEveryFollowedConversation() throws {
+        let dir = TestDirectory.make("stream-cursors-check")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: dir + "/hub.sqlite", now: wallMillis(), messageWording: MessageNotificationText.wording)
+        defer { store.close() }
+        let loop = try RunningLoop()
+        defer { loop.stop() }
+        let delivered = Locked<[String: [Int64]]>([:])
+        let cursors = StreamCursors(deliver: { p in delivered.withLock { $0[p.channel, default: []].append(p.seq ?? -1) } },
+                                    store: store, loop: loop.loop, checkEveryMs: 3_600_000)
+        let count = StreamCursors.checkChunk + 100 // two reads
+        let keys = (0..<count).map { ConversationKey(service: "website", clientId: "c\($0)") }
+        for key in keys { cursors.follow(Channel.conversation(key).name) }
+        // Every cursor started at 0 (the follow's own read), then one message each is
+        // committed and its publication lost.
+        XCTAssertTrue(eventually { keys.allSatisfy { cursors.position(Channel.conversation($0).name) == 0 } })
+        let sender = UserRecord(id: "wes", role: "website_agent", name: "Wes")
+        for key in keys {
+            let m = NewMessage(conversation: key, sender: sender, text: "hi", clientMsgId: nil, ts: 1)
+            let appended: Result<AppendResult, StoreError> = waitForStore { store.appendMessage(m, completion: $0) }
+            _ = try appended.get()
+        }
+        XCTAssertEqual(delivered.withLock { $0.count }, 0, "nothing was published")
+        cursors.checkAll()
+        XCTAssertTrue(eventually { delivered.withLock { $0.count } == count },
+                      "expected every conversation's message, got \(delivered.withLock { $0.count }) of \(count)")
+        XCTAssertTrue(delivered.withLock { $0.values.allSatisfy { $0 == [1] } }, "each message once")
+        XCTAssertTrue(keys.allSatisfy { cursors.position(Channel.conversation($0).name) == 1 })
+        cursors.checkAll()
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertTrue(delivered.withLock { $0.values.allSatisfy { $0 == [1] } }, "a second check delivers nothing again")
     }
 }

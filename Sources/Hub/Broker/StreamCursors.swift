@@ -21,7 +21,8 @@ final class StreamCursors: Sendable {
     private static let stripeCount = 64
     private let stripes: [Locked<[String: Entry]>]
     private let generations = Atomic<Int>(0)
-    private let router: Router
+    /// This node's Router (its `deliver`).
+    private let toRouter: @Sendable (Publication) -> Void
     private let store: any Store
     /// Runs the gap timers and the periodic check.
     private let loop: EventLoop
@@ -29,8 +30,8 @@ final class StreamCursors: Sendable {
     /// is delivered within about this long).
     let checkEveryMs: Int64
 
-    init(router: Router, store: any Store, loop: EventLoop, checkEveryMs: Int64 = 5_000) {
-        self.router = router
+    init(deliver: @escaping @Sendable (Publication) -> Void, store: any Store, loop: EventLoop, checkEveryMs: Int64 = 5_000) {
+        toRouter = deliver
         self.store = store
         self.loop = loop
         self.checkEveryMs = checkEveryMs
@@ -50,6 +51,11 @@ final class StreamCursors: Sendable {
                   generation == nil || entries.values[i].generation == generation else { return nil }
             return body(&entries.values[i])
         }
+    }
+
+    /// The last seq delivered for `channel` (nil: not followed, or its start not read yet).
+    func position(_ channel: String) -> Int64? {
+        withEntry(channel) { $0.cursor.position } ?? nil
     }
 
     /// Starts the periodic check (from any thread).
@@ -89,18 +95,18 @@ final class StreamCursors: Sendable {
     /// A publication for this node's Router: messages of followed conversations go through
     /// their cursor; everything else straight through.
     func deliver(_ p: Publication) {
-        guard let seq = p.seq else { return router.deliver(p) }
+        guard let seq = p.seq else { return toRouter(p) }
         let armTimer = withEntry(p.channel) { e -> Int? in
             switch e.cursor.offer(p, seq: seq) {
             case .deliver:
-                router.deliver(p)
-                while let next = e.cursor.nextHeld() { router.deliver(next) }
+                toRouter(p)
+                while let next = e.cursor.nextHeld() { toRouter(next) }
             case .drop, .hold: break
             case .holdAndWait: return e.generation
             }
             return nil
         }
-        guard let armTimer else { return router.deliver(p) } // not followed: straight through
+        guard let armTimer else { return toRouter(p) } // not followed: straight through
         if let generation = armTimer { waitForGap(p.channel, generation: generation) }
     }
 
@@ -116,18 +122,34 @@ final class StreamCursors: Sendable {
     }
 
     /// Compares the named channels with the store (after a bus reconnect, or a channel whose
-    /// messages the bus reader dropped) and fills what they miss.
+    /// messages the bus reader dropped) and fills what they miss. One store read per
+    /// `checkChunk` channels: a node following thousands of conversations asks a few reads
+    /// every period, not one per conversation.
     func check(_ channels: [String]) {
+        var followed: [(channel: String, key: ConversationKey, generation: Int)] = []
         for channel in channels {
-            guard let (key, generation) = withEntry(channel, { e in (e.key, e.generation) }) else { continue }
-            store.lastSeq(key) { [self] result in
-                guard case .success(let last) = result else { return }
-                // Starts a cursor whose first read failed; compares a started one.
-                let step = withEntry(channel, generation: generation) { $0.cursor.start(lastSeq: last) }
-                if case .fetch(let after) = step { fetch(channel, key, after: after, generation: generation) }
+            if let (key, generation) = withEntry(channel, { e in (e.key, e.generation) }) {
+                followed.append((channel, key, generation))
+            }
+        }
+        var start = 0
+        while start < followed.count {
+            let chunk = Array(followed[start..<min(start + Self.checkChunk, followed.count)])
+            start += Self.checkChunk
+            store.lastSeqs(chunk.map(\.key)) { [self] result in
+                guard case .success(let lasts) = result else { return }
+                for (channel, key, generation) in chunk {
+                    guard let last = lasts[key] else { continue }
+                    // Starts a cursor whose first read failed; compares a started one.
+                    let step = withEntry(channel, generation: generation) { $0.cursor.start(lastSeq: last) }
+                    if case .fetch(let after) = step { fetch(channel, key, after: after, generation: generation) }
+                }
             }
         }
     }
+
+    /// Conversations per `lastSeqs` read in `check`.
+    static let checkChunk = 500
 
     /// Every followed conversation against the store.
     func checkAll() {
@@ -145,11 +167,11 @@ final class StreamCursors: Sendable {
                     e.cursor.fetchFailed() // held messages stay; the next check reads again
                     return
                 }
-                for m in page.messages where e.cursor.fetched(seq: m.seq) { router.deliver(.message(m)) }
+                for m in page.messages where e.cursor.fetched(seq: m.seq) { toRouter(.message(m)) }
                 switch e.cursor.pageDone(more: page.more) {
                 case .fetch(let after): next = after
                 case .done:
-                    while let p = e.cursor.nextHeld() { router.deliver(p) }
+                    while let p = e.cursor.nextHeld() { toRouter(p) }
                     armTimer = e.cursor.afterRelease()
                 }
             }

@@ -43,7 +43,7 @@ final class RedisBroker: Broker {
          options: Options = Options()) {
         precondition(!endpoints.isEmpty && !loops.isEmpty, "a RedisBroker needs an endpoint and a loop")
         self.router = router
-        cursors = store.map { StreamCursors(router: router, store: $0, loop: loops[0]) }
+        cursors = store.map { StreamCursors(deliver: router.deliver, store: $0, loop: loops[0]) }
         self.nodeID = nodeID
         nodeIDBytes = Array(nodeID.utf8)
         ring = ShardRing(instances: endpoints.map(\.address))
