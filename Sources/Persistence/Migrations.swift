@@ -163,6 +163,18 @@ enum Migrations {
         CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         INSERT INTO store_meta VALUES ('epoch', lower(hex(randomblob(8))));
         """),
+        (6, """
+        -- The support desk. A conversation's status ('open', 'pending', 'resolved') with who set
+        -- it and when; `queued_at`: since when the client has been waiting with no agent for
+        -- the service (NULL: not in the queue). A message may be an internal note (agents and
+        -- admins only).
+        ALTER TABLE conversations ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
+        ALTER TABLE conversations ADD COLUMN status_by TEXT;
+        ALTER TABLE conversations ADD COLUMN status_at INTEGER;
+        ALTER TABLE conversations ADD COLUMN queued_at INTEGER;
+        CREATE INDEX conversations_queued ON conversations(queued_at) WHERE queued_at IS NOT NULL;
+        ALTER TABLE messages ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

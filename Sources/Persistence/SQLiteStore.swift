@@ -1,4 +1,5 @@
 import Foundation
+import Core
 import Protocol
 
 // The Store on SQLite: a WAL database file in the data folder, one writer thread with group
@@ -128,7 +129,7 @@ public final class SQLiteStore: Store {
 
     /// The conversation's row id, whether its last message came from someone other than
     /// `sender` (compared in SQL: a send reads no string back), and whether this call created it.
-    private static func conversation(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool,
+    static func conversation(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool,
                                      sender: String) throws -> (id: Int64, followsOthers: Bool, created: Bool)? {
         let findSQL = "SELECT id, COALESCE(last_sender != ?3, 0) FROM conversations WHERE service = ?1 AND client_id = ?2"
         let find = try db.statement(findSQL)
@@ -152,11 +153,12 @@ public final class SQLiteStore: Store {
         return (again.int(0), again.int(1) != 0, false)
     }
 
-    private static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id"
+    static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal"
 
-    private static func message(_ s: SQLiteStatement, _ key: ConversationKey) -> StoredMessage {
+    static func message(_ s: SQLiteStatement, _ key: ConversationKey) -> StoredMessage {
         StoredMessage(conversation: key, seq: s.int(0), msgId: s.int(1), senderId: s.text(2), senderRole: s.text(3),
-                      senderName: s.text(4), text: s.text(5), ts: s.int(6), clientMsgId: s.optionalText(7))
+                      senderName: s.text(4), text: s.text(5), ts: s.int(6), clientMsgId: s.optionalText(7),
+                      isInternal: s.int(8) != 0)
     }
 
     // MARK: users
@@ -196,6 +198,7 @@ public final class SQLiteStore: Store {
                 INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES (?1, ?2, ?3, ?4)
                 ON CONFLICT (service, client_id) DO UPDATE SET agent_id = ?3, created_at = ?4
                 """).bind(.text(a.conversation.service), .text(a.conversation.clientId), .text(a.agentId), .int(now)).run()
+            try Self.dequeue(db, a.conversation)
             return previous
         }, completion)
     }
@@ -206,6 +209,7 @@ public final class SQLiteStore: Store {
             try s.bind(.text(key.service), .text(key.clientId))
             let removed = try s.step() ? s.text(0) : nil
             try s.run()
+            if removed != nil { try Self.requeue(db, key, now: wallMillis()) }
             return removed
         }, completion)
     }
@@ -233,13 +237,13 @@ public final class SQLiteStore: Store {
             // a later job in the batch rolls back. A (sender, client_msg_id) stored before,
             // by this writer or a concurrent one, inserts nothing and returns no row.
             let insert = try db.statement("""
-                INSERT INTO messages (conversation_id, seq, sender_id, sender_role, sender_name, text, ts, client_msg_id)
-                VALUES (?1, (SELECT last_seq + 1 FROM conversations WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
+                INSERT INTO messages (conversation_id, seq, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal)
+                VALUES (?1, (SELECT last_seq + 1 FROM conversations WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                 ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
                 RETURNING id, seq
                 """)
             try insert.bind(.int(conversation), .text(m.sender.id), .text(m.sender.role), .text(m.sender.name),
-                            .text(m.text), .int(m.ts), .of(m.clientMsgId))
+                            .text(m.text), .int(m.ts), .of(m.clientMsgId), .int(m.isInternal ? 1 : 0))
             guard try insert.step() else {
                 return try Self.firstMessage(db, m, unusedConversation: created ? conversation : nil)
             }
@@ -249,17 +253,23 @@ public final class SQLiteStore: Store {
                 .bind(.int(conversation), .int(seq), .int(m.ts), .text(m.sender.id)).run()
             let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: msgId,
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
-                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
+                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
+            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
-            // `messages` notification for it, in the same transaction.
+            // `messages` notification for it, in the same transaction; so do the users told
+            // of a newly queued conversation because none of them is online.
+            var recipients = notify
+            if desk.queued { recipients += try Self.users(db, roles: m.queueNotifyRoles) }
             var notified: [DeliveredNotification] = []
-            for user in notify where user != m.sender.id {
+            var seen: Set<String> = [m.sender.id]
+            for user in recipients where seen.insert(user).inserted {
                 notified.append(try Self.noteMessage(db, stored, for: user, wording: wording))
             }
             // Whoever replies has read what came before: only a send that follows someone else's
             // message can move the sender's mark (own messages never count as unread).
             let senderRead = followsOthers && m.sender.role != "system" ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
-            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead)
+            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
+                                reopened: desk.reopened, queued: desk.queued)
         }, completion)
     }
 
@@ -271,14 +281,14 @@ public final class SQLiteStore: Store {
             try db.statement("DELETE FROM conversations WHERE id = ?1").bind(.int(unusedConversation)).run()
         }
         let first = try db.statement("""
-            SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id,
+            SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.internal,
                    c.service, c.client_id
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
             """)
         try first.bind(.text(m.sender.id), .of(m.clientMsgId))
         guard try first.step() else { throw StoreError.internalError("a duplicate with no first message") }
-        let key = ConversationKey(service: first.text(8), clientId: first.text(9))
+        let key = ConversationKey(service: first.text(9), clientId: first.text(10))
         return AppendResult(message: Self.message(first, key), duplicate: true)
     }
 
@@ -397,8 +407,10 @@ public final class SQLiteStore: Store {
         }, completion)
     }
 
-    public func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>) {
+    public func conversations(_ keys: [ConversationKey], for user: String, withNotes: Bool,
+                              completion: @escaping StoreCompletion<[ConversationSummary]>) {
         read({ db in
+            let notes = withNotes ? "" : " AND internal = 0"
             var out: [ConversationSummary] = []
             for key in keys {
                 let agents = try db.statement("SELECT agent_id FROM assignments WHERE service = ?1 AND client_id = ?2")
@@ -411,12 +423,22 @@ public final class SQLiteStore: Store {
                     try name.bind(.text(id))
                     if try name.step() { summary.names[id] = name.text(0) }
                 }
-                if let conversation = try Self.conversationID(db, key, create: false) {
-                    let last = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1")
+                let row = try db.statement("""
+                    SELECT id, status, status_by, status_at, queued_at IS NOT NULL FROM conversations
+                    WHERE service = ?1 AND client_id = ?2
+                    """)
+                try row.bind(.text(key.service), .text(key.clientId))
+                if try row.step() {
+                    let conversation = row.int(0)
+                    summary.status = ConversationStatus(conversation: key, status: row.text(1), by: row.optionalText(2),
+                                                        at: row.optionalInt(3))
+                    summary.unassigned = row.int(4) != 0
+                    try row.run()
+                    let last = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1\(notes) ORDER BY seq DESC LIMIT 1")
                     try last.bind(.int(conversation))
                     if try last.step() { summary.lastMessage = Self.message(last, key) }
                     let unread = try db.statement("""
-                        SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND sender_id != ?2
+                        SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND sender_id != ?2\(notes)
                           AND seq > COALESCE((SELECT seq FROM read_marks WHERE user_id = ?2 AND conversation_id = ?1), 0)
                         """)
                     try unread.bind(.int(conversation), .text(user))

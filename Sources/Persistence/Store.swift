@@ -58,13 +58,25 @@ public struct NewMessage: Sendable {
     public var text: String
     public var clientMsgId: String?
     public var ts: Int64
-    public init(conversation: ConversationKey, sender: UserRecord, text: String, clientMsgId: String?, ts: Int64) {
+    /// An internal note (agents and admins only).
+    public var isInternal: Bool
+    /// The roles whose users get a `messages` notification if this message puts the
+    /// conversation in the queue (the hub passes them when none of them is online).
+    public var queueNotifyRoles: [String]
+    public init(conversation: ConversationKey, sender: UserRecord, text: String, clientMsgId: String?, ts: Int64,
+                isInternal: Bool = false, queueNotifyRoles: [String] = []) {
         self.conversation = conversation
         self.sender = sender
         self.text = text
         self.clientMsgId = clientMsgId
         self.ts = ts
+        self.isInternal = isInternal
+        self.queueNotifyRoles = queueNotifyRoles
     }
+
+    /// A client's own message (not a note, not a system or bot message): it reopens a resolved
+    /// conversation, and queues one that no agent serves.
+    public var isFromClient: Bool { sender.role == "client" && sender.id == conversation.clientId && !isInternal }
 }
 
 public struct AppendResult: Sendable, Equatable {
@@ -76,6 +88,20 @@ public struct AppendResult: Sendable, Equatable {
     /// The sender's read mark, when sending moved it past messages of others: whoever replies
     /// has read what came before. Nil when it only covered the sender's own message.
     public var senderRead: ReadResult? = nil
+    /// The status the message set: a client's message reopens a resolved conversation.
+    public var reopened: ConversationStatus? = nil
+    /// The message put the conversation in the queue (a client wrote, no agent serves it).
+    public var queued = false
+}
+
+/// A status set: the conversation's status now, and whether this call changed it.
+public struct StatusChange: Sendable, Equatable {
+    public var status: ConversationStatus
+    public var changed: Bool
+    public init(status: ConversationStatus, changed: Bool) {
+        self.status = status
+        self.changed = changed
+    }
 }
 
 public struct MessagePage: Sendable, Equatable {
@@ -97,6 +123,16 @@ public struct ConversationSummary: Sendable, Equatable {
     public var unread: Int
     /// Display names of the client and the agents, as last recorded (id → name).
     public var names: [String: String] = [:]
+    public var status: ConversationStatus
+    /// The client wrote and no agent serves it: it is in the queue.
+    public var unassigned = false
+    public init(conversation: ConversationKey, agents: [String], lastMessage: StoredMessage?, unread: Int) {
+        self.conversation = conversation
+        self.agents = agents
+        self.lastMessage = lastMessage
+        self.unread = unread
+        status = ConversationStatus(conversation: conversation)
+    }
 }
 
 public enum StoreError: Error, Equatable, Sendable {
@@ -138,10 +174,25 @@ public protocol Store: Sendable {
     /// Moves the user's read mark forward (never back); returns the mark now stored, and the
     /// unread counts when it cleared the conversation's `messages` notification.
     func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>)
-    func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>)
+    /// Summaries of `keys`, in that order. `withNotes`: internal notes count in `lastMessage`
+    /// and `unread` (agents and admins); a client's summaries never see them.
+    func conversations(_ keys: [ConversationKey], for user: String, withNotes: Bool,
+                       completion: @escaping StoreCompletion<[ConversationSummary]>)
     /// Every conversation that has a row (for admins), optionally of one service.
     func allConversations(service: String?, completion: @escaping StoreCompletion<[ConversationKey]>)
     func recordAudit(actor: String, action: String, target: String, ts: Int64)
+
+    // Support desk (docs/protocol.md "Support desk").
+    /// Sets the status (one of `Vocabulary.conversationStatuses`), creating the conversation's
+    /// row if it has none.
+    func setStatus(_ key: ConversationKey, _ status: String, by: String, now: Int64, completion: @escaping StoreCompletion<StatusChange>)
+    /// The conversation's status and whether it is in the queue (a missing row: open, not queued).
+    func deskState(_ key: ConversationKey, completion: @escaping StoreCompletion<(status: ConversationStatus, unassigned: Bool)>)
+    /// Assigns `a` only if the conversation has no agent; answers the agent it has afterwards
+    /// (`a.agentId` when this call won, or it held it already).
+    func claimAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String>)
+    /// Queued conversations (unassigned and not resolved) of `services`, oldest first, at most `limit`.
+    func queuedConversations(services: [String], limit: Int, completion: @escaping StoreCompletion<[ConversationKey]>)
     /// Messages and notifications held in the store now (kept counts, not a scan).
     func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
     /// The store's own counters now (cheap, from any thread; no storage access).

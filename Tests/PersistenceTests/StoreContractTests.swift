@@ -107,7 +107,7 @@ class StoreContractTests: XCTestCase {
         XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 3, now: 1, completion: $0) }.mark, 3)
         XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 2, now: 1, completion: $0) }.mark, 3, "never backwards")
         XCTAssertEqual(try wait { store.markRead(user: "ann", key, seq: 99, now: 1, completion: $0) }.mark, 5, "capped at the last seq")
-        let summary = try wait { store.conversations([key], for: "ann", completion: $0) }
+        let summary = try wait { store.conversations([key], for: "ann", withNotes: true, completion: $0) }
         XCTAssertEqual(summary.first?.unread, 0)
         XCTAssertEqual(summary.first?.lastMessage?.seq, 5)
     }
@@ -227,7 +227,7 @@ class StoreContractTests: XCTestCase {
         let state = try wait { store.conversationState(key, completion: $0) }
         XCTAssertEqual(state.lastSeq, 4)
         XCTAssertEqual(state.readMarks["ann"], 3)
-        let summary = try wait { store.conversations([key], for: "bob", completion: $0) }
+        let summary = try wait { store.conversations([key], for: "bob", withNotes: true, completion: $0) }
         XCTAssertEqual(summary.first?.unread, 2, "bob has not read ann's two")
     }
 
@@ -238,7 +238,7 @@ class StoreContractTests: XCTestCase {
         _ = try wait { store.upsertUser(UserRecord(id: "wes", role: "website_agent", name: "Wes"), now: 1, completion: $0) }
         _ = try wait { store.setAssignment(Assignment(conversation: key, agentId: "wes"), now: 1, completion: $0) }
         let empty = ConversationKey(service: "courses", clientId: "ann")
-        let summaries = try wait { store.conversations([key, empty], for: "wes", completion: $0) }
+        let summaries = try wait { store.conversations([key, empty], for: "wes", withNotes: true, completion: $0) }
         XCTAssertEqual(summaries.map(\.conversation), [key, empty], "in the order asked")
         XCTAssertEqual(summaries.first?.agents, ["wes"])
         XCTAssertEqual(summaries.first?.names, ["ann": "Ann", "wes": "Wes"])
@@ -246,10 +246,10 @@ class StoreContractTests: XCTestCase {
         XCTAssertEqual(summaries.last?.names, ["ann": "Ann"])
         _ = try send(store, "hi")
         _ = try send(store, "there")
-        let after = try wait { store.conversations([key], for: "wes", completion: $0) }
+        let after = try wait { store.conversations([key], for: "wes", withNotes: true, completion: $0) }
         XCTAssertEqual(after.first?.lastMessage?.text, "there")
         XCTAssertEqual(after.first?.unread, 2)
-        XCTAssertEqual(try wait { store.conversations([key], for: "ann", completion: $0) }.first?.unread, 0, "own messages never count")
+        XCTAssertEqual(try wait { store.conversations([key], for: "ann", withNotes: true, completion: $0) }.first?.unread, 0, "own messages never count")
         XCTAssertEqual(try wait { store.allConversations(service: "website", completion: $0) }, [key])
         XCTAssertEqual(try wait { store.allConversations(service: "courses", completion: $0) }, [], "asking about one creates nothing")
     }
@@ -266,7 +266,7 @@ class StoreContractTests: XCTestCase {
             }
         }
         let asked = keys.reversed() + [keys[0]]
-        let summaries = try wait { store.conversations(asked, for: "wes", completion: $0) }
+        let summaries = try wait { store.conversations(asked, for: "wes", withNotes: true, completion: $0) }
         XCTAssertEqual(summaries.map(\.conversation), asked, "in the order asked, a key asked twice answered twice")
         for s in summaries {
             let i = Int(s.conversation.clientId.dropFirst())!
@@ -274,7 +274,7 @@ class StoreContractTests: XCTestCase {
             XCTAssertEqual(s.lastMessage?.text, i % 3 == 0 ? "m\(i % 4)" : nil, "\(s.conversation)")
             XCTAssertEqual(s.names, i % 3 == 0 ? [s.conversation.clientId: "C\(i)"] : [:], "\(s.conversation)")
         }
-        XCTAssertEqual(try wait { store.conversations([], for: "wes", completion: $0) }, [])
+        XCTAssertEqual(try wait { store.conversations([], for: "wes", withNotes: true, completion: $0) }, [])
     }
 
     func checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws {
@@ -352,6 +352,10 @@ final class SQLiteStoreContractTests: StoreContractTests {
 
     func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
     func testLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws { try checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() }
+    func testStatusIsSetListedAndReopenedByTheClient() throws { try checkStatusIsSetListedAndReopenedByTheClient() }
+    func testAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() throws { try checkAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() }
+    func testClaimsLetExactlyOneAgentWin() throws { try checkClaimsLetExactlyOneAgentWin() }
+    func testNotesAreStoredMarkedAndLeftOutOfAClientsSummary() throws { try checkNotesAreStoredMarkedAndLeftOutOfAClientsSummary() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
@@ -388,6 +392,10 @@ final class PostgresStoreContractTests: StoreContractTests {
 
     func testSummariesOfManyConversationsComeInTheOrderAsked() throws { try checkSummariesOfManyConversationsComeInTheOrderAsked() }
     func testLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() throws { try checkLastSeqsAnswerEveryKeyWithZeroForAbsentOnes() }
+    func testStatusIsSetListedAndReopenedByTheClient() throws { try checkStatusIsSetListedAndReopenedByTheClient() }
+    func testAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() throws { try checkAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() }
+    func testClaimsLetExactlyOneAgentWin() throws { try checkClaimsLetExactlyOneAgentWin() }
+    func testNotesAreStoredMarkedAndLeftOutOfAClientsSummary() throws { try checkNotesAreStoredMarkedAndLeftOutOfAClientsSummary() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)

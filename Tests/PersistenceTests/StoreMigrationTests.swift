@@ -56,6 +56,9 @@ final class StoreMigrationTests: XCTestCase {
             _ = try answer { store.appendMessage(NewMessage(conversation: annChat, sender: agent, text: "re: " + text, clientMsgId: nil, ts: 200 + Int64(i)), notify: ["ann"], completion: $0) }
         }
         _ = try answer { store.appendMessage(NewMessage(conversation: courses, sender: ann, text: "course \u{0}", clientMsgId: "c1", ts: 300), completion: $0) }
+        // The support desk: an internal note, a status, and a queued conversation (courses).
+        _ = try answer { store.appendMessage(NewMessage(conversation: annChat, sender: agent, text: "note \u{0}", clientMsgId: nil, ts: 301, isInternal: true), completion: $0) }
+        _ = try answer { store.setStatus(annChat, "pending", by: "ag", now: 302, completion: $0) }
         // More than one INSERT batch of the copy.
         let group = DispatchGroup()
         for i in 0..<2_100 {
@@ -143,14 +146,14 @@ final class StoreMigrationTests: XCTestCase {
     func testAMigratedStoreReadsBackEqualAndContinuesWhereItWas() throws {
         let schema = try XCTUnwrap(schema)
         let before = try filledSource()
-        XCTAssertEqual(before.lastSeqs, [12, 2_100, 1])
+        XCTAssertEqual(before.lastSeqs, [13, 2_100, 1], "12 messages and a note in ann's")
         XCTAssertTrue(before.pages[0].messages.contains { $0.text == "nul\u{0}inside" })
         var lines: [String] = []
         let reports = try StoreMigration.migrate(sqlitePath: sqlitePath, postgresURL: schema.url, now: 2) { lines.append($0) }
         XCTAssertEqual(reports.map(\.table), MigrationTable.all.map(\.name))
         XCTAssertTrue(reports.allSatisfy(\.matches), StoreMigration.summary(reports))
-        XCTAssertEqual(reports.first { $0.table == "messages" }?.targetRows, 12 + 1 + 2_100)
-        XCTAssertTrue(lines.contains("messages: 2113 rows copied"), "\(lines)")
+        XCTAssertEqual(reports.first { $0.table == "messages" }?.targetRows, 13 + 1 + 2_100)
+        XCTAssertTrue(lines.contains("messages: 2114 rows copied"), "\(lines)")
         for table in ["users", "assignments", "read_marks", "audit_log", "notifications", "broadcast_state", "fanouts", "outbox", "idempotency", "store_meta"] {
             XCTAssertGreaterThan(reports.first { $0.table == table }?.targetRows ?? 0, 0, "\(table) was filled")
         }

@@ -8,9 +8,10 @@ import COpenSSL
 // store's epoch is a row of `store_meta`, copied like the rest.
 
 /// One column as both stores hold it. `int` columns are INTEGER on SQLite and bigint/integer
-/// on PostgreSQL; `text` columns are TEXT on both.
+/// on PostgreSQL; `bool` columns INTEGER 0/1 on SQLite and boolean on PostgreSQL (rendered
+/// `true`/`false` for the checksums); `text` columns are TEXT on both.
 struct MigrationColumn: Sendable {
-    enum Kind: Sendable { case int, text }
+    enum Kind: Sendable { case int, bool, text }
     let name: String
     let kind: Kind
 }
@@ -100,11 +101,12 @@ struct MigrationTable: Sendable {
         MigrationTable("assignments", [("service", .text), ("client_id", .text), ("agent_id", .text), ("created_at", .int)],
                        key: ["service", "client_id"]),
         MigrationTable("conversations", [("id", .int), ("service", .text), ("client_id", .text), ("last_seq", .int),
-                                         ("last_ts", .int), ("last_sender", .text)],
+                                         ("last_ts", .int), ("last_sender", .text), ("status", .text), ("status_by", .text),
+                                         ("status_at", .int), ("queued_at", .int)],
                        key: ["id"], identity: "id"),
         MigrationTable("messages", [("id", .int), ("conversation_id", .int), ("seq", .int), ("sender_id", .text),
                                     ("sender_role", .text), ("sender_name", .text), ("text", .text), ("ts", .int),
-                                    ("client_msg_id", .text)],
+                                    ("client_msg_id", .text), ("internal", .bool)],
                        escaped: ["text"], key: ["id"], identity: "id"),
         MigrationTable("read_marks", [("user_id", .text), ("conversation_id", .int), ("seq", .int)],
                        key: ["user_id", "conversation_id"]),
@@ -154,6 +156,7 @@ final class RowChecksum {
             switch (value, column.kind) {
             case (nil, _): line += "N|"
             case (let v?, .int): line += "I\(v)|"
+            case (let v?, .bool): line += "B\(v)|"
             case (let v?, .text): line += "T\(v.utf8.count):\(v)|"
             }
         }

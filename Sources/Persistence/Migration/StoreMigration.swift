@@ -201,6 +201,7 @@ public enum StoreMigration {
                 if s.isNull(c) { row.append(nil); continue }
                 switch column.kind {
                 case .int: row.append(String(s.int(c)))
+                case .bool: row.append(s.int(c) != 0 ? "true" : "false")
                 case .text: row.append(s.text(c))
                 }
             }
@@ -263,8 +264,11 @@ public enum StoreMigration {
                 for c in 0..<width {
                     if page.isNull(r, c) { stored.append(nil); continue }
                     // Integers rendered as the source renders them (one canonical decimal).
-                    stored.append(c < table.columns.count && table.columns[c].kind == .int
-                                  ? String(page.int(r, c)) : page.text(r, c))
+                    switch c < table.columns.count ? table.columns[c].kind : .text {
+                    case .int: stored.append(String(page.int(r, c)))
+                    case .bool: stored.append(page.bool(r, c) ? "true" : "false")
+                    case .text: stored.append(page.text(r, c))
+                    }
                 }
                 try body(table.original(stored))
             }
@@ -298,7 +302,8 @@ private final class InsertBatch {
         self.target = target
         self.rows = rows
         width = table.targetColumns.count
-        casts = table.columns.map { $0.kind == .int ? "::bigint" : "" } + (table.escaped.isEmpty ? [] : ["::boolean"])
+        casts = table.columns.map { $0.kind == .int ? "::bigint" : $0.kind == .bool ? "::boolean" : "" }
+            + (table.escaped.isEmpty ? [] : ["::boolean"])
         params.reserveCapacity(rows * width)
     }
 

@@ -262,6 +262,14 @@ enum PGSchema {
         ALTER TABLE notifications ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
         ALTER TABLE fanouts ADD COLUMN text_escaped boolean NOT NULL DEFAULT false;
         """),
+        (6, """
+        -- The support desk (see Migrations.swift, version 6): a conversation's status with who
+        -- set it and when, since when it waits in the queue, and internal notes.
+        ALTER TABLE conversations ADD COLUMN status text NOT NULL DEFAULT 'open', ADD COLUMN status_by text,
+            ADD COLUMN status_at bigint, ADD COLUMN queued_at bigint;
+        CREATE INDEX conversations_queued ON conversations(queued_at) WHERE queued_at IS NOT NULL;
+        ALTER TABLE messages ADD COLUMN internal boolean NOT NULL DEFAULT false;
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Protocol
 
@@ -37,6 +38,7 @@ extension PostgresStore {
                 INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES ($1, $2, $3, $4::bigint)
                 ON CONFLICT (service, client_id) DO UPDATE SET agent_id = $3, created_at = $4::bigint
                 """, [key.service, key.clientId, a.agentId, "\(now)"])
+            try Self.dequeue(db, key)
             return old.count > 0 ? old.text(0, 0) : nil
         }, completion: completion)
     }
@@ -45,7 +47,9 @@ extension PostgresStore {
         write(lockKey: key.channel, { db in
             let r = try db.query("DELETE FROM assignments WHERE service = $1 AND client_id = $2 RETURNING agent_id",
                                  [key.service, key.clientId])
-            return r.count > 0 ? r.text(0, 0) : nil
+            guard r.count > 0 else { return nil }
+            try Self.requeue(db, key, now: wallMillis())
+            return r.text(0, 0)
         }, completion: completion)
     }
 
@@ -81,11 +85,21 @@ extension PostgresStore {
             let conversation = r.int(0, 1)
             let stored = StoredMessage(conversation: m.conversation, seq: r.int(0, 3), msgId: r.int(0, 2),
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
-                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
+                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
+            if m.isInternal { _ = try db.query("UPDATE messages SET internal = true WHERE id = $1::bigint", ["\(stored.msgId)"]) }
+            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks
-            // taken at the batch's start: `unread:` above).
-            let recipients = notify.filter { $0 != m.sender.id }
+            // taken at the batch's start: `unread:` above, or here for the users told of a
+            // newly queued conversation because none of them is online).
+            var recipients: [String] = []
+            var seen: Set<String> = [m.sender.id]
+            for user in notify where seen.insert(user).inserted { recipients.append(user) }
+            if desk.queued {
+                let told = try Self.users(db, roles: m.queueNotifyRoles).filter { seen.insert($0).inserted }
+                try Self.lockUnread(db, users: told)
+                recipients += told
+            }
             var records: [NotificationRecord] = []
             for user in recipients { records.append(try Self.noteMessage(db, stored, for: user, wording: wording)) }
             // Counted once for all, after every upsert: a user's counts depend on their own rows only.
@@ -97,7 +111,8 @@ extension PostgresStore {
             // Whoever replies has read what came before (own messages never count as unread).
             let senderRead = r.bool(0, 4) && m.sender.role != "system"
                 ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
-            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead)
+            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
+                                reopened: desk.reopened, queued: desk.queued)
         }, completion: completion)
     }
 
@@ -220,17 +235,21 @@ extension PostgresStore {
     /// One statement for every key (an admin's list is every conversation): the keys in order
     /// (`WITH ORDINALITY`), each with its last message, the user's unread count, its agents and
     /// the names of its client and agents.
-    public func conversations(_ keys: [ConversationKey], for user: String, completion: @escaping StoreCompletion<[ConversationSummary]>) {
+    public func conversations(_ keys: [ConversationKey], for user: String, withNotes: Bool,
+                              completion: @escaping StoreCompletion<[ConversationSummary]>) {
         read({ db in
             guard !keys.isEmpty else { return [] }
             let r = try db.query("""
                 SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.text_escaped,
-                    unread.n, a.agents, names.pairs
+                    m.internal, unread.n, a.agents, names.pairs,
+                    COALESCE(c.status, 'open'), c.status_by, c.status_at, c.queued_at IS NOT NULL
                 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(service, client_id, i)
                 LEFT JOIN conversations c ON c.service = k.service AND c.client_id = k.client_id
-                LEFT JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m ON true
+                LEFT JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id AND ($4::boolean OR NOT internal)
+                                   ORDER BY seq DESC LIMIT 1) m ON true
                 CROSS JOIN LATERAL (
                     SELECT COUNT(*) AS n FROM messages u WHERE u.conversation_id = c.id AND u.sender_id <> $3
+                      AND ($4::boolean OR NOT u.internal)
                       AND u.seq > COALESCE((SELECT seq FROM read_marks WHERE user_id = $3 AND conversation_id = c.id), 0)) unread
                 CROSS JOIN LATERAL (
                     SELECT COALESCE(json_agg(agent_id ORDER BY agent_id), '[]') AS agents, array_agg(agent_id) AS ids
@@ -239,15 +258,19 @@ extension PostgresStore {
                     SELECT COALESCE(json_object_agg(id, name), '{}') AS pairs
                     FROM users WHERE id = k.client_id OR id = ANY(a.ids)) names
                 ORDER BY k.i
-                """, [PGConnection.textArray(keys.map(\.service)), PGConnection.textArray(keys.map(\.clientId)), user])
+                """, [PGConnection.textArray(keys.map(\.service)), PGConnection.textArray(keys.map(\.clientId)), user,
+                      withNotes ? "t" : "f"])
             guard r.count == keys.count else { throw StoreError.internalError("conversations returned \(r.count) rows for \(keys.count) keys") }
             let decoder = JSONDecoder()
             return try keys.enumerated().map { row, key in
-                let agents = try decoder.decode([String].self, from: Data(r.text(row, 10).utf8))
+                let agents = try decoder.decode([String].self, from: Data(r.text(row, 11).utf8))
                 var summary = ConversationSummary(conversation: key, agents: agents,
                                                   lastMessage: r.isNull(row, 0) ? nil : Self.message(r, row, key),
-                                                  unread: Int(r.int(row, 9)))
-                summary.names = try decoder.decode([String: String].self, from: Data(r.text(row, 11).utf8))
+                                                  unread: Int(r.int(row, 10)))
+                summary.names = try decoder.decode([String: String].self, from: Data(r.text(row, 12).utf8))
+                summary.status = ConversationStatus(conversation: key, status: r.text(row, 13), by: r.optionalText(row, 14),
+                                                    at: r.isNull(row, 15) ? nil : r.int(row, 15))
+                summary.unassigned = !r.isNull(row, 16) && r.bool(row, 16)
                 return summary
             }
         }, completion: completion)

@@ -30,3 +30,16 @@ public enum Access: Equatable, Sendable {
         }
     }
 }
+
+/// Who may serve a conversation (docs/protocol.md "Channels and access"): the bridge's
+/// assignments, an admin's `assign` and an agent's `claim` keep the same rules.
+public enum AssignmentRule {
+    /// Why `agentID` (with the stored role `agentRole`) may not serve `key` whose client has the
+    /// stored role `clientRole` (nil: not stored yet); nil when it may. Always `conflict`.
+    public static func refusal(agentID: String, agentRole: String, clientRole: String?, _ key: ConversationKey) -> String? {
+        guard let role = Role(rawValue: agentRole), role.isAgent else { return "\(agentID) has the role \(agentRole), not an agent role" }
+        guard role.mayBeAssigned(for: key.service) else { return "a \(role.rawValue) cannot be assigned for \(key.service)" }
+        if let clientRole, clientRole != Role.client.rawValue { return "\(key.clientId) has the role \(clientRole), not client" }
+        return nil
+    }
+}

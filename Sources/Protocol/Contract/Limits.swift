@@ -24,6 +24,8 @@ public enum ContractLimits {
     public static let maxRecipients = 1_000
     /// Notification ids one `notifications.read` may name.
     public static let maxReadIDs = 1_000
+    /// Queued conversations `conversations` with `queue: true` considers (oldest first), before paging.
+    public static let maxQueue = 1_000
     /// A user's `typing` pushes per conversation are at least this far apart.
     public static let typingIntervalMs: Int64 = 2_000
 }

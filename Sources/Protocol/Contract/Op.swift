@@ -18,13 +18,16 @@ public enum Op: String, CaseIterable, Sendable {
     case ping
     case adminBroadcast = "admin.broadcast"
     case adminStats = "admin.stats"
+    case conversationStatus = "conversation.status"
+    case claim
+    case assign
 
     /// Ends in a store job: bounded per connection by the in-flight limit, and timed when its
     /// reply leaves (after the store answered), not when the frame has been handled.
     public var isStoreBacked: Bool {
         switch self {
         case .subscribe, .send, .history, .read, .conversations, .notifications, .notificationsRead,
-             .adminBroadcast, .adminStats:
+             .adminBroadcast, .adminStats, .conversationStatus, .claim, .assign:
             return true
         case .auth, .unsubscribe, .typing, .presence, .status, .ping:
             return false

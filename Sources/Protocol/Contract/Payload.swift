@@ -14,6 +14,15 @@ extension JSONWriter {
         key("ts"); int(m.ts)
         key("client_msg_id")
         if let c = m.clientMsgId { string(c) } else { null() }
+        if m.isInternal { key("internal"); bool(true) }
+    }
+
+    /// `channel, status, status_by, status_at`: the `conversation` push and the status op's result.
+    public mutating func statusFields(_ s: ConversationStatus) {
+        key("channel"); string(s.conversation.channel)
+        key("status"); string(s.status)
+        key("status_by"); if let by = s.by { string(by) } else { null() }
+        key("status_at"); if let at = s.at { int(at) } else { null() }
     }
 
     public mutating func messageList(_ list: [StoredMessage]) { objects(list) { $0.messageFields($1) } }

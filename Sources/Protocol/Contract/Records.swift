@@ -13,8 +13,10 @@ public struct StoredMessage: Sendable, Equatable {
     public var text: String
     public var ts: Int64
     public var clientMsgId: String?
+    /// An internal note: agents and admins only, never a client (docs/protocol.md "Support desk").
+    public var isInternal: Bool
     public init(conversation: ConversationKey, seq: Int64, msgId: Int64, senderId: String, senderRole: String,
-                senderName: String, text: String, ts: Int64, clientMsgId: String?) {
+                senderName: String, text: String, ts: Int64, clientMsgId: String?, isInternal: Bool = false) {
         self.conversation = conversation
         self.seq = seq
         self.msgId = msgId
@@ -24,6 +26,22 @@ public struct StoredMessage: Sendable, Equatable {
         self.text = text
         self.ts = ts
         self.clientMsgId = clientMsgId
+        self.isInternal = isInternal
+    }
+}
+
+/// A conversation's support-desk status: `open`, `pending` or `resolved`, who set it and when
+/// (nil for a conversation nobody set: `open` from the start).
+public struct ConversationStatus: Sendable, Equatable {
+    public var conversation: ConversationKey
+    public var status: String
+    public var by: String?
+    public var at: Int64?
+    public init(conversation: ConversationKey, status: String = "open", by: String? = nil, at: Int64? = nil) {
+        self.conversation = conversation
+        self.status = status
+        self.by = by
+        self.at = at
     }
 }
 

@@ -9,6 +9,14 @@ public enum Role: String, Sendable, CaseIterable {
     case client
 
     public var isAgent: Bool { self == .websiteAgent || self == .marketingAgent }
+    /// Agents and admins: who may read and write internal notes and work the queue.
+    public var isStaff: Bool { self != .client }
+
+    /// The roles whose users may take (or be told of) a conversation about `service`: admins,
+    /// and the agent roles that may be assigned for it.
+    public static func eligible(for service: String) -> [Role] {
+        [.admin] + allCases.filter { $0.mayBeAssigned(for: service) }
+    }
 
     /// The services an agent of this role may be assigned for.
     public func mayBeAssigned(for service: String) -> Bool {
@@ -29,6 +37,11 @@ public enum Vocabulary {
     /// The services a notification may come from (the chat services plus the wallet and the platform).
     public static let notificationServices = ["wallet", "marketing", "website", "courses", "support", "platform"]
     public static let notificationCategories = ["payments", "messages", "analytics", "updates"]
+    /// A conversation's support-desk statuses (`conversation.status`), the default first.
+    public static let conversationStatuses: [String] = ["open", "pending", "resolved"]
+    /// The role of a bot user: stored through the bridge, named as the sender of bridge
+    /// messages, never holding a socket (no token is ever accepted for it).
+    public static let botRole = "bot"
     /// What `presence.status` may set.
     public static let presenceStatuses: Set<String> = ["available", "busy", "away"]
 }
