@@ -12,8 +12,9 @@ public protocol LiveHub: LiveNotifications {
     func onlineUsers(in audience: String) -> Int
     /// A user record was stored through the bridge.
     func userStored(_ id: String)
-    /// The assignment of a conversation changed: the directory, `assignment` pushes, `revoked`.
-    func assignmentChanged(_ key: ConversationKey, agent: String?)
+    /// The assignment of a conversation changed: the directory, `assignment` pushes, `revoked`,
+    /// and the `queue` push when it was queued (it has an agent now) or is again (none).
+    func assignmentChanged(_ key: ConversationKey, agent: String?, wasQueued: Bool)
     /// Recipients of a new message in `key` who have no connection subscribed to it.
     func unwatchingParticipants(_ key: ConversationKey, sender: String) -> [String]
     /// A message was committed: its push, the counters and the notifications it created, as

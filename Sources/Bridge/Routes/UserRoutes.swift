@@ -58,24 +58,22 @@ extension BridgeAPI {
                     guard let agentUser else {
                         return c.fail(APIError(.notFound, "no user \(agent); create the agent with PUT /v1/users/\(agent) first"))
                     }
-                    guard let role = Role(rawValue: agentUser.role), role == .websiteAgent || role == .marketingAgent else {
-                        return c.fail(APIError(.conflict, "\(agent) has the role \(agentUser.role), not an agent role"))
+                    if let why = AssignmentRule.refusal(agentID: agent, agentRole: agentUser.role, clientRole: clientUser?.role, key) {
+                        return c.fail(APIError(.conflict, why))
                     }
-                    guard role.mayBeAssigned(for: key.service) else {
-                        return c.fail(APIError(.conflict, "a \(role.rawValue) cannot be assigned for \(key.service)"))
-                    }
-                    if let clientUser, clientUser.role != Role.client.rawValue {
-                        return c.fail(APIError(.conflict, "\(key.clientId) has the role \(clientUser.role), not client"))
-                    }
-                    store.setAssignment(Assignment(conversation: key, agentId: agent), now: wallMillis()) { result in
+                    // Whether it leaves the queue: read before the write that takes it out.
+                    store.deskState(key) { desk in
+                        let wasQueued = (try? desk.get())?.unassigned ?? false
+                        store.setAssignment(Assignment(conversation: key, agentId: agent), now: wallMillis()) { result in
                         switch result {
                         case .failure(let e): c.fail(.storage(e))
                         case .success(let previous):
-                            live.assignmentChanged(key, agent: agent)
+                            live.assignmentChanged(key, agent: agent, wasQueued: wasQueued)
                             c.json(.ok, JSONWriter.object { w in
                                 Self.assignmentFields(&w, key, agent: agent)
                                 w.key("previous_agent"); if let previous { w.string(previous) } else { w.null() }
                             })
+                        }
                         }
                     }
                 }
@@ -86,17 +84,20 @@ extension BridgeAPI {
     func deleteAssignment(_ c: Call, service: String, client: String) {
         do throws(APIError) {
             let key = try conversation(service, client)
-            let live = self.live
+            let live = self.live, store = self.store
             store.removeAssignment(key) { result in
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
                 case .success(nil): c.fail(APIError(.notFound, "no assignment for \(key.channel)"))
                 case .success(.some(let removed)):
-                    live.assignmentChanged(key, agent: nil)
-                    c.json(.ok, JSONWriter.object { w in
-                        Self.assignmentFields(&w, key, agent: nil)
-                        w.key("removed_agent"); w.string(removed)
-                    })
+                    // Back in the queue if its client wrote (the store queued it with the removal).
+                    store.deskState(key) { desk in
+                        live.assignmentChanged(key, agent: nil, wasQueued: (try? desk.get())?.unassigned ?? false)
+                        c.json(.ok, JSONWriter.object { w in
+                            Self.assignmentFields(&w, key, agent: nil)
+                            w.key("removed_agent"); w.string(removed)
+                        })
+                    }
                 }
             }
         } catch { c.fail(error) }

@@ -28,17 +28,8 @@ final class HubLink: LiveHub {
 
     func userStored(_ id: String) { chat.forgetStoredUser(id) }
 
-    func assignmentChanged(_ key: ConversationKey, agent: String?) {
-        let previous = chat.reassign(key, to: agent)
-        // The client learns who serves it now; the agents who gained or lost it too, so their
-        // conversation lists stay true.
-        var users = [key.clientId]
-        if let agent { users.append(agent) }
-        if let previous, previous != agent { users.append(previous) }
-        for user in users {
-            chat.broker.publish(.assignment(to: user, key, agent: agent))
-        }
-        Log.info("assignment", ["channel": key.channel, "agent": agent ?? "-", "previous": previous ?? "-"])
+    func assignmentChanged(_ key: ConversationKey, agent: String?, wasQueued: Bool) {
+        chat.assignmentChanged(key, agent: agent, wasQueued: wasQueued)
     }
 
     func unwatchingParticipants(_ key: ConversationKey, sender: String) -> [String] {

@@ -16,17 +16,23 @@ final class Publication: Sendable {
     /// push is published before the user's own subscription exists; across nodes the decision
     /// arrives after it).
     let member: String?
-    init(channel: String, frame: Bytes, seq: Int64? = nil, notificationID: Int64? = nil, member: String? = nil) {
+    /// Agents and admins only (an internal note): a client's subscription counts its seq as
+    /// passed and writes nothing.
+    let staffOnly: Bool
+    init(channel: String, frame: Bytes, seq: Int64? = nil, notificationID: Int64? = nil, member: String? = nil, staffOnly: Bool = false) {
         self.channel = channel
         self.frame = frame
         self.seq = seq
         self.notificationID = notificationID
         self.member = member
+        self.staffOnly = staffOnly
     }
 
     /// A push that arrived as its transportable parts (from another node): framed once here.
-    convenience init(channel: String, payload: UnsafeRawBufferPointer, seq: Int64?, notificationID: Int64?, member: String? = nil) {
-        self.init(channel: channel, frame: Bytes.frame(.text, payload), seq: seq, notificationID: notificationID, member: member)
+    convenience init(channel: String, payload: UnsafeRawBufferPointer, seq: Int64?, notificationID: Int64?, member: String? = nil,
+                     staffOnly: Bool = false) {
+        self.init(channel: channel, frame: Bytes.frame(.text, payload), seq: seq, notificationID: notificationID, member: member,
+                  staffOnly: staffOnly)
     }
 
     /// The push's JSON: the frame without its header (the server's frames are unmasked, so the
@@ -43,12 +49,12 @@ final class Publication: Sendable {
 
     /// `{"type": type, …fields}` as a text frame, encoded once for every subscriber.
     static func push(channel: String, seq: Int64? = nil, notificationID: Int64? = nil, member: String? = nil,
-                     capacity: Int = 256, _ write: (inout JSONWriter) -> Void) -> Publication {
+                     staffOnly: Bool = false, capacity: Int = 256, _ write: (inout JSONWriter) -> Void) -> Publication {
         var w = JSONWriter(capacity: capacity)
         w.beginObject()
         write(&w)
         w.endObject()
         return Publication(channel: channel, frame: Bytes.frame(.text, w.bytes), seq: seq, notificationID: notificationID,
-                           member: member)
+                           member: member, staffOnly: staffOnly)
     }
 }

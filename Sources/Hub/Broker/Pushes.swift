@@ -9,7 +9,7 @@ extension Publication {
     /// `message`: a committed chat message, to the conversation's subscribers.
     static func message(_ m: StoredMessage) -> Publication {
         // Sized for the text up front: an 8,000-character message would otherwise regrow the buffer.
-        .push(channel: m.conversation.channel, seq: m.seq, capacity: 256 + m.text.utf8.count) { w in
+        .push(channel: m.conversation.channel, seq: m.seq, staffOnly: m.isInternal, capacity: 256 + m.text.utf8.count) { w in
             w.key("type"); w.string("message")
             w.messageFields(m)
         }
@@ -92,6 +92,28 @@ extension Publication {
     }
 
     /// `assignment`: who serves a conversation now, to a user it concerns.
+    /// `conversation`: a conversation's status changed (to a user channel or an audience's).
+    static func conversationStatus(to channel: String, _ status: ConversationStatus) -> Publication {
+        .push(channel: channel) { w in
+            w.key("type"); w.string("conversation")
+            w.statusFields(status)
+        }
+    }
+
+    /// `queue`: a conversation waits for an agent (`unassigned: true`), or was taken from the
+    /// queue (`unassigned: false`); to the audiences of the roles that may take it.
+    static func queue(to channel: String, _ key: ConversationKey, lastMessage: StoredMessage?, unassigned: Bool) -> Publication {
+        .push(channel: channel) { w in
+            w.key("type"); w.string("queue")
+            w.key("channel"); w.string(key.channel)
+            w.key("client"); w.string(key.clientId)
+            w.key("service"); w.string(key.service)
+            w.key("last_message")
+            if let m = lastMessage { w.beginObject(); w.messageFields(m); w.endObject() } else { w.null() }
+            w.key("unassigned"); w.bool(unassigned)
+        }
+    }
+
     static func assignment(to user: String, _ key: ConversationKey, agent: String?) -> Publication {
         .push(channel: Channel.user(user).name) { w in
             w.key("type"); w.string("assignment")

@@ -6,7 +6,8 @@ import Protocol
 //   | seq (8, big-endian)? | notification id (8)? | member length (1) + member? | body
 //
 // Flags: bit 0 seq, bit 1 notification id, bit 2 member (a `join`/`leave` push: the user it is
-// about, who never receives it). Any other bit makes the envelope unreadable. The body of a
+// about, who never receives it), bit 3 staff only (an internal note: never written to a
+// client's connection). Any other bit makes the envelope unreadable. The body of a
 // push is the push's JSON (the receiving node frames it once); of a revoke, the user id. The
 // node id lets a node skip its own publications (it delivered them locally).
 struct BrokerEnvelope: Equatable {
@@ -20,7 +21,8 @@ struct BrokerEnvelope: Equatable {
         static let seq: UInt8 = 1
         static let notificationID: UInt8 = 2
         static let member: UInt8 = 4
-        static let all: UInt8 = seq | notificationID | member
+        static let staffOnly: UInt8 = 8
+        static let all: UInt8 = seq | notificationID | member | staffOnly
     }
 
     let kind: Kind
@@ -28,11 +30,13 @@ struct BrokerEnvelope: Equatable {
     let seq: Int64?
     let notificationID: Int64?
     let member: String?
+    var staffOnly = false
     let body: [UInt8]
 
     func encoded() -> [UInt8] {
         body.withUnsafeBytes {
-            Self.encode(kind: kind, origin: Array(origin.utf8), seq: seq, notificationID: notificationID, member: member, body: $0)
+            Self.encode(kind: kind, origin: Array(origin.utf8), seq: seq, notificationID: notificationID, member: member,
+                        staffOnly: staffOnly, body: $0)
         }
     }
 
@@ -40,14 +44,15 @@ struct BrokerEnvelope: Equatable {
     /// copied into an array first: one copy per publish). `origin` is at most 255 bytes (node
     /// ids are at most 64), as is `member` (user ids are at most 64).
     static func encode(kind: Kind, origin: [UInt8], seq: Int64?, notificationID: Int64?, member: String? = nil,
-                       body: UnsafeRawBufferPointer) -> [UInt8] {
+                       staffOnly: Bool = false, body: UnsafeRawBufferPointer) -> [UInt8] {
         let node = origin.prefix(255)
         let user = member.map { $0.utf8.prefix(255) }
         var out: [UInt8] = []
         out.reserveCapacity(4 + node.count + 16 + 1 + (user?.count ?? 0) + body.count)
         out.append(version)
         out.append(kind.rawValue)
-        out.append((seq == nil ? 0 : Flag.seq) | (notificationID == nil ? 0 : Flag.notificationID) | (user == nil ? 0 : Flag.member))
+        out.append((seq == nil ? 0 : Flag.seq) | (notificationID == nil ? 0 : Flag.notificationID) | (user == nil ? 0 : Flag.member)
+                   | (staffOnly ? Flag.staffOnly : 0))
         out.append(UInt8(node.count))
         out.append(contentsOf: node)
         if let seq { append(seq, to: &out) }
@@ -69,6 +74,7 @@ struct BrokerEnvelope: Equatable {
         let seq: Int64?
         let notificationID: Int64?
         let member: String?
+        let staffOnly: Bool
         let bodyStart: Int
     }
 
@@ -105,21 +111,24 @@ struct BrokerEnvelope: Equatable {
             member = m
             p += 1 + Int(bytes[p])
         }
-        return Header(kind: kind, own: own, originBytes: origin, seq: seq, notificationID: notificationID, member: member, bodyStart: p)
+        return Header(kind: kind, own: own, originBytes: origin, seq: seq, notificationID: notificationID, member: member,
+                      staffOnly: flags & Flag.staffOnly != 0, bodyStart: p)
     }
 
     init?(decoding bytes: [UInt8]) {
         guard let h = Self.header(of: bytes, ownID: []) else { return nil }
         self.init(kind: h.kind, origin: String(decoding: bytes[h.originBytes], as: UTF8.self), seq: h.seq,
-                  notificationID: h.notificationID, member: h.member, body: Array(bytes[h.bodyStart...]))
+                  notificationID: h.notificationID, member: h.member, staffOnly: h.staffOnly, body: Array(bytes[h.bodyStart...]))
     }
 
-    init(kind: Kind, origin: String, seq: Int64?, notificationID: Int64?, member: String? = nil, body: [UInt8]) {
+    init(kind: Kind, origin: String, seq: Int64?, notificationID: Int64?, member: String? = nil, staffOnly: Bool = false,
+         body: [UInt8]) {
         self.kind = kind
         self.origin = origin
         self.seq = seq
         self.notificationID = notificationID
         self.member = member
+        self.staffOnly = staffOnly
         self.body = body
     }
 

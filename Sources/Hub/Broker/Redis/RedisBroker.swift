@@ -102,7 +102,7 @@ final class RedisBroker: Broker {
     func publish(_ p: Publication) {
         deliverHere(p)
         send(BrokerEnvelope.encode(kind: .push, origin: nodeIDBytes, seq: p.seq, notificationID: p.notificationID,
-                                   member: p.member, body: p.payload),
+                                   member: p.member, staffOnly: p.staffOnly, body: p.payload),
              on: p.channel)
     }
 
@@ -154,7 +154,8 @@ final class RedisBroker: Broker {
             let body = UnsafeRawBufferPointer(rebasing: all[e.bodyStart...])
             switch e.kind {
             case .push:
-                deliverHere(Publication(channel: channel, payload: body, seq: e.seq, notificationID: e.notificationID, member: e.member))
+                deliverHere(Publication(channel: channel, payload: body, seq: e.seq, notificationID: e.notificationID, member: e.member,
+                                        staffOnly: e.staffOnly))
             case .revoke:
                 let user = String(decoding: body, as: UTF8.self)
                 guard UserID.isValid(user) else { return unreadable.withLock { $0 += 1 } }

@@ -18,10 +18,18 @@ extension Session {
               clientMsgId.count <= ContractLimits.maxClientMsgId else {
             return replyError(c, id, .badRequest, "client_msg_id must be a string of 1–\(ContractLimits.maxClientMsgId) characters")
         }
+        var isInternal = false
+        if let v = request["internal"], !v.isNull {
+            guard let b = v.boolValue else { return replyError(c, id, .badRequest, "internal must be true or false") }
+            guard !b || user.role.isStaff else { return replyError(c, id, .forbidden, "internal notes are for agents and admins") }
+            isInternal = b
+        }
         let chat = self.chat
-        let message = NewMessage(conversation: key, sender: user.record, text: text, clientMsgId: clientMsgId, ts: wallMillis())
+        var message = NewMessage(conversation: key, sender: user.record, text: text, clientMsgId: clientMsgId, ts: wallMillis(),
+                                 isInternal: isInternal)
+        message.queueNotifyRoles = chat.queueNotifyRoles(message)
         inFlight += 1
-        chat.store.appendMessage(message, notify: chat.unwatchingParticipants(key, sender: user.id)) { result in
+        chat.store.appendMessage(message, notify: chat.recipients(of: message)) { result in
             // On the writer thread, in commit order: the ack is queued before the push, and
             // pushes leave in seq order.
             hop.run { s, c in
@@ -59,7 +67,7 @@ extension Session {
                 switch result {
                 case .success(let page):
                     s.reply(c, id) { w in
-                        w.key("messages"); w.messageList(page.messages)
+                        w.key("messages"); w.messageList(s.visible(page.messages))
                         w.key("more"); w.bool(page.more)
                     }
                 case .failure(let e): s.replyStoreError(c, id, e)

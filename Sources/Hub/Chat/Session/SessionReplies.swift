@@ -52,6 +52,14 @@ extension Session {
         return (channel, access)
     }
 
+    /// Agents and admins read internal notes; a client never does.
+    var seesNotes: Bool { user?.role.isStaff ?? false }
+
+    /// The messages of a page this session may read (a client's without internal notes).
+    func visible(_ messages: [StoredMessage]) -> [StoredMessage] {
+        seesNotes ? messages : messages.filter { !$0.isInternal }
+    }
+
     func optionalInt(_ request: JSON, _ key: String) -> (present: Bool, value: Int64?) {
         guard let v = request[key], !v.isNull else { return (false, nil) }
         return (true, v.intValue)

@@ -85,7 +85,7 @@ extension Session {
             participants.remove(user?.id ?? "")
             reply(c, id) { w in
                 w.key("last_seq"); w.int(lastSeq)
-                w.key("messages"); w.messageList(page.messages)
+                w.key("messages"); w.messageList(visible(page.messages))
                 w.key("more"); w.bool(page.more)
                 // The other participants' read marks (read ticks on what was already there).
                 w.key("read_marks"); w.objects(marks.filter { participants.contains($0.key) }.sorted { $0.key < $1.key }) { w, m in
@@ -128,7 +128,8 @@ extension Session {
             c.close(.internalError, reason: "could not catch up")
             return
         }
-        for m in page.messages where sub.delivery.onFetched(seq: m.seq) {
+        // A note counts as passed for a client, unwritten.
+        for m in page.messages where sub.delivery.onFetched(seq: m.seq) && (!m.isInternal || seesNotes) {
             c.sendFrame(Publication.message(m).frame)
         }
         // A client that reads slower than the store can be read gets the next page once its
@@ -165,7 +166,7 @@ extension Session {
         if let member = p.member, member == user?.id { return } // nobody is told of their own join or leave
         switch sub.delivery.onLive(p, maxHeld: chat.limits.maxHeldPushes) {
         case .send:
-            if p.seq == nil { sendNotification(p, c) } else { c.sendFrame(p.frame) }
+            if p.seq == nil { sendNotification(p, c) } else if !p.staffOnly || seesNotes { c.sendFrame(p.frame) }
         case .skipDuplicate:
             break
         case .hold:
