@@ -125,6 +125,8 @@ public final class BridgeAPI: Sendable {
             m == "GET" ? notificationReceipt(call(.getNotification), id: s[1]) : allow("GET")
         case (1, "broadcasts"):
             m == "POST" ? postBroadcast(call(.postBroadcast)) : allow("POST")
+        case (4, "conversations") where s[3] == "status":
+            m == "PUT" ? putStatus(call(.putStatus), service: s[1], client: s[2]) : allow("PUT")
         case (4, "conversations") where s[3] == "messages":
             switch m {
             case "GET": getMessages(call(.getMessages), service: s[1], client: s[2])

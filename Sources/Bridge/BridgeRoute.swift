@@ -9,6 +9,7 @@ public enum BridgeRoute: String, CaseIterable, Sendable {
     case postBroadcast = "broadcasts.post"
     case postMessage = "messages.post"
     case getMessages = "messages.get"
+    case putStatus = "conversation_status.put"
     case getUserNotifications = "user_notifications.get"
     case getNotification = "notification.get"
     case postToken = "tokens.post"

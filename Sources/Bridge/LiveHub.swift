@@ -20,5 +20,7 @@ public protocol LiveHub: LiveNotifications {
     /// A message was committed: its push, the counters and the notifications it created, as
     /// for a WebSocket send (nothing for a replayed duplicate).
     func messageCommitted(_ result: AppendResult)
+    /// A conversation's status changed: the `conversation` push to the consoles listing it.
+    func statusChanged(_ status: ConversationStatus)
     func liveStats() -> LiveStats
 }

@@ -267,7 +267,7 @@ public final class SQLiteStore: Store {
             }
             // Whoever replies has read what came before: only a send that follows someone else's
             // message can move the sender's mark (own messages never count as unread).
-            let senderRead = followsOthers && m.sender.role != "system" ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
+            let senderRead = followsOthers && !Self.keepsNoReadMark(m.sender.role) ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
                                 reopened: desk.reopened, queued: desk.queued)
         }, completion)

@@ -211,6 +211,11 @@ extension Store {
     }
 }
 
+extension Store {
+    /// The platform and bots write without reading: their messages move no read mark of theirs.
+    static func keepsNoReadMark(_ role: String) -> Bool { role == "system" || role == Vocabulary.botRole }
+}
+
 /// Blocks the calling thread until a store call completes: for threads that may block (start-up
 /// on the main thread, the mailer's own thread, tests), never for an event loop.
 public func waitForStore<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {

@@ -3,7 +3,8 @@ import Persistence
 import Protocol
 
 // GET and POST /v1/conversations/{service}/{clientId}/messages: a backend reads a
-// conversation, or posts a system message into it (stored and pushed like any message).
+// conversation, or posts a message into it as the platform or as a bot (stored and pushed
+// like any message); PUT …/status sets the conversation's support-desk status.
 extension BridgeAPI {
     /// The sender of messages the platform posts.
     /// Its id is outside the user-id alphabet (':'), so no user's token can ever share its
@@ -40,9 +41,25 @@ extension BridgeAPI {
             let explicit = try body.string("client_msg_id", required: false, max: ContractLimits.maxClientMsgId)
             let explicitId = explicit != nil
             let clientMsgId = explicit ?? idempotency.map { "idem:" + $0 }
-            let message = NewMessage(conversation: key, sender: Self.systemSender, text: text, clientMsgId: clientMsgId, ts: wallMillis())
-            let live = self.live
-            store.appendMessage(message, notify: live.unwatchingParticipants(key, sender: Self.systemSender.id)) { result in
+            let botID = try body.string("as", required: false, max: 64)
+            if let botID, !UserID.isValid(botID) { throw APIError.invalid("as", "must be a bot's user id (1–64 of A-Za-z0-9_.@-)") }
+            let store = self.store, live = self.live
+            // The sender: the platform itself, or a bot stored with PUT /v1/users (read first).
+            let sender: @Sendable (@escaping @Sendable (UserRecord) -> Void) -> Void = { use in
+                guard let botID else { return use(Self.systemSender) }
+                store.user(botID) { found in
+                    switch found {
+                    case .failure(let e): c.fail(.storage(e))
+                    case .success(nil): c.fail(APIError(.notFound, "no user \(botID); create the bot with PUT /v1/users/\(botID) first"))
+                    case .success(let u?) where u.role != Vocabulary.botRole:
+                        c.fail(APIError(.conflict, "\(botID) has the role \(u.role), not bot"))
+                    case .success(let u?): use(UserRecord(id: u.id, role: u.role, name: u.name))
+                    }
+                }
+            }
+            sender { from in
+            let message = NewMessage(conversation: key, sender: from, text: text, clientMsgId: clientMsgId, ts: wallMillis())
+            store.appendMessage(message, notify: live.unwatchingParticipants(key, sender: from.id)) { result in
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
                 case .success(let a):
@@ -57,6 +74,31 @@ extension BridgeAPI {
                                          body: JSONWriter.object { w in w.messageFields(a.message) })
                     if a.duplicate { r.headers.append(("Idempotent-Replayed", "true")) }
                     c.respond(r)
+                }
+            }
+            }
+        } catch { c.fail(error) }
+    }
+
+    /// PUT /v1/conversations/{service}/{clientId}/status: the platform sets a conversation's
+    /// status (`by`: who it names as having set it, the platform itself unless given).
+    func putStatus(_ c: Call, service: String, client: String) {
+        do throws(APIError) {
+            let key = try conversation(service, client)
+            let body = try RequestBody(c.request.body)
+            let status = try body.requiredChoice("status", Vocabulary.conversationStatuses)
+            var by = Self.systemSender.id
+            if let id = try body.string("by", required: false, max: 64) {
+                guard UserID.isValid(id) else { throw APIError.invalid("by", "must be a user id (1–64 of A-Za-z0-9_.@-)") }
+                by = id
+            }
+            let live = self.live
+            store.setStatus(key, status, by: by, now: wallMillis()) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(let change):
+                    if change.changed { live.statusChanged(change.status) }
+                    c.json(.ok, JSONWriter.object { w in w.statusFields(change.status) })
                 }
             }
         } catch { c.fail(error) }

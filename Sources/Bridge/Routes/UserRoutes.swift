@@ -8,7 +8,8 @@ extension BridgeAPI {
         do throws(APIError) {
             let id = try userID(raw)
             let body = try RequestBody(c.request.body)
-            let role = try body.requiredChoice("role", Vocabulary.roles)
+            // A bot is stored like any user and only ever speaks through the bridge (`as`).
+            let role = try body.requiredChoice("role", Vocabulary.roles + [Vocabulary.botRole])
             let name = try body.displayName("name")
             let email = try body.string("email", required: false, max: 254)
             if let email, !RequestBody.isEmail(email) { throw APIError.invalid("email", "must be an email address") }

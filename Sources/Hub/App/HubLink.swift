@@ -38,5 +38,7 @@ final class HubLink: LiveHub {
 
     func messageCommitted(_ result: AppendResult) { chat.messageCommitted(result, senderObserves: false) }
 
+    func statusChanged(_ status: ConversationStatus) { chat.statusChanged(status) }
+
     func liveStats() -> LiveStats { chat.liveStats() }
 }

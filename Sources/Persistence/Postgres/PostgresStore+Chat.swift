@@ -109,7 +109,7 @@ extension PostgresStore {
                 DeliveredNotification(userId: user, record: record, unread: counts[user] ?? UnreadCounts())
             }
             // Whoever replies has read what came before (own messages never count as unread).
-            let senderRead = r.bool(0, 4) && m.sender.role != "system"
+            let senderRead = r.bool(0, 4) && !Self.keepsNoReadMark(m.sender.role)
                 ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
                                 reopened: desk.reopened, queued: desk.queued)
