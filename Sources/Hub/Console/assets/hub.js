@@ -585,6 +585,11 @@ export class HubClient extends EventTarget {
     }
     ch.lastSeq = m.seq;
     this._emit("message", m);
+    this._releaseBuffered(ch);
+  }
+
+  /** Emits the buffered messages that now follow `lastSeq`, in order. */
+  _releaseBuffered(ch) {
     while (ch.buffer.size) {
       const next = ch.buffer.get(ch.lastSeq + 1);
       if (!next) break;
@@ -609,7 +614,17 @@ export class HubClient extends EventTarget {
         const page = await this._rawRequest(this._ws, "history",
           { channel: ch.name, before, limit: before - from - 1 }, Date.now() + this.requestTimeoutMs);
         if (this._channels.get(ch.name) !== ch) return;
-        for (const m of page.messages ?? []) this._ingest(ch, m);
+        const messages = page.messages ?? [];
+        for (const m of messages) this._ingest(ch, m);
+        // The page holds every message before `before` this user may read back to `from`
+        // (it reached `from`, or nothing older exists): a seq it lacks is not for this user
+        // (an agents' internal note), not lost. Step past it.
+        const covered = !page.more || (messages.length > 0 && messages[0].seq <= from + 1);
+        if (covered && ch.lastSeq < before - 1) {
+          ch.lastSeq = before - 1;
+          this._releaseBuffered(ch);
+          continue;
+        }
         if (ch.lastSeq === from) {
           this._subscribeNow(ch);
           return;
