@@ -16,6 +16,13 @@ final class BrokerEnvelopeTests: XCTestCase {
         XCTAssertNil(header(plain)?.member ?? nil)
     }
 
+    func testAStaffOnlyPushSaysSoAcrossNodes() {
+        let note = BrokerEnvelope(kind: .push, origin: "node-a", seq: 2, notificationID: nil, staffOnly: true, body: Array("{}".utf8))
+        XCTAssertEqual(BrokerEnvelope(decoding: note.encoded()), note)
+        XCTAssertEqual(header(note)?.staffOnly, true)
+        XCTAssertEqual(header(BrokerEnvelope(kind: .push, origin: "node-a", seq: 3, notificationID: nil, body: []))?.staffOnly, false)
+    }
+
     func testTheOwnCheckComparesTheWholeNodeID() {
         let e = BrokerEnvelope(kind: .push, origin: "node-a", seq: 1, notificationID: nil, body: [])
         XCTAssertEqual(header(e, own: "node-a")?.own, true)
@@ -25,7 +32,7 @@ final class BrokerEnvelopeTests: XCTestCase {
     }
 
     func testHostileHeadersAreNotRead() {
-        XCTAssertNil(BrokerEnvelope.header(of: [1, 1, 8, 0], ownID: []), "an unknown flag bit")
+        XCTAssertNil(BrokerEnvelope.header(of: [1, 1, 16, 0], ownID: []), "an unknown flag bit (8 is staff only)")
         XCTAssertNil(BrokerEnvelope.header(of: [1, 1, 0x80, 0], ownID: []), "an unknown flag bit")
         for seq in [Int64(0), -1, Int64.min] {
             let e = BrokerEnvelope(kind: .push, origin: "n", seq: seq, notificationID: nil, body: [])
