@@ -135,6 +135,8 @@ public final class BridgeAPI: Sendable {
             }
         case (1, "tokens"):
             m == "POST" ? postToken(call(.postToken)) : allow("POST")
+        case (2, "reports") where s[1] == "support":
+            m == "GET" ? getSupportReport(call(.getSupportReport)) : allow("GET")
         case (1, "stats"):
             m == "GET" ? getStats(call(.getStats)) : allow("GET")
         default:

@@ -14,6 +14,7 @@ public enum BridgeRoute: String, CaseIterable, Sendable {
     case getNotification = "notification.get"
     case postToken = "tokens.post"
     case getStats = "stats.get"
+    case getSupportReport = "reports_support.get"
 
     /// The metric labels, in rendering order (for `HubMetrics(bridgeRoutes:)`).
     public static var labels: [String] { allCases.map(\.rawValue) }

@@ -175,6 +175,24 @@ enum Migrations {
         CREATE INDEX conversations_queued ON conversations(queued_at) WHERE queued_at IS NOT NULL;
         ALTER TABLE messages ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;
         """),
+        (8, """
+        -- Support reports read stored events, so they survive restarts: a conversation's cycles
+        -- (opened by a client's message, at `seq`; resolved by a status) with the agent serving
+        -- it then, and its entries to and exits from the queue. `cycle_opened_at`: when the
+        -- conversation's open cycle began (NULL: none is open). Version 7 is the webhooks'.
+        CREATE TABLE desk_events (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            kind TEXT NOT NULL,             -- 'opened', 'resolved', 'queued', 'dequeued'
+            agent TEXT,
+            seq INTEGER,
+            ts INTEGER NOT NULL
+        );
+        CREATE INDEX desk_events_by_ts ON desk_events(ts);
+        CREATE INDEX desk_events_by_conversation ON desk_events(service, client_id, ts);
+        ALTER TABLE conversations ADD COLUMN cycle_opened_at INTEGER;
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

@@ -2,7 +2,9 @@ import Core
 import Protocol
 
 // The support desk on SQLite: a conversation's status, the queue of conversations whose client
-// wrote with no agent to serve them, and claims (docs/protocol.md "Support desk").
+// wrote with no agent to serve them, claims, and the events reports are made of
+// (docs/protocol.md "Support desk").
+
 /// What a client's message changed at the desk.
 struct DeskChange {
     var reopened: ConversationStatus? = nil
@@ -10,29 +12,33 @@ struct DeskChange {
 }
 
 extension SQLiteStore {
-    /// A client's message, in its append's transaction: reopens a resolved conversation and
-    /// queues one that no agent serves. Answers the status it set and whether it queued it.
-    static func clientWrote(_ db: SQLiteConnection, conversation: Int64, _ m: NewMessage) throws -> DeskChange {
+    /// A client's message, in its append's transaction: reopens a resolved conversation, opens
+    /// a cycle if none is open, and queues a conversation that no agent serves.
+    static func clientWrote(_ db: SQLiteConnection, conversation: Int64, _ m: NewMessage, seq: Int64) throws -> DeskChange {
         let find = try db.statement("""
-            SELECT status = 'resolved', queued_at IS NULL AND NOT EXISTS (
-                SELECT 1 FROM assignments a WHERE a.service = c.service AND a.client_id = c.client_id)
+            SELECT status = 'resolved', cycle_opened_at IS NULL, queued_at IS NULL,
+                   (SELECT agent_id FROM assignments a WHERE a.service = c.service AND a.client_id = c.client_id)
             FROM conversations c WHERE id = ?1
             """)
         try find.bind(.int(conversation))
         guard try find.step() else { return DeskChange() }
-        let reopen = find.int(0) != 0, queue = find.int(1) != 0
+        let reopen = find.int(0) != 0, opens = find.int(1) != 0, agent = find.optionalText(3)
+        let queue = agent == nil && find.int(2) != 0
         try find.run()
-        guard reopen || queue else { return DeskChange() }
+        guard reopen || opens || queue else { return DeskChange() }
         try db.statement("""
             UPDATE conversations SET
                 status = CASE WHEN ?4 THEN 'open' ELSE status END,
                 status_by = CASE WHEN ?4 THEN ?2 ELSE status_by END,
                 status_at = CASE WHEN ?4 THEN ?3 ELSE status_at END,
+                cycle_opened_at = COALESCE(cycle_opened_at, ?3),
                 queued_at = CASE WHEN ?5 THEN ?3 ELSE queued_at END
             WHERE id = ?1
             """).bind(.int(conversation), .text(m.sender.id), .int(m.ts), .int(reopen ? 1 : 0), .int(queue ? 1 : 0)).run()
-        return DeskChange(reopened: reopen ? ConversationStatus(conversation: m.conversation, status: "open", by: m.sender.id, at: m.ts) : nil,
-                          queued: queue)
+        if opens { try event(db, m.conversation, "opened", agent: agent, seq: seq, ts: m.ts) }
+        if queue { try event(db, m.conversation, "queued", agent: nil, ts: m.ts) }
+        let status = reopen ? ConversationStatus(conversation: m.conversation, status: "open", by: m.sender.id, at: m.ts) : nil
+        return DeskChange(reopened: status, queued: queue)
     }
 
     /// Every user of `roles` (the users told of a newly queued conversation).
@@ -47,19 +53,34 @@ extension SQLiteStore {
         return out
     }
 
-    /// An agent serves it now: out of the queue.
-    static func dequeue(_ db: SQLiteConnection, _ key: ConversationKey) throws {
-        try db.statement("UPDATE conversations SET queued_at = NULL WHERE service = ?1 AND client_id = ?2 AND queued_at IS NOT NULL")
-            .bind(.text(key.service), .text(key.clientId)).run()
+    /// An agent serves it now (`agent`), or it was resolved (nil): out of the queue.
+    static func dequeue(_ db: SQLiteConnection, _ key: ConversationKey, agent: String?, now: Int64) throws {
+        let s = try db.statement("""
+            UPDATE conversations SET queued_at = NULL WHERE service = ?1 AND client_id = ?2 AND queued_at IS NOT NULL RETURNING id
+            """)
+        try s.bind(.text(key.service), .text(key.clientId))
+        let left = try s.step()
+        try s.run()
+        if left { try event(db, key, "dequeued", agent: agent, ts: now) }
     }
 
-    /// Its agent was removed: back in the queue if the client ever wrote in it.
+    /// Its agent was removed: back in the queue if the client wrote in it and it is not resolved.
     static func requeue(_ db: SQLiteConnection, _ key: ConversationKey, now: Int64) throws {
-        try db.statement("""
+        let s = try db.statement("""
             UPDATE conversations SET queued_at = ?3
-            WHERE service = ?1 AND client_id = ?2 AND queued_at IS NULL
+            WHERE service = ?1 AND client_id = ?2 AND queued_at IS NULL AND status != 'resolved'
               AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND m.sender_id = ?2 AND m.internal = 0)
-            """).bind(.text(key.service), .text(key.clientId), .int(now)).run()
+            RETURNING id
+            """)
+        try s.bind(.text(key.service), .text(key.clientId), .int(now))
+        let queued = try s.step()
+        try s.run()
+        if queued { try event(db, key, "queued", agent: nil, ts: now) }
+    }
+
+    static func event(_ db: SQLiteConnection, _ key: ConversationKey, _ kind: String, agent: String?, seq: Int64? = nil, ts: Int64) throws {
+        try db.statement("INSERT INTO desk_events (service, client_id, kind, agent, seq, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .bind(.text(key.service), .text(key.clientId), .text(kind), .of(agent), seq.map { .int($0) } ?? .null, .int(ts)).run()
     }
 
     public func setStatus(_ key: ConversationKey, _ status: String, by: String, now: Int64,
@@ -70,11 +91,22 @@ extension SQLiteStore {
             }
             let s = try db.statement("""
                 UPDATE conversations SET status = ?2, status_by = ?3, status_at = ?4 WHERE id = ?1 AND status != ?2
-                RETURNING status
+                RETURNING cycle_opened_at, (SELECT agent_id FROM assignments a WHERE a.service = conversations.service
+                                                                              AND a.client_id = conversations.client_id)
                 """)
             try s.bind(.int(conversation), .text(status), .text(by), .int(now))
             let changed = try s.step()
+            let cycleOpened = changed ? s.optionalInt(0) : nil, agent = changed ? s.optionalText(1) : nil
             try s.run()
+            // Resolved: the open cycle ends (its resolution time is from its start), and the
+            // conversation waits for nobody.
+            if changed && status == "resolved" {
+                if cycleOpened != nil {
+                    try db.statement("UPDATE conversations SET cycle_opened_at = NULL WHERE id = ?1").bind(.int(conversation)).run()
+                    try Self.event(db, key, "resolved", agent: agent, seq: nil, ts: now)
+                }
+                try Self.dequeue(db, key, agent: nil, now: now)
+            }
             let now = try Self.status(db, key)
             return StatusChange(status: now.status, changed: changed)
         }, completion)
@@ -105,7 +137,7 @@ extension SQLiteStore {
             guard try s.step() else { throw StoreError.internalError("claimed assignment missing") }
             let holder = s.text(0)
             try s.run()
-            if holder == a.agentId { try Self.dequeue(db, a.conversation) }
+            if holder == a.agentId { try Self.dequeue(db, a.conversation, agent: a.agentId, now: now) }
             return holder
         }, completion)
     }
@@ -122,6 +154,60 @@ extension SQLiteStore {
             try s.bind([.int(Int64(limit))] + services.map { .text($0) })
             var out: [ConversationKey] = []
             while try s.step() { out.append(ConversationKey(service: s.text(0), clientId: s.text(1))) }
+            return out
+        }, completion)
+    }
+
+    public func supportEvents(from: Int64, to: Int64, service: String?, completion: @escaping StoreCompletion<SupportEvents>) {
+        read({ db in
+            var out = SupportEvents()
+            // Each cycle opened in the range, with the first reply by an agent or admin after
+            // its opening message (not a note), found by the (conversation, seq) index.
+            let opened = try db.statement("""
+                SELECT e.service, e.client_id, e.agent, e.ts, r.ts - e.ts, r.sender_id
+                FROM desk_events e
+                LEFT JOIN conversations c ON c.service = e.service AND c.client_id = e.client_id
+                LEFT JOIN messages r ON r.id = (
+                    SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.seq > e.seq AND m.internal = 0
+                      AND m.sender_role IN ('admin', 'website_agent', 'marketing_agent') ORDER BY m.seq LIMIT 1)
+                WHERE e.kind = 'opened' AND e.ts >= ?1 AND e.ts < ?2 AND (?3 IS NULL OR e.service = ?3)
+                ORDER BY e.ts, e.id
+                """)
+            try opened.bind(.int(from), .int(to), .of(service))
+            while try opened.step() {
+                let key = ConversationKey(service: opened.text(0), clientId: opened.text(1))
+                out.opened.append(.init(conversation: key, agent: opened.optionalText(2), ts: opened.int(3),
+                                        firstResponseMs: opened.optionalInt(4), responder: opened.optionalText(5)))
+            }
+            // Each cycle resolved in the range, timed from the latest opening before it.
+            let resolved = try db.statement("""
+                SELECT e.service, e.client_id, e.agent, e.ts,
+                       e.ts - (SELECT MAX(o.ts) FROM desk_events o WHERE o.service = e.service AND o.client_id = e.client_id
+                                 AND o.kind = 'opened' AND o.ts <= e.ts)
+                FROM desk_events e
+                WHERE e.kind = 'resolved' AND e.ts >= ?1 AND e.ts < ?2 AND (?3 IS NULL OR e.service = ?3)
+                ORDER BY e.ts, e.id
+                """)
+            try resolved.bind(.int(from), .int(to), .of(service))
+            while try resolved.step() {
+                let key = ConversationKey(service: resolved.text(0), clientId: resolved.text(1))
+                out.resolved.append(.init(conversation: key, agent: resolved.optionalText(2), ts: resolved.int(3),
+                                          resolutionMs: resolved.optionalInt(4)))
+            }
+            let start = try db.statement("""
+                SELECT COALESCE(SUM(CASE kind WHEN 'queued' THEN 1 ELSE -1 END), 0) FROM desk_events
+                WHERE kind IN ('queued', 'dequeued') AND ts < ?1 AND (?2 IS NULL OR service = ?2)
+                """)
+            try start.bind(.int(from), .of(service))
+            out.queuedAtStart = try start.step() ? max(0, Int(start.int(0))) : 0
+            try start.run()
+            let changes = try db.statement("""
+                SELECT ts, kind FROM desk_events
+                WHERE kind IN ('queued', 'dequeued') AND ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR service = ?3)
+                ORDER BY ts, id
+                """)
+            try changes.bind(.int(from), .int(to), .of(service))
+            while try changes.step() { out.queueChanges.append((changes.int(0), changes.text(1) == "queued" ? 1 : -1)) }
             return out
         }, completion)
     }

@@ -198,7 +198,7 @@ public final class SQLiteStore: Store {
                 INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES (?1, ?2, ?3, ?4)
                 ON CONFLICT (service, client_id) DO UPDATE SET agent_id = ?3, created_at = ?4
                 """).bind(.text(a.conversation.service), .text(a.conversation.clientId), .text(a.agentId), .int(now)).run()
-            try Self.dequeue(db, a.conversation)
+            try Self.dequeue(db, a.conversation, agent: a.agentId, now: now)
             return previous
         }, completion)
     }
@@ -254,7 +254,7 @@ public final class SQLiteStore: Store {
             let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: msgId,
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
-            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m) : DeskChange()
+            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m, seq: seq) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction; so do the users told
             // of a newly queued conversation because none of them is online.

@@ -193,6 +193,8 @@ public protocol Store: Sendable {
     func claimAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String>)
     /// Queued conversations (unassigned and not resolved) of `services`, oldest first, at most `limit`.
     func queuedConversations(services: [String], limit: Int, completion: @escaping StoreCompletion<[ConversationKey]>)
+    /// The desk events of `from..<to` (ms), of one service or all, for a support report.
+    func supportEvents(from: Int64, to: Int64, service: String?, completion: @escaping StoreCompletion<SupportEvents>)
     /// Messages and notifications held in the store now (kept counts, not a scan).
     func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
     /// The store's own counters now (cheap, from any thread; no storage access).

@@ -9,7 +9,9 @@ import XCTest
 final class DeskTests: XCTestCase {
     var hub: TestHub!
 
-    override func setUpWithError() throws { hub = try TestHub() }
+    let data = TestDirectory.make("desk")
+
+    override func setUpWithError() throws { hub = try TestHub(configure: { [data] in $0.dataDir = data }) }
     override func tearDown() { hub.stop() }
 
     private func client(_ id: String, _ role: Role) throws -> ChatClient {
@@ -183,5 +185,40 @@ final class DeskTests: XCTestCase {
                        "a bot is never notified")
         // A bot never holds a socket: no token names the role.
         XCTAssertEqual(try bridge.post("/v1/tokens", #"{"sub":"course-tutor","role":"bot","name":"Course Tutor"}"#).status, 422)
+    }
+
+    // MARK: reports
+
+    func testTheSupportReportCountsACaseFromItsStoredEventsOnTheBridgeAndForAdmins() throws {
+        let bob = try client("bob", .client)
+        _ = try send(bob, "conv:website:bob", "Checkout fails", "b1")
+        let wes = try client("wes", .websiteAgent)
+        _ = try wes.result("claim", ["channel": "conv:website:bob"])
+        Thread.sleep(forTimeInterval: 0.05) // a first response measurably after the opening
+        _ = try send(wes, "conv:website:bob", "Fixed, try again", "w1")
+        _ = try wes.result("conversation.status", ["channel": "conv:website:bob", "status": "resolved"])
+        let answer = try hub.bridge.get("/v1/reports/support")
+        XCTAssertEqual(answer.status, 200, answer.text)
+        let r = answer.json
+        XCTAssertEqual(r["total"]?["opened"]?.intValue, 1)
+        XCTAssertEqual(r["total"]?["resolved"]?.intValue, 1)
+        XCTAssertGreaterThanOrEqual(r["total"]?["first_response_ms"]?["median"]?.intValue ?? 0, 50)
+        XCTAssertEqual(r["by_service"]?["website"]?["resolved"]?.intValue, 1)
+        XCTAssertEqual(r["by_agent"]?["wes"]?["resolved"]?.intValue, 1)
+        XCTAssertEqual(r["by_agent"]?["wes"]?["first_response_ms"]?["count"]?.intValue, 1)
+        let queue = r["queue"]?.arrayValue ?? []
+        XCTAssertEqual(queue.count, SupportReport.points)
+        XCTAssertEqual(queue.map { $0["peak"]?.intValue ?? 0 }.max(), 1, "it waited in the queue")
+        XCTAssertEqual(queue.last?["length"]?.intValue, 0, "and left it")
+        XCTAssertEqual(try hub.bridge.get("/v1/reports/support?service=marketing").json["total"]?["opened"]?.intValue, 0)
+        XCTAssertEqual(try hub.bridge.get("/v1/reports/support?service=nope").status, 400)
+        XCTAssertEqual(try hub.bridge.get("/v1/reports/support?from=10&to=5").status, 400)
+        let ada = try client("ada", .admin)
+        XCTAssertEqual(try ada.result("admin.report")["total"]?["resolved"]?.intValue, 1)
+        XCTAssertEqual(try wes.errorCode("admin.report"), "forbidden")
+        // Stored events, not memory: a restarted hub reports the same.
+        hub.stop(keepingStore: true)
+        hub = try TestHub(database: hub.database, configure: { [data] in $0.dataDir = data })
+        XCTAssertEqual(try hub.bridge.get("/v1/reports/support").json["total"]?["resolved"]?.intValue, 1)
     }
 }

@@ -356,6 +356,7 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() throws { try checkAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() }
     func testClaimsLetExactlyOneAgentWin() throws { try checkClaimsLetExactlyOneAgentWin() }
     func testNotesAreStoredMarkedAndLeftOutOfAClientsSummary() throws { try checkNotesAreStoredMarkedAndLeftOutOfAClientsSummary() }
+    func testDeskEventsGiveTheReportItsCyclesAndQueue() throws { try checkDeskEventsGiveTheReportItsCyclesAndQueue() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
@@ -396,6 +397,7 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() throws { try checkAClientMessageQueuesAConversationNoAgentServesAndAnAssignmentTakesItOut() }
     func testClaimsLetExactlyOneAgentWin() throws { try checkClaimsLetExactlyOneAgentWin() }
     func testNotesAreStoredMarkedAndLeftOutOfAClientsSummary() throws { try checkNotesAreStoredMarkedAndLeftOutOfAClientsSummary() }
+    func testDeskEventsGiveTheReportItsCyclesAndQueue() throws { try checkDeskEventsGiveTheReportItsCyclesAndQueue() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)

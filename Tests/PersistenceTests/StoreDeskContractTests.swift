@@ -112,3 +112,36 @@ extension StoreContractTests {
         XCTAssertEqual(staff?.unread, 2)
     }
 }
+
+extension StoreContractTests {
+    func checkDeskEventsGiveTheReportItsCyclesAndQueue() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let at = { (ts: Int64, text: String, from: UserRecord, note: Bool) in
+            try self.wait { store.appendMessage(NewMessage(conversation: self.key, sender: from, text: text, clientMsgId: nil, ts: ts,
+                                                           isInternal: note), completion: $0) }
+        }
+        _ = try at(10_000, "hello?", ann, false)            // opens a cycle and queues it
+        _ = try at(11_000, "anyone?", ann, false)           // neither again
+        _ = try wait { store.claimAssignment(Assignment(conversation: key, agentId: "wes"), now: 20_000, completion: $0) }
+        _ = try at(25_000, "looking", wes, true)            // a note is no response
+        _ = try at(40_000, "fixed it", wes, false)          // the first response: 30 s after it opened
+        _ = try wait { store.setStatus(key, "resolved", by: "wes", now: 70_000, completion: $0) }
+        _ = try at(80_000, "broken again", ann, false)      // reopens: a second cycle
+        let e = try wait { store.supportEvents(from: 0, to: 100_000, service: nil, completion: $0) }
+        XCTAssertEqual(e.opened.map(\.ts), [10_000, 80_000])
+        XCTAssertEqual(e.opened.first?.firstResponseMs, 30_000)
+        XCTAssertEqual(e.opened.first?.responder, "wes")
+        XCTAssertNil(e.opened.first?.agent, "nobody served it when it opened")
+        XCTAssertEqual(e.opened.last?.agent, "wes")
+        XCTAssertNil(e.opened.last?.firstResponseMs, "not answered yet")
+        XCTAssertEqual(e.resolved, [.init(conversation: key, agent: "wes", ts: 70_000, resolutionMs: 60_000)])
+        XCTAssertEqual(e.queuedAtStart, 0)
+        XCTAssertEqual(e.queueChanges.map(\.ts), [10_000, 20_000])
+        XCTAssertEqual(e.queueChanges.map(\.delta), [1, -1])
+        let later = try wait { store.supportEvents(from: 15_000, to: 100_000, service: "website", completion: $0) }
+        XCTAssertEqual(later.queuedAtStart, 1, "queued before the range began")
+        XCTAssertEqual(later.opened.count, 1)
+        XCTAssertEqual(try wait { store.supportEvents(from: 0, to: 100_000, service: "marketing", completion: $0) }.opened.count, 0)
+    }
+}

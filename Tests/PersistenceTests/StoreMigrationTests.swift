@@ -154,7 +154,7 @@ final class StoreMigrationTests: XCTestCase {
         XCTAssertTrue(reports.allSatisfy(\.matches), StoreMigration.summary(reports))
         XCTAssertEqual(reports.first { $0.table == "messages" }?.targetRows, 13 + 1 + 2_100)
         XCTAssertTrue(lines.contains("messages: 2114 rows copied"), "\(lines)")
-        for table in ["users", "assignments", "read_marks", "audit_log", "notifications", "broadcast_state", "fanouts", "outbox", "idempotency", "store_meta"] {
+        for table in ["users", "assignments", "read_marks", "audit_log", "desk_events", "notifications", "broadcast_state", "fanouts", "outbox", "idempotency", "store_meta"] {
             XCTAssertGreaterThan(reports.first { $0.table == table }?.targetRows ?? 0, 0, "\(table) was filled")
         }
 

@@ -38,7 +38,7 @@ extension PostgresStore {
                 INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES ($1, $2, $3, $4::bigint)
                 ON CONFLICT (service, client_id) DO UPDATE SET agent_id = $3, created_at = $4::bigint
                 """, [key.service, key.clientId, a.agentId, "\(now)"])
-            try Self.dequeue(db, key)
+            try Self.dequeue(db, key, agent: a.agentId, now: now)
             return old.count > 0 ? old.text(0, 0) : nil
         }, completion: completion)
     }
@@ -87,7 +87,7 @@ extension PostgresStore {
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
             if m.isInternal { _ = try db.query("UPDATE messages SET internal = true WHERE id = $1::bigint", ["\(stored.msgId)"]) }
-            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m) : DeskChange()
+            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m, seq: stored.seq) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks
             // taken at the batch's start: `unread:` above, or here for the users told of a

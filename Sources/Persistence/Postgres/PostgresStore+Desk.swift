@@ -4,22 +4,34 @@ import Protocol
 // The support desk on PostgreSQL (the rules are SQLiteStore+Desk's): status, the queue, claims.
 extension PostgresStore {
     /// A client's message, in its append's transaction (the conversation row is locked by
-    /// hub_append): reopens a resolved conversation and queues one that no agent serves.
-    static func clientWrote(_ db: PGConnection, conversation: Int64, _ m: NewMessage) throws -> DeskChange {
+    /// hub_append): reopens a resolved conversation, opens a cycle if none is open, and queues
+    /// a conversation that no agent serves; with its desk events, in one round trip.
+    static func clientWrote(_ db: PGConnection, conversation: Int64, _ m: NewMessage, seq: Int64) throws -> DeskChange {
         let r = try db.query("""
             WITH old AS (
-                SELECT c.status = 'resolved' AS reopen,
-                       c.queued_at IS NULL AND NOT EXISTS (
-                           SELECT 1 FROM assignments a WHERE a.service = c.service AND a.client_id = c.client_id) AS queue
-                FROM conversations c WHERE c.id = $1::bigint)
-            UPDATE conversations c SET
-                status = CASE WHEN old.reopen THEN 'open' ELSE c.status END,
-                status_by = CASE WHEN old.reopen THEN $2 ELSE c.status_by END,
-                status_at = CASE WHEN old.reopen THEN $3::bigint ELSE c.status_at END,
-                queued_at = CASE WHEN old.queue THEN $3::bigint ELSE c.queued_at END
-            FROM old WHERE c.id = $1::bigint AND (old.reopen OR old.queue)
-            RETURNING old.reopen, old.queue
-            """, ["\(conversation)", m.sender.id, "\(m.ts)"])
+                SELECT c.service, c.client_id, c.status = 'resolved' AS reopen, c.cycle_opened_at IS NULL AS opens,
+                       c.queued_at IS NULL AND a.agent_id IS NULL AS queue, a.agent_id AS agent
+                FROM conversations c
+                LEFT JOIN assignments a ON a.service = c.service AND a.client_id = c.client_id
+                WHERE c.id = $1::bigint),
+            changed AS (
+                UPDATE conversations c SET
+                    status = CASE WHEN old.reopen THEN 'open' ELSE c.status END,
+                    status_by = CASE WHEN old.reopen THEN $2 ELSE c.status_by END,
+                    status_at = CASE WHEN old.reopen THEN $3::bigint ELSE c.status_at END,
+                    cycle_opened_at = COALESCE(c.cycle_opened_at, $3::bigint),
+                    queued_at = CASE WHEN old.queue THEN $3::bigint ELSE c.queued_at END
+                FROM old WHERE c.id = $1::bigint AND (old.reopen OR old.opens OR old.queue)
+                RETURNING old.service, old.client_id, old.reopen, old.opens, old.queue, old.agent),
+            events AS (
+                INSERT INTO desk_events (service, client_id, kind, agent, seq, ts)
+                SELECT changed.service, changed.client_id, k.kind,
+                       CASE WHEN k.kind = 'opened' THEN changed.agent END,
+                       CASE WHEN k.kind = 'opened' THEN $4::bigint END, $3::bigint
+                FROM changed, (VALUES ('opened'), ('queued')) AS k(kind)
+                WHERE (k.kind = 'opened' AND changed.opens) OR (k.kind = 'queued' AND changed.queue))
+            SELECT reopen, queue FROM changed
+            """, ["\(conversation)", m.sender.id, "\(m.ts)", "\(seq)"])
         guard r.count == 1 else { return DeskChange() }
         let reopen = r.bool(0, 0), queue = r.bool(0, 1)
         return DeskChange(reopened: reopen ? ConversationStatus(conversation: m.conversation, status: "open", by: m.sender.id, at: m.ts) : nil,
@@ -33,18 +45,26 @@ extension PostgresStore {
         return (0..<r.count).map { r.text($0, 0) }
     }
 
-    /// An agent serves it now: out of the queue.
-    static func dequeue(_ db: PGConnection, _ key: ConversationKey) throws {
-        _ = try db.query("UPDATE conversations SET queued_at = NULL WHERE service = $1 AND client_id = $2 AND queued_at IS NOT NULL",
-                         [key.service, key.clientId])
+    /// An agent serves it now (`agent`), or it was resolved (nil): out of the queue.
+    static func dequeue(_ db: PGConnection, _ key: ConversationKey, agent: String?, now: Int64) throws {
+        _ = try db.query("""
+            WITH left_queue AS (
+                UPDATE conversations SET queued_at = NULL
+                WHERE service = $1 AND client_id = $2 AND queued_at IS NOT NULL RETURNING id)
+            INSERT INTO desk_events (service, client_id, kind, agent, ts)
+            SELECT $1, $2, 'dequeued', $3, $4::bigint FROM left_queue
+            """, [key.service, key.clientId, agent, "\(now)"])
     }
 
-    /// Its agent was removed: back in the queue if the client ever wrote in it.
+    /// Its agent was removed: back in the queue if the client wrote in it and it is not resolved.
     static func requeue(_ db: PGConnection, _ key: ConversationKey, now: Int64) throws {
         _ = try db.query("""
-            UPDATE conversations c SET queued_at = $3::bigint
-            WHERE service = $1 AND client_id = $2 AND queued_at IS NULL
-              AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = $2 AND NOT m.internal)
+            WITH queued AS (
+                UPDATE conversations c SET queued_at = $3::bigint
+                WHERE service = $1 AND client_id = $2 AND queued_at IS NULL AND status <> 'resolved'
+                  AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = $2 AND NOT m.internal)
+                RETURNING id)
+            INSERT INTO desk_events (service, client_id, kind, ts) SELECT $1, $2, 'queued', $3::bigint FROM queued
             """, [key.service, key.clientId, "\(now)"])
     }
 
@@ -53,10 +73,23 @@ extension PostgresStore {
         write(lockKey: key.channel, { db in
             _ = try db.query("INSERT INTO conversations (service, client_id) VALUES ($1, $2) ON CONFLICT (service, client_id) DO NOTHING",
                              [key.service, key.clientId])
-            let changed = try db.query("""
-                UPDATE conversations SET status = $3, status_by = $4, status_at = $5::bigint
-                WHERE service = $1 AND client_id = $2 AND status <> $3 RETURNING id
-                """, [key.service, key.clientId, status, by, "\(now)"]).count > 0
+            let r = try db.query("""
+                UPDATE conversations c SET status = $3, status_by = $4, status_at = $5::bigint
+                WHERE service = $1 AND client_id = $2 AND status <> $3
+                RETURNING c.cycle_opened_at IS NOT NULL,
+                          (SELECT agent_id FROM assignments a WHERE a.service = c.service AND a.client_id = c.client_id)
+                """, [key.service, key.clientId, status, by, "\(now)"])
+            let changed = r.count > 0
+            // Resolved: the open cycle ends, and the conversation waits for nobody.
+            if changed && status == "resolved" {
+                if r.bool(0, 0) {
+                    _ = try db.query("UPDATE conversations SET cycle_opened_at = NULL WHERE service = $1 AND client_id = $2",
+                                     [key.service, key.clientId])
+                    _ = try db.query("INSERT INTO desk_events (service, client_id, kind, agent, ts) VALUES ($1, $2, 'resolved', $3, $4::bigint)",
+                                     [key.service, key.clientId, r.optionalText(0, 1), "\(now)"])
+                }
+                try Self.dequeue(db, key, agent: nil, now: now)
+            }
             return StatusChange(status: try Self.status(db, key).status, changed: changed)
         }, completion: completion)
     }
@@ -84,7 +117,7 @@ extension PostgresStore {
             let r = try db.query("SELECT agent_id FROM assignments WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
             guard r.count > 0 else { throw StoreError.internalError("claimed assignment missing") }
             let holder = r.text(0, 0)
-            if holder == a.agentId { try Self.dequeue(db, key) }
+            if holder == a.agentId { try Self.dequeue(db, key, agent: a.agentId, now: now) }
             return holder
         }, completion: completion)
     }
@@ -98,6 +131,53 @@ extension PostgresStore {
                 ORDER BY queued_at, id LIMIT $2::bigint
                 """, [PGConnection.textArray(services), "\(limit)"])
             return (0..<r.count).map { ConversationKey(service: r.text($0, 0), clientId: r.text($0, 1)) }
+        }, completion: completion)
+    }
+
+    public func supportEvents(from: Int64, to: Int64, service: String?, completion: @escaping StoreCompletion<SupportEvents>) {
+        read({ db in
+            var out = SupportEvents()
+            let params: [String?] = ["\(from)", "\(to)", service]
+            let opened = try db.query("""
+                SELECT e.service, e.client_id, e.agent, e.ts, r.ts - e.ts, r.sender_id
+                FROM desk_events e
+                LEFT JOIN conversations c ON c.service = e.service AND c.client_id = e.client_id
+                LEFT JOIN LATERAL (
+                    SELECT m.ts, m.sender_id FROM messages m WHERE m.conversation_id = c.id AND m.seq > e.seq AND NOT m.internal
+                      AND m.sender_role IN ('admin', 'website_agent', 'marketing_agent') ORDER BY m.seq LIMIT 1) r ON true
+                WHERE e.kind = 'opened' AND e.ts >= $1::bigint AND e.ts < $2::bigint AND ($3::text IS NULL OR e.service = $3)
+                ORDER BY e.ts, e.id
+                """, params)
+            for i in 0..<opened.count {
+                out.opened.append(.init(conversation: ConversationKey(service: opened.text(i, 0), clientId: opened.text(i, 1)),
+                                        agent: opened.optionalText(i, 2), ts: opened.int(i, 3),
+                                        firstResponseMs: opened.optionalInt(i, 4), responder: opened.optionalText(i, 5)))
+            }
+            let resolved = try db.query("""
+                SELECT e.service, e.client_id, e.agent, e.ts,
+                       e.ts - (SELECT MAX(o.ts) FROM desk_events o WHERE o.service = e.service AND o.client_id = e.client_id
+                                 AND o.kind = 'opened' AND o.ts <= e.ts)
+                FROM desk_events e
+                WHERE e.kind = 'resolved' AND e.ts >= $1::bigint AND e.ts < $2::bigint AND ($3::text IS NULL OR e.service = $3)
+                ORDER BY e.ts, e.id
+                """, params)
+            for i in 0..<resolved.count {
+                out.resolved.append(.init(conversation: ConversationKey(service: resolved.text(i, 0), clientId: resolved.text(i, 1)),
+                                          agent: resolved.optionalText(i, 2), ts: resolved.int(i, 3),
+                                          resolutionMs: resolved.optionalInt(i, 4)))
+            }
+            let start = try db.query("""
+                SELECT COALESCE(SUM(CASE kind WHEN 'queued' THEN 1 ELSE -1 END), 0) FROM desk_events
+                WHERE kind IN ('queued', 'dequeued') AND ts < $1::bigint AND ($2::text IS NULL OR service = $2)
+                """, ["\(from)", service])
+            out.queuedAtStart = max(0, Int(start.int(0, 0)))
+            let changes = try db.query("""
+                SELECT ts, kind FROM desk_events
+                WHERE kind IN ('queued', 'dequeued') AND ts >= $1::bigint AND ts < $2::bigint AND ($3::text IS NULL OR service = $3)
+                ORDER BY ts, id
+                """, params)
+            for i in 0..<changes.count { out.queueChanges.append((changes.int(i, 0), changes.text(i, 1) == "queued" ? 1 : -1)) }
+            return out
         }, completion: completion)
     }
 }

@@ -18,6 +18,7 @@ public enum Op: String, CaseIterable, Sendable {
     case ping
     case adminBroadcast = "admin.broadcast"
     case adminStats = "admin.stats"
+    case adminReport = "admin.report"
     case conversationStatus = "conversation.status"
     case claim
     case assign
@@ -27,7 +28,7 @@ public enum Op: String, CaseIterable, Sendable {
     public var isStoreBacked: Bool {
         switch self {
         case .subscribe, .send, .history, .read, .conversations, .notifications, .notificationsRead,
-             .adminBroadcast, .adminStats, .conversationStatus, .claim, .assign:
+             .adminBroadcast, .adminStats, .adminReport, .conversationStatus, .claim, .assign:
             return true
         case .auth, .unsubscribe, .typing, .presence, .status, .ping:
             return false

@@ -122,6 +122,7 @@ final class Session: WebSocketHandler {
         case .notificationsRead: notificationsRead(c, id, params, user)
         case .adminBroadcast: adminBroadcast(c, id, params, user)
         case .adminStats: adminStats(c, id, user)
+        case .adminReport: adminReport(c, id, params, user)
         case .conversationStatus: setStatus(c, id, params, user)
         case .claim: claim(c, id, params, user)
         case .assign: assign(c, id, params, user)

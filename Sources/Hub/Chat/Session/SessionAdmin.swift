@@ -60,4 +60,34 @@ extension Session {
             }
         }
     }
+
+    /// `admin.report`: the support report the bridge's GET /v1/reports/support answers.
+    func adminReport(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
+        guard user.role == .admin else { return replyError(c, id, .forbidden, "admin.report is for admins") }
+        let hop = hop(c)
+        guard let service = optionalChoice(c, id, request, "service", Vocabulary.services) else { return }
+        let from = optionalInt(request, "from"), to = optionalInt(request, "to")
+        if (from.present && from.value == nil) || (to.present && to.value == nil) {
+            return replyError(c, id, .badRequest, "from and to must be integers (ms since the epoch)")
+        }
+        let range: (from: Int64, to: Int64)
+        switch SupportReport.range(from: from.value, to: to.value, now: wallMillis()) {
+        case .success(let r): range = r
+        case .failure(let refusal): return replyError(c, id, .badRequest, refusal.message)
+        }
+        inFlight += 1
+        chat.store.supportEvents(from: range.from, to: range.to, service: service) { result in
+            hop.run { s, c in
+                s.inFlight -= 1
+                switch result {
+                case .success(let events):
+                    s.reply(c, id) { w in
+                        w.key("service"); if let service { w.string(service) } else { w.null() }
+                        w.supportReportFields(SupportReport(events, from: range.from, to: range.to))
+                    }
+                case .failure(let e): s.replyStoreError(c, id, e)
+                }
+            }
+        }
+    }
 }
