@@ -13,6 +13,7 @@ public final class SQLiteStore: Store {
     /// `MessageNotificationText.wording`.
     let messageWording: MessageNotificationWording
     public let epoch: String
+    public let webhookOutbox = WebhookOutbox()
 
     public init(path: String, readers readerCount: Int = 2, now: Int64,
                 messageWording: @escaping MessageNotificationWording) throws {
@@ -224,7 +225,7 @@ public final class SQLiteStore: Store {
     // MARK: messages
 
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
-        let wording = messageWording
+        let wording = messageWording, webhooks = webhookOutbox
         write({ db in
             guard let (conversation, followsOthers, created) = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
                 throw StoreError.internalError("conversation not created")
@@ -250,6 +251,7 @@ public final class SQLiteStore: Store {
             let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: msgId,
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
+            try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction.
             var notified: [DeliveredNotification] = []

@@ -61,7 +61,7 @@ extension PostgresStore {
     // MARK: messages
 
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
-        let wording = messageWording
+        let wording = messageWording, webhooks = webhookOutbox
         let (text, escaped) = Self.storable(m.text)
         write(lockKey: m.conversation.channel, unread: notify + [m.sender.id], { db in
             // Duplicate check, locked seq bump, insert and counter update in one round trip.
@@ -82,6 +82,7 @@ extension PostgresStore {
             let stored = StoredMessage(conversation: m.conversation, seq: r.int(0, 3), msgId: r.int(0, 2),
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId)
+            try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks
             // taken at the batch's start: `unread:` above).
