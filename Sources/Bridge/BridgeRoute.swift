@@ -13,6 +13,7 @@ public enum BridgeRoute: String, CaseIterable, Sendable {
     case getNotification = "notification.get"
     case postToken = "tokens.post"
     case getStats = "stats.get"
+    case getWebhookDeliveries = "webhook_deliveries.get"
 
     /// The metric labels, in rendering order (for `HubMetrics(bridgeRoutes:)`).
     public static var labels: [String] { allCases.map(\.rawValue) }

@@ -1,7 +1,9 @@
 import Protocol
 
-// The webhook outbox on SQLite (rules in WebhookStore.swift). One writer: a claim is one
-// UPDATE … RETURNING, and the lease only matters for a node restarted under another id.
+// The webhook outbox on SQLite (rules in WebhookStore.swift). A SQLite file is one process's,
+// with one deliverer thread that claims only after finishing its previous batch: every
+// unfinished event is its own, so a claim ignores leases (a hub killed mid-attempt and
+// restarted under another node id takes its events back at once, not after the lease).
 extension WebhookOutbox {
     /// Writes one event inside the writer's open transaction (`db` as a `write` body gets it),
     /// when the outbox is enabled; returns its id (nil when disabled). The change and its event
@@ -41,7 +43,6 @@ extension SQLiteStore: WebhookStore {
                 WHERE seq IN (
                     SELECT e.seq FROM webhook_events e
                     WHERE e.delivered_at IS NULL AND e.given_up_at IS NULL AND e.next_attempt_at <= ?1
-                      AND (e.lease_until IS NULL OR e.lease_until <= ?1 OR e.lease_node = ?3)
                       AND (e.ordering_key = '' OR NOT EXISTS (
                           SELECT 1 FROM webhook_events o
                           WHERE o.ordering_key = e.ordering_key AND o.seq < e.seq

@@ -100,7 +100,8 @@ public protocol WebhookStore: Sendable {
     func enqueueWebhook(_ type: WebhookEventType, orderingKey: String, now: Int64,
                         data: @escaping @Sendable (inout JSONWriter) -> Void, completion: @escaping StoreCompletion<String>)
     /// Leases to `node` until `now + leaseMs` up to `limit` events that are due, not leased to
-    /// another node, and the oldest unfinished event of their ordering key; oldest first.
+    /// another node (SQLite: one process per file, so no other node), and the oldest
+    /// unfinished event of their ordering key; oldest first.
     func claimDueWebhooks(node: String, now: Int64, leaseMs: Int64, limit: Int,
                           completion: @escaping StoreCompletion<[WebhookEvent]>)
     /// Records an attempt of an event claimed by `node` and releases its lease; `durationMs`

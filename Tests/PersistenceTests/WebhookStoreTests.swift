@@ -183,7 +183,12 @@ final class SQLiteWebhookStoreTests: WebhookStoreChecks {
     func testADisabledOutboxWritesNothingWithAMessage() throws { try checkADisabledOutboxWritesNothingWithAMessage() }
     func testANewMessageWritesOneMessageCreatedAndARetryNone() throws { try checkANewMessageWritesOneMessageCreatedAndARetryNone() }
     func testOnlyTheHeadOfEachOrderingKeyIsClaimed() throws { try checkOnlyTheHeadOfEachOrderingKeyIsClaimed() }
-    func testALeaseKeepsOtherNodesOffUntilItLapses() throws { try checkALeaseKeepsOtherNodesOffUntilItLapses() }
+    func testARestartedHubUnderAnotherNodeIDTakesLeasedEventsAtOnce() throws {
+        let store = try openStore()
+        let e1 = try enqueue(store, "conv:website:a", 1)
+        XCTAssertEqual(try claim(store, "killed", at: t0), [e1])
+        XCTAssertEqual(try claim(store, "restarted", at: t0 + 1), [e1], "one process per SQLite file: no other node holds it")
+    }
     func testAnEventGivenUpAfterItsWindowReleasesItsKeyAndIsListed() throws { try checkAnEventGivenUpAfterItsWindowReleasesItsKeyAndIsListed() }
     func testFinishedEventsArePrunedAndTheirAttemptsStayListed() throws { try checkFinishedEventsArePrunedAndTheirAttemptsStayListed() }
 }

@@ -1,0 +1,148 @@
+import Core
+import Glibc
+import Protocol
+
+// The webhook's HTTP/1.1 client: one blocking POST per attempt, on the deliverer's own thread
+// (never a loop). A non-blocking socket under poll, so every step has a deadline: connecting,
+// writing the request, and reading the answer's status line. Only the status matters; the
+// connection closes after it (`Connection: close`), the rest of the answer unread.
+public enum WebhookHTTPClient {
+    public struct Timeouts: Sendable, Equatable {
+        /// Name resolution is the system resolver's (its own timeouts, resolv.conf); this
+        /// bounds the TCP connect to all the addresses it returned together.
+        public var connectMs = 5_000
+        /// The whole request, written.
+        public var writeMs = 10_000
+        /// From the request written to the status line read.
+        public var responseMs = 10_000
+        public init() {}
+    }
+
+    /// Longest status line and headers read before the status is known (an answer that sends
+    /// more without a line break is not HTTP).
+    static let maxStatusBytes = 8_192
+    static let userAgent = "montrose-hub/0.9 (webhooks)"
+
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
+        case resolve(String), connect(String), timeout(String), closed, io(String), badAnswer
+
+        public var description: String {
+            switch self {
+            case .resolve(let m): return "cannot resolve: \(m)"
+            case .connect(let m): return "cannot connect: \(m)"
+            case .timeout(let m): return "timed out \(m)"
+            case .closed: return "the receiver closed the connection before answering"
+            case .io(let m): return m
+            case .badAnswer: return "the answer is not HTTP/1.x"
+            }
+        }
+    }
+
+    /// The request bytes (pure: tests compare them).
+    static func request(_ endpoint: WebhookEndpoint, body: [UInt8], signature: String) -> [UInt8] {
+        let head = "POST \(endpoint.target) HTTP/1.1\r\nHost: \(endpoint.hostHeader)\r\nUser-Agent: \(userAgent)\r\n" +
+            "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" +
+            "\(WebhookSignature.headerName): \(signature)\r\nConnection: close\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+
+    /// The status of `HTTP/1.x NNN …` at the start of `bytes`: nil while the line is
+    /// incomplete, `.failure` when it is not a status line.
+    static func status(in bytes: [UInt8]) -> Result<Int, Failure>? {
+        guard let lf = bytes.firstIndex(of: 0x0A) else { return bytes.count > maxStatusBytes ? .failure(.badAnswer) : nil }
+        let line = String(decoding: bytes[..<lf], as: UTF8.self)
+        let parts = line.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0] == "HTTP/1.1" || parts[0] == "HTTP/1.0", parts[1].count == 3,
+              let code = Int(parts[1]), (100...599).contains(code) else { return .failure(.badAnswer) }
+        return .success(code)
+    }
+
+    /// POSTs `body` and returns the answer's status.
+    public static func post(_ endpoint: WebhookEndpoint, body: [UInt8], signature: String,
+                            timeouts: Timeouts = Timeouts()) -> Result<Int, Failure> {
+        let fd: Int32
+        switch connect(endpoint, deadline: nowMs() + timeouts.connectMs) {
+        case .success(let s): fd = s
+        case .failure(let f): return .failure(f)
+        }
+        defer { close(fd) }
+        let bytes = request(endpoint, body: body, signature: signature)
+        var offset = 0
+        let writeDeadline = nowMs() + timeouts.writeMs
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { p in send(fd, p.baseAddress.map { $0 + offset }, p.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { offset += n; continue }
+            let e = errno
+            guard n < 0, e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
+                return .failure(e == EPIPE || e == ECONNRESET ? .closed : .io("send failed: \(String(cString: strerror(e)))"))
+            }
+            guard waitFor(fd, events: Int16(POLLOUT), deadline: writeDeadline) else { return .failure(.timeout("writing the request")) }
+        }
+        var answer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 2_048)
+        let readDeadline = nowMs() + timeouts.responseMs
+        while true {
+            if let status = status(in: answer) { return status }
+            guard waitFor(fd, events: Int16(POLLIN), deadline: readDeadline) else { return .failure(.timeout("waiting for the answer")) }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                answer.append(contentsOf: chunk[0..<n])
+            } else if n == 0 {
+                return .failure(answer.isEmpty ? .closed : .badAnswer)
+            } else {
+                let e = errno
+                guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
+                    return .failure(e == ECONNRESET ? .closed : .io("recv failed: \(String(cString: strerror(e)))"))
+                }
+            }
+        }
+    }
+
+    private static func connect(_ endpoint: WebhookEndpoint, deadline: Int) -> Result<Int32, Failure> {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(endpoint.host, String(endpoint.port), &hints, &list)
+        guard rc == 0, let first = list else { return .failure(.resolve("\(endpoint.host): \(String(cString: gai_strerror(rc)))")) }
+        defer { freeaddrinfo(first) }
+        var failure = Failure.connect("\(endpoint.logName): no address")
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = entry, nowMs() < deadline {
+            entry = ai.pointee.ai_next
+            let s = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                           ai.pointee.ai_protocol)
+            guard s >= 0 else { failure = .io("socket failed: \(String(cString: strerror(errno)))"); continue }
+            if Glibc.connect(s, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return .success(s) }
+            if errno == EINPROGRESS || errno == EINTR {
+                if waitFor(s, events: Int16(POLLOUT), deadline: deadline) {
+                    var soError: Int32 = 0
+                    var size = socklen_t(MemoryLayout<Int32>.size)
+                    if getsockopt(s, SOL_SOCKET, SO_ERROR, &soError, &size) == 0 && soError == 0 { return .success(s) }
+                    failure = .connect("\(endpoint.logName): \(String(cString: strerror(soError)))")
+                } else {
+                    failure = .timeout("connecting to \(endpoint.logName)")
+                }
+            } else {
+                failure = .connect("\(endpoint.logName): \(String(cString: strerror(errno)))")
+            }
+            close(s)
+        }
+        return .failure(failure)
+    }
+
+    /// True when `fd` is ready (or has an error the next call reports) before `deadline`.
+    private static func waitFor(_ fd: Int32, events: Int16, deadline: Int) -> Bool {
+        while true {
+            let left = deadline - nowMs()
+            if left <= 0 { return false }
+            var p = pollfd(fd: fd, events: events, revents: 0)
+            let rc = poll(&p, 1, Int32(min(left, Int(Int32.max))))
+            if rc > 0 { return true }
+            if rc == 0 || errno != EINTR { return false }
+        }
+    }
+
+    static func nowMs() -> Int { Int(monotonicMillis()) }
+}
