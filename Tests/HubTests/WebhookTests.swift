@@ -263,4 +263,23 @@ final class WebhookTests: XCTestCase {
         XCTAssertEqual(r.text, #"{"configured":false,"deliveries":[]}"#)
         XCTAssertFalse(try hub.bridge.get("/metrics").text.contains("montrose_webhooks_delivered_total"), "no webhook counters without --webhook")
     }
+
+    func testASilentReceiverHoldsUpNoSendAndTheHubStillStopsPromptly() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        receiver.script([0]) // accepts the first POST and never answers
+        let hub = try hub(receiver)
+        var stopped = false
+        defer { if !stopped { hub.stop() } }
+        let ann = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
+        _ = try send(ann, "conv:website:ann", "first", "s0")
+        XCTAssertNotNil(receiver.waitFor(1), "the deliverer is now waiting on the silent receiver")
+        let started = Date()
+        for i in 1...20 { _ = try send(ann, "conv:website:ann", "more \(i)", "s\(i)") }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "sends are acknowledged while the webhook waits")
+        let stopping = Date()
+        hub.stop()
+        stopped = true
+        XCTAssertLessThan(Date().timeIntervalSince(stopping), 3, "the attempt in hand is cut, not waited out (10 s answer timeout)")
+    }
 }

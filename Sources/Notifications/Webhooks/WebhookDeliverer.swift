@@ -57,7 +57,8 @@ public final class WebhookDeliverer: Sendable {
         thread.start()
     }
 
-    /// Stops after the attempt in hand (if any) is recorded: at most one attempt's timeouts.
+    /// Stops promptly: an attempt in hand is cut within WebhookHTTPClient.cancelCheckMs and
+    /// recorded as failed (so retried by the next start).
     public func stop() {
         guard started.load(ordering: .relaxed) else { return }
         stopping.store(true, ordering: .relaxed)
@@ -122,7 +123,8 @@ public final class WebhookDeliverer: Sendable {
         let outcome: WebhookOutcome
         let attempt = event.attempts + 1
         if let signature = WebhookSignature.header(secret: settings.secret, timestamp: timestamp, body: body) {
-            switch WebhookHTTPClient.post(settings.endpoint, body: body, signature: signature, timeouts: settings.timeouts) {
+            switch WebhookHTTPClient.post(settings.endpoint, body: body, signature: signature, timeouts: settings.timeouts,
+                                          cancelled: { self.stopping.load(ordering: .relaxed) }) {
             case .success(let status) where (200...299).contains(status):
                 outcome = .delivered(status: status)
             case .success(let status):

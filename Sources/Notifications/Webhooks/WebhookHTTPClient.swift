@@ -25,6 +25,8 @@ public enum WebhookHTTPClient {
 
     public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
         case resolve(String), connect(String), timeout(String), closed, io(String), badAnswer
+        /// `cancelled` answered true (the hub is stopping) before the answer came.
+        case cancelled
 
         public var description: String {
             switch self {
@@ -34,6 +36,7 @@ public enum WebhookHTTPClient {
             case .closed: return "the receiver closed the connection before answering"
             case .io(let m): return m
             case .badAnswer: return "the answer is not HTTP/1.x"
+            case .cancelled: return "cut short: the hub is stopping"
             }
         }
     }
@@ -50,18 +53,20 @@ public enum WebhookHTTPClient {
     /// incomplete, `.failure` when it is not a status line.
     static func status(in bytes: [UInt8]) -> Result<Int, Failure>? {
         guard let lf = bytes.firstIndex(of: 0x0A) else { return bytes.count > maxStatusBytes ? .failure(.badAnswer) : nil }
-        let line = String(decoding: bytes[..<lf], as: UTF8.self)
+        let end = lf > 0 && bytes[lf - 1] == 0x0D ? lf - 1 : lf
+        let line = String(decoding: bytes[..<end], as: UTF8.self)
         let parts = line.split(separator: " ", maxSplits: 2)
         guard parts.count >= 2, parts[0] == "HTTP/1.1" || parts[0] == "HTTP/1.0", parts[1].count == 3,
               let code = Int(parts[1]), (100...599).contains(code) else { return .failure(.badAnswer) }
         return .success(code)
     }
 
-    /// POSTs `body` and returns the answer's status.
+    /// POSTs `body` and returns the answer's status. `cancelled` is asked at least every
+    /// `cancelCheckMs` while waiting: a stopping hub does not wait out the timeouts.
     public static func post(_ endpoint: WebhookEndpoint, body: [UInt8], signature: String,
-                            timeouts: Timeouts = Timeouts()) -> Result<Int, Failure> {
+                            timeouts: Timeouts = Timeouts(), cancelled: () -> Bool = { false }) -> Result<Int, Failure> {
         let fd: Int32
-        switch connect(endpoint, deadline: nowMs() + timeouts.connectMs) {
+        switch connect(endpoint, deadline: nowMs() + timeouts.connectMs, cancelled) {
         case .success(let s): fd = s
         case .failure(let f): return .failure(f)
         }
@@ -76,14 +81,22 @@ public enum WebhookHTTPClient {
             guard n < 0, e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
                 return .failure(e == EPIPE || e == ECONNRESET ? .closed : .io("send failed: \(String(cString: strerror(e)))"))
             }
-            guard waitFor(fd, events: Int16(POLLOUT), deadline: writeDeadline) else { return .failure(.timeout("writing the request")) }
+            switch waitFor(fd, events: Int16(POLLOUT), deadline: writeDeadline, cancelled) {
+            case .ready: break
+            case .timedOut: return .failure(.timeout("writing the request"))
+            case .cancelled: return .failure(.cancelled)
+            }
         }
         var answer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 2_048)
         let readDeadline = nowMs() + timeouts.responseMs
         while true {
             if let status = status(in: answer) { return status }
-            guard waitFor(fd, events: Int16(POLLIN), deadline: readDeadline) else { return .failure(.timeout("waiting for the answer")) }
+            switch waitFor(fd, events: Int16(POLLIN), deadline: readDeadline, cancelled) {
+            case .ready: break
+            case .timedOut: return .failure(.timeout("waiting for the answer"))
+            case .cancelled: return .failure(.cancelled)
+            }
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
                 answer.append(contentsOf: chunk[0..<n])
@@ -98,7 +111,7 @@ public enum WebhookHTTPClient {
         }
     }
 
-    private static func connect(_ endpoint: WebhookEndpoint, deadline: Int) -> Result<Int32, Failure> {
+    private static func connect(_ endpoint: WebhookEndpoint, deadline: Int, _ cancelled: () -> Bool) -> Result<Int32, Failure> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -116,13 +129,17 @@ public enum WebhookHTTPClient {
             guard s >= 0 else { failure = .io("socket failed: \(String(cString: strerror(errno)))"); continue }
             if Glibc.connect(s, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return .success(s) }
             if errno == EINPROGRESS || errno == EINTR {
-                if waitFor(s, events: Int16(POLLOUT), deadline: deadline) {
+                switch waitFor(s, events: Int16(POLLOUT), deadline: deadline, cancelled) {
+                case .ready:
                     var soError: Int32 = 0
                     var size = socklen_t(MemoryLayout<Int32>.size)
                     if getsockopt(s, SOL_SOCKET, SO_ERROR, &soError, &size) == 0 && soError == 0 { return .success(s) }
                     failure = .connect("\(endpoint.logName): \(String(cString: strerror(soError)))")
-                } else {
+                case .timedOut:
                     failure = .timeout("connecting to \(endpoint.logName)")
+                case .cancelled:
+                    close(s)
+                    return .failure(.cancelled)
                 }
             } else {
                 failure = .connect("\(endpoint.logName): \(String(cString: strerror(errno)))")
@@ -132,15 +149,21 @@ public enum WebhookHTTPClient {
         return .failure(failure)
     }
 
-    /// True when `fd` is ready (or has an error the next call reports) before `deadline`.
-    private static func waitFor(_ fd: Int32, events: Int16, deadline: Int) -> Bool {
+    /// How often a wait asks whether to give up.
+    static let cancelCheckMs = 100
+
+    enum Wait { case ready, timedOut, cancelled }
+
+    /// Ready when `fd` is ready (or has an error the next call reports) before `deadline`.
+    private static func waitFor(_ fd: Int32, events: Int16, deadline: Int, _ cancelled: () -> Bool) -> Wait {
         while true {
+            if cancelled() { return .cancelled }
             let left = deadline - nowMs()
-            if left <= 0 { return false }
+            if left <= 0 { return .timedOut }
             var p = pollfd(fd: fd, events: events, revents: 0)
-            let rc = poll(&p, 1, Int32(min(left, Int(Int32.max))))
-            if rc > 0 { return true }
-            if rc == 0 || errno != EINTR { return false }
+            let rc = poll(&p, 1, Int32(min(left, cancelCheckMs)))
+            if rc > 0 { return .ready }
+            if rc < 0 && errno != EINTR { return .timedOut }
         }
     }
 

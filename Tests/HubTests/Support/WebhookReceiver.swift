@@ -56,7 +56,8 @@ final class WebhookReceiver: Sendable {
 
     var url: String { "http://127.0.0.1:\(port)/hooks/montrose?src=test" }
 
-    /// The statuses of the next answers, in order.
+    /// The statuses of the next answers, in order; 0: no answer at all (the connection is held
+    /// open, silent, until the receiver stops or 30 s pass).
     func script(_ statuses: [Int]) { state.withLock { $0.script += statuses } }
 
     var requests: [Request] { state.withLock { $0.requests } }
@@ -92,7 +93,7 @@ final class WebhookReceiver: Sendable {
         }
     }
 
-    /// Reads one request within 10 s, records it, answers, closes.
+    /// Reads one request within 10 s, records it, answers (or not), closes.
     private func serve(_ fd: Int32) {
         defer { close(fd) }
         let deadline = wallMillis() + 10_000
@@ -123,6 +124,11 @@ final class WebhookReceiver: Sendable {
         let status = state.withLock { s -> Int in
             s.requests.append(request)
             return s.script.isEmpty ? 200 : s.script.removeFirst()
+        }
+        if status == 0 {
+            let until = wallMillis() + 30_000
+            while !state.withLock({ $0.stopped }) && wallMillis() < until { usleep(20_000) }
+            return
         }
         let answer = Array("HTTP/1.1 \(status) Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".utf8)
         _ = answer.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
