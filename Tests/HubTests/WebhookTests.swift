@@ -282,4 +282,19 @@ final class WebhookTests: XCTestCase {
         stopped = true
         XCTAssertLessThan(Date().timeIntervalSince(stopping), 3, "the attempt in hand is cut, not waited out (10 s answer timeout)")
     }
+
+    func testABridgeMessageIsPostedOnceAndItsRetryIsNot() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let hub = try hub(receiver)
+        defer { hub.stop() }
+        let bridge = hub.bridge
+        XCTAssertEqual(try bridge.post("/v1/conversations/website/ann/messages", #"{"text":"Your site is live","client_msg_id":"b1"}"#).status, 201)
+        XCTAssertEqual(try bridge.post("/v1/conversations/website/ann/messages", #"{"text":"Your site is live","client_msg_id":"b1"}"#).status, 201)
+        guard let got = receiver.waitFor(1) else { return XCTFail("no event for the bridge's message") }
+        XCTAssertTrue(receiver.waitFor(2, timeout: 1) == nil, "the retry is not a new message: \(receiver.requests.map(\.text))")
+        let data = try JSONParser.parse(got[0].text)["data"]
+        XCTAssertEqual(data?["from"]?["role"]?.stringValue, "system")
+        XCTAssertEqual(data?["text"]?.stringValue, "Your site is live")
+    }
 }
