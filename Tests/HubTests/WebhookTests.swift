@@ -240,9 +240,11 @@ final class WebhookTests: XCTestCase {
                        "--webhook and --webhook-secret (MONTROSE_WEBHOOK, MONTROSE_WEBHOOK_SECRET) go together")
         XCTAssertEqual(refusal(["--webhook-secret", secret]),
                        "--webhook and --webhook-secret (MONTROSE_WEBHOOK, MONTROSE_WEBHOOK_SECRET) go together")
-        XCTAssertEqual(refusal(["--webhook", "https://example.com/x", "--webhook-secret", secret])?.hasPrefix("--webhook https:// webhooks are not supported"), true)
+        XCTAssertNil(refusal(["--webhook", "https://example.com/x", "--webhook-secret", secret, "--webhook-ca", "/etc/ca.pem"]))
+        XCTAssertEqual(refusal(["--webhook", "http://example.com/x", "--webhook-secret", secret, "--webhook-ca", "/etc/ca.pem"]),
+                       "--webhook-ca is for an https:// --webhook")
         XCTAssertEqual(refusal([], env: ["MONTROSE_WEBHOOK": "ftp://x", "MONTROSE_WEBHOOK_SECRET": secret]),
-                       "MONTROSE_WEBHOOK must be an http:// URL")
+                       "MONTROSE_WEBHOOK must be an http:// or https:// URL")
         XCTAssertEqual(refusal(["--webhook", "http://127.0.0.1:9/x", "--webhook-secret", "short"]),
                        "--webhook-secret must be at least 16 bytes")
         XCTAssertNil(refusal(["--webhook", "http://127.0.0.1:9/x"], env: ["MONTROSE_WEBHOOK_SECRET": secret]))
@@ -253,6 +255,17 @@ final class WebhookTests: XCTestCase {
         }
         let c = try Configuration.parse(["--webhook", "http://[::1]:8088/a?b=c", "--webhook-secret", secret], environment: [:])
         XCTAssertEqual(c.webhook, WebhookEndpoint(host: "::1", port: 8088, target: "/a?b=c"))
+    }
+
+    func testAnUnreadableCAFileIsRefusedAtStart() throws {
+        XCTAssertThrowsError(try TestHub { c in
+            c.webhook = try? WebhookEndpoint.parse("https://localhost:9/x").get()
+            c.webhookSecret = Self.secret
+            c.webhookCA = "/nonexistent/ca.pem"
+        }) { error in
+            XCTAssertTrue("\(error)".contains("--webhook: cannot read the CA file /nonexistent/ca.pem"), "\(error)")
+            XCTAssertFalse("\(error)".contains(Self.secret))
+        }
     }
 
     func testTheDeliveriesEndpointAnswersWithoutWebhooks() throws {
@@ -296,5 +309,48 @@ final class WebhookTests: XCTestCase {
         let data = try JSONParser.parse(got[0].text)["data"]
         XCTAssertEqual(data?["from"]?["role"]?.stringValue, "system")
         XCTAssertEqual(data?["text"]?.stringValue, "Your site is live")
+    }
+
+    func testAnHTTPSReceiverGetsTheEventOnlyWithACertificateTheHubTrusts() throws {
+        let cert = try TestCertificate.make(commonName: "localhost")
+        let receiver = try WebhookReceiver(tls: cert)
+        defer { receiver.stop() }
+        let url = "https://localhost:\(receiver.port)/hooks"
+        // Trusting the receiver's certificate (--webhook-ca): delivered, signed as over http.
+        let trusting = try TestHub { c in
+            c.webhook = try? WebhookEndpoint.parse(url).get()
+            c.webhookSecret = Self.secret
+            c.webhookCA = cert.cert
+            c.webhookPollMs = 50
+        }
+        defer { trusting.stop() }
+        let ann = try ChatClient(port: trusting.port, token: TestHub.token("ann", .client))
+        _ = try send(ann, "conv:website:ann", "over TLS", "t1")
+        guard let got = receiver.waitFor(1) else {
+            return XCTFail("no event over https (failed handshakes: \(receiver.failedHandshakes))")
+        }
+        XCTAssertEqual(try JSONParser.parse(got[0].text)["data"]?["text"]?.stringValue, "over TLS")
+        XCTAssertEqual(got[0].headers["host"], "localhost:\(receiver.port)")
+        XCTAssertEqual(try Self.receiverCheck(try XCTUnwrap(got[0].headers["montrose-signature"]), body: got[0].body,
+                                              now: got[0].receivedAt / 1000), .accepted)
+        trusting.stop()
+
+        // With the system's CAs only, the self-signed certificate is refused: nothing is posted.
+        let doubting = try TestHub { c in
+            c.webhook = try? WebhookEndpoint.parse(url).get()
+            c.webhookSecret = Self.secret
+            c.webhookPollMs = 50
+        }
+        defer { doubting.stop() }
+        let bob = try ChatClient(port: doubting.port, token: TestHub.token("bob", .client))
+        _ = try send(bob, "conv:website:bob", "not to an untrusted peer", "u1")
+        var attempts: [JSON] = []
+        XCTAssertTrue(eventually(10) {
+            attempts = (try? doubting.bridge.get("/v1/webhooks/deliveries").json["deliveries"]?.arrayValue) ?? []
+            return !attempts.isEmpty
+        })
+        XCTAssertTrue(attempts.first?["error"]?.stringValue?.contains("certificate") == true, "\(attempts)")
+        XCTAssertEqual(attempts.first?["state"]?.stringValue, "pending")
+        XCTAssertEqual(receiver.requests.count, 1, "no request reached the receiver over an untrusted connection")
     }
 }

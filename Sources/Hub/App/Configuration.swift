@@ -40,6 +40,8 @@ struct Configuration: Sendable {
     /// `--webhook URL` (parsed: http:// only) and `--webhook-secret S`: both or neither.
     var webhook: WebhookEndpoint?
     var webhookSecret: String?
+    /// `--webhook-ca FILE`: the CAs an https:// webhook's certificate must chain to (nil: the system's).
+    var webhookCA: String?
     /// The deliverer's first retry delay and idle poll (not flags; tests shorten them).
     var webhookRetryBaseMs: Int64 = 1_000
     var webhookPollMs = 1_000
@@ -124,8 +126,9 @@ struct Configuration: Sendable {
       --smtp HOST:PORT --smtp-from A    mail delivery for the outbox
       --email-fallback-delay S          seconds a fallback mail waits (default 600)
       --smtp-retry S                    first retry delay after a temporary mail failure (default 30)
-      --webhook URL --webhook-secret S  POST events to the backend (http:// only), signed with S
-                                        (at least 16 bytes); both or neither
+      --webhook URL --webhook-secret S  POST events to the backend (http:// or https://), signed
+                                        with S (at least 16 bytes); both or neither
+      --webhook-ca FILE                 PEM CAs an https:// webhook must chain to (default: the system's)
       --dev / --no-dev                  development mode (default on: demo users and data, generated
                                         secrets, /dev/token for loopback callers); production: --no-dev
       --log-level debug|info|error
@@ -245,7 +248,7 @@ struct Configuration: Sendable {
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
                          "max-connections-per-user", "max-unauthenticated", "bridge-max-body",
                          "store", "broker", "node-id", "cluster-name", "pg-writers", "pg-readers",
-                         "webhook", "webhook-secret"]
+                         "webhook", "webhook-secret", "webhook-ca"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     /// A switch set to off in the environment: the setting it turns on instead.
     static let opposite = ["dev": "no-dev", "no-dev": "dev", "no-deflate": "deflate"]
@@ -301,6 +304,7 @@ struct Configuration: Sendable {
             // Never echoed: a refusal names the rule, not the value.
             guard v.utf8.count >= 16 else { throw Invalid(description: "\(label) must be at least 16 bytes") }
             webhookSecret = v
+        case "webhook-ca": webhookCA = try Self.nonEmpty(v, label)
         case "bridge-max-body": bridgeMaxBody = try Self.int(v, label, 1_024...(64 << 20))
         case "ops-rate": opsPerSecond = try Self.int(v, label, 0...1_000_000)
         case "ops-burst": opsBurst = try Self.int(v, label, 1...1_000_000)
@@ -348,6 +352,9 @@ struct Configuration: Sendable {
         }
         if (webhook == nil) != (webhookSecret == nil) {
             throw Invalid(description: "--webhook and --webhook-secret (MONTROSE_WEBHOOK, MONTROSE_WEBHOOK_SECRET) go together")
+        }
+        if webhookCA != nil && webhook?.tls != true {
+            throw Invalid(description: "--webhook-ca is for an https:// --webhook")
         }
         if (tlsCert == nil) != (tlsKey == nil) {
             throw Invalid(description: "--tls-cert and --tls-key (MONTROSE_TLS_CERT, MONTROSE_TLS_KEY) go together")

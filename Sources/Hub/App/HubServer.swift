@@ -77,6 +77,12 @@ final class HubServer {
             hooks.retry.baseDelayMs = c.webhookRetryBaseMs
             hooks.pollMs = c.webhookPollMs
             hooks.node = c.nodeID
+            if endpoint.tls {
+                do { hooks.tls = try WebhookTLS(caFile: c.webhookCA) } catch {
+                    store.close()
+                    throw StartError(description: "--webhook: \(error.description)")
+                }
+            }
             webhooks = WebhookDeliverer(store: store, metrics: metrics, settings: hooks)
         } else {
             webhooks = nil

@@ -25,6 +25,8 @@ public final class WebhookDeliverer: Sendable {
         public var timeouts = WebhookHTTPClient.Timeouts()
         /// This node's id (see Mailer.Settings.node): one deliverer per id.
         public var node = Notifier.processNodeID()
+        /// The client TLS context for an https:// endpoint (made at start: see WebhookTLS).
+        public var tls: WebhookTLS?
         public init(endpoint: WebhookEndpoint, secret: [UInt8]) {
             self.endpoint = endpoint
             self.secret = secret
@@ -124,7 +126,7 @@ public final class WebhookDeliverer: Sendable {
         let attempt = event.attempts + 1
         if let signature = WebhookSignature.header(secret: settings.secret, timestamp: timestamp, body: body) {
             switch WebhookHTTPClient.post(settings.endpoint, body: body, signature: signature, timeouts: settings.timeouts,
-                                          cancelled: { self.stopping.load(ordering: .relaxed) }) {
+                                          tls: settings.tls, cancelled: { self.stopping.load(ordering: .relaxed) }) {
             case .success(let status) where (200...299).contains(status):
                 outcome = .delivered(status: status)
             case .success(let status):

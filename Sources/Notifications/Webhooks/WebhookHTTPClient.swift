@@ -3,15 +3,16 @@ import Glibc
 import Protocol
 
 // The webhook's HTTP/1.1 client: one blocking POST per attempt, on the deliverer's own thread
-// (never a loop). A non-blocking socket under poll, so every step has a deadline: connecting,
-// writing the request, and reading the answer's status line. Only the status matters; the
+// (never a loop), over plain TCP or TLS (WebhookTLS.swift). A non-blocking socket under poll,
+// so every step has a deadline: connecting, the TLS handshake and writing the request, and
+// reading the answer's status line. Only the status matters; the
 // connection closes after it (`Connection: close`), the rest of the answer unread.
 public enum WebhookHTTPClient {
     public struct Timeouts: Sendable, Equatable {
         /// Name resolution is the system resolver's (its own timeouts, resolv.conf); this
         /// bounds the TCP connect to all the addresses it returned together.
         public var connectMs = 5_000
-        /// The whole request, written.
+        /// The TLS handshake (https) and the whole request, written.
         public var writeMs = 10_000
         /// From the request written to the status line read.
         public var responseMs = 10_000
@@ -24,7 +25,7 @@ public enum WebhookHTTPClient {
     static let userAgent = "montrose-hub/0.9 (webhooks)"
 
     public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
-        case resolve(String), connect(String), timeout(String), closed, io(String), badAnswer
+        case resolve(String), connect(String), timeout(String), closed, io(String), badAnswer, tls(String)
         /// `cancelled` answered true (the hub is stopping) before the answer came.
         case cancelled
 
@@ -36,6 +37,7 @@ public enum WebhookHTTPClient {
             case .closed: return "the receiver closed the connection before answering"
             case .io(let m): return m
             case .badAnswer: return "the answer is not HTTP/1.x"
+            case .tls(let m): return "TLS: \(m)"
             case .cancelled: return "cut short: the hub is stopping"
             }
         }
@@ -61,52 +63,90 @@ public enum WebhookHTTPClient {
         return .success(code)
     }
 
-    /// POSTs `body` and returns the answer's status. `cancelled` is asked at least every
-    /// `cancelCheckMs` while waiting: a stopping hub does not wait out the timeouts.
-    public static func post(_ endpoint: WebhookEndpoint, body: [UInt8], signature: String,
-                            timeouts: Timeouts = Timeouts(), cancelled: () -> Bool = { false }) -> Result<Int, Failure> {
+    /// POSTs `body` and returns the answer's status; over TLS (`tls`) for an https endpoint.
+    /// `cancelled` is asked at least every `cancelCheckMs` while waiting: a stopping hub does
+    /// not wait out the timeouts.
+    public static func post(_ endpoint: WebhookEndpoint, body: [UInt8], signature: String, timeouts: Timeouts = Timeouts(),
+                            tls: WebhookTLS? = nil, cancelled: () -> Bool = { false }) -> Result<Int, Failure> {
         let fd: Int32
         switch connect(endpoint, deadline: nowMs() + timeouts.connectMs, cancelled) {
         case .success(let s): fd = s
         case .failure(let f): return .failure(f)
         }
         defer { close(fd) }
-        let bytes = request(endpoint, body: body, signature: signature)
-        var offset = 0
-        let writeDeadline = nowMs() + timeouts.writeMs
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { p in send(fd, p.baseAddress.map { $0 + offset }, p.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { offset += n; continue }
-            let e = errno
-            guard n < 0, e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
-                return .failure(e == EPIPE || e == ECONNRESET ? .closed : .io("send failed: \(String(cString: strerror(e)))"))
+        do throws(Failure) {
+            let writeDeadline = nowMs() + timeouts.writeMs
+            var session: WebhookTLSSession?
+            if endpoint.tls {
+                guard let tls else { return .failure(.tls("no TLS context for an https:// URL")) }
+                let s = try WebhookTLSSession(tls, fd: fd, host: endpoint.host)
+                // The handshake counts in the request's write time.
+                guard try drive({ () throws(Failure) in try s.handshake() }, fd, writeDeadline, "in the TLS handshake", cancelled) != nil
+                else { return .failure(.closed) }
+                session = s
             }
-            switch waitFor(fd, events: Int16(POLLOUT), deadline: writeDeadline, cancelled) {
-            case .ready: break
-            case .timedOut: return .failure(.timeout("writing the request"))
-            case .cancelled: return .failure(.cancelled)
-            }
-        }
-        var answer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 2_048)
-        let readDeadline = nowMs() + timeouts.responseMs
-        while true {
-            if let status = status(in: answer) { return status }
-            switch waitFor(fd, events: Int16(POLLIN), deadline: readDeadline, cancelled) {
-            case .ready: break
-            case .timedOut: return .failure(.timeout("waiting for the answer"))
-            case .cancelled: return .failure(.cancelled)
-            }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
-                answer.append(contentsOf: chunk[0..<n])
-            } else if n == 0 {
-                return .failure(answer.isEmpty ? .closed : .badAnswer)
-            } else {
-                let e = errno
-                guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else {
-                    return .failure(e == ECONNRESET ? .closed : .io("recv failed: \(String(cString: strerror(e)))"))
+            let bytes = request(endpoint, body: body, signature: signature)
+            var offset = 0
+            while offset < bytes.count {
+                let sent = bytes.withUnsafeBytes { p in
+                    let rest = UnsafeRawBufferPointer(rebasing: p[offset...])
+                    return Result { () throws(Failure) -> Int? in
+                        try drive({ () throws(Failure) in
+                            if let session { return try session.write(rest) }
+                            return try plain(send(fd, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL)), writing: true)
+                        }, fd, writeDeadline, "writing the request", cancelled)
+                    }
                 }
+                guard let n = try sent.get() else { return .failure(.closed) }
+                offset += n
+            }
+            var answer: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 2_048)
+            let readDeadline = nowMs() + timeouts.responseMs
+            while true {
+                if let status = status(in: answer) { return status }
+                let read = chunk.withUnsafeMutableBytes { p in
+                    Result { () throws(Failure) -> Int? in
+                        try drive({ () throws(Failure) in
+                            if let session { return try session.read(p) }
+                            return try plain(recv(fd, p.baseAddress, p.count, 0), writing: false)
+                        }, fd, readDeadline, "waiting for the answer", cancelled)
+                    }
+                }
+                guard let n = try read.get() else { return .failure(answer.isEmpty ? .closed : .badAnswer) }
+                answer.append(contentsOf: chunk[0..<n])
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// A socket call's result as a step: bytes moved, the direction to wait for, or the end.
+    private static func plain(_ n: Int, writing: Bool) throws(Failure) -> WebhookTLSSession.Step {
+        if n > 0 { return .done(n) }
+        if n == 0 && !writing { return .closed }
+        let e = errno
+        if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return writing ? .wantWrite : .wantRead }
+        if e == EPIPE || e == ECONNRESET { return .closed }
+        throw .io("\(writing ? "send" : "recv") failed: \(String(cString: strerror(e)))")
+    }
+
+    /// Repeats `op` until it moves bytes (their count) or meets the end (nil), waiting in the
+    /// direction it asks for until `deadline`.
+    private static func drive(_ op: () throws(Failure) -> WebhookTLSSession.Step, _ fd: Int32, _ deadline: Int, _ what: String,
+                              _ cancelled: () -> Bool) throws(Failure) -> Int? {
+        while true {
+            let events: Int16
+            switch try op() {
+            case .done(let n): return n
+            case .closed: return nil
+            case .wantRead: events = Int16(POLLIN)
+            case .wantWrite: events = Int16(POLLOUT)
+            }
+            switch waitFor(fd, events: events, deadline: deadline, cancelled) {
+            case .ready: continue
+            case .timedOut: throw .timeout(what)
+            case .cancelled: throw .cancelled
             }
         }
     }

@@ -1,3 +1,4 @@
+import COpenSSL
 import Core
 import Foundation
 import Glibc
@@ -25,15 +26,20 @@ final class WebhookReceiver: Sendable {
         var requests: [Request] = []
         var script: [Int] = []
         var stopped = false
+        var failedHandshakes = 0
     }
 
     let port: Int
+    /// Set: the receiver speaks TLS (https) with this certificate.
+    private let tls: ServerTLS?
     private let listenFD: Int32
     private let state = Locked(State())
     private let acceptDone = DispatchSemaphore(value: 0)
 
     /// `port` 0: any free port; another: that one (a receiver coming back where it was).
-    init(port: Int = 0) throws {
+    /// `tls`: serve https with this certificate and key.
+    init(port: Int = 0, tls: (cert: String, key: String)? = nil) throws {
+        self.tls = try tls.map { try ServerTLS(cert: $0.cert, key: $0.key) }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestError("socket: errno \(errno)") }
         var one: Int32 = 1
@@ -55,6 +61,9 @@ final class WebhookReceiver: Sendable {
     }
 
     var url: String { "http://127.0.0.1:\(port)/hooks/montrose?src=test" }
+
+    /// TLS handshakes that failed (the client refused the certificate, say).
+    var failedHandshakes: Int { state.withLock { $0.failedHandshakes } }
 
     /// The statuses of the next answers, in order; 0: no answer at all (the connection is held
     /// open, silent, until the receiver stops or 30 s pass).
@@ -96,6 +105,20 @@ final class WebhookReceiver: Sendable {
     /// Reads one request within 10 s, records it, answers (or not), closes.
     private func serve(_ fd: Int32) {
         defer { close(fd) }
+        var session: OpaquePointer?
+        defer { if let session { SSL_free(session) } }
+        if let tls {
+            // Blocking reads and writes bounded by socket timeouts: a test's receiver only.
+            var limit = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            session = SSL_new(tls.ctx)
+            SSL_set_fd(session, fd)
+            guard SSL_accept(session) == 1 else {
+                state.withLock { $0.failedHandshakes += 1 }
+                return
+            }
+        }
         let deadline = wallMillis() + 10_000
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
@@ -104,9 +127,14 @@ final class WebhookReceiver: Sendable {
         while headerEnd.map({ buffer.count < $0 + contentLength }) ?? true {
             let left = deadline - wallMillis()
             guard left > 0 else { return }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32(left)) > 0 else { return }
-            let n = recv(fd, &chunk, chunk.count, 0)
+            let n: Int
+            if let session {
+                n = Int(SSL_read(session, &chunk, Int32(chunk.count)))
+            } else {
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, Int32(left)) > 0 else { return }
+                n = recv(fd, &chunk, chunk.count, 0)
+            }
             guard n > 0 else { return }
             buffer.append(contentsOf: chunk[0..<n])
             if headerEnd == nil, let end = Self.find([13, 10, 13, 10], in: buffer) {
@@ -131,7 +159,11 @@ final class WebhookReceiver: Sendable {
             return
         }
         let answer = Array("HTTP/1.1 \(status) Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".utf8)
-        _ = answer.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if let session {
+            _ = answer.withUnsafeBytes { SSL_write(session, $0.baseAddress, Int32($0.count)) }
+        } else {
+            _ = answer.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
     }
 
     private static func headers(_ head: String) -> [String: String] {
@@ -148,4 +180,18 @@ final class WebhookReceiver: Sendable {
         for i in 0...(hay.count - needle.count) where hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
         return nil
     }
+}
+
+/// The receiver's server context. `@unchecked Sendable`: after init the SSL_CTX only makes
+/// sessions, which OpenSSL makes thread-safe.
+private final class ServerTLS: @unchecked Sendable {
+    let ctx: OpaquePointer
+    init(cert: String, key: String) throws {
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TestError("SSL_CTX_new failed") }
+        self.ctx = ctx
+        guard SSL_CTX_use_certificate_chain_file(ctx, cert) == 1, SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else {
+            throw TestError("cannot load the receiver's certificate")
+        }
+    }
+    deinit { SSL_CTX_free(ctx) }
 }
