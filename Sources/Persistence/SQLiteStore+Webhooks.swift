@@ -2,8 +2,9 @@ import Protocol
 
 // The webhook outbox on SQLite (rules in WebhookStore.swift). A SQLite file is one process's,
 // with one deliverer thread that claims only after finishing its previous batch: every
-// unfinished event is its own, so a claim ignores leases (a hub killed mid-attempt and
-// restarted under another node id takes its events back at once, not after the lease).
+// unfinished event is its own, so a claim takes no lease and is a read on a reader thread
+// (a backlog of events, a receiver down for hours, never holds the writer that messages need),
+// and a hub killed mid-attempt and restarted under another node id sends again at once.
 extension WebhookOutbox {
     /// Writes one event inside the writer's open transaction (`db` as a `write` body gets it),
     /// when the outbox is enabled; returns its id (nil when disabled). The change and its event
@@ -35,28 +36,26 @@ extension SQLiteStore: WebhookStore {
 
     public func claimDueWebhooks(node: String, now: Int64, leaseMs: Int64, limit: Int,
                                  completion: @escaping StoreCompletion<[WebhookEvent]>) {
-        write({ db in
+        read({ db in
             // The head of each ordering key only: an older unfinished event of the same key
-            // (leased, waiting for its retry, or in flight) holds the ones behind it.
+            // (waiting for its retry, or in flight) holds the ones behind it.
             let s = try db.statement("""
-                UPDATE webhook_events SET lease_node = ?3, lease_until = ?1 + ?4
-                WHERE seq IN (
-                    SELECT e.seq FROM webhook_events e
-                    WHERE e.delivered_at IS NULL AND e.given_up_at IS NULL AND e.next_attempt_at <= ?1
-                      AND (e.ordering_key = '' OR NOT EXISTS (
-                          SELECT 1 FROM webhook_events o
-                          WHERE o.ordering_key = e.ordering_key AND o.seq < e.seq
-                            AND o.delivered_at IS NULL AND o.given_up_at IS NULL))
-                    ORDER BY e.seq LIMIT ?2)
-                RETURNING seq, event_id, type, ordering_key, body, created_at, attempts
+                SELECT e.seq, e.event_id, e.type, e.ordering_key, e.body, e.created_at, e.attempts
+                FROM webhook_events e
+                WHERE e.delivered_at IS NULL AND e.given_up_at IS NULL AND e.next_attempt_at <= ?1
+                  AND (e.ordering_key = '' OR NOT EXISTS (
+                      SELECT 1 FROM webhook_events o
+                      WHERE o.ordering_key = e.ordering_key AND o.seq < e.seq
+                        AND o.delivered_at IS NULL AND o.given_up_at IS NULL))
+                ORDER BY e.seq LIMIT ?2
                 """)
-            try s.bind(.int(now), .int(Int64(limit)), .text(node), .int(leaseMs))
+            try s.bind(.int(now), .int(Int64(limit)))
             var out: [WebhookEvent] = []
             while try s.step() {
                 out.append(WebhookEvent(seq: s.int(0), eventId: s.text(1), type: s.text(2), orderingKey: s.text(3),
                                         body: s.text(4), createdAt: s.int(5), attempts: Int(s.int(6))))
             }
-            return out.sorted { $0.seq < $1.seq }
+            return out
         }, completion)
     }
 
@@ -84,7 +83,7 @@ extension SQLiteStore: WebhookStore {
             }
             try db.statement("""
                 UPDATE webhook_events SET \(set), attempts = attempts + 1, lease_node = NULL, lease_until = NULL
-                WHERE seq = ?1 AND lease_node = ?2 AND delivered_at IS NULL AND given_up_at IS NULL
+                WHERE seq = ?1 AND delivered_at IS NULL AND given_up_at IS NULL AND (lease_node IS NULL OR lease_node = ?2)
                 """).bind(values).run()
             try db.statement("DELETE FROM webhook_attempts WHERE id <= (SELECT MAX(id) FROM webhook_attempts) - ?1")
                 .bind(.int(WebhookOutbox.keptAttempts)).run()

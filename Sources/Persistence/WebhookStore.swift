@@ -99,9 +99,9 @@ public protocol WebhookStore: Sendable {
     /// Writes one event in a transaction of its own (whether or not the outbox is enabled).
     func enqueueWebhook(_ type: WebhookEventType, orderingKey: String, now: Int64,
                         data: @escaping @Sendable (inout JSONWriter) -> Void, completion: @escaping StoreCompletion<String>)
-    /// Leases to `node` until `now + leaseMs` up to `limit` events that are due, not leased to
-    /// another node (SQLite: one process per file, so no other node), and the oldest
-    /// unfinished event of their ordering key; oldest first.
+    /// Up to `limit` events that are due, not leased to another node, and the oldest
+    /// unfinished event of their ordering key, oldest first, leased to `node` until
+    /// `now + leaseMs`. SQLite (one process per file, one deliverer): no lease, a plain read.
     func claimDueWebhooks(node: String, now: Int64, leaseMs: Int64, limit: Int,
                           completion: @escaping StoreCompletion<[WebhookEvent]>)
     /// Records an attempt of an event claimed by `node` and releases its lease; `durationMs`
