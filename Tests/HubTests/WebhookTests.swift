@@ -293,7 +293,8 @@ final class WebhookTests: XCTestCase {
         let stopping = Date()
         hub.stop()
         stopped = true
-        XCTAssertLessThan(Date().timeIntervalSince(stopping), 3, "the attempt in hand is cut, not waited out (10 s answer timeout)")
+        // Below the 10 s answer timeout with room for a cluster's own stop (about 3 s on two nodes).
+        XCTAssertLessThan(Date().timeIntervalSince(stopping), 8, "the attempt in hand is cut, not waited out (10 s answer timeout)")
     }
 
     func testABridgeMessageIsPostedOnceAndItsRetryIsNot() throws {
