@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
         .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite", "CPostgres", "COpenSSL"], path: "Sources/Persistence"),
         .target(name: "Metrics", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Metrics"),
-        .target(name: "Notifications", dependencies: ["Core", "Protocol", "Persistence", "Metrics"], path: "Sources/Notifications"),
+        .target(name: "Notifications", dependencies: ["Core", "Protocol", "Persistence", "Metrics", "COpenSSL"], path: "Sources/Notifications"),
         .target(name: "Bridge", dependencies: ["Core", "Protocol", "Persistence", "Metrics", "Notifications"], path: "Sources/Bridge"),
         // The web console's files are embedded in the executable (no files to deploy beside it).
         .executableTarget(name: "Hub", dependencies: ["Core", "Protocol", "Persistence", "Metrics", "Notifications", "Bridge", "CLinux", "COpenSSL"], path: "Sources/Hub",

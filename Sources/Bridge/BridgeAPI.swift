@@ -13,6 +13,7 @@ public final class BridgeAPI: Sendable {
         public var keys: [String]
         public var jwtSecret: [UInt8]
         public var smtpConfigured = false
+        public var webhooksConfigured = false
         public init(keys: [String], jwtSecret: [UInt8]) {
             self.keys = keys
             self.jwtSecret = jwtSecret
@@ -20,7 +21,7 @@ public final class BridgeAPI: Sendable {
     }
 
     public typealias Responder = @Sendable (HTTPResponse) -> Void
-    public typealias FullStore = Store & NotificationStore
+    public typealias FullStore = Store & NotificationStore & WebhookStore
 
     let store: FullStore
     let live: LiveHub
@@ -137,6 +138,8 @@ public final class BridgeAPI: Sendable {
             m == "POST" ? postToken(call(.postToken)) : allow("POST")
         case (2, "reports") where s[1] == "support":
             m == "GET" ? getSupportReport(call(.getSupportReport)) : allow("GET")
+        case (2, "webhooks") where s[1] == "deliveries":
+            m == "GET" ? getWebhookDeliveries(call(.getWebhookDeliveries)) : allow("GET")
         case (1, "stats"):
             m == "GET" ? getStats(call(.getStats)) : allow("GET")
         default:

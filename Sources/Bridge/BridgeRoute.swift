@@ -15,6 +15,7 @@ public enum BridgeRoute: String, CaseIterable, Sendable {
     case postToken = "tokens.post"
     case getStats = "stats.get"
     case getSupportReport = "reports_support.get"
+    case getWebhookDeliveries = "webhook_deliveries.get"
 
     /// The metric labels, in rendering order (for `HubMetrics(bridgeRoutes:)`).
     public static var labels: [String] { allCases.map(\.rawValue) }

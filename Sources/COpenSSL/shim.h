@@ -28,6 +28,9 @@ static inline long montrose_SSL_CTX_set_options(SSL_CTX *ctx, long options) {
 static inline size_t montrose_BIO_pending(BIO *bio) {
     return BIO_ctrl_pending(bio);
 }
+static inline long montrose_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return SSL_set_tlsext_host_name(ssl, name);
+}
 static inline int montrose_TLS1_VERSION(void) { return TLS1_VERSION; }
 static inline int montrose_TLS1_1_VERSION(void) { return TLS1_1_VERSION; }
 static inline int montrose_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }

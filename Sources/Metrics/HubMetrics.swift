@@ -24,6 +24,13 @@ public final class HubMetrics: Sendable {
     public let authFailures = Atomic<Int>(0)
     /// Outbox depth as last counted by the mailer.
     public let outboxPending = Atomic<Int>(0)
+    /// Webhooks (rendered only when the hub posts them: a hub without --webhook keeps its text).
+    public let webhooksConfigured = Atomic<Bool>(false)
+    public let webhooksDelivered = Atomic<Int>(0)
+    public let webhookAttemptsFailed = Atomic<Int>(0)
+    public let webhooksGivenUp = Atomic<Int>(0)
+    /// Events neither delivered nor given up, as last counted by the deliverer.
+    public let webhookOutboxPending = Atomic<Int>(0)
 
     public init(bridgeRoutes: [String] = []) {
         self.bridgeRoutes = bridgeRoutes
@@ -56,6 +63,16 @@ public final class HubMetrics: Sendable {
         gauge("montrose_mails_failed_total", "Mails given up on (permanent failure or too many attempts).",
               mailsFailed.load(ordering: .relaxed), type: "counter")
         gauge("montrose_outbox_pending", "Mails waiting in the outbox.", outboxPending.load(ordering: .relaxed))
+        if webhooksConfigured.load(ordering: .relaxed) {
+            gauge("montrose_webhooks_delivered_total", "Webhook events delivered (a 2xx answer).",
+                  webhooksDelivered.load(ordering: .relaxed), type: "counter")
+            gauge("montrose_webhook_attempts_failed_total", "Webhook attempts without a 2xx answer (error, timeout or other status).",
+                  webhookAttemptsFailed.load(ordering: .relaxed), type: "counter")
+            gauge("montrose_webhooks_given_up_total", "Webhook events given up on after 24 hours of retries.",
+                  webhooksGivenUp.load(ordering: .relaxed), type: "counter")
+            gauge("montrose_webhook_outbox_pending", "Webhook events neither delivered nor given up.",
+                  webhookOutboxPending.load(ordering: .relaxed))
+        }
         gauge("montrose_auth_failures_total", "Refused WebSocket authentications.", authFailures.load(ordering: .relaxed), type: "counter")
         var family = ""
         for e in store.entries {

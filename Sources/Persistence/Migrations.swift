@@ -175,6 +175,42 @@ enum Migrations {
         CREATE INDEX conversations_queued ON conversations(queued_at) WHERE queued_at IS NOT NULL;
         ALTER TABLE messages ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;
         """),
+        (7, """
+        -- The webhook outbox (WebhookStore.swift): one row per event, written in the
+        -- transaction of the change it describes. `seq` is the write order; an event waits for
+        -- the older unfinished events of its `ordering_key` ('' = none). A lease (node, until)
+        -- keeps two deliverers from sending one event at once.
+        CREATE TABLE webhook_events (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            ordering_key TEXT NOT NULL,
+            body TEXT NOT NULL,             -- the JSON body exactly as POSTed
+            created_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            lease_node TEXT,
+            lease_until INTEGER,
+            delivered_at INTEGER,
+            given_up_at INTEGER,
+            last_error TEXT
+        );
+        CREATE INDEX webhook_events_unfinished ON webhook_events(ordering_key, seq)
+            WHERE delivered_at IS NULL AND given_up_at IS NULL;
+        CREATE INDEX webhook_events_finished ON webhook_events(COALESCE(delivered_at, given_up_at))
+            WHERE delivered_at IS NOT NULL OR given_up_at IS NOT NULL;
+        -- Recent attempts, trimmed to the newest WebhookOutbox.keptAttempts.
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            status INTEGER,                 -- the HTTP status; NULL when there was no answer
+            error TEXT,
+            duration_ms INTEGER NOT NULL
+        );
+        """),
         (8, """
         -- Support reports read stored events, so they survive restarts: a conversation's cycles
         -- (opened by a client's message, at `seq`; resolved by a status) with the agent serving

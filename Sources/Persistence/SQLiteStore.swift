@@ -14,6 +14,7 @@ public final class SQLiteStore: Store {
     /// `MessageNotificationText.wording`.
     let messageWording: MessageNotificationWording
     public let epoch: String
+    public let webhookOutbox = WebhookOutbox()
 
     public init(path: String, readers readerCount: Int = 2, now: Int64,
                 messageWording: @escaping MessageNotificationWording) throws {
@@ -228,7 +229,7 @@ public final class SQLiteStore: Store {
     // MARK: messages
 
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
-        let wording = messageWording
+        let wording = messageWording, webhooks = webhookOutbox
         write({ db in
             guard let (conversation, followsOthers, created) = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
                 throw StoreError.internalError("conversation not created")
@@ -254,6 +255,7 @@ public final class SQLiteStore: Store {
             let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: msgId,
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
+            try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
             let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m, seq: seq) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction; so do the users told

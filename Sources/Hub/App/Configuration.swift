@@ -37,6 +37,14 @@ struct Configuration: Sendable {
         smtp.flatMap { SMTPConfiguration.parse($0, from: smtpFrom ?? Self.defaultSMTPFrom) }
     }
     static let defaultSMTPFrom = "montrose-hub@localhost"
+    /// `--webhook URL` (parsed: http:// only) and `--webhook-secret S`: both or neither.
+    var webhook: WebhookEndpoint?
+    var webhookSecret: String?
+    /// `--webhook-ca FILE`: the CAs an https:// webhook's certificate must chain to (nil: the system's).
+    var webhookCA: String?
+    /// The deliverer's first retry delay and idle poll (not flags; tests shorten them).
+    var webhookRetryBaseMs: Int64 = 1_000
+    var webhookPollMs = 1_000
     /// How often the mailer looks for due mail (not a flag; tests shorten it).
     var mailPollMs = 1_000
     /// Chat limits given on the command line (nil: the defaults in ChatLimits).
@@ -118,6 +126,9 @@ struct Configuration: Sendable {
       --smtp HOST:PORT --smtp-from A    mail delivery for the outbox
       --email-fallback-delay S          seconds a fallback mail waits (default 600)
       --smtp-retry S                    first retry delay after a temporary mail failure (default 30)
+      --webhook URL --webhook-secret S  POST events to the backend (http:// or https://), signed
+                                        with S (at least 16 bytes); both or neither
+      --webhook-ca FILE                 PEM CAs an https:// webhook must chain to (default: the system's)
       --dev / --no-dev                  development mode (default on: demo users and data, generated
                                         secrets, /dev/token for loopback callers); production: --no-dev
       --log-level debug|info|error
@@ -236,7 +247,8 @@ struct Configuration: Sendable {
                          "allowed-origin", "log-level", "max-connections", "ping-interval",
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
                          "max-connections-per-user", "max-unauthenticated", "bridge-max-body",
-                         "store", "broker", "node-id", "cluster-name", "pg-writers", "pg-readers"]
+                         "store", "broker", "node-id", "cluster-name", "pg-writers", "pg-readers",
+                         "webhook", "webhook-secret", "webhook-ca"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     /// A switch set to off in the environment: the setting it turns on instead.
     static let opposite = ["dev": "no-dev", "no-dev": "dev", "no-deflate": "deflate"]
@@ -283,6 +295,16 @@ struct Configuration: Sendable {
         case "smtp-from":
             guard MailComposer.validateAddress(v) == nil else { throw Invalid(description: "\(label) must be an email address, got '\(v)'") }
             smtpFrom = v
+        case "webhook":
+            switch WebhookEndpoint.parse(v) {
+            case .success(let endpoint): webhook = endpoint
+            case .failure(let why): throw Invalid(description: "\(label) \(why)")
+            }
+        case "webhook-secret":
+            // Never echoed: a refusal names the rule, not the value.
+            guard v.utf8.count >= 16 else { throw Invalid(description: "\(label) must be at least 16 bytes") }
+            webhookSecret = v
+        case "webhook-ca": webhookCA = try Self.nonEmpty(v, label)
         case "bridge-max-body": bridgeMaxBody = try Self.int(v, label, 1_024...(64 << 20))
         case "ops-rate": opsPerSecond = try Self.int(v, label, 0...1_000_000)
         case "ops-burst": opsBurst = try Self.int(v, label, 1...1_000_000)
@@ -327,6 +349,12 @@ struct Configuration: Sendable {
         }
         if Set(brokers.map(\.address)).count != brokers.count {
             throw Invalid(description: "--broker names the same Redis twice")
+        }
+        if (webhook == nil) != (webhookSecret == nil) {
+            throw Invalid(description: "--webhook and --webhook-secret (MONTROSE_WEBHOOK, MONTROSE_WEBHOOK_SECRET) go together")
+        }
+        if webhookCA != nil && webhook?.tls != true {
+            throw Invalid(description: "--webhook-ca is for an https:// --webhook")
         }
         if (tlsCert == nil) != (tlsKey == nil) {
             throw Invalid(description: "--tls-cert and --tls-key (MONTROSE_TLS_CERT, MONTROSE_TLS_KEY) go together")

@@ -17,12 +17,14 @@ final class HubServer {
     private(set) var loops: [EventLoop] = []
     let publicListener: Listener
     let bridgeListener: Listener
-    let store: any Store & NotificationStore
+    let store: any Store & NotificationStore & WebhookStore
     let chat: ChatService
     let metrics = HubMetrics(bridgeRoutes: BridgeRoute.labels)
     let link: HubLink
     let notifier: Notifier
     let mailer: Mailer
+    /// Posts the webhook outbox (nil: no --webhook).
+    let webhooks: WebhookDeliverer?
     private var pruneTimer: DispatchSourceTimer?
     private let shutDown = Atomic<Bool>(false)
     /// The bus between nodes (nil: one node, the in-process broker).
@@ -49,7 +51,7 @@ final class HubServer {
         let handshake = HandshakeOptions(allowedOrigins: c.allowedOrigins, deflate: DeflatePolicy(enabled: c.deflate))
         var bridgeLimits = limits
         bridgeLimits.http.maxBodyBytes = c.bridgeMaxBody
-        let opened: any Store & NotificationStore
+        let opened: any Store & NotificationStore & WebhookStore
         do {
             for i in 0..<c.loops { loops.append(try EventLoop(index: i, counters: counters, limits: limits)) }
             try FileManager.default.createDirectory(atPath: c.dataDir, withIntermediateDirectories: true)
@@ -69,6 +71,22 @@ final class HubServer {
         }
         let store = opened
         self.store = store
+        if let endpoint = c.webhook, let secret = c.webhookSecret {
+            store.webhookOutbox.enable() // before the first write: every event from now on is kept
+            var hooks = WebhookDeliverer.Settings(endpoint: endpoint, secret: Array(secret.utf8))
+            hooks.retry.baseDelayMs = c.webhookRetryBaseMs
+            hooks.pollMs = c.webhookPollMs
+            hooks.node = c.nodeID
+            if endpoint.tls {
+                do { hooks.tls = try WebhookTLS(caFile: c.webhookCA) } catch {
+                    store.close()
+                    throw StartError(description: "--webhook: \(error.description)")
+                }
+            }
+            webhooks = WebhookDeliverer(store: store, metrics: metrics, settings: hooks)
+        } else {
+            webhooks = nil
+        }
         let directory = Directory()
         let assignments = waitForStore { store.allAssignments(completion: $0) }
         guard case .success(let list) = assignments else { throw StartError(description: "cannot read assignments: \(assignments)") }
@@ -118,6 +136,7 @@ final class HubServer {
         mailer = Mailer(store: store, live: link, metrics: metrics, settings: mail)
         var bridgeSettings = BridgeAPI.Settings(keys: c.bridgeKeys, jwtSecret: secret)
         bridgeSettings.smtpConfigured = mail.smtp != nil
+        bridgeSettings.webhooksConfigured = webhooks != nil
         let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings)
         do {
             var service = PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
@@ -162,6 +181,7 @@ final class HubServer {
         cluster?.start()
         for loop in loops { loop.start() }
         mailer.start()
+        webhooks?.start()
         notifier.resumeUnfinished()
         // On a shared database a fan-out whose node died is taken over by another.
         if case .postgres = configuration.storeLocation { notifier.keepResuming(everyMs: 30_000) }
@@ -192,6 +212,7 @@ final class HubServer {
         for loop in loops { loop.waitUntilFinished() }
         pruneTimer?.cancel()
         mailer.stop()
+        webhooks?.stop()
         chat.pushes.flush()
         chat.seen.flush()
         store.close() // finishes queued writes and checkpoints the WAL

@@ -136,6 +136,16 @@ struct MigrationTable: Sendable {
                        key: ["key"]),
         // The epoch among them: clients keep their positions across the move.
         MigrationTable("store_meta", [("name", .text), ("value", .text)], key: ["name"]),
+        // Undelivered events go on being delivered from PostgreSQL (leases copied: a lapsed
+        // one is claimable at once).
+        MigrationTable("webhook_events", [("seq", .int), ("event_id", .text), ("type", .text), ("ordering_key", .text),
+                                          ("body", .text), ("created_at", .int), ("attempts", .int), ("next_attempt_at", .int),
+                                          ("lease_node", .text), ("lease_until", .int), ("delivered_at", .int),
+                                          ("given_up_at", .int), ("last_error", .text)],
+                       key: ["seq"], identity: "seq"),
+        MigrationTable("webhook_attempts", [("id", .int), ("event_id", .text), ("type", .text), ("attempt", .int), ("ts", .int),
+                                            ("status", .int), ("error", .text), ("duration_ms", .int)],
+                       key: ["id"], identity: "id"),
     ]
 }
 

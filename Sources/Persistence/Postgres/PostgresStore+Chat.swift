@@ -65,7 +65,7 @@ extension PostgresStore {
     // MARK: messages
 
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
-        let wording = messageWording
+        let wording = messageWording, webhooks = webhookOutbox
         let (text, escaped) = Self.storable(m.text)
         write(lockKey: m.conversation.channel, unread: notify + [m.sender.id], { db in
             // Duplicate check, locked seq bump, insert and counter update in one round trip.
@@ -87,6 +87,7 @@ extension PostgresStore {
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
             if m.isInternal { _ = try db.query("UPDATE messages SET internal = true WHERE id = $1::bigint", ["\(stored.msgId)"]) }
+            try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
             let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m, seq: stored.seq) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks

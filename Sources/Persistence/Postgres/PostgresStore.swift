@@ -12,6 +12,7 @@ public final class PostgresStore: Store {
     /// `MessageNotificationText.wording`.
     let messageWording: MessageNotificationWording
     public let epoch: String
+    public let webhookOutbox = WebhookOutbox()
 
     /// Connects, applies the migrations (under an advisory lock: nodes may start together) and
     /// starts the threads. `url`: a postgres:// URL or a key=value conninfo.
