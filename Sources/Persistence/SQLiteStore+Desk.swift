@@ -14,7 +14,7 @@ struct DeskChange {
 extension SQLiteStore {
     /// A client's message, in its append's transaction: reopens a resolved conversation, opens
     /// a cycle if none is open, and queues a conversation that no agent serves.
-    static func clientWrote(_ db: SQLiteConnection, conversation: Int64, _ m: NewMessage, seq: Int64) throws -> DeskChange {
+    static func clientWrote(_ db: SQLiteConnection, conversation: Int64, _ m: StoredMessage, webhooks: WebhookOutbox) throws -> DeskChange {
         let find = try db.statement("""
             SELECT status = 'resolved', cycle_opened_at IS NULL, queued_at IS NULL,
                    (SELECT agent_id FROM assignments a WHERE a.service = c.service AND a.client_id = c.client_id)
@@ -34,10 +34,16 @@ extension SQLiteStore {
                 cycle_opened_at = COALESCE(cycle_opened_at, ?3),
                 queued_at = CASE WHEN ?5 THEN ?3 ELSE queued_at END
             WHERE id = ?1
-            """).bind(.int(conversation), .text(m.sender.id), .int(m.ts), .int(reopen ? 1 : 0), .int(queue ? 1 : 0)).run()
-        if opens { try event(db, m.conversation, "opened", agent: agent, seq: seq, ts: m.ts) }
-        if queue { try event(db, m.conversation, "queued", agent: nil, ts: m.ts) }
-        let status = reopen ? ConversationStatus(conversation: m.conversation, status: "open", by: m.sender.id, at: m.ts) : nil
+            """).bind(.int(conversation), .text(m.senderId), .int(m.ts), .int(reopen ? 1 : 0), .int(queue ? 1 : 0)).run()
+        if opens { try event(db, m.conversation, "opened", agent: agent, seq: m.seq, ts: m.ts) }
+        let status = reopen ? ConversationStatus(conversation: m.conversation, status: "open", by: m.senderId, at: m.ts) : nil
+        if let status { _ = try webhooks.enqueue(db, .conversationStatus, orderingKey: m.conversation.channel, now: m.ts) { $0.statusFields(status) } }
+        if queue {
+            try event(db, m.conversation, "queued", agent: nil, ts: m.ts)
+            _ = try webhooks.enqueue(db, .conversationQueued, orderingKey: m.conversation.channel, now: m.ts) {
+                $0.queuedEventFields(m.conversation, lastMessage: m, ts: m.ts)
+            }
+        }
         return DeskChange(reopened: status, queued: queue)
     }
 
@@ -65,7 +71,7 @@ extension SQLiteStore {
     }
 
     /// Its agent was removed: back in the queue if the client wrote in it and it is not resolved.
-    static func requeue(_ db: SQLiteConnection, _ key: ConversationKey, now: Int64) throws {
+    static func requeue(_ db: SQLiteConnection, _ key: ConversationKey, now: Int64, webhooks: WebhookOutbox) throws {
         let s = try db.statement("""
             UPDATE conversations SET queued_at = ?3
             WHERE service = ?1 AND client_id = ?2 AND queued_at IS NULL AND status != 'resolved'
@@ -75,7 +81,11 @@ extension SQLiteStore {
         try s.bind(.text(key.service), .text(key.clientId), .int(now))
         let queued = try s.step()
         try s.run()
-        if queued { try event(db, key, "queued", agent: nil, ts: now) }
+        guard queued else { return }
+        try event(db, key, "queued", agent: nil, ts: now)
+        _ = try webhooks.enqueue(db, .conversationQueued, orderingKey: key.channel, now: now) {
+            $0.queuedEventFields(key, lastMessage: nil, ts: now)
+        }
     }
 
     static func event(_ db: SQLiteConnection, _ key: ConversationKey, _ kind: String, agent: String?, seq: Int64? = nil, ts: Int64) throws {
@@ -85,6 +95,7 @@ extension SQLiteStore {
 
     public func setStatus(_ key: ConversationKey, _ status: String, by: String, now: Int64,
                           completion: @escaping StoreCompletion<StatusChange>) {
+        let webhooks = webhookOutbox
         write({ db in
             guard let conversation = try Self.conversation(db, key, create: true, sender: "")?.id else {
                 throw StoreError.internalError("conversation not created")
@@ -107,8 +118,9 @@ extension SQLiteStore {
                 }
                 try Self.dequeue(db, key, agent: nil, now: now)
             }
-            let now = try Self.status(db, key)
-            return StatusChange(status: now.status, changed: changed)
+            let current = try Self.status(db, key).status
+            if changed { _ = try webhooks.enqueue(db, .conversationStatus, orderingKey: key.channel, now: now) { $0.statusFields(current) } }
+            return StatusChange(status: current, changed: changed)
         }, completion)
     }
 
@@ -126,12 +138,21 @@ extension SQLiteStore {
     }
 
     public func claimAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String>) {
+        let webhooks = webhookOutbox
         write({ db in
             // One writer: the first claim inserts, every later one finds the row.
-            try db.statement("""
+            let claim = try db.statement("""
                 INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES (?1, ?2, ?3, ?4)
-                ON CONFLICT (service, client_id) DO NOTHING
-                """).bind(.text(a.conversation.service), .text(a.conversation.clientId), .text(a.agentId), .int(now)).run()
+                ON CONFLICT (service, client_id) DO NOTHING RETURNING agent_id
+                """)
+            try claim.bind(.text(a.conversation.service), .text(a.conversation.clientId), .text(a.agentId), .int(now))
+            let won = try claim.step()
+            try claim.run()
+            if won {
+                _ = try webhooks.enqueue(db, .assignmentChanged, orderingKey: a.conversation.channel, now: now) {
+                    $0.assignmentEventFields(a.conversation, agent: a.agentId, previous: nil)
+                }
+            }
             let s = try db.statement("SELECT agent_id FROM assignments WHERE service = ?1 AND client_id = ?2")
             try s.bind(.text(a.conversation.service), .text(a.conversation.clientId))
             guard try s.step() else { throw StoreError.internalError("claimed assignment missing") }

@@ -191,6 +191,7 @@ public final class SQLiteStore: Store {
     // MARK: assignments
 
     public func setAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String?>) {
+        let webhooks = webhookOutbox
         write({ db in
             let old = try db.statement("SELECT agent_id FROM assignments WHERE service = ?1 AND client_id = ?2")
             try old.bind(.text(a.conversation.service), .text(a.conversation.clientId))
@@ -200,17 +201,28 @@ public final class SQLiteStore: Store {
                 ON CONFLICT (service, client_id) DO UPDATE SET agent_id = ?3, created_at = ?4
                 """).bind(.text(a.conversation.service), .text(a.conversation.clientId), .text(a.agentId), .int(now)).run()
             try Self.dequeue(db, a.conversation, agent: a.agentId, now: now)
+            if previous != a.agentId {
+                _ = try webhooks.enqueue(db, .assignmentChanged, orderingKey: a.conversation.channel, now: now) {
+                    $0.assignmentEventFields(a.conversation, agent: a.agentId, previous: previous)
+                }
+            }
             return previous
         }, completion)
     }
 
     public func removeAssignment(_ key: ConversationKey, completion: @escaping StoreCompletion<String?>) {
+        let webhooks = webhookOutbox
         write({ db in
             let s = try db.statement("DELETE FROM assignments WHERE service = ?1 AND client_id = ?2 RETURNING agent_id")
             try s.bind(.text(key.service), .text(key.clientId))
             let removed = try s.step() ? s.text(0) : nil
             try s.run()
-            if removed != nil { try Self.requeue(db, key, now: wallMillis()) }
+            guard let removed else { return nil }
+            let now = wallMillis()
+            _ = try webhooks.enqueue(db, .assignmentChanged, orderingKey: key.channel, now: now) {
+                $0.assignmentEventFields(key, agent: nil, previous: removed)
+            }
+            try Self.requeue(db, key, now: now, webhooks: webhooks)
             return removed
         }, completion)
     }
@@ -256,7 +268,7 @@ public final class SQLiteStore: Store {
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
             try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
-            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m, seq: seq) : DeskChange()
+            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, stored, webhooks: webhooks) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction; so do the users told
             // of a newly queued conversation because none of them is online.

@@ -139,3 +139,23 @@ public struct WebhookRetryPolicy: Sendable, Equatable {
         return .retry(status: status, error: error, retryAt: min(now + max(delay, 1), giveUpAt))
     }
 }
+
+// The support desk's events (docs/protocol.md "Webhooks"), the same `data` from both stores.
+extension JSONWriter {
+    /// `conversation.queued`: the conversation waits for an agent.
+    public mutating func queuedEventFields(_ key: ConversationKey, lastMessage: StoredMessage?, ts: Int64) {
+        self.key("channel"); string(key.channel)
+        self.key("client"); string(key.clientId)
+        self.key("service"); string(key.service)
+        self.key("queued_at"); int(ts)
+        self.key("last_message")
+        if let m = lastMessage { beginObject(); messageFields(m); endObject() } else { null() }
+    }
+
+    /// `assignment.changed`: the conversation's agent now (none after a removal) and before.
+    public mutating func assignmentEventFields(_ key: ConversationKey, agent: String?, previous: String?) {
+        self.key("channel"); string(key.channel)
+        assignmentFields(key, agent: agent)
+        self.key("previous_agent"); if let previous { string(previous) } else { null() }
+    }
+}

@@ -105,6 +105,41 @@ final class WebhookTests: XCTestCase {
                       metrics)
     }
 
+    func testTheSupportDeskPostsItsEventsInTheOrderTheyHappened() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let hub = try hub(receiver)
+        defer { hub.stop() }
+        let bob = try ChatClient(port: hub.port, token: TestHub.token("bob", .client))
+        let wes = try ChatClient(port: hub.port, token: TestHub.token("wes", .websiteAgent))
+        _ = try send(bob, "conv:website:bob", "My domain expired", "b1")
+        _ = try wes.result("claim", ["channel": "conv:website:bob"])
+        _ = try wes.result("send", ["channel": "conv:website:bob", "text": "Renewing it now", "client_msg_id": "w1", "internal": true])
+        _ = try wes.result("conversation.status", ["channel": "conv:website:bob", "status": "resolved"])
+        _ = try send(bob, "conv:website:bob", "Thanks!", "b2")
+        guard let got = receiver.waitFor(7) else { return XCTFail("the receiver got \(receiver.requests.map(\.text))") }
+        let events = got.compactMap { try? JSONParser.parse($0.body) }
+        XCTAssertEqual(events.map { $0["type"]?.stringValue ?? "?" },
+                       ["message.created", "conversation.queued", "assignment.changed", "message.created",
+                        "conversation.status", "message.created", "conversation.status"])
+        XCTAssertEqual(events[1]["data"]?["channel"]?.stringValue, "conv:website:bob")
+        XCTAssertEqual(events[1]["data"]?["last_message"]?["text"]?.stringValue, "My domain expired")
+        XCTAssertEqual(events[2]["data"]?["agents"]?.arrayValue?.map(\.stringValue), ["wes"])
+        XCTAssertEqual(events[2]["data"]?["previous_agent"], .null)
+        XCTAssertEqual(events[3]["data"]?["internal"]?.boolValue, true, "the backend hears of notes, marked")
+        XCTAssertEqual(events[4]["data"]?["status"]?.stringValue, "resolved")
+        XCTAssertEqual(events[4]["data"]?["status_by"]?.stringValue, "wes")
+        XCTAssertEqual(events[6]["data"]?["status"]?.stringValue, "open", "the client's message reopened it")
+        XCTAssertEqual(events[6]["data"]?["status_by"]?.stringValue, "bob")
+        // The bridge's removal: the assignment event, and the conversation queued again.
+        XCTAssertEqual(try hub.bridge.send("DELETE", "/v1/assignments/website/bob").status, 200)
+        guard let more = receiver.waitFor(9) else { return XCTFail("the receiver got \(receiver.requests.map(\.text))") }
+        let tail = more.suffix(2).compactMap { try? JSONParser.parse($0.body) }
+        XCTAssertEqual(tail.map { $0["type"]?.stringValue ?? "?" }, ["assignment.changed", "conversation.queued"])
+        XCTAssertEqual(tail.first?["data"]?["agents"]?.arrayValue?.count, 0)
+        XCTAssertEqual(tail.first?["data"]?["previous_agent"]?.stringValue, "wes")
+    }
+
     func testAReceiverAnswering500TwiceThen200GetsTheEventThreeTimesAndTheNextOnlyAfter() throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }

@@ -31,7 +31,9 @@ extension PostgresStore {
 
     public func setAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String?>) {
         let key = a.conversation
+        let webhooks = webhookOutbox
         write(lockKey: key.channel, { db in
+            try Self.lockForWebhook(db, key, webhooks)
             let old = try db.query("SELECT agent_id FROM assignments WHERE service = $1 AND client_id = $2 FOR UPDATE",
                                    [key.service, key.clientId])
             _ = try db.query("""
@@ -39,17 +41,29 @@ extension PostgresStore {
                 ON CONFLICT (service, client_id) DO UPDATE SET agent_id = $3, created_at = $4::bigint
                 """, [key.service, key.clientId, a.agentId, "\(now)"])
             try Self.dequeue(db, key, agent: a.agentId, now: now)
-            return old.count > 0 ? old.text(0, 0) : nil
+            let previous = old.count > 0 ? old.text(0, 0) : nil
+            if previous != a.agentId {
+                _ = try webhooks.enqueue(db, .assignmentChanged, orderingKey: key.channel, now: now) {
+                    $0.assignmentEventFields(key, agent: a.agentId, previous: previous)
+                }
+            }
+            return previous
         }, completion: completion)
     }
 
     public func removeAssignment(_ key: ConversationKey, completion: @escaping StoreCompletion<String?>) {
+        let webhooks = webhookOutbox
         write(lockKey: key.channel, { db in
+            try Self.lockForWebhook(db, key, webhooks)
             let r = try db.query("DELETE FROM assignments WHERE service = $1 AND client_id = $2 RETURNING agent_id",
                                  [key.service, key.clientId])
             guard r.count > 0 else { return nil }
-            try Self.requeue(db, key, now: wallMillis())
-            return r.text(0, 0)
+            let removed = r.text(0, 0), now = wallMillis()
+            _ = try webhooks.enqueue(db, .assignmentChanged, orderingKey: key.channel, now: now) {
+                $0.assignmentEventFields(key, agent: nil, previous: removed)
+            }
+            try Self.requeue(db, key, now: now, webhooks: webhooks)
+            return removed
         }, completion: completion)
     }
 
@@ -88,7 +102,7 @@ extension PostgresStore {
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
             if m.isInternal { _ = try db.query("UPDATE messages SET internal = true WHERE id = $1::bigint", ["\(stored.msgId)"]) }
             try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
-            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, m, seq: stored.seq) : DeskChange()
+            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, stored, webhooks: webhooks) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks
             // taken at the batch's start: `unread:` above, or here for the users told of a

@@ -6,7 +6,7 @@ extension PostgresStore {
     /// A client's message, in its append's transaction (the conversation row is locked by
     /// hub_append): reopens a resolved conversation, opens a cycle if none is open, and queues
     /// a conversation that no agent serves; with its desk events, in one round trip.
-    static func clientWrote(_ db: PGConnection, conversation: Int64, _ m: NewMessage, seq: Int64) throws -> DeskChange {
+    static func clientWrote(_ db: PGConnection, conversation: Int64, _ m: StoredMessage, webhooks: WebhookOutbox) throws -> DeskChange {
         let r = try db.query("""
             WITH old AS (
                 SELECT c.service, c.client_id, c.status = 'resolved' AS reopen, c.cycle_opened_at IS NULL AS opens,
@@ -31,11 +31,26 @@ extension PostgresStore {
                 FROM changed, (VALUES ('opened'), ('queued')) AS k(kind)
                 WHERE (k.kind = 'opened' AND changed.opens) OR (k.kind = 'queued' AND changed.queue))
             SELECT reopen, queue FROM changed
-            """, ["\(conversation)", m.sender.id, "\(m.ts)", "\(seq)"])
+            """, ["\(conversation)", m.senderId, "\(m.ts)", "\(m.seq)"])
         guard r.count == 1 else { return DeskChange() }
-        let reopen = r.bool(0, 0), queue = r.bool(0, 1)
-        return DeskChange(reopened: reopen ? ConversationStatus(conversation: m.conversation, status: "open", by: m.sender.id, at: m.ts) : nil,
-                          queued: queue)
+        let queue = r.bool(0, 1)
+        let status = r.bool(0, 0) ? ConversationStatus(conversation: m.conversation, status: "open", by: m.senderId, at: m.ts) : nil
+        if let status { _ = try webhooks.enqueue(db, .conversationStatus, orderingKey: m.conversation.channel, now: m.ts) { $0.statusFields(status) } }
+        if queue {
+            _ = try webhooks.enqueue(db, .conversationQueued, orderingKey: m.conversation.channel, now: m.ts) {
+                $0.queuedEventFields(m.conversation, lastMessage: m, ts: m.ts)
+            }
+        }
+        return DeskChange(reopened: status, queued: queue)
+    }
+
+    /// With webhooks on, an assignment's event is numbered under the conversation's row lock
+    /// (as a message's is), so a conversation's events leave in commit order across nodes.
+    static func lockForWebhook(_ db: PGConnection, _ key: ConversationKey, _ webhooks: WebhookOutbox) throws {
+        guard webhooks.enabled else { return }
+        _ = try db.query("INSERT INTO conversations (service, client_id) VALUES ($1, $2) ON CONFLICT (service, client_id) DO NOTHING",
+                         [key.service, key.clientId])
+        _ = try db.query("SELECT id FROM conversations WHERE service = $1 AND client_id = $2 FOR UPDATE", [key.service, key.clientId])
     }
 
     /// Every user of `roles` (the users told of a newly queued conversation).
@@ -57,19 +72,25 @@ extension PostgresStore {
     }
 
     /// Its agent was removed: back in the queue if the client wrote in it and it is not resolved.
-    static func requeue(_ db: PGConnection, _ key: ConversationKey, now: Int64) throws {
-        _ = try db.query("""
+    static func requeue(_ db: PGConnection, _ key: ConversationKey, now: Int64, webhooks: WebhookOutbox) throws {
+        let r = try db.query("""
             WITH queued AS (
                 UPDATE conversations c SET queued_at = $3::bigint
                 WHERE service = $1 AND client_id = $2 AND queued_at IS NULL AND status <> 'resolved'
                   AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = $2 AND NOT m.internal)
                 RETURNING id)
-            INSERT INTO desk_events (service, client_id, kind, ts) SELECT $1, $2, 'queued', $3::bigint FROM queued
+            INSERT INTO desk_events (service, client_id, kind, ts) SELECT $1, $2, 'queued', $3::bigint FROM queued RETURNING id
             """, [key.service, key.clientId, "\(now)"])
+        if r.count > 0 {
+            _ = try webhooks.enqueue(db, .conversationQueued, orderingKey: key.channel, now: now) {
+                $0.queuedEventFields(key, lastMessage: nil, ts: now)
+            }
+        }
     }
 
     public func setStatus(_ key: ConversationKey, _ status: String, by: String, now: Int64,
                           completion: @escaping StoreCompletion<StatusChange>) {
+        let webhooks = webhookOutbox
         write(lockKey: key.channel, { db in
             _ = try db.query("INSERT INTO conversations (service, client_id) VALUES ($1, $2) ON CONFLICT (service, client_id) DO NOTHING",
                              [key.service, key.clientId])
@@ -90,7 +111,10 @@ extension PostgresStore {
                 }
                 try Self.dequeue(db, key, agent: nil, now: now)
             }
-            return StatusChange(status: try Self.status(db, key).status, changed: changed)
+            let current = try Self.status(db, key).status
+            // After the UPDATE: the conversation's row is locked, so events are numbered in commit order.
+            if changed { _ = try webhooks.enqueue(db, .conversationStatus, orderingKey: key.channel, now: now) { $0.statusFields(current) } }
+            return StatusChange(status: current, changed: changed)
         }, completion: completion)
     }
 
@@ -107,13 +131,20 @@ extension PostgresStore {
 
     public func claimAssignment(_ a: Assignment, now: Int64, completion: @escaping StoreCompletion<String>) {
         let key = a.conversation
+        let webhooks = webhookOutbox
         write(lockKey: key.channel, { db in
             // Two nodes claiming at once: the primary key lets one insert; the other's insert
             // waits for it, does nothing, and reads the winner.
-            _ = try db.query("""
+            try Self.lockForWebhook(db, key, webhooks)
+            let won = try db.query("""
                 INSERT INTO assignments (service, client_id, agent_id, created_at) VALUES ($1, $2, $3, $4::bigint)
-                ON CONFLICT (service, client_id) DO NOTHING
-                """, [key.service, key.clientId, a.agentId, "\(now)"])
+                ON CONFLICT (service, client_id) DO NOTHING RETURNING agent_id
+                """, [key.service, key.clientId, a.agentId, "\(now)"]).count > 0
+            if won {
+                _ = try webhooks.enqueue(db, .assignmentChanged, orderingKey: key.channel, now: now) {
+                    $0.assignmentEventFields(key, agent: a.agentId, previous: nil)
+                }
+            }
             let r = try db.query("SELECT agent_id FROM assignments WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
             guard r.count > 0 else { throw StoreError.internalError("claimed assignment missing") }
             let holder = r.text(0, 0)
