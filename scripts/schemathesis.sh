@@ -63,9 +63,12 @@ seed POST /v1/notifications '{"to":{"users":["client-1"]},"service":"wallet","ca
 seed POST /v1/conversations/website/client-1/messages '{"text":"Welcome","client_msg_id":"seed-1"}'
 
 echo "schemathesis: hub pid $hub_pid, bridge on $base"
+# One worker: with two, schemathesis's threads parse Python sources at once, and CPython 3.11's
+# ast module can then fail with "AST constructor recursion depth mismatch" (a tool error, not a
+# finding, seen about one run in four once the document had 18 operations).
 args=(run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $key"
       --checks not_a_server_error,response_schema_conformance
-      --max-examples "${ST_MAX_EXAMPLES:-100}" --workers "${ST_WORKERS:-2}"
+      --max-examples "${ST_MAX_EXAMPLES:-100}" --workers "${ST_WORKERS:-1}"
       --request-timeout 10 --generation-database none --no-color)
 [ -n "${ST_SEED:-}" ] && args+=(--seed "$ST_SEED")
 # shellcheck disable=SC2206
