@@ -319,11 +319,15 @@ public final class SQLiteStore: Store {
         }, completion)
     }
 
-    public func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
+    public func messages(_ key: ConversationKey, before: Int64?, limit: Int, withNotes: Bool,
+                         completion: @escaping StoreCompletion<MessagePage>) {
         read({ db in
             guard let conversation = try Self.conversationID(db, key, create: false) else { return MessagePage(messages: [], more: false) }
-            let s = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3")
-            try s.bind(.int(conversation), .int(before ?? Int64.max), .int(Int64(limit + 1)))
+            let s = try db.statement("""
+                SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 AND seq < ?2 AND (?4 OR internal = 0)
+                ORDER BY seq DESC LIMIT ?3
+                """)
+            try s.bind(.int(conversation), .int(before ?? Int64.max), .int(Int64(limit + 1)), .int(withNotes ? 1 : 0))
             var out: [StoredMessage] = []
             while try s.step() { out.append(Self.message(s, key)) }
             let more = out.count > limit

@@ -162,8 +162,9 @@ public protocol Store: Sendable {
     func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>)
     /// Messages with seq > `after`, ascending, at most `limit`.
     func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
-    /// The `limit` messages before `before` (or the newest), ascending.
-    func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>)
+    /// The `limit` messages before `before` (or the newest), ascending. `withNotes` false: internal
+    /// notes are left out before counting (a client's history pages count what it may read).
+    func messages(_ key: ConversationKey, before: Int64?, limit: Int, withNotes: Bool, completion: @escaping StoreCompletion<MessagePage>)
     func lastSeq(_ key: ConversationKey, completion: @escaping StoreCompletion<Int64>)
     /// The last seq of each key (0 for a conversation with no row), in one read: for periodic
     /// checks over many conversations at once. Keys given twice are answered once.
@@ -208,6 +209,11 @@ public protocol Store: Sendable {
 }
 
 extension Store {
+    /// Every message, notes included (the staff's and the backend's view).
+    public func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
+        messages(key, before: before, limit: limit, withNotes: true, completion: completion)
+    }
+
     public func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>) {
         appendMessage(m, notify: [], completion: completion)
     }

@@ -69,8 +69,11 @@ final class InternalNoteTests: XCTestCase {
         XCTAssertFalse(forClient.text.contains("legacy"))
         let forAgent = try wes.result("history", ["channel": .string(channel)])
         XCTAssertEqual(texts(forAgent["messages"]), ["My invoice is wrong", noteText, "Let me check that for you"])
-        // Paging around the note: a page that would hold only the note holds nothing for the client.
-        XCTAssertEqual(texts(try ann.result("history", ["channel": .string(channel), "before": 3, "limit": 1])["messages"]), [])
+        // Paging counts only what the client may read: the page before the reply skips the note.
+        let page = try ann.result("history", ["channel": .string(channel), "before": 3, "limit": 1])
+        XCTAssertEqual(texts(page["messages"]), ["My invoice is wrong"])
+        XCTAssertEqual(page["more"]?.boolValue, false)
+        XCTAssertEqual(texts(try wes.result("history", ["channel": .string(channel), "before": 3, "limit": 1])["messages"]), [noteText])
     }
 
     func testSubscribeSinceLeavesNotesOutForAClient() throws {

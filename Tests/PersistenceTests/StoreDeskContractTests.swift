@@ -104,6 +104,9 @@ extension StoreContractTests {
         let page = try wait { store.messages(key, after: 0, limit: 10, completion: $0) }
         XCTAssertEqual(page.messages.map(\.isInternal), [false, true], "stored marked")
         XCTAssertEqual(try wait { store.messages(key, before: nil, limit: 10, completion: $0) }.messages.last?.isInternal, true)
+        let clientPage = try wait { store.messages(key, before: nil, limit: 1, withNotes: false, completion: $0) }
+        XCTAssertEqual(clientPage.messages.map(\.text), ["my site is down"], "a client's page counts only what it may read")
+        XCTAssertFalse(clientPage.more)
         let client = try wait { store.conversations([key], for: "ann", withNotes: false, completion: $0) }.first
         XCTAssertEqual(client?.lastMessage?.text, "my site is down", "a client's last message is never a note")
         XCTAssertEqual(client?.unread, 0, "a note is not unread for the client")

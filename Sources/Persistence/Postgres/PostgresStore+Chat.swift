@@ -145,13 +145,14 @@ extension PostgresStore {
         }, completion: completion)
     }
 
-    public func messages(_ key: ConversationKey, before: Int64?, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
+    public func messages(_ key: ConversationKey, before: Int64?, limit: Int, withNotes: Bool,
+                         completion: @escaping StoreCompletion<MessagePage>) {
         read({ db in
             let r = try db.query("""
                 SELECT \(Self.messageColumns) FROM messages
                 WHERE conversation_id = (SELECT id FROM conversations WHERE service = $1 AND client_id = $2)
-                  AND seq < $3::bigint ORDER BY seq DESC LIMIT $4::bigint
-                """, [key.service, key.clientId, "\(before ?? Int64.max)", "\(limit + 1)"])
+                  AND seq < $3::bigint AND ($5::boolean OR NOT internal) ORDER BY seq DESC LIMIT $4::bigint
+                """, [key.service, key.clientId, "\(before ?? Int64.max)", "\(limit + 1)", withNotes ? "t" : "f"])
             var out = (0..<r.count).map { Self.message(r, $0, key) }
             let more = out.count > limit
             if more { out.removeLast() }

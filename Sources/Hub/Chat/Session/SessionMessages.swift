@@ -61,13 +61,14 @@ extension Session {
         guard (1...Int64(ContractLimits.maxPage)).contains(n) else { return replyError(c, id, .badRequest, "limit must be 1–\(ContractLimits.maxPage)") }
         if access == .observer { chat.store.recordAudit(actor: user.id, action: "history", target: key.channel, ts: wallMillis()) }
         inFlight += 1
-        chat.store.messages(key, before: before.value, limit: Int(n)) { result in
+        // A client's page counts only what it may read: notes are left out in the store.
+        chat.store.messages(key, before: before.value, limit: Int(n), withNotes: seesNotes) { result in
             hop.run { s, c in
                 s.inFlight -= 1
                 switch result {
                 case .success(let page):
                     s.reply(c, id) { w in
-                        w.key("messages"); w.messageList(s.visible(page.messages))
+                        w.key("messages"); w.messageList(page.messages)
                         w.key("more"); w.bool(page.more)
                     }
                 case .failure(let e): s.replyStoreError(c, id, e)
