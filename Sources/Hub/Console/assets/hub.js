@@ -600,7 +600,7 @@ export class HubClient extends EventTarget {
     for (const seq of ch.buffer.keys()) if (seq <= ch.lastSeq) ch.buffer.delete(seq);
   }
 
-  /** Closes a gap with `history` pages (oldest first); if that does not help, re-subscribes
+  /** Closes a gap with `history` pages (oldest first); when a page cannot be had, re-subscribes
    *  with `since`, which the hub answers gap-free. */
   async _fillGap(ch) {
     if (ch.filling) return;
@@ -614,21 +614,20 @@ export class HubClient extends EventTarget {
         const page = await this._rawRequest(this._ws, "history",
           { channel: ch.name, before, limit: before - from - 1 }, Date.now() + this.requestTimeoutMs);
         if (this._channels.get(ch.name) !== ch) return;
-        const messages = page.messages ?? [];
-        for (const m of messages) this._ingest(ch, m);
-        // The page holds every message before `before` this user may read back to `from`
-        // (it reached `from`, or nothing older exists): a seq it lacks is not for this user
-        // (an agents' internal note), not lost. Step past it.
-        const covered = !page.more || (messages.length > 0 && messages[0].seq <= from + 1);
-        if (covered && ch.lastSeq < before - 1) {
-          ch.lastSeq = before - 1;
-          this._releaseBuffered(ch);
-          continue;
+        // The page was asked for the whole window from+1 … before-1 (limit = its length), so
+        // it holds every message of that window this user may read, whether the hub counts
+        // the limit in seqs (a client's page: an agents' internal note takes its place and is
+        // left out, so the page can come back short or empty with more: true) or in messages
+        // shown. A seq of the window it lacks is not for this user, not lost: step past it.
+        const got = new Map();
+        for (const m of page.messages ?? []) if (typeof m.seq === "number") got.set(m.seq, m);
+        for (let seq = from + 1; seq < before; seq++) {
+          if (seq <= ch.lastSeq) continue;
+          const m = got.get(seq);
+          if (m) this._ingest(ch, m);
+          else ch.lastSeq = seq;
         }
-        if (ch.lastSeq === from) {
-          this._subscribeNow(ch);
-          return;
-        }
+        this._releaseBuffered(ch);
       }
     } catch {
       // Lost connection: the reconnect re-subscribes with `since`. Otherwise ask the hub.
