@@ -202,6 +202,7 @@ def check_desk_flow(client, agent, admin, hub, shots):
     label = ct.q(agent, "internal-label", note)
     assert label and label[0].is_displayed() and "only agents and admins" in label[0].text, "the note has no visible label"
     assert note.value_of_css_property("border-top-style") == "dashed", "the note is not drawn apart from messages"
+    assert not ct.q(agent, "tick", note), "a note shows a delivery tick (the client never reads it)"
     ops = agent.execute_script("return window.__ops")
     assert "send" in ops and "typing" not in ops, f"ops sent while writing the note: {ops}"
     time.sleep(1.0)

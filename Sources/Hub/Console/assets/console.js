@@ -2222,7 +2222,8 @@ class ConversationView {
     li.querySelector(".text").textContent = m.text ?? "";
     const foot = li.querySelector(".msg-foot");
     foot.replaceChildren();
-    if (mine) foot.append(this.tick(m.seq <= this.s.othersReadUpTo(this.channel) ? "read" : "sent"));
+    // A note has no read tick: the client's read mark passing it says nothing (it never sees it).
+    if (mine && !m.internal) foot.append(this.tick(m.seq <= this.s.othersReadUpTo(this.channel) ? "read" : "sent"));
     return li;
   }
 
