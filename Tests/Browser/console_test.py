@@ -68,7 +68,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-import desk_checks  # issue 22's support desk (it uses this module's helpers)
+sys.dont_write_bytecode = True  # importing the checks below leaves no __pycache__ in the tree
+import desk_checks  # noqa: E402  issue 22's support desk (it uses this module's helpers)
 
 PORT, BRIDGE = 18280, 18281
 BASE = f"http://127.0.0.1:{PORT}"
