@@ -35,6 +35,11 @@ viewport it claims):
  19. check_axe: axe-core (axe-selenium-python) on every view, both sizes: no serious or
      critical violation and an h1 on each.
 
+Issue 22 (desk_checks.py): a client writes into an unassigned conversation, the agent's queue
+count rises live, the agent claims it, a bot answers through the bridge, the agent answers and
+adds an internal note that the client's page never holds (live, after a reload), and resolves
+it; a claim that lost the race says who was first; an admin transfers a conversation.
+
 Screenshots of the sessions go to --artifacts on failure too; --screenshots DIR saves the
 console at desktop and phone width (for the README).
 
@@ -62,6 +67,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.dont_write_bytecode = True  # importing the checks below leaves no __pycache__ in the tree
+import desk_checks  # noqa: E402  issue 22's support desk (it uses this module's helpers)
 
 PORT, BRIDGE = 18280, 18281
 BASE = f"http://127.0.0.1:{PORT}"
@@ -915,6 +923,12 @@ def main():
         run.check("broadcast confirmation (item 13)", check_broadcast_confirm, admin, client, shots)
         run.check("toast clear of the composer (item 14)", check_toast_clear_of_composer, client, hub, shots)
         run.check("admin stats (item 10)", check_stats, admin, hub, shots)
+
+        step = "the support desk (issue 22)"
+        run.check("desk: queue live, claim, bot, answer, internal note, resolve (issue 22)",
+                  desk_checks.check_desk_flow, client, agent, admin, hub, shots)
+        run.check("desk: a lost claim says who was first, an admin's transfer (issue 22)",
+                  desk_checks.check_desk_conflict_and_transfer, client, agent, admin, hub, shots)
         for name, d in (("client", client), ("agent", agent), ("admin", admin)):
             errors = console_errors(d, outage=True)
             if errors:
@@ -936,7 +950,7 @@ def main():
             raise AssertionError(f"{len(run.failed)} check(s) failed:\n  " + "\n  ".join(run.failed))
         print(f"browser test: passed (messages both ways with read ticks, bell within 1 s, "
               f"{len(offline_lines) + len(after_lines)} messages across a restart shown once, in order; "
-              f"{len(run.passed)} checks of issue 19 at 390x844 and 1280x800, {len(shots.taken)} screenshots in "
+              f"{len(run.passed)} checks of issues 19 and 22 at 390x844 and 1280x800, {len(shots.taken)} screenshots in "
               f"{shots.folder}/; {time.time() - started:.0f} s)")
         passed = True
         return 0

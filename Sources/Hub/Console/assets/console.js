@@ -15,10 +15,16 @@ const SERVICE_LABELS = {
 };
 const ROLE_LABELS = {
   client: "Client", website_agent: "Website agent", marketing_agent: "Marketing agent",
-  admin: "Admin", system: "System",
+  admin: "Admin", system: "System", bot: "Bot",
 };
 const CATEGORY_LABELS = { payments: "Payment", messages: "Message", analytics: "Analytics", updates: "Update" };
 const AGENT_STATUSES = ["available", "busy", "away"];
+// The support desk (docs/protocol.md "Support desk"): a conversation's status.
+const CONV_STATUSES = ["open", "pending", "resolved"];
+const CONV_STATUS_LABELS = { open: "Open", pending: "Pending", resolved: "Resolved" };
+const QUEUE_PAGE = 100;
+const QUEUE_TICK_MS = 30000; // the waiting times on the queue page
+const NOTE_LABEL = "Internal note — only agents and admins see this";
 const HISTORY_PAGE = 50;
 const CONVERSATION_PAGE = 100;
 const TYPING_SEND_MS = 2000;
@@ -95,6 +101,26 @@ function serviceOf(channel) { return String(channel).split(":")[1] || ""; }
 function clientOf(channel) { return String(channel).split(":").slice(2).join(":"); }
 function serviceLabel(service) { return SERVICE_LABELS[service] || service || "—"; }
 function roleLabel(role) { return ROLE_LABELS[role] || role || ""; }
+function statusLabel(status) { return CONV_STATUS_LABELS[status] || CONV_STATUS_LABELS.open; }
+function isAgentRole(role) { return /_agent$/.test(String(role || "")); }
+
+/** "3 min", "2 h 5 min", "1 d 4 h": how long since ts. */
+function waitedLabel(ts) {
+  if (!Number.isFinite(ts)) return "";
+  const minutes = Math.max(0, Math.floor((Date.now() - ts) / 60000));
+  if (minutes < 1) return "under a minute";
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 ? `${days} d ${hours % 24} h` : `${days} d`;
+}
+
+/** A conversation's status as a chip: its word always, its colour as a second cue. */
+function statusChip(status, testid = "conv-status") {
+  const s = CONV_STATUSES.includes(status) ? status : "open";
+  return h("span", { class: `chip status-chip status-${s}`, testid, data: { status: s }, text: statusLabel(s) });
+}
 
 function dayKey(ts) {
   const d = new Date(ts);
@@ -159,6 +185,7 @@ function routeFromHash(hash = location.hash) {
   const path = String(hash || "").replace(/^#/, "");
   if (path === "/notifications") return { view: "notifications", channel: null };
   if (path === "/admin") return { view: "admin", channel: null };
+  if (path === "/queue") return { view: "queue", channel: null };
   const m = /^\/conversations(?:\/(.+))?$/.exec(path);
   if (!m) return null;
   let channel = null;
@@ -169,6 +196,7 @@ function routeFromHash(hash = location.hash) {
 function hashFor(view, channel) {
   if (view === "notifications") return "#/notifications";
   if (view === "admin") return "#/admin";
+  if (view === "queue") return "#/queue";
   return channel ? `#/conversations/${encodeURIComponent(channel).replace(/%3A/gi, ":")}` : "#/conversations";
 }
 
@@ -359,7 +387,11 @@ class Session {
     this.disposed = false;
     this.me = null;
     this.names = new Map(); // user id → name
-    this.convs = new Map(); // channel → {channel, client, agents, last_message, unread}
+    this.roles = new Map(); // user id → role, as far as this console has seen it
+    this.convs = new Map(); // channel → {channel, client, agents, last_message, unread, status, status_by, status_at, unassigned}
+    this.statusFilter = "all"; // the conversation list's filter: "all" or a status
+    this.queue = new Map(); // channel → {channel, client, service, last_message}: waiting for an agent
+    this.queueTimer = null;
     this.convEls = new Map(); // channel → <li> in the list
     this.convMore = false;
     this.subs = new Map(); // channel → subscribe promise (conversations followed live)
@@ -410,6 +442,8 @@ class Session {
     this.on("unread", (u) => this.setUnread(u));
     this.on("broadcast", (b) => this.onBroadcast(b));
     this.on("assignment", () => this.loadConversations(true));
+    this.on("conversation", (c) => this.onConversationStatus(c));
+    this.on("queue", (q) => this.onQueue(q));
     this.on("revoked", (r) => this.onRevoked(r.channel));
     // The hub's store has another epoch (restored or replaced): what is shown for the channel may
     // hold messages the store no longer has; its messages follow again from seq 1.
@@ -457,6 +491,7 @@ class Session {
     this.applyStoredStatus();
     this.loadConversations(false);
     this.loadNotifications();
+    if (this.seesQueue) this.loadQueue();
     if (this.isAdmin) this.scheduleAdminRefresh();
   }
 
@@ -480,6 +515,9 @@ class Session {
 
   get isAdmin() { return this.me?.role === "admin"; }
   get isClient() { return this.me?.role === "client"; }
+  get isAgent() { return isAgentRole(this.me?.role); }
+  /** Agents and admins: the queue, internal notes, a conversation's status. */
+  get seesQueue() { return this.isAgent || this.isAdmin; }
   get myId() { return this.me?.user; }
 
   onAuth(auth) {
@@ -489,14 +527,25 @@ class Session {
     this.applyStoredStatus();
     this.loadConversations(true);
     this.loadNotifications();
+    if (this.seesQueue) this.loadQueue();
     if (this.conv) this.conv.refreshPresence();
   }
 
   learn(user) {
+    if (user && user.id && user.role && user.role !== "system") this.roles.set(user.id, user.role);
     if (!user || !user.id || !user.name) return false;
     if (this.names.get(user.id) === user.name) return false;
     this.names.set(user.id, user.name);
     return true;
+  }
+
+  /** Agents this console knows of (demo users, conversations' agents, senders): whom an
+   *  admin can pick when assigning; any other id can be typed. */
+  knownAgents() {
+    const ids = new Set();
+    for (const [id, role] of this.roles) if (isAgentRole(role)) ids.add(id);
+    for (const c of this.convs.values()) for (const a of c.agents) ids.add(a);
+    return [...ids].sort((a, b) => this.nameOf(a).localeCompare(this.nameOf(b)));
   }
 
   nameOf(id) {
@@ -533,8 +582,14 @@ class Session {
     };
     this.notesTabCount = h("span", { class: "tab-count", hidden: true });
     const nav = h("nav", { class: "tabs", "aria-label": "Sections" },
-      tab("chat", "Conversations", "Chats"), tab("notifications", "Notifications"), this.isAdmin ? tab("admin", "Admin") : null);
+      tab("chat", "Conversations", "Chats"), tab("notifications", "Notifications"),
+      this.seesQueue ? tab("queue", "Queue") : null, this.isAdmin ? tab("admin", "Admin") : null);
     this.tabs.notifications.append(this.notesTabCount);
+    if (this.seesQueue) {
+      // The queue's count stays on screen at every width: somebody is waiting.
+      this.queueCount = h("span", { class: "tab-count queue-count", testid: "queue-count", hidden: true, text: "0" });
+      this.tabs.queue.append(this.queueCount);
+    }
     this.tabs.chat.addEventListener("click", (e) => {
       // On a phone the list and the conversation share the screen: the tab goes to the list.
       if (this.view === "chat" && this.conv && window.matchMedia("(max-width: 700px)").matches) {
@@ -576,7 +631,7 @@ class Session {
     this.accountMenu = h("div", { class: "account-menu popover", id: "account-menu", hidden: true, role: "region", "aria-label": "Account" }, accountItems);
     this.accountWrap = h("div", { class: "account-wrap" }, this.accountButton, this.accountMenu);
 
-    const header = h("header", { class: `topbar${this.isAdmin ? " topbar-admin" : ""}`, testid: "topbar" },
+    const header = h("header", { class: `topbar${this.seesQueue ? " topbar-staff" : ""}${this.isAdmin ? " topbar-admin" : ""}`, testid: "topbar" },
       h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true", text: "M" }), h("span", { class: "brand-name", text: APP_TITLE })),
       nav,
       h("div", { class: "topbar-right" },
@@ -591,10 +646,18 @@ class Session {
     this.convList = h("ul", { class: "conv-list", "aria-label": "Conversations" });
     this.convMoreButton = h("button", { type: "button", class: "btn btn-quiet more", hidden: true, text: "Show more", onclick: () => this.loadMoreConversations() });
     this.convEmpty = h("p", { class: "muted empty", hidden: true, text: "No conversations yet." });
+    // Agents and admins filter the list by status; a client sees each status, read only.
+    this.statusFilterSelect = this.isClient ? null : h("select", {
+      id: "status-filter", testid: "status-filter",
+      onchange: () => { this.statusFilter = this.statusFilterSelect.value; this.renderConversations(); },
+    }, h("option", { value: "all", text: "All" }), CONV_STATUSES.map((st) => h("option", { value: st, text: statusLabel(st) })));
+    const filterRow = this.statusFilterSelect
+      ? h("div", { class: "list-filter" }, h("label", { for: "status-filter", text: "Status" }), this.statusFilterSelect)
+      : null;
     this.pane = h("section", { class: "pane", "aria-label": "Conversation" });
     this.chatView = h("div", { class: "view view-chat" },
       h("aside", { class: "sidebar", "aria-labelledby": "conversations-title" },
-        h("h1", { class: "sidebar-title", id: "conversations-title", text: "Conversations" }), this.convList, this.convEmpty, this.convMoreButton),
+        h("h1", { class: "sidebar-title", id: "conversations-title", text: "Conversations" }), filterRow, this.convList, this.convEmpty, this.convMoreButton),
       this.pane);
     this.showPanePlaceholder("Choose a conversation.");
 
@@ -609,6 +672,7 @@ class Session {
       this.notesGroups, this.notesEmpty, this.notesMoreButton);
 
     const views = [this.chatView, this.notesView];
+    if (this.seesQueue) { this.queueView = this.buildQueueView(); views.push(this.queueView); }
     if (this.isAdmin) { this.adminView = this.buildAdminView(); views.push(this.adminView); }
 
     this.main = h("main", { id: "main", class: "main", tabindex: "-1" }, views);
@@ -620,9 +684,11 @@ class Session {
 
   show(view) {
     if (view === "admin" && !this.isAdmin) view = "chat";
+    if (view === "queue" && !this.seesQueue) view = "chat";
     this.view = view;
     this.chatView.hidden = view !== "chat";
     this.notesView.hidden = view !== "notifications";
+    if (this.queueView) this.queueView.hidden = view !== "queue";
     if (this.adminView) this.adminView.hidden = view !== "admin";
     for (const [name, el] of Object.entries(this.tabs)) {
       if (name === view) el.setAttribute("aria-current", "page"); else el.removeAttribute("aria-current");
@@ -630,6 +696,7 @@ class Session {
     if (this.tabs.chat) this.tabs.chat.setAttribute("href", hashFor("chat", this.conv?.channel));
     if (view === "notifications") this.loadNotificationsPage(false);
     if (view === "admin") this.startStats(); else this.stopStats();
+    if (view === "queue") this.startQueueTicks(); else this.stopQueueTicks();
     if (view === "chat") this.maybeRead();
     this.syncHash();
     placeToasts();
@@ -766,6 +833,10 @@ class Session {
       agents: Array.isArray(c.agents) ? c.agents : [],
       last_message: c.last_message || null,
       unread: Number(c.unread) || 0,
+      status: CONV_STATUSES.includes(c.status) ? c.status : "open",
+      status_by: c.status_by ?? null,
+      status_at: c.status_at ?? null,
+      unassigned: !!c.unassigned,
     };
   }
 
@@ -855,20 +926,28 @@ class Session {
         this.convEls.set(conv.channel, li);
       }
       this.fillConvItem(li.firstElementChild, conv);
+      li.hidden = !this.passesFilter(conv);
       const expected = prev ? prev.nextElementSibling : this.convList.firstElementChild;
       if (expected !== li) this.convList.insertBefore(li, expected);
       prev = li;
     }
-    this.convEmpty.hidden = order.length > 0;
+    const visible = order.filter((c) => this.passesFilter(c)).length;
+    this.convEmpty.textContent = order.length ? `No ${statusLabel(this.statusFilter).toLowerCase()} conversations.` : "No conversations yet.";
+    this.convEmpty.hidden = visible > 0;
     this.convMoreButton.hidden = !this.convMore;
     this.renderTitle();
     if (focused && focused !== document.activeElement && this.convList.contains(focused)) focused.focus();
   }
 
+  passesFilter(conv) {
+    return this.statusFilter === "all" || conv.status === this.statusFilter;
+  }
+
   fillConvItem(button, conv) {
     const { title, sub } = this.convTitle(conv);
     const last = conv.last_message;
-    const preview = last ? `${last.from?.id === this.myId ? "You" : (last.from?.name || this.nameOf(last.from?.id))}: ${last.text}` : "No messages yet";
+    const sender = last ? (last.from?.id === this.myId ? "You" : (last.from?.name || this.nameOf(last.from?.id))) : "";
+    const preview = last ? `${last.internal ? "Note · " : ""}${sender}: ${last.text}` : "No messages yet";
     const open = this.conv?.channel === conv.channel;
     const badge = h("span", { class: "badge", testid: "unread-badge", hidden: conv.unread <= 0, text: conv.unread > 0 ? String(conv.unread) : "" });
     if (open) button.setAttribute("aria-current", "true"); else button.removeAttribute("aria-current");
@@ -876,7 +955,10 @@ class Session {
     h("span", { class: "conv-top" },
       h("span", { class: "conv-title", text: title }),
       last ? h("time", { class: "conv-time", datetime: new Date(last.ts).toISOString(), text: timeLabel(last.ts) }) : null),
-    h("span", { class: "conv-sub", text: sub }),
+    h("span", { class: "conv-sub" },
+      statusChip(conv.status),
+      conv.unassigned && !this.isClient ? h("span", { class: "chip chip-warn", testid: "conv-unassigned", text: "Unassigned" }) : null,
+      h("span", { text: sub })),
     h("span", { class: "conv-bottom" },
       h("span", { class: "conv-preview", text: preview }),
       badge,
@@ -1078,13 +1160,14 @@ class Session {
     this.pane.replaceChildren(h("div", { class: "pane-empty" }, h("p", { class: isNotice ? "notice" : "muted", role: isNotice ? "alert" : null, text })));
   }
 
-  sendMessage(channel, text) {
+  /** internal: an internal note (agents and admins), which the client never sees. */
+  sendMessage(channel, text, internal = false) {
     const key = ++this.sendCounter;
-    const local = { key, channel, text, cmid: null, error: null };
+    const local = { key, channel, text, internal: !!internal, cmid: null, error: null };
     let before = null;
     try { before = new Set((this.hub.pending(channel) || []).map((p) => p.client_msg_id)); } catch { before = null; }
     let promise;
-    try { promise = Promise.resolve(this.hub.send(channel, text)); } catch (e) { promise = Promise.reject(e); }
+    try { promise = Promise.resolve(this.hub.send(channel, text, local.internal ? { internal: true } : undefined)); } catch (e) { promise = Promise.reject(e); }
     if (before) {
       try {
         const added = (this.hub.pending(channel) || []).find((p) => !before.has(p.client_msg_id) && p.text === text);
@@ -1100,6 +1183,7 @@ class Session {
         channel, seq: r.seq, msg_id: r.msg_id, ts: r.ts, text, client_msg_id: local.cmid,
         from: { id: this.myId, role: this.me.role, name: this.me.name },
       };
+      if (local.internal) m.internal = true;
       if (this.conv?.channel === channel) this.conv.confirm(local, m);
       this.onMessage(m);
     }, (e) => {
@@ -1112,12 +1196,197 @@ class Session {
   retrySend(local) {
     this.pendingSends.delete(local.key);
     if (this.conv) this.conv.dropPending(local.key);
-    this.sendMessage(local.channel, local.text);
+    this.sendMessage(local.channel, local.text, local.internal);
   }
 
   discardSend(local) {
     this.pendingSends.delete(local.key);
     if (this.conv) this.conv.dropPending(local.key);
+  }
+
+  // ---- the support desk: status, queue, claim, assign (docs/protocol.md "Support desk")
+
+  /** A `conversation` push: a conversation's status changed. */
+  onConversationStatus(c) {
+    if (!c || !c.channel || !CONV_STATUSES.includes(c.status)) return;
+    const conv = this.convs.get(c.channel);
+    if (conv) {
+      Object.assign(conv, { status: c.status, status_by: c.status_by ?? null, status_at: c.status_at ?? null });
+      if (c.status === "resolved") conv.unassigned = false;
+      this.updateConv(c.channel);
+    } else if (this.isAdmin) {
+      this.loadConversations(true);
+    }
+    if (this.conv?.channel === c.channel) this.conv.renderDesk(c);
+  }
+
+  async setConversationStatus(channel, status) {
+    const res = await this.hub.setStatus(channel, status);
+    if (this.disposed) return res;
+    this.onConversationStatus({ channel, ...res, status: res?.status || status });
+    return res;
+  }
+
+  async loadQueue() {
+    let res;
+    try {
+      res = await this.hub.conversations({ queue: true, limit: QUEUE_PAGE });
+    } catch (e) {
+      if (!this.disposed) toast(`Could not load the queue: ${errorText(e)}`, "error");
+      return;
+    }
+    if (this.disposed) return;
+    this.queue.clear();
+    for (const c of res.conversations || []) {
+      for (const [id, name] of Object.entries(c.names || {})) this.learn({ id, name });
+      if (c.last_message?.from) this.learn(c.last_message.from);
+      this.queue.set(c.channel, { channel: c.channel, client: c.client || clientOf(c.channel), service: serviceOf(c.channel), last_message: c.last_message || null });
+    }
+    this.renderQueue();
+  }
+
+  /** A `queue` push: a conversation entered the queue or left it (claimed, assigned). */
+  onQueue(q) {
+    if (!q || !q.channel) return;
+    if (q.last_message?.from) this.learn(q.last_message.from);
+    const known = this.queue.has(q.channel);
+    if (q.unassigned) {
+      this.queue.set(q.channel, { channel: q.channel, client: q.client || clientOf(q.channel), service: q.service || serviceOf(q.channel), last_message: q.last_message || null });
+      if (!known) toast(`Waiting in the queue: ${this.nameOf(q.client || clientOf(q.channel))} · ${serviceLabel(q.service || serviceOf(q.channel))}`);
+    } else {
+      this.queue.delete(q.channel);
+    }
+    const conv = this.convs.get(q.channel);
+    if (conv) { conv.unassigned = !!q.unassigned; this.updateConv(q.channel); }
+    // An admin gets no `assignment` push: the list's agents come from a reload.
+    if (this.isAdmin) this.loadConversations(true);
+    this.renderQueue();
+    if (this.conv?.channel === q.channel) this.conv.renderDesk();
+  }
+
+  buildQueueView() {
+    this.queueList = h("ul", { class: "queue-list", "aria-labelledby": "queue-title" });
+    this.queueNotice = h("p", { class: "notice", testid: "queue-notice", role: "status", hidden: true });
+    this.queueEmpty = h("p", { class: "muted empty", text: "Nobody is waiting. A client's conversation that has no agent appears here." });
+    const about = this.isAdmin
+      ? "Conversations of every service whose client wrote and no agent serves. Open one to assign it to an agent."
+      : "Conversations whose client wrote and no agent serves, for the services your role may serve. Claim one to answer it.";
+    return h("section", { class: "view view-queue", testid: "queue-page", hidden: true, "aria-labelledby": "queue-title" },
+      h("div", { class: "notes-head" }, h("h1", { id: "queue-title", text: "Queue" })),
+      h("p", { class: "muted queue-about", text: about }),
+      this.queueNotice, this.queueList, this.queueEmpty);
+  }
+
+  renderQueue() {
+    if (!this.queueList || this.disposed) return;
+    const n = this.queue.size;
+    this.queueCount.textContent = String(n);
+    this.queueCount.hidden = n === 0;
+    this.tabs.queue.setAttribute("aria-label", n ? `Queue, ${n} waiting` : "Queue, nobody waiting");
+    // Oldest wait first, as the hub lists them.
+    const items = [...this.queue.values()].sort((a, b) => (a.last_message?.ts ?? 0) - (b.last_message?.ts ?? 0));
+    const focusedChannel = this.queueList.contains(document.activeElement) ? document.activeElement.closest("[data-channel]")?.dataset.channel : null;
+    this.queueList.replaceChildren(...items.map((item) => this.renderQueueItem(item)));
+    this.queueEmpty.hidden = n > 0;
+    if (focusedChannel) {
+      const again = this.queueList.querySelector(`[data-channel="${CSS.escape(focusedChannel)}"] button`);
+      const heading = again ? null : this.queueView.querySelector("h1");
+      if (heading) heading.setAttribute("tabindex", "-1");
+      (again || heading)?.focus();
+    }
+    this.renderTitle();
+  }
+
+  renderQueueItem(item) {
+    const client = this.nameOf(item.client);
+    const service = serviceLabel(item.service);
+    const last = item.last_message;
+    const headingId = `queue-${item.channel.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+    const action = this.isAgent
+      ? h("button", {
+        type: "button", class: "btn btn-primary", testid: "queue-claim", "aria-describedby": headingId,
+        text: "Claim", onclick: (e) => this.claim(item.channel, e.currentTarget),
+      })
+      : h("button", {
+        type: "button", class: "btn", testid: "queue-open", "aria-describedby": headingId,
+        text: "Open to assign", onclick: () => this.openConversation(item.channel),
+      });
+    return h("li", { class: "queue-item card", testid: "queue-item", data: { channel: item.channel } },
+      h("div", { class: "queue-top" },
+        h("h2", { class: "queue-client", id: headingId }, client, srOnly(`, ${service}`)),
+        h("span", { class: "chip", "aria-hidden": "true", text: service }),
+        last ? h("span", { class: "queue-wait muted", testid: "queue-wait" }, "waiting ",
+          h("time", { datetime: new Date(last.ts).toISOString(), text: waitedLabel(last.ts) })) : null),
+      h("p", { class: "queue-last", testid: "queue-last" },
+        last ? `${last.from?.name || this.nameOf(last.from?.id)}: ${last.text}` : "No message shown"),
+      h("div", { class: "row" }, action));
+  }
+
+  startQueueTicks() {
+    if (this.queueTimer || this.disposed) return;
+    const tick = () => {
+      if (this.view !== "queue") { this.queueTimer = null; return; }
+      this.renderQueue();
+      this.queueTimer = this.later(tick, QUEUE_TICK_MS);
+    };
+    this.renderQueue();
+    this.queueTimer = this.later(tick, QUEUE_TICK_MS);
+  }
+
+  stopQueueTicks() {
+    if (this.queueTimer) this.cancel(this.queueTimer);
+    this.queueTimer = null;
+  }
+
+  showQueueNotice(text) {
+    if (!this.queueNotice) return;
+    this.queueNotice.textContent = text;
+    this.queueNotice.hidden = !text;
+  }
+
+  /** An agent takes a queued conversation; if another agent was first, says who and drops
+   *  the item. */
+  async claim(channel, button) {
+    if (button) button.disabled = true;
+    const item = this.queue.get(channel);
+    const what = `${this.nameOf(item?.client || clientOf(channel))} · ${serviceLabel(serviceOf(channel))}`;
+    try {
+      await this.hub.claim(channel);
+    } catch (e) {
+      if (this.disposed) return;
+      if (button) button.disabled = false;
+      if (e?.code === "conflict") {
+        // The hub's message starts with the holder's id: "<agent> serves <channel> already".
+        const holder = /^(\S+) serves /.exec(String(e.message || ""))?.[1];
+        const text = `${holder ? this.nameOf(holder) : "Another agent"} took it first: ${what} is no longer in the queue.`;
+        this.queue.delete(channel);
+        this.renderQueue();
+        this.showQueueNotice(text);
+        toast(text, "error");
+      } else if (e?.code === "forbidden") {
+        toast(`You cannot take ${what}: ${e.message || "your role does not serve this service"}.`, "error");
+      } else {
+        toast(`Could not claim ${what}: ${errorText(e)}`, "error");
+      }
+      return;
+    }
+    if (this.disposed) return;
+    this.queue.delete(channel);
+    this.renderQueue();
+    this.showQueueNotice("");
+    toast(`You took ${what}.`);
+    await this.loadConversations(true);
+    if (!this.disposed) this.openConversation(channel);
+  }
+
+  /** An admin gives the conversation to an agent, or moves it to another. */
+  async assign(channel, agentId) {
+    const res = await this.hub.assign(channel, agentId);
+    if (this.disposed) return res;
+    this.queue.delete(channel);
+    this.renderQueue();
+    await this.loadConversations(true);
+    return res;
   }
 
   // ---- notifications
@@ -1532,6 +1801,7 @@ class ConversationView {
     this.online = new Map(); // user id → {id, role, name, status}
     this.typers = new Map(); // user id → {name, timer}
     this.lastTypingSent = 0;
+    this.noteMode = false; // the composer writes an internal note (agents and admins)
     this.build();
   }
 
@@ -1541,6 +1811,148 @@ class ConversationView {
     this.titleEl.textContent = title;
     this.subEl.textContent = sub;
     this.renderObserverNote();
+    this.renderDesk();
+  }
+
+  // ---- the support desk in the header: the status, and for an admin Assign/Transfer
+
+  /** Whether I may set this conversation's status: its assigned agent, or an admin. */
+  maySetStatus() {
+    if (this.s.isAdmin) return true;
+    const conv = this.s.convs.get(this.channel);
+    return this.s.isAgent && !!conv && conv.agents.includes(this.s.myId);
+  }
+
+  buildDesk() {
+    // A client sees the status (read only); the control is for its agent and admins.
+    if (!this.s.isClient) {
+      this.statusSelect = h("select", {
+        id: "conv-status-select", testid: "conv-status-select",
+        onchange: () => this.changeStatus(this.statusSelect.value),
+      }, CONV_STATUSES.map((st) => h("option", { value: st, text: statusLabel(st) })));
+      this.statusField = h("div", { class: "desk-field" }, h("label", { for: "conv-status-select", text: "Status" }), this.statusSelect);
+    }
+    this.statusRead = h("span", { class: "desk-status" });
+    this.deskNote = h("p", { class: "desk-note", role: "status", testid: "desk-note" });
+    this.desk = h("div", { class: "desk" }, this.statusField || null, this.statusRead);
+    if (this.s.isAdmin) {
+      this.assignToggle = h("button", {
+        type: "button", class: "btn btn-small", testid: "assign-open", "aria-expanded": "false", "aria-controls": "assign-form",
+        onclick: () => this.toggleAssign(),
+      });
+      this.assignInput = h("input", {
+        type: "text", id: "assign-agent", testid: "assign-agent", list: "assign-agents", autocomplete: "off",
+        spellcheck: "false", autocapitalize: "off", placeholder: "agent id", "aria-describedby": "assign-hint",
+      });
+      this.assignList = h("datalist", { id: "assign-agents" });
+      this.assignForm = h("form", { class: "assign-form", id: "assign-form", hidden: true, "aria-label": "Assign to an agent" },
+        h("label", { for: "assign-agent", text: "Agent" }),
+        h("div", { class: "row" }, this.assignInput, this.assignList,
+          h("button", { type: "submit", class: "btn btn-primary btn-small", testid: "assign-submit", text: "Assign" }),
+          h("button", { type: "button", class: "btn btn-quiet btn-small", text: "Cancel", onclick: () => this.toggleAssign(false) })),
+        h("p", { class: "muted small", id: "assign-hint", text: "Pick an agent or type a user id; the agent's role must serve this service." }));
+      this.assignForm.addEventListener("submit", (e) => { e.preventDefault(); this.submitAssign(); });
+      this.desk.append(this.assignToggle);
+    }
+    return h("div", { class: "desk-wrap" }, this.desk, this.assignForm || null, this.deskNote);
+  }
+
+  /** The status on screen (from the list's entry, or the push/answer just received). */
+  renderDesk(change = null) {
+    if (!this.desk) return;
+    const conv = this.s.convs.get(this.channel);
+    const status = change?.status || conv?.status || "open";
+    const by = change?.status_by ?? conv?.status_by ?? null;
+    const at = change?.status_at ?? conv?.status_at ?? null;
+    const may = this.maySetStatus();
+    if (this.statusField) {
+      this.statusField.hidden = !may;
+      if (this.statusSelect.value !== status && !this.statusSelect.disabled) this.statusSelect.value = status;
+    }
+    const who = by ? (by === "system:montrose" ? "the platform" : this.s.nameOf(by)) : "";
+    const when = Number.isFinite(at) ? timeLabel(at) : "";
+    this.statusRead.replaceChildren();
+    append(this.statusRead, [
+      may ? null : h("span", { class: "sr-only", text: "Status: " }),
+      may ? null : statusChip(status),
+      conv?.unassigned && !this.s.isClient ? h("span", { class: "chip chip-warn", text: "Unassigned" }) : null,
+      this.s.isClient && status === "resolved" ? h("span", { class: "muted small", text: "A new message reopens it." }) : null,
+      who && !this.s.isClient ? h("span", { class: "muted small", testid: "status-by", text: `${statusLabel(status)} · set by ${who}${when ? ` at ${when}` : ""}` }) : null]);
+    this.statusRead.dataset.status = status;
+    if (this.assignToggle) {
+      const agents = conv?.agents || [];
+      this.assignToggle.textContent = agents.length ? "Transfer…" : "Assign…";
+      this.assignToggle.setAttribute("aria-label", agents.length ? `Transfer to another agent (now ${agents.map((a) => this.s.nameOf(a)).join(", ")})` : "Assign to an agent");
+    }
+  }
+
+  async changeStatus(status) {
+    const conv = this.s.convs.get(this.channel);
+    const previous = conv?.status || "open";
+    this.statusSelect.disabled = true;
+    try {
+      await this.s.setConversationStatus(this.channel, status);
+      if (this.closed) return;
+      this.deskNote.textContent = `Status set to ${statusLabel(status)}.`;
+    } catch (e) {
+      if (this.closed) return;
+      this.statusSelect.disabled = false;
+      this.statusSelect.value = previous;
+      const text = e?.code === "forbidden"
+        ? "Only the assigned agent or an admin can change the status."
+        : `Could not change the status: ${errorText(e)}`;
+      this.deskNote.textContent = text;
+      toast(text, "error");
+      return;
+    } finally {
+      this.statusSelect.disabled = false;
+    }
+    this.renderDesk();
+  }
+
+  toggleAssign(open = this.assignForm.hidden) {
+    this.assignForm.hidden = !open;
+    this.assignToggle.setAttribute("aria-expanded", String(open));
+    if (open) {
+      const conv = this.s.convs.get(this.channel);
+      const current = new Set(conv?.agents || []);
+      this.assignList.replaceChildren(...this.s.knownAgents().filter((id) => !current.has(id))
+        .map((id) => h("option", { value: id, label: `${this.s.nameOf(id)} (${roleLabel(this.s.roles.get(id)) || "agent"})` })));
+      this.assignInput.focus();
+    } else {
+      this.assignToggle.focus();
+    }
+  }
+
+  async submitAssign() {
+    const agentId = this.assignInput.value.trim();
+    if (!agentId) { this.deskNote.textContent = "Type or pick the agent's id."; this.assignInput.focus(); return; }
+    const submit = this.assignForm.querySelector('[type="submit"]');
+    submit.disabled = true;
+    this.deskNote.textContent = "Assigning…";
+    try {
+      const res = await this.s.assign(this.channel, agentId);
+      if (this.closed) return;
+      const previous = res?.previous_agent;
+      this.deskNote.textContent = previous && previous !== agentId
+        ? `Transferred from ${this.s.nameOf(previous)} to ${this.s.nameOf(agentId)}.`
+        : `Assigned to ${this.s.nameOf(agentId)}.`;
+      this.assignInput.value = "";
+      this.toggleAssign(false);
+      this.updateTitle();
+    } catch (e) {
+      if (this.closed) return;
+      let text;
+      if (e?.code === "not_found") text = `There is no user “${agentId}”.`;
+      else if (e?.code === "conflict") text = `Cannot assign to ${this.s.nameOf(agentId)}: ${e.message || "their role may not serve this service"}.`;
+      else if (e?.code === "bad_request") text = `“${agentId}” is not a user id.`;
+      else text = `Could not assign: ${errorText(e)}`;
+      this.deskNote.textContent = text;
+      this.assignInput.setAttribute("aria-invalid", "true");
+      this.assignInput.focus();
+    } finally {
+      submit.disabled = false;
+    }
   }
 
   /** An admin reads a client's conversation as an observer (docs/protocol.md "Channels and access"), but a
@@ -1555,13 +1967,13 @@ class ConversationView {
     this.observerNote.replaceChildren(
       h("strong", { text: "Observing as admin. " }),
       `A message you send here is posted into ${client}'s conversation with ${withWhom}, and they will see it.`);
-    this.input.setAttribute("placeholder", "Message as admin · Enter sends");
+    if (!this.noteMode) this.input.setAttribute("placeholder", "Message as admin · Enter sends");
   }
 
   build() {
     this.titleEl = h("h2", { class: "conv-head-title", id: "conv-title" });
     this.subEl = h("p", { class: "conv-head-sub muted" });
-    this.updateTitle();
+    this.deskEl = this.buildDesk();
     this.onlineEl = h("div", { class: "online", testid: "online", "aria-live": "polite", text: "" });
     this.olderButton = h("button", { type: "button", class: "btn btn-quiet older", hidden: true, text: "Load older messages", onclick: () => this.loadOlder() });
     this.list = h("ol", { class: "msg-list" });
@@ -1589,8 +2001,19 @@ class ConversationView {
     this.sendButton = h("button", { type: "submit", class: "btn btn-primary", testid: "composer-send", text: observing ? "Send as admin" : "Send" });
     this.observerNote = observing ? h("p", { class: "observer-note", id: "observer-note", testid: "observer-note" }) : null;
     if (observing) this.input.setAttribute("aria-describedby", "observer-note");
+    // Agents and admins write a reply or an internal note; a note is said in words, not only colour.
+    this.noteHint = h("p", { class: "note-hint", id: "note-hint", testid: "note-hint", hidden: true },
+      h("strong", { text: "Internal note. " }), "Only agents and admins see it; the client is not told, and no typing is shown.");
+    let modes = null;
+    if (this.s.seesQueue) {
+      const radio = (value, label) => h("label", { class: "mode" },
+        h("input", { type: "radio", name: "compose-mode", value, testid: `composer-mode-${value}`, checked: value === "reply",
+          onchange: () => this.setNoteMode(value === "note") }),
+        h("span", { text: label }));
+      modes = h("fieldset", { class: "composer-modes" }, h("legend", { class: "sr-only", text: "Write" }), radio("reply", "Reply"), radio("note", "Internal note"));
+    }
     this.composer = h("form", { class: `composer${observing ? " composer-observer" : ""}`, hidden: true, "aria-label": "Send a message" },
-      this.observerNote, h("div", { class: "composer-row" }, this.input, this.sendButton));
+      modes, this.observerNote, this.noteHint, h("div", { class: "composer-row" }, this.input, this.sendButton));
     this.composer.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
     if (typeof ResizeObserver === "function") {
       this.resizeWatch = new ResizeObserver(() => placeToasts());
@@ -1601,9 +2024,10 @@ class ConversationView {
     this.root = h("div", { class: "conversation", data: { channel: this.channel } },
       h("div", { class: "conv-head" },
         h("button", { type: "button", class: "btn btn-quiet back", "aria-label": "Back to conversations", onclick: () => this.s.backToList() }, "‹ Back"),
-        h("div", { class: "conv-head-text" }, this.titleEl, this.subEl, this.onlineEl)),
+        h("div", { class: "conv-head-text" }, this.titleEl, this.subEl, this.onlineEl),
+        this.deskEl),
       this.notice, this.offlineNote, this.scroller, this.typingEl, this.composer);
-    this.renderObserverNote();
+    this.updateTitle();
     this.renderOnline();
   }
 
@@ -1776,7 +2200,8 @@ class ConversationView {
   skeleton() {
     const li = h("li", { class: "msg", testid: "message" });
     li.append(
-      h("div", { class: "msg-meta" }, h("span", { class: "msg-from" }), h("time", { class: "msg-time" })),
+      h("p", { class: "msg-note-label", hidden: true, text: NOTE_LABEL }),
+      h("div", { class: "msg-meta" }, h("span", { class: "msg-from" }), h("span", { class: "msg-badge", hidden: true }), h("time", { class: "msg-time" })),
       h("div", { class: "text" }),
       h("div", { class: "msg-foot" }));
     return li;
@@ -1786,6 +2211,7 @@ class ConversationView {
     const mine = m.from?.id === this.s.myId;
     li.classList.toggle("own", mine);
     li.classList.toggle("system", m.from?.role === "system");
+    this.markKind(li, !!m.internal, m.from?.role === "bot");
     li.classList.remove("pending", "failed");
     li.dataset.seq = String(m.seq);
     li.dataset.clientMsgId = m.client_msg_id || li.dataset.clientMsgId || "";
@@ -1796,8 +2222,24 @@ class ConversationView {
     li.querySelector(".text").textContent = m.text ?? "";
     const foot = li.querySelector(".msg-foot");
     foot.replaceChildren();
-    if (mine) foot.append(this.tick(m.seq <= this.s.othersReadUpTo(this.channel) ? "read" : "sent"));
+    // A note has no read tick: the client's read mark passing it says nothing (it never sees it).
+    if (mine && !m.internal) foot.append(this.tick(m.seq <= this.s.othersReadUpTo(this.channel) ? "read" : "sent"));
     return li;
+  }
+
+  /** An internal note (a label above it, and its own colours) or a bot's message (a badge by
+   *  the sender's name). */
+  markKind(li, internal, bot) {
+    li.classList.toggle("internal", internal);
+    li.classList.toggle("bot", bot);
+    if (internal) li.dataset.internal = "true"; else delete li.dataset.internal;
+    const label = li.querySelector(".msg-note-label");
+    label.hidden = !internal;
+    if (internal) label.dataset.testid = "internal-label"; else delete label.dataset.testid;
+    const badge = li.querySelector(".msg-badge");
+    badge.hidden = !bot;
+    badge.textContent = bot ? "Bot" : "";
+    if (bot) badge.dataset.testid = "bot-badge"; else delete badge.dataset.testid;
   }
 
   /** Delivery state of one of my messages: a mark and a word, in a colour of its own
@@ -1840,6 +2282,7 @@ class ConversationView {
       li.dataset.seq = "";
       li.querySelector(".msg-from").textContent = "You";
       li.querySelector(".text").textContent = local.text;
+      this.markKind(li, !!local.internal, false);
       this.pendingEls.set(local.key, li);
       this.list.append(li);
       this.scrollToBottom();
@@ -1912,12 +2355,29 @@ class ConversationView {
     const text = this.input.value;
     if (!text.trim() || this.closed) return;
     this.input.value = "";
-    this.s.sendMessage(this.channel, text);
+    this.s.sendMessage(this.channel, text, this.noteMode);
     this.input.focus();
   }
 
+  /** The composer writes an internal note (on) or a reply the client sees (off). */
+  setNoteMode(on) {
+    this.noteMode = !!on;
+    this.composer.classList.toggle("composer-note", this.noteMode);
+    this.noteHint.hidden = !this.noteMode;
+    if (this.observerNote) this.observerNote.hidden = this.noteMode;
+    const describedBy = this.noteMode ? "note-hint" : (this.observerNote ? "observer-note" : null);
+    if (describedBy) this.input.setAttribute("aria-describedby", describedBy); else this.input.removeAttribute("aria-describedby");
+    this.input.setAttribute("aria-label", this.noteMode ? "Internal note" : "Message");
+    this.input.setAttribute("placeholder", this.noteMode
+      ? "Internal note · only agents and admins see it"
+      : (this.s.isAdmin ? "Message as admin · Enter sends" : "Message · Enter sends, Shift+Enter for a new line"));
+    this.sendButton.textContent = this.noteMode ? "Add note" : (this.s.isAdmin ? "Send as admin" : "Send");
+    placeToasts();
+  }
+
   onInput() {
-    if (!this.input.value) return;
+    // A note is never announced: the client must not see that someone is typing.
+    if (!this.input.value || this.noteMode) return;
     const now = Date.now();
     if (now - this.lastTypingSent < TYPING_SEND_MS) return;
     this.lastTypingSent = now;

@@ -23,7 +23,7 @@
 
 /** Pushes re-emitted as events of the same name, `detail` = the push object. */
 const PUSH_EVENTS = ["notification", "unread", "broadcast", "read", "typing", "join", "leave",
-                     "status", "assignment", "revoked"];
+                     "status", "assignment", "revoked", "conversation", "queue"];
 /** Event names the library itself uses; an unknown push type never shadows them. */
 const OWN_EVENTS = new Set(["state", "message", "auth", "error", "reset"]);
 /** Error codes after which retrying the same request cannot succeed. */
@@ -600,7 +600,7 @@ export class HubClient extends EventTarget {
     for (const seq of ch.buffer.keys()) if (seq <= ch.lastSeq) ch.buffer.delete(seq);
   }
 
-  /** Closes a gap with `history` pages (oldest first); if that does not help, re-subscribes
+  /** Closes a gap with `history` pages (oldest first); when a page cannot be had, re-subscribes
    *  with `since`, which the hub answers gap-free. */
   async _fillGap(ch) {
     if (ch.filling) return;
@@ -614,21 +614,20 @@ export class HubClient extends EventTarget {
         const page = await this._rawRequest(this._ws, "history",
           { channel: ch.name, before, limit: before - from - 1 }, Date.now() + this.requestTimeoutMs);
         if (this._channels.get(ch.name) !== ch) return;
-        const messages = page.messages ?? [];
-        for (const m of messages) this._ingest(ch, m);
-        // The page holds every message before `before` this user may read back to `from`
-        // (it reached `from`, or nothing older exists): a seq it lacks is not for this user
-        // (an agents' internal note), not lost. Step past it.
-        const covered = !page.more || (messages.length > 0 && messages[0].seq <= from + 1);
-        if (covered && ch.lastSeq < before - 1) {
-          ch.lastSeq = before - 1;
-          this._releaseBuffered(ch);
-          continue;
+        // The page was asked for the whole window from+1 … before-1 (limit = its length), so
+        // it holds every message of that window this user may read, whether the hub counts
+        // the limit in seqs (a client's page: an agents' internal note takes its place and is
+        // left out, so the page can come back short or empty with more: true) or in messages
+        // shown. A seq of the window it lacks is not for this user, not lost: step past it.
+        const got = new Map();
+        for (const m of page.messages ?? []) if (typeof m.seq === "number") got.set(m.seq, m);
+        for (let seq = from + 1; seq < before; seq++) {
+          if (seq <= ch.lastSeq) continue;
+          const m = got.get(seq);
+          if (m) this._ingest(ch, m);
+          else ch.lastSeq = seq;
         }
-        if (ch.lastSeq === from) {
-          this._subscribeNow(ch);
-          return;
-        }
+        this._releaseBuffered(ch);
       }
     } catch {
       // Lost connection: the reconnect re-subscribes with `since`. Otherwise ask the hub.
@@ -647,13 +646,16 @@ export class HubClient extends EventTarget {
    * too_large, ...) or on close().
    * @param {string} channel
    * @param {string} text
+   * @param {{internal?: boolean}} [options] `internal: true` stores an internal note (agents
+   *   and admins; docs/protocol.md "Internal notes")
    * @returns {Promise<{seq: number, msg_id: number, ts: number, duplicate: boolean}>}
    */
-  send(channel, text) {
+  send(channel, text, options) {
     if (typeof channel !== "string" || !channel) return quiet(Promise.reject(new HubError("bad_request", "channel must be a string")));
     if (typeof text !== "string" || !text) return quiet(Promise.reject(new HubError("bad_request", "text must be a non-empty string")));
     if (this._state === "closed") return quiet(Promise.reject(new HubError("closed", "not connected: call connect()")));
-    const entry = { channel, text, client_msg_id: newClientMsgId(), inFlight: false, attempts: 0, retryTimer: null };
+    const internal = options?.internal === true;
+    const entry = { channel, text, internal, client_msg_id: newClientMsgId(), inFlight: false, attempts: 0, retryTimer: null };
     const promise = new Promise((resolve, reject) => {
       entry.resolve = resolve;
       entry.reject = reject;
@@ -668,11 +670,11 @@ export class HubClient extends EventTarget {
   /**
    * The sends of a channel (or of all channels) not yet acknowledged, oldest first.
    * @param {string} [channel]
-   * @returns {{client_msg_id: string, text: string, channel: string}[]}
+   * @returns {{client_msg_id: string, text: string, channel: string, internal: boolean}[]}
    */
   pending(channel) {
     const queues = channel === undefined ? [...this._outbox.values()] : [this._outbox.get(channel) ?? []];
-    return queues.flat().map(e => ({ client_msg_id: e.client_msg_id, text: e.text, channel: e.channel }));
+    return queues.flat().map(e => ({ client_msg_id: e.client_msg_id, text: e.text, channel: e.channel, internal: e.internal }));
   }
 
   _removeSend(entry) {
@@ -694,6 +696,7 @@ export class HubClient extends EventTarget {
     entry.inFlight = true;
     entry.attempts++;
     const params = { channel, text: entry.text, client_msg_id: entry.client_msg_id };
+    if (entry.internal) params.internal = true;
     this._rawRequest(ws, "send", params, Date.now() + this.requestTimeoutMs).then(result => {
       entry.inFlight = false;
       if (!this._removeSend(entry)) return; // closed meanwhile
@@ -755,12 +758,42 @@ export class HubClient extends EventTarget {
   }
 
   /**
-   * @param {{service?: string, before?: number, limit?: number}} [options] `before` is a ts (ms)
+   * @param {{service?: string, status?: "open"|"pending"|"resolved", queue?: boolean, before?: number, limit?: number}} [options]
+   *   `before` is a ts (ms); `queue: true` lists the queued conversations the caller may take
    * @returns {Promise<{conversations: object[], more: boolean}>}
    */
   conversations(options) {
-    const { service, before, limit } = options ?? {};
-    return this.request("conversations", { service, before, limit });
+    const { service, status, queue, before, limit } = options ?? {};
+    return this.request("conversations", { service, status, queue, before, limit });
+  }
+
+  /**
+   * Sets a conversation's support-desk status (`conversation.status`: its agent or an admin).
+   * @param {string} channel
+   * @param {"open"|"pending"|"resolved"} status
+   * @returns {Promise<{channel: string, status: string, status_by: string|null, status_at: number|null}>}
+   */
+  setStatus(channel, status) {
+    return this.request("conversation.status", { channel, status });
+  }
+
+  /**
+   * An agent takes a queued conversation (`claim`); `conflict` when another agent has it.
+   * @param {string} channel
+   * @returns {Promise<{service: string, client: string, agents: string[]}>}
+   */
+  claim(channel) {
+    return this.request("claim", { channel });
+  }
+
+  /**
+   * An admin gives a conversation to an agent, or moves it to another (`assign`).
+   * @param {string} channel
+   * @param {string} agentId
+   * @returns {Promise<{service: string, client: string, agents: string[], previous_agent: string|null}>}
+   */
+  assign(channel, agentId) {
+    return this.request("assign", { channel, agent_id: agentId });
   }
 
   /**
