@@ -929,6 +929,8 @@ def main():
                   desk_checks.check_desk_flow, client, agent, admin, hub, shots)
         run.check("desk: a lost claim says who was first, an admin's transfer (issue 22)",
                   desk_checks.check_desk_conflict_and_transfer, client, agent, admin, hub, shots)
+        run.check("desk: the support report in the admin view (issue 22)",
+                  desk_checks.check_support_report, admin, hub, shots)
         for name, d in (("client", client), ("agent", agent), ("admin", admin)):
             errors = console_errors(d, outage=True)
             if errors:

@@ -283,3 +283,40 @@ def check_desk_conflict_and_transfer(client, agent, admin, hub, shots):
     ct.go(agent, "chat")
     ct.wait(agent, lambda d: list_item(d, COURSES), 5, "the agent's list did not gain the transferred conversation")
     ct.wait(client, lambda d: "Wes Website" in header_text(d, COURSES), 5, "the client's header does not name the new agent")
+
+
+REPORT_JS = """
+const card = document.querySelector('[data-testid="report"]');
+if (!card) return null;
+const value = (key) => { const t = card.querySelector(`[data-testid="report-${key}"] [data-testid="report-value"]`); return t ? t.textContent.trim() : null; };
+const chart = card.querySelector('[data-testid="report-queue-chart"]');
+return {opened: value('opened'), resolved: value('resolved'), firstResponse: value('first-response'),
+        chart: chart ? chart.getAttribute('aria-label') : null,
+        services: [...card.querySelectorAll('[data-testid="report-service"]')].map((li) => li.dataset.service),
+        agents: [...card.querySelectorAll('[data-testid="report-agent"]')].map((tr) => tr.dataset.agent),
+        status: (card.querySelector('[data-testid="report-status"]') || {}).textContent || ''};
+"""
+
+
+def check_support_report(admin, hub, shots):
+    """The admin view's support report after the desk flow: the figures GET /v1/reports/support
+    gives (opened, resolved, a first-response time), the queue drawn as an SVG with a text
+    equivalent, the support service and the agent listed; readable at both sizes."""
+    _, report = ct.bridge(hub, "GET", "/v1/reports/support")
+    total = report["total"]
+    assert total["resolved"] >= 1 and total["opened"] >= 1, f"the desk flow left no case in the report: {total}"
+    ct.go(admin, "admin")
+    read = lambda: admin.execute_script(REPORT_JS)  # noqa: E731
+    ct.wait(admin, lambda d: (read() or {}).get("opened") not in (None, ""), 10, f"no report shown: {read()!r}")
+    got = read()
+    assert got["opened"] == str(total["opened"]) and got["resolved"] == str(total["resolved"]), \
+        f"the console shows {got!r}, the bridge {total!r}"
+    assert got["firstResponse"] not in ("—", None), f"no first-response time shown: {got!r}"
+    assert got["chart"] and got["chart"].startswith("Queue length from"), f"the queue chart has no text equivalent: {got!r}"
+    assert "support" in got["services"], f"support is not among the services: {got!r}"
+    assert "demo-web" in got["agents"], f"the agent who resolved it is not listed: {got!r}"
+    for size in ct.SIZES:
+        ct.set_size(admin, *size)
+        wide = admin.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide[0] <= wide[1] + 1, f"the admin view scrolls sideways at {size}: {wide}"
+    views_at_both_sizes(admin, shots, "admin report")

@@ -16,6 +16,7 @@ struct ConsoleRoutes: Sendable {
         "/console.js": ("text/javascript; charset=utf-8", PackageResources.console_js),
         "/console.css": ("text/css; charset=utf-8", PackageResources.console_css),
         "/hub.js": ("text/javascript; charset=utf-8", PackageResources.hub_js),
+        "/reports.js": ("text/javascript; charset=utf-8", PackageResources.reports_js),
     ]
 
     /// The answer for `request` from `peer` ("address:port" as the engine names it), or nil

@@ -2,6 +2,7 @@
 // built on the hub.js client (see API.md). Every piece of text that comes from the hub or a
 // user goes into the page through textContent or attributes, never through innerHTML.
 import { HubClient } from "/hub.js";
+import { SupportReportCard } from "/reports.js";
 
 const TOKEN_KEY = "montrose.token";
 const DEV_KEY = "montrose.dev";
@@ -1711,12 +1712,16 @@ class Session {
     this.statsNote = h("p", { class: "muted small", text: "Updated every 5 seconds while this page is shown." });
     const stats = h("section", { class: "card stats", testid: "stats", "aria-labelledby": "stats-heading" },
       h("h2", { id: "stats-heading", text: "Live stats" }), this.statsList, this.statsNote);
+    this.report = new SupportReportCard({
+      h, request: (op, params) => this.hub.request(op, params), serviceLabel, userName: (id) => this.nameOf(id) });
     return h("section", { class: "view view-admin", hidden: true, "aria-labelledby": "admin-title" },
-      h("h1", { class: "view-title", id: "admin-title", text: "Admin" }), h("div", { class: "admin-grid" }, form, stats));
+      h("h1", { class: "view-title", id: "admin-title", text: "Admin" }), h("div", { class: "admin-grid" }, form, stats),
+      this.report.element);
   }
 
   startStats() {
     if (this.statsTimer !== null || this.disposed) return;
+    this.report?.load(); // once per visit to the view: a report is not a live figure
     this.statsTimer = 0;
     const tick = async () => {
       if (this.disposed || this.view !== "admin") { this.statsTimer = null; return; }
