@@ -94,6 +94,8 @@ final class DeskTests: XCTestCase {
         XCTAssertEqual(try (winner == "wes" ? wendy : wes).errorCode("history", ["channel": "conv:website:bob"]), "forbidden")
         XCTAssertEqual(try ada.errorCode("claim", ["channel": "conv:website:bob"]), "forbidden", "admins assign")
         XCTAssertEqual(try client("mia", .marketingAgent).errorCode("claim", ["channel": "conv:website:bob"]), "forbidden")
+        try hub.bridge.user("ada", "admin")
+        XCTAssertEqual(try agent.errorCode("claim", ["channel": "conv:website:ada"]), "conflict", "an admin's id names no client")
     }
 
     func testAnAdminAssignsAndTransfersUnderTheBridgesRules() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Persistence
 import Protocol
 import XCTest
 @testable import Hub
@@ -12,8 +13,28 @@ import XCTest
 final class WebhookTests: XCTestCase {
     static let secret = "whsec-test-0123456789abcdef"
 
+    /// A store in which wes serves ann's website conversation, written before any hub runs with
+    /// webhooks: ann's messages then queue nothing, and each posts exactly one message.created.
+    /// (A client writing where no agent serves also posts conversation.queued: see the desk test.)
+    static func servedStore(postgres: Bool = TestTopology.current.usesPostgres) throws -> (data: String, database: TestDatabase?) {
+        let data = TestDirectory.make("webhook-served")
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let database = postgres ? try TestDatabase() : nil
+        let store: any Store = if let database {
+            try PostgresStore(url: database.url, now: 1, messageWording: MessageNotificationText.wording)
+        } else {
+            try SQLiteStore(path: data + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
+        }
+        defer { store.close() }
+        _ = try waitForStore { store.setAssignment(Assignment(conversation: ConversationKey(service: "website", clientId: "ann"), agentId: "wes"),
+                                                   now: 1, completion: $0) }.get()
+        return (data, database)
+    }
+
     private func hub(_ receiver: WebhookReceiver, retryBaseMs: Int64 = 100) throws -> TestHub {
-        try TestHub { c in
+        let served = try Self.servedStore()
+        return try TestHub(database: served.database) { c in
+            c.dataDir = served.data
             c.webhook = try? WebhookEndpoint.parse(receiver.url).get()
             c.webhookSecret = Self.secret
             c.webhookPollMs = 50
@@ -223,7 +244,7 @@ final class WebhookTests: XCTestCase {
 
     func testTheOutboxSurvivesASIGKILLAndIsDeliveredAfterARestart() throws {
         let port = try closedPort()
-        let data = TestDirectory.make("hub-webhooks")
+        let data = try Self.servedStore(postgres: false).data // the executable runs on this SQLite file
         let args = ["--host", "127.0.0.1", "--port", "0", "--bridge-port", "0", "--data", data, "--no-dev",
                     "--jwt-secret", TestHub.secret, "--bridge-key", TestHub.bridgeKey, "--loops", "1",
                     "--webhook", "http://127.0.0.1:\(port)/in"]
@@ -353,7 +374,9 @@ final class WebhookTests: XCTestCase {
         defer { receiver.stop() }
         let url = "https://localhost:\(receiver.port)/hooks"
         // Trusting the receiver's certificate (--webhook-ca): delivered, signed as over http.
-        let trusting = try TestHub { c in
+        let served = try Self.servedStore()
+        let trusting = try TestHub(database: served.database) { c in
+            c.dataDir = served.data
             c.webhook = try? WebhookEndpoint.parse(url).get()
             c.webhookSecret = Self.secret
             c.webhookCA = cert.cert

@@ -58,6 +58,8 @@ class WebhookStoreChecks: XCTestCase {
 
     func checkANewMessageWritesOneMessageCreatedAndARetryNone() throws {
         let store = try openStore()
+        // An agent serves the conversation, so ann's message queues nothing (no conversation.queued).
+        _ = try wait { store.setAssignment(Assignment(conversation: key, agentId: "wes"), now: t0, completion: $0) }
         store.webhookOutbox.enable()
         let first = try send(store, "hello \"there\"", cmid: "c-1")
         let again = try send(store, "hello \"there\"", cmid: "c-1")

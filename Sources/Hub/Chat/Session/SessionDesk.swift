@@ -39,7 +39,13 @@ extension Session {
         }
         let chat = self.chat, store = chat.store, agent = user.id
         inFlight += 1
-        store.deskState(key) { desk in
+        // The bridge's rule: a conversation's client must be a client (an agent's id as the
+        // client part of a channel names no support case).
+        store.user(key.clientId) { client in
+            if case .success(let c?) = client, c.role != Role.client.rawValue {
+                return hop.run { s, c2 in s.inFlight -= 1; s.replyError(c2, id, .conflict, "\(key.clientId) has the role \(c.role), not client") }
+            }
+            store.deskState(key) { desk in
             let wasQueued = (try? desk.get())?.unassigned ?? false
             store.claimAssignment(Assignment(conversation: key, agentId: agent), now: wallMillis()) { result in
                 if case .success(let holder) = result, holder == agent { chat.assignmentChanged(key, agent: agent, wasQueued: wasQueued) }
@@ -51,6 +57,7 @@ extension Session {
                     case .failure(let e): s.replyStoreError(c, id, e)
                     }
                 }
+            }
             }
         }
     }
