@@ -35,6 +35,22 @@ final class ClusterStateInputTests: XCTestCase {
         XCTAssertEqual(a.running.syncValue { _ in a.state.unknownKindsLogged }, ["zz"], "an unknown kind is noted once")
     }
 
+    func testAMalformedEventHeardDuringAReReadIsCountedOnce() throws {
+        let bed = try ClusterTestBed()
+        defer { bed.tearDown() }
+        let a = try bed.node("a")
+        XCTAssertTrue(eventually { a.running.syncValue { _ in a.state.refreshPartsLeft } <= 0 }, "the first re-read ends")
+        // Each event lands while a re-read runs: the events heard meanwhile are replayed over it.
+        for _ in 0..<20 {
+            a.running.sync { _ in a.state.refreshMirrors() }
+            _ = try bed.call(["PUBLISH", bed.keys.state, "on\nzed\nsuperuser"])
+        }
+        let count = { a.state.counters.malformedEvents.load(ordering: .relaxed) }
+        XCTAssertTrue(eventually { count() >= 20 && a.running.syncValue { _ in a.state.refreshPartsLeft <= 0 && !a.state.refreshAgain } })
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertEqual(count(), 20, "each counted once, whatever was replayed")
+    }
+
     func testRefreshesAskedForWhileOneRunsMakeOneMoreNotOneEach() throws {
         let bed = try ClusterTestBed()
         defer { bed.tearDown() }

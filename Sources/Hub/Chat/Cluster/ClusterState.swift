@@ -185,45 +185,50 @@ final class ClusterState: @unchecked Sendable {
     private func handle(_ m: InboundRing.Message) {
         guard let text = String(validating: m.payload, as: UTF8.self) else { return }
         let p = text.split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
-        if let heard = heardDuringRefresh {
-            if heard.count < Self.heardDuringRefreshCap { heardDuringRefresh?.append(p) } else { refreshAgain = true }
-        }
-        apply(p)
+        // Only a well-formed event is kept to replay over a re-read: a malformed one is counted
+        // once, here, never again by the replay.
+        guard apply(p), let heard = heardDuringRefresh else { return }
+        if heard.count < Self.heardDuringRefreshCap { heardDuringRefresh?.append(p) } else { refreshAgain = true }
     }
 
-    private func apply(_ p: [String]) {
+    /// Applies a state event; false when it was malformed or of an unknown kind (nothing applied).
+    @discardableResult
+    private func apply(_ p: [String]) -> Bool {
         switch (p.first, p.count) {
         case ("pj", 5):
-            guard Self.isChannel(p[1]), UserID.isValid(p[2]), Role(rawValue: p[3]) != nil else { return malformed(p) }
+            guard Self.isChannel(p[1]), UserID.isValid(p[2]), Role(rawValue: p[3]) != nil else { malformed(p); return false }
             presence.heardJoin(p[1], ClusterWire.user(p[2], info: p[3] + "\n" + p[4]))
         case ("pl", 3):
-            guard Self.isChannel(p[1]), UserID.isValid(p[2]) else { return malformed(p) }
+            guard Self.isChannel(p[1]), UserID.isValid(p[2]) else { malformed(p); return false }
             presence.heardLeave(p[1], p[2])
         case ("on", 3):
-            guard UserID.isValid(p[1]), let role = Role(rawValue: p[2]) else { return malformed(p) }
+            guard UserID.isValid(p[1]), let role = Role(rawValue: p[2]) else { malformed(p); return false }
             online.heardOnline(p[1], role: role)
         case ("off", 2):
-            guard UserID.isValid(p[1]) else { return malformed(p) }
+            guard UserID.isValid(p[1]) else { malformed(p); return false }
             online.heardOffline(p[1])
         case ("st", 3):
-            guard UserID.isValid(p[1]), Vocabulary.presenceStatuses.contains(p[2]) else { return malformed(p) }
+            guard UserID.isValid(p[1]), Vocabulary.presenceStatuses.contains(p[2]) else { malformed(p); return false }
             presence.heardStatus(p[1], p[2])
         case ("as", 5):
             guard NodeID.isValid(p[1]), UserID.isValid(p[2]), UserID.isValid(p[3]),
-                  p[4].isEmpty || UserID.isValid(p[4]) else { return malformed(p) }
+                  p[4].isEmpty || UserID.isValid(p[4]) else { malformed(p); return false }
             assignments.heard(origin: p[1], ConversationKey(service: p[2], clientId: p[3]), agent: p[4].isEmpty ? nil : p[4])
         case ("rl", 2):
-            guard NodeID.isValid(p[1]) else { return malformed(p) }
+            guard NodeID.isValid(p[1]) else { malformed(p); return false }
             if p[1] != nodeID { assignments.reload() }
         case (let kind?, _) where Self.knownKinds.contains(kind):
             malformed(p) // a known kind with the wrong number of parts
+            return false
         default:
             // Logged once per kind (a newer node's events would otherwise log on every one).
             let kind = String((p.first ?? "").prefix(16))
             if unknownKindsLogged.count < 64, unknownKindsLogged.insert(kind).inserted {
                 Log.info("cluster_event_unknown", ["event": String(p.joined(separator: " ").prefix(40))])
             }
+            return false
         }
+        return true
     }
 
     private static let knownKinds: Set<String> = ["pj", "pl", "on", "off", "st", "as", "rl"]
