@@ -82,10 +82,13 @@ extension PostgresStore {
         let wording = messageWording, webhooks = webhookOutbox
         let (text, escaped) = Self.storable(m.text)
         write(lockKey: m.conversation.channel, unread: notify + [m.sender.id], { db in
-            // Duplicate check, locked seq bump, insert and counter update in one round trip.
-            let r = try db.query("SELECT * FROM hub_append($1, $2, $3, $4, $5, $6, $7::boolean, $8::bigint, $9)", [
+            // Duplicate check, locked seq bump, insert, counter update and a client's desk
+            // changes in one round trip.
+            let r = try db.query("""
+                SELECT * FROM hub_append($1, $2, $3, $4, $5, $6, $7::boolean, $8::bigint, $9, $10::boolean, $11::boolean)
+                """, [
                 m.conversation.service, m.conversation.clientId, m.sender.id, m.sender.role, m.sender.name,
-                text, escaped ? "t" : "f", "\(m.ts)", m.clientMsgId,
+                text, escaped ? "t" : "f", "\(m.ts)", m.clientMsgId, m.isInternal ? "t" : "f", m.isFromClient ? "t" : "f",
             ])
             guard r.count == 1 else { throw StoreError.internalError("hub_append returned \(r.count) rows") }
             if r.bool(0, 0) {
@@ -100,9 +103,8 @@ extension PostgresStore {
             let stored = StoredMessage(conversation: m.conversation, seq: r.int(0, 3), msgId: r.int(0, 2),
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
-            if m.isInternal { _ = try db.query("UPDATE messages SET internal = true WHERE id = $1::bigint", ["\(stored.msgId)"]) }
             try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
-            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, stored, webhooks: webhooks) : DeskChange()
+            let desk = try Self.clientWrote(db, stored, reopened: r.bool(0, 12), queued: r.bool(0, 13), webhooks: webhooks)
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction (their unread locks
             // taken at the batch's start: `unread:` above, or here for the users told of a

@@ -3,45 +3,18 @@ import Protocol
 
 // The support desk on PostgreSQL (the rules are SQLiteStore+Desk's): status, the queue, claims.
 extension PostgresStore {
-    /// A client's message, in its append's transaction (the conversation row is locked by
-    /// hub_append): reopens a resolved conversation, opens a cycle if none is open, and queues
-    /// a conversation that no agent serves; with its desk events, in one round trip.
-    static func clientWrote(_ db: PGConnection, conversation: Int64, _ m: StoredMessage, webhooks: WebhookOutbox) throws -> DeskChange {
-        let r = try db.query("""
-            WITH old AS (
-                SELECT c.service, c.client_id, c.status = 'resolved' AS reopen, c.cycle_opened_at IS NULL AS opens,
-                       c.queued_at IS NULL AND a.agent_id IS NULL AS queue, a.agent_id AS agent
-                FROM conversations c
-                LEFT JOIN assignments a ON a.service = c.service AND a.client_id = c.client_id
-                WHERE c.id = $1::bigint),
-            changed AS (
-                UPDATE conversations c SET
-                    status = CASE WHEN old.reopen THEN 'open' ELSE c.status END,
-                    status_by = CASE WHEN old.reopen THEN $2 ELSE c.status_by END,
-                    status_at = CASE WHEN old.reopen THEN $3::bigint ELSE c.status_at END,
-                    cycle_opened_at = COALESCE(c.cycle_opened_at, $3::bigint),
-                    queued_at = CASE WHEN old.queue THEN $3::bigint ELSE c.queued_at END
-                FROM old WHERE c.id = $1::bigint AND (old.reopen OR old.opens OR old.queue)
-                RETURNING old.service, old.client_id, old.reopen, old.opens, old.queue, old.agent),
-            events AS (
-                INSERT INTO desk_events (service, client_id, kind, agent, seq, ts)
-                SELECT changed.service, changed.client_id, k.kind,
-                       CASE WHEN k.kind = 'opened' THEN changed.agent END,
-                       CASE WHEN k.kind = 'opened' THEN $4::bigint END, $3::bigint
-                FROM changed, (VALUES ('opened'), ('queued')) AS k(kind)
-                WHERE (k.kind = 'opened' AND changed.opens) OR (k.kind = 'queued' AND changed.queue))
-            SELECT reopen, queue FROM changed
-            """, ["\(conversation)", m.senderId, "\(m.ts)", "\(m.seq)"])
-        guard r.count == 1 else { return DeskChange() }
-        let queue = r.bool(0, 1)
-        let status = r.bool(0, 0) ? ConversationStatus(conversation: m.conversation, status: "open", by: m.senderId, at: m.ts) : nil
+    /// What hub_append did for a client's message (it reopens, opens a cycle and queues under
+    /// the row lock it holds): the webhook events for it, in the same transaction.
+    static func clientWrote(_ db: PGConnection, _ m: StoredMessage, reopened: Bool, queued: Bool,
+                            webhooks: WebhookOutbox) throws -> DeskChange {
+        let status = reopened ? ConversationStatus(conversation: m.conversation, status: "open", by: m.senderId, at: m.ts) : nil
         if let status { _ = try webhooks.enqueue(db, .conversationStatus, orderingKey: m.conversation.channel, now: m.ts) { $0.statusFields(status) } }
-        if queue {
+        if queued {
             _ = try webhooks.enqueue(db, .conversationQueued, orderingKey: m.conversation.channel, now: m.ts) {
                 $0.queuedEventFields(m.conversation, lastMessage: m, ts: m.ts)
             }
         }
-        return DeskChange(reopened: status, queued: queue)
+        return DeskChange(reopened: status, queued: queued)
     }
 
     /// With webhooks on, an assignment's event is numbered under the conversation's row lock
