@@ -12,12 +12,16 @@ public enum MessageNotificationText {
         count == 1 ? "New message from \(sender)" : "\(count) new messages from \(sender)"
     }
 
+    /// What a notification says once the message it quoted is deleted (its text is erased).
+    public static let deletedBody = "This message was deleted."
+
     public static func body(_ text: String) -> String {
         text.count > maxBodyCharacters ? String(text.prefix(maxBodyCharacters)) + "…" : text
     }
 
     /// What `SQLiteStore(messageWording:)` is given.
     public static let wording: MessageNotificationWording = { message, count in
-        (title: title(sender: message.senderName, count: count), body: body(message.text))
+        (title: title(sender: message.senderName, count: count),
+         body: message.isDeleted ? deletedBody : body(message.text))
     }
 }

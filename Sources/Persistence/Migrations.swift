@@ -229,6 +229,23 @@ enum Migrations {
         CREATE INDEX desk_events_by_conversation ON desk_events(service, client_id, ts);
         ALTER TABLE conversations ADD COLUMN cycle_opened_at INTEGER;
         """),
+        (9, """
+        -- Edit, delete and attachments (docs/protocol.md "Messages"). `attachments`: the JSON
+        -- array as sent to clients, NULL for none. A deleted message keeps its row (its seq) with
+        -- the text '' and `deleted_at` set. `message_edits` keeps each replaced text for
+        -- moderation; a delete erases it with the message.
+        ALTER TABLE messages ADD COLUMN attachments TEXT;
+        ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+        ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
+        CREATE TABLE message_edits (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL,
+            text TEXT NOT NULL,             -- the text before this edit
+            edited_at INTEGER NOT NULL,
+            editor TEXT NOT NULL
+        );
+        CREATE INDEX message_edits_by_message ON message_edits(message_id, id);
+        """),
     ]
 
     struct NewerDatabase: Error, CustomStringConvertible {

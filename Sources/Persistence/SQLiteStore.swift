@@ -26,7 +26,9 @@ public final class SQLiteStore: Store {
                 throw SQLiteError(code: 1, message: "could not switch to WAL (journal_mode is \(mode ?? "?"))", sql: nil)
             }
             db.resetStatements()
-            try db.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+            // secure_delete: a deleted message's text is overwritten where it was, not only
+            // unlinked (docs/protocol.md "Edit and delete": erased, not hidden).
+            try db.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON")
             try Migrations.migrate(db, now: now)
         }
         do {
@@ -154,12 +156,13 @@ public final class SQLiteStore: Store {
         return (again.int(0), again.int(1) != 0, false)
     }
 
-    static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal"
+    static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal, attachments, edited_at, deleted_at"
 
     static func message(_ s: SQLiteStatement, _ key: ConversationKey) -> StoredMessage {
         StoredMessage(conversation: key, seq: s.int(0), msgId: s.int(1), senderId: s.text(2), senderRole: s.text(3),
                       senderName: s.text(4), text: s.text(5), ts: s.int(6), clientMsgId: s.optionalText(7),
-                      isInternal: s.int(8) != 0)
+                      isInternal: s.int(8) != 0, attachments: AttachmentsColumn.decode(s.optionalText(9)),
+                      editedAt: s.optionalInt(10), isDeleted: s.optionalInt(11) != nil)
     }
 
     // MARK: users
@@ -250,13 +253,14 @@ public final class SQLiteStore: Store {
             // a later job in the batch rolls back. A (sender, client_msg_id) stored before,
             // by this writer or a concurrent one, inserts nothing and returns no row.
             let insert = try db.statement("""
-                INSERT INTO messages (conversation_id, seq, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal)
-                VALUES (?1, (SELECT last_seq + 1 FROM conversations WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                INSERT INTO messages (conversation_id, seq, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal, attachments)
+                VALUES (?1, (SELECT last_seq + 1 FROM conversations WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
                 RETURNING id, seq
                 """)
             try insert.bind(.int(conversation), .text(m.sender.id), .text(m.sender.role), .text(m.sender.name),
-                            .text(m.text), .int(m.ts), .of(m.clientMsgId), .int(m.isInternal ? 1 : 0))
+                            .text(m.text), .int(m.ts), .of(m.clientMsgId), .int(m.isInternal ? 1 : 0),
+                            .of(AttachmentsColumn.encode(m.attachments)))
             guard try insert.step() else {
                 return try Self.firstMessage(db, m, unusedConversation: created ? conversation : nil)
             }
@@ -266,7 +270,9 @@ public final class SQLiteStore: Store {
                 .bind(.int(conversation), .int(seq), .int(m.ts), .text(m.sender.id)).run()
             let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: msgId,
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
-                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
+                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal,
+                                       attachments: m.attachments)
+            try Self.indexForSearch(db, msgId: msgId, conversation: conversation, text: m.text)
             try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
             let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, stored, webhooks: webhooks) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
@@ -296,13 +302,13 @@ public final class SQLiteStore: Store {
         }
         let first = try db.statement("""
             SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.internal,
-                   c.service, c.client_id
+                   m.attachments, m.edited_at, m.deleted_at, c.service, c.client_id
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
             """)
         try first.bind(.text(m.sender.id), .of(m.clientMsgId))
         guard try first.step() else { throw StoreError.internalError("a duplicate with no first message") }
-        let key = ConversationKey(service: first.text(9), clientId: first.text(10))
+        let key = ConversationKey(service: first.text(12), clientId: first.text(13))
         return AppendResult(message: Self.message(first, key), duplicate: true)
     }
 

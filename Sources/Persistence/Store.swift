@@ -63,8 +63,10 @@ public struct NewMessage: Sendable {
     /// The roles whose users get a `messages` notification if this message puts the
     /// conversation in the queue (the hub passes them when none of them is online).
     public var queueNotifyRoles: [String]
+    /// File references, already checked by `AttachmentRules`.
+    public var attachments: [MessageAttachment]
     public init(conversation: ConversationKey, sender: UserRecord, text: String, clientMsgId: String?, ts: Int64,
-                isInternal: Bool = false, queueNotifyRoles: [String] = []) {
+                isInternal: Bool = false, queueNotifyRoles: [String] = [], attachments: [MessageAttachment] = []) {
         self.conversation = conversation
         self.sender = sender
         self.text = text
@@ -72,6 +74,7 @@ public struct NewMessage: Sendable {
         self.ts = ts
         self.isInternal = isInternal
         self.queueNotifyRoles = queueNotifyRoles
+        self.attachments = attachments
     }
 
     /// A client's own message (not a note, not a system or bot message): it reopens a resolved
@@ -92,6 +95,42 @@ public struct AppendResult: Sendable, Equatable {
     public var reopened: ConversationStatus? = nil
     /// The message put the conversation in the queue (a client wrote, no agent serves it).
     public var queued = false
+}
+
+/// An edit or a delete asked of the store (docs/protocol.md "Edit and delete").
+public struct MessageChangeRequest: Sendable {
+    public var conversation: ConversationKey
+    public var seq: Int64
+    /// Who asks: only the sender may edit, and delete within the window.
+    public var actor: String
+    /// Admins delete at any time (moderation); nobody edits another's message.
+    public var anyTime: Bool
+    public var now: Int64
+    /// The edit window: the message's `ts + windowMs` must not have passed.
+    public var windowMs: Int64
+    public init(conversation: ConversationKey, seq: Int64, actor: String, anyTime: Bool = false, now: Int64, windowMs: Int64) {
+        self.conversation = conversation
+        self.seq = seq
+        self.actor = actor
+        self.anyTime = anyTime
+        self.now = now
+        self.windowMs = windowMs
+    }
+}
+
+/// What an edit or a delete did.
+public enum MessageChange: Sendable, Equatable {
+    /// Done: the message as stored now, and the `messages` notifications whose body showed it
+    /// (rewritten in the same transaction; pushed again to their users).
+    case changed(StoredMessage, notifications: [DeliveredNotification])
+    /// Nothing to do: the same text again, or a message deleted already. The message as stored.
+    case unchanged(StoredMessage)
+    /// No such message, or (for an edit) it is deleted.
+    case notFound
+    /// Another user's message.
+    case notSender
+    /// The window has passed.
+    case windowClosed
 }
 
 /// A status set: the conversation's status now, and whether this call changed it.
@@ -196,6 +235,18 @@ public protocol Store: Sendable {
     func queuedConversations(services: [String], limit: Int, completion: @escaping StoreCompletion<[ConversationKey]>)
     /// The desk events of `from..<to` (ms), of one service or all, for a support report.
     func supportEvents(from: Int64, to: Int64, service: String?, completion: @escaping StoreCompletion<SupportEvents>)
+    // Messages people expect (docs/protocol.md "Edit and delete", "Search").
+    /// Replaces the text of a message, keeping the text it had in its edit history, in one
+    /// transaction with the search index and the `messages` notifications that showed it.
+    func editMessage(_ r: MessageChangeRequest, text: String, completion: @escaping StoreCompletion<MessageChange>)
+    /// Erases a message's text, attachments and edit history (the row stays as a tombstone, so
+    /// the seq does too), with its search entries, the notification bodies and webhook bodies
+    /// that quoted it; records the deletion in the audit log.
+    func deleteMessage(_ r: MessageChangeRequest, completion: @escaping StoreCompletion<MessageChange>)
+    /// A message's earlier texts, oldest first (admins: moderation); nil for no such message.
+    func messageEdits(_ key: ConversationKey, seq: Int64, completion: @escaping StoreCompletion<(message: StoredMessage, edits: [MessageEdit])?>)
+    /// Messages matching a search, newest first, only where `q.scope` allows.
+    func searchMessages(_ q: SearchQuery, completion: @escaping StoreCompletion<SearchPage>)
     /// Messages and notifications held in the store now (kept counts, not a scan).
     func storedTotals(completion: @escaping StoreCompletion<StoredTotals>)
     /// The store's own counters now (cheap, from any thread; no storage access).

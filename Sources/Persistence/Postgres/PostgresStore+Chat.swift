@@ -102,7 +102,11 @@ extension PostgresStore {
             let conversation = r.int(0, 1)
             let stored = StoredMessage(conversation: m.conversation, seq: r.int(0, 3), msgId: r.int(0, 2),
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
-                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal)
+                                       text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal,
+                                       attachments: m.attachments)
+            if let attachments = AttachmentsColumn.encode(m.attachments) {
+                _ = try db.query("UPDATE messages SET attachments = $2 WHERE id = $1::bigint", ["\(stored.msgId)", attachments])
+            }
             try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
             let desk = try Self.clientWrote(db, stored, reopened: r.bool(0, 12), queued: r.bool(0, 13), webhooks: webhooks)
             // Recipients not watching the conversation get (or see updated) their one
@@ -259,7 +263,7 @@ extension PostgresStore {
             guard !keys.isEmpty else { return [] }
             let r = try db.query("""
                 SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.text_escaped,
-                    m.internal, unread.n, a.agents, names.pairs,
+                    m.internal, m.attachments, m.edited_at, m.deleted_at, unread.n, a.agents, names.pairs,
                     COALESCE(c.status, 'open'), c.status_by, c.status_at, c.queued_at IS NOT NULL
                 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(service, client_id, i)
                 LEFT JOIN conversations c ON c.service = k.service AND c.client_id = k.client_id
@@ -281,14 +285,14 @@ extension PostgresStore {
             guard r.count == keys.count else { throw StoreError.internalError("conversations returned \(r.count) rows for \(keys.count) keys") }
             let decoder = JSONDecoder()
             return try keys.enumerated().map { row, key in
-                let agents = try decoder.decode([String].self, from: Data(r.text(row, 11).utf8))
+                let agents = try decoder.decode([String].self, from: Data(r.text(row, 14).utf8))
                 var summary = ConversationSummary(conversation: key, agents: agents,
                                                   lastMessage: r.isNull(row, 0) ? nil : Self.message(r, row, key),
-                                                  unread: Int(r.int(row, 10)))
-                summary.names = try decoder.decode([String: String].self, from: Data(r.text(row, 12).utf8))
-                summary.status = ConversationStatus(conversation: key, status: r.text(row, 13), by: r.optionalText(row, 14),
-                                                    at: r.isNull(row, 15) ? nil : r.int(row, 15))
-                summary.unassigned = !r.isNull(row, 16) && r.bool(row, 16)
+                                                  unread: Int(r.int(row, 13)))
+                summary.names = try decoder.decode([String: String].self, from: Data(r.text(row, 15).utf8))
+                summary.status = ConversationStatus(conversation: key, status: r.text(row, 16), by: r.optionalText(row, 17),
+                                                    at: r.isNull(row, 18) ? nil : r.int(row, 18))
+                summary.unassigned = !r.isNull(row, 19) && r.bool(row, 19)
                 return summary
             }
         }, completion: completion)

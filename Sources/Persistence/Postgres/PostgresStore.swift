@@ -183,12 +183,14 @@ public final class PostgresStore: Store {
         return out
     }
 
-    static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, text_escaped, internal"
+    static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, text_escaped, internal, attachments, edited_at, deleted_at"
 
     static func message(_ r: PGRows, _ row: Int, _ key: ConversationKey) -> StoredMessage {
         StoredMessage(conversation: key, seq: r.int(row, 0), msgId: r.int(row, 1), senderId: r.text(row, 2),
                       senderRole: r.text(row, 3), senderName: r.text(row, 4),
                       text: original(r.text(row, 5), escaped: r.bool(row, 8)), ts: r.int(row, 6),
-                      clientMsgId: r.optionalText(row, 7), isInternal: r.bool(row, 9))
+                      clientMsgId: r.optionalText(row, 7), isInternal: r.bool(row, 9),
+                      attachments: AttachmentsColumn.decode(r.optionalText(row, 10)), editedAt: r.optionalInt(row, 11),
+                      isDeleted: !r.isNull(row, 12))
     }
 }

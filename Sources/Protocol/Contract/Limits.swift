@@ -26,6 +26,19 @@ public enum ContractLimits {
     public static let maxReadIDs = 1_000
     /// Queued conversations `conversations` with `queue: true` considers (oldest first), before paging.
     public static let maxQueue = 1_000
+    /// Attachments one message may carry, and the limits of each (docs/protocol.md "Attachments").
+    public static let maxAttachments = 10
+    public static let maxAttachmentURL = 2_048
+    public static let maxAttachmentName = 255
+    public static let maxAttachmentContentType = 127
+    /// The largest file size an attachment may state: 5 GiB.
+    public static let maxAttachmentSize: Int64 = 5 << 30
+    /// The edit window when `--edit-window` is not given: 15 minutes.
+    public static let defaultEditWindowMs: Int64 = 15 * 60 * 1000
+    /// A search query, in characters; the most results one search returns, and the default.
+    public static let maxSearchQuery = 200
+    public static let maxSearchPage = 50
+    public static let defaultSearchPage = 20
     /// A user's `typing` pushes per conversation are at least this far apart.
     public static let typingIntervalMs: Int64 = 2_000
 }

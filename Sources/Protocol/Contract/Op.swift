@@ -22,13 +22,19 @@ public enum Op: String, CaseIterable, Sendable {
     case conversationStatus = "conversation.status"
     case claim
     case assign
+    case edit
+    case delete
+    /// An admin reads a message's edit history (moderation).
+    case edits
+    case search
 
     /// Ends in a store job: bounded per connection by the in-flight limit, and timed when its
     /// reply leaves (after the store answered), not when the frame has been handled.
     public var isStoreBacked: Bool {
         switch self {
         case .subscribe, .send, .history, .read, .conversations, .notifications, .notificationsRead,
-             .adminBroadcast, .adminStats, .adminReport, .conversationStatus, .claim, .assign:
+             .adminBroadcast, .adminStats, .adminReport, .conversationStatus, .claim, .assign,
+             .edit, .delete, .edits, .search:
             return true
         case .auth, .unsubscribe, .typing, .presence, .status, .ping:
             return false

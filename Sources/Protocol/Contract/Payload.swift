@@ -10,10 +10,42 @@ extension JSONWriter {
         key("role"); string(m.senderRole)
         key("name"); string(m.senderName)
         endObject()
-        key("text"); string(m.text)
+        // A tombstone has no text and no attachments: they are erased, not hidden.
+        if !m.isDeleted { key("text"); string(m.text) }
         key("ts"); int(m.ts)
         key("client_msg_id")
         if let c = m.clientMsgId { string(c) } else { null() }
+        if m.isInternal { key("internal"); bool(true) }
+        if !m.attachments.isEmpty && !m.isDeleted { key("attachments"); attachmentList(m.attachments) }
+        if let e = m.editedAt { key("edited_at"); int(e) }
+        if m.isDeleted { key("deleted"); bool(true) }
+    }
+
+    /// `[{url, name, size, content_type}, …]`.
+    public mutating func attachmentList(_ list: [MessageAttachment]) {
+        objects(list) { w, a in
+            w.key("url"); w.string(a.url)
+            w.key("name"); w.string(a.name)
+            w.key("size"); w.int(a.size)
+            w.key("content_type"); w.string(a.contentType)
+        }
+    }
+
+    /// `channel, seq, text, edited_at`: the `message.updated` push and webhook.
+    public mutating func messageUpdatedFields(_ m: StoredMessage) {
+        key("channel"); string(m.conversation.channel)
+        key("seq"); int(m.seq)
+        key("msg_id"); int(m.msgId)
+        key("text"); string(m.text)
+        key("edited_at"); if let e = m.editedAt { int(e) } else { null() }
+        if m.isInternal { key("internal"); bool(true) }
+    }
+
+    /// `channel, seq`: the `message.deleted` push and webhook.
+    public mutating func messageDeletedFields(_ m: StoredMessage) {
+        key("channel"); string(m.conversation.channel)
+        key("seq"); int(m.seq)
+        key("msg_id"); int(m.msgId)
         if m.isInternal { key("internal"); bool(true) }
     }
 

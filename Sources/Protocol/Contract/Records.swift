@@ -15,8 +15,15 @@ public struct StoredMessage: Sendable, Equatable {
     public var clientMsgId: String?
     /// An internal note: agents and admins only, never a client (docs/protocol.md "Support desk").
     public var isInternal: Bool
+    /// File references sent with the text (docs/protocol.md "Attachments"); empty for most.
+    public var attachments: [MessageAttachment]
+    /// When the text was last edited (ms); nil if never.
+    public var editedAt: Int64?
+    /// Deleted: a tombstone whose text and attachments are erased; the seq stays.
+    public var isDeleted: Bool
     public init(conversation: ConversationKey, seq: Int64, msgId: Int64, senderId: String, senderRole: String,
-                senderName: String, text: String, ts: Int64, clientMsgId: String?, isInternal: Bool = false) {
+                senderName: String, text: String, ts: Int64, clientMsgId: String?, isInternal: Bool = false,
+                attachments: [MessageAttachment] = [], editedAt: Int64? = nil, isDeleted: Bool = false) {
         self.conversation = conversation
         self.seq = seq
         self.msgId = msgId
@@ -27,6 +34,38 @@ public struct StoredMessage: Sendable, Equatable {
         self.ts = ts
         self.clientMsgId = clientMsgId
         self.isInternal = isInternal
+        self.attachments = attachments
+        self.editedAt = editedAt
+        self.isDeleted = isDeleted
+    }
+}
+
+/// A file a message refers to: the hub stores the reference, never the file. Checked by
+/// `AttachmentRules` before it is stored.
+public struct MessageAttachment: Sendable, Equatable {
+    public var url: String
+    public var name: String
+    public var size: Int64
+    public var contentType: String
+    public init(url: String, name: String, size: Int64, contentType: String) {
+        self.url = url
+        self.name = name
+        self.size = size
+        self.contentType = contentType
+    }
+}
+
+/// One earlier text of an edited message, kept for moderation (admins read it).
+public struct MessageEdit: Sendable, Equatable {
+    /// The text before this edit.
+    public var text: String
+    /// When it was replaced (ms), and by whom.
+    public var editedAt: Int64
+    public var editor: String
+    public init(text: String, editedAt: Int64, editor: String) {
+        self.text = text
+        self.editedAt = editedAt
+        self.editor = editor
     }
 }
 

@@ -126,6 +126,10 @@ final class Session: WebSocketHandler {
         case .conversationStatus: setStatus(c, id, params, user)
         case .claim: claim(c, id, params, user)
         case .assign: assign(c, id, params, user)
+        case .edit: edit(c, id, params, user)
+        case .delete: delete(c, id, params, user)
+        case .edits: edits(c, id, params, user)
+        case .search: search(c, id, params, user)
         }
     }
 
