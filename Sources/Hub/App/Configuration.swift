@@ -1,5 +1,6 @@
 import Notifications
 import Foundation
+import Protocol
 import Glibc
 import Core
 
@@ -56,6 +57,16 @@ struct Configuration: Sendable {
     var bridgeMaxBody = 256 * 1024
     var dev = true
     var allowedOrigins: [String] = []
+    /// `--attachment-origin`: where attachment URLs may point (the platform's file store);
+    /// empty: messages carry no attachments. The console's image policy allows exactly these.
+    var attachmentOrigins: [AttachmentOrigin] = []
+    /// `--edit-window S`: how long after sending its sender may edit or delete a message.
+    var editWindowMs = ContractLimits.defaultEditWindowMs
+    /// `--search-index on|off`: keep the search index as messages are written (off: `search`
+    /// answers `unavailable`, and a send writes nothing for it).
+    var searchIndex = true
+    /// The attachment rules this configuration gives (plain http only in development mode).
+    var attachmentPolicy: AttachmentPolicy { AttachmentPolicy(origins: Set(attachmentOrigins), allowsHTTP: dev) }
     var logLevel = LogLevel.info
     var maxConnections: Int?
     var pingIntervalSeconds = 30
@@ -118,6 +129,10 @@ struct Configuration: Sendable {
       --max-connections N               connections in total (default: what the open-file limit allows)
       --ping-interval S                 seconds of silence before the hub pings (default 30)
       --allowed-origin O                Origin allowed to open a WebSocket (repeatable; default any)
+      --attachment-origin O             origin attachment URLs may point at, e.g. https://files.example.com
+                                        (repeatable; default none: no attachments)
+      --edit-window S                   seconds a sender may edit or delete a message (default 900)
+      --search-index on|off             keep the message search index (default on)
       --no-deflate                      do not offer permessage-deflate
       --bridge-max-body N               largest bridge request body in bytes (default 262144)
       --ops-rate N --ops-burst N        ops per second per connection and the burst (default 200, 400; 0 = off)
@@ -248,15 +263,16 @@ struct Configuration: Sendable {
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
                          "max-connections-per-user", "max-unauthenticated", "bridge-max-body",
                          "store", "broker", "node-id", "cluster-name", "pg-writers", "pg-readers",
-                         "webhook", "webhook-secret", "webhook-ca"]
+                         "webhook", "webhook-secret", "webhook-ca", "attachment-origin", "edit-window", "search-index"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     /// A switch set to off in the environment: the setting it turns on instead.
     static let opposite = ["dev": "no-dev", "no-dev": "dev", "no-deflate": "deflate"]
-    static let repeatable: Set<String> = ["bridge-key", "allowed-origin", "broker"]
+    static let repeatable: Set<String> = ["bridge-key", "allowed-origin", "broker", "attachment-origin"]
 
     private mutating func clearList(_ name: String) {
         if name == "bridge-key" { bridgeKeys = [] }
         if name == "allowed-origin" { allowedOrigins = [] }
+        if name == "attachment-origin" { attachmentOrigins = [] }
         if name == "broker" { brokers = []; brokerLocal = false }
     }
 
@@ -313,6 +329,18 @@ struct Configuration: Sendable {
         case "email-fallback-delay": emailFallbackDelayMs = Int64(try Self.int(v, label, 0...604_800)) * 1000
         case "smtp-retry": smtpRetryMs = Int64(try Self.int(v, label, 1...86_400)) * 1000
         case "allowed-origin": allowedOrigins.append(try Self.nonEmpty(v, label))
+        case "attachment-origin":
+            guard let origin = AttachmentOrigin.parse(v) else {
+                throw Invalid(description: "\(label) must be an origin like https://files.example.com (scheme, host, optional port), got '\(v)'")
+            }
+            attachmentOrigins.append(origin)
+        case "edit-window": editWindowMs = Int64(try Self.int(v, label, 0...604_800)) * 1000
+        case "search-index":
+            switch v {
+            case "on": searchIndex = true
+            case "off": searchIndex = false
+            default: throw Invalid(description: "\(label) must be on or off")
+            }
         case "log-level":
             switch v {
             case "debug": logLevel = .debug
