@@ -33,6 +33,22 @@ public enum SearchText {
         return terms.count > maxQueryTerms ? nil : terms
     }
 
+    public struct QueryRefusal: Error, Equatable, Sendable {
+        public let message: String
+    }
+
+    /// A query param's terms, or why it is refused (the `search` op and GET /v1/search alike).
+    public static func parseQuery(_ query: String?) -> Result<[String], QueryRefusal> {
+        guard let query, (1...ContractLimits.maxSearchQuery).contains(query.count) else {
+            return .failure(QueryRefusal(message: "query must be a string of 1–\(ContractLimits.maxSearchQuery) characters"))
+        }
+        guard let terms = queryTerms(query) else {
+            return .failure(QueryRefusal(message: "query may hold at most \(maxQueryTerms) words"))
+        }
+        guard !terms.isEmpty else { return .failure(QueryRefusal(message: "query must hold a word (letters or digits)")) }
+        return .success(terms)
+    }
+
     /// The distinct terms of a text, in first-seen order.
     public static func terms(_ text: String) -> [String] {
         var seen = Set<String>()
