@@ -200,6 +200,21 @@ final class SQLiteStoreSearchContractTests: StoreSearchContractTests {
         XCTAssertEqual(texts(try search(again, "before")), ["stored before search existed"], "not the deleted one")
     }
 
+    /// A deleted message's words leave the file: the index rows are zeroed (secure_delete),
+    /// among enough other entries that the index spans several pages.
+    func testADeletedMessagesWordsLeaveTheFile() throws {
+        let store = try openStore(searchIndex: true)
+        for i in 0..<400 { _ = try post(store, "filler words number \(i) for several index pages of postings") }
+        let m = try post(store, "the vault code is qzxwvkeyword", ts: wallMillis())
+        for i in 0..<400 { _ = try post(store, "more filler \(i) after it, in the same pages and beyond") }
+        let r = MessageChangeRequest(conversation: key, seq: m.seq, actor: "ann", now: wallMillis(), windowMs: 60_000)
+        guard case .changed = try wait({ store.deleteMessage(r, completion: $0) }) else { return XCTFail("deleted") }
+        store.close() // checkpoints the WAL into the file
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/hub.sqlite"))
+        XCTAssertGreaterThan(bytes.count, 100_000, "the index spans many pages")
+        XCTAssertNil(bytes.range(of: Data("qzxwvkeyword".utf8)), "the word is nowhere in the file")
+    }
+
     /// Many messages with common words: each plan (postings, a small scope, a dense walk)
     /// answers the same as checking every message.
     func testEveryPlanAgreesWithCheckingEveryMessage() throws {
