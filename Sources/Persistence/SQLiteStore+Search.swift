@@ -21,17 +21,19 @@ extension SQLiteStore {
         let previous = try old.step() ? old.text(0) : nil
         try old.run()
         if let previous {
+            let delete = try db.statement("DELETE FROM search_postings WHERE term = ?1 AND message_id = ?2")
             for term in previous.split(separator: " ") {
-                try db.statement("DELETE FROM search_postings WHERE term = ?1 AND message_id = ?2")
-                    .bind(.text(String(term)), .int(msgId)).run()
+                delete.reset()
+                try delete.bind(.text(String(term)), .int(msgId)).run()
             }
         }
         guard let text, db.searchIndexing else { return }
         let terms = SearchText.terms(text)
         guard !terms.isEmpty else { return }
+        let insert = try db.statement("INSERT INTO search_postings (term, message_id, conversation_id) VALUES (?1, ?2, ?3)")
         for term in terms {
-            try db.statement("INSERT INTO search_postings (term, message_id, conversation_id) VALUES (?1, ?2, ?3)")
-                .bind(.text(term), .int(msgId), .int(conversation)).run()
+            insert.reset()
+            try insert.bind(.text(term), .int(msgId), .int(conversation)).run()
         }
         try db.statement("INSERT INTO search_documents (message_id, conversation_id, terms) VALUES (?1, ?2, ?3)")
             .bind(.int(msgId), .int(conversation), .text(terms.joined(separator: " "))).run()

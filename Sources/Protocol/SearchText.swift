@@ -80,7 +80,7 @@ public enum SearchText {
             current.removeAll(keepingCapacity: true)
         }
         for scalar in text.unicodeScalars {
-            if scalar.properties.isIdeographic {
+            if !scalar.isASCII && scalar.properties.isIdeographic {
                 flush(offset)
                 start = offset
                 current.append(scalar)
