@@ -62,7 +62,7 @@ final class HubServer {
             switch c.storeLocation {
             case .sqlite(let path):
                 opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording,
-                                         searchIndex: c.searchIndex)
+                                         searchIndex: c.searchIndex, durability: c.durability)
             case .postgres(let url):
                 opened = try PostgresStore(url: url, writers: c.pgWriters, readers: c.pgReaders, now: wallMillis(),
                                            messageWording: MessageNotificationText.wording, searchIndex: c.searchIndex)
