@@ -134,6 +134,10 @@ public final class BridgeAPI: Sendable {
             case "POST": postMessage(call(.postMessage), service: s[1], client: s[2])
             default: allow("GET, POST")
             }
+        case (5, "conversations") where s[3] == "messages":
+            m == "DELETE" ? deleteMessage(call(.deleteMessage), service: s[1], client: s[2], seq: s[4]) : allow("DELETE")
+        case (6, "conversations") where s[3] == "messages" && s[5] == "edits":
+            m == "GET" ? getMessageEdits(call(.getMessageEdits), service: s[1], client: s[2], seq: s[4]) : allow("GET")
         case (1, "tokens"):
             m == "POST" ? postToken(call(.postToken)) : allow("POST")
         case (2, "reports") where s[1] == "support":

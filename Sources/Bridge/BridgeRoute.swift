@@ -9,6 +9,8 @@ public enum BridgeRoute: String, CaseIterable, Sendable {
     case postBroadcast = "broadcasts.post"
     case postMessage = "messages.post"
     case getMessages = "messages.get"
+    case deleteMessage = "message.delete"
+    case getMessageEdits = "message_edits.get"
     case putStatus = "conversation_status.put"
     case getUserNotifications = "user_notifications.get"
     case getNotification = "notification.get"

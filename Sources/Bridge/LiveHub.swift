@@ -20,6 +20,10 @@ public protocol LiveHub: LiveNotifications {
     /// A message was committed: its push, the counters and the notifications it created, as
     /// for a WebSocket send (nothing for a replayed duplicate).
     func messageCommitted(_ result: AppendResult)
+    /// An edit or a delete was committed: its push, and the notifications that quoted it again.
+    func messageChanged(_ message: StoredMessage, notifications: [DeliveredNotification])
+    /// The attachment rules of this hub (`--attachment-origin`).
+    var attachmentPolicy: AttachmentPolicy { get }
     /// A conversation's status changed: the `conversation` push to the consoles listing it.
     func statusChanged(_ status: ConversationStatus)
     func liveStats() -> LiveStats

@@ -32,7 +32,8 @@ extension SQLiteStore {
     public func editMessage(_ r: MessageChangeRequest, text: String, completion: @escaping StoreCompletion<MessageChange>) {
         let wording = messageWording, webhooks = webhookOutbox
         write({ db in
-            guard let (old, conversation) = try Self.locate(db, r.conversation, seq: r.seq), !old.isDeleted else { return .notFound }
+            guard let (old, conversation) = try Self.locate(db, r.conversation, seq: r.seq), !old.isDeleted,
+                  r.withNotes || !old.isInternal else { return .notFound }
             // Nobody edits another's message, admins included: an edit speaks for the sender.
             guard old.senderId == r.actor else { return .notSender }
             if let refused = Self.check(r, old) { return refused }
@@ -54,7 +55,7 @@ extension SQLiteStore {
     public func deleteMessage(_ r: MessageChangeRequest, completion: @escaping StoreCompletion<MessageChange>) {
         let wording = messageWording, webhooks = webhookOutbox
         write({ db in
-            guard let (old, conversation) = try Self.locate(db, r.conversation, seq: r.seq) else { return .notFound }
+            guard let (old, conversation) = try Self.locate(db, r.conversation, seq: r.seq), r.withNotes || !old.isInternal else { return .notFound }
             if let refused = Self.check(r, old) { return refused }
             guard !old.isDeleted else { return .unchanged(old) }
             try db.statement("UPDATE messages SET text = '', attachments = NULL, deleted_at = ?2 WHERE id = ?1")

@@ -108,13 +108,17 @@ public struct MessageChangeRequest: Sendable {
     public var now: Int64
     /// The edit window: the message's `ts + windowMs` must not have passed.
     public var windowMs: Int64
-    public init(conversation: ConversationKey, seq: Int64, actor: String, anyTime: Bool = false, now: Int64, windowMs: Int64) {
+    /// False for a client: an internal note is then answered as no such message.
+    public var withNotes: Bool
+    public init(conversation: ConversationKey, seq: Int64, actor: String, anyTime: Bool = false, now: Int64, windowMs: Int64,
+                withNotes: Bool = true) {
         self.conversation = conversation
         self.seq = seq
         self.actor = actor
         self.anyTime = anyTime
         self.now = now
         self.windowMs = windowMs
+        self.withNotes = withNotes
     }
 }
 

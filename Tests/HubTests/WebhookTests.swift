@@ -126,6 +126,47 @@ final class WebhookTests: XCTestCase {
                       metrics)
     }
 
+    func testAnEditAndADeleteArriveAsMessageUpdatedAndMessageDeletedInOrder() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let hub = try hub(receiver)
+        defer { hub.stop() }
+        let ann = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
+        let seq = try send(ann, "conv:website:ann", "My domian", "a1")["seq"] ?? .null
+        _ = try ann.result("edit", ["channel": "conv:website:ann", "seq": seq, "text": "My domain"])
+        // Delivered before the delete: an event still in the outbox when its message is deleted
+        // is erased with it (the next test).
+        guard receiver.waitFor(2) != nil else { return XCTFail("the receiver got \(receiver.requests.count) of 2 events") }
+        _ = try ann.result("delete", ["channel": "conv:website:ann", "seq": seq])
+        guard let got = receiver.waitFor(3) else { return XCTFail("the receiver got \(receiver.requests.count) of 3 events") }
+        let bodies = try got.map { try JSONParser.parse($0.text) }
+        XCTAssertEqual(bodies.map { $0["type"]?.stringValue }, ["message.created", "message.updated", "message.deleted"])
+        XCTAssertEqual(bodies[1]["data"]?["text"]?.stringValue, "My domain")
+        XCTAssertNotNil(bodies[1]["data"]?["edited_at"]?.intValue)
+        XCTAssertEqual(bodies[2]["data"]?["seq"], seq)
+        XCTAssertEqual(bodies[2]["data"]?["channel"]?.stringValue, "conv:website:ann")
+        XCTAssertNil(bodies[2]["data"]?["text"], "a delete names the message, never its text")
+    }
+
+    func testAMessageDeletedBeforeItsEventWasDeliveredIsPostedWithoutItsText() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        receiver.script([503]) // the first attempt fails: message.created waits in the outbox
+        let hub = try hub(receiver, retryBaseMs: 1_500)
+        defer { hub.stop() }
+        let ann = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
+        let seq = try send(ann, "conv:website:ann", "my password is hunter2", "a1")["seq"] ?? .null
+        guard receiver.waitFor(1) != nil else { return XCTFail("no first attempt") }
+        _ = try ann.result("delete", ["channel": "conv:website:ann", "seq": seq])
+        guard let got = receiver.waitFor(3) else { return XCTFail("the receiver got \(receiver.requests.count) of 3 requests") }
+        XCTAssertTrue(got[0].text.contains("hunter2"), "the attempt before the delete carried it")
+        let retried = try JSONParser.parse(got[1].text)
+        XCTAssertEqual(retried["type"]?.stringValue, "message.created")
+        XCTAssertEqual(retried["data"]?["deleted"]?.boolValue, true)
+        XCTAssertFalse(got[1].text.contains("hunter2"), "the retry after the delete is a tombstone: \(got[1].text)")
+        XCTAssertEqual(try JSONParser.parse(got[2].text)["type"]?.stringValue, "message.deleted")
+    }
+
     func testTheSupportDeskPostsItsEventsInTheOrderTheyHappened() throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }

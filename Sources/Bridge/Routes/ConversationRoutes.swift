@@ -34,8 +34,13 @@ extension BridgeAPI {
             let key = try conversation(service, client)
             let idempotency = try idempotencyKey(c)
             let body = try RequestBody(c.request.body)
-            let text = try body.requiredString("text", max: ContractLimits.maxText)
-            guard !MessageText.isBlank(text) else { throw APIError.invalid("text", "must contain something other than white space") }
+            let attachments = try body.attachments("attachments", policy: live.attachmentPolicy)
+            // With attachments the text may be empty (a file sent on its own), never white space only.
+            let text = try body.string("text", required: attachments.isEmpty, min: attachments.isEmpty ? 1 : 0, max: ContractLimits.maxText) ?? ""
+            guard !MessageText.isBlank(text) || (!attachments.isEmpty && text.isEmpty) else {
+                throw APIError.invalid("text", attachments.isEmpty ? "must contain something other than white space"
+                                                                   : "must be empty or contain something other than white space")
+            }
             // The message's own dedupe key makes the retry safe in the same transaction: an
             // Idempotency-Key without client_msg_id serves as one.
             let explicit = try body.string("client_msg_id", required: false, max: ContractLimits.maxClientMsgId)
@@ -58,7 +63,8 @@ extension BridgeAPI {
                 }
             }
             sender { from in
-            let message = NewMessage(conversation: key, sender: from, text: text, clientMsgId: clientMsgId, ts: wallMillis())
+            let message = NewMessage(conversation: key, sender: from, text: text, clientMsgId: clientMsgId, ts: wallMillis(),
+                                     attachments: attachments)
             store.appendMessage(message, notify: live.unwatchingParticipants(key, sender: from.id)) { result in
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
@@ -78,6 +84,55 @@ extension BridgeAPI {
             }
             }
         } catch { c.fail(error) }
+    }
+
+    /// DELETE /v1/conversations/{service}/{clientId}/messages/{seq}: the platform erases a
+    /// message (moderation: at any time, as an admin may), recorded as `by` (default the platform).
+    func deleteMessage(_ c: Call, service: String, client: String, seq: String) {
+        do throws(APIError) {
+            let key = try conversation(service, client)
+            let seq = try Self.seq(seq)
+            let by = try c.query("by").map { raw throws(APIError) in try userID(raw, "by") } ?? Self.systemSender.id
+            let live = self.live
+            let r = MessageChangeRequest(conversation: key, seq: seq, actor: by, anyTime: true, now: wallMillis(), windowMs: 0)
+            store.deleteMessage(r) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(.changed(let m, let notes)):
+                    live.messageChanged(m, notifications: notes)
+                    c.json(.ok, JSONWriter.object { w in w.messageFields(m) })
+                case .success(.unchanged(let m)): c.json(.ok, JSONWriter.object { w in w.messageFields(m) })
+                case .success: c.fail(APIError(.notFound, "no message \(seq) in \(key.channel)"))
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    /// GET …/messages/{seq}/edits: a message as it is and the texts it had before (moderation).
+    func getMessageEdits(_ c: Call, service: String, client: String, seq: String) {
+        do throws(APIError) {
+            let key = try conversation(service, client)
+            let seq = try Self.seq(seq)
+            store.messageEdits(key, seq: seq) { result in
+                switch result {
+                case .failure(let e): c.fail(.storage(e))
+                case .success(nil): c.fail(APIError(.notFound, "no message \(seq) in \(key.channel)"))
+                case .success(let found?):
+                    c.json(.ok, JSONWriter.object(capacity: 1024) { w in
+                        w.key("message"); w.beginObject(); w.messageFields(found.message); w.endObject()
+                        w.key("edits"); w.editList(found.edits)
+                    })
+                }
+            }
+        } catch { c.fail(error) }
+    }
+
+    /// A seq in a path: a positive integer.
+    private static func seq(_ text: String) throws(APIError) -> Int64 {
+        guard text.count <= 19, text.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(text), n >= 1 else {
+            throw APIError(.notFound, "no such message: the seq in the path must be a positive integer")
+        }
+        return n
     }
 
     /// PUT /v1/conversations/{service}/{clientId}/status: the platform sets a conversation's

@@ -38,6 +38,12 @@ final class HubLink: LiveHub {
 
     func messageCommitted(_ result: AppendResult) { chat.messageCommitted(result, senderObserves: false) }
 
+    func messageChanged(_ message: StoredMessage, notifications: [DeliveredNotification]) {
+        chat.messageChanged(message, notifications: notifications)
+    }
+
+    var attachmentPolicy: AttachmentPolicy { chat.limits.attachments }
+
     func statusChanged(_ status: ConversationStatus) { chat.statusChanged(status) }
 
     func liveStats() -> LiveStats { chat.liveStats() }

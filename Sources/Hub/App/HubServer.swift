@@ -97,6 +97,8 @@ final class HubServer {
         if let n = c.opsBurst { chatLimits.opsBurst = n }
         if let n = c.maxConnectionsPerUser { chatLimits.maxConnectionsPerUser = n }
         if let n = c.maxUnauthenticated { chatLimits.maxUnauthenticated = n }
+        chatLimits.editWindowMs = c.editWindowMs
+        chatLimits.attachments = c.attachmentPolicy
         let secret = Array((c.jwtSecret ?? "").utf8)
         guard !secret.isEmpty else {
             store.close()

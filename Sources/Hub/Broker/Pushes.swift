@@ -15,6 +15,22 @@ extension Publication {
         }
     }
 
+    /// `message.updated`: a message's text was edited.
+    static func messageUpdated(_ m: StoredMessage) -> Publication {
+        .push(channel: m.conversation.channel, staffOnly: m.isInternal, capacity: 160 + m.text.utf8.count) { w in
+            w.key("type"); w.string("message.updated")
+            w.messageUpdatedFields(m)
+        }
+    }
+
+    /// `message.deleted`: a message was deleted; its seq stays as a tombstone.
+    static func messageDeleted(_ m: StoredMessage) -> Publication {
+        .push(channel: m.conversation.channel, staffOnly: m.isInternal) { w in
+            w.key("type"); w.string("message.deleted")
+            w.messageDeletedFields(m)
+        }
+    }
+
     /// `join` or `leave`: a user's first connection into a conversation, or their last out.
     static func membership(_ type: String, _ channel: String, _ user: SessionUser) -> Publication {
         .push(channel: channel, member: user.id) { w in

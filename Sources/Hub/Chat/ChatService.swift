@@ -161,4 +161,8 @@ struct ChatLimits: Sendable {
     var maxConnectionsPerUser = 20
     /// WebSocket connections open but not yet authenticated, hub-wide; past it new upgrades get 503.
     var maxUnauthenticated = 2_000
+    /// How long after sending a sender may edit or delete a message (`--edit-window`).
+    var editWindowMs = ContractLimits.defaultEditWindowMs
+    /// Where attachment URLs may point (`--attachment-origin`; http too in development mode).
+    var attachments = AttachmentPolicy(origins: [], allowsHTTP: false)
 }

@@ -24,6 +24,16 @@ extension ChatService {
     }
 }
 
+extension ChatService {
+    /// An edit or a delete committed: `message.updated` or `message.deleted` to the
+    /// conversation's subscribers (a note's to staff only), and the notifications that quoted the
+    /// message pushed again with their new words. Runs on the store's completion thread.
+    func messageChanged(_ m: StoredMessage, notifications: [DeliveredNotification]) {
+        broker.publish(m.isDeleted ? .messageDeleted(m) : .messageUpdated(m))
+        for n in notifications { notify(n) }
+    }
+}
+
 // The support desk's pushes (docs/protocol.md "Support desk").
 extension ChatService {
     /// Who gets a `messages` notification for a new message: the participants not watching

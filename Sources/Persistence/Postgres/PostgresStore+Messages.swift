@@ -21,7 +21,7 @@ extension PostgresStore {
     public func editMessage(_ r: MessageChangeRequest, text: String, completion: @escaping StoreCompletion<MessageChange>) {
         let wording = messageWording, webhooks = webhookOutbox
         write(lockKey: r.conversation.channel, { db in
-            guard let old = try Self.locate(db, r.conversation, seq: r.seq), !old.isDeleted else { return .notFound }
+            guard let old = try Self.locate(db, r.conversation, seq: r.seq), !old.isDeleted, r.withNotes || !old.isInternal else { return .notFound }
             guard old.senderId == r.actor else { return .notSender }
             if let refused = SQLiteStore.check(r, old) { return refused }
             guard old.text != text else { return .unchanged(old) }
@@ -43,7 +43,7 @@ extension PostgresStore {
     public func deleteMessage(_ r: MessageChangeRequest, completion: @escaping StoreCompletion<MessageChange>) {
         let wording = messageWording, webhooks = webhookOutbox
         write(lockKey: r.conversation.channel, { db in
-            guard let old = try Self.locate(db, r.conversation, seq: r.seq) else { return .notFound }
+            guard let old = try Self.locate(db, r.conversation, seq: r.seq), r.withNotes || !old.isInternal else { return .notFound }
             if let refused = SQLiteStore.check(r, old) { return refused }
             guard !old.isDeleted else { return .unchanged(old) }
             _ = try db.query("""

@@ -41,6 +41,15 @@ extension JSONWriter {
         if m.isInternal { key("internal"); bool(true) }
     }
 
+    /// `[{text, edited_at, editor}, …]`: a message's earlier texts, oldest first.
+    public mutating func editList(_ edits: [MessageEdit]) {
+        objects(edits) { w, e in
+            w.key("text"); w.string(e.text)
+            w.key("edited_at"); w.int(e.editedAt)
+            w.key("editor"); w.string(e.editor)
+        }
+    }
+
     /// `channel, seq`: the `message.deleted` push and webhook.
     public mutating func messageDeletedFields(_ m: StoredMessage) {
         key("channel"); string(m.conversation.channel)

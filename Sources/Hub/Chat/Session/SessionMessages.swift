@@ -10,7 +10,14 @@ extension Session {
         guard case .conversation(let key) = channel else { return replyError(c, id, .badRequest, "send goes to a conversation channel") }
         let observer = access == .observer
         guard let text = request["text"]?.stringValue else { return replyError(c, id, .badRequest, "text must be a string") }
-        guard !MessageText.isBlank(text) else { return replyError(c, id, .badRequest, "text must contain something other than white space") }
+        let attachments: [MessageAttachment]
+        do { attachments = try Params<ParamError>(object: request.objectValue ?? [:]).attachments("attachments", policy: chat.limits.attachments) }
+        catch { return replyError(c, id, .badRequest, error.message) }
+        // A message with attachments may have no text (a file sent on its own).
+        guard !MessageText.isBlank(text) || (!attachments.isEmpty && text.isEmpty) else {
+            return replyError(c, id, .badRequest, attachments.isEmpty ? "text must contain something other than white space"
+                                                                      : "text must be empty or contain something other than white space")
+        }
         guard text.count <= ContractLimits.maxText else {
             return replyError(c, id, .tooLarge, "text over \(ContractLimits.maxText) characters")
         }
@@ -26,7 +33,7 @@ extension Session {
         }
         let chat = self.chat
         var message = NewMessage(conversation: key, sender: user.record, text: text, clientMsgId: clientMsgId, ts: wallMillis(),
-                                 isInternal: isInternal)
+                                 isInternal: isInternal, attachments: attachments)
         message.queueNotifyRoles = chat.queueNotifyRoles(message)
         inFlight += 1
         chat.store.appendMessage(message, notify: chat.recipients(of: message)) { result in

@@ -166,7 +166,10 @@ extension Session {
         if let member = p.member, member == user?.id { return } // nobody is told of their own join or leave
         switch sub.delivery.onLive(p, maxHeld: chat.limits.maxHeldPushes) {
         case .send:
-            if p.seq == nil { sendNotification(p, c) } else if !p.staffOnly || seesNotes { c.sendFrame(p.frame) }
+            // A note's pushes (the note, its edit, its delete) never reach a client; a note's
+            // seq still counts as passed above.
+            guard !p.staffOnly || seesNotes else { break }
+            if p.seq == nil { sendNotification(p, c) } else { c.sendFrame(p.frame) }
         case .skipDuplicate:
             break
         case .hold:
