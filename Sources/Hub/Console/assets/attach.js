@@ -4,7 +4,7 @@
 // size and type, or derives them from the link), checks it as the hub will, and stages it for
 // the next send; a refusal by the hub is shown with the send as any other.
 
-import { fileKind, httpOrigin, humanSize } from "/messages.js";
+import { fileIcon, fileKind, httpOrigin, humanSize } from "/messages.js";
 
 export const MAX_ATTACHMENTS = 10;
 
@@ -80,8 +80,8 @@ export class AttachControl {
       this.error);
     this.button = h("button", {
       type: "button", class: "btn attach-open", testid: "attach-open", "aria-expanded": "false", "aria-controls": "attach-panel",
-      "aria-label": "Attach a file", title: "Attach a file by its link", onclick: () => this.toggle(),
-    }, h("span", { "aria-hidden": "true", text: "📎" }));
+      title: "Attach a file by its link", onclick: () => this.toggle(), text: "Attach",
+    });
     this.list = h("ul", { class: "attach-staged", testid: "attach-staged", hidden: true, "aria-label": "Files to send" });
   }
 
@@ -114,7 +114,7 @@ export class AttachControl {
     const h = this.h;
     this.list.hidden = this.staged.length === 0;
     this.list.replaceChildren(...this.staged.map((a, i) => h("li", { class: "attach-chip", testid: "attach-chip" },
-      h("span", { "aria-hidden": "true", text: fileKind(a.content_type).icon }),
+      fileIcon(h, fileKind(a.content_type)),
       h("span", { class: "att-name", text: a.name }),
       h("span", { class: "muted small", text: humanSize(a.size) }),
       h("button", { type: "button", class: "btn btn-quiet btn-small", testid: "attach-remove", text: "Remove",

@@ -48,18 +48,23 @@ export function humanSize(bytes) {
   return `${v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }
 
-/** A kind of file by its media type: its icon and its word (the icon is decoration; the
- *  word is read out). */
+/** A kind of file by its media type: its icon (a short tag such as PDF, drawn as a badge; the
+ *  icon is decoration) and its word (read out). */
 export function fileKind(contentType) {
   const t = String(contentType || "").toLowerCase();
-  if (t.startsWith("image/")) return { kind: "image", icon: "🖼", word: "Image" };
-  if (t === "application/pdf") return { kind: "pdf", icon: "📕", word: "PDF" };
-  if (t.startsWith("video/")) return { kind: "video", icon: "🎞", word: "Video" };
-  if (t.startsWith("audio/")) return { kind: "audio", icon: "🎵", word: "Audio" };
-  if (/zip|tar|gzip|x-7z|rar|compressed/.test(t)) return { kind: "archive", icon: "🗜", word: "Archive" };
-  if (/spreadsheet|excel|csv/.test(t)) return { kind: "sheet", icon: "📊", word: "Spreadsheet" };
-  if (t.startsWith("text/") || /word|document|rtf/.test(t)) return { kind: "document", icon: "📄", word: "Document" };
-  return { kind: "file", icon: "📎", word: "File" };
+  if (t.startsWith("image/")) return { kind: "image", icon: "IMG", word: "Image" };
+  if (t === "application/pdf") return { kind: "pdf", icon: "PDF", word: "PDF" };
+  if (t.startsWith("video/")) return { kind: "video", icon: "VID", word: "Video" };
+  if (t.startsWith("audio/")) return { kind: "audio", icon: "AUD", word: "Audio" };
+  if (/zip|tar|gzip|x-7z|rar|compressed/.test(t)) return { kind: "archive", icon: "ZIP", word: "Archive" };
+  if (/spreadsheet|excel|csv/.test(t)) return { kind: "sheet", icon: "XLS", word: "Spreadsheet" };
+  if (t.startsWith("text/") || /word|document|rtf/.test(t)) return { kind: "document", icon: "DOC", word: "Document" };
+  return { kind: "file", icon: "FILE", word: "File" };
+}
+
+/** The icon of a kind of file: a small coloured tag. */
+export function fileIcon(h, kind) {
+  return h("span", { class: `att-icon att-icon-${kind.kind}`, "aria-hidden": "true", text: kind.icon });
 }
 
 /** The attachments of a message as a list: each a link (name, size, icon); an image on an
@@ -73,7 +78,7 @@ export function attachmentList(h, attachments, origins) {
     const size = humanSize(a.size);
     const linkable = httpOrigin(a.url) !== null;
     const label = [
-      h("span", { class: "att-icon", "aria-hidden": "true", text: kind.icon }),
+      fileIcon(h, kind),
       h("span", { class: "att-name", text: name }),
       h("span", { class: "att-meta muted small", text: [kind.word, size].filter(Boolean).join(" · ") }),
     ];
@@ -98,8 +103,8 @@ export function previewText(m) {
   if (m.deleted) return DELETED_TEXT;
   if (m.text) return m.text;
   const n = Array.isArray(m.attachments) ? m.attachments.length : 0;
-  if (n === 1) return `📎 ${m.attachments[0].name}`;
-  if (n > 1) return `📎 ${n} files`;
+  if (n === 1) return `Attachment: ${m.attachments[0].name}`;
+  if (n > 1) return `${n} attachments`;
   return "";
 }
 

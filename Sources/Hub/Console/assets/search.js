@@ -45,7 +45,7 @@ export class SearchPanel {
     this.items = [];
     this.more = false;
     this.input = h("input", {
-      type: "search", id: "search-input", testid: "search-input", autocomplete: "off", spellcheck: "false",
+      type: "search", id: "search-input", testid: "search-input", spellcheck: "false",
       placeholder: "Search messages", "aria-label": "Search messages", maxlength: "200",
     });
     this.form = h("form", { class: "search-box", role: "search", "aria-label": "Search messages" },
