@@ -357,6 +357,10 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testClaimsLetExactlyOneAgentWin() throws { try checkClaimsLetExactlyOneAgentWin() }
     func testNotesAreStoredMarkedAndLeftOutOfAClientsSummary() throws { try checkNotesAreStoredMarkedAndLeftOutOfAClientsSummary() }
     func testDeskEventsGiveTheReportItsCyclesAndQueue() throws { try checkDeskEventsGiveTheReportItsCyclesAndQueue() }
+    func testAnEditKeepsTheOldTextInItsHistoryAndFollowsTheRules() throws { try checkAnEditKeepsTheOldTextInItsHistoryAndFollowsTheRules() }
+    func testADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() throws { try checkADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() }
+    func testAnEditRewritesTheNotificationThatQuotedTheMessage() throws { try checkAnEditRewritesTheNotificationThatQuotedTheMessage() }
+    func testAClientNeverReachesANoteByEditOrDelete() throws { try checkAClientNeverReachesANoteByEditOrDelete() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try SQLiteStore(path: dir + "/hub.sqlite", now: 1, messageWording: MessageNotificationText.wording)
@@ -398,6 +402,10 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testClaimsLetExactlyOneAgentWin() throws { try checkClaimsLetExactlyOneAgentWin() }
     func testNotesAreStoredMarkedAndLeftOutOfAClientsSummary() throws { try checkNotesAreStoredMarkedAndLeftOutOfAClientsSummary() }
     func testDeskEventsGiveTheReportItsCyclesAndQueue() throws { try checkDeskEventsGiveTheReportItsCyclesAndQueue() }
+    func testAnEditKeepsTheOldTextInItsHistoryAndFollowsTheRules() throws { try checkAnEditKeepsTheOldTextInItsHistoryAndFollowsTheRules() }
+    func testADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() throws { try checkADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() }
+    func testAnEditRewritesTheNotificationThatQuotedTheMessage() throws { try checkAnEditRewritesTheNotificationThatQuotedTheMessage() }
+    func testAClientNeverReachesANoteByEditOrDelete() throws { try checkAClientNeverReachesANoteByEditOrDelete() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)
