@@ -549,7 +549,7 @@ class Session {
     this.loadConversations(true);
     this.loadNotifications();
     if (this.seesQueue) this.loadQueue();
-    if (this.conv) this.conv.refreshPresence();
+    if (this.conv) { this.conv.refreshPresence(); this.conv.refreshShown(); }
   }
 
   learn(user) {
@@ -1024,7 +1024,11 @@ class Session {
     if (!m || !m.channel || !Number.isFinite(m.seq)) return;
     let map = this.cache.get(m.channel);
     if (!map) { map = new Map(); this.cache.set(m.channel, map); }
-    if (map.has(m.seq)) return;
+    if (map.has(m.seq)) {
+      // A later copy may carry an edit or a delete made since.
+      if (isNewer(map.get(m.seq), m)) map.set(m.seq, m);
+      return;
+    }
     map.set(m.seq, m);
     if (map.size > CACHE_PER_CHANNEL) {
       const seqs = [...map.keys()].sort((a, b) => a - b);
@@ -2165,6 +2169,22 @@ class ConversationView {
     if (this.loadingEl.isConnected) this.loadingEl.hidden = false;
     if (this.waiting) this.load();
     else if (!this.loading) this.offlineNote.hidden = true;
+  }
+
+  /** After a reconnect: `subscribe since` brings only new messages, so edits and deletes of
+   *  messages on screen made meanwhile come from the latest history page. */
+  async refreshShown() {
+    if (!this.ready || this.closed) return;
+    try {
+      const hist = await this.s.hub.history(this.channel, { limit: HISTORY_PAGE });
+      if (this.closed) return;
+      for (const m of hist?.messages || []) {
+        if (!this.els.has(m.seq)) continue;
+        const msg = { ...m, channel: m.channel || this.channel };
+        this.s.remember(msg);
+        this.addMessage(msg, true);
+      }
+    } catch { /* the next reconnect tries again */ }
   }
 
   refreshPresence() {

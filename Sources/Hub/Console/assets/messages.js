@@ -260,9 +260,7 @@ export class MessageDecor {
   async saveEdit(view, li, m, value, form) {
     const current = view.msgs.get(m.seq) || m;
     if (value === (current.text ?? "")) return this.closeEditor(li, true);
-    if (!value.trim() && !(current.attachments?.length)) {
-      return this.showError(li, { message: "a message needs some text; delete it instead" }, "Not saved");
-    }
+    if (!value.trim()) return this.showError(li, { message: "an edited message needs some text; delete it instead" }, "Not saved");
     for (const b of form.querySelectorAll("button")) b.disabled = true;
     try {
       const r = await this.session.hub.edit(view.channel, m.seq, value);
