@@ -52,6 +52,20 @@ export function attachmentFromForm({ url, name, size, type }, origins) {
   return { attachment: { url: u, name: fileName, size: bytes, content_type: mediaType } };
 }
 
+const PAPERCLIP = "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10h-1.5Z";
+
+function paperclip() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  for (const [k, v] of [["viewBox", "0 0 24 24"], ["width", "18"], ["height", "18"], ["aria-hidden", "true"], ["focusable", "false"]]) svg.setAttribute(k, v);
+  svg.classList.add("icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", PAPERCLIP);
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
 /** `ctx`: {h, settings: () => the console settings, onChange: () => void (staged list changed)}. */
 export class AttachControl {
   constructor(ctx) {
@@ -80,8 +94,8 @@ export class AttachControl {
       this.error);
     this.button = h("button", {
       type: "button", class: "btn attach-open", testid: "attach-open", "aria-expanded": "false", "aria-controls": "attach-panel",
-      title: "Attach a file by its link", onclick: () => this.toggle(), text: "Attach",
-    });
+      "aria-label": "Attach a file", title: "Attach a file by its link", onclick: () => this.toggle(),
+    }, paperclip(), h("span", { class: "attach-word", text: "Attach" }));
     this.list = h("ul", { class: "attach-staged", testid: "attach-staged", hidden: true, "aria-label": "Files to send" });
   }
 
