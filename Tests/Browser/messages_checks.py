@@ -32,6 +32,7 @@ import urllib.request
 import zlib
 import struct
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 import console_test as ct
@@ -96,6 +97,17 @@ class FileStore:
         self.server.server_close()
 
 
+def wait(driver, what, timeout=10, message=""):
+    """console_test.wait, where an element replaced while it was being looked at (a message
+    redrawn when its send is confirmed or it is edited) means "not yet", not a failure."""
+    def attempt(d):
+        try:
+            return what(d)
+        except StaleElementReferenceException:
+            return None
+    return ct.wait(driver, attempt, timeout, message)
+
+
 def hub_args():
     """What the hub under test runs with for these checks."""
     out = ["--edit-window", str(EDIT_WINDOW_S)]
@@ -135,7 +147,7 @@ def watch(driver, key, predicate_js):
 
 
 def seen_after(driver, key, t0):
-    seen = ct.wait(driver, lambda d: d.execute_script("return (window.__seen || {})[arguments[0]]", key), 5, f"{key} never seen")
+    seen = wait(driver, lambda d: d.execute_script("return (window.__seen || {})[arguments[0]]", key), 5, f"{key} never seen")
     return seen - t0
 
 
@@ -149,7 +161,7 @@ def check_policy():
 
 def attach(driver, url, name="", size="", kind=""):
     ct.q(driver, "attach-open")[0].click()
-    box = ct.wait(driver, lambda d: (ct.shown(d, "attach-url") or [None])[0], 3, "the attach control did not open")
+    box = wait(driver, lambda d: (ct.shown(d, "attach-url") or [None])[0], 3, "the attach control did not open")
     box.send_keys(url)
     for testid, value in (("attach-name", name), ("attach-size", size), ("attach-type", kind)):
         if value:
@@ -163,7 +175,7 @@ def check_attachments(client, agent, shots):
     ct.open_conversation(agent, ct.CHANNEL)
     # A link anywhere else is refused before anything is sent.
     attach(client, "https://elsewhere.example.net/x.png")
-    error = ct.wait(client, lambda d: (ct.shown(d, "attach-error") or [None])[0], 3, "no error for a link off the allowed origins")
+    error = wait(client, lambda d: (ct.shown(d, "attach-error") or [None])[0], 3, "no error for a link off the allowed origins")
     assert "files.example.com" in error.text and LOCAL_ORIGIN in error.text, f"the refusal says {error.text!r}"
     ct.q(client, "attach-url")[0].clear()
     ct.q(client, "attach-add")[0].find_element(By.XPATH, "following-sibling::button").click()  # Cancel
@@ -173,8 +185,8 @@ def check_attachments(client, agent, shots):
     assert len(chips) == 2, f"staged: {[c.text for c in chips]}"
     ct.send(client, WITH_FILES)
     for who, d in (("agent", agent), ("client", client)):
-        m = ct.wait(d, lambda x: stored(x, WITH_FILES), 5, f"the {who} does not show the message with files")
-        ct.wait(d, lambda x: len(in_msg(x, stored(x, WITH_FILES), "attachment-link")) == 2, 5, f"the {who} does not show two attachment links")
+        m = wait(d, lambda x: stored(x, WITH_FILES), 5, f"the {who} does not show the message with files")
+        wait(d, lambda x: len(in_msg(x, stored(x, WITH_FILES), "attachment-link")) == 2, 5, f"the {who} does not show two attachment links")
         m = stored(d, WITH_FILES)
         links = in_msg(d, m, "attachment-link")
         hrefs = [a.get_attribute("href") for a in links]
@@ -184,37 +196,37 @@ def check_attachments(client, agent, shots):
         thumbs = ct.q(d, "attachment-thumb", m)
         assert len(thumbs) == 1, f"the {who} shows {len(thumbs)} thumbnails (one image)"
         assert thumbs[0].get_attribute("src") == IMAGE_URL, f"thumbnail src {thumbs[0].get_attribute('src')!r}"
-        ct.wait(d, lambda x: x.execute_script("const i = arguments[0]; return i.complete && i.naturalWidth === 40", thumbs[0]), 5,
+        wait(d, lambda x: x.execute_script("const i = arguments[0]; return i.complete && i.naturalWidth === 40", thumbs[0]), 5,
                 f"the {who}'s thumbnail did not load (the policy or the store refused it)")
     desk_checks.views_at_both_sizes(agent, shots, "agent attachments")
 
 
 def check_edit(client, agent, admin, shots):
     ct.send(client, BEFORE_EDIT)
-    m = ct.wait(client, lambda d: stored(d, BEFORE_EDIT), 5, "the message to edit was not stored")
-    ct.wait(agent, lambda d: stored(d, BEFORE_EDIT), 5, "the agent does not show the message to edit")
+    m = wait(client, lambda d: stored(d, BEFORE_EDIT), 5, "the message to edit was not stored")
+    wait(agent, lambda d: stored(d, BEFORE_EDIT), 5, "the agent does not show the message to edit")
     assert not ct.q(agent, "msg-edit", stored(agent, BEFORE_EDIT)) and not ct.q(agent, "msg-delete", stored(agent, BEFORE_EDIT)), \
         "the agent is offered Edit or Delete on the client's message"
     in_msg(client, m, "msg-edit")[0].click()
-    box = ct.wait(client, lambda d: (ct.shown(d, "edit-input") or [None])[0], 3, "no edit box")
+    box = wait(client, lambda d: (ct.shown(d, "edit-input") or [None])[0], 3, "no edit box")
     box.clear()
     box.send_keys(AFTER_EDIT)
     watch(agent, "edit", "() => [...document.querySelectorAll('.msg .text')].some((t) => t.textContent === %r)" % AFTER_EDIT)
     t0 = client.execute_script("return Date.now()")
     box.send_keys(ct.Keys.ENTER)
-    m = ct.wait(agent, lambda d: msg(d, AFTER_EDIT), 5, f"the agent did not see the edit live: {ct.texts(agent)[-3:]}")
+    m = wait(agent, lambda d: msg(d, AFTER_EDIT), 5, f"the agent did not see the edit live: {ct.texts(agent)[-3:]}")
     print(f"    the edit was on the agent's page {seen_after(agent, 'edit', t0)} ms after Enter")
     assert in_msg(agent, m, "edited"), "the agent's page does not mark the message edited"
     assert msg(agent, BEFORE_EDIT) is None, "the agent still shows the old text"
-    ct.wait(client, lambda d: msg(d, AFTER_EDIT) is not None and in_msg(d, msg(d, AFTER_EDIT), "edited"), 5, "the client's page does not show its edit")
+    wait(client, lambda d: msg(d, AFTER_EDIT) is not None and in_msg(d, msg(d, AFTER_EDIT), "edited"), 5, "the client's page does not show its edit")
     shots.take(agent, "agent-edited")
     # The admin reads the earlier text (moderation) and may delete anyone's message.
     ct.go(admin, "chat")
     ct.open_conversation(admin, ct.CHANNEL)
-    m = ct.wait(admin, lambda d: msg(d, AFTER_EDIT), 10, "the admin does not show the edited message")
-    marker = ct.wait(admin, lambda d: (in_msg(d, msg(d, AFTER_EDIT), "edited") or [None])[0], 5, "no edited marker for the admin")
+    m = wait(admin, lambda d: msg(d, AFTER_EDIT), 10, "the admin does not show the edited message")
+    marker = wait(admin, lambda d: (in_msg(d, msg(d, AFTER_EDIT), "edited") or [None])[0], 5, "no edited marker for the admin")
     marker.click()
-    item = ct.wait(admin, lambda d: (ct.shown(d, "edit-history-item") or [None])[0], 5, "the admin's edit history did not open")
+    item = wait(admin, lambda d: (ct.shown(d, "edit-history-item") or [None])[0], 5, "the admin's edit history did not open")
     assert BEFORE_EDIT in item.text and "Cleo Client" in item.text, f"the edit history says {item.text!r}"
     assert in_msg(admin, msg(admin, AFTER_EDIT), "msg-delete"), "the admin is not offered Delete on a client's message"
     assert not ct.q(admin, "msg-edit", msg(admin, AFTER_EDIT)), "the admin is offered Edit on another's message"
@@ -223,20 +235,20 @@ def check_edit(client, agent, admin, shots):
 
 def check_delete(client, agent, shots):
     ct.send(agent, TO_DELETE)
-    ct.wait(client, lambda d: stored(d, TO_DELETE), 5, "the client does not show the message to delete")
-    m = ct.wait(agent, lambda d: stored(d, TO_DELETE), 5, "the agent's message was not stored")
+    wait(client, lambda d: stored(d, TO_DELETE), 5, "the client does not show the message to delete")
+    m = wait(agent, lambda d: stored(d, TO_DELETE), 5, "the agent's message was not stored")
     seq = m.get_attribute("data-seq")
     in_msg(agent, m, "msg-delete")[0].click()
-    confirm = ct.wait(agent, lambda d: ct.shown(d, "delete-confirm"), 3, "deleting does not ask first")[0]
+    confirm = wait(agent, lambda d: ct.shown(d, "delete-confirm"), 3, "deleting does not ask first")[0]
     watch(client, "delete", "() => !!document.querySelector('.msg[data-seq=\"%s\"][data-deleted=\"true\"]')" % seq)
     t0 = agent.execute_script("return Date.now()")
     confirm.click()
-    tomb = ct.wait(client, lambda d: next((e for e in ct.q(d, "message") if e.get_attribute("data-seq") == seq and e.get_attribute("data-deleted") == "true"), None),
+    tomb = wait(client, lambda d: next((e for e in ct.q(d, "message") if e.get_attribute("data-seq") == seq and e.get_attribute("data-deleted") == "true"), None),
                    5, "the client did not see the delete live")
     print(f"    the tombstone was on the client's page {seen_after(client, 'delete', t0)} ms after the confirm")
     assert tomb.find_element(By.CSS_SELECTOR, ".text").text == "This message was deleted", f"tombstone: {tomb.text!r}"
     assert TO_DELETE not in client.execute_script("return document.body.textContent"), "the client's page still holds the deleted text"
-    ct.wait(agent, lambda d: next((e for e in ct.q(d, "message") if e.get_attribute("data-seq") == seq and e.get_attribute("data-deleted") == "true"), None),
+    wait(agent, lambda d: next((e for e in ct.q(d, "message") if e.get_attribute("data-seq") == seq and e.get_attribute("data-deleted") == "true"), None),
             5, "the agent's page does not show its delete")
     shots.take(client, "client-tombstone")
 
@@ -246,16 +258,16 @@ def check_window(client, shots):
     assert older is not None, "the edited message is not on screen"
     ct.send(client, TOO_LATE)
     sent = time.time()
-    m = ct.wait(client, lambda d: stored(d, TOO_LATE), 5, "the late message was not stored")
+    m = wait(client, lambda d: stored(d, TOO_LATE), 5, "the late message was not stored")
     in_msg(client, m, "msg-edit")[0].click()
-    box = ct.wait(client, lambda d: (ct.shown(d, "edit-input") or [None])[0], 3, "no edit box")
+    box = wait(client, lambda d: (ct.shown(d, "edit-input") or [None])[0], 3, "no edit box")
     box.send_keys(" (fixed)")
     # An older message's window closes first: its controls go by themselves.
-    ct.wait(client, lambda d: not in_msg(d, older, "msg-edit") and not in_msg(d, older, "msg-delete"), EDIT_WINDOW_S + 5,
+    wait(client, lambda d: not in_msg(d, older, "msg-edit") and not in_msg(d, older, "msg-delete"), EDIT_WINDOW_S + 5,
             "Edit and Delete stayed on a message after its edit window")
     time.sleep(max(0.0, sent + EDIT_WINDOW_S + 1.5 - time.time()))
     box.send_keys(ct.Keys.ENTER)
-    error = ct.wait(client, lambda d: (in_msg(d, m, "msg-error") or [None])[0], 5, "no refusal shown for an edit after the window")
+    error = wait(client, lambda d: (in_msg(d, m, "msg-error") or [None])[0], 5, "no refusal shown for an edit after the window")
     assert "edit window" in error.text and "forbidden" in error.text, f"the refusal says {error.text!r}"
     assert not in_msg(client, m, "msg-edit") and not in_msg(client, m, "msg-delete"), "the refused message still offers Edit or Delete"
     assert m.find_element(By.CSS_SELECTOR, ".text").text == TOO_LATE, "the refused edit shows as saved"
@@ -265,18 +277,18 @@ def check_window(client, shots):
 def check_search(client, agent, hub, shots):
     ct.open_conversation(client, ct.CHANNEL)
     ct.send(client, SEARCH_TEXT)
-    ct.wait(client, lambda d: stored(d, SEARCH_TEXT), 5, "the message to find was not stored")
+    wait(client, lambda d: stored(d, SEARCH_TEXT), 5, "the message to find was not stored")
     # Sixty messages after it: the conversation's first page no longer holds it.
     for i in range(60):
         status, _ = ct.bridge(hub, "POST", "/v1/conversations/website/demo-client/messages", {"text": f"status update {i}"})
         assert status == 201, f"bridge message {i}: {status}"
-    ct.wait(client, lambda d: ct.texts(d)[-1:] == ["status update 59"], 10, "the client did not get the bridge's messages")
+    wait(client, lambda d: ct.texts(d)[-1:] == ["status update 59"], 10, "the client did not get the bridge's messages")
     ct.open_conversation(client, ct.MARKETING)
     client.refresh()  # a fresh page: only the latest page of the website conversation is loaded when it opens
-    ct.wait(client, ct.is_live, 15, "the client is not live after a reload")
-    box = ct.wait(client, lambda d: (ct.shown(d, "search-input") or [None])[0], 5, "no search box")
+    wait(client, ct.is_live, 15, "the client is not live after a reload")
+    box = wait(client, lambda d: (ct.shown(d, "search-input") or [None])[0], 5, "no search box")
     box.send_keys(SEARCH_WORD, ct.Keys.ENTER)
-    result = ct.wait(client, lambda d: next((r for r in ct.shown(d, "search-result") if r.get_attribute("data-channel") == ct.CHANNEL), None), 5,
+    result = wait(client, lambda d: next((r for r in ct.shown(d, "search-result") if r.get_attribute("data-channel") == ct.CHANNEL), None), 5,
                      f"no result for {SEARCH_WORD!r}: {[e.text for e in ct.q(client, 'search-status')]}")
     marks = result.find_elements(By.CSS_SELECTOR, '[data-testid="search-snippet"] mark')
     assert [m.text.lower() for m in marks] == [SEARCH_WORD], f"marked: {[m.text for m in marks]} in {result.text!r}"
@@ -284,14 +296,14 @@ def check_search(client, agent, hub, shots):
     desk_checks.views_at_both_sizes(client, shots, "client search")
     seq = result.get_attribute("data-seq")
     result.click()
-    hit = ct.wait(client, lambda d: next((e for e in ct.q(d, "message") if e.get_attribute("data-highlight") == "true"), None), 10,
+    hit = wait(client, lambda d: next((e for e in ct.q(d, "message") if e.get_attribute("data-highlight") == "true"), None), 10,
                   "the search result did not open the conversation at the message")
     assert hit.get_attribute("data-seq") == seq and hit.find_element(By.CSS_SELECTOR, ".text").text == SEARCH_TEXT, \
         f"highlighted {hit.get_attribute('data-seq')} {hit.text!r}, expected seq {seq}"
     root = next(c for c in client.find_elements(By.CSS_SELECTOR, ".conversation") if c.is_displayed())
     assert root.get_attribute("data-channel") == ct.CHANNEL, "the search result opened another conversation"
     scroller = root.find_element(By.CSS_SELECTOR, ".messages")
-    ct.wait(client, lambda d: (lambda a, b: a["top"] >= b["top"] - 1 and a["bottom"] <= b["bottom"] + 1)(ct.rect(d, hit), ct.rect(d, scroller)), 3,
+    wait(client, lambda d: (lambda a, b: a["top"] >= b["top"] - 1 and a["bottom"] <= b["bottom"] + 1)(ct.rect(d, hit), ct.rect(d, scroller)), 3,
             f"the message is not on screen: {ct.rect(client, hit)} in {ct.rect(client, scroller)}")
     shots.take(client, "client-search-hit")
 
