@@ -15,12 +15,15 @@ public final class SQLiteStore: Store {
     let messageWording: MessageNotificationWording
     public let epoch: String
     public let webhookOutbox = WebhookOutbox()
+    let searchMerger: SearchMerger
 
     /// `searchIndex` false: sends and edits add nothing to the search index (`--search-index off`).
     public init(path: String, readers readerCount: Int = 2, now: Int64,
                 messageWording: @escaping MessageNotificationWording, searchIndex: Bool = true) throws {
         self.path = path
         self.messageWording = messageWording
+        let merger = SearchMerger()
+        searchMerger = merger
         writer = try DatabaseWriter(path: path) { db in
             let mode = try db.scalarText("PRAGMA journal_mode = WAL")
             guard mode?.lowercased() == "wal" else {
@@ -32,10 +35,12 @@ public final class SQLiteStore: Store {
             try db.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON")
             try Migrations.migrate(db, now: now)
             db.searchIndexing = searchIndex
+            (db.searchTail, merger.leftUnmerged) = (merger, try Self.searchTailSize(db))
         }
         do {
             epoch = try Self.readEpoch(path: path)
             readers = try DatabaseReaders(path: path, count: readerCount)
+            startSearchMerger()
         } catch {
             writer.close() // its thread, its connection and the checkpointer's
             throw error
@@ -61,9 +66,10 @@ public final class SQLiteStore: Store {
         return epoch
     }
 
-    /// Finishes the queued reads and writes, checkpoints the WAL and closes every connection
-    /// (the readers' first, so the writer's, the last, leaves the database as one file).
+    /// Finishes the queued reads and writes (no merge starts after this), checkpoints the WAL and closes
+    /// every connection (the readers' first, so the writer's, the last, leaves the database as one file).
     public func close() {
+        searchMerger.stop()
         readers.close()
         writer.close()
     }
@@ -97,7 +103,6 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: plumbing
-
     /// `background`: bulk bookkeeping nobody waits for, written one job per transaction behind
     /// everything else (see `JobQueue`).
     func write<T: Sendable>(background: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
