@@ -27,6 +27,7 @@ extension SQLiteStore {
         try old.bind(.int(msgId))
         let previous = try old.step() ? old.text(0) : nil
         try old.run()
+        guard previous != nil || (text != nil && db.searchIndexing) else { return }
         let isMerged = try merged ?? (msgId <= mergedThrough(db))
         if let previous, isMerged {
             let delete = try db.statement("DELETE FROM search_postings WHERE term = ?1 AND message_id = ?2")
@@ -80,7 +81,8 @@ extension SQLiteStore {
         guard documents > 0 else { return 0 }
         // SQLite's order (the bytes of UTF-8), so the inserts walk the b-tree once, left to right.
         postings.sort { $0.term == $1.term ? $0.id < $1.id : $0.term.utf8.lexicographicallyPrecedes($1.term.utf8) }
-        let insert = try db.statement("INSERT INTO search_postings (term, message_id, conversation_id) VALUES (?1, ?2, ?3)")
+        // OR IGNORE: a store whose postings run past its watermark (written by a tool) still merges.
+        let insert = try db.statement("INSERT OR IGNORE INTO search_postings (term, message_id, conversation_id) VALUES (?1, ?2, ?3)")
         for p in postings {
             insert.reset()
             try insert.bind(.text(p.term), .int(p.id), .int(p.conversation)).run()
