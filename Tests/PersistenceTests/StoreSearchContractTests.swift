@@ -264,6 +264,10 @@ final class SQLiteStoreSearchContractTests: StoreSearchContractTests {
         XCTAssertEqual(texts(second), ["apple harvest report"])
         XCTAssertFalse(second.more)
         XCTAssertEqual(texts(try search(store, "apple recipe", scope: .conversations([bobKey]))), [], "the tail keeps to the scope")
+        let words = try post(store, "Ёлка ΠΑΡΑΓΓΕΛΊΑ 東京 crème")
+        XCTAssertEqual(try merge(store), 2)
+        XCTAssertEqual(try indexRows("search_postings", of: words), 5, "every script's words merge")
+        for query in ["елка", "παραγγελια", "東", "creme"] { XCTAssertEqual(try search(store, query).items.count, 1, query) }
     }
 
     /// Edits and deletes of a merged message and of one in the tail act at once; a merged
