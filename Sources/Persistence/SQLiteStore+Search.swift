@@ -1,7 +1,8 @@
 import Protocol
+import Core
 
-// Search on SQLite (docs/protocol.md "Search"): our own inverted index in two plain tables
-// (migration 10), written in the transaction that writes the message, never FTS5 (whose
+// Search on SQLite (docs/protocol.md "Search"): our own inverted index in plain tables
+// (migrations 10 and 11), whose document is written in the message's transaction, never FTS5 (whose
 // deleted tokens stay in its segments until a merge: a deleted message's words must leave
 // the file at once, and secure_delete zeroes what a plain DELETE frees).
 // - `search_postings` (term, message_id, conversation_id): one row per distinct term of a
@@ -97,7 +98,11 @@ extension SQLiteStore {
     func startSearchMerger() {
         searchMerger.start { [weak self] done in
             guard let self else { return done(nil) }
-            mergeSearchTail { done(try? $0.get()) }
+            mergeSearchTail { result in
+                // A merge that keeps failing leaves a growing tail every search reads: say so.
+                if case .failure(let error) = result, error != .closing { Log.error("search_merge_failed", ["reason": "\(error)"]) }
+                done(try? result.get())
+            }
         }
     }
 
