@@ -17,6 +17,7 @@ struct ConsoleRoutes: Sendable {
         "/console.css": ("text/css; charset=utf-8", PackageResources.console_css),
         "/hub.js": ("text/javascript; charset=utf-8", PackageResources.hub_js),
         "/reports.js": ("text/javascript; charset=utf-8", PackageResources.reports_js),
+        "/hub.d.ts": ("text/plain; charset=utf-8", PackageResources.hub_d_ts),
     ]
 
     /// The answer for `request` from `peer` ("address:port" as the engine names it), or nil
