@@ -186,6 +186,16 @@ def test_a_refused_connection_is_retried_then_raised(sleeps):
         hub.stats()
     assert e.value.code == "connection" and e.value.status is None and len(sleeps) == 2
     assert all(0 <= s <= hub.max_backoff for s in sleeps)
+    assert not hub.healthy()
+
+
+def test_retry_after_as_seconds_or_a_date():
+    from email.utils import formatdate
+    from montrose_hub.client import _retry_after_seconds
+    assert _retry_after_seconds("3") == 3.0
+    assert 8 <= (_retry_after_seconds(formatdate(time.time() + 10, usegmt=True)) or 0) <= 10
+    assert _retry_after_seconds(formatdate(time.time() - 10, usegmt=True)) == 0.0
+    assert _retry_after_seconds("soon") is None and _retry_after_seconds(None) is None
 
 
 def test_a_silent_server_times_out():
