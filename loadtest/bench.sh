@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The performance table (issue 6): Montrose Hub against picows measured in the same run, next to
-# the peers' published figures. One 2-core machine: the server pinned to CPU 0 (the hub with
+# The performance table: Montrose Hub against uWebSockets and picows, all three measured in the
+# same run on the same generator; each goal is a ratio to uWebSockets in that run (this machine's
+# speed moves from day to day). One 2-core machine: the server pinned to CPU 0 (the hub with
 # --loops 1), the load generator pinned to CPU 1, a fresh server (fresh data folder) for every
 # row and run, stopped by its PID afterwards.
 #
-#   loadtest/bench.sh [--runs N] [--only a,b,...] [--no-picows] [--duration S] [--write-readme]
+#   loadtest/bench.sh [--runs N] [--only a,b,...] [--no-uws] [--no-picows] [--duration S] [--write-readme]
 #
 # Rows (the neutral generator wsload for a–e, the hub's own hub-load for f–h, hub only):
 #   a  echo, 100 connections, window 1, 64 B               wsload echo
@@ -18,14 +19,17 @@
 # Against the hub, fan-out goes through the real path: `send` ops (stored durably, then pushed)
 # on one conversation, authenticated with a `?token=` JWT; echo uses the hub's /echo route.
 #
-# Options: --runs N (1-10, default 1; 3 reports the median of three, as the peers' figures are),
-# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h), --no-picows, --duration S (1-300)
+# Options: --runs N (1-10, default 1; 3 reports the median of three),
+# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h), --no-uws, --no-picows, --duration S (1-300)
 # (seconds of load per row and the hold of row e; default 10), --write-readme (replace the
 # section between <!-- bench:start --> and <!-- bench:end --> in README.md), --results FILE
 # (default loadtest/results/latest.jsonl; each run's generator output and server log go to
 # loadtest/results/latest-logs/, the table also to loadtest/results/latest.md).
 # Environment: BIN (default .build/release: montrose-hub and hub-load), WSLOAD (the wsload
-# binary, required: a neutral C load generator kept outside this repository), PYTHON (default python3; needs picows for the peer:
+# binary, required: a neutral C load generator kept outside this repository), UWS_SRC (the
+# folder of the uWebSockets benchmark peer, kept outside this repository, whose build.sh this
+# script runs into a scratch folder; or UWS, an already built uws_peer binary; required unless
+# --no-uws), PYTHON (default python3; needs picows for the peer:
 # pip install -r loadtest/peers/requirements.txt), HUB_CPU / LOAD_CPU (default 0 / 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +41,7 @@ LOAD_CPU=${LOAD_CPU:-1}
 RUNS=1
 ONLY=a,b,c,d,e,f,g,h
 PICOWS=1
+USE_UWS=1
 WRITE_README=0
 DURATION=10
 RESULTS=loadtest/results/latest.jsonl
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
         --no-picows) PICOWS=0; shift ;;
+        --no-uws) USE_UWS=0; shift ;;
         --duration|-d) DURATION=${2:?}; shift 2 ;;
         --write-readme) WRITE_README=1; shift ;;
         --results) RESULTS=${2:?}; shift 2 ;;
@@ -69,6 +75,19 @@ command -v taskset >/dev/null || { echo "bench.sh: taskset not found" >&2; exit 
 if [ "$PICOWS" = 1 ] && ! "$PYTHON" -c 'import picows' 2>/dev/null; then
     echo "bench.sh: $PYTHON cannot import picows (pip install -r loadtest/peers/requirements.txt, or --no-picows)" >&2
     exit 1
+fi
+
+UWS=${UWS:-}
+UWS_SCRATCH=""
+if [ "$USE_UWS" = 1 ] && [ -z "$UWS" ]; then
+    [ -n "${UWS_SRC:-}" ] && [ -f "$UWS_SRC/build.sh" ] \
+        || { echo "bench.sh: set UWS_SRC to the uWebSockets peer's folder (its build.sh), or UWS to a built uws_peer, or pass --no-uws" >&2; exit 1; }
+    UWS_SCRATCH=$(mktemp -d /tmp/bench-uws-build-XXXXXX)
+    echo "bench.sh: building the uWebSockets peer into $UWS_SCRATCH (about a minute)" >&2
+    UWS=$(bash "$UWS_SRC/build.sh" "$UWS_SCRATCH" | tail -1)
+fi
+if [ "$USE_UWS" = 1 ]; then
+    [ -x "$UWS" ] || { echo "bench.sh: no uws_peer binary at $UWS" >&2; exit 1; }
 fi
 
 mkdir -p "$(dirname "$RESULTS")"
@@ -96,6 +115,8 @@ cleanup() {
     stop_pid "$GEN_PID" 5
     GEN_PID=""
     stop_server
+    [ -n "$UWS_SCRATCH" ] && rm -rf "$UWS_SCRATCH"
+    UWS_SCRATCH=""
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
@@ -103,6 +124,7 @@ trap 'cleanup; exit 130' INT TERM
 # ---- servers ----
 HUB_CMD="taskset -c $HUB_CPU $BIN/montrose-hub --host 127.0.0.1 --port 0 --bridge-port 0 --data \"\$DATA\" --loops 1 --ops-rate 0 --echo-path /echo ${HUB_CAPS[*]}"
 PICOWS_CMD="taskset -c $HUB_CPU $PYTHON loadtest/peers/picows_server.py 0 127.0.0.1"
+UWS_CMD="taskset -c $HUB_CPU \$UWS \$PORT"
 TOKEN_CMD="TOKEN=\$($PYTHON loadtest/peers/hub_token.py --data \"\$DATA\")"
 PORT="" BRIDGE="" TOKEN=""
 start_hub() {
@@ -134,6 +156,24 @@ start_picows() {
         sleep 0.1
     done
     [ -n "$PORT" ] || { echo "bench.sh: picows did not start: $(tail -3 "$DATA/server.err" 2>/dev/null)" >&2; return 1; }
+}
+
+start_uws() {
+    DATA=$(mktemp -d /tmp/bench-uws-XXXXXX)
+    # The peer takes its port on the command line: a free one, asked of the kernel.
+    PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    BRIDGE="" TOKEN=""
+    taskset -c "$HUB_CPU" "$UWS" "$PORT" >"$DATA/server.out" 2>"$DATA/server.err" &
+    SRV_PID=$!
+    local up=""
+    for _ in $(seq 1 150); do
+        if "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' "$PORT" 2>/dev/null; then
+            up=1; break
+        fi
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$up" ] || { echo "bench.sh: uWebSockets did not start: $(tail -3 "$DATA/server.err" 2>/dev/null)" >&2; return 1; }
 }
 
 # ---- rows: generator arguments with placeholders @PORT@ @TOKEN@ @PID@ @DATA@ @BRIDGE@ ----
@@ -191,7 +231,7 @@ srv_rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$SRV_PID/status" 2>/dev/null ||
 
 run_one() { # ROW SERVER RUN
     local row=$1 srv=$2 run=$3 log="$LOGS/$1-$2-$3" rc=0 i
-    if [ "$srv" = hub ]; then start_hub; else start_picows; fi || {
+    case "$srv" in hub) start_hub ;; uws) start_uws ;; *) start_picows ;; esac || {
         "$PYTHON" loadtest/peers/bench_report.py record --row "$row" --server "$srv" --run "$run" \
             --command "" --stdout /dev/null --stderr /dev/null --exit 99 --note "server did not start" >>"$RESULTS"
         stop_server; return 0; }
@@ -219,11 +259,14 @@ echo "bench.sh: rows ${ONLY}, $RUNS run(s), ${DURATION} s each; server on CPU $H
 for row in "${ROWS[@]}"; do
     for ((run = 1; run <= RUNS; run++)); do
         run_one "$row" hub "$run"
-        case "$row" in a|b|c|d|e) [ "$PICOWS" = 1 ] && run_one "$row" picows "$run" ;; esac
+        case "$row" in a|b|c|d|e)
+            [ "$USE_UWS" = 1 ] && run_one "$row" uws "$run"
+            [ "$PICOWS" = 1 ] && run_one "$row" picows "$run" ;;
+        esac
     done
 done
 
-export BENCH_HUB_CMD="$HUB_CMD" BENCH_PICOWS_CMD="$PICOWS_CMD" BENCH_TOKEN_CMD="$TOKEN_CMD" BENCH_RUNS="$RUNS" \
+export BENCH_HUB_CMD="$HUB_CMD" BENCH_PICOWS_CMD="$PICOWS_CMD" BENCH_UWS_CMD="$UWS_CMD" BENCH_TOKEN_CMD="$TOKEN_CMD" BENCH_RUNS="$RUNS" \
     BENCH_DURATION="$DURATION" BENCH_LOAD_CPU="$LOAD_CPU" BENCH_HUB_CPU="$HUB_CPU" BENCH_FANOUT_WINDOW="$FANOUT_WINDOW" \
     BENCH_CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)" BENCH_CORES="$(nproc)" BENCH_KERNEL="$(uname -r)" \
     BENCH_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" BENCH_PICOWS_VERSION="$("$PYTHON" -c 'import picows; print(picows.__version__)' 2>/dev/null || echo '?')"

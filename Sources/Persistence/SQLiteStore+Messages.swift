@@ -20,15 +20,6 @@ extension SQLiteStore {
         return found
     }
 
-    /// The rules both changes share, in order: a message that exists, the actor's own (unless
-    /// `anyTime`, an admin's delete), within the window (unless `anyTime`).
-    static func check(_ r: MessageChangeRequest, _ m: StoredMessage) -> MessageChange? {
-        if r.anyTime { return nil }
-        guard m.senderId == r.actor else { return .notSender }
-        guard r.now <= m.ts + r.windowMs else { return .windowClosed }
-        return nil
-    }
-
     public func editMessage(_ r: MessageChangeRequest, text: String, completion: @escaping StoreCompletion<MessageChange>) {
         let wording = messageWording, webhooks = webhookOutbox
         write({ db in
@@ -36,7 +27,7 @@ extension SQLiteStore {
                   r.withNotes || !old.isInternal else { return .notFound }
             // Nobody edits another's message, admins included: an edit speaks for the sender.
             guard old.senderId == r.actor else { return .notSender }
-            if let refused = Self.check(r, old) { return refused }
+            if let refused = r.refusal(of: old) { return refused }
             guard old.text != text else { return .unchanged(old) }
             try db.statement("INSERT INTO message_edits (message_id, text, edited_at, editor) VALUES (?1, ?2, ?3, ?4)")
                 .bind(.int(old.msgId), .text(old.text), .int(r.now), .text(r.actor)).run()
@@ -56,7 +47,7 @@ extension SQLiteStore {
         let wording = messageWording, webhooks = webhookOutbox
         write({ db in
             guard let (old, conversation) = try Self.locate(db, r.conversation, seq: r.seq), r.withNotes || !old.isInternal else { return .notFound }
-            if let refused = Self.check(r, old) { return refused }
+            if let refused = r.refusal(of: old) { return refused }
             guard !old.isDeleted else { return .unchanged(old) }
             try db.statement("UPDATE messages SET text = '', attachments = NULL, deleted_at = ?2 WHERE id = ?1")
                 .bind(.int(old.msgId), .int(r.now)).run()

@@ -120,6 +120,15 @@ public struct MessageChangeRequest: Sendable {
         self.windowMs = windowMs
         self.withNotes = withNotes
     }
+
+    /// The rules an edit and a delete share, for a message that exists: the actor's own (unless
+    /// `anyTime`, an admin's delete), within the window (unless `anyTime`). Nil: allowed.
+    public func refusal(of m: StoredMessage) -> MessageChange? {
+        if anyTime { return nil }
+        guard m.senderId == actor else { return .notSender }
+        guard now <= m.ts + windowMs else { return .windowClosed }
+        return nil
+    }
 }
 
 /// What an edit or a delete did.

@@ -23,7 +23,7 @@ extension PostgresStore {
         write(lockKey: r.conversation.channel, { db in
             guard let old = try Self.locate(db, r.conversation, seq: r.seq), !old.isDeleted, r.withNotes || !old.isInternal else { return .notFound }
             guard old.senderId == r.actor else { return .notSender }
-            if let refused = SQLiteStore.check(r, old) { return refused }
+            if let refused = r.refusal(of: old) { return refused }
             guard old.text != text else { return .unchanged(old) }
             let before = Self.storable(old.text), after = Self.storable(text)
             _ = try db.query("""
@@ -44,7 +44,7 @@ extension PostgresStore {
         let wording = messageWording, webhooks = webhookOutbox
         write(lockKey: r.conversation.channel, { db in
             guard let old = try Self.locate(db, r.conversation, seq: r.seq), r.withNotes || !old.isInternal else { return .notFound }
-            if let refused = SQLiteStore.check(r, old) { return refused }
+            if let refused = r.refusal(of: old) { return refused }
             guard !old.isDeleted else { return .unchanged(old) }
             _ = try db.query("""
                 UPDATE messages SET text = '', text_escaped = false, attachments = NULL, deleted_at = $2::bigint WHERE id = $1::bigint
