@@ -7,8 +7,10 @@
 # 2. compiles example.ts to JavaScript and runs it under Node (node --experimental-websocket:
 #    Node 20 has its WebSocket behind that flag; hub.js needs nothing else) against a hub this
 #    script starts on free ports with a temporary data folder, and stops by PID;
-# 3. checks the hub serves /hub.d.ts byte for byte as the file.
-# Prints "tsc ok: N files" and "node run ok: …"; exit 0 only if all passed.
+# 3. runs the README's snippet, as compiled, under Node against that hub (run_readme_snippet.mjs
+#    stands in for what a browser page supplies: the URL and the app's token endpoint);
+# 4. checks the hub serves /hub.d.ts byte for byte as the file.
+# Prints "tsc ok: N files", "README snippet ok" and "node run ok: …"; exit 0 only if all passed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/clients/typescript-check"
@@ -85,6 +87,13 @@ token=$(curl -fsS -X POST -H "Authorization: Bearer $key" -H "Content-Type: appl
           --data "{\"sub\":\"$client\",\"role\":\"client\",\"name\":\"Tess Script\"}" "http://127.0.0.1:$bridge/v1/tokens" \
         | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || { echo "typescript-check: no token from POST /v1/tokens"; exit 1; }
+
+ann_token=$(curl -fsS -X POST -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
+          --data '{"sub":"ann","role":"client","name":"Ann"}' "http://127.0.0.1:$bridge/v1/tokens" \
+        | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+cp "$here/run_readme_snippet.mjs" "$work/out/"
+HUB_WS="ws://127.0.0.1:$public/ws" ANN_TOKEN="$ann_token" \
+  timeout 30 node --experimental-websocket --no-warnings "$work/out/run_readme_snippet.mjs"
 
 HUB_WS="ws://127.0.0.1:$public/ws" HUB_BRIDGE="http://127.0.0.1:$bridge" BRIDGE_KEY="$key" \
 CLIENT_ID="$client" CLIENT_TOKEN="$token" \
