@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import BRIDGE_KEY, FILES_ORIGIN, JWT_SECRET, WebSocket, unique
-from montrose_hub import (Attachment, AuthenticationError, BadRequestError, ConflictError, Hub, HubError,
+from montrose_hub import (Attachment, AuthenticationError, BadRequestError, ConflictError, ForbiddenError, Hub, HubError,
                           NotFoundError, mint_token)
 
 
@@ -203,6 +203,10 @@ def test_search(hub: Hub):
     assert word in found.items[0].snippet
     with pytest.raises(BadRequestError):
         hub.search("", user=client)
+    with pytest.raises(NotFoundError):
+        hub.search(word, user=unique("nobody"))
+    with pytest.raises(ForbiddenError):
+        hub.search(word, user=client, channel=f"conv:website:{unique('other')}")
 
 
 def test_wrong_key_is_an_authentication_error(hub_process):

@@ -9,7 +9,7 @@ class HubError(Exception):
     """An error answer of the bridge (`{"error": {"code", "message"}}`), or a failure to get one.
 
     `code` is the bridge's stable error code (`bad_request`, `unauthorized`, `not_found`,
-    `conflict`, `too_large`, `rate_limited`, `unavailable`, `internal`, `method_not_allowed`),
+    `conflict`, `too_large`, `rate_limited`, `unavailable`, `internal`, `method_not_allowed`, `forbidden`),
     or `connection` / `timeout` when no answer came. `status` is the HTTP status (None when no
     answer came). `body` is the decoded error body, when there was one.
     """
@@ -29,6 +29,10 @@ class BadRequestError(HubError):
 
 class AuthenticationError(HubError):
     """401: no bridge key, or a wrong one."""
+
+
+class ForbiddenError(HubError):
+    """403: the user a call acts for may not do it (e.g. search a conversation they cannot read)."""
 
 
 class NotFoundError(HubError):
@@ -82,6 +86,7 @@ class WebhookVerificationError(Exception):
 _BY_CODE: Dict[str, Type[HubError]] = {
     "bad_request": BadRequestError,
     "unauthorized": AuthenticationError,
+    "forbidden": ForbiddenError,
     "not_found": NotFoundError,
     "conflict": ConflictError,
     "too_large": TooLargeError,
@@ -91,7 +96,7 @@ _BY_CODE: Dict[str, Type[HubError]] = {
 }
 
 _BY_STATUS: Dict[int, Type[HubError]] = {
-    400: BadRequestError, 401: AuthenticationError, 404: NotFoundError, 409: ConflictError,
+    400: BadRequestError, 401: AuthenticationError, 403: ForbiddenError, 404: NotFoundError, 409: ConflictError,
     413: TooLargeError, 422: BadRequestError, 429: RateLimitedError, 500: InternalError,
     501: UnavailableError, 503: UnavailableError,
 }
