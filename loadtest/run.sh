@@ -8,7 +8,8 @@
 #   loadtest/run.sh echo [options...]        e.g. echo --connections 100 --window 1 --size 64
 #   loadtest/run.sh broadcast [options...]   e.g. broadcast --online 19000 --rounds 3
 # BIN selects the folder holding the release binaries (default .build/release; build them
-# first with `swift build -c release`). HUB_CPU / LOAD_CPU override the pinning.
+# first with `swift build -c release`). HUB_CPU / LOAD_CPU override the pinning. HUB_FLAGS
+# adds hub flags (e.g. HUB_FLAGS="--search-index off").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release}
@@ -24,7 +25,7 @@ OUT="$DATA/hub.out"
 # --max-connections stays at its default: the open-file limit less 64 (19,936 here).
 taskset -c "$HUB_CPU" "$BIN/montrose-hub" --host 127.0.0.1 --port 0 --bridge-port 0 \
     --data "$DATA" --loops 1 --ops-rate 0 --echo-path /echo \
-    --max-connections-per-user 1000000 --max-unauthenticated 20000 >"$OUT" 2>"$DATA/hub.err" &
+    --max-connections-per-user 1000000 --max-unauthenticated 20000 ${HUB_FLAGS:-} >"$OUT" 2>"$DATA/hub.err" &
 HUB=$!
 cleanup() {
     kill "$HUB" 2>/dev/null || true

@@ -146,6 +146,8 @@ public final class BridgeAPI: Sendable {
             m == "GET" ? getWebhookDeliveries(call(.getWebhookDeliveries)) : allow("GET")
         case (1, "stats"):
             m == "GET" ? getStats(call(.getStats)) : allow("GET")
+        case (1, "search"):
+            m == "GET" ? getSearch(call(.getSearch)) : allow("GET")
         default:
             respond(APIError(.notFound, "no such path").response)
         }

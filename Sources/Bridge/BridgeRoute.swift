@@ -18,6 +18,7 @@ public enum BridgeRoute: String, CaseIterable, Sendable {
     case getStats = "stats.get"
     case getSupportReport = "reports_support.get"
     case getWebhookDeliveries = "webhook_deliveries.get"
+    case getSearch = "search.get"
 
     /// The metric labels, in rendering order (for `HubMetrics(bridgeRoutes:)`).
     public static var labels: [String] { allCases.map(\.rawValue) }

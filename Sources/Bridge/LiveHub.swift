@@ -27,4 +27,9 @@ public protocol LiveHub: LiveNotifications {
     /// A conversation's status changed: the `conversation` push to the consoles listing it.
     func statusChanged(_ status: ConversationStatus)
     func liveStats() -> LiveStats
+    /// What `user` may search, as over the WebSocket (docs/protocol.md "Search"), narrowed to
+    /// `channel`; nil for a role that has no conversations to search (a bot, the system).
+    func searchScope(_ user: UserRecord, channel: Channel?) -> Result<SearchQuery.Scope, SearchScopeRefusal>?
+    /// `--search-index`: off, search answers 503.
+    var searchEnabled: Bool { get }
 }

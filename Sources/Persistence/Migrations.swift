@@ -246,7 +246,28 @@ enum Migrations {
         );
         CREATE INDEX message_edits_by_message ON message_edits(message_id, id);
         """),
+        (10, """
+        -- Search (SQLiteStore+Search.swift): our own inverted index, written in the message's
+        -- transaction, not FTS5, whose deleted tokens stay in its segments until a merge
+        -- (docs/protocol.md "Search"). The stored messages are indexed by `afterSQL`.
+        CREATE TABLE search_postings (
+            term TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            conversation_id INTEGER NOT NULL,
+            PRIMARY KEY (term, message_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE search_documents (
+            message_id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL,
+            terms TEXT NOT NULL             -- the message's distinct terms, space-separated
+        );
+        """),
     ]
+
+    /// Work a migration does after its SQL, in its transaction (what SQL alone cannot compute).
+    static func afterSQL(_ version: Int, _ db: SQLiteConnection) throws {
+        if version == 10 { try SQLiteStore.indexStoredMessages(db) }
+    }
 
     struct NewerDatabase: Error, CustomStringConvertible {
         let found: Int
@@ -268,6 +289,7 @@ enum Migrations {
         for (version, sql) in all where version > current {
             try db.transaction {
                 try db.execute(sql)
+                try afterSQL(version, db)
                 try db.statement("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)")
                     .bind(.int(Int64(version)), .int(now)).run()
             }

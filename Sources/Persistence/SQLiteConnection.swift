@@ -12,6 +12,8 @@ public final class SQLiteConnection {
     private var used: [SQLiteStatement] = []
     /// The commit hook's closure, kept alive as long as SQLite may call it.
     private var walHook: WALHook?
+    /// The writer adds messages' words to the search index (`--search-index`; SQLiteStore+Search).
+    var searchIndexing = true
 
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         var db: OpaquePointer?

@@ -16,8 +16,9 @@ public final class SQLiteStore: Store {
     public let epoch: String
     public let webhookOutbox = WebhookOutbox()
 
+    /// `searchIndex` false: sends and edits add nothing to the search index (`--search-index off`).
     public init(path: String, readers readerCount: Int = 2, now: Int64,
-                messageWording: @escaping MessageNotificationWording) throws {
+                messageWording: @escaping MessageNotificationWording, searchIndex: Bool = true) throws {
         self.path = path
         self.messageWording = messageWording
         writer = try DatabaseWriter(path: path) { db in
@@ -30,6 +31,7 @@ public final class SQLiteStore: Store {
             // unlinked (docs/protocol.md "Edit and delete": erased, not hidden).
             try db.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON")
             try Migrations.migrate(db, now: now)
+            db.searchIndexing = searchIndex
         }
         do {
             epoch = try Self.readEpoch(path: path)

@@ -52,3 +52,11 @@ public struct SearchPage: Sendable, Equatable {
         self.more = more
     }
 }
+
+/// Why a user may not search where asked (docs/protocol.md "Search").
+public enum SearchScopeRefusal: Error, Sendable, Equatable {
+    /// The channel is not a conversation's.
+    case notConversation
+    /// The user may not read the channel.
+    case forbidden
+}

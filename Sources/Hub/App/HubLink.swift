@@ -47,4 +47,11 @@ final class HubLink: LiveHub {
     func statusChanged(_ status: ConversationStatus) { chat.statusChanged(status) }
 
     func liveStats() -> LiveStats { chat.liveStats() }
+
+    func searchScope(_ user: UserRecord, channel: Channel?) -> Result<SearchQuery.Scope, SearchScopeRefusal>? {
+        guard let role = Role(rawValue: user.role) else { return nil }
+        return chat.searchScope(userID: user.id, role: role, services: user.services, channel: channel)
+    }
+
+    var searchEnabled: Bool { chat.limits.searchIndex }
 }

@@ -61,10 +61,11 @@ final class HubServer {
         do {
             switch c.storeLocation {
             case .sqlite(let path):
-                opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording)
+                opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording,
+                                         searchIndex: c.searchIndex)
             case .postgres(let url):
                 opened = try PostgresStore(url: url, writers: c.pgWriters, readers: c.pgReaders, now: wallMillis(),
-                                           messageWording: MessageNotificationText.wording)
+                                           messageWording: MessageNotificationText.wording, searchIndex: c.searchIndex)
             }
         } catch {
             throw StartError(description: "cannot open the store \(c.storeLocation.description): \(error)")
@@ -98,6 +99,7 @@ final class HubServer {
         if let n = c.maxConnectionsPerUser { chatLimits.maxConnectionsPerUser = n }
         if let n = c.maxUnauthenticated { chatLimits.maxUnauthenticated = n }
         chatLimits.editWindowMs = c.editWindowMs
+        chatLimits.searchIndex = c.searchIndex
         chatLimits.attachments = c.attachmentPolicy
         let secret = Array((c.jwtSecret ?? "").utf8)
         guard !secret.isEmpty else {

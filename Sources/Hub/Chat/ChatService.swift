@@ -163,6 +163,8 @@ struct ChatLimits: Sendable {
     var maxUnauthenticated = 2_000
     /// How long after sending a sender may edit or delete a message (`--edit-window`).
     var editWindowMs = ContractLimits.defaultEditWindowMs
+    /// `--search-index`: off, `search` answers `unavailable` (the stores write no index entries).
+    var searchIndex = true
     /// Where attachment URLs may point (`--attachment-origin`; http too in development mode).
     var attachments = AttachmentPolicy(origins: [], allowsHTTP: false)
 }

@@ -95,6 +95,7 @@ public enum StoreMigration {
                 }
                 progress("\(table.name): \(copied) rows copied")
             }
+            try PostgresStore.indexStoredMessages(target) // the search index is derived, not copied
             let reports = try verify(source: source, target: target, sourceSums: sourceSums, progress: progress)
             if let differing = reports.first(where: { !$0.matches }) {
                 throw StoreMigrationError.mismatch(table: differing.table)

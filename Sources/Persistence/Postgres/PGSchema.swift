@@ -421,7 +421,13 @@ enum PGSchema {
         );
         CREATE INDEX message_edits_by_message ON message_edits(message_id, id);
         """),
+        (11, search),
     ]
+
+    /// Work a migration does after its SQL, in its transaction (what SQL alone cannot compute).
+    static func afterSQL(_ version: Int, _ db: PGConnection) throws {
+        if version == 11 { try PostgresStore.indexStoredMessages(db) }
+    }
 
     struct NewerDatabase: Error, CustomStringConvertible {
         let found: Int
@@ -446,6 +452,7 @@ enum PGSchema {
             try db.execute("BEGIN")
             do {
                 try db.execute(sql)
+                try afterSQL(version, db)
                 _ = try db.query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1::integer, $2::bigint)",
                                  ["\(version)", "\(now)"])
                 try db.execute("COMMIT")

@@ -81,14 +81,16 @@ extension PostgresStore {
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
         let wording = messageWording, webhooks = webhookOutbox
         let (text, escaped) = Self.storable(m.text)
+        let terms = searchTerms(m.text)
         write(lockKey: m.conversation.channel, unread: notify + [m.sender.id], { db in
             // Duplicate check, locked seq bump, insert, counter update and a client's desk
             // changes in one round trip.
             let r = try db.query("""
-                SELECT * FROM hub_append($1, $2, $3, $4, $5, $6, $7::boolean, $8::bigint, $9, $10::boolean, $11::boolean)
+                SELECT * FROM hub_append($1, $2, $3, $4, $5, $6, $7::boolean, $8::bigint, $9, $10::boolean, $11::boolean, $12)
                 """, [
                 m.conversation.service, m.conversation.clientId, m.sender.id, m.sender.role, m.sender.name,
                 text, escaped ? "t" : "f", "\(m.ts)", m.clientMsgId, m.isInternal ? "t" : "f", m.isFromClient ? "t" : "f",
+                terms,
             ])
             guard r.count == 1 else { throw StoreError.internalError("hub_append returned \(r.count) rows") }
             if r.bool(0, 0) {

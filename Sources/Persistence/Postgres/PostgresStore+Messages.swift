@@ -29,8 +29,8 @@ extension PostgresStore {
             _ = try db.query("""
                 INSERT INTO message_edits (message_id, text, text_escaped, edited_at, editor) VALUES ($1::bigint, $2, $3::boolean, $4::bigint, $5)
                 """, ["\(old.msgId)", before.text, before.escaped ? "t" : "f", "\(r.now)", r.actor])
-            _ = try db.query("UPDATE messages SET text = $2, text_escaped = $3::boolean, edited_at = $4::bigint WHERE id = $1::bigint",
-                             ["\(old.msgId)", after.text, after.escaped ? "t" : "f", "\(r.now)"])
+            _ = try db.query("UPDATE messages SET text = $2, text_escaped = $3::boolean, edited_at = $4::bigint, search_terms = hub_terms($5) WHERE id = $1::bigint",
+                             ["\(old.msgId)", after.text, after.escaped ? "t" : "f", "\(r.now)", self.searchTerms(text)])
             var edited = old
             edited.text = text
             edited.editedAt = r.now
@@ -47,7 +47,7 @@ extension PostgresStore {
             if let refused = r.refusal(of: old) { return refused }
             guard !old.isDeleted else { return .unchanged(old) }
             _ = try db.query("""
-                UPDATE messages SET text = '', text_escaped = false, attachments = NULL, deleted_at = $2::bigint WHERE id = $1::bigint
+                UPDATE messages SET text = '', text_escaped = false, attachments = NULL, deleted_at = $2::bigint, search_terms = NULL WHERE id = $1::bigint
                 """, ["\(old.msgId)", "\(r.now)"])
             _ = try db.query("DELETE FROM message_edits WHERE message_id = $1::bigint", ["\(old.msgId)"])
             var deleted = old

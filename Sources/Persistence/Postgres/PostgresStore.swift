@@ -13,12 +13,15 @@ public final class PostgresStore: Store {
     let messageWording: MessageNotificationWording
     public let epoch: String
     public let webhookOutbox = WebhookOutbox()
+    /// Sends and edits write the message's search terms (`--search-index`; PostgresStore+Search).
+    let searchIndex: Bool
 
     /// Connects, applies the migrations (under an advisory lock: nodes may start together) and
     /// starts the threads. `url`: a postgres:// URL or a key=value conninfo.
     public init(url: String, writers writerCount: Int = 2, readers readerCount: Int = 2, now: Int64,
-                messageWording: @escaping MessageNotificationWording) throws {
+                messageWording: @escaping MessageNotificationWording, searchIndex: Bool = true) throws {
         self.messageWording = messageWording
+        self.searchIndex = searchIndex
         do {
             let setup = try PGConnection(url: url, statementTimeout: 120)
             defer { setup.close() }

@@ -1,0 +1,19 @@
+// A search result as the `search` op and GET /v1/search render it (docs/protocol.md "Search").
+extension JSONWriter {
+    /// `{channel, seq, msg_id, from {id, role, name}, ts, snippet}`, and `internal: true` for a note.
+    public mutating func searchItem(_ m: StoredMessage, snippet: String) {
+        beginObject()
+        key("channel"); string(m.conversation.channel)
+        key("seq"); int(m.seq)
+        key("msg_id"); int(m.msgId)
+        key("from"); beginObject()
+        key("id"); string(m.senderId)
+        key("role"); string(m.senderRole)
+        key("name"); string(m.senderName)
+        endObject()
+        key("ts"); int(m.ts)
+        key("snippet"); string(snippet)
+        if m.isInternal { key("internal"); bool(true) }
+        endObject()
+    }
+}
