@@ -132,6 +132,8 @@ export interface SearchHit {
   ts: number;
   /** HTML whose only tags are <mark>…</mark> around the matched words. */
   snippet: string;
+  /** Present on internal notes (found by agents and admins only). */
+  internal?: true;
 }
 
 export interface MessageEdit { text: string; edited_at: number; editor: string }

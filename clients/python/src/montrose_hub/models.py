@@ -336,13 +336,15 @@ class SearchHit:
     msg_id: int
     sender: Sender
     ts: int
+    #: HTML: the text around the first match, matched words in <mark>, everything else escaped.
     snippet: str
+    internal: bool = False
 
     @classmethod
     def from_json(cls, j: Json) -> "SearchHit":
         f = j.get("from", {})
         return cls(j["channel"], j["seq"], j["msg_id"], Sender(f.get("id", ""), f.get("role", ""), f.get("name", "")),
-                   j["ts"], j.get("snippet", ""))
+                   j["ts"], j.get("snippet", ""), bool(j.get("internal", False)))
 
 
 @dataclass(frozen=True)
