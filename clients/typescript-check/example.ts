@@ -164,6 +164,12 @@ async function main(): Promise<void> {
   ops.push("history");
   if (page.messages.at(-1)?.msg_id !== sent.msg_id) throw new Error("history lacks the message");
 
+  const found = await hub.request("search", { query: "hello node", channel });
+  ops.push("search");
+  if (found.items[0]?.msg_id !== sent.msg_id || !found.items[0].snippet.includes("<mark>node</mark>")) {
+    throw new Error(`search answered ${JSON.stringify(found)}`);
+  }
+
   const updated = waitFor<string>("message.updated push", 5000, done =>
     hub.addEventListener("message.updated", e => done(e.detail.text)));
   const edit = await hub.request("edit", { channel, seq: sent.seq, text: "hello from node, edited" });
