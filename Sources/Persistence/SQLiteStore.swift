@@ -16,9 +16,17 @@ public final class SQLiteStore: Store {
     public let epoch: String
     public let webhookOutbox = WebhookOutbox()
 
+    /// How an acknowledged write survives: `full` (the default) fsyncs the WAL at every commit,
+    /// so an ack survives a power cut; `normal` only at checkpoints, so an ack survives a crash
+    /// of the process but the last commits can be lost with the machine's power (`--durability`).
+    public enum Durability: String, Sendable, CaseIterable {
+        case full, normal
+    }
+
     /// `searchIndex` false: sends and edits add nothing to the search index (`--search-index off`).
     public init(path: String, readers readerCount: Int = 2, now: Int64,
-                messageWording: @escaping MessageNotificationWording, searchIndex: Bool = true) throws {
+                messageWording: @escaping MessageNotificationWording, searchIndex: Bool = true,
+                durability: Durability = .full) throws {
         self.path = path
         self.messageWording = messageWording
         writer = try DatabaseWriter(path: path) { db in
@@ -29,7 +37,8 @@ public final class SQLiteStore: Store {
             db.resetStatements()
             // secure_delete: a deleted message's text is overwritten where it was, not only
             // unlinked (docs/protocol.md "Edit and delete": erased, not hidden).
-            try db.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON")
+            // One fsync per group commit in full: its cost is per batch, not per message.
+            try db.execute("PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL"); PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON")
             try Migrations.migrate(db, now: now)
             db.searchIndexing = searchIndex
         }

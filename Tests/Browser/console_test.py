@@ -40,6 +40,11 @@ count rises live, the agent claims it, a bot answers through the bridge, the age
 adds an internal note that the client's page never holds (live, after a reload), and resolves
 it; a claim that lost the race says who was first; an admin transfers a conversation.
 
+Issue 23 (messages_checks.py): attachments as links and a thumbnail from the allowed origin only
+(the page's policy names exactly those origins), an edit and a delete seen live in another
+session with "edited" and the tombstone, an admin's edit history, and a search whose result
+opens the conversation at the message. `--only messages` runs these right after sign-in.
+
 Screenshots of the sessions go to --artifacts on failure too; --screenshots DIR saves the
 console at desktop and phone width (for the README).
 
@@ -70,6 +75,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 sys.dont_write_bytecode = True  # importing the checks below leaves no __pycache__ in the tree
 import desk_checks  # noqa: E402  issue 22's support desk (it uses this module's helpers)
+import messages_checks  # noqa: E402  issue 23's attachments, edit, delete and search
 
 PORT, BRIDGE = 18280, 18281
 BASE = f"http://127.0.0.1:{PORT}"
@@ -91,7 +97,7 @@ class Hub:
         log = open(os.path.join(self.data, "hub.log"), "ab")
         self.proc = subprocess.Popen(
             [self.binary, "--data", self.data, "--host", "127.0.0.1", "--port", str(PORT),
-             "--bridge-port", str(BRIDGE), "--loops", "2", "--dev"],
+             "--bridge-port", str(BRIDGE), "--loops", "2", "--dev", *messages_checks.hub_args()],
             stdout=log, stderr=log)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -791,11 +797,13 @@ def main():
     ap.add_argument("--hub", default=".build/release/montrose-hub")
     ap.add_argument("--artifacts", default="browser-artifacts")
     ap.add_argument("--screenshots", default=None, help="save desktop and phone screenshots here")
+    ap.add_argument("--only", choices=["messages"], default=None, help="sign in, then run only these checks")
     args = ap.parse_args()
 
     started = time.time()
     data = tempfile.mkdtemp(prefix="hub-browser-")
     hub = Hub(os.path.abspath(args.hub), data)
+    files = messages_checks.FileStore().start()
     hub.start()
     shots = Shots(os.path.join(args.artifacts, "views"))
     client = agent = admin = None
@@ -829,6 +837,16 @@ def main():
             assert not errors, f"{name} console errors at load: {errors}"
             foreign = foreign_requests(d)
             assert not foreign, f"{name} requests left the machine: {foreign}"
+
+        if args.only == "messages":
+            step = "messages (issue 23)"
+            run.check("messages: attachments, edit, delete, search (issue 23)",
+                      messages_checks.check_messages, client, agent, admin, hub, shots)
+            if run.failed:
+                raise AssertionError(f"{len(run.failed)} check(s) failed:\n  " + "\n  ".join(run.failed))
+            print(f"browser test (messages only): passed ({time.time() - started:.0f} s)")
+            passed = True
+            return 0
 
         step = "headers and the bell's menu"
         run.check("bell and header, client (item 11)", check_bell_and_header, client, hub, shots, "client", "demo-client", 64)
@@ -931,6 +949,10 @@ def main():
                   desk_checks.check_desk_conflict_and_transfer, client, agent, admin, hub, shots)
         run.check("desk: the support report in the admin view (issue 22)",
                   desk_checks.check_support_report, admin, hub, shots)
+
+        step = "messages (issue 23)"
+        run.check("messages: attachments, edit, delete, search (issue 23)",
+                  messages_checks.check_messages, client, agent, admin, hub, shots)
         for name, d in (("client", client), ("agent", agent), ("admin", admin)):
             errors = console_errors(d, outage=True)
             if errors:
@@ -952,7 +974,7 @@ def main():
             raise AssertionError(f"{len(run.failed)} check(s) failed:\n  " + "\n  ".join(run.failed))
         print(f"browser test: passed (messages both ways with read ticks, bell within 1 s, "
               f"{len(offline_lines) + len(after_lines)} messages across a restart shown once, in order; "
-              f"{len(run.passed)} checks of issues 19 and 22 at 390x844 and 1280x800, {len(shots.taken)} screenshots in "
+              f"{len(run.passed)} checks of issues 19, 22 and 23 at 390x844 and 1280x800, {len(shots.taken)} screenshots in "
               f"{shots.folder}/; {time.time() - started:.0f} s)")
         passed = True
         return 0
@@ -974,6 +996,7 @@ def main():
             except Exception:  # noqa: BLE001
                 pass
         hub.stop()
+        files.stop()
         if passed:  # a failure keeps the data folder: its hub.log is named above
             shutil.rmtree(data, ignore_errors=True)
 

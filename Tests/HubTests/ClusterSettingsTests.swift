@@ -11,6 +11,15 @@ final class ClusterSettingsTests: XCTestCase {
         do { _ = try Configuration.parse(args, environment: env); return "" } catch { return error.description }
     }
 
+    func testDurabilityIsFullUnlessNormalIsAskedForOnSQLite() throws {
+        XCTAssertEqual(try parse([]).durability, .full)
+        XCTAssertEqual(try parse(["--durability", "normal"]).durability, .normal)
+        XCTAssertEqual(try parse([], env: ["MONTROSE_DURABILITY": "normal"]).durability, .normal)
+        XCTAssertEqual(refusal(["--durability", "fast"]), "--durability must be full or normal")
+        XCTAssertTrue(refusal(["--store", "postgres://h@127.0.0.1/db", "--durability", "normal"]).contains("is for the SQLite store"))
+        XCTAssertEqual(try parse(["--store", "postgres://h@127.0.0.1/db", "--durability", "full"]).durability, .full)
+    }
+
     func testTheDefaultIsOneNodeOnSQLite() throws {
         let c = try parse([])
         XCTAssertNil(c.store)

@@ -86,4 +86,42 @@ final class ConsoleTests: XCTestCase {
         let again = try wes.result("subscribe", ["channel": "conv:website:ann"])
         XCTAssertEqual(again["read_marks"], [["user": "ann", "seq": 2]])
     }
+
+    /// The page's images may come from the hub and from exactly the configured attachment
+    /// origins (an attachment's thumbnail): no wildcard, no scheme-wide source, nothing else.
+    func testThePolicyAllowsImagesFromExactlyTheAttachmentOrigins() throws {
+        hub = try TestHub {
+            $0.attachmentOrigins = ["https://files.example.com", "https://cdn.example.org:8443", "https://files.example.com"]
+                .compactMap(AttachmentOrigin.parse)
+            $0.editWindowMs = 120_000
+        }
+        for path in ["/", "/console.js", "/hub.js", "/messages.js", "/search.js", "/attach.js"] {
+            let r = try get(path)
+            XCTAssertEqual(r.status, 200, path)
+            let policy = try XCTUnwrap(r.headers["content-security-policy"], path)
+            let directives = policy.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let images = try XCTUnwrap(directives.first { $0.hasPrefix("img-src ") }, policy)
+            XCTAssertEqual(images.split(separator: " ").dropFirst().map(String.init),
+                           ["'self'", "data:", "https://files.example.com", "https://cdn.example.org:8443"],
+                           "\(path): img-src names the hub and the attachment origins, each once: \(policy)")
+            XCTAssertFalse(policy.contains("*"), policy)
+            for directive in directives where !directive.hasPrefix("img-src ") {
+                XCTAssertFalse(directive.contains("example"), "only img-src is widened: \(policy)")
+            }
+        }
+        let settings = try get("/console/settings")
+        XCTAssertEqual(settings.status, 200, settings.text)
+        XCTAssertEqual(settings.json["attachment_origins"], ["https://files.example.com", "https://cdn.example.org:8443"])
+        XCTAssertEqual(settings.json["edit_window_ms"]?.intValue, 120_000)
+        XCTAssertEqual(try get("/console/settings", method: "POST", body: "{}").status, 405)
+    }
+
+    func testWithoutAttachmentOriginsImagesComeFromTheHubOnly() throws {
+        hub = try TestHub()
+        let policy = try XCTUnwrap(try get("/").headers["content-security-policy"])
+        XCTAssertTrue(policy.contains("img-src 'self' data:;"), policy)
+        let settings = try get("/console/settings")
+        XCTAssertEqual(settings.json["attachment_origins"], [])
+        XCTAssertEqual(settings.json["edit_window_ms"]?.intValue, 900_000, "the contract's default: 15 minutes")
+    }
 }

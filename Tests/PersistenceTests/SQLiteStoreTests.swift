@@ -49,6 +49,20 @@ final class SQLiteStoreTests: XCTestCase {
         try open().close() // reopening an up-to-date file is a no-op
     }
 
+    func testTheWriterSyncsEveryCommitUnlessDurabilityIsNormal() throws {
+        // synchronous: 2 is FULL (the WAL is fsynced at every commit: an ack survives a power
+        // cut), 1 is NORMAL (synced at checkpoints only).
+        for (durability, expected) in [(SQLiteStore.Durability.full, "2"), (.normal, "1")] {
+            let store = try SQLiteStore(path: path, now: 1, messageWording: MessageNotificationText.wording, durability: durability)
+            let level = try wait { store.write({ db in try db.scalarText("PRAGMA synchronous") ?? "?" }, $0) }
+            XCTAssertEqual(level, expected, "\(durability)")
+            store.close()
+        }
+        let byDefault = try open()
+        defer { byDefault.close() }
+        XCTAssertEqual(try wait { byDefault.write({ db in try db.scalarText("PRAGMA synchronous") ?? "?" }, $0) }, "2", "full unless asked")
+    }
+
     func testCloseReturnsWithEveryConnectionClosedAndTheDatabaseInOneFile() throws {
         for round in 1...20 {
             let store = try open()

@@ -1,4 +1,5 @@
 import Notifications
+import Persistence
 import Foundation
 import Protocol
 import Glibc
@@ -65,6 +66,10 @@ struct Configuration: Sendable {
     /// `--search-index on|off`: keep the search index as messages are written (off: `search`
     /// answers `unavailable`, and a send writes nothing for it).
     var searchIndex = true
+    /// `--durability full|normal` (SQLite): full fsyncs every group commit, so an ack survives
+    /// a power cut; normal survives a process crash only.
+    var durability = SQLiteStore.Durability.full
+    private var durabilityGiven = false
     /// The attachment rules this configuration gives (plain http only in development mode).
     var attachmentPolicy: AttachmentPolicy { AttachmentPolicy(origins: Set(attachmentOrigins), allowsHTTP: dev) }
     var logLevel = LogLevel.info
@@ -133,6 +138,8 @@ struct Configuration: Sendable {
                                         (repeatable; default none: no attachments)
       --edit-window S                   seconds a sender may edit or delete a message (default 900)
       --search-index on|off             keep the message search index (default on)
+      --durability full|normal          SQLite: full (default) fsyncs each group commit, so an ack
+                                        survives a power cut; normal survives a process crash only
       --no-deflate                      do not offer permessage-deflate
       --bridge-max-body N               largest bridge request body in bytes (default 262144)
       --ops-rate N --ops-burst N        ops per second per connection and the burst (default 200, 400; 0 = off)
@@ -263,7 +270,8 @@ struct Configuration: Sendable {
                          "email-fallback-delay", "smtp-retry", "ops-rate", "ops-burst",
                          "max-connections-per-user", "max-unauthenticated", "bridge-max-body",
                          "store", "broker", "node-id", "cluster-name", "pg-writers", "pg-readers",
-                         "webhook", "webhook-secret", "webhook-ca", "attachment-origin", "edit-window", "search-index"]
+                         "webhook", "webhook-secret", "webhook-ca", "attachment-origin", "edit-window", "search-index",
+                         "durability"]
     static let switches = ["dev", "no-dev", "no-deflate"]
     /// A switch set to off in the environment: the setting it turns on instead.
     static let opposite = ["dev": "no-dev", "no-dev": "dev", "no-deflate": "deflate"]
@@ -335,6 +343,10 @@ struct Configuration: Sendable {
             }
             attachmentOrigins.append(origin)
         case "edit-window": editWindowMs = Int64(try Self.int(v, label, 0...604_800)) * 1000
+        case "durability":
+            guard let d = SQLiteStore.Durability(rawValue: v) else { throw Invalid(description: "\(label) must be full or normal") }
+            durability = d
+            durabilityGiven = true
         case "search-index":
             switch v {
             case "on": searchIndex = true
@@ -374,6 +386,9 @@ struct Configuration: Sendable {
         }
         if !onPostgres && (pgWritersGiven || pgReadersGiven) {
             throw Invalid(description: "--pg-writers and --pg-readers are for a PostgreSQL store (--store postgres://…)")
+        }
+        if onPostgres && durabilityGiven && durability == .normal {
+            throw Invalid(description: "--durability normal is for the SQLite store: PostgreSQL commits are as durable as its synchronous_commit setting")
         }
         if Set(brokers.map(\.address)).count != brokers.count {
             throw Invalid(description: "--broker names the same Redis twice")

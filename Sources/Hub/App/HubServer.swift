@@ -62,7 +62,7 @@ final class HubServer {
             switch c.storeLocation {
             case .sqlite(let path):
                 opened = try SQLiteStore(path: path, now: wallMillis(), messageWording: MessageNotificationText.wording,
-                                         searchIndex: c.searchIndex)
+                                         searchIndex: c.searchIndex, durability: c.durability)
             case .postgres(let url):
                 opened = try PostgresStore(url: url, writers: c.pgWriters, readers: c.pgReaders, now: wallMillis(),
                                            messageWording: MessageNotificationText.wording, searchIndex: c.searchIndex)
@@ -144,7 +144,8 @@ final class HubServer {
         let api = BridgeAPI(store: store, live: link, notifier: notifier, metrics: metrics, settings: bridgeSettings)
         do {
             var service = PublicService(echoPath: c.echoPath, handshake: handshake, counters: counters, chat: chat,
-                                        console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: secret)))
+                                        console: ConsoleRoutes(dev: c.dev, signer: JWTSigner(secret: secret),
+                                                               attachmentOrigins: c.attachmentOrigins, editWindowMs: c.editWindowMs))
             if let stateCounters = state?.counters {
                 service.clusterStateUp = { stateCounters.redisUp.load(ordering: .relaxed) }
             }

@@ -5,9 +5,44 @@ import Protocol
 // The web console on the public listener: its files (embedded in the executable at build
 // time, see Package.swift) and, in development mode only, the demo sign-in endpoints. Those
 // hand out any demo user's token (an admin's too), so they answer callers on this machine only.
+// `GET /console/settings` tells the page what it must know of the hub's configuration: the
+// attachment origins (the only places besides the hub an image may load from, in the page's
+// Content-Security-Policy too) and the edit window.
 struct ConsoleRoutes: Sendable {
     let dev: Bool
     let signer: JWTSigner
+    /// `--attachment-origin`: thumbnails load from these and nowhere else.
+    let attachmentOrigins: [AttachmentOrigin]
+    /// `--edit-window`: how long after sending a message its sender may edit or delete it.
+    let editWindowMs: Int64
+    /// The Content-Security-Policy of every console file, built once.
+    let contentSecurityPolicy: String
+    private let settingsBody: String
+
+    init(dev: Bool, signer: JWTSigner, attachmentOrigins: [AttachmentOrigin] = [],
+         editWindowMs: Int64 = ContractLimits.defaultEditWindowMs) {
+        self.dev = dev
+        self.signer = signer
+        var seen = Set<AttachmentOrigin>()
+        let origins = attachmentOrigins.filter { seen.insert($0).inserted }
+        self.attachmentOrigins = origins
+        self.editWindowMs = editWindowMs
+        contentSecurityPolicy = Self.policy(imageOrigins: origins)
+        settingsBody = String(decoding: JSONWriter.object { w in
+            w.key("attachment_origins")
+            w.beginArray()
+            for o in origins { w.string(o.description) }
+            w.endArray()
+            w.key("edit_window_ms"); w.int(editWindowMs)
+        }, as: UTF8.self)
+    }
+
+    /// Nothing on the page may load from anywhere but this hub, except images from the
+    /// attachment origins (exactly those: an attachment's thumbnail).
+    static func policy(imageOrigins: [AttachmentOrigin]) -> String {
+        let images = (["'self'", "data:"] + imageOrigins.map(\.description)).joined(separator: " ")
+        return "default-src 'self'; connect-src 'self' ws: wss:; img-src \(images); style-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+    }
 
     /// Path → (content type, body). Small and fixed: built once.
     private static let files: [String: (String, [UInt8])] = [
@@ -17,6 +52,9 @@ struct ConsoleRoutes: Sendable {
         "/console.css": ("text/css; charset=utf-8", PackageResources.console_css),
         "/hub.js": ("text/javascript; charset=utf-8", PackageResources.hub_js),
         "/reports.js": ("text/javascript; charset=utf-8", PackageResources.reports_js),
+        "/messages.js": ("text/javascript; charset=utf-8", PackageResources.messages_js),
+        "/search.js": ("text/javascript; charset=utf-8", PackageResources.search_js),
+        "/attach.js": ("text/javascript; charset=utf-8", PackageResources.attach_js),
         "/hub.d.ts": ("text/plain; charset=utf-8", PackageResources.hub_d_ts),
     ]
 
@@ -29,8 +67,7 @@ struct ConsoleRoutes: Sendable {
             return HTTPResponse(status: .ok, headers: [
                 ("Content-Type", type),
                 ("Cache-Control", "no-cache"),
-                // Nothing on the page may load from anywhere but this hub.
-                ("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; base-uri 'none'; frame-ancestors 'none'"),
+                ("Content-Security-Policy", contentSecurityPolicy),
                 ("X-Content-Type-Options", "nosniff"),
             ], body: body)
         }
@@ -38,6 +75,9 @@ struct ConsoleRoutes: Sendable {
             return .error(.forbidden, refusal)
         }
         switch path {
+        case "/console/settings":
+            guard request.method == "GET" || request.method == "HEAD" else { return HTTPResponse.methodNotAllowed(allow: "GET, HEAD") }
+            return .json(.ok, settingsBody)
         case "/dev/users":
             // Always answered (a 404 would be a console error on every sign-in page): outside
             // development mode it says so and lists nobody.

@@ -1,8 +1,11 @@
 // The Montrose Hub web console: sign-in, conversations, notifications and the admin view,
 // built on the hub.js client (see API.md). Every piece of text that comes from the hub or a
 // user goes into the page through textContent or attributes, never through innerHTML.
-import { HubClient } from "/hub.js";
+import { HubClient, applyChange } from "/hub.js";
 import { SupportReportCard } from "/reports.js";
+import { DEFAULT_SETTINGS, MessageDecor, fetchSettings, isNewer, previewText } from "/messages.js";
+import { SearchPanel } from "/search.js";
+import { AttachControl } from "/attach.js";
 
 const TOKEN_KEY = "montrose.token";
 const DEV_KEY = "montrose.dev";
@@ -412,6 +415,9 @@ class Session {
     this.statsTimer = null;
     this.adminRefresh = null;
     this.started = false;
+    this.settings = { ...DEFAULT_SETTINGS }; // the hub's attachment origins and edit window
+    this.clockSkew = 0; // the hub's clock minus this browser's (the edit window is the hub's)
+    this.decor = new MessageDecor({ h, session: this, toast, errorText, timeLabel });
     this.hub = new HubClient({
       url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
       token,
@@ -434,6 +440,8 @@ class Session {
     this.on("state", (d) => this.setConnection(d.state, d.reason, d.code));
     this.on("auth", (d) => this.onAuth(d));
     this.on("message", (m) => this.onMessage(m));
+    this.on("message.updated", (c) => this.onMessageChange(c));
+    this.on("message.deleted", (c) => this.onMessageChange({ ...c, deleted: true }));
     this.on("read", (r) => this.onRead(r));
     this.on("typing", (t) => this.conv?.channel === t.channel && this.conv.onTyping(t));
     this.on("join", (j) => { this.learn(j.user); if (this.conv?.channel === j.channel) this.conv.onJoin(j.user); });
@@ -464,6 +472,7 @@ class Session {
       h("h1", { class: "signin-title", text: "Montrose Hub" }),
       this.startNote,
       h("button", { type: "button", class: "btn btn-quiet", text: "Sign out", onclick: () => signOut() })));
+    const settings = fetchSettings();
     let me;
     try {
       me = await this.hub.connect();
@@ -482,6 +491,9 @@ class Session {
     }
     if (this.disposed) return;
     this.me = me || this.hub.user;
+    this.settings = await settings;
+    if (this.disposed) return;
+    this.setClock(this.me);
     this.learn({ id: this.me.user, name: this.me.name });
     if (this.devUsers === null && sessionStorage.getItem(DEV_KEY) === "1") this.devUsers = await fetchDevUsers();
     if (this.disposed) return;
@@ -521,15 +533,23 @@ class Session {
   get seesQueue() { return this.isAgent || this.isAdmin; }
   get myId() { return this.me?.user; }
 
+  /** The hub's time now, as near as this browser can tell (auth's server_time). */
+  serverNow() { return Date.now() + this.clockSkew; }
+
+  setClock(auth) {
+    if (Number.isFinite(auth?.server_time)) this.clockSkew = auth.server_time - Date.now();
+  }
+
   onAuth(auth) {
     if (!this.started) return; // the first connect is handled by start()
     if (auth && auth.user) this.me = { ...this.me, ...auth };
+    this.setClock(auth);
     // After a reconnect: counts and lists may have moved while we were away.
     this.applyStoredStatus();
     this.loadConversations(true);
     this.loadNotifications();
     if (this.seesQueue) this.loadQueue();
-    if (this.conv) this.conv.refreshPresence();
+    if (this.conv) { this.conv.refreshPresence(); this.conv.refreshShown(); }
   }
 
   learn(user) {
@@ -645,6 +665,7 @@ class Session {
     // Conversations. The list's heading is the view's h1; on a phone with a conversation
     // open the list is hidden and its heading stays for screen readers.
     this.convList = h("ul", { class: "conv-list", "aria-label": "Conversations" });
+    this.search = new SearchPanel({ h, session: this, errorText, timeLabel });
     this.convMoreButton = h("button", { type: "button", class: "btn btn-quiet more", hidden: true, text: "Show more", onclick: () => this.loadMoreConversations() });
     this.convEmpty = h("p", { class: "muted empty", hidden: true, text: "No conversations yet." });
     // Agents and admins filter the list by status; a client sees each status, read only.
@@ -658,7 +679,7 @@ class Session {
     this.pane = h("section", { class: "pane", "aria-label": "Conversation" });
     this.chatView = h("div", { class: "view view-chat" },
       h("aside", { class: "sidebar", "aria-labelledby": "conversations-title" },
-        h("h1", { class: "sidebar-title", id: "conversations-title", text: "Conversations" }), filterRow, this.convList, this.convEmpty, this.convMoreButton),
+        h("h1", { class: "sidebar-title", id: "conversations-title", text: "Conversations" }), this.search.root, filterRow, this.convList, this.convEmpty, this.convMoreButton),
       this.pane);
     this.showPanePlaceholder("Choose a conversation.");
 
@@ -948,7 +969,7 @@ class Session {
     const { title, sub } = this.convTitle(conv);
     const last = conv.last_message;
     const sender = last ? (last.from?.id === this.myId ? "You" : (last.from?.name || this.nameOf(last.from?.id))) : "";
-    const preview = last ? `${last.internal ? "Note · " : ""}${sender}: ${last.text}` : "No messages yet";
+    const preview = last ? `${last.internal ? "Note · " : ""}${sender}: ${previewText(last)}` : "No messages yet";
     const open = this.conv?.channel === conv.channel;
     const badge = h("span", { class: "badge", testid: "unread-badge", hidden: conv.unread <= 0, text: conv.unread > 0 ? String(conv.unread) : "" });
     if (open) button.setAttribute("aria-current", "true"); else button.removeAttribute("aria-current");
@@ -1003,12 +1024,30 @@ class Session {
     if (!m || !m.channel || !Number.isFinite(m.seq)) return;
     let map = this.cache.get(m.channel);
     if (!map) { map = new Map(); this.cache.set(m.channel, map); }
-    if (map.has(m.seq)) return;
+    if (map.has(m.seq)) {
+      // A later copy may carry an edit or a delete made since.
+      if (isNewer(map.get(m.seq), m)) map.set(m.seq, m);
+      return;
+    }
     map.set(m.seq, m);
     if (map.size > CACHE_PER_CHANNEL) {
       const seqs = [...map.keys()].sort((a, b) => a - b);
       for (const seq of seqs.slice(0, map.size - CACHE_PER_CHANNEL)) map.delete(seq);
     }
+  }
+
+  /** An edit or a delete (a push, or my own op's answer): the saved copy, the list's preview
+   *  and the open conversation show the message as it now is. */
+  onMessageChange(c) {
+    if (!c || !c.channel || !Number.isFinite(c.seq)) return;
+    const saved = this.cache.get(c.channel)?.get(c.seq);
+    if (saved) applyChange(saved, c);
+    const conv = this.convs.get(c.channel);
+    if (conv?.last_message && conv.last_message.seq === c.seq) {
+      applyChange(conv.last_message, c);
+      this.updateConv(c.channel);
+    }
+    if (this.conv?.channel === c.channel) this.conv.applyChange(c);
   }
 
   cached(channel) {
@@ -1071,7 +1110,7 @@ class Session {
     const where = conv ? this.convTitle(conv).title : serviceLabel(serviceOf(m.channel));
     const from = m.from?.name || this.nameOf(m.from?.id) || "Someone";
     try {
-      const n = new window.Notification(`${from} · ${where}`, { body: String(m.text ?? "").slice(0, 200), tag: m.channel });
+      const n = new window.Notification(`${from} · ${where}`, { body: previewText(m).slice(0, 200), tag: m.channel });
       n.onclick = () => {
         window.focus();
         if (!this.disposed) this.openConversation(m.channel);
@@ -1157,18 +1196,28 @@ class Session {
     if (item) item.focus();
   }
 
+  /** Opens a conversation scrolled to one of its messages, highlighted (a search result). */
+  openConversationAt(channel, seq) {
+    this.openConversation(channel);
+    if (this.conv?.channel === channel) this.conv.reveal(seq);
+  }
+
   showPanePlaceholder(text, isNotice = false) {
     this.pane.replaceChildren(h("div", { class: "pane-empty" }, h("p", { class: isNotice ? "notice" : "muted", role: isNotice ? "alert" : null, text })));
   }
 
-  /** internal: an internal note (agents and admins), which the client never sees. */
-  sendMessage(channel, text, internal = false) {
+  /** internal: an internal note (agents and admins), which the client never sees;
+   *  attachments: references to files on the platform's file store. */
+  sendMessage(channel, text, internal = false, attachments = []) {
     const key = ++this.sendCounter;
-    const local = { key, channel, text, internal: !!internal, cmid: null, error: null };
+    const local = { key, channel, text, internal: !!internal, attachments: attachments.length ? attachments : null, cmid: null, error: null };
     let before = null;
     try { before = new Set((this.hub.pending(channel) || []).map((p) => p.client_msg_id)); } catch { before = null; }
+    const options = {};
+    if (local.internal) options.internal = true;
+    if (local.attachments) options.attachments = local.attachments;
     let promise;
-    try { promise = Promise.resolve(this.hub.send(channel, text, local.internal ? { internal: true } : undefined)); } catch (e) { promise = Promise.reject(e); }
+    try { promise = Promise.resolve(this.hub.send(channel, text, options)); } catch (e) { promise = Promise.reject(e); }
     if (before) {
       try {
         const added = (this.hub.pending(channel) || []).find((p) => !before.has(p.client_msg_id) && p.text === text);
@@ -1185,6 +1234,7 @@ class Session {
         from: { id: this.myId, role: this.me.role, name: this.me.name },
       };
       if (local.internal) m.internal = true;
+      if (local.attachments) m.attachments = local.attachments;
       if (this.conv?.channel === channel) this.conv.confirm(local, m);
       this.onMessage(m);
     }, (e) => {
@@ -1197,7 +1247,7 @@ class Session {
   retrySend(local) {
     this.pendingSends.delete(local.key);
     if (this.conv) this.conv.dropPending(local.key);
-    this.sendMessage(local.channel, local.text, local.internal);
+    this.sendMessage(local.channel, local.text, local.internal, local.attachments || []);
   }
 
   discardSend(local) {
@@ -1319,7 +1369,7 @@ class Session {
         last ? h("span", { class: "queue-wait muted", testid: "queue-wait" }, "waiting ",
           h("time", { datetime: new Date(last.ts).toISOString(), text: waitedLabel(last.ts) })) : null),
       h("p", { class: "queue-last", testid: "queue-last" },
-        last ? `${last.from?.name || this.nameOf(last.from?.id)}: ${last.text}` : "No message shown"),
+        last ? `${last.from?.name || this.nameOf(last.from?.id)}: ${previewText(last)}` : "No message shown"),
       h("div", { class: "row" }, action));
   }
 
@@ -1807,6 +1857,7 @@ class ConversationView {
     this.typers = new Map(); // user id → {name, timer}
     this.lastTypingSent = 0;
     this.noteMode = false; // the composer writes an internal note (agents and admins)
+    this.loaded = new Promise((resolve) => { this.markLoaded = resolve; }); // settles once the first page is on screen
     this.build();
   }
 
@@ -2017,8 +2068,10 @@ class ConversationView {
         h("span", { text: label }));
       modes = h("fieldset", { class: "composer-modes" }, h("legend", { class: "sr-only", text: "Write" }), radio("reply", "Reply"), radio("note", "Internal note"));
     }
+    this.attach = new AttachControl({ h, settings: () => this.s.settings, onChange: () => placeToasts() });
     this.composer = h("form", { class: `composer${observing ? " composer-observer" : ""}`, hidden: true, "aria-label": "Send a message" },
-      modes, this.observerNote, this.noteHint, h("div", { class: "composer-row" }, this.input, this.sendButton));
+      modes, this.observerNote, this.noteHint, this.attach.panel, this.attach.list,
+      h("div", { class: "composer-row" }, this.attach.button, this.input, this.sendButton));
     this.composer.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
     if (typeof ResizeObserver === "function") {
       this.resizeWatch = new ResizeObserver(() => placeToasts());
@@ -2095,7 +2148,7 @@ class ConversationView {
     this.scroller.setAttribute("aria-busy", "false");
     this.olderButton.hidden = !(complete && this.more);
     const first = this.composer.hidden;
-    if (complete) this.ready = true;
+    if (complete) { this.ready = true; this.markLoaded(); }
     this.composer.hidden = false;
     if (first) {
       this.scrollToBottom();
@@ -2118,6 +2171,22 @@ class ConversationView {
     else if (!this.loading) this.offlineNote.hidden = true;
   }
 
+  /** After a reconnect: `subscribe since` brings only new messages, so edits and deletes of
+   *  messages on screen made meanwhile come from the latest history page. */
+  async refreshShown() {
+    if (!this.ready || this.closed) return;
+    try {
+      const hist = await this.s.hub.history(this.channel, { limit: HISTORY_PAGE });
+      if (this.closed) return;
+      for (const m of hist?.messages || []) {
+        if (!this.els.has(m.seq)) continue;
+        const msg = { ...m, channel: m.channel || this.channel };
+        this.s.remember(msg);
+        this.addMessage(msg, true);
+      }
+    } catch { /* the next reconnect tries again */ }
+  }
+
   refreshPresence() {
     this.s.hub.presence(this.channel).then((r) => {
       if (this.closed) return;
@@ -2130,6 +2199,7 @@ class ConversationView {
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.revealing = null;
     if (this.resizeWatch) this.resizeWatch.disconnect();
     for (const t of this.typers.values()) clearTimeout(t.timer);
     this.typers.clear();
@@ -2175,7 +2245,12 @@ class ConversationView {
   }
 
   addMessage(m, fromHistory = false) {
-    if (this.closed || !Number.isFinite(m.seq) || this.els.has(m.seq)) return;
+    if (this.closed || !Number.isFinite(m.seq)) return;
+    if (this.els.has(m.seq)) {
+      // Shown already: a later copy (history after a reconnect) may say it was edited or deleted.
+      if (isNewer(this.msgs.get(m.seq), m)) { this.msgs.set(m.seq, m); this.fill(this.els.get(m.seq), m); }
+      return;
+    }
     const stick = !fromHistory && (this.nearBottom() || m.from?.id === this.s.myId);
     let li = null;
     if (m.from?.id === this.s.myId) li = this.claimPending(m);
@@ -2224,11 +2299,12 @@ class ConversationView {
     const time = li.querySelector(".msg-time");
     time.textContent = timeLabel(m.ts);
     if (Number.isFinite(m.ts)) time.setAttribute("datetime", new Date(m.ts).toISOString());
-    li.querySelector(".text").textContent = m.text ?? "";
     const foot = li.querySelector(".msg-foot");
     foot.replaceChildren();
+    // Text or tombstone, attachments, "edited", and Edit/Delete while they are allowed.
+    this.s.decor.render(this, li, m);
     // A note has no read tick: the client's read mark passing it says nothing (it never sees it).
-    if (mine && !m.internal) foot.append(this.tick(m.seq <= this.s.othersReadUpTo(this.channel) ? "read" : "sent"));
+    if (mine && !m.internal && !m.deleted) foot.append(this.tick(m.seq <= this.s.othersReadUpTo(this.channel) ? "read" : "sent"));
     return li;
   }
 
@@ -2286,7 +2362,7 @@ class ConversationView {
       li.classList.add("own");
       li.dataset.seq = "";
       li.querySelector(".msg-from").textContent = "You";
-      li.querySelector(".text").textContent = local.text;
+      this.s.decor.render(this, li, { text: local.text, attachments: local.attachments || [], from: { id: this.s.myId } });
       this.markKind(li, !!local.internal, false);
       this.pendingEls.set(local.key, li);
       this.list.append(li);
@@ -2329,6 +2405,44 @@ class ConversationView {
     if (stick) this.scrollToBottom();
   }
 
+  /** An edit or a delete of a message on screen. */
+  applyChange(c) {
+    const m = this.msgs.get(c.seq);
+    const li = this.els.get(c.seq);
+    if (!m || !li || this.closed) return;
+    applyChange(m, c);
+    this.fill(li, m);
+  }
+
+  /** Scrolls to a message and highlights it, loading older pages until it is on screen (up
+   *  to ten), or else the page that ends at it. */
+  async reveal(seq) {
+    this.revealing = seq;
+    await Promise.race([this.loaded, new Promise((resolve) => setTimeout(resolve, 10000))]);
+    for (let pages = 0; !this.els.has(seq) && this.more && this.minSeq() > seq && pages < 10 && !this.closed && this.revealing === seq; pages++) {
+      await this.loadOlder();
+    }
+    if (this.closed || this.revealing !== seq) return;
+    if (!this.els.has(seq)) {
+      try {
+        const hist = await this.s.hub.history(this.channel, { before: seq + 1, limit: HISTORY_PAGE });
+        if (this.closed) return;
+        for (const m of hist?.messages || []) { this.s.learn(m.from); this.addMessage({ ...m, channel: m.channel || this.channel }, true); }
+      } catch (e) {
+        if (!this.closed) toast(`Could not load that message: ${errorText(e)}`, "error");
+        return;
+      }
+    }
+    const li = this.els.get(seq);
+    if (!li || this.revealing !== seq) { if (!li) toast("That message is not in this conversation any more."); return; }
+    for (const old of this.list.querySelectorAll(".msg-hit")) { old.classList.remove("msg-hit"); delete old.dataset.highlight; }
+    li.classList.add("msg-hit");
+    li.dataset.highlight = "true";
+    li.setAttribute("tabindex", "-1");
+    li.scrollIntoView({ block: "center" });
+    li.focus({ preventScroll: true });
+  }
+
   async loadOlder() {
     if (this.loadingOlder || !this.more || this.closed) return;
     const before = this.minSeq();
@@ -2358,9 +2472,10 @@ class ConversationView {
 
   submit() {
     const text = this.input.value;
-    if (!text.trim() || this.closed) return;
+    if ((!text.trim() && !this.attach.staged.length) || this.closed) return;
     this.input.value = "";
-    this.s.sendMessage(this.channel, text, this.noteMode);
+    const attachments = this.attach.take();
+    this.s.sendMessage(this.channel, text.trim() ? text : "", this.noteMode, attachments);
     this.input.focus();
   }
 

@@ -19,11 +19,15 @@
 //   fetched rather than skipped; when the hub's store changed epoch (restored or replaced), a
 //   `reset` event {channel} comes first and the conversation is delivered again from seq 1;
 // - sends are queued per channel (in order) with a `client_msg_id` made once, and retried with
-//   it until the hub acknowledges them (a `duplicate: true` answer is a success).
+//   it until the hub acknowledges them (a `duplicate: true` answer is a success);
+// - `message.updated` and `message.deleted` (an edit, a delete) are emitted as events of those
+//   names, and a message held back for a gap is changed in place first, so it comes out as it
+//   now is.
 
 /** Pushes re-emitted as events of the same name, `detail` = the push object. */
 const PUSH_EVENTS = ["notification", "unread", "broadcast", "read", "typing", "join", "leave",
-                     "status", "assignment", "revoked", "conversation", "queue"];
+                     "status", "assignment", "revoked", "conversation", "queue",
+                     "message.updated", "message.deleted"];
 /** Event names the library itself uses; an unknown push type never shadows them. */
 const OWN_EVENTS = new Set(["state", "message", "auth", "error", "reset"]);
 /** Error codes after which retrying the same request cannot succeed. */
@@ -78,9 +82,11 @@ function browserOffline() {
  * A connection to the hub that survives disconnects.
  *
  * Events (`addEventListener(type, e => e.detail)`): `state` {state, reason?, code?},
- * `message` (the message push), `notification`, `unread`, `broadcast`, `read`, `typing`, `join`,
- * `leave`, `status`, `assignment`, `revoked` (the push object), `auth` (the auth result after
- * each (re)connect), `error` {code, message, op?, channel?} for failures nobody awaited.
+ * `message` (the message push), `message.updated` {channel, seq, msg_id, text, edited_at},
+ * `message.deleted` {channel, seq, msg_id}, `notification`, `unread`, `broadcast`, `read`,
+ * `typing`, `join`, `leave`, `status`, `assignment`, `revoked` (the push object), `auth` (the
+ * auth result after each (re)connect), `error` {code, message, op?, channel?} for failures
+ * nobody awaited.
  */
 export class HubClient extends EventTarget {
   /**
@@ -454,6 +460,7 @@ export class HubClient extends EventTarget {
       else this._emit("message", push); // a channel subscribed with request(): no bookkeeping
       return;
     }
+    if (type === "message.updated" || type === "message.deleted") this._changeHeld(push);
     if (type === "revoked") {
       // The hub ended the subscription; re-subscribing would be forbidden.
       const ch = this._channels.get(push.channel);
@@ -463,6 +470,14 @@ export class HubClient extends EventTarget {
       }
     }
     if (PUSH_EVENTS.includes(type) || !OWN_EVENTS.has(type)) this._emit(type, push);
+  }
+
+  /** An edit or delete of a message held back for a gap (not emitted yet): it comes out as
+   *  it now is. One already emitted is the listener's to change (the event follows). */
+  _changeHeld(push) {
+    const held = this._channels.get(push.channel)?.buffer.get(push.seq);
+    if (!held) return;
+    applyChange(held, push);
   }
 
   // MARK: channels
@@ -645,17 +660,24 @@ export class HubClient extends EventTarget {
    * the hub acknowledges it. Rejects only on an error that a retry cannot fix (forbidden,
    * too_large, ...) or on close().
    * @param {string} channel
-   * @param {string} text
-   * @param {{internal?: boolean}} [options] `internal: true` stores an internal note (agents
-   *   and admins; docs/protocol.md "Internal notes")
+   * @param {string} text may be "" when attachments are given
+   * @param {{internal?: boolean, attachments?: {url: string, name: string, size: number, content_type: string}[]}} [options]
+   *   `internal: true` stores an internal note (agents and admins; docs/protocol.md "Internal
+   *   notes"); `attachments`: up to 10 references to files on the platform's file store (the
+   *   hub checks each url's origin against its allow-list)
    * @returns {Promise<{seq: number, msg_id: number, ts: number, duplicate: boolean}>}
    */
   send(channel, text, options) {
     if (typeof channel !== "string" || !channel) return quiet(Promise.reject(new HubError("bad_request", "channel must be a string")));
-    if (typeof text !== "string" || !text) return quiet(Promise.reject(new HubError("bad_request", "text must be a non-empty string")));
+    const attachments = Array.isArray(options?.attachments) && options.attachments.length
+      ? options.attachments.map(a => ({ url: a.url, name: a.name, size: a.size, content_type: a.content_type }))
+      : null;
+    if (typeof text !== "string" || (!text && !attachments)) {
+      return quiet(Promise.reject(new HubError("bad_request", "text must be a non-empty string (or attachments given)")));
+    }
     if (this._state === "closed") return quiet(Promise.reject(new HubError("closed", "not connected: call connect()")));
     const internal = options?.internal === true;
-    const entry = { channel, text, internal, client_msg_id: newClientMsgId(), inFlight: false, attempts: 0, retryTimer: null };
+    const entry = { channel, text, internal, attachments, client_msg_id: newClientMsgId(), inFlight: false, attempts: 0, retryTimer: null };
     const promise = new Promise((resolve, reject) => {
       entry.resolve = resolve;
       entry.reject = reject;
@@ -670,11 +692,15 @@ export class HubClient extends EventTarget {
   /**
    * The sends of a channel (or of all channels) not yet acknowledged, oldest first.
    * @param {string} [channel]
-   * @returns {{client_msg_id: string, text: string, channel: string, internal: boolean}[]}
+   * @returns {{client_msg_id: string, text: string, channel: string, internal: boolean, attachments?: object[]}[]}
    */
   pending(channel) {
     const queues = channel === undefined ? [...this._outbox.values()] : [this._outbox.get(channel) ?? []];
-    return queues.flat().map(e => ({ client_msg_id: e.client_msg_id, text: e.text, channel: e.channel, internal: e.internal }));
+    return queues.flat().map(e => {
+      const p = { client_msg_id: e.client_msg_id, text: e.text, channel: e.channel, internal: e.internal };
+      if (e.attachments) p.attachments = e.attachments.map(a => ({ ...a }));
+      return p;
+    });
   }
 
   _removeSend(entry) {
@@ -697,6 +723,7 @@ export class HubClient extends EventTarget {
     entry.attempts++;
     const params = { channel, text: entry.text, client_msg_id: entry.client_msg_id };
     if (entry.internal) params.internal = true;
+    if (entry.attachments) params.attachments = entry.attachments;
     this._rawRequest(ws, "send", params, Date.now() + this.requestTimeoutMs).then(result => {
       entry.inFlight = false;
       if (!this._removeSend(entry)) return; // closed meanwhile
@@ -730,6 +757,57 @@ export class HubClient extends EventTarget {
   history(channel, options) {
     const { before, limit } = options ?? {};
     return this.request("history", { channel, before, limit });
+  }
+
+  /**
+   * Changes the text of one of my messages, within the hub's edit window (`forbidden` after
+   * it, or for another's message). Every subscriber, this client too, gets `message.updated`.
+   * @param {string} channel
+   * @param {number} seq
+   * @param {string} text
+   * @returns {Promise<{seq: number, edited_at: number}>}
+   */
+  edit(channel, seq, text) {
+    return this.request("edit", { channel, seq, text });
+  }
+
+  /**
+   * Deletes a message: my own within the edit window, anyone's for an admin. Its text and
+   * attachments are erased, its seq stays (a tombstone, `deleted: true`); every subscriber gets
+   * `message.deleted`.
+   * @param {string} channel
+   * @param {number} seq
+   * @returns {Promise<{seq: number}>}
+   */
+  deleteMessage(channel, seq) {
+    return this.request("delete", { channel, seq });
+  }
+
+  /** The same as deleteMessage (the op's own name). */
+  delete(channel, seq) {
+    return this.deleteMessage(channel, seq);
+  }
+
+  /**
+   * Searches the messages the caller may read, newest first. Each item's `snippet` is HTML
+   * whose only tags are `<mark>`…`</mark>` around the matched words (everything else escaped).
+   * @param {{query: string, channel?: string, service?: string, before?: number, limit?: number}} params
+   *   `before` is a msg_id (the last item's, for the next page)
+   * @returns {Promise<{items: {channel: string, seq: number, msg_id: number, from: object, ts: number, snippet: string}[], more: boolean}>}
+   */
+  search(params) {
+    const { query, channel, service, before, limit } = params ?? {};
+    return this.request("search", { query, channel, service, before, limit });
+  }
+
+  /**
+   * An admin reads a message's edit history (moderation): the earlier texts, oldest first.
+   * @param {string} channel
+   * @param {number} seq
+   * @returns {Promise<{message: object, edits: {text: string, edited_at: number, editor: string}[]}>}
+   */
+  edits(channel, seq) {
+    return this.request("edits", { channel, seq });
   }
 
   /**
@@ -829,6 +907,27 @@ export class HubClient extends EventTarget {
     for (const [k, v] of Object.entries(extra)) if (v !== undefined) detail[k] = v;
     this._emit("state", detail);
   }
+}
+
+/**
+ * Applies a `message.updated` or `message.deleted` push (or an edit/delete result) to a
+ * message object in place: the new text and `edited_at`, or a tombstone (`deleted: true`, no
+ * text, no attachments). Exported for callers that keep messages of their own.
+ * @param {object} message
+ * @param {{type?: string, text?: string, edited_at?: number, deleted?: boolean}} change
+ * @returns {object} the same message
+ */
+export function applyChange(message, change) {
+  if (change.type === "message.deleted" || change.deleted === true) {
+    delete message.text;
+    delete message.attachments;
+    message.deleted = true;
+    return message;
+  }
+  if (message.deleted) return message; // an edit never revives a deleted message
+  if (typeof change.text === "string") message.text = change.text;
+  if (typeof change.edited_at === "number") message.edited_at = change.edited_at;
+  return message;
 }
 
 function deferred() {
