@@ -2,7 +2,7 @@
 // so the types cannot drift from the contract unnoticed; `main` also runs under Node against a
 // real hub (run.sh starts one): auth, subscribe, send, history, ping, and the pushes they cause.
 import {
-  HubClient, HubError, type AuthResult, type ConnectionState, type HubErrorCode, type Message, type OpName,
+  HubClient, HubError, applyChange, type AuthResult, type ConnectionState, type HubErrorCode, type Message, type OpName,
   type Push, type PushType, type SendResult,
 } from "./hub.js";
 
@@ -105,9 +105,17 @@ export async function everyOp(hub: HubClient, channel: string, token: string): P
   const assigned = await hub.assign(channel, "wes");
   await hub.request("assign", { channel, agent_id: "wes" });
   const edited = await hub.request("edit", { channel, seq: sent.seq, text: "hello again" });
+  await hub.edit(channel, sent.seq, "hello once more");
   const edits = await hub.request("edits", { channel, seq: sent.seq });
+  await hub.edits(channel, sent.seq);
   await hub.request("delete", { channel, seq: sent.seq });
+  await hub.deleteMessage(channel, sent.seq);
+  await hub.delete(channel, sent.seq);
   const found = await hub.request("search", { query: "hello", channel, service: "website", limit: 5 });
+  const more = await hub.search({ query: "hello", before: found.items.at(-1)?.msg_id });
+  const shown: Message = applyChange(page.messages[0], { type: "message.deleted", channel, seq: 1, msg_id: 1 });
+  await hub.send(channel, "", { attachments: [{ url: "https://files.example.com/b.png", name: "b.png", size: 1, content_type: "image/png" }] });
+  console.log(more.more, shown.deleted, hub.pending().map(p => p.attachments?.length));
   await hub.unsubscribe(channel);
   await hub.request("unsubscribe", { channel });
   const waiting = hub.pending(channel).map(p => p.client_msg_id);
@@ -164,7 +172,7 @@ async function main(): Promise<void> {
   ops.push("history");
   if (page.messages.at(-1)?.msg_id !== sent.msg_id) throw new Error("history lacks the message");
 
-  const found = await hub.request("search", { query: "hello node", channel });
+  const found = await hub.search({ query: "hello node", channel });
   ops.push("search");
   if (found.items[0]?.msg_id !== sent.msg_id || !found.items[0].snippet.includes("<mark>node</mark>")) {
     throw new Error(`search answered ${JSON.stringify(found)}`);
@@ -172,9 +180,16 @@ async function main(): Promise<void> {
 
   const updated = waitFor<string>("message.updated push", 5000, done =>
     hub.addEventListener("message.updated", e => done(e.detail.text)));
-  const edit = await hub.request("edit", { channel, seq: sent.seq, text: "hello from node, edited" });
+  const edit = await hub.edit(channel, sent.seq, "hello from node, edited");
   ops.push("edit");
   if ((await updated) !== "hello from node, edited" || typeof edit.edited_at !== "number") throw new Error("edit not pushed");
+
+  const deleted = waitFor<number>("message.deleted push", 5000, done =>
+    hub.addEventListener("message.deleted", e => done(e.detail.seq)));
+  await hub.deleteMessage(channel, sent.seq);
+  ops.push("delete");
+  const tomb = applyChange({ ...push }, { type: "message.deleted", channel, seq: sent.seq, msg_id: sent.msg_id });
+  if ((await deleted) !== sent.seq || !tomb.deleted || tomb.text !== undefined) throw new Error("delete not pushed");
 
   const notified = waitFor<string>("notification push", 5000, done =>
     hub.addEventListener("notification", e => done(e.detail.title)));
@@ -197,7 +212,7 @@ async function main(): Promise<void> {
 
   hub.close();
   if (hub.state !== "closed" || !states.includes("live")) throw new Error(`states ${states.join(",")}`);
-  console.log(`node run ok: ${ops.length} ops (${ops.join(", ")}), pushes message, message.updated, notification; ` +
+  console.log(`node run ok: ${ops.length} ops (${ops.join(", ")}), pushes message, message.updated, message.deleted, notification; ` +
     `${list.unread.total} unread; ${OPS.length} ops and ${PUSH_TYPES.length} push types typed`);
 }
 

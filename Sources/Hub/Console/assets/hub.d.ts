@@ -281,7 +281,7 @@ export declare class HubError extends Error {
   code: HubErrorCode;
 }
 
-export interface PendingSend { client_msg_id: string; text: string; channel: Channel; internal: boolean }
+export interface PendingSend { client_msg_id: string; text: string; channel: Channel; internal: boolean; attachments?: Attachment[] }
 
 /** A connection to the hub that survives disconnects (see hub.js). */
 export declare class HubClient extends EventTarget {
@@ -312,11 +312,22 @@ export declare class HubClient extends EventTarget {
   subscribe(channel: Channel, options?: { since?: number; epoch?: string }): Promise<SubscribeResult>;
   unsubscribe(channel: Channel): Promise<Record<string, never>>;
   /** Queued per channel, sent in order with a client_msg_id made once, retried with it until
-   *  acknowledged (`duplicate: true` is a success). `internal: true`: an internal note. */
-  send(channel: Channel, text: string, options?: { internal?: boolean }): Promise<SendResult>;
+   *  acknowledged (`duplicate: true` is a success). `internal: true`: an internal note;
+   *  `attachments`: up to 10 file references (then `text` may be ""). */
+  send(channel: Channel, text: string, options?: { internal?: boolean; attachments?: Attachment[] }): Promise<SendResult>;
   /** The sends not yet acknowledged, oldest first. */
   pending(channel?: Channel): PendingSend[];
   history(channel: Channel, options?: { before?: number; limit?: number }): Promise<MessagePage>;
+  /** Changes one of my messages' text within the edit window; every subscriber gets `message.updated`. */
+  edit(channel: Channel, seq: number, text: string): Promise<OpResult<"edit">>;
+  /** Deletes a message (mine within the window; anyone's for an admin): a tombstone stays. */
+  deleteMessage(channel: Channel, seq: number): Promise<OpResult<"delete">>;
+  /** The same as deleteMessage (the op's own name). */
+  delete(channel: Channel, seq: number): Promise<OpResult<"delete">>;
+  /** An admin reads a message's earlier texts, oldest first. */
+  edits(channel: Channel, seq: number): Promise<OpResult<"edits">>;
+  /** Messages the caller may read, newest first; `before` is a msg_id. */
+  search(params: OpParams<"search">): Promise<OpResult<"search">>;
   read(channel: Channel, seq: number): Promise<{ seq: number }>;
   typing(channel: Channel): Promise<Record<string, never>>;
   presence(channel: Channel): Promise<{ online: PresenceEntry[] }>;
@@ -339,3 +350,8 @@ export declare class HubClient extends EventTarget {
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null,
     options?: boolean | EventListenerOptions): void;
 }
+
+/** Applies a `message.updated` or `message.deleted` push (or an edit or delete result) to a
+ *  message in place: the new text and `edited_at`, or a tombstone. Returns the same message. */
+export declare function applyChange<M extends Partial<Message>>(message: M,
+  change: MessageUpdatedPush | MessageDeletedPush | { type?: string; text?: string; edited_at?: number | null; deleted?: boolean }): M;
