@@ -123,6 +123,8 @@ def main():
     flush(db, batch)
     db.executemany("UPDATE conversations SET last_seq = ?, last_ts = ?, last_sender = ? WHERE id = ?",
                    [(l[0], l[1], l[2], cid) for cid, l in enumerate(last) if l])
+    # Every posting is written: the search index's tail (SQLiteStore+Search.swift) starts empty.
+    db.execute("UPDATE search_merge SET merged_through = (SELECT COALESCE(MAX(message_id), 0) FROM search_documents)")
     db.execute("COMMIT")
     db.close()
     print(f"search_store: {a.messages} messages in {len(conversations)} conversations, {len(words)} words, "

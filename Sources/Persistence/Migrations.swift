@@ -262,6 +262,16 @@ enum Migrations {
             terms TEXT NOT NULL             -- the message's distinct terms, space-separated
         );
         """),
+        (11, """
+        -- Search's tail (SQLiteStore+Search.swift): a send writes only its search_documents row;
+        -- the postings of documents past `merged_through` are written later, in batches sorted by
+        -- term (SearchMerger). What version 10 indexed is merged already.
+        CREATE TABLE search_merge (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            merged_through INTEGER NOT NULL     -- the newest message_id whose postings are written
+        );
+        INSERT INTO search_merge (id, merged_through) SELECT 1, COALESCE(MAX(message_id), 0) FROM search_documents;
+        """),
     ]
 
     /// Work a migration does after its SQL, in its transaction (what SQL alone cannot compute).

@@ -14,6 +14,8 @@ public final class SQLiteConnection {
     private var walHook: WALHook?
     /// The writer adds messages' words to the search index (`--search-index`; SQLiteStore+Search).
     var searchIndexing = true
+    /// The writer's: told of every document written to the search index's tail.
+    var searchTail: SearchMerger?
 
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         var db: OpaquePointer?

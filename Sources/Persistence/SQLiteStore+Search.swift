@@ -1,7 +1,8 @@
 import Protocol
+import Core
 
-// Search on SQLite (docs/protocol.md "Search"): our own inverted index in two plain tables
-// (migration 10), written in the transaction that writes the message, never FTS5 (whose
+// Search on SQLite (docs/protocol.md "Search"): our own inverted index in plain tables
+// (migrations 10 and 11), whose document is written in the message's transaction, never FTS5 (whose
 // deleted tokens stay in its segments until a merge: a deleted message's words must leave
 // the file at once, and secure_delete zeroes what a plain DELETE frees).
 // - `search_postings` (term, message_id, conversation_id): one row per distinct term of a
@@ -9,18 +10,27 @@ import Protocol
 // - `search_documents` (message_id, conversation_id, terms): a message's terms, to take its
 //   postings out again, and to check a candidate against every query term without reading
 //   or tokenising its text.
+// A send writes only its document: the postings of documents past `search_merge.merged_through`
+// (the tail) are written later in batches sorted by term (SearchMerger: one pass over the term
+// b-tree per batch, not one per message), and a search reads the tail's documents besides
+// the postings. An edit or a delete changes the document and, once merged, the postings at once.
 // A search picks the cheapest walk (see `SearchPlan`): the postings of its rarest term, the
 // messages of a small scope, or every document newest first while matches are dense.
 extension SQLiteStore {
     /// Indexes (or, with nil, removes) a message's words, inside the caller's transaction.
     /// A message's old entries always go (an edit or a delete erases them even with the
     /// index off); new ones are written only while the connection's `searchIndexing` is on.
-    static func indexForSearch(_ db: SQLiteConnection, msgId: Int64, conversation: Int64, text: String?) throws {
+    /// `merged`: whether its postings belong in `search_postings` now; nil reads the watermark
+    /// (a message past it is in the tail: its document alone, postings at the next merge).
+    static func indexForSearch(_ db: SQLiteConnection, msgId: Int64, conversation: Int64, text: String?,
+                               merged: Bool? = nil) throws {
         let old = try db.statement("DELETE FROM search_documents WHERE message_id = ?1 RETURNING terms")
         try old.bind(.int(msgId))
         let previous = try old.step() ? old.text(0) : nil
         try old.run()
-        if let previous {
+        guard previous != nil || (text != nil && db.searchIndexing) else { return }
+        let isMerged = try merged ?? (msgId <= mergedThrough(db))
+        if let previous, isMerged {
             let delete = try db.statement("DELETE FROM search_postings WHERE term = ?1 AND message_id = ?2")
             for term in previous.split(separator: " ") {
                 delete.reset()
@@ -30,13 +40,70 @@ extension SQLiteStore {
         guard let text, db.searchIndexing else { return }
         let terms = SearchText.terms(text)
         guard !terms.isEmpty else { return }
-        let insert = try db.statement("INSERT INTO search_postings (term, message_id, conversation_id) VALUES (?1, ?2, ?3)")
-        for term in terms {
-            insert.reset()
-            try insert.bind(.text(term), .int(msgId), .int(conversation)).run()
+        if isMerged {
+            let insert = try db.statement("INSERT INTO search_postings (term, message_id, conversation_id) VALUES (?1, ?2, ?3)")
+            for term in terms {
+                insert.reset()
+                try insert.bind(.text(term), .int(msgId), .int(conversation)).run()
+            }
         }
         try db.statement("INSERT INTO search_documents (message_id, conversation_id, terms) VALUES (?1, ?2, ?3)")
             .bind(.int(msgId), .int(conversation), .text(terms.joined(separator: " "))).run()
+        if !isMerged { db.searchTail?.documentAdded() }
+    }
+
+    /// The newest message_id whose postings are written; every later document is the tail.
+    static func mergedThrough(_ db: SQLiteConnection) throws -> Int64 {
+        let s = try db.statement("SELECT merged_through FROM search_merge")
+        return try s.step() ? s.int(0) : 0
+    }
+
+    static func searchTailSize(_ db: SQLiteConnection) throws -> Int {
+        let s = try db.statement("SELECT count(*) FROM search_documents WHERE message_id > (SELECT merged_through FROM search_merge)")
+        defer { db.resetStatements() }
+        return try s.step() ? Int(s.int(0)) : 0
+    }
+
+    /// Writes the postings of the oldest `limit` tail documents, sorted by term (each page of
+    /// the term b-tree touched once), and moves the watermark past them, in the caller's
+    /// transaction; returns how many documents it merged.
+    static func mergeSearchTail(_ db: SQLiteConnection, limit: Int) throws -> Int {
+        let through = try mergedThrough(db)
+        let range = try db.statement("""
+            SELECT count(*), max(message_id) FROM
+                (SELECT message_id FROM search_documents WHERE message_id > ?1 ORDER BY message_id LIMIT ?2)
+            """)
+        try range.bind(.int(through), .int(Int64(limit)))
+        guard try range.step(), range.int(0) > 0 else { return 0 }
+        let (documents, last) = (Int(range.int(0)), range.int(1))
+        // In SQL (its sorter, no row through Swift): a document's terms are letters and digits
+        // joined by spaces, so they quote as a JSON array as they are. OR IGNORE: a store
+        // whose postings run past its watermark (written by a tool) still merges.
+        try db.statement("""
+            INSERT OR IGNORE INTO search_postings (term, message_id, conversation_id)
+            SELECT t.value, d.message_id, d.conversation_id
+            FROM search_documents d, json_each('["' || replace(d.terms, ' ', '","') || '"]') t
+            WHERE d.message_id > ?1 AND d.message_id <= ?2
+            ORDER BY t.value, d.message_id
+            """).bind(.int(through), .int(last)).run()
+        try db.statement("UPDATE search_merge SET merged_through = ?1").bind(.int(last)).run()
+        return documents
+    }
+
+    /// Merges the oldest `limit` documents of the tail (a background writer job).
+    func mergeSearchTail(limit: Int = SearchMerger.batch, completion: @escaping StoreCompletion<Int>) {
+        write(background: true, { db in try Self.mergeSearchTail(db, limit: limit) }, completion)
+    }
+
+    func startSearchMerger() {
+        searchMerger.start { [weak self] done in
+            guard let self else { return done(nil) }
+            mergeSearchTail { result in
+                // A merge that keeps failing leaves a growing tail every search reads: say so.
+                if case .failure(let error) = result, error != .closing { Log.error("search_merge_failed", ["reason": "\(error)"]) }
+                done(try? result.get())
+            }
+        }
     }
 
     /// Indexes every stored message that is not deleted (migration 10, on a store written
@@ -53,14 +120,22 @@ extension SQLiteStore {
             guard let last = rows.last else { return }
             after = last.0
             for (id, conversation, text) in rows {
-                try indexForSearch(db, msgId: id, conversation: conversation, text: text)
+                try indexForSearch(db, msgId: id, conversation: conversation, text: text, merged: true)
             }
             db.resetStatements()
         }
     }
 
     public func searchMessages(_ q: SearchQuery, completion: @escaping StoreCompletion<SearchPage>) {
-        read({ db in try SQLiteSearch(db: db, query: q).run() }, completion)
+        read({ db in
+            // One snapshot: the watermark, the postings and the tail agree.
+            try db.execute("BEGIN")
+            defer {
+                db.resetStatements()
+                try? db.execute("COMMIT")
+            }
+            return try SQLiteSearch(db: db, query: q).run()
+        }, completion)
     }
 }
 
@@ -106,13 +181,30 @@ struct SQLiteSearch {
         return (nil, try total.step() ? total.int(0) : 0)
     }
 
-    /// The postings of `term` as a prefix, counted up to `cap`.
-    private func postings(_ term: String, cap: Int) throws -> Int {
+    /// A document past the watermark: its postings are not written yet.
+    typealias TailDocument = (id: Int64, terms: [String])
+
+    /// The tail's documents in the scope, newest first (SearchMerger keeps it short).
+    private func tail(_ ids: Set<Int64>?) throws -> [TailDocument] {
+        let s = try db.statement("""
+            SELECT message_id, conversation_id, terms FROM search_documents
+            WHERE message_id > (SELECT merged_through FROM search_merge) ORDER BY message_id DESC
+            """)
+        var out: [TailDocument] = []
+        while try s.step() {
+            if ids?.contains(s.int(1)) ?? true { out.append((s.int(0), s.text(2).split(separator: " ").map(String.init))) }
+        }
+        return out
+    }
+
+    /// The messages holding `term` as a prefix (postings and tail), counted up to `cap`.
+    private func postings(_ term: String, cap: Int, tail: [TailDocument]) throws -> Int {
         let s = try db.statement("""
             SELECT count(*) FROM (SELECT 1 FROM search_postings WHERE term >= ?1 AND term < ?2 LIMIT ?3)
             """)
         try s.bind(.text(term), .text(term + "\u{10FFFF}"), .int(Int64(cap)))
-        return try s.step() ? Int(s.int(0)) : 0
+        let merged = try s.step() ? Int(s.int(0)) : 0
+        return min(cap, merged + tail.count { SearchText.matches($0.terms, query: [term]) })
     }
 
     func run() throws -> SearchPage {
@@ -122,9 +214,10 @@ struct SQLiteSearch {
         let before = query.before ?? Int64.max
         let want = query.limit + 1
         let cap = ids == nil ? commonTerm : Int(min(Int64(commonTerm), size + 1))
+        let tail = try tail(ids)
         var rarest = (term: query.terms[0], count: Int.max)
         for term in query.terms {
-            let n = try postings(term, cap: cap)
+            let n = try postings(term, cap: cap, tail: tail)
             if n == 0 { return SearchPage(items: [], more: false) }
             if n < rarest.count { rarest = (term, n) }
         }
@@ -133,7 +226,7 @@ struct SQLiteSearch {
             // A small scope: its messages, newest first.
             try check(try scopeMessages(ids, before: before), into: &found, want: want)
         } else if rarest.count < commonTerm {
-            try check(try postingsOf(rarest.term, ids, before: before), into: &found, want: want)
+            try check(try postingsOf(rarest.term, ids, before: before, tail: tail), into: &found, want: want)
         } else {
             // Every term is common: matches are dense, so the newest documents find them soonest.
             var position = before, read = 0
@@ -159,7 +252,7 @@ struct SQLiteSearch {
                 if rows < 512 { break }
             }
             if found.count < want && read >= denseWalkBudget {
-                try check(try postingsOf(rarest.term, ids, before: position), into: &found, want: want)
+                try check(try postingsOf(rarest.term, ids, before: position, tail: tail), into: &found, want: want)
             }
         }
         var items: [SearchHit] = []
@@ -180,14 +273,16 @@ struct SQLiteSearch {
         return out.sorted(by: >)
     }
 
-    /// The messages holding a term that starts with `term`, in the scope, before `before`, newest first.
-    private func postingsOf(_ term: String, _ ids: Set<Int64>?, before: Int64) throws -> [Int64] {
+    /// The messages holding a term that starts with `term`, in the scope, before `before`,
+    /// newest first: from the postings and from the tail (`tail`: in the scope already).
+    private func postingsOf(_ term: String, _ ids: Set<Int64>?, before: Int64, tail: [TailDocument]) throws -> [Int64] {
         let s = try db.statement("""
             SELECT message_id, conversation_id FROM search_postings WHERE term >= ?1 AND term < ?2 AND message_id < ?3
             """)
         try s.bind(.text(term), .text(term + "\u{10FFFF}"), .int(before))
         var out: [Int64] = []
         while try s.step() { if ids?.contains(s.int(1)) ?? true { out.append(s.int(0)) } }
+        for d in tail where d.id < before && SearchText.matches(d.terms, query: [term]) { out.append(d.id) }
         // A message is in the range once per matching term: one entry each.
         return Array(Set(out)).sorted(by: >)
     }

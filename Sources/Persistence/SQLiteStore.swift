@@ -15,6 +15,7 @@ public final class SQLiteStore: Store {
     let messageWording: MessageNotificationWording
     public let epoch: String
     public let webhookOutbox = WebhookOutbox()
+    let searchMerger: SearchMerger
 
     /// How an acknowledged write survives: `full` (the default) fsyncs the WAL at every commit,
     /// so an ack survives a power cut; `normal` only at checkpoints, so an ack survives a crash
@@ -29,6 +30,8 @@ public final class SQLiteStore: Store {
                 durability: Durability = .full) throws {
         self.path = path
         self.messageWording = messageWording
+        let merger = SearchMerger()
+        searchMerger = merger
         writer = try DatabaseWriter(path: path) { db in
             let mode = try db.scalarText("PRAGMA journal_mode = WAL")
             guard mode?.lowercased() == "wal" else {
@@ -41,10 +44,12 @@ public final class SQLiteStore: Store {
             try db.execute("PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL"); PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON")
             try Migrations.migrate(db, now: now)
             db.searchIndexing = searchIndex
+            (db.searchTail, merger.leftUnmerged) = (merger, try Self.searchTailSize(db))
         }
         do {
             epoch = try Self.readEpoch(path: path)
             readers = try DatabaseReaders(path: path, count: readerCount)
+            startSearchMerger()
         } catch {
             writer.close() // its thread, its connection and the checkpointer's
             throw error
@@ -70,9 +75,10 @@ public final class SQLiteStore: Store {
         return epoch
     }
 
-    /// Finishes the queued reads and writes, checkpoints the WAL and closes every connection
-    /// (the readers' first, so the writer's, the last, leaves the database as one file).
+    /// Finishes the queued reads and writes (no merge starts after this), checkpoints the WAL and closes
+    /// every connection (the readers' first, so the writer's, the last, leaves the database as one file).
     public func close() {
+        searchMerger.stop()
         readers.close()
         writer.close()
     }
@@ -106,7 +112,6 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: plumbing
-
     /// `background`: bulk bookkeeping nobody waits for, written one job per transaction behind
     /// everything else (see `JobQueue`).
     func write<T: Sendable>(background: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T,

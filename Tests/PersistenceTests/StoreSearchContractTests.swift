@@ -193,20 +193,49 @@ final class SQLiteStoreSearchContractTests: StoreSearchContractTests {
         _ = try wait { store.deleteMessage(r, completion: $0) }
         store.close()
         let db = try SQLiteConnection(path: dir + "/hub.sqlite")
-        try db.execute("DROP TABLE search_postings; DROP TABLE search_documents; DELETE FROM schema_migrations WHERE version = 10")
+        try db.execute("""
+            DROP TABLE search_postings; DROP TABLE search_documents; DROP TABLE search_merge;
+            DELETE FROM schema_migrations WHERE version >= 10
+            """)
         let again = try openStore(searchIndex: true)
         defer { again.close() }
         XCTAssertEqual(texts(try search(again, "existed")), ["stored before search existed"])
         XCTAssertEqual(texts(try search(again, "before")), ["stored before search existed"], "not the deleted one")
     }
 
+    /// The test's store as a SQLiteStore whose tail is merged only when the test says.
+    func openStoreMergingByHand() throws -> SQLiteStore {
+        let store = try XCTUnwrap(try openStore(searchIndex: true) as? SQLiteStore)
+        store.searchMerger.pause()
+        return store
+    }
+
+    func merge(_ store: SQLiteStore, limit: Int = SearchMerger.batch) throws -> Int {
+        try wait { store.mergeSearchTail(limit: limit, completion: $0) }
+    }
+
+    /// Rows of `table` for the message (a connection of the test's own).
+    func indexRows(_ table: String, of m: StoredMessage) throws -> Int {
+        let db = try SQLiteConnection(path: dir + "/hub.sqlite", readOnly: true)
+        let s = try db.statement("SELECT count(*) FROM \(table) WHERE message_id = ?1")
+        try s.bind(.int(m.msgId))
+        return try s.step() ? Int(s.int(0)) : -1
+    }
+
     /// A deleted message's words leave the file: the index rows are zeroed (secure_delete),
-    /// among enough other entries that the index spans several pages.
-    func testADeletedMessagesWordsLeaveTheFile() throws {
-        let store = try openStore(searchIndex: true)
+    /// among enough other entries that the index spans several pages; whether the message's
+    /// postings were merged or it was still in the tail.
+    func testADeletedMessagesWordsLeaveTheFile() throws { try checkDeletedWordsLeaveTheFile(merged: true) }
+    func testADeletedTailMessagesWordsLeaveTheFile() throws { try checkDeletedWordsLeaveTheFile(merged: false) }
+
+    func checkDeletedWordsLeaveTheFile(merged: Bool) throws {
+        let store = try openStoreMergingByHand()
         for i in 0..<400 { _ = try post(store, "filler words number \(i) for several index pages of postings") }
+        if !merged { _ = try merge(store) }
         let m = try post(store, "the vault code is qzxwvkeyword", ts: wallMillis())
         for i in 0..<400 { _ = try post(store, "more filler \(i) after it, in the same pages and beyond") }
+        if merged { _ = try merge(store) }
+        XCTAssertEqual(try indexRows("search_postings", of: m) > 0, merged)
         let r = MessageChangeRequest(conversation: key, seq: m.seq, actor: "ann", now: wallMillis(), windowMs: 60_000)
         guard case .changed = try wait({ store.deleteMessage(r, completion: $0) }) else { return XCTFail("deleted") }
         store.close() // checkpoints the WAL into the file
@@ -215,10 +244,86 @@ final class SQLiteStoreSearchContractTests: StoreSearchContractTests {
         XCTAssertNil(bytes.range(of: Data("qzxwvkeyword".utf8)), "the word is nowhere in the file")
     }
 
+    /// A message is found while its postings wait in the tail, and after the merge wrote them;
+    /// a search spans both, newest first, and pages across the watermark.
+    func testATailMessageIsFoundBeforeAndAfterTheMerge() throws {
+        let store = try openStoreMergingByHand()
+        defer { store.close() }
+        let old = try post(store, "apple harvest report")
+        XCTAssertEqual(try indexRows("search_postings", of: old), 0, "a send writes no postings")
+        XCTAssertEqual(texts(try search(store, "appl")), ["apple harvest report"], "found in the tail")
+        XCTAssertEqual(try merge(store), 1)
+        XCTAssertEqual(try indexRows("search_postings", of: old), 3, "merged: one posting per term")
+        XCTAssertEqual(texts(try search(store, "appl")), ["apple harvest report"], "found in the postings")
+        _ = try post(store, "apple pie recipe")
+        XCTAssertEqual(texts(try search(store, "apple")), ["apple pie recipe", "apple harvest report"], "tail and postings")
+        let first = try search(store, "apple", limit: 1)
+        XCTAssertEqual(texts(first), ["apple pie recipe"])
+        XCTAssertTrue(first.more)
+        let second = try search(store, "apple", before: first.items.last?.message.msgId, limit: 1)
+        XCTAssertEqual(texts(second), ["apple harvest report"])
+        XCTAssertFalse(second.more)
+        XCTAssertEqual(texts(try search(store, "apple recipe", scope: .conversations([bobKey]))), [], "the tail keeps to the scope")
+        let words = try post(store, "Ёлка ΠΑΡΑΓΓΕΛΊΑ 東京 crème")
+        XCTAssertEqual(try merge(store), 2)
+        XCTAssertEqual(try indexRows("search_postings", of: words), 5, "every script's words merge")
+        for query in ["елка", "παραγγελια", "東", "creme"] { XCTAssertEqual(try search(store, query).items.count, 1, query) }
+    }
+
+    /// Edits and deletes of a merged message and of one in the tail act at once; a merged
+    /// message's postings change in the edit's transaction.
+    func testEditsAndDeletesActOnMergedAndTailMessages() throws {
+        let store = try openStoreMergingByHand()
+        defer { store.close() }
+        let merged = try post(store, "alpha original words", ts: wallMillis())
+        XCTAssertEqual(try merge(store), 1)
+        let tail = try post(store, "bravo original words", ts: wallMillis())
+        for (m, text) in [(merged, "charlie changed"), (tail, "delta changed")] {
+            let r = MessageChangeRequest(conversation: key, seq: m.seq, actor: "ann", now: wallMillis(), windowMs: 60_000)
+            guard case .changed = try wait({ store.editMessage(r, text: text, completion: $0) }) else { return XCTFail("edited") }
+        }
+        XCTAssertEqual(try indexRows("search_postings", of: merged), 2, "the merged message's new postings, not the old")
+        XCTAssertEqual(try indexRows("search_postings", of: tail), 0, "the tail message stays in the tail")
+        XCTAssertEqual(texts(try search(store, "original")), [])
+        XCTAssertEqual(texts(try search(store, "alpha")), [])
+        XCTAssertEqual(texts(try search(store, "charlie")), ["charlie changed"])
+        XCTAssertEqual(texts(try search(store, "delta")), ["delta changed"])
+        XCTAssertEqual(texts(try search(store, "changed")), ["delta changed", "charlie changed"])
+        XCTAssertEqual(try merge(store), 1, "the edited tail message")
+        XCTAssertEqual(texts(try search(store, "changed")), ["delta changed", "charlie changed"])
+        let inTail = try post(store, "echo in the tail", ts: wallMillis())
+        for m in [merged, inTail] {
+            let r = MessageChangeRequest(conversation: key, seq: m.seq, actor: "ann", now: wallMillis(), windowMs: 60_000)
+            guard case .changed = try wait({ store.deleteMessage(r, completion: $0) }) else { return XCTFail("deleted") }
+            XCTAssertEqual(try indexRows("search_postings", of: m), 0)
+            XCTAssertEqual(try indexRows("search_documents", of: m), 0)
+        }
+        XCTAssertEqual(texts(try search(store, "changed")), ["delta changed"])
+        XCTAssertEqual(texts(try search(store, "echo")), [])
+        XCTAssertEqual(try merge(store), 0, "nothing left to merge")
+    }
+
+    /// A store closed with a tail keeps it (searches read it), and the next start merges it
+    /// on its own (the idle timer).
+    func testTheTailOutlivesARestartAndIsMergedByItself() throws {
+        let first = try openStoreMergingByHand()
+        for i in 0..<5 { _ = try post(first, "kept across restarts \(i)") }
+        first.close()
+        let db = try SQLiteConnection(path: dir + "/hub.sqlite", readOnly: true)
+        XCTAssertEqual(try SQLiteStore.searchTailSize(db), 5)
+        let store = try openStore(searchIndex: true)
+        defer { store.close() }
+        XCTAssertEqual(try search(store, "restarts").items.count, 5)
+        let deadline = Date().addingTimeInterval(10)
+        while try SQLiteStore.searchTailSize(db) > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertEqual(try SQLiteStore.searchTailSize(db), 0, "merged by the idle timer")
+        XCTAssertEqual(try search(store, "restarts").items.count, 5)
+    }
+
     /// Many messages with common words: each plan (postings, a small scope, a dense walk)
     /// answers the same as checking every message.
     func testEveryPlanAgreesWithCheckingEveryMessage() throws {
-        let store = try openStore(searchIndex: true)
+        let store = try openStoreMergingByHand()
         defer { store.close() }
         let words = ["alpha", "beta", "gamma", "delta", "rare"]
         var all: [(StoredMessage, ConversationKey)] = []
@@ -232,6 +337,16 @@ final class SQLiteStoreSearchContractTests: StoreSearchContractTests {
         // (commonTerm, walkableScope, denseWalkBudget): postings or a small scope; every term
         // common with a walkable scope; a dense walk; a dense walk that runs out and falls back.
         let plans = [(10_000, 50_000, 200_000), (3, 50_000, 200_000), (3, 0, 200_000), (3, 0, 40)]
+        // All in the tail, part of it merged (a search spans both), all merged.
+        for merged in [0, 250, 600] {
+            if merged > 0 { _ = try merge(store, limit: merged - (merged == 600 ? 250 : 0)) }
+            XCTAssertEqual(try SQLiteStore.searchTailSize(db), 600 - merged)
+            try compare(store, db, all, plans, tail: 600 - merged)
+        }
+    }
+
+    private func compare(_ store: SQLiteStore, _ db: SQLiteConnection, _ all: [(StoredMessage, ConversationKey)],
+                         _ plans: [(Int, Int, Int)], tail: Int) throws {
         for query in ["alpha", "al beta", "rare", "gamma delta", "d", "alpha rare"] {
             let terms = SearchText.queryTerms(query) ?? []
             for scope: SearchQuery.Scope in [.everything, .conversations([ConversationKey(service: "website", clientId: "c3")])] {
@@ -239,11 +354,11 @@ final class SQLiteStoreSearchContractTests: StoreSearchContractTests {
                     SearchText.matches(text: m.text, query: terms) && { if case .conversations(let l) = scope { l.contains(k) } else { true } }()
                 }.map(\.0.msgId).reversed().prefix(50))
                 let got = try search(store, query, scope: scope, limit: 50).items.map(\.message.msgId)
-                XCTAssertEqual(got, expected, "\(query) in \(scope)")
+                XCTAssertEqual(got, expected, "\(query) in \(scope), tail \(tail)")
                 for plan in plans {
                     var s = SQLiteSearch(db: db, query: SearchQuery(terms: terms, scope: scope, limit: 50, withNotes: true))
                     (s.commonTerm, s.walkableScope, s.denseWalkBudget) = plan
-                    XCTAssertEqual(try s.run().items.map(\.message.msgId), expected, "\(query) in \(scope) with \(plan)")
+                    XCTAssertEqual(try s.run().items.map(\.message.msgId), expected, "\(query) in \(scope) with \(plan), tail \(tail)")
                     db.resetStatements()
                 }
             }

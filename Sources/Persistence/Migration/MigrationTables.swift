@@ -70,9 +70,9 @@ struct MigrationTable: Sendable {
     }
 
     /// SQLite tables not copied (see the file's header); SQLite's own (`sqlite_…`) neither.
-    /// The search index (`search_postings`, `search_documents`) is derived too: PostgreSQL
-    /// keeps its own, computed from the copied messages (PostgresStore.indexStoredMessages).
-    static let notCopied: Set<String> = ["schema_migrations", "totals", "search_postings", "search_documents"]
+    /// The search index (`search_postings`, `search_documents`, `search_merge`) is derived too:
+    /// PostgreSQL keeps its own, computed from the copied messages (PostgresStore.indexStoredMessages).
+    static let notCopied: Set<String> = ["schema_migrations", "totals", "search_postings", "search_documents", "search_merge"]
 
     /// How a SQLite store's tables (name → its columns, as PRAGMA table_info lists them)
     /// differ from what is copied: tables or columns nobody would copy, or ones missing. Empty
