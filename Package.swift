@@ -32,7 +32,8 @@ let package = Package(
                           resources: [.embedInCode("Console/assets/index.html"), .embedInCode("Console/assets/console.js"),
                                       .embedInCode("Console/assets/console.css"), .embedInCode("Console/assets/hub.js"),
                                       .embedInCode("Console/assets/reports.js"), .embedInCode("Console/assets/messages.js"),
-                                      .embedInCode("Console/assets/search.js"), .embedInCode("Console/assets/attach.js")],
+                                      .embedInCode("Console/assets/search.js"), .embedInCode("Console/assets/attach.js"),
+                                      .embedInCode("Console/assets/hub.d.ts")],
                           // The engine's per-message state lives in class properties, and a release
                           // build checked every access to them at run time (swift_beginAccess: 3–4 %
                           // of the loop at fan-out and echo rates). Debug builds, where every test

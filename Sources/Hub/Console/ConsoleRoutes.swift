@@ -55,6 +55,7 @@ struct ConsoleRoutes: Sendable {
         "/messages.js": ("text/javascript; charset=utf-8", PackageResources.messages_js),
         "/search.js": ("text/javascript; charset=utf-8", PackageResources.search_js),
         "/attach.js": ("text/javascript; charset=utf-8", PackageResources.attach_js),
+        "/hub.d.ts": ("text/plain; charset=utf-8", PackageResources.hub_d_ts),
     ]
 
     /// The answer for `request` from `peer` ("address:port" as the engine names it), or nil
