@@ -2,14 +2,7 @@
 // shape, so a message or a notification reads the same wherever it appears.
 extension JSONWriter {
     public mutating func messageFields(_ m: StoredMessage) {
-        key("channel"); string(m.conversation.channel)
-        key("seq"); int(m.seq)
-        key("msg_id"); int(m.msgId)
-        key("from"); beginObject()
-        key("id"); string(m.senderId)
-        key("role"); string(m.senderRole)
-        key("name"); string(m.senderName)
-        endObject()
+        messageHeadFields(m)
         // A tombstone has no text and no attachments: they are erased, not hidden.
         if !m.isDeleted { key("text"); string(m.text) }
         key("ts"); int(m.ts)
@@ -19,6 +12,19 @@ extension JSONWriter {
         if !m.attachments.isEmpty && !m.isDeleted { key("attachments"); attachmentList(m.attachments) }
         if let e = m.editedAt { key("edited_at"); int(e) }
         if m.isDeleted { key("deleted"); bool(true) }
+    }
+
+    /// `channel, seq, msg_id, from {id, role, name}`: what names a message and its sender, first in
+    /// a message object and in a search item.
+    public mutating func messageHeadFields(_ m: StoredMessage) {
+        key("channel"); string(m.conversation.channel)
+        key("seq"); int(m.seq)
+        key("msg_id"); int(m.msgId)
+        key("from"); beginObject()
+        key("id"); string(m.senderId)
+        key("role"); string(m.senderRole)
+        key("name"); string(m.senderName)
+        endObject()
     }
 
     /// `[{url, name, size, content_type}, …]`.

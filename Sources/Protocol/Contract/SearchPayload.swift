@@ -3,14 +3,7 @@ extension JSONWriter {
     /// `{channel, seq, msg_id, from {id, role, name}, ts, snippet}`, and `internal: true` for a note.
     public mutating func searchItem(_ m: StoredMessage, snippet: String) {
         beginObject()
-        key("channel"); string(m.conversation.channel)
-        key("seq"); int(m.seq)
-        key("msg_id"); int(m.msgId)
-        key("from"); beginObject()
-        key("id"); string(m.senderId)
-        key("role"); string(m.senderRole)
-        key("name"); string(m.senderName)
-        endObject()
+        messageHeadFields(m)
         key("ts"); int(m.ts)
         key("snippet"); string(snippet)
         if m.isInternal { key("internal"); bool(true) }
