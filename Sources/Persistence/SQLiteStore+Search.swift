@@ -47,9 +47,23 @@ extension SQLiteStore {
                 try insert.bind(.text(term), .int(msgId), .int(conversation)).run()
             }
         }
+        try writeDocument(db, msgId: msgId, conversation: conversation, terms: terms, inTail: !isMerged)
+    }
+
+    /// A new message's words, inside the send's transaction: its document joins the tail. A new
+    /// message has no document yet, and its id is past every other (so past the watermark): none of
+    /// `indexForSearch`'s reads are needed on the send path.
+    static func addToSearchTail(_ db: SQLiteConnection, msgId: Int64, conversation: Int64, text: String) throws {
+        guard db.searchIndexing else { return }
+        let terms = SearchText.terms(text)
+        guard !terms.isEmpty else { return }
+        try writeDocument(db, msgId: msgId, conversation: conversation, terms: terms, inTail: true)
+    }
+
+    private static func writeDocument(_ db: SQLiteConnection, msgId: Int64, conversation: Int64, terms: [String], inTail: Bool) throws {
         try db.statement("INSERT INTO search_documents (message_id, conversation_id, terms) VALUES (?1, ?2, ?3)")
             .bind(.int(msgId), .int(conversation), .text(terms.joined(separator: " "))).run()
-        if !isMerged { db.searchTail?.documentAdded() }
+        if inTail { db.searchTail?.documentAdded() }
     }
 
     /// The newest message_id whose postings are written; every later document is the tail.

@@ -288,7 +288,7 @@ public final class SQLiteStore: Store {
                                        senderId: m.sender.id, senderRole: m.sender.role, senderName: m.sender.name,
                                        text: m.text, ts: m.ts, clientMsgId: m.clientMsgId, isInternal: m.isInternal,
                                        attachments: m.attachments)
-            try Self.indexForSearch(db, msgId: msgId, conversation: conversation, text: m.text)
+            try Self.addToSearchTail(db, msgId: msgId, conversation: conversation, text: m.text)
             try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
             let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, stored, webhooks: webhooks) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
