@@ -29,6 +29,7 @@ extension SQLiteStore {
             guard old.senderId == r.actor else { return .notSender }
             if let refused = r.refusal(of: old) { return refused }
             guard old.text != text else { return .unchanged(old) }
+            if try Self.editCount(db, old.msgId) >= ContractLimits.maxEditsPerMessage { return .tooManyEdits }
             try db.statement("INSERT INTO message_edits (message_id, text, edited_at, editor) VALUES (?1, ?2, ?3, ?4)")
                 .bind(.int(old.msgId), .text(old.text), .int(r.now), .text(r.actor)).run()
             try db.statement("UPDATE messages SET text = ?2, edited_at = ?3 WHERE id = ?1")
@@ -41,6 +42,14 @@ extension SQLiteStore {
             try webhooks.enqueue(db, .messageUpdated, orderingKey: r.conversation.channel, now: r.now) { $0.messageUpdatedFields(edited) }
             return .changed(edited, notifications: notes)
         }, completion)
+    }
+
+    private static func editCount(_ db: SQLiteConnection, _ msgId: Int64) throws -> Int {
+        let s = try db.statement("SELECT count(*) FROM message_edits WHERE message_id = ?1")
+        try s.bind(.int(msgId))
+        let n = try s.step() ? Int(s.int(0)) : 0
+        try s.run()
+        return n
     }
 
     public func deleteMessage(_ r: MessageChangeRequest, completion: @escaping StoreCompletion<MessageChange>) {

@@ -144,6 +144,8 @@ public enum MessageChange: Sendable, Equatable {
     case notSender
     /// The window has passed.
     case windowClosed
+    /// The message has been edited `ContractLimits.maxEditsPerMessage` times already.
+    case tooManyEdits
 }
 
 /// A status set: the conversation's status now, and whether this call changed it.

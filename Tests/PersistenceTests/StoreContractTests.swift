@@ -361,6 +361,7 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() throws { try checkADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() }
     func testAnEditRewritesTheNotificationThatQuotedTheMessage() throws { try checkAnEditRewritesTheNotificationThatQuotedTheMessage() }
     func testAClientNeverReachesANoteByEditOrDelete() throws { try checkAClientNeverReachesANoteByEditOrDelete() }
+    func testAMessageTakesABoundedNumberOfEdits() throws { try checkAMessageTakesABoundedNumberOfEdits() }
 
     /// Search merges (jobs of the writer's own, tested by SQLiteStoreSearchContractTests) start
     /// only when asked: the contract counts the writer's jobs, one per send.
@@ -410,6 +411,7 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() throws { try checkADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() }
     func testAnEditRewritesTheNotificationThatQuotedTheMessage() throws { try checkAnEditRewritesTheNotificationThatQuotedTheMessage() }
     func testAClientNeverReachesANoteByEditOrDelete() throws { try checkAClientNeverReachesANoteByEditOrDelete() }
+    func testAMessageTakesABoundedNumberOfEdits() throws { try checkAMessageTakesABoundedNumberOfEdits() }
 
     override func openStore() throws -> any Store & NotificationStore {
         try PostgresStore(url: schema.url, now: 1, messageWording: MessageNotificationText.wording)

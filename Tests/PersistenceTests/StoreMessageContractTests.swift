@@ -34,6 +34,22 @@ extension StoreContractTests {
         XCTAssertNil(try wait { store.messageEdits(key, seq: 42, completion: $0) })
     }
 
+    func checkAMessageTakesABoundedNumberOfEdits() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let m = try send(store, "v0").message
+        for n in 1...ContractLimits.maxEditsPerMessage {
+            guard case .changed = try wait({ store.editMessage(change(m.seq), text: "v\(n)", completion: $0) }) else {
+                return XCTFail("edit \(n) refused")
+            }
+        }
+        XCTAssertEqual(try wait { store.editMessage(change(m.seq), text: "one too many", completion: $0) }, .tooManyEdits)
+        let kept = try XCTUnwrap(try wait { store.messageEdits(key, seq: m.seq, completion: $0) })
+        XCTAssertEqual(kept.message.text, "v\(ContractLimits.maxEditsPerMessage)")
+        XCTAssertEqual(kept.edits.count, ContractLimits.maxEditsPerMessage)
+        guard case .changed = try wait({ store.deleteMessage(change(m.seq), completion: $0) }) else { return XCTFail("still deletable") }
+    }
+
     func checkADeleteLeavesATombstoneAndErasesTextAttachmentsAndHistory() throws {
         let store = try openStore()
         defer { store.close() }

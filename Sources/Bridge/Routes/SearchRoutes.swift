@@ -14,9 +14,10 @@ extension BridgeAPI {
             case .success(let t): terms = t
             case .failure(let why): throw APIError(.badRequest, why.message)
             }
-            guard let userID = c.query("user"), !userID.isEmpty else {
+            guard let raw = c.query("user"), !raw.isEmpty else {
                 throw APIError(.badRequest, "user is required: the id of the user to search as")
             }
+            let userID = try self.userID(raw, "user")
             var channel: Channel?
             if let name = c.query("channel"), !name.isEmpty {
                 guard let ch = Channel(name) else { throw APIError(.badRequest, "channel is not a channel name") }

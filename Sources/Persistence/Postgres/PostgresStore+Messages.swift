@@ -25,6 +25,8 @@ extension PostgresStore {
             guard old.senderId == r.actor else { return .notSender }
             if let refused = r.refusal(of: old) { return refused }
             guard old.text != text else { return .unchanged(old) }
+            let edits = try db.query("SELECT count(*) FROM message_edits WHERE message_id = $1::bigint", ["\(old.msgId)"])
+            if edits.int(0, 0) >= ContractLimits.maxEditsPerMessage { return .tooManyEdits }
             let before = Self.storable(old.text), after = Self.storable(text)
             _ = try db.query("""
                 INSERT INTO message_edits (message_id, text, text_escaped, edited_at, editor) VALUES ($1::bigint, $2, $3::boolean, $4::bigint, $5)

@@ -33,6 +33,8 @@ public enum ContractLimits {
     public static let maxAttachmentContentType = 127
     /// The largest file size an attachment may state: 5 GiB.
     public static let maxAttachmentSize: Int64 = 5 << 30
+    /// Edits one message may have: its history is kept for moderation, so it is bounded.
+    public static let maxEditsPerMessage = 50
     /// The edit window when `--edit-window` is not given: 15 minutes.
     public static let defaultEditWindowMs: Int64 = 15 * 60 * 1000
     /// A search query, in characters; the most results one search returns, and the default.

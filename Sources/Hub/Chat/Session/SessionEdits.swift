@@ -88,6 +88,8 @@ extension Session {
         case .success(.notSender): replyError(c, id, .forbidden, "only the sender may \(verb) a message\(verb == "delete" ? " (or an admin)" : "")")
         case .success(.windowClosed):
             replyError(c, id, .forbidden, "the \(verb) window (\(chat.limits.editWindowMs / 1000) s after sending) has passed")
+        case .success(.tooManyEdits):
+            replyError(c, id, .forbidden, "a message may be edited at most \(ContractLimits.maxEditsPerMessage) times")
         case .failure(let e): replyStoreError(c, id, e)
         }
     }
