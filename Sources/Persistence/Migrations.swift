@@ -272,6 +272,12 @@ enum Migrations {
         );
         INSERT INTO search_merge (id, merged_through) SELECT 1, COALESCE(MAX(message_id), 0) FROM search_documents;
         """),
+        (12, """
+        -- A delete makes the webhook events that quote its message tombstones: those of one
+        -- conversation, delivered or not, found by this index instead of a scan of the 7 days
+        -- of events the outbox keeps (webhook_events_unfinished covers pending ones only).
+        CREATE INDEX webhook_events_by_key ON webhook_events(ordering_key, seq);
+        """),
     ]
 
     /// Work a migration does after its SQL, in its transaction (what SQL alone cannot compute).

@@ -52,6 +52,14 @@ extension SQLiteStore {
         return n
     }
 
+    /// Makes the webhook events of the message whose `"msg_id":N,` is ?2, in conversation ?1,
+    /// tombstones (through `webhook_events_by_key`: one conversation's events, not the outbox).
+    static let webhookTombstones = """
+        UPDATE webhook_events
+        SET body = json_set(json_remove(body, '$.data.attachments'), '$.data.text', '', '$.data.deleted', json('true'))
+        WHERE ordering_key = ?1 AND type IN ('message.created', 'message.updated') AND instr(body, ?2) > 0
+        """
+
     public func deleteMessage(_ r: MessageChangeRequest, completion: @escaping StoreCompletion<MessageChange>) {
         let wording = messageWording, webhooks = webhookOutbox
         write({ db in
@@ -69,11 +77,7 @@ extension SQLiteStore {
             let notes = try Self.requoteMessageNotifications(db, deleted, wording: wording)
             // Webhook bodies already written quote the text too (delivered ones are kept for the
             // deliveries list): they become tombstones like the message.
-            try db.statement("""
-                UPDATE webhook_events
-                SET body = json_set(json_remove(body, '$.data.attachments'), '$.data.text', '', '$.data.deleted', json('true'))
-                WHERE ordering_key = ?1 AND type IN ('message.created', 'message.updated') AND instr(body, ?2) > 0
-                """).bind(.text(r.conversation.channel), .text("\"msg_id\":\(old.msgId),")).run()
+            try db.statement(Self.webhookTombstones).bind(.text(r.conversation.channel), .text("\"msg_id\":\(old.msgId),")).run()
             try db.statement("INSERT INTO audit_log (actor_id, action, target, ts) VALUES (?1, 'delete', ?2, ?3)")
                 .bind(.text(r.actor), .text("\(r.conversation.channel)#\(r.seq)"), .int(r.now)).run()
             try webhooks.enqueue(db, .messageDeleted, orderingKey: r.conversation.channel, now: r.now) { $0.messageDeletedFields(deleted) }

@@ -63,6 +63,17 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try wait { byDefault.write({ db in try db.scalarText("PRAGMA synchronous") ?? "?" }, $0) }, "2", "full unless asked")
     }
 
+    func testADeletesWebhookTombstonesReadOneConversationsEventsThroughTheIndex() throws {
+        try open().close()
+        let db = try SQLiteConnection(path: path)
+        let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteStore.webhookTombstones)
+        try plan.bind(.text("conv:website:ann"), .text("\"msg_id\":1,"))
+        var steps: [String] = []
+        while try plan.step() { steps.append(plan.text(3)) }
+        XCTAssertTrue(steps.contains { $0.contains("USING INDEX webhook_events_by_key (ordering_key=?)") }, "\(steps)")
+        XCTAssertFalse(steps.contains { $0.hasPrefix("SCAN webhook_events") }, "no scan of the whole outbox: \(steps)")
+    }
+
     func testCloseReturnsWithEveryConnectionClosedAndTheDatabaseInOneFile() throws {
         for round in 1...20 {
             let store = try open()

@@ -422,6 +422,10 @@ enum PGSchema {
         CREATE INDEX message_edits_by_message ON message_edits(message_id, id);
         """),
         (11, search),
+        (12, """
+        -- A delete's webhook tombstones find the conversation's events (see Migrations.swift, version 12).
+        CREATE INDEX webhook_events_by_key ON webhook_events(ordering_key, seq);
+        """),
     ]
 
     /// Work a migration does after its SQL, in its transaction (what SQL alone cannot compute).
