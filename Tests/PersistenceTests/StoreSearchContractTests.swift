@@ -194,7 +194,7 @@ final class SQLiteStoreSearchContractTests: StoreSearchContractTests {
         store.close()
         let db = try SQLiteConnection(path: dir + "/hub.sqlite")
         try db.execute("""
-            DROP TABLE search_postings; DROP TABLE search_documents; DROP TABLE search_merge;
+            DROP TABLE search_postings; DROP TABLE search_documents; DROP TABLE search_merge; DROP INDEX webhook_events_by_key;
             DELETE FROM schema_migrations WHERE version >= 10
             """)
         let again = try openStore(searchIndex: true)
