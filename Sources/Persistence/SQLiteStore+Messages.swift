@@ -8,14 +8,13 @@ extension SQLiteStore {
     /// The message at (conversation, seq) with its conversation's row id, or nil.
     private static func locate(_ db: SQLiteConnection, _ key: ConversationKey, seq: Int64) throws -> (StoredMessage, Int64)? {
         let s = try db.statement("""
-            SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.internal,
-                   m.attachments, m.edited_at, m.deleted_at, c.id
+            SELECT \(qualifiedMessageColumns), c.id
             FROM conversations c JOIN messages m ON m.conversation_id = c.id
             WHERE c.service = ?1 AND c.client_id = ?2 AND m.seq = ?3
             """)
         try s.bind(.text(key.service), .text(key.clientId), .int(seq))
         guard try s.step() else { return nil }
-        let found = (message(s, key), s.int(12))
+        let found = (message(s, key), s.int(messageColumnCount))
         try s.run()
         return found
     }

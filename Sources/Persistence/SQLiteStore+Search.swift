@@ -330,12 +330,12 @@ struct SQLiteSearch {
 
     private func message(_ id: Int64) throws -> StoredMessage? {
         let s = try db.statement("""
-            SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.internal,
-                   m.attachments, m.edited_at, m.deleted_at, c.service, c.client_id
+            SELECT \(SQLiteStore.qualifiedMessageColumns), c.service, c.client_id
             FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1
             """)
         try s.bind(.int(id))
         guard try s.step() else { return nil }
-        return SQLiteStore.message(s, ConversationKey(service: s.text(12), clientId: s.text(13)))
+        let n = SQLiteStore.messageColumnCount
+        return SQLiteStore.message(s, ConversationKey(service: s.text(n), clientId: s.text(n + 1)))
     }
 }

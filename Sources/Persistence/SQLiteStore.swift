@@ -174,6 +174,11 @@ public final class SQLiteStore: Store {
 
     static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal, attachments, edited_at, deleted_at"
 
+    /// `messageColumns` of the messages table aliased `m` (joined with its conversation), and how
+    /// many they are: the columns a join reads after them start at `messageColumnCount`.
+    static let qualifiedMessageColumns = qualified(messageColumns, as: "m")
+    static let messageColumnCount = Int32(messageColumns.split(separator: ",").count)
+
     static func message(_ s: SQLiteStatement, _ key: ConversationKey) -> StoredMessage {
         StoredMessage(conversation: key, seq: s.int(0), msgId: s.int(1), senderId: s.text(2), senderRole: s.text(3),
                       senderName: s.text(4), text: s.text(5), ts: s.int(6), clientMsgId: s.optionalText(7),
@@ -317,14 +322,13 @@ public final class SQLiteStore: Store {
             try db.statement("DELETE FROM conversations WHERE id = ?1").bind(.int(unusedConversation)).run()
         }
         let first = try db.statement("""
-            SELECT m.seq, m.id, m.sender_id, m.sender_role, m.sender_name, m.text, m.ts, m.client_msg_id, m.internal,
-                   m.attachments, m.edited_at, m.deleted_at, c.service, c.client_id
+            SELECT \(Self.qualifiedMessageColumns), c.service, c.client_id
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
             """)
         try first.bind(.text(m.sender.id), .of(m.clientMsgId))
         guard try first.step() else { throw StoreError.internalError("a duplicate with no first message") }
-        let key = ConversationKey(service: first.text(12), clientId: first.text(13))
+        let key = ConversationKey(service: first.text(Self.messageColumnCount), clientId: first.text(Self.messageColumnCount + 1))
         return AppendResult(message: Self.message(first, key), duplicate: true)
     }
 

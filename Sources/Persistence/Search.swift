@@ -43,6 +43,16 @@ public struct SearchHit: Sendable, Equatable {
     }
 }
 
+extension JSONWriter {
+    /// `items, more`: a search's answer, the same for the op and the bridge.
+    public mutating func searchPageFields(_ page: SearchPage) {
+        key("items"); beginArray()
+        for hit in page.items { searchItem(hit.message, snippet: hit.snippet) }
+        endArray()
+        key("more"); bool(page.more)
+    }
+}
+
 public struct SearchPage: Sendable, Equatable {
     /// Newest first.
     public var items: [SearchHit]

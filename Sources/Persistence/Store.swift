@@ -290,6 +290,11 @@ extension Store {
     static func keepsNoReadMark(_ role: String) -> Bool { role == "system" || role == Vocabulary.botRole }
 }
 
+/// A comma-separated column list with each column prefixed by a table alias (`seq, id` → `m.seq, m.id`).
+func qualified(_ columns: String, as alias: String) -> String {
+    columns.split(separator: ",").map { "\(alias)." + $0.drop(while: { $0 == " " }) }.joined(separator: ", ")
+}
+
 /// Blocks the calling thread until a store call completes: for threads that may block (start-up
 /// on the main thread, the mailer's own thread, tests), never for an event loop.
 public func waitForStore<T: Sendable>(_ call: (@escaping StoreCompletion<T>) -> Void) -> Result<T, StoreError> {

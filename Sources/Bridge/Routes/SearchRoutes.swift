@@ -52,12 +52,7 @@ extension BridgeAPI {
                         switch result {
                         case .failure(let e): c.fail(.storage(e))
                         case .success(let page):
-                            c.json(.ok, JSONWriter.object(capacity: 1024) { w in
-                                w.key("items"); w.beginArray()
-                                for hit in page.items { w.searchItem(hit.message, snippet: hit.snippet) }
-                                w.endArray()
-                                w.key("more"); w.bool(page.more)
-                            })
+                            c.json(.ok, JSONWriter.object(capacity: 1024) { w in w.searchPageFields(page) })
                         }
                     }
                 }

@@ -6,14 +6,15 @@ import Protocol
 // reclaims it (docs/hardening.md "Erasure").
 extension PostgresStore {
     /// `messageColumns` of the messages table aliased `m`.
-    static let qualifiedMessageColumns = messageColumns.split(separator: ",").map { "m." + $0.drop(while: { $0 == " " }) }.joined(separator: ", ")
+    static let qualifiedMessageColumns = qualified(messageColumns, as: "m")
 
-    private static func locate(_ db: PGConnection, _ key: ConversationKey, seq: Int64) throws -> StoredMessage? {
+    /// The message at (conversation, seq); `locking`: its row stays locked to the commit (an edit
+    /// or a delete on the writer).
+    private static func locate(_ db: PGConnection, _ key: ConversationKey, seq: Int64, locking: Bool = true) throws -> StoredMessage? {
         let r = try db.query("""
             SELECT \(Self.qualifiedMessageColumns)
             FROM conversations c JOIN messages m ON m.conversation_id = c.id
-            WHERE c.service = $1 AND c.client_id = $2 AND m.seq = $3::bigint
-            FOR UPDATE OF m
+            WHERE c.service = $1 AND c.client_id = $2 AND m.seq = $3::bigint\(locking ? " FOR UPDATE OF m" : "")
             """, [key.service, key.clientId, "\(seq)"])
         return r.count == 1 ? message(r, 0, key) : nil
     }
@@ -95,13 +96,7 @@ extension PostgresStore {
     public func messageEdits(_ key: ConversationKey, seq: Int64,
                              completion: @escaping StoreCompletion<(message: StoredMessage, edits: [MessageEdit])?>) {
         read({ db in
-            let r = try db.query("""
-                SELECT \(Self.qualifiedMessageColumns)
-                FROM conversations c JOIN messages m ON m.conversation_id = c.id
-                WHERE c.service = $1 AND c.client_id = $2 AND m.seq = $3::bigint
-                """, [key.service, key.clientId, "\(seq)"])
-            guard r.count == 1 else { return nil }
-            let m = Self.message(r, 0, key)
+            guard let m = try Self.locate(db, key, seq: seq, locking: false) else { return nil }
             let e = try db.query("SELECT text, text_escaped, edited_at, editor FROM message_edits WHERE message_id = $1::bigint ORDER BY id",
                                  ["\(m.msgId)"])
             let edits = (0..<e.count).map {

@@ -36,7 +36,7 @@ public struct AttachmentOrigin: Hashable, Sendable, CustomStringConvertible {
             port = (scheme == "https" && p == 443) || (scheme == "http" && p == 80) ? nil : p
         }
         guard !host.isEmpty, host.utf8.count <= 253,
-              host.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.hostScalar($0)) }) else { return nil }
+              host.unicodeScalars.allSatisfy(isHostScalar) else { return nil }
         return (AttachmentOrigin(scheme: scheme, host: host.lowercased(), port: port), afterScheme[authorityEnd...])
     }
 
@@ -47,12 +47,11 @@ public struct AttachmentOrigin: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-private enum CharacterSet {
-    static func hostScalar(_ s: Unicode.Scalar) -> Bool {
-        switch s {
-        case "a"..."z", "A"..."Z", "0"..."9", "-", ".": return true
-        default: return false
-        }
+/// A letter, digit, `-` or `.` of an ASCII host name.
+private func isHostScalar(_ s: Unicode.Scalar) -> Bool {
+    switch s {
+    case "a"..."z", "A"..."Z", "0"..."9", "-", ".": return true
+    default: return false
     }
 }
 
@@ -131,13 +130,12 @@ public enum AttachmentName {
             default: scalars.append(s)
             }
         }
-        let trimmed = String(scalars).trimmingCharacters(in: " .\u{A0}")
-        return trimmed
+        return String(scalars).trimming(" .\u{A0}")
     }
 }
 
 private extension String {
-    func trimmingCharacters(in set: String) -> String {
+    func trimming(_ set: String) -> String {
         let chars = Set(set)
         var s = Substring(self)
         while let f = s.first, chars.contains(f) { s = s.dropFirst() }
@@ -151,7 +149,7 @@ private extension String {
 public enum MediaType {
     public static func normalised(_ text: String) -> String? {
         let base = text.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        let parts = base.trimmingCharacters(in: " ").lowercased().split(separator: "/", omittingEmptySubsequences: false)
+        let parts = base.trimming(" ").lowercased().split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(isToken) }) else { return nil }
         return "\(parts[0])/\(parts[1])"
     }

@@ -17,9 +17,7 @@ extension JSONWriter {
     /// `channel, seq, msg_id, from {id, role, name}`: what names a message and its sender, first in
     /// a message object and in a search item.
     public mutating func messageHeadFields(_ m: StoredMessage) {
-        key("channel"); string(m.conversation.channel)
-        key("seq"); int(m.seq)
-        key("msg_id"); int(m.msgId)
+        messageRefFields(m)
         key("from"); beginObject()
         key("id"); string(m.senderId)
         key("role"); string(m.senderRole)
@@ -37,11 +35,16 @@ extension JSONWriter {
         }
     }
 
-    /// `channel, seq, text, edited_at`: the `message.updated` push and webhook.
-    public mutating func messageUpdatedFields(_ m: StoredMessage) {
+    /// `channel, seq, msg_id`: which message (the head of every shape about one).
+    public mutating func messageRefFields(_ m: StoredMessage) {
         key("channel"); string(m.conversation.channel)
         key("seq"); int(m.seq)
         key("msg_id"); int(m.msgId)
+    }
+
+    /// `channel, seq, msg_id, text, edited_at`: the `message.updated` push and webhook.
+    public mutating func messageUpdatedFields(_ m: StoredMessage) {
+        messageRefFields(m)
         key("text"); string(m.text)
         key("edited_at"); if let e = m.editedAt { int(e) } else { null() }
         if m.isInternal { key("internal"); bool(true) }
@@ -56,11 +59,9 @@ extension JSONWriter {
         }
     }
 
-    /// `channel, seq`: the `message.deleted` push and webhook.
+    /// `channel, seq, msg_id`: the `message.deleted` push and webhook.
     public mutating func messageDeletedFields(_ m: StoredMessage) {
-        key("channel"); string(m.conversation.channel)
-        key("seq"); int(m.seq)
-        key("msg_id"); int(m.msgId)
+        messageRefFields(m)
         if m.isInternal { key("internal"); bool(true) }
     }
 

@@ -9,8 +9,7 @@ extension Session {
     func edit(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         guard let (key, seq) = messageRef(c, id, request, user) else { return }
         guard let text = request["text"]?.stringValue else { return replyError(c, id, .badRequest, "text must be a string") }
-        guard !MessageText.isBlank(text) else { return replyError(c, id, .badRequest, "text must contain something other than white space") }
-        guard text.count <= ContractLimits.maxText else { return replyError(c, id, .tooLarge, "text over \(ContractLimits.maxText) characters") }
+        guard checkText(c, id, text, mayBeEmpty: false) else { return }
         let r = MessageChangeRequest(conversation: key, seq: seq, actor: user.id, now: wallMillis(),
                                      windowMs: chat.limits.editWindowMs, withNotes: seesNotes)
         let hop = hop(c), chat = self.chat
@@ -19,7 +18,7 @@ extension Session {
             // As for send: the reply is queued before the push.
             hop.run { s, c in
                 s.inFlight -= 1
-                s.replyChange(c, id, result, verb: "edit") { w, m in
+                s.replyChange(c, id, result, .edit) { w, m in
                     w.key("seq"); w.int(m.seq)
                     w.key("edited_at"); if let e = m.editedAt { w.int(e) } else { w.null() }
                 }
@@ -38,7 +37,7 @@ extension Session {
         chat.store.deleteMessage(r) { result in
             hop.run { s, c in
                 s.inFlight -= 1
-                s.replyChange(c, id, result, verb: "delete") { w, m in w.key("seq"); w.int(m.seq) }
+                s.replyChange(c, id, result, .delete) { w, m in w.key("seq"); w.int(m.seq) }
             }
             if case .success(.changed(let m, let notes)) = result { chat.messageChanged(m, notifications: notes) }
         }
@@ -80,12 +79,17 @@ extension Session {
         return (key, seq)
     }
 
-    private func replyChange(_ c: Connection, _ id: Int64, _ result: Result<MessageChange, StoreError>, verb: String,
+    private enum Change: String {
+        case edit, delete
+    }
+
+    private func replyChange(_ c: Connection, _ id: Int64, _ result: Result<MessageChange, StoreError>, _ change: Change,
                              _ fields: (inout JSONWriter, StoredMessage) -> Void) {
+        let verb = change.rawValue
         switch result {
         case .success(.changed(let m, _)), .success(.unchanged(let m)): reply(c, id) { w in fields(&w, m) }
-        case .success(.notFound): replyError(c, id, .notFound, verb == "edit" ? "no such message (or it is deleted)" : "no such message")
-        case .success(.notSender): replyError(c, id, .forbidden, "only the sender may \(verb) a message\(verb == "delete" ? " (or an admin)" : "")")
+        case .success(.notFound): replyError(c, id, .notFound, change == .edit ? "no such message (or it is deleted)" : "no such message")
+        case .success(.notSender): replyError(c, id, .forbidden, "only the sender may \(verb) a message\(change == .delete ? " (or an admin)" : "")")
         case .success(.windowClosed):
             replyError(c, id, .forbidden, "the \(verb) window (\(chat.limits.editWindowMs / 1000) s after sending) has passed")
         case .success(.tooManyEdits):

@@ -14,13 +14,7 @@ extension Session {
         do { attachments = try Params<ParamError>(object: request.objectValue ?? [:]).attachments("attachments", policy: chat.limits.attachments) }
         catch { return replyError(c, id, .badRequest, error.message) }
         // A message with attachments may have no text (a file sent on its own).
-        guard !MessageText.isBlank(text) || (!attachments.isEmpty && text.isEmpty) else {
-            return replyError(c, id, .badRequest, attachments.isEmpty ? "text must contain something other than white space"
-                                                                      : "text must be empty or contain something other than white space")
-        }
-        guard text.count <= ContractLimits.maxText else {
-            return replyError(c, id, .tooLarge, "text over \(ContractLimits.maxText) characters")
-        }
+        guard checkText(c, id, text, mayBeEmpty: !attachments.isEmpty) else { return }
         guard let clientMsgId = request["client_msg_id"]?.stringValue, !clientMsgId.isEmpty,
               clientMsgId.count <= ContractLimits.maxClientMsgId else {
             return replyError(c, id, .badRequest, "client_msg_id must be a string of 1–\(ContractLimits.maxClientMsgId) characters")
@@ -55,6 +49,21 @@ extension Session {
             }
             if case .success(let a) = result { chat.messageCommitted(a, senderObserves: observer) }
         }
+    }
+
+    /// A message's text by the `send` rules (the `edit` op's too): not blank (empty only when
+    /// `mayBeEmpty`), at most `ContractLimits.maxText` characters. False after the error reply.
+    func checkText(_ c: Connection, _ id: Int64, _ text: String, mayBeEmpty: Bool) -> Bool {
+        guard !MessageText.isBlank(text) || (mayBeEmpty && text.isEmpty) else {
+            replyError(c, id, .badRequest, mayBeEmpty ? "text must be empty or contain something other than white space"
+                                                      : "text must contain something other than white space")
+            return false
+        }
+        guard text.count <= ContractLimits.maxText else {
+            replyError(c, id, .tooLarge, "text over \(ContractLimits.maxText) characters")
+            return false
+        }
+        return true
     }
 
     func history(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {

@@ -48,12 +48,7 @@ extension Session {
                 switch result {
                 case .failure(let e): s.replyStoreError(c, id, e)
                 case .success(let page):
-                    s.reply(c, id) { w in
-                        w.key("items"); w.beginArray()
-                        for hit in page.items { w.searchItem(hit.message, snippet: hit.snippet) }
-                        w.endArray()
-                        w.key("more"); w.bool(page.more)
-                    }
+                    s.reply(c, id) { w in w.searchPageFields(page) }
                 }
             }
         }
