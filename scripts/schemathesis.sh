@@ -21,29 +21,13 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   command -v schemathesis >/dev/null 2>&1 || { echo "schemathesis: installed, but not on PATH"; exit 2; }
 fi
 
-work=$(mktemp -d)
-hub_pid=""
-cleanup() {
-  if [ -n "$hub_pid" ]; then kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$root/scripts/lib/hub-process.sh"
+work=$hub_work
 
 key="schemathesis-bridge-key-$RANDOM$RANDOM"
-"$bin" --host 127.0.0.1 --port 0 --bridge-host 127.0.0.1 --bridge-port 0 --data "$work/data" \
-       --jwt-secret "schemathesis-jwt-secret-0123456789" --bridge-key "$key" --no-dev --loops 2 \
-       --log-level error > "$work/hub.out" 2> "$work/hub.err" &
-hub_pid=$!
-
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*bridge listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$work/hub.out")
-  [ -n "$port" ] && break
-  kill -0 "$hub_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "schemathesis: hub did not start"; cat "$work/hub.err"; exit 1; }
+hub_start "$bin" --jwt-secret "schemathesis-jwt-secret-0123456789" --bridge-key "$key" --loops 2 \
+  || { echo "schemathesis: hub did not start"; exit 1; }
+port=$hub_bridge
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 50); do
   curl -fsS "$base/healthz" >/dev/null 2>&1 && break

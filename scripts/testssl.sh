@@ -16,32 +16,17 @@ case "$bin" in /*) ;; *) bin=$PWD/$bin ;; esac
 scanner=$(command -v testssl || command -v testssl.sh || true)
 [ -n "$scanner" ] || { echo "testssl: testssl.sh is not installed (apt-get install testssl.sh)"; exit 2; }
 
-work=$(mktemp -d)
-hub_pid=""
-cleanup() {
-  if [ -n "$hub_pid" ]; then kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$root/scripts/lib/hub-process.sh"
+work=$hub_work
 
 # 90 days (Mozilla's recommended lifespan), names matching the address scanned.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 90 \
         -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
 
-"$bin" --host 127.0.0.1 --port 0 --bridge-host 127.0.0.1 --bridge-port 0 --data "$work/data" \
-       --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
-       --jwt-secret "testssl-jwt-secret-0123456789" --bridge-key "testssl-bridge-key-0123456789" \
-       --no-dev --loops 2 --log-level error > "$work/hub.out" 2> "$work/hub.err" &
-hub_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*public listening on https:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$work/hub.out")
-  [ -n "$port" ] && break
-  kill -0 "$hub_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "testssl: hub did not start"; cat "$work/hub.err"; exit 1; }
+hub_start "$bin" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --loops 2 \
+          --jwt-secret "testssl-jwt-secret-0123456789" --bridge-key "testssl-bridge-key-0123456789" \
+  || { echo "testssl: hub did not start"; exit 1; }
+port=$hub_public
 echo "testssl: hub pid $hub_pid, https://127.0.0.1:$port"
 
 # What is scanned: protocols (-p), cipher categories (-s), forward secrecy (-f), the server's

@@ -20,14 +20,8 @@ case "$bin" in /*) ;; *) bin=$PWD/$bin ;; esac
 command -v tsc >/dev/null || { echo "typescript-check: tsc missing (apt-get install -y node-typescript)"; exit 2; }
 command -v node >/dev/null || { echo "typescript-check: node missing"; exit 2; }
 
-work=$(mktemp -d)
-hub_pid=""
-cleanup() {
-  if [ -n "$hub_pid" ]; then kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$root/scripts/lib/hub-process.sh"
+work=$hub_work
 
 assets="$root/Sources/Hub/Console/assets"
 cp "$assets/hub.js" "$assets/hub.d.ts" "$here/example.ts" "$here/tsconfig.json" "$work/"
@@ -63,19 +57,8 @@ echo '{"type": "module"}' > "$work/out/package.json"
 
 jwt="ts-check-jwt-secret-$RANDOM$RANDOM-0123456789"
 key="ts-check-bridge-key-$RANDOM$RANDOM-0123456789"
-"$bin" --host 127.0.0.1 --port 0 --bridge-host 127.0.0.1 --bridge-port 0 --data "$work/data" \
-       --jwt-secret "$jwt" --bridge-key "$key" --no-dev --loops 1 --log-level error \
-       > "$work/hub.out" 2> "$work/hub.err" &
-hub_pid=$!
-bridge="" public=""
-for _ in $(seq 1 200); do
-  bridge=$(sed -n 's/.*bridge listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$work/hub.out")
-  public=$(sed -n 's/.*public listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$work/hub.out")
-  [ -n "$bridge" ] && [ -n "$public" ] && break
-  kill -0 "$hub_pid" 2>/dev/null || break
-  sleep 0.05
-done
-[ -n "$bridge" ] && [ -n "$public" ] || { echo "typescript-check: hub did not start"; cat "$work/hub.err"; exit 1; }
+hub_start "$bin" --jwt-secret "$jwt" --bridge-key "$key" --loops 1 || { echo "typescript-check: hub did not start"; exit 1; }
+bridge=$hub_bridge public=$hub_public
 
 curl -fsS "http://127.0.0.1:$public/hub.d.ts" -o "$work/served.d.ts"
 cmp -s "$work/served.d.ts" "$assets/hub.d.ts" || { echo "typescript-check: /hub.d.ts differs from the file"; exit 1; }
