@@ -137,8 +137,10 @@ extension BridgeAPI {
             store.createBroadcast(audience: audience, title: title, body: text, data: data, now: wallMillis(),
                                   claim: claim(key, c, render: render)) { result in
                 self.finish(c, result) { record in
-                    live.broadcast(record) // publishes and counts it
+                    // Answered first: the answer is queued on its loop ahead of the 19,000
+                    // pushes, so the caller does not wait for every socket to be written.
                     c.stored(render(record), replayed: false)
+                    live.broadcast(record) // publishes and counts it
                 }
             }
         } catch { c.fail(error) }
