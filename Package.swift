@@ -20,7 +20,7 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
                        providers: [.apt(["libpq-dev"])]),
-        .target(name: "Core", path: "Sources/Core"),
+        .target(name: "Core", dependencies: ["CLinux"], path: "Sources/Core"),
         .target(name: "Protocol", dependencies: ["COpenSSL", "CZlib"], path: "Sources/Protocol"),
         .target(name: "Persistence", dependencies: ["Core", "Protocol", "CSQLite", "CPostgres", "COpenSSL"], path: "Sources/Persistence"),
         .target(name: "Metrics", dependencies: ["Core", "Protocol", "Persistence"], path: "Sources/Metrics"),

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+#include <string.h>
+#include <sys/prctl.h>
 #include "CLinux.h"
 #include <stdio.h>
 #include <sys/socket.h>
@@ -37,4 +39,11 @@ long montrose_unacknowledged_bytes(int fd) {
     int n = 0;
     if (ioctl(fd, SIOCOUTQ, &n) != 0) return -1;
     return n;
+}
+
+void montrose_name_thread(const char *name) {
+    char buf[16];
+    strncpy(buf, name, sizeof buf - 1);
+    buf[sizeof buf - 1] = 0;
+    prctl(PR_SET_NAME, buf, 0, 0, 0);
 }

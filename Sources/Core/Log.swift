@@ -74,9 +74,7 @@ final class LogWriter: Sendable {
     private let wake = DispatchSemaphore(value: 0)
 
     private init() {
-        let thread = Thread { [self] in run() }
-        thread.name = "log-writer"
-        thread.start()
+        startThread(named: "log-writer") { [self] in run() }
     }
 
     func append(_ line: String) {

@@ -308,13 +308,11 @@ enum DatabaseThread {
         let opened = DispatchSemaphore(value: 0)
         let failure = Locked<Error?>(nil)
         stopped.enter()
-        let thread = Thread {
+        startThread(named: name) {
             yieldToEventLoops()
             openAndServe(open, serve, opened: opened, failure: failure)
             stopped.leave()
         }
-        thread.name = name
-        thread.start()
         opened.wait()
         if let error = failure.withLock({ $0 }) { throw error }
     }

@@ -28,4 +28,6 @@ long montrose_rss_bytes(void);
 // Bytes the kernel holds for a TCP socket that the peer has not acknowledged (SIOCOUTQ: unsent
 // and in flight, and a FIN not yet acknowledged); -1 on error.
 long montrose_unacknowledged_bytes(int fd);
+// Names the calling thread for the kernel (at most 15 bytes are kept): top -H, perf, /proc.
+void montrose_name_thread(const char *name);
 #endif

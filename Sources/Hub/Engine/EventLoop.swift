@@ -138,12 +138,10 @@ final class EventLoop: @unchecked Sendable {
     // MARK: running
 
     func start() {
-        let thread = Thread { [self] in
+        startThread(named: "loop-\(index)") { [self] in
             self.run()
             self.finished.signal()
         }
-        thread.name = "loop-\(index)"
-        thread.start()
     }
 
     func waitUntilFinished() { finished.wait() }

@@ -52,12 +52,10 @@ public final class Mailer: Sendable {
         } else {
             Log.info("mail_disabled", ["reason": "no --smtp configured; mails stay in the outbox"])
         }
-        let thread = Thread { [self] in
+        startThread(named: "mailer") { [self] in
             run()
             finished.signal()
         }
-        thread.name = "mailer"
-        thread.start()
     }
 
     /// Stops after the mail in hand (if any) is recorded.

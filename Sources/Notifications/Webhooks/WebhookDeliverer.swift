@@ -51,12 +51,10 @@ public final class WebhookDeliverer: Sendable {
         guard !started.exchange(true, ordering: .relaxed) else { return }
         metrics.webhooksConfigured.store(true, ordering: .relaxed)
         Log.info("webhooks_ready", ["to": settings.endpoint.logName])
-        let thread = Thread { [self] in
+        startThread(named: "webhooks") { [self] in
             run()
             finished.signal()
         }
-        thread.name = "webhooks"
-        thread.start()
     }
 
     /// Stops promptly: an attempt in hand is cut within WebhookHTTPClient.cancelCheckMs and

@@ -54,7 +54,7 @@ final class PGCompletionThread: Sendable {
 
     init() {
         stopped.enter()
-        let thread = Thread { [queue, available, stopped] in
+        startThread(named: "pg-completions") { [queue, available, stopped] in
             var closed = false
             while true {
                 if !closed { available.wait() }
@@ -68,8 +68,6 @@ final class PGCompletionThread: Sendable {
             }
             stopped.leave()
         }
-        thread.name = "pg-completions"
-        thread.start()
     }
 
     func enqueue(_ items: [@Sendable () -> Void]) {
@@ -307,7 +305,7 @@ final class PGReaders: Sendable {
             stopped.enter()
             let queue = self.queue
             let stopped = self.stopped
-            let thread = Thread {
+            startThread(named: "pg-reader-\(i)") {
                 DatabaseThread.yieldToEventLoops()
                 var db: PGConnection?
                 while let batch = queue.take(max: 1) {
@@ -316,8 +314,6 @@ final class PGReaders: Sendable {
                 db?.close()
                 stopped.leave()
             }
-            thread.name = "pg-reader-\(i)"
-            thread.start()
         }
     }
 
