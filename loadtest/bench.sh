@@ -5,7 +5,7 @@
 # --loops 1), the load generator pinned to CPU 1, a fresh server (fresh data folder) for every
 # row and run, stopped by its PID afterwards.
 #
-#   loadtest/bench.sh [--runs N] [--only a,b,...] [--no-uws] [--no-picows] [--duration S] [--write-readme]
+#   loadtest/bench.sh [--runs N] [--only a,b,...] [--no-uws] [--no-picows] [--duration S] [--write-readme] [--profile]
 #
 # Rows (the neutral generator wsload for a–e, the hub's own hub-load for f–h, hub only):
 #   a  echo, 100 connections, window 1, 64 B               wsload echo
@@ -16,15 +16,19 @@
 #   f  broadcast to 19,000 online (hub only)               hub-load broadcast
 #   g  durable chat, 1,000 conversations (hub only)        hub-load chat
 #   h  fan-out, 1,000 subscribers (hub only, optional)     hub-load fanout
+#   i  durable chat as g, the hub with --durability normal  hub-load chat (the same ack without fsync)
 # Against the hub, fan-out goes through the real path: `send` ops (stored durably, then pushed)
 # on one conversation, authenticated with a `?token=` JWT; echo uses the hub's /echo route.
 #
 # Options: --runs N (1-10, default 1; 3 reports the median of three),
-# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h), --no-uws, --no-picows, --duration S (1-300)
+# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h,i), --no-uws, --no-picows, --duration S (1-300)
 # (seconds of load per row and the hold of row e; default 10), --write-readme (replace the
 # section between <!-- bench:start --> and <!-- bench:end --> in README.md), --results FILE
 # (default loadtest/results/latest.jsonl; each run's generator output and server log go to
-# loadtest/results/latest-logs/, the table also to loadtest/results/latest.md).
+# loadtest/results/latest-logs/, the table also to loadtest/results/latest.md), --profile
+# (records the hub and uWebSockets with `perf record -g` while the generator runs, and writes
+# where the time went, per thread, to loadtest/results/latest-profiles.md; perf takes some of the
+# generator's CPU, so keep profiled runs out of the table).
 # Environment: BIN (default .build/release: montrose-hub and hub-load), WSLOAD (the wsload
 # binary, required: a neutral C load generator kept outside this repository), UWS_SRC (the
 # folder of the uWebSockets benchmark peer, kept outside this repository, whose build.sh this
@@ -39,10 +43,11 @@ PYTHON=${PYTHON:-python3}
 HUB_CPU=${HUB_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 RUNS=1
-ONLY=a,b,c,d,e,f,g,h
+ONLY=a,b,c,d,e,f,g,h,i
 PICOWS=1
 USE_UWS=1
 WRITE_README=0
+PROFILE=0
 DURATION=10
 RESULTS=loadtest/results/latest.jsonl
 FANOUT_WINDOW=64          # row c: publishes outstanding (wsload's own default for fanout)
@@ -58,6 +63,7 @@ while [ $# -gt 0 ]; do
         --no-uws) USE_UWS=0; shift ;;
         --duration|-d) DURATION=${2:?}; shift 2 ;;
         --write-readme) WRITE_README=1; shift ;;
+        --profile) PROFILE=1; shift ;;
         --results) RESULTS=${2:?}; shift 2 ;;
         -h|--help) usage ;;
         *) echo "bench.sh: unknown option $1" >&2; usage ;;
@@ -67,11 +73,15 @@ done
 [[ $RUNS =~ ^([1-9]|10)$ ]] || { echo "bench.sh: --runs expects 1-10" >&2; exit 2; }
 [[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v d="$DURATION" 'BEGIN { exit !(d >= 1 && d <= 300) }' \
     || { echo "bench.sh: --duration expects seconds, 1-300" >&2; exit 2; }
-[[ $ONLY =~ ^[a-h](,[a-h])*$ ]] || { echo "bench.sh: --only expects letters a-h, comma-separated" >&2; exit 2; }
+[[ $ONLY =~ ^[a-i](,[a-i])*$ ]] || { echo "bench.sh: --only expects letters a-i, comma-separated" >&2; exit 2; }
 for f in "$BIN/montrose-hub" "$BIN/hub-load" "$WSLOAD"; do
     [ -x "$f" ] || { echo "bench.sh: $f not found (swift build -c release; build wsload with make and set WSLOAD)" >&2; exit 1; }
 done
 command -v taskset >/dev/null || { echo "bench.sh: taskset not found" >&2; exit 1; }
+if [ "$PROFILE" = 1 ] && ! command -v perf >/dev/null; then
+    echo "bench.sh: --profile needs perf (apt install linux-perf)" >&2
+    exit 1
+fi
 if [ "$PICOWS" = 1 ] && ! "$PYTHON" -c 'import picows' 2>/dev/null; then
     echo "bench.sh: $PYTHON cannot import picows (pip install -r loadtest/peers/requirements.txt, or --no-picows)" >&2
     exit 1
@@ -94,9 +104,11 @@ mkdir -p "$(dirname "$RESULTS")"
 LOGS="${RESULTS%.jsonl}-logs"
 mkdir -p "$LOGS"
 : >"$RESULTS"
+PROFILES="${RESULTS%.jsonl}-profiles.md"
+[ "$PROFILE" = 1 ] && echo "# Where the time went (bench.sh --profile, $(date -u '+%Y-%m-%d %H:%M UTC'))" >"$PROFILES"
 
 # ---- processes: every one started here is stopped by its PID ----
-SRV_PID="" GEN_PID="" DATA=""
+SRV_PID="" GEN_PID="" PERF_PID="" DATA=""
 stop_pid() { # PID SECONDS: TERM, wait, then KILL
     local pid=$1 n
     [ -n "$pid" ] || return 0
@@ -111,7 +123,14 @@ stop_server() {
     [ -n "$DATA" ] && rm -rf "$DATA"
     DATA=""
 }
+stop_perf() { # perf writes its file on SIGINT
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+}
 cleanup() {
+    stop_perf
     stop_pid "$GEN_PID" 5
     GEN_PID=""
     stop_server
@@ -127,10 +146,10 @@ PICOWS_CMD="taskset -c $HUB_CPU $PYTHON loadtest/peers/picows_server.py 0 127.0.
 UWS_CMD="taskset -c $HUB_CPU \$UWS \$PORT"
 TOKEN_CMD="TOKEN=\$($PYTHON loadtest/peers/hub_token.py --data \"\$DATA\")"
 PORT="" BRIDGE="" TOKEN=""
-start_hub() {
+start_hub() { # [extra flags]
     DATA=$(mktemp -d /tmp/bench-hub-XXXXXX)
     taskset -c "$HUB_CPU" "$BIN/montrose-hub" --host 127.0.0.1 --port 0 --bridge-port 0 --data "$DATA" \
-        --loops 1 --ops-rate 0 --echo-path /echo "${HUB_CAPS[@]}" >"$DATA/server.out" 2>"$DATA/server.err" &
+        --loops 1 --ops-rate 0 --echo-path /echo "${HUB_CAPS[@]}" "$@" >"$DATA/server.out" 2>"$DATA/server.err" &
     SRV_PID=$!
     PORT="" BRIDGE=""
     for _ in $(seq 1 150); do
@@ -207,7 +226,7 @@ row_args() { # ROW SERVER -> GEN, TIMEOUT
                 --src-ips 16 --src-base 2) ;;
         f) GEN=("$BIN/hub-load" broadcast "${hubws[@]}" --bridge http://127.0.0.1:@BRIDGE@ --online "$IDLE_CONNS" --rounds 3)
            TIMEOUT=600 ;;
-        g) GEN=("$BIN/hub-load" chat "${hubws[@]}" --conversations 1000 --duration "$d" --window 4) ;;
+        g|i) GEN=("$BIN/hub-load" chat "${hubws[@]}" --conversations 1000 --duration "$d" --window 4) ;;
         h) GEN=("$BIN/hub-load" fanout "${hubws[@]}" --subscribers 1000 --rate 0 --window 16 --duration "$d") ;;
     esac
 }
@@ -231,7 +250,9 @@ srv_rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$SRV_PID/status" 2>/dev/null ||
 
 run_one() { # ROW SERVER RUN
     local row=$1 srv=$2 run=$3 log="$LOGS/$1-$2-$3" rc=0 i
-    case "$srv" in hub) start_hub ;; uws) start_uws ;; *) start_picows ;; esac || {
+    local extra=()
+    [ "$row" = i ] && extra=(--durability normal)
+    case "$srv" in hub) start_hub "${extra[@]}" ;; uws) start_uws ;; *) start_picows ;; esac || {
         "$PYTHON" loadtest/peers/bench_report.py record --row "$row" --server "$srv" --run "$run" \
             --command "" --stdout /dev/null --stderr /dev/null --exit 99 --note "server did not start" >>"$RESULTS"
         stop_server; return 0; }
@@ -240,11 +261,21 @@ run_one() { # ROW SERVER RUN
     for i in "${GEN[@]}"; do args+=("$(expand "$i")"); done
     local shown; shown="taskset -c $LOAD_CPU $(display "${GEN[@]}")"
     local c0 t0 c1 t1 rss
+    if [ "$PROFILE" = 1 ] && [ "$srv" != picows ]; then
+        taskset -c "$LOAD_CPU" perf record -F 999 -g -p "$SRV_PID" -o "$log.perf.data" >/dev/null 2>"$log.perf.err" &
+        PERF_PID=$!
+    fi
     c0=$(srv_cpu_s); t0=$(date +%s.%N)
     timeout -k 5 "$TIMEOUT" taskset -c "$LOAD_CPU" "${args[@]}" >"$log.out" 2>"$log.err" &
     GEN_PID=$!
     wait "$GEN_PID" || rc=$?
     GEN_PID=""
+    if [ -n "$PERF_PID" ]; then
+        stop_perf
+        "$PYTHON" loadtest/peers/profile_report.py "$log.perf.data" --title "$row, $srv, run $run" >"$log.profile.md" 2>&1 || true
+        { echo; cat "$log.profile.md"; } >>"$PROFILES"
+        rm -f "$log.perf.data"
+    fi
     c1=$(srv_cpu_s); t1=$(date +%s.%N); rss=$(srv_rss_kb)
     cp "$DATA/server.err" "$log.server.err" 2>/dev/null || true
     stop_server
@@ -273,3 +304,5 @@ export BENCH_HUB_CMD="$HUB_CMD" BENCH_PICOWS_CMD="$PICOWS_CMD" BENCH_UWS_CMD="$U
 REPORT=(--results "$RESULTS" --markdown "${RESULTS%.jsonl}.md")
 [ "$WRITE_README" = 1 ] && REPORT+=(--readme README.md)
 "$PYTHON" loadtest/peers/bench_report.py report "${REPORT[@]}"
+[ "$PROFILE" = 1 ] && echo "bench.sh: profiles in $PROFILES" >&2
+exit 0

@@ -16,6 +16,7 @@ ROWS = {
     "f": "broadcast to 19,000 online (hub-load, hub only)",
     "g": "durable chat, 1,000 conversations, window 4 (hub-load, hub only)",
     "h": "fan-out, 1,000 subscribers, window 16 (hub-load, hub only)",
+    "i": "durable chat as g, the hub with --durability normal (hub-load, hub only)",
 }
 # The goals (issue 24): a ratio to uWebSockets measured in the same run for rows a-e (this
 # machine's speed moves from day to day), absolute for the hub-only rows.
@@ -28,6 +29,7 @@ GOALS = {
     "f": "all 19,000 within 100 ms",
     "g": "≥ 50,000 acks/s, p99 < 20 ms",
     "h": "—",
+    "i": "—",
 }
 
 
@@ -108,7 +110,7 @@ def metrics(row, r):
         if "all_ms_median" not in r:
             return None
         return {"all_ms": r["all_ms_median"], "delivered_min": r.get("delivered_min"), "online": r.get("online")}
-    if row == "g":
+    if row in "gi":
         if "acks_per_s" not in r:
             return None
         return {"rate": r["acks_per_s"], "p99_ms": g(r, "ack_us", "p99", default=0) / 1000,
@@ -185,7 +187,7 @@ def cell(row, m, fail):
             s = f"all {m['online']:,.0f} in {ms(m['all_ms'])} ms"
         else:
             s = f"{m.get('delivered_min')}/{m.get('online')} delivered, {ms(m['all_ms'])} ms"
-    elif row == "g":
+    elif row in "gi":
         s = f"{num(m['rate'])} acks/s, p99 {ms(m['p99_ms'])} ms"
         bad = {k: m[k] for k in ("lost", "errors", "duplicated", "out_of_order") if m.get(k)}
         if bad:
@@ -262,7 +264,7 @@ def cmd_report(a):
                 recs.append(json.loads(l))
     env = os.environ.get
     fw = env("BENCH_FANOUT_WINDOW", "64")
-    order = [r for r in "abcdefgh" if any(x["row"] == r for x in recs)]
+    order = [r for r in "abcdefghi" if any(x["row"] == r for x in recs)]
     by = {}
     for r in recs:
         by.setdefault((r["row"], r["server"]), []).append(r)
