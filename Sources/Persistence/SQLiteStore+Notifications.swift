@@ -233,16 +233,28 @@ extension SQLiteStore: NotificationStore {
 
     public func recordPushes(_ pushes: [PushedNotification]) {
         write(background: true, { db in
+            // Whether each notification is a broadcast, asked once per notification: a
+            // broadcast's receipts (thousands at once) are then plain inserts into its state.
+            let kind = try db.statement("SELECT user_id IS NULL FROM notifications WHERE id = ?1")
+            var isBroadcast: [Int64: Bool] = [:]
+            for p in pushes where isBroadcast[p.notification] == nil {
+                kind.reset()
+                try kind.bind(.int(p.notification))
+                // A notification deleted meanwhile (a user's data erased) keeps no receipt.
+                if try kind.step() { isBroadcast[p.notification] = kind.int(0) != 0 }
+            }
             for p in pushes {
-                let (id, user, now) = (p.notification, p.user, p.at)
-                try db.statement("UPDATE notifications SET pushed_at = COALESCE(pushed_at, ?3) WHERE id = ?1 AND user_id = ?2")
-                    .bind(.int(id), .text(user), .int(now)).run()
-                if db.changes == 0 {
+                switch isBroadcast[p.notification] {
+                case true?:
                     try db.statement("""
-                        INSERT INTO broadcast_state (notification_id, user_id, pushed_at)
-                        SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM notifications WHERE id = ?1 AND user_id IS NULL)
+                        INSERT INTO broadcast_state (notification_id, user_id, pushed_at) VALUES (?1, ?2, ?3)
                         ON CONFLICT (notification_id, user_id) DO UPDATE SET pushed_at = COALESCE(pushed_at, excluded.pushed_at)
-                        """).bind(.int(id), .text(user), .int(now)).run()
+                        """).bind(.int(p.notification), .text(p.user), .int(p.at)).run()
+                case false?:
+                    try db.statement("UPDATE notifications SET pushed_at = COALESCE(pushed_at, ?3) WHERE id = ?1 AND user_id = ?2")
+                        .bind(.int(p.notification), .text(p.user), .int(p.at)).run()
+                case nil:
+                    break
                 }
             }
         }, { _ in })

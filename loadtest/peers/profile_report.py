@@ -15,7 +15,7 @@ import argparse, collections, re, subprocess, sys
 
 SOCKET_WRITE = {"writev", "sendmsg", "sendto", "sendmmsg"}
 SOCKET_READ = {"read", "readv", "recvfrom", "recvmsg"}
-FILE_IO = {"pwrite64", "pread64", "fdatasync", "fsync", "write", "openat", "ftruncate", "lseek", "fcntl"}
+FILE_IO = {"pwrite64", "pread64", "pwrite", "pread", "fdatasync", "fsync", "write", "openat", "ftruncate", "lseek", "fcntl"}
 WAITS = {"epoll_wait", "epoll_pwait", "futex", "nanosleep", "clock_nanosleep", "poll", "ppoll"}
 
 
@@ -25,7 +25,7 @@ def syscall_group(name):
     if name in SOCKET_READ:
         return "kernel: socket reads"
     if name in FILE_IO:
-        return "kernel: file I/O (" + name + ")"
+        return "kernel: file I/O (" + {"pwrite": "pwrite64", "pread": "pread64"}.get(name, name) + ")"
     if name in WAITS:
         return "kernel: waits (" + name + ")"
     if name in ("accept4", "accept"):

@@ -50,7 +50,7 @@ final class ChatService: Sendable {
         self.verifier = verifier
         self.limits = limits
         self.metrics = metrics
-        pushes = BatchRecorder { store.recordPushes($0) }
+        pushes = BatchRecorder(order: { ($0.notification, $0.user) < ($1.notification, $1.user) }) { store.recordPushes($0) }
         seen = BatchRecorder { store.usersSeen($0) }
     }
 
