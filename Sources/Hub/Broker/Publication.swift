@@ -8,7 +8,9 @@ import Protocol
 /// checks; a plain value, so delivering to a subscriber copies nothing but the reference).
 final class Publication: Sendable {
     let channel: String
-    let frame: Bytes
+    /// Immutable bytes (see `Bytes`), which Swift cannot mark Sendable: they live in a
+    /// ManagedBuffer's tail, and ManagedBuffer refuses the conformance.
+    nonisolated(unsafe) let frame: Bytes
     let seq: Int64?
     /// A notification or broadcast push: recorded per user when written, for receipts.
     let notificationID: Int64?

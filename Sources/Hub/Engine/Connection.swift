@@ -153,7 +153,7 @@ final class Connection {
             guard let request else {
                 if http?.wantsContinue == true {
                     http?.wantsContinue = false
-                    enqueue(Bytes(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)))
+                    enqueue(Bytes.copy(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)))
                 }
                 return
             }
@@ -180,7 +180,7 @@ final class Connection {
         var r = response
         if tls != nil, let sts = listener.strictTransportSecurity { r.headers.append(("Strict-Transport-Security", sts)) }
         if !shape.keepAlive || loop.isShuttingDown { r.closeConnection = true }
-        enqueue(Bytes(r.encoded(includeBody: !shape.head)))
+        enqueue(Bytes.copy(r.encoded(includeBody: !shape.head)))
         handle(.responded(closeConnection: r.closeConnection))
         if !r.closeConnection && http?.bufferedCount ?? 0 > 0 { serveRequests() }
     }
@@ -208,7 +208,7 @@ final class Connection {
         handle(.upgraded)
         reader = WebSocketReader(maxMessageSize: limits.maxMessage, inflater: inflater)
         self.handler = handler
-        enqueue(Bytes(accept.response))
+        enqueue(Bytes.copy(accept.response))
         loop.webSocketOpened()
         handler.didOpen(self)
         if !leftover.isEmpty && phase == .webSocket {
@@ -411,7 +411,7 @@ final class Connection {
         }
         if steps.contains(.dropUnstarted) { output.dropUnstarted() }
         if steps.contains(.stopReading) { reader = nil }
-        if steps.contains(.enqueueClose) { enqueue(Bytes(FrameEncoder.closeFrame(code: actions.code, reason: actions.reason))) }
+        if steps.contains(.enqueueClose) { enqueue(Bytes.copy(FrameEncoder.closeFrame(code: actions.code, reason: actions.reason))) }
         if steps.contains(.notifyClosed) {
             loop.webSocketClosed()
             handler?.didClose(self, code: actions.code)

@@ -65,7 +65,7 @@ final class TLSSession {
     func takeCiphertext() -> Bytes? {
         let pending = montrose_BIO_pending(wbio)
         guard pending > 0 else { return nil }
-        return Bytes(count: pending) { dst in
+        return Bytes.make(count: pending) { dst in
             var got = 0
             while got < pending {
                 let n = BIO_read(wbio, dst + got, Int32(pending - got))
