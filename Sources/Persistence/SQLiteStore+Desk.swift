@@ -5,6 +5,30 @@ import Protocol
 // wrote with no agent to serve them, claims, and the events reports are made of
 // (docs/protocol.md "Support desk").
 
+/// A conversation's row as a send reads it, in the send's transaction: what the message's seq,
+/// the sender's read mark and the desk need, in one lookup.
+struct ConversationRow {
+    let id: Int64
+    /// The last message is someone else's.
+    let followsOthers: Bool
+    /// Created by this send.
+    let created: Bool
+    let lastSeq: Int64
+    let resolved: Bool
+    /// No cycle open: the client's message opens one.
+    let cycleUnopened: Bool
+    /// Not in the queue (never was, or taken out of it).
+    let unqueued: Bool
+}
+
+extension ConversationRow {
+    /// From `SELECT id, followsOthers, last_seq, resolved, cycleUnopened, unqueued`.
+    init(_ s: SQLiteStatement, created: Bool) {
+        self.init(id: s.int(0), followsOthers: s.int(1) != 0, created: created, lastSeq: s.int(2),
+                  resolved: s.int(3) != 0, cycleUnopened: s.int(4) != 0, unqueued: s.int(5) != 0)
+    }
+}
+
 /// What a client's message changed at the desk.
 struct DeskChange {
     var reopened: ConversationStatus? = nil
@@ -14,17 +38,18 @@ struct DeskChange {
 extension SQLiteStore {
     /// A client's message, in its append's transaction: reopens a resolved conversation, opens
     /// a cycle if none is open, and queues a conversation that no agent serves.
-    static func clientWrote(_ db: SQLiteConnection, conversation: Int64, _ m: StoredMessage, webhooks: WebhookOutbox) throws -> DeskChange {
-        let find = try db.statement("""
-            SELECT status = 'resolved', cycle_opened_at IS NULL, queued_at IS NULL,
-                   (SELECT agent_id FROM assignments a WHERE a.service = c.service AND a.client_id = c.client_id)
-            FROM conversations c WHERE id = ?1
-            """)
-        try find.bind(.int(conversation))
-        guard try find.step() else { return DeskChange() }
-        let reopen = find.int(0) != 0, opens = find.int(1) != 0, agent = find.optionalText(3)
-        let queue = agent == nil && find.int(2) != 0
-        try find.run()
+    static func clientWrote(_ db: SQLiteConnection, _ row: ConversationRow, _ m: StoredMessage, webhooks: WebhookOutbox) throws -> DeskChange {
+        let conversation = row.id, reopen = row.resolved, opens = row.cycleUnopened
+        // Who serves it matters only to a conversation not queued yet: an open, queued one
+        // (the steady state of a waiting client) costs its messages no lookup.
+        var agent: String?
+        if opens || row.unqueued {
+            let find = try db.statement("SELECT agent_id FROM assignments WHERE service = ?1 AND client_id = ?2")
+            try find.bind(.text(m.conversation.service), .text(m.conversation.clientId))
+            agent = try find.step() ? find.text(0) : nil
+            try find.run()
+        }
+        let queue = agent == nil && row.unqueued
         guard reopen || opens || queue else { return DeskChange() }
         try db.statement("""
             UPDATE conversations SET

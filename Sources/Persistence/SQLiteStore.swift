@@ -149,11 +149,14 @@ public final class SQLiteStore: Store {
     /// The conversation's row id, whether its last message came from someone other than
     /// `sender` (compared in SQL: a send reads no string back), and whether this call created it.
     static func conversation(_ db: SQLiteConnection, _ key: ConversationKey, create: Bool,
-                                     sender: String) throws -> (id: Int64, followsOthers: Bool, created: Bool)? {
-        let findSQL = "SELECT id, COALESCE(last_sender != ?3, 0) FROM conversations WHERE service = ?1 AND client_id = ?2"
+                                     sender: String) throws -> ConversationRow? {
+        let findSQL = """
+            SELECT id, COALESCE(last_sender != ?3, 0), last_seq, status = 'resolved', cycle_opened_at IS NULL, queued_at IS NULL
+            FROM conversations WHERE service = ?1 AND client_id = ?2
+            """
         let find = try db.statement(findSQL)
         try find.bind(.text(key.service), .text(key.clientId), .text(sender))
-        if try find.step() { return (find.int(0), find.int(1) != 0, false) }
+        if try find.step() { return ConversationRow(find, created: false) }
         guard create else { return nil }
         // A writer that created it meanwhile wins: no row back, and the row is read again.
         let insert = try db.statement("""
@@ -164,12 +167,13 @@ public final class SQLiteStore: Store {
         if try insert.step() {
             let id = insert.int(0)
             try insert.run()
-            return (id, false, true)
+            return ConversationRow(id: id, followsOthers: false, created: true, lastSeq: 0,
+                                   resolved: false, cycleUnopened: true, unqueued: true)
         }
         let again = try db.statement(findSQL) // reset for new bindings
         try again.bind(.text(key.service), .text(key.clientId), .text(sender))
         guard try again.step() else { return nil }
-        return (again.int(0), again.int(1) != 0, false)
+        return ConversationRow(again, created: false)
     }
 
     static let messageColumns = "seq, id, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal, attachments, edited_at, deleted_at"
@@ -267,26 +271,27 @@ public final class SQLiteStore: Store {
     public func appendMessage(_ m: NewMessage, notify: [String], completion: @escaping StoreCompletion<AppendResult>) {
         let wording = messageWording, webhooks = webhookOutbox
         write({ db in
-            guard let (conversation, followsOthers, created) = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
+            guard let row = try Self.conversation(db, m.conversation, create: true, sender: m.sender.id) else {
                 throw StoreError.internalError("conversation not created")
             }
-            // The next seq comes from the row itself, inside the transaction: gap-free even if
-            // a later job in the batch rolls back. A (sender, client_msg_id) stored before,
-            // by this writer or a concurrent one, inserts nothing and returns no row.
+            let conversation = row.id
+            // The next seq comes from the row itself, read in this transaction: gap-free even
+            // if a later job in the batch rolls back. A (sender, client_msg_id) stored before,
+            // by this writer or a concurrent one, inserts nothing.
+            let seq = row.lastSeq + 1
             let insert = try db.statement("""
                 INSERT INTO messages (conversation_id, seq, sender_id, sender_role, sender_name, text, ts, client_msg_id, internal, attachments)
-                VALUES (?1, (SELECT last_seq + 1 FROM conversations WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                VALUES (?1, ?10, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
-                RETURNING id, seq
                 """)
             try insert.bind(.int(conversation), .text(m.sender.id), .text(m.sender.role), .text(m.sender.name),
                             .text(m.text), .int(m.ts), .of(m.clientMsgId), .int(m.isInternal ? 1 : 0),
-                            .of(AttachmentsColumn.encode(m.attachments)))
-            guard try insert.step() else {
-                return try Self.firstMessage(db, m, unusedConversation: created ? conversation : nil)
-            }
-            let (msgId, seq) = (insert.int(0), insert.int(1))
+                            .of(AttachmentsColumn.encode(m.attachments)), .int(seq))
             try insert.run()
+            guard db.changes == 1 else {
+                return try Self.firstMessage(db, m, unusedConversation: row.created ? conversation : nil)
+            }
+            let msgId = db.lastInsertRowID
             try db.statement("UPDATE conversations SET last_seq = ?2, last_ts = ?3, last_sender = ?4 WHERE id = ?1")
                 .bind(.int(conversation), .int(seq), .int(m.ts), .text(m.sender.id)).run()
             let stored = StoredMessage(conversation: m.conversation, seq: seq, msgId: msgId,
@@ -295,7 +300,7 @@ public final class SQLiteStore: Store {
                                        attachments: m.attachments)
             try Self.addToSearchTail(db, msgId: msgId, conversation: conversation, text: m.text)
             try webhooks.enqueue(db, .messageCreated, orderingKey: m.conversation.channel, now: m.ts) { $0.messageFields(stored) }
-            let desk = m.isFromClient ? try Self.clientWrote(db, conversation: conversation, stored, webhooks: webhooks) : DeskChange()
+            let desk = m.isFromClient ? try Self.clientWrote(db, row, stored, webhooks: webhooks) : DeskChange()
             // Recipients not watching the conversation get (or see updated) their one
             // `messages` notification for it, in the same transaction; so do the users told
             // of a newly queued conversation because none of them is online.
@@ -308,7 +313,7 @@ public final class SQLiteStore: Store {
             }
             // Whoever replies has read what came before: only a send that follows someone else's
             // message can move the sender's mark (own messages never count as unread).
-            let senderRead = followsOthers && !Self.keepsNoReadMark(m.sender.role) ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
+            let senderRead = row.followsOthers && !Self.keepsNoReadMark(m.sender.role) ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
                                 reopened: desk.reopened, queued: desk.queued)
         }, completion)
