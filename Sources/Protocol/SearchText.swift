@@ -51,10 +51,54 @@ public enum SearchText {
 
     /// The distinct terms of a text, in first-seen order.
     public static func terms(_ text: String) -> [String] {
+        if let ascii = asciiTerms(text) { return ascii }
+        return termsOfWords(text)
+    }
+
+    /// `terms` by way of `words`: any text.
+    static func termsOfWords(_ text: String) -> [String] {
         var seen = Set<String>()
         var out: [String] = []
         for w in words(text) where seen.insert(w.term).inserted { out.append(w.term) }
         return out
+    }
+
+    /// `terms` of an all-ASCII text (most chat messages), read as bytes: the same words and
+    /// terms as the scalar walk, at a fraction of its cost on every send. Nil when the text has
+    /// a byte outside ASCII.
+    static func asciiTerms(_ text: String) -> [String]? {
+        var text = text
+        return text.withUTF8 { bytes -> [String]? in
+            var out: [String] = []
+            var seen: Set<String>? = nil // a linear look is cheaper while the list is short
+            var start = -1
+            func flush(_ end: Int) {
+                guard start >= 0 else { return }
+                var term = [UInt8]()
+                term.reserveCapacity(min(end - start, maxTermLength))
+                for b in bytes[start..<min(end, start + maxTermLength)] { term.append(b >= 0x41 && b <= 0x5A ? b + 32 : b) }
+                let t = String(decoding: term, as: UTF8.self)
+                start = -1
+                if seen == nil {
+                    if out.contains(t) { return }
+                    out.append(t)
+                    if out.count > 16 { seen = Set(out) }
+                } else if seen!.insert(t).inserted {
+                    out.append(t)
+                }
+            }
+            for i in 0..<bytes.count {
+                let b = bytes[i]
+                guard b < 0x80 else { return nil }
+                if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) {
+                    if start < 0 { start = i }
+                } else {
+                    flush(i)
+                }
+            }
+            flush(bytes.count)
+            return out
+        }
     }
 
     /// Whether every query term starts a term of `termsOfText`.
