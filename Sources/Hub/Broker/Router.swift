@@ -39,8 +39,8 @@ final class Router: Sendable {
     }
 
     /// On the session's loop thread. `subscription`: the one it subscribed with (nil for a
-    /// broadcast audience).
-    func unsubscribe(_ session: Session, from channel: String, loop: Int, subscription: Session.Subscription? = nil) {
+    /// broadcast audience): the session's place in the list is kept there.
+    func unsubscribe(_ session: Session, from channel: String, loop: Int, subscription: Session.Subscription?) {
         if registries[loop].remove(session, channel, subscription) {
             interest.withLock { map -> Void in
                 map[channel]?.remove(loop)

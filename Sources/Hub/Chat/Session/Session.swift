@@ -70,7 +70,7 @@ final class Session: WebSocketHandler {
 
     func didClose(_ c: Connection, code: CloseCode?) {
         for name in subscriptions.keys { drop(name, loop: c.loop.index) }
-        for name in broadcastChannels { chat.router.unsubscribe(self, from: name, loop: c.loop.index) }
+        for name in broadcastChannels { chat.router.unsubscribe(self, from: name, loop: c.loop.index, subscription: nil) }
         broadcastChannels = []
         if let user {
             chat.online.disconnected(user)
