@@ -15,25 +15,28 @@ public enum WebSocketEvent: Equatable, Sendable {
 }
 
 public struct WebSocketReader {
+    // Stored word-sized fields first, the one-byte ones last and together: every open
+    // connection holds a reader inline, and mixing them would pad each byte to a word.
     public let maxMessageSize: Int
-    public let requireMask: Bool
     /// Present when permessage-deflate was negotiated.
     public let inflater: Inflater?
 
     // Frame in progress.
     private var header: [UInt8] = []
-    private var inPayload = false
-    private var frameFin = false
-    private var frameOpcode = Opcode.continuation
     private var remaining = 0
-    private var maskKey: UInt32 = 0
     private var maskOffset = 0
 
     // Message in progress.
-    private var messageOpcode: Opcode?
-    private var messageCompressed = false
     private var message: [UInt8] = []
     private var control: [UInt8] = []
+
+    private var maskKey: UInt32 = 0
+    public let requireMask: Bool
+    private var inPayload = false
+    private var frameFin = false
+    private var frameOpcode = Opcode.continuation
+    private var messageOpcode: Opcode?
+    private var messageCompressed = false
     private var utf8 = UTF8Validator()
 
     /// True once a close frame was received or a rule was broken; later input is ignored.
@@ -99,6 +102,18 @@ public struct WebSocketReader {
             }
         }
     }
+
+    /// Gives back the capacity of buffers that hold nothing between frames: the header spill
+    /// (unless a header is half read), the control payload (unless a control frame's payload
+    /// is being read) and the message (unless part of one is buffered). For an idle connection.
+    public mutating func releaseSpareCapacity() {
+        if header.isEmpty && header.capacity > 0 { header = [] }
+        if !(inPayload && frameOpcode.isControl) && control.capacity > 0 { control = [] }
+        if message.isEmpty && message.capacity > 0 { message = [] }
+    }
+
+    /// Bytes the reader's buffers hold room for, used or not.
+    public var bufferCapacity: Int { header.capacity + control.capacity + message.capacity }
 
     /// Bytes the header starting at `p` needs, or 0 when fewer than 2 bytes are known.
     private static func headerLength(_ p: UnsafeRawPointer, available: Int) -> Int {

@@ -38,9 +38,10 @@ final class Router: Sendable {
         }
     }
 
-    /// On the session's loop thread.
-    func unsubscribe(_ session: Session, from channel: String, loop: Int) {
-        if registries[loop].remove(session, channel) {
+    /// On the session's loop thread. `subscription`: the one it subscribed with (nil for a
+    /// broadcast audience): the session's place in the list is kept there.
+    func unsubscribe(_ session: Session, from channel: String, loop: Int, subscription: Session.Subscription?) {
+        if registries[loop].remove(session, channel, subscription) {
             interest.withLock { map -> Void in
                 map[channel]?.remove(loop)
                 if map[channel]?.isEmpty == true {
@@ -91,13 +92,13 @@ final class LoopRegistry: @unchecked Sendable {
     /// True when this is the loop's first subscriber of the channel.
     func add(_ s: Subscriber, _ channel: String) -> Bool {
         let first = channels[channel] == nil
-        channels[channel, default: SubscriberList()].insert(s)
+        channels[channel, default: SubscriberList()].insert(s, channel: channel)
         return first
     }
 
     /// True when the loop has no subscriber of the channel left.
-    func remove(_ s: Session, _ channel: String) -> Bool {
-        guard channels[channel]?.remove(s) == true else { return false }
+    func remove(_ s: Session, _ channel: String, _ subscription: Session.Subscription?) -> Bool {
+        guard channels[channel]?.remove(s, channel: channel, subscription) == true else { return false }
         if channels[channel]?.isEmpty == true {
             channels[channel] = nil
             return true
@@ -119,39 +120,51 @@ final class LoopRegistry: @unchecked Sendable {
 /// One channel's subscribers on a loop, in the order they subscribed. A publish reaches (and
 /// the loop then writes to) the longest-standing subscribers first, so a burst of newcomers,
 /// which may never read, is written after the readers already there, not mixed among them.
+/// Each subscriber's place is kept on the session's side (`Session.routerSlot`: in its
+/// subscription, or for a broadcast audience in the session), not in a map here: a map of
+/// every subscriber was some 28 bytes per connection and channel.
 struct SubscriberList {
     private var entries: [Subscriber?] = []
-    private var position: [ObjectIdentifier: Int] = [:]
+    private var listed = 0
     private var holes = 0
 
-    var isEmpty: Bool { position.isEmpty }
+    var isEmpty: Bool { listed == 0 }
+
+    /// The place `session` holds for `channel`, if it is listed there.
+    private func place(of session: Session, _ channel: String, _ subscription: Session.Subscription?) -> Int? {
+        let i = session.routerSlot(for: channel, subscription)
+        guard i >= 0, i < entries.count, entries[i]?.session === session else { return nil }
+        return i
+    }
 
     /// A session subscribing again keeps its place (with its new state).
-    mutating func insert(_ s: Subscriber) {
-        let key = ObjectIdentifier(s.session)
-        if let i = position[key] {
+    mutating func insert(_ s: Subscriber, channel: String) {
+        if let i = place(of: s.session, channel, s.subscription) {
             entries[i] = s
             return
         }
-        position[key] = entries.count
+        s.session.setRouterSlot(entries.count, for: channel, s.subscription)
         entries.append(s)
+        listed += 1
     }
 
     /// False when the session was not subscribed. Leaves a hole; holes are squeezed out once
     /// they are half the list, so removal stays O(1) amortized.
-    mutating func remove(_ session: Session) -> Bool {
-        guard let i = position.removeValue(forKey: ObjectIdentifier(session)) else { return false }
+    mutating func remove(_ session: Session, channel: String, _ subscription: Session.Subscription?) -> Bool {
+        guard let i = place(of: session, channel, subscription) else { return false }
+        session.setRouterSlot(-1, for: channel, subscription)
         entries[i] = nil
+        listed -= 1
         holes += 1
-        if holes >= 32 && holes * 2 >= entries.count { compact() }
+        if holes >= 32 && holes * 2 >= entries.count { compact(channel) }
         return true
     }
 
-    private mutating func compact() {
+    private mutating func compact(_ channel: String) {
         var kept: [Subscriber?] = []
-        kept.reserveCapacity(position.count)
+        kept.reserveCapacity(listed)
         for case let s? in entries {
-            position[ObjectIdentifier(s.session)] = kept.count
+            s.session.setRouterSlot(kept.count, for: channel, s.subscription)
             kept.append(s)
         }
         entries = kept

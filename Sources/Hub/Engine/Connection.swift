@@ -45,8 +45,9 @@ final class Connection {
     private var heldPushes = 0
 
     // HTTP.
-    private var http: HTTPRequestParser?
-    private(set) var requestsServed = 0
+    /// Boxed: a WebSocket drops it at the upgrade, and a nil reference is all it then keeps
+    /// (the parser inline would stay in every connection's object for its whole life).
+    private var http: HTTPParserBox?
 
     // WebSocket.
     private var reader: WebSocketReader?
@@ -63,7 +64,7 @@ final class Connection {
         let tls = listener.tls.flatMap { TLSSession(context: $0) }
         self.tls = tls
         self.lifecycle = ConnectionLifecycle(tls: tls != nil, now: now, limits: listener.limits)
-        self.http = HTTPRequestParser(limits: listener.limits.http)
+        self.http = HTTPParserBox(HTTPRequestParser(limits: listener.limits.http))
     }
 
     // MARK: reading
@@ -125,8 +126,8 @@ final class Connection {
     private func received(_ bytes: UnsafeMutableRawBufferPointer) {
         switch lifecycle.input {
         case .requests:
-            handle(.requestBytes(parserIdle: http?.isIdle == true))
-            http?.append(UnsafeRawBufferPointer(bytes))
+            handle(.requestBytes(parserIdle: http?.parser.isIdle == true))
+            http?.parser.append(UnsafeRawBufferPointer(bytes))
             serveRequests()
         case .frames:
             readFrames(bytes)
@@ -144,20 +145,20 @@ final class Connection {
         while lifecycle.readsRequests {
             let request: HTTPRequest?
             do {
-                request = try http?.next()
+                request = try http?.parser.next()
             } catch {
                 Log.debug("http_reject", ["conn": "\(id)", "peer": peer, "status": "\(error.status.code)", "reason": error.message])
                 respond(.error(error))
                 return
             }
             guard let request else {
-                if http?.wantsContinue == true {
-                    http?.wantsContinue = false
+                if http?.parser.wantsContinue == true {
+                    http?.parser.wantsContinue = false
                     enqueue(Bytes.copy(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)))
                 }
                 return
             }
-            requestsServed += 1
+            http?.requestsServed += 1
             handle(.requestParsed(head: request.method == "HEAD", keepAlive: request.keepAlive))
             switch listener.service.handle(request, on: self) {
             case .respond(let response):
@@ -182,7 +183,7 @@ final class Connection {
         if !shape.keepAlive || loop.isShuttingDown { r.closeConnection = true }
         enqueue(Bytes.copy(r.encoded(includeBody: !shape.head)))
         handle(.responded(closeConnection: r.closeConnection))
-        if !r.closeConnection && http?.bufferedCount ?? 0 > 0 { serveRequests() }
+        if !r.closeConnection && http?.parser.bufferedCount ?? 0 > 0 { serveRequests() }
     }
 
     private func upgrade(_ request: HTTPRequest, handler: WebSocketHandler, options: HandshakeOptions) {
@@ -203,7 +204,7 @@ final class Connection {
                 return
             }
         }
-        let leftover = http?.takeBuffered() ?? []
+        let leftover = http?.parser.takeBuffered() ?? []
         http = nil
         handle(.upgraded)
         reader = WebSocketReader(maxMessageSize: limits.maxMessage, inflater: inflater)
@@ -387,12 +388,27 @@ final class Connection {
     /// Called by the loop's sweep about once a second.
     func sweep(now: Int64) {
         if isOpenWebSocket { handler?.tick(self, now: now) }
-        handle(.sweep(keepAliveIdle: http?.isIdle == true && requestsServed > 0), now: now)
+        releaseIdleBuffers()
+        handle(.sweep(keepAliveIdle: http?.parser.isIdle == true && http?.requestsServed ?? 0 > 0), now: now)
+    }
+
+    /// What an idle connection does not need goes back to the allocator: the output list's
+    /// array once nothing was queued for a sweep interval, the frame reader's spare buffers
+    /// between frames. Each is released once per idle spell (a released one has no capacity).
+    private func releaseIdleBuffers() {
+        output.releaseIfIdle()
+        reader?.releaseSpareCapacity()
+    }
+
+    /// Bytes of buffer capacity the connection holds for output and input (for tests of idle
+    /// memory): the output list's slots and the frame reader's buffers.
+    var bufferCapacity: (outputSlots: Int, readerBytes: Int) {
+        (output.listCapacity, reader?.bufferCapacity ?? 0)
     }
 
     /// Server shutdown: WebSockets get 1001, idle HTTP connections close, busy ones close
     /// after their response.
-    func beginShutdown() { handle(.shutdown(parserIdle: http?.isIdle == true)) }
+    func beginShutdown() { handle(.shutdown(parserIdle: http?.parser.isIdle == true)) }
 
     // MARK: lifecycle
 
@@ -445,4 +461,12 @@ final class Connection {
         }
         shutdown(fd, Int32(SHUT_WR))
     }
+}
+
+/// A connection's HTTP request parser, by reference (see `Connection.http`), and how many
+/// requests it has served (what the keep-alive sweep asks).
+private final class HTTPParserBox {
+    var parser: HTTPRequestParser
+    var requestsServed = 0
+    init(_ parser: HTTPRequestParser) { self.parser = parser }
 }

@@ -135,6 +135,9 @@ final class EventLoop: @unchecked Sendable {
         return c
     }
 
+    /// Every connection not closed, in slot order (on the loop's thread; for tests).
+    var openConnections: [Connection] { slots.compactMap { c in c.flatMap { $0.phase != .closed ? $0 : nil } } }
+
     // MARK: running
 
     func start() {

@@ -45,4 +45,14 @@ struct FIFO<Element> {
         storage.removeAll()
         head = 0
     }
+
+    /// Gives the kept array back to the allocator when the list is empty (no-op otherwise).
+    mutating func releaseStorageIfEmpty() {
+        guard isEmpty, storage.capacity > 0 else { return }
+        storage = []
+        head = 0
+    }
+
+    /// Slots the array holds now, used or not (for tests of idle memory).
+    var capacity: Int { storage.capacity }
 }

@@ -8,6 +8,8 @@ struct OutputQueue {
     private var chunks = FIFO<Bytes>(keepingCapacity: EngineLimits.outputListCapacity)
     private var headOffset = 0      // bytes of the first chunk already sent
     private(set) var bytes = 0
+    /// Something was queued since the last `releaseIfIdle`.
+    private var queuedSinceIdleCheck = false
 
     var isEmpty: Bool { bytes == 0 }
     /// Frames (chunks) not yet fully sent.
@@ -16,6 +18,7 @@ struct OutputQueue {
     mutating func append(_ chunk: Bytes) {
         guard chunk.count > 0 else { return }
         chunks.append(chunk)
+        queuedSinceIdleCheck = true
         bytes += chunk.count
     }
 
@@ -24,6 +27,19 @@ struct OutputQueue {
         headOffset = 0
         bytes = 0
     }
+
+    /// Called about once a second (the loop's sweep): when nothing was queued since the last
+    /// call and nothing waits, the list's array goes back to the allocator. An idle connection
+    /// then holds no output storage, and a busy one never reallocates for it per message
+    /// (at most once per idle spell).
+    mutating func releaseIfIdle() {
+        defer { queuedSinceIdleCheck = false }
+        guard !queuedSinceIdleCheck else { return }
+        chunks.releaseStorageIfEmpty()
+    }
+
+    /// Slots the frame list holds (for tests of idle memory).
+    var listCapacity: Int { chunks.capacity }
 
     enum FlushResult { case drained, partial, failed(Int32) }
 

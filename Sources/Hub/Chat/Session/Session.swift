@@ -9,29 +9,42 @@ import Protocol
 // Lives on its connection's loop; store completions hop back through the loop's mailbox and
 // find the session again by connection id (a closed connection simply drops them).
 final class Session: WebSocketHandler {
+    // One per connection, for the connection's whole life: the stored properties are in an
+    // order that leaves no padding a smaller one could fill (the 4- and 1-byte ones sit in
+    // the gaps after `connectionID`, `user` and `opAllowance`).
     let chat: ChatService
-    let urlToken: String?
+    /// The `?token=` of the upgrade request, until `didOpen` hands it to `authenticate`: a JWT
+    /// is a few hundred bytes that an idle connection must not keep.
+    private(set) var urlToken: String?
     var loop: EventLoop?
     var connectionID: ConnectionID?
+    /// The op being decoded (its latency is recorded when it is answered); when it arrived is
+    /// `currentStarted`.
+    var currentOp: Op?
+    /// This session's places in the loop registry's lists of its two broadcast channels, in
+    /// the order of `broadcastChannels` (-1: not listed); kept by `SubscriberList`.
+    var broadcastSlot0: Int32 = -1
     var user: SessionUser?
+    /// Op-rate refusals in a row.
+    var rateStrikes: Int32 = 0
     var authDeadline: Int64 = 0
-    var subscriptions: [String: Subscription] = [:]
+    var subscriptions = SubscriptionTable()
 
     /// Store operations this connection has in flight (answered or not yet).
     var inFlight = 0
-    /// The internal broadcast channels joined at auth ('all' and the user's role).
+    /// The internal broadcast channels joined at auth ('all' and the user's role): one array
+    /// per role shared by every session of the process (`Channel.audienceChannels`).
     var broadcastChannels: [String] = []
-    /// The op rate limit, refilled at `opsPerSecond` (nil when the limit is off), and refusals
-    /// in a row.
+    /// The op rate limit, refilled at `opsPerSecond` (nil when the limit is off).
     var opAllowance: RateAllowance?
-    var rateStrikes = 0
+    var broadcastSlot1: Int32 = -1
     /// Subscriptions whose catch-up waits for the output queue to drain.
     var drainedCatchUps: Set<String> = []
     /// Live pushes held in all subscriptions while their catch-ups are fetched. The sum, not
     /// the largest: the stuck rule counts them with the queue (`Connection.setHeldPushes`).
     var heldPushes = 0
-    /// The op being decoded and when it arrived (its latency is recorded when it is answered).
-    var current: (op: Op?, started: Int64) = (nil, 0)
+    /// When the op being decoded arrived (`currentOp`).
+    var currentStarted: Int64 = 0
 
     init(chat: ChatService, urlToken: String?) {
         self.chat = chat
@@ -49,12 +62,15 @@ final class Session: WebSocketHandler {
         }
         // Counted in `unauthenticated` while `user` is nil, in `online` once it is set.
         chat.unauthenticated.add(1, ordering: .relaxed)
-        if let token = urlToken { authenticate(c, token: token, requestID: nil) }
+        if let token = urlToken {
+            urlToken = nil
+            authenticate(c, token: token, requestID: nil)
+        }
     }
 
     func didClose(_ c: Connection, code: CloseCode?) {
-        for name in Array(subscriptions.keys) { drop(name, loop: c.loop.index) }
-        for name in broadcastChannels { chat.router.unsubscribe(self, from: name, loop: c.loop.index) }
+        for name in subscriptions.keys { drop(name, loop: c.loop.index) }
+        for name in broadcastChannels { chat.router.unsubscribe(self, from: name, loop: c.loop.index, subscription: nil) }
         broadcastChannels = []
         if let user {
             chat.online.disconnected(user)
@@ -88,10 +104,11 @@ final class Session: WebSocketHandler {
             return
         }
         let id = request.id, op = request.op, params = request.params
-        current = (op, monotonicMicros())
+        currentOp = op
+        currentStarted = monotonicMicros()
         defer {
             // Store-backed ops are timed when their reply leaves (SessionHop).
-            if !op.isStoreBacked { chat.metrics.recordOp(op, micros: monotonicMicros() - current.started) }
+            if !op.isStoreBacked { chat.metrics.recordOp(op, micros: monotonicMicros() - currentStarted) }
         }
         switch op {
         case .auth:
@@ -135,7 +152,7 @@ final class Session: WebSocketHandler {
 
     /// The way back to this session for a store completion, timing the current op.
     func hop(_ c: Connection) -> SessionHop {
-        SessionHop(loop: c.loop, id: c.id, op: current.op, started: current.started, metrics: chat.metrics)
+        SessionHop(loop: c.loop, id: c.id, op: currentOp, started: currentStarted, metrics: chat.metrics)
     }
 }
 

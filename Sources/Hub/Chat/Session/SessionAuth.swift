@@ -37,7 +37,7 @@ extension Session {
         let ownSubscription = Subscription(channel: own, ready: true)
         subscriptions[own.name] = ownSubscription
         chat.router.subscribe(self, to: own.name, loop: c.loop.index, subscription: ownSubscription)
-        broadcastChannels = [Channel.broadcastChannel("all"), Channel.broadcastChannel(u.role.rawValue)]
+        broadcastChannels = Channel.audienceChannels(of: u.role)
         for name in broadcastChannels { chat.router.subscribe(self, to: name, loop: c.loop.index, subscription: nil) }
         let session = chat.nodeID.map { "\($0)/\(c.id)" } ?? "\(c.id)"
         reply(c, requestID) { w in
@@ -53,7 +53,7 @@ extension Session {
     /// and close 1008 for a client that keeps going.
     func refuseOverRate(_ c: Connection, _ payload: [UInt8]) {
         rateStrikes += 1
-        if rateStrikes > chat.limits.maxRateLimitStrikes {
+        if Int(rateStrikes) > chat.limits.maxRateLimitStrikes {
             Log.info("rate_limit_close", ["conn": "\(c.id)", "user": user?.id ?? "-", "peer": c.peer])
             return c.close(.policyViolation, reason: "rate limit exceeded")
         }

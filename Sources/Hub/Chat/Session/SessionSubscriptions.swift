@@ -214,7 +214,7 @@ extension Session {
     /// Ends a subscription: out of the router, and out of presence (a `leave` on the last).
     func drop(_ name: String, loop: Int) {
         guard let sub = subscriptions.removeValue(forKey: name) else { return }
-        chat.router.unsubscribe(self, from: name, loop: loop)
+        chat.router.unsubscribe(self, from: name, loop: loop, subscription: sub)
         if sub.delivery.heldCount > 0 {
             heldPushes -= sub.delivery.heldCount
             if let loop = self.loop, let id = connectionID { loop.connection(id)?.setHeldPushes(heldPushes) }

@@ -10,9 +10,13 @@ extension Session {
     /// append.
     final class Subscription {
         let channel: Channel
-        var delivery: SubscriptionDelivery
         /// Counted in the channel's presence (participants of conversations only).
         var joined = false
+        /// Its place in the loop registry's list of the channel's subscribers (-1: not
+        /// listed); kept by `SubscriberList`. Declared before `delivery`: it fits the padding
+        /// after `channel`, so the object stays in the same allocation size.
+        var routerSlot: Int32 = -1
+        var delivery: SubscriptionDelivery
         init(channel: Channel, ready: Bool = false) {
             self.channel = channel
             delivery = SubscriptionDelivery(ready: ready)
