@@ -353,7 +353,7 @@ final class Connection {
     /// and on EPOLLOUT.
     func flush() {
         guard phase != .closed else { return }
-        switch output.flush(fd: fd, budget: limits.bytesPerFlush) {
+        switch output.flush(fd: fd, budget: limits.bytesPerFlush, gather: loop.gatherBuffer) {
         case .drained:
             refusedAt = 0
             if flushMark.polling { loop.setWriteInterest(self, false) }

@@ -30,6 +30,9 @@ final class EventLoop: @unchecked Sendable {
     private(set) var now: Int64
     let readBuffer: UnsafeMutableRawBufferPointer
     let plainBuffer: UnsafeMutableRawBufferPointer
+    /// Where a connection's small queued frames are copied together for one send (see
+    /// `OutputQueue.flush`).
+    let gatherBuffer: UnsafeMutableRawBufferPointer
     private var eventScratch: [WebSocketEvent] = []
 
     private var slots: [Connection?] = []
@@ -85,6 +88,7 @@ final class EventLoop: @unchecked Sendable {
         now = monotonicMillis()
         readBuffer = .allocate(byteCount: limits.loopBufferBytes, alignment: 16)
         plainBuffer = .allocate(byteCount: limits.loopBufferBytes, alignment: 16)
+        gatherBuffer = .allocate(byteCount: limits.loopBufferBytes, alignment: 16)
         addInterest(wakeFD, token: Token.wake, events: EPOLLIN.rawValue)
     }
 
@@ -95,6 +99,7 @@ final class EventLoop: @unchecked Sendable {
         close(epfd)
         readBuffer.deallocate()
         plainBuffer.deallocate()
+        gatherBuffer.deallocate()
     }
 
     /// Binds this loop's socket for `listener` (called before the loop starts).

@@ -43,10 +43,24 @@ struct OutputQueue {
 
     enum FlushResult { case drained, partial, failed(Int32) }
 
-    /// Writes as much as the socket takes, up to `budget` bytes.
-    mutating func flush(fd: Int32, budget: Int) -> FlushResult {
+    /// Writes as much as the socket takes, up to `budget` bytes. With `gather`, several small
+    /// runs (a subscriber's waiting pushes, a window of echo replies) are copied into it and
+    /// sent in one piece: the kernel's cost per iovec is more than a copy of a few hundred bytes
+    /// (measured: echo at window 16, fan-out to 1,000 with ~50 frames a call).
+    mutating func flush(fd: Int32, budget: Int, gather: UnsafeMutableRawBufferPointer? = nil) -> FlushResult {
         var written = 0
         while bytes > 0 && written < budget {
+            if let gather, chunks.count > 1, let n = sendGathered(fd: fd, into: gather) {
+                if n < 0 {
+                    let e = montrose_errno()
+                    if e == EINTR { continue }
+                    if e == EAGAIN || e == EWOULDBLOCK { return .partial }
+                    return .failed(e)
+                }
+                consume(n)
+                written += n
+                continue
+            }
             let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: EngineLimits.iovecsPerWritev) { iov -> Int in
                 var count = 0
                 var i = 0
@@ -69,6 +83,27 @@ struct OutputQueue {
             written += n
         }
         return bytes == 0 ? .drained : .partial
+    }
+
+    /// Copies the leading runs that fit whole into `buffer` and sends them with one call; nil
+    /// when fewer than two fit (the iovec path is then as good).
+    private func sendGathered(fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let dst = buffer.baseAddress else { return nil }
+        var used = 0
+        var runs = 0
+        var i = 0
+        while i < chunks.count {
+            let c = chunks[i]
+            let skip = i == 0 ? headOffset : 0
+            let n = c.count - skip
+            if used + n > buffer.count { break }
+            (dst + used).copyMemory(from: c.base + skip, byteCount: n)
+            used += n
+            runs += 1
+            i += 1
+        }
+        guard runs >= 2 else { return nil }
+        return send(fd, dst, used, Int32(MSG_NOSIGNAL))
     }
 
     private mutating func consume(_ count: Int) {
