@@ -50,18 +50,8 @@ struct OutputQueue {
     mutating func flush(fd: Int32, budget: Int, gather: UnsafeMutableRawBufferPointer? = nil) -> FlushResult {
         var written = 0
         while bytes > 0 && written < budget {
-            if let gather, chunks.count > 1, let n = sendGathered(fd: fd, into: gather) {
-                if n < 0 {
-                    let e = montrose_errno()
-                    if e == EINTR { continue }
-                    if e == EAGAIN || e == EWOULDBLOCK { return .partial }
-                    return .failed(e)
-                }
-                consume(n)
-                written += n
-                continue
-            }
-            let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: EngineLimits.iovecsPerWritev) { iov -> Int in
+            let gathered = gather.flatMap { chunks.count > 1 ? sendGathered(fd: fd, into: $0) : nil }
+            let n = gathered ?? withUnsafeTemporaryAllocation(of: iovec.self, capacity: EngineLimits.iovecsPerWritev) { iov -> Int in
                 var count = 0
                 var i = 0
                 while i < chunks.count && count < EngineLimits.iovecsPerWritev {
