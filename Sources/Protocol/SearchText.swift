@@ -69,35 +69,39 @@ public enum SearchText {
     static func asciiTerms(_ text: String) -> [String]? {
         var text = text
         return text.withUTF8 { bytes -> [String]? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
             var out: [String] = []
             var seen: Set<String>? = nil // a linear look is cheaper while the list is short
-            var start = -1
-            func flush(_ end: Int) {
-                guard start >= 0 else { return }
-                var term = [UInt8]()
-                term.reserveCapacity(min(end - start, maxTermLength))
-                for b in bytes[start..<min(end, start + maxTermLength)] { term.append(b >= 0x41 && b <= 0x5A ? b + 32 : b) }
-                let t = String(decoding: term, as: UTF8.self)
-                start = -1
-                if seen == nil {
-                    if out.contains(t) { return }
-                    out.append(t)
+            var i = 0
+            while i < bytes.count {
+                guard isASCIIWordByte(bytes[i]) else { i += 1; continue }
+                let start = i
+                while i < bytes.count && isASCIIWordByte(bytes[i]) { i += 1 }
+                let word = UnsafeBufferPointer(rebasing: bytes[start..<min(i, start + maxTermLength)])
+                let term = asciiTerm(word)
+                if var set = seen {
+                    if set.insert(term).inserted { out.append(term) }
+                    seen = set
+                } else if !out.contains(term) {
+                    out.append(term)
                     if out.count > 16 { seen = Set(out) }
-                } else if seen!.insert(t).inserted {
-                    out.append(t)
                 }
             }
-            for i in 0..<bytes.count {
-                let b = bytes[i]
-                guard b < 0x80 else { return nil }
-                if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) {
-                    if start < 0 { start = i }
-                } else {
-                    flush(i)
-                }
-            }
-            flush(bytes.count)
             return out
+        }
+    }
+
+    /// A letter or digit of ASCII: the bytes a word of an ASCII text is made of.
+    static func isASCIIWordByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+    }
+
+    /// An ASCII word's term: lowercased, written straight into the string (one of up to 15
+    /// bytes is stored inline, with no allocation).
+    static func asciiTerm(_ word: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: word.count) { out in
+            for (k, b) in word.enumerated() { out[k] = b >= 0x41 && b <= 0x5A ? b + 32 : b }
+            return word.count
         }
     }
 
@@ -142,10 +146,7 @@ public enum SearchText {
     }
 
     static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
-        if s.isASCII {
-            let v = s.value
-            return (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A)
-        }
+        if s.isASCII { return isASCIIWordByte(UInt8(s.value)) }
         switch s.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
              .decimalNumber, .letterNumber, .otherNumber, .nonspacingMark, .spacingMark, .enclosingMark:
@@ -166,13 +167,8 @@ public enum SearchText {
 
     static func normalise(_ scalars: [Unicode.Scalar]) -> String {
         if scalars.allSatisfy(\.isASCII) {
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(min(scalars.count, maxTermLength))
-            for s in scalars.prefix(maxTermLength) {
-                let v = UInt8(s.value)
-                bytes.append(v >= 0x41 && v <= 0x5A ? v + 32 : v)
-            }
-            return String(decoding: bytes, as: UTF8.self)
+            let bytes = scalars.prefix(maxTermLength).map { UInt8($0.value) }
+            return bytes.withUnsafeBufferPointer(asciiTerm)
         }
         var word = String.UnicodeScalarView()
         word.append(contentsOf: scalars)
