@@ -33,18 +33,37 @@ public struct HTTPRequest: Sendable, Equatable {
 
     /// Query parameters, percent-decoded ('+' as space); the first value wins for repeated names.
     public var query: [String: String] {
-        // Over the UTF-8 bytes: a `?token=` query carries a few hundred characters on every
-        // WebSocket connect, and splitting it as Characters cost more than the handshake.
-        let bytes = Array(target.utf8)
-        guard let q = bytes.firstIndex(of: UInt8(ascii: "?")) else { return [:] }
         var out: [String: String] = [:]
+        forEachQueryPair { key, value in
+            if out[key] == nil { out[key] = HTTPRequest.percentDecode(bytes: value) ?? "" }
+            return true
+        }
+        return out
+    }
+
+    /// One query parameter, as `query[name]` gives it, without building the dictionary: only
+    /// its value is decoded. (A WebSocket connect reads `?token=` this way.)
+    public func queryValue(_ name: String) -> String? {
+        var found: String?
+        forEachQueryPair { key, value in
+            guard key == name else { return true }
+            found = HTTPRequest.percentDecode(bytes: value) ?? ""
+            return false
+        }
+        return found
+    }
+
+    /// Each `key=value` pair of the query with its key decoded, in order, until `body` says
+    /// stop. Over the UTF-8 bytes: a `?token=` query carries a few hundred characters on every
+    /// WebSocket connect, and splitting it as Characters cost more than the handshake.
+    private func forEachQueryPair(_ body: (String, ArraySlice<UInt8>) -> Bool) {
+        let bytes = Array(target.utf8)
+        guard let q = bytes.firstIndex(of: UInt8(ascii: "?")) else { return }
         for pair in bytes[(q + 1)...].split(separator: UInt8(ascii: "&")) {
             let eq = pair.firstIndex(of: UInt8(ascii: "="))
             guard let key = HTTPRequest.percentDecode(bytes: eq.map { pair[..<$0] } ?? pair), !key.isEmpty else { continue }
-            let value = eq.map { HTTPRequest.percentDecode(bytes: pair[($0 + 1)...]) ?? "" } ?? ""
-            if out[key] == nil { out[key] = value }
+            if !body(key, eq.map { pair[($0 + 1)...] } ?? []) { return }
         }
-        return out
     }
 
     /// The first value of a header (name is matched case-insensitively).
@@ -59,12 +78,37 @@ public struct HTTPRequest: Sendable, Equatable {
         return headers.filter { $0.name == lower }.map { $0.value }
     }
 
+    /// Whether the header is present at all (`headers(name)` without building the list).
+    public func hasHeader(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return headers.contains { $0.name == lower }
+    }
+
     /// Whether a comma-separated header holds a token (case-insensitive), e.g. Connection: upgrade.
+    /// Compared over the bytes: it runs several times on every WebSocket connect.
     public func headerHasToken(_ name: String, _ token: String) -> Bool {
-        let t = token.lowercased()
-        return headers(name).contains { value in
-            value.split(separator: ",").contains { $0.trimmingSpaces.lowercased() == t }
+        let lower = name.lowercased()
+        return headers.contains { $0.name == lower && Self.listHasToken($0.value, token) }
+    }
+
+    /// Whether a comma-separated list holds `token`, ASCII case-insensitively, each element
+    /// trimmed of spaces and tabs.
+    static func listHasToken(_ list: String, _ token: String) -> Bool {
+        let v = list.utf8
+        var i = v.startIndex
+        while true {
+            let end = v[i...].firstIndex(of: UInt8(ascii: ",")) ?? v.endIndex
+            var element = v[i..<end]
+            while let f = element.first, f == 0x20 || f == 0x09 { element = element.dropFirst() }
+            while let l = element.last, l == 0x20 || l == 0x09 { element = element.dropLast() }
+            if element.elementsEqual(token.utf8, by: { asciiLower($0) == asciiLower($1) }) { return true }
+            guard end < v.endIndex else { return false }
+            i = v.index(after: end)
         }
+    }
+
+    static func asciiLower(_ c: UInt8) -> UInt8 {
+        c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
     }
 
     /// HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told to keep.

@@ -218,37 +218,41 @@ public struct HTTPRequestParser {
     }
 
     static func parseHeadLines(_ head: ArraySlice<UInt8>, limits: HTTPLimits) throws(HTTPError) -> HTTPRequest {
-        var lines = head.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-            .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
-        while let last = lines.last, last.isEmpty { lines.removeLast() }
-        guard let requestLine = lines.first else { throw .badRequest("empty request") }
+        var lines = HeadLines(head)
+        guard let requestLine = lines.next() else { throw .badRequest("empty request") }
         if requestLine.count > limits.maxRequestLine { throw .requestLineTooLong(limit: limits.maxRequestLine) }
 
-        let parts = requestLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw .badRequest("malformed request line") }
-        let (methodBytes, targetBytes, versionBytes) = (parts[0], parts[1], parts[2])
+        // method SP target SP version: exactly two spaces.
+        let space = UInt8(ascii: " ")
+        guard let firstSpace = requestLine.firstIndex(of: space),
+              let secondSpace = requestLine[(firstSpace + 1)...].firstIndex(of: space),
+              !requestLine[(secondSpace + 1)...].contains(space) else { throw .badRequest("malformed request line") }
+        let methodBytes = requestLine[..<firstSpace]
+        let targetBytes = requestLine[(firstSpace + 1)..<secondSpace]
+        let versionBytes = requestLine[(secondSpace + 1)...]
         guard !methodBytes.isEmpty, methodBytes.allSatisfy(isTokenByte) else { throw .badRequest("invalid method") }
         guard !targetBytes.isEmpty, targetBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw .badRequest("invalid request target")
         }
         let form = try Self.requestTarget(targetBytes, method: methodBytes)
-        let version = String(decoding: versionBytes, as: UTF8.self)
         let minor: Int
-        switch version {
-        case "HTTP/1.1": minor = 1
-        case "HTTP/1.0": minor = 0
-        default:
+        if versionBytes.elementsEqual("HTTP/1.1".utf8) {
+            minor = 1
+        } else if versionBytes.elementsEqual("HTTP/1.0".utf8) {
+            minor = 0
+        } else {
             // RFC 9112 §2.3: "HTTP/" DIGIT "." DIGIT; a well-formed other version is 505.
-            let v = Array(version.utf8)
+            let v = Array(versionBytes)
             let isDigit = { (c: UInt8) in c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
-            if v.count == 8, version.hasPrefix("HTTP/"), isDigit(v[5]), v[6] == UInt8(ascii: "."), isDigit(v[7]) {
+            if v.count == 8, v.starts(with: "HTTP/".utf8), isDigit(v[5]), v[6] == UInt8(ascii: "."), isDigit(v[7]) {
                 throw .unsupportedVersion
             }
             throw .badRequest("invalid HTTP version")
         }
 
         var headers: [(name: String, value: String)] = []
-        for line in lines.dropFirst() {
+        headers.reserveCapacity(8)
+        while let line = lines.next() {
             guard let first = line.first else { throw .badRequest("empty header line") }
             if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
                 throw .badRequest("obsolete header line folding")
@@ -262,7 +266,7 @@ public struct HTTPRequestParser {
             guard value.allSatisfy({ $0 >= 0x20 || $0 == 0x09 }), !value.contains(0x7F) else {
                 throw .badRequest("invalid header value")
             }
-            headers.append((String(decoding: name, as: UTF8.self).lowercased(), String(decoding: value, as: UTF8.self)))
+            headers.append((Self.lowercasedToken(name), String(decoding: value, as: UTF8.self)))
             if headers.count > limits.maxHeaderCount { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
         }
         if let authority = form.authority {
@@ -275,6 +279,49 @@ public struct HTTPRequestParser {
         }
         return HTTPRequest(method: String(decoding: methodBytes, as: UTF8.self), target: form.target,
                            versionMinor: minor, headers: headers)
+    }
+
+    /// A header name (token bytes, so ASCII) lowercased straight into its String: no
+    /// intermediate String, and none on the heap up to 15 bytes.
+    static func lowercasedToken(_ name: ArraySlice<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: name.count) { out in
+            for (i, c) in name.enumerated() { out[i] = HTTPRequest.asciiLower(c) }
+            return name.count
+        }
+    }
+
+    /// The head's lines in order, each without its CR, the empty ones at its end left out (the
+    /// blank line that ends a head). Walked in place: no array of lines.
+    struct HeadLines {
+        private var rest: ArraySlice<UInt8>
+        private var done: Bool
+
+        init(_ head: ArraySlice<UInt8>) {
+            var end = head.endIndex
+            while true {
+                let lastBreak = head[head.startIndex..<end].lastIndex(of: UInt8(ascii: "\n"))
+                let last = head[(lastBreak.map { $0 + 1 } ?? head.startIndex)..<end]
+                guard last.isEmpty || last.elementsEqual(CollectionOfOne(UInt8(ascii: "\r"))) else { break }
+                guard let lastBreak else { end = head.startIndex; break }
+                end = lastBreak
+            }
+            rest = head[head.startIndex..<end]
+            done = end == head.startIndex
+        }
+
+        mutating func next() -> ArraySlice<UInt8>? {
+            guard !done else { return nil }
+            var line: ArraySlice<UInt8>
+            if let lf = rest.firstIndex(of: UInt8(ascii: "\n")) {
+                line = rest[rest.startIndex..<lf]
+                rest = rest[(lf + 1)...]
+            } else {
+                line = rest
+                done = true
+            }
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            return line
+        }
     }
 
     // MARK: request target (RFC 9112 §3.2)
@@ -382,6 +429,8 @@ public struct HTTPRequestParser {
     // MARK: body framing (RFC 9112 §6)
 
     private mutating func beginBody(_ request: HTTPRequest) throws(HTTPError) -> HTTPRequest? {
+        // Most requests carry neither: asked first, so they build no lists.
+        guard request.hasHeader("transfer-encoding") || request.hasHeader("content-length") else { return finish(request) }
         let te = request.headers("transfer-encoding")
         let cl = request.headers("content-length")
         if !te.isEmpty {

@@ -27,7 +27,7 @@ struct PublicService: HTTPService {
                 busy.headers.append(("Retry-After", "1"))
                 return .respond(busy)
             }
-            return .webSocket(Session(chat: chat, urlToken: request.query["token"]), handshake)
+            return .webSocket(Session(chat: chat, urlToken: request.queryValue("token")), handshake)
         case "/healthz":
             guard request.method == "GET" || request.method == "HEAD" else { return .respond(methodNotAllowed) }
             return .respond(health())
