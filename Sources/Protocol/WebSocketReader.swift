@@ -8,6 +8,10 @@
 public enum WebSocketEvent: Equatable, Sendable {
     /// A complete data message (`.text` or `.binary`), inflated, UTF-8 checked if text.
     case message(Opcode, [UInt8])
+    /// A data message that lay whole in one `feed`'s input (a single uncompressed frame): where
+    /// it lies there, unmasked in place and UTF-8 checked if text. It is not copied: it is read
+    /// from that input, so it is valid as long as the input is.
+    case messageInInput(Opcode, Range<Int>)
     case ping([UInt8])
     case pong([UInt8])
     /// The peer's close frame: its code (nil when the frame had no payload) and reason.
@@ -70,9 +74,19 @@ public struct WebSocketReader {
                 if header.isEmpty, count - p >= 2 {
                     let need = Self.headerLength(base + p, available: count - p)
                     if need > 0 && count - p >= need {
-                        try beginFrame(FrameHeader(UnsafeRawPointer(base + p)))
+                        let h = FrameHeader(UnsafeRawPointer(base + p))
+                        // The usual frame: a whole message, all of it in this input. It is
+                        // read where it lies (no buffer, no copy).
+                        let inPlace = h.fin && !h.rsv1 && h.length > 0 && h.length <= count - p - need
+                            && (h.opcode == .text || h.opcode == .binary) && messageOpcode == nil
+                        try beginFrame(h, inPlace: inPlace)
                         p += need
-                        if remaining == 0 { try finishFrame(into: &events) }
+                        if inPlace {
+                            try takeInPlace(UnsafeMutableRawBufferPointer(start: base + p, count: remaining), at: p, into: &events)
+                            p += h.length
+                        } else if remaining == 0 {
+                            try finishFrame(into: &events)
+                        }
                         continue
                     }
                 }
@@ -129,7 +143,21 @@ public struct WebSocketReader {
         return n
     }
 
-    private mutating func beginFrame(_ h: FrameHeader) throws(WebSocketError) {
+    /// The payload of a whole message that lies in the input at `offset`: unmasked and checked
+    /// there, and the frame done with, as `finishFrame` leaves it.
+    private mutating func takeInPlace(_ payload: UnsafeMutableRawBufferPointer, at offset: Int,
+                                      into events: inout [WebSocketEvent]) throws(WebSocketError) {
+        if maskKey != 0, let base = payload.baseAddress { unmask(base, count: payload.count, key: maskKey, offset: 0) }
+        if frameOpcode == .text {
+            guard utf8.feed(UnsafeRawBufferPointer(payload)), utf8.isComplete else { throw .invalidUTF8 }
+        }
+        remaining = 0
+        inPayload = false
+        messageOpcode = nil
+        events.append(.messageInInput(frameOpcode, offset..<(offset + payload.count)))
+    }
+
+    private mutating func beginFrame(_ h: FrameHeader, inPlace: Bool = false) throws(WebSocketError) {
         let fin = h.fin, rsv1 = h.rsv1, opcode = h.opcode
         if h.rsv23 { throw .reservedBitsSet }
         guard opcode.isKnown else { throw .reservedOpcode(opcode.rawValue) }
@@ -158,8 +186,9 @@ public struct WebSocketReader {
             // Checked before any payload is buffered: a declared length over the cap is refused
             // at once. (Compressed bytes are capped too; inflation is capped separately.)
             if length > maxMessageSize - message.count { throw .messageTooBig(limit: maxMessageSize) }
-            // Grow for what is declared, but never trust a large declaration up front.
-            message.reserveCapacity(message.count + min(length, 64 * 1024))
+            // Grow for what is declared, but never trust a large declaration up front. (A
+            // message read in place needs no buffer.)
+            if !inPlace { message.reserveCapacity(message.count + min(length, 64 * 1024)) }
         }
         frameFin = fin
         frameOpcode = opcode

@@ -230,9 +230,10 @@ final class Connection {
         } catch {
             failure = error
         }
+        let input = UnsafeRawBufferPointer(bytes)
         for event in events {
             if phase != .webSocket { break }
-            dispatch(event)
+            dispatch(event, input: input)
         }
         events.removeAll(keepingCapacity: true)
         loop.returnEventScratch(events)
@@ -242,10 +243,13 @@ final class Connection {
         }
     }
 
-    private func dispatch(_ event: WebSocketEvent) {
+    /// `input`: what the reader was fed, where a message read in place lies.
+    private func dispatch(_ event: WebSocketEvent, input: UnsafeRawBufferPointer) {
         switch event {
+        case .messageInInput(let opcode, let range):
+            if isOpenWebSocket { handler?.didReceive(self, opcode: opcode, payload: UnsafeRawBufferPointer(rebasing: input[range])) }
         case .message(let opcode, let payload):
-            if isOpenWebSocket { handler?.didReceive(self, opcode: opcode, payload: payload) }
+            if isOpenWebSocket { payload.withUnsafeBytes { handler?.didReceive(self, opcode: opcode, payload: $0) } }
         case .ping(let payload):
             if isOpenWebSocket { enqueue(Bytes.frame(.pong, payload)) }
         case .pong:

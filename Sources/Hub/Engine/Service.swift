@@ -21,7 +21,9 @@ enum HTTPReply {
 /// Per-connection WebSocket behaviour. Called only on the connection's loop.
 protocol WebSocketHandler: AnyObject {
     func didOpen(_ connection: Connection)
-    func didReceive(_ connection: Connection, opcode: Opcode, payload: [UInt8])
+    /// A data message. `payload` is valid only during the call (it may lie in the loop's read
+    /// buffer): a handler that keeps any of it copies it.
+    func didReceive(_ connection: Connection, opcode: Opcode, payload: UnsafeRawBufferPointer)
     /// Once, when the connection ends for any reason (after a close handshake, an error or EOF).
     func didClose(_ connection: Connection, code: CloseCode?)
     /// About once a second, from the loop's sweep, with monotonic milliseconds.

@@ -87,7 +87,7 @@ final class Session: WebSocketHandler {
         }
     }
 
-    func didReceive(_ c: Connection, opcode: Opcode, payload: [UInt8]) {
+    func didReceive(_ c: Connection, opcode: Opcode, payload: UnsafeRawBufferPointer) {
         // Every frame takes a token before any work is spent on it (parsing included).
         if opAllowance?.take(now: c.loop.now) == false { return refuseOverRate(c, payload) }
         rateStrikes = 0

@@ -51,7 +51,7 @@ extension Session {
 
     /// Over the op rate: `rate_limited` with the request's id (found by a scan, not a parse),
     /// and close 1008 for a client that keeps going.
-    func refuseOverRate(_ c: Connection, _ payload: [UInt8]) {
+    func refuseOverRate(_ c: Connection, _ payload: UnsafeRawBufferPointer) {
         rateStrikes += 1
         if Int(rateStrikes) > chat.limits.maxRateLimitStrikes {
             Log.info("rate_limit_close", ["conn": "\(c.id)", "user": user?.id ?? "-", "peer": c.peer])
@@ -62,7 +62,7 @@ extension Session {
     }
 
     /// The id of a request the hub answers without parsing it, found in its first 64 KiB.
-    func requestID(_ payload: [UInt8]) -> Int64? {
-        JSONIDScan.topLevelID(payload, limit: ContractLimits.maxEnvelopeBytes)
+    func requestID(_ payload: UnsafeRawBufferPointer) -> Int64? {
+        JSONIDScan.topLevelID(UnsafeRawBufferPointer(rebasing: payload.prefix(ContractLimits.maxEnvelopeBytes)))
     }
 }
