@@ -42,6 +42,9 @@ final class EventLoop: @unchecked Sendable {
     /// Spare buffer swapped with the mailbox, so taking it allocates nothing (copying out of a
     /// shared array would allocate a fresh one every turn).
     private var spareJobs: [@Sendable (EventLoop) -> Void] = []
+    /// What mailbox jobs left for the end of the drain (`atEndOfMailbox`), and its spare.
+    private var drainEnd: [() -> Void] = []
+    private var spareDrainEnd: [() -> Void] = []
     /// When each connection writes (see `WriteScheduler`).
     let writes: WriteScheduler
     private var retired: [Connection] = []
@@ -131,6 +134,20 @@ final class EventLoop: @unchecked Sendable {
         for job in jobs { job(self) }
         jobs.removeAll(keepingCapacity: true)
         spareJobs = jobs
+        while !drainEnd.isEmpty {
+            var work = spareDrainEnd
+            spareDrainEnd = []
+            swap(&drainEnd, &work)
+            for body in work { body() }
+            work.removeAll(keepingCapacity: true)
+            spareDrainEnd = work
+        }
+    }
+
+    /// Runs `body` once the mailbox jobs taken with the current one have all run (on the loop's
+    /// thread, from a mailbox job). Work that many jobs add to is done once for all of them.
+    func atEndOfMailbox(_ body: @escaping () -> Void) {
+        drainEnd.append(body)
     }
 
     /// The live connection with this id, if it is still the same one.
