@@ -205,7 +205,7 @@ SUB_PEER='{"op":"subscribe","topic":"bench"}'
 GEN=() TIMEOUT=0
 row_args() { # ROW SERVER -> GEN, TIMEOUT
     local row=$1 srv=$2 d=$DURATION
-    local w=("$WSLOAD") common=(--port @PORT@ --server-pid @PID@ --setup-timeout 120 --label "$row-$srv")
+    local w=(@WSLOAD@) common=(--port @PORT@ --server-pid @PID@ --setup-timeout 120 --label "$row-$srv")
     local hubws=(--url ws://127.0.0.1:@PORT@/ws --data @DATA@)
     local path sub ack pub=()
     if [ "$srv" = hub ]; then path=(--path '/ws?token=@TOKEN@'); sub=$SUB_HUB; ack='"last_seq"'; pub=(--publish "$PUB_HUB")
@@ -233,12 +233,15 @@ row_args() { # ROW SERVER -> GEN, TIMEOUT
 expand() { # placeholders -> values
     local a=$1
     a=${a//@PORT@/$PORT}; a=${a//@TOKEN@/$TOKEN}; a=${a//@PID@/$SRV_PID}; a=${a//@DATA@/$DATA}; a=${a//@BRIDGE@/$BRIDGE}
+    a=${a//@WSLOAD@/$WSLOAD}
     printf '%s' "$a"
 }
 display() { # placeholders -> shell variables, quoted so the line can be pasted
     local out="" a
     for a in "$@"; do
+        # wsload lives outside the repository: the command names it as $WSLOAD.
         a=${a//@PORT@/\$PORT}; a=${a//@TOKEN@/\$TOKEN}; a=${a//@PID@/\$PID}; a=${a//@DATA@/\$DATA}; a=${a//@BRIDGE@/\$BRIDGE}
+        a=${a//@WSLOAD@/\$WSLOAD}
         if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+="$a "
         elif [[ $a == *'$'* && $a != *'"'* ]]; then out+="\"$a\" "
         else out+="'${a//\'/\'\\\'\'}' "; fi
