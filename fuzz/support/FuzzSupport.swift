@@ -58,8 +58,21 @@ func feedReader(_ reader: inout WebSocketReader, _ input: UnsafeRawBufferPointer
     var copy = Array(input)
     copy.withUnsafeMutableBytes { buf in
         for piece in pieces {
+            let read = UnsafeMutableRawBufferPointer(rebasing: buf[piece])
+            let before = out.events.count
+            defer {
+                // A message read in place is copied out before the next piece, as the
+                // connection reads it before its buffer is filled again: every feeding then
+                // compares as assembled messages.
+                for i in before..<out.events.count {
+                    if case .messageInInput(let opcode, let range) = out.events[i] {
+                        fuzzCheck(range.lowerBound >= 0 && range.upperBound <= read.count, "in-place range \(range) outside a \(read.count)-byte read")
+                        out.events[i] = .message(opcode, Array(UnsafeRawBufferPointer(rebasing: read[range])))
+                    }
+                }
+            }
             do throws(WebSocketError) {
-                try reader.feed(UnsafeMutableRawBufferPointer(rebasing: buf[piece]), into: &out.events)
+                try reader.feed(read, into: &out.events)
             } catch {
                 out.error = error
                 fuzzCheck(reader.isFinished, "reader not finished after \(error)")
@@ -102,6 +115,8 @@ func checkEvents(_ events: [WebSocketEvent], maxMessageSize: Int) {
             fuzzCheck(opcode == .text || opcode == .binary, "message with opcode \(opcode)")
             fuzzCheck(payload.count <= maxMessageSize, "message of \(payload.count) over \(maxMessageSize)")
             if opcode == .text { fuzzCheck(UTF8Validator.isValid(payload), "text message is not UTF-8") }
+        case .messageInInput:
+            fuzzFail("a message read in place was not copied out")
         case .ping(let payload), .pong(let payload):
             fuzzCheck(payload.count <= 125, "control payload of \(payload.count)")
         case .close(let code, let reason):
@@ -121,6 +136,7 @@ func checkReencoding(_ events: [WebSocketEvent], maxMessageSize: Int) {
     for event in events {
         switch event {
         case .message(let opcode, let payload): stream += FrameEncoder.frame(opcode: opcode, payload: payload)
+        case .messageInInput: fuzzFail("a message read in place was not copied out")
         case .ping(let payload): stream += FrameEncoder.frame(opcode: .ping, payload: payload)
         case .pong(let payload): stream += FrameEncoder.frame(opcode: .pong, payload: payload)
         case .close(let code, let reason): stream += FrameEncoder.closeFrame(code: code, reason: reason)
