@@ -72,6 +72,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import StaleElementReferenceException
 
 sys.dont_write_bytecode = True  # importing the checks below leaves no __pycache__ in the tree
 import desk_checks  # noqa: E402  issue 22's support desk (it uses this module's helpers)
@@ -169,7 +170,10 @@ def shown(driver, testid, within=None):
 
 
 def wait(driver, what, timeout=10, message=""):
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: what(d), message)
+    # A list the page re-renders while a check reads it (a push, a fetch landing) leaves the
+    # check holding replaced elements: that check is tried again, as one that is not true yet.
+    return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: what(d), message)
 
 
 def sign_in(driver, user):
