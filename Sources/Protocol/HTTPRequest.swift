@@ -101,14 +101,10 @@ public struct HTTPRequest: Sendable, Equatable {
             var element = v[i..<end]
             while let f = element.first, f == 0x20 || f == 0x09 { element = element.dropFirst() }
             while let l = element.last, l == 0x20 || l == 0x09 { element = element.dropLast() }
-            if element.elementsEqual(token.utf8, by: { asciiLower($0) == asciiLower($1) }) { return true }
+            if element.elementsEqual(token.utf8, by: { ASCII.lower($0) == ASCII.lower($1) }) { return true }
             guard end < v.endIndex else { return false }
             i = v.index(after: end)
         }
-    }
-
-    static func asciiLower(_ c: UInt8) -> UInt8 {
-        c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
     }
 
     /// HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told to keep.

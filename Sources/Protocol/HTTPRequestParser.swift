@@ -266,7 +266,8 @@ public struct HTTPRequestParser {
             guard value.allSatisfy({ $0 >= 0x20 || $0 == 0x09 }), !value.contains(0x7F) else {
                 throw .badRequest("invalid header value")
             }
-            headers.append((Self.lowercasedToken(name), String(decoding: value, as: UTF8.self)))
+            // A token is ASCII: lowercased straight into its String.
+            headers.append((ASCII.lowercased(name), String(decoding: value, as: UTF8.self)))
             if headers.count > limits.maxHeaderCount { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
         }
         if let authority = form.authority {
@@ -279,15 +280,6 @@ public struct HTTPRequestParser {
         }
         return HTTPRequest(method: String(decoding: methodBytes, as: UTF8.self), target: form.target,
                            versionMinor: minor, headers: headers)
-    }
-
-    /// A header name (token bytes, so ASCII) lowercased straight into its String: no
-    /// intermediate String, and none on the heap up to 15 bytes.
-    static func lowercasedToken(_ name: ArraySlice<UInt8>) -> String {
-        String(unsafeUninitializedCapacity: name.count) { out in
-            for (i, c) in name.enumerated() { out[i] = HTTPRequest.asciiLower(c) }
-            return name.count
-        }
     }
 
     /// The head's lines in order, each without its CR, the empty ones at its end left out (the

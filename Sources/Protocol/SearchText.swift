@@ -99,10 +99,7 @@ public enum SearchText {
     /// An ASCII word's term: lowercased, written straight into the string (one of up to 15
     /// bytes is stored inline, with no allocation).
     static func asciiTerm(_ word: UnsafeBufferPointer<UInt8>) -> String {
-        String(unsafeUninitializedCapacity: word.count) { out in
-            for (k, b) in word.enumerated() { out[k] = b >= 0x41 && b <= 0x5A ? b + 32 : b }
-            return word.count
-        }
+        ASCII.lowercased(word)
     }
 
     /// Whether every query term starts a term of `termsOfText`.
