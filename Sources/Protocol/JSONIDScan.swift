@@ -8,8 +8,10 @@ public enum JSONIDScan {
     /// when the input is not an object, has no such key before it stops being valid JSON, or the
     /// value is not an integer that fits in Int64. Nested objects and arrays are skipped (their
     /// `"id"` keys do not count); a key written with escapes is not matched.
-    public static func topLevelID(_ bytes: UnsafeRawBufferPointer) -> Int64? {
-        var s = Scanner(bytes: bytes)
+    /// Only the first `limit` bytes are looked at (the rest of a frame over the envelope limit
+    /// is not: the scan's cost stays bounded by the limit, not by the frame).
+    public static func topLevelID(_ bytes: UnsafeRawBufferPointer, limit: Int = .max) -> Int64? {
+        var s = Scanner(bytes: UnsafeRawBufferPointer(rebasing: bytes.prefix(limit)))
         s.skipSpace()
         guard s.take(UInt8(ascii: "{")) else { return nil }
         while true {
@@ -25,10 +27,8 @@ public enum JSONIDScan {
         }
     }
 
-    /// The id found in the first `limit` bytes only (the rest of a frame over the envelope
-    /// limit is not looked at: the scan's cost stays bounded by the limit, not by the frame).
     public static func topLevelID(_ bytes: [UInt8], limit: Int = .max) -> Int64? {
-        bytes.withUnsafeBytes { topLevelID(UnsafeRawBufferPointer(rebasing: $0.prefix(limit))) }
+        bytes.withUnsafeBytes { topLevelID($0, limit: limit) }
     }
 
     private struct Scanner {

@@ -46,20 +46,19 @@ public enum OpDecoder {
     /// `payload` is read during the call only (the hub hands over its read buffer).
     public static func decode(opcode: Opcode, payload: UnsafeRawBufferPointer, maxEnvelopeBytes: Int,
                               authenticated: Bool) -> Result<OpRequest, OpRefusal> {
-        func scannedID() -> Int64? { JSONIDScan.topLevelID(UnsafeRawBufferPointer(rebasing: payload.prefix(maxEnvelopeBytes))) }
         guard opcode == .text else {
-            return .failure(OpRefusal(id: scannedID(), code: .badRequest,
+            return .failure(OpRefusal(id: JSONIDScan.topLevelID(payload, limit: maxEnvelopeBytes), code: .badRequest,
                                       message: "ops are JSON text frames"))
         }
         guard payload.count <= maxEnvelopeBytes else {
-            return .failure(OpRefusal(id: scannedID(), code: .tooLarge,
+            return .failure(OpRefusal(id: JSONIDScan.topLevelID(payload, limit: maxEnvelopeBytes), code: .tooLarge,
                                       message: "request over \(maxEnvelopeBytes) bytes"))
         }
         let request: JSON
         do {
             request = try JSONParser.parse(payload, maxDepth: ContractLimits.maxJSONDepth)
         } catch {
-            return .failure(OpRefusal(id: scannedID(), code: .badRequest,
+            return .failure(OpRefusal(id: JSONIDScan.topLevelID(payload, limit: maxEnvelopeBytes), code: .badRequest,
                                       message: "invalid JSON: \(error.message)"))
         }
         guard case .object = request else {

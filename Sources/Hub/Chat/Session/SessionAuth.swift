@@ -63,6 +63,6 @@ extension Session {
 
     /// The id of a request the hub answers without parsing it, found in its first 64 KiB.
     func requestID(_ payload: UnsafeRawBufferPointer) -> Int64? {
-        JSONIDScan.topLevelID(UnsafeRawBufferPointer(rebasing: payload.prefix(ContractLimits.maxEnvelopeBytes)))
+        JSONIDScan.topLevelID(payload, limit: ContractLimits.maxEnvelopeBytes)
     }
 }
