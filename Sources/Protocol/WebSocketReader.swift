@@ -16,6 +16,13 @@ public enum WebSocketEvent: Equatable, Sendable {
     case pong([UInt8])
     /// The peer's close frame: its code (nil when the frame had no payload) and reason.
     case close(CloseCode?, String)
+
+    /// The same event, with a message read in place copied out of `input` (the input it was
+    /// read from): for a caller that keeps events after that input is reused.
+    public func copiedOut(of input: UnsafeRawBufferPointer) -> WebSocketEvent {
+        guard case .messageInInput(let opcode, let range) = self else { return self }
+        return .message(opcode, Array(UnsafeRawBufferPointer(rebasing: input[range])))
+    }
 }
 
 public struct WebSocketReader {

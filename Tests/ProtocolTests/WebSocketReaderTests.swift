@@ -63,11 +63,7 @@ final class WebSocketReaderTests: XCTestCase {
                 try reader.feed(read, into: &events)
                 // A message read in place is copied out before the next read, as the
                 // connection reads it before its buffer is filled again.
-                for i in before..<events.count {
-                    if case .messageInInput(let opcode, let range) = events[i] {
-                        events[i] = .message(opcode, Array(UnsafeRawBufferPointer(rebasing: read[range])))
-                    }
-                }
+                for i in before..<events.count { events[i] = events[i].copiedOut(of: UnsafeRawBufferPointer(read)) }
             }
         }
         return events
