@@ -8,20 +8,31 @@ import XCTest
 // publications in order, and publications of different channels in the order they came.
 final class RouterDrainTests: XCTestCase {
     private var hub: TestHub!
+    private let channel = "conv:website:ann"
     override func tearDown() { hub?.stop() }
 
-    func testOneDrainsPublicationsReachEachSubscriberInTheOrderPublished() throws {
+    /// A one-loop hub and two of ann's connections subscribed to her conversation.
+    private func twoSubscribers() throws -> (ChatClient, ChatClient) {
         hub = try TestHub(loops: 1)
-        let channel = "conv:website:ann"
         let a = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
         let b = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
         for c in [a, b] { _ = try c.result("subscribe", ["channel": .string(channel)]) }
+        return (a, b)
+    }
 
-        // The loop is held, so that everything published meanwhile waits for the same drain:
-        // a run of the conversation, one on `user:ann`, then a run of two.
+    /// Holds the loop in a mailbox job until the returned semaphore is signalled, so that
+    /// everything published meanwhile waits for the same drain.
+    private func holdLoop() -> DispatchSemaphore {
         let held = DispatchSemaphore(value: 0), holding = DispatchSemaphore(value: 0)
         hub.server.loops[0].execute { _ in holding.signal(); held.wait() }
         holding.wait()
+        return held
+    }
+
+    func testOneDrainsPublicationsReachEachSubscriberInTheOrderPublished() throws {
+        let (a, b) = try twoSubscribers()
+        // One drain: a run of the conversation, one on `user:ann`, then a run of two.
+        let held = holdLoop()
         let broker = hub.server.chat.broker
         broker.publish(.read(channel, user: "zed", seq: 1))
         broker.publish(.assignment(to: "ann", ConversationKey(service: "website", clientId: "ann"), agent: "bob"))
@@ -44,17 +55,9 @@ final class RouterDrainTests: XCTestCase {
     }
 
     func testAConnectionThatLeavesGetsWhatCameBeforeAndNothingAfter() throws {
-        hub = try TestHub(loops: 1)
-        let channel = "conv:website:ann"
-        let a = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
-        let stays = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
-        for c in [a, stays] { _ = try c.result("subscribe", ["channel": .string(channel)]) }
-
-        // Held loop: a publication, then `a` leaves (its unsubscribe waits in its socket), then
-        // another publication after the loop has read the unsubscribe.
-        let held = DispatchSemaphore(value: 0), holding = DispatchSemaphore(value: 0)
-        hub.server.loops[0].execute { _ in holding.signal(); held.wait() }
-        holding.wait()
+        let (a, stays) = try twoSubscribers()
+        // A publication while the loop is held, then `a` leaves, then another publication.
+        let held = holdLoop()
         hub.server.chat.broker.publish(.read(channel, user: "zed", seq: 1))
         held.signal()
         _ = try a.result("unsubscribe", ["channel": .string(channel)])
