@@ -98,10 +98,12 @@ final class LoopRegistry: @unchecked Sendable {
     private var channels: [String: SubscriberList] = [:]
     private var pending: [Publication] = []
     private var spare: [Publication] = []
+    /// Made once: handing a new closure to the loop for every drain allocated its context.
+    private lazy var deliverAtEnd: () -> Void = { [unowned self] in deliverPending() }
 
     /// Called by a mailbox job: delivered at the end of the drain.
     func deliver(_ p: Publication, on loop: EventLoop) {
-        if pending.isEmpty { loop.atEndOfMailbox { [self] in deliverPending() } }
+        if pending.isEmpty { loop.atEndOfMailbox(deliverAtEnd) }
         pending.append(p)
     }
 
