@@ -38,7 +38,7 @@ final class EventLoop: @unchecked Sendable {
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
     private var freeSlots: [Int32] = []
-    private var listenSockets: [(fd: Int32, listener: Listener, active: Bool)] = []
+    private var listenSockets: [ListenSocket] = []
     /// Spare buffer swapped with the mailbox, so taking it allocates nothing (copying out of a
     /// shared array would allocate a fresh one every turn).
     private var spareJobs: [@Sendable (EventLoop) -> Void] = []
@@ -108,7 +108,7 @@ final class EventLoop: @unchecked Sendable {
     /// Binds this loop's socket for `listener` (called before the loop starts).
     func add(_ listener: Listener) throws {
         let fd = try listener.makeSocket()
-        listenSockets.append((fd, listener, true))
+        listenSockets.append(ListenSocket(fd: fd, listener: listener, options: AcceptedSocketOptions(listener.limits)))
         addInterest(fd, token: Token.listenerTag | UInt64(listenSockets.count - 1), events: EPOLLIN.rawValue)
     }
 
@@ -244,7 +244,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func acceptConnections(_ which: Int) {
-        let (listenFD, listener, _) = listenSockets[which]
+        let listenFD = listenSockets[which].fd, listener = listenSockets[which].listener
         for _ in 0..<limits.acceptsPerWake {
             switch Socket.accept(listenFD) {
             case .success(nil):
@@ -255,14 +255,7 @@ final class EventLoop: @unchecked Sendable {
                     close(accepted.fd)
                     continue
                 }
-                if listener.limits.socketSendBuffer > 0 {
-                    var size = Int32(listener.limits.socketSendBuffer)
-                    setsockopt(accepted.fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-                }
-                if listener.limits.socketUnsentLowWater > 0 {
-                    var bytes = Int32(listener.limits.socketUnsentLowWater)
-                    setsockopt(accepted.fd, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, &bytes, socklen_t(MemoryLayout<Int32>.size))
-                }
+                listenSockets[which].configure(accepted.fd)
                 register(fd: accepted.fd, peer: accepted.peer, listener: listener)
             case .failure(let error):
                 // Out of file descriptors: stop accepting until the next sweep instead of
@@ -274,6 +267,26 @@ final class EventLoop: @unchecked Sendable {
                 }
                 return
             }
+        }
+    }
+
+    /// A listening socket of this loop, and whether the sockets it accepts inherit its options.
+    private struct ListenSocket {
+        let fd: Int32
+        let listener: Listener
+        let options: AcceptedSocketOptions
+        var active = true
+        /// nil until the first accepted socket was checked.
+        var optionsCopied: Bool?
+
+        mutating func configure(_ accepted: Int32) {
+            if optionsCopied == nil {
+                optionsCopied = options.copied(from: fd, to: accepted)
+                if optionsCopied == false {
+                    Log.info("socket_options_not_inherited", ["listener": listener.name, "effect": "set on every accepted socket"])
+                }
+            }
+            if optionsCopied == false { options.apply(to: accepted) }
         }
     }
 

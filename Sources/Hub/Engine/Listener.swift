@@ -48,8 +48,10 @@ final class Listener: Sendable {
         tlsContext.withLock { $0 = context }
     }
 
-    /// A socket for one loop.
+    /// A socket for one loop, with the options its accepted connections inherit.
     func makeSocket() throws -> Int32 {
-        try Socket.listen(host: host, port: port, reusePort: true, backlog: limits.listenBacklog)
+        let fd = try Socket.listen(host: host, port: port, reusePort: true, backlog: limits.listenBacklog)
+        AcceptedSocketOptions(limits).apply(to: fd)
+        return fd
     }
 }
