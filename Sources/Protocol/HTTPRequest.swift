@@ -54,15 +54,19 @@ public struct HTTPRequest: Sendable, Equatable {
     }
 
     /// Each `key=value` pair of the query with its key decoded, in order, until `body` says
-    /// stop. Over the UTF-8 bytes: a `?token=` query carries a few hundred characters on every
-    /// WebSocket connect, and splitting it as Characters cost more than the handshake.
-    private func forEachQueryPair(_ body: (String, ArraySlice<UInt8>) -> Bool) {
-        let bytes = Array(target.utf8)
+    /// stop. Walked over the target's UTF-8 in place: a `?token=` query carries a few hundred
+    /// characters on every WebSocket connect.
+    private func forEachQueryPair(_ body: (String, Substring.UTF8View) -> Bool) {
+        let bytes = target.utf8
         guard let q = bytes.firstIndex(of: UInt8(ascii: "?")) else { return }
-        for pair in bytes[(q + 1)...].split(separator: UInt8(ascii: "&")) {
+        var start = bytes.index(after: q)
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
+            let pair = bytes[start..<end]
+            start = end < bytes.endIndex ? bytes.index(after: end) : end
             let eq = pair.firstIndex(of: UInt8(ascii: "="))
             guard let key = HTTPRequest.percentDecode(bytes: eq.map { pair[..<$0] } ?? pair), !key.isEmpty else { continue }
-            if !body(key, eq.map { pair[($0 + 1)...] } ?? []) { return }
+            if !body(key, eq.map { pair[bytes.index(after: $0)...] } ?? pair[end...]) { return }
         }
     }
 
@@ -115,10 +119,10 @@ public struct HTTPRequest: Sendable, Equatable {
     }
 
     public static func percentDecode<S: StringProtocol>(_ s: S) -> String? {
-        percentDecode(bytes: ArraySlice(s.utf8))
+        percentDecode(bytes: s.utf8)
     }
 
-    static func percentDecode(bytes s: ArraySlice<UInt8>) -> String? {
+    static func percentDecode<Bytes: Collection<UInt8>>(bytes s: Bytes) -> String? {
         guard s.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
             return String(validating: s, as: UTF8.self)
         }

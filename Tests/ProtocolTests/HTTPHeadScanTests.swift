@@ -53,14 +53,30 @@ final class HTTPHeadScanTests: XCTestCase {
         }
     }
 
-    func testQueryValueGivesWhatTheQueryDictionaryGives() {
+    /// The query split at `&` into non-empty pairs, each at its first `=`; pairs whose key
+    /// does not decode or is empty are skipped; a value that does not decode is empty; the
+    /// first value of a name wins.
+    private func referenceQuery(_ target: String) -> [String: String] {
+        guard let q = target.firstIndex(of: "?") else { return [:] }
+        var out: [String: String] = [:]
+        for pair in target[target.index(after: q)...].split(separator: "&") {
+            let eq = pair.firstIndex(of: "=")
+            guard let key = HTTPRequest.percentDecode(eq.map { pair[..<$0] } ?? pair), !key.isEmpty else { continue }
+            if out[key] == nil { out[key] = eq.map { HTTPRequest.percentDecode(pair[pair.index(after: $0)...]) ?? "" } ?? "" }
+        }
+        return out
+    }
+
+    func testQueryWalkGivesWhatTheSplitDefinitionGives() {
         var rng = SplitMix64(seed: 24_3)
         let pieces = ["token", "t", "%74oken", "=", "&", "a", "+", "%2E", "%zz", "%e2%82%ac", "x"]
         for _ in 0..<5_000 {
             let target = "/ws?" + (0..<Int.random(in: 0...8, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
             let r = HTTPRequest(method: "GET", target: target)
+            let expected = referenceQuery(target)
+            XCTAssertEqual(r.query, expected, target)
             for name in ["token", "t", "a", "x", "."] {
-                XCTAssertEqual(r.queryValue(name), r.query[name], "\(target) \(name)")
+                XCTAssertEqual(r.queryValue(name), expected[name], "\(target) \(name)")
             }
         }
         XCTAssertNil(HTTPRequest(method: "GET", target: "/ws").queryValue("token"))
