@@ -14,6 +14,7 @@
 #
 # On a crash (a trap, an ASan report, a timeout, running out of memory) the input is left in
 # fuzz-artifacts/ with libFuzzer's report, the other targets still run, and the exit status is 1.
+# A target that does not compile stops the script before any runs, with exit status 3.
 # Replay one:   .build-fuzz/<target> fuzz-artifacts/<target>-crash-<sha1>
 #
 # Environment: FUZZ_OPT (-O by default; -Onone builds faster and runs slower),
@@ -92,7 +93,7 @@ for t in "${targets[@]}"; do
 done
 build_failed=0
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || build_failed=1; done
-[ "$build_failed" -eq 0 ] || exit 1
+[ "$build_failed" -eq 0 ] || exit 3
 echo "fuzz: built ${names[*]:-nothing (up to date)} in $(( $(date +%s) - build_start )) s ($opt)"
 
 # The Swift runtime's backtracer cannot walk ASan's memory; libFuzzer prints the stack instead.
