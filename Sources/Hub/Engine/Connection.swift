@@ -251,7 +251,7 @@ final class Connection {
         case .message(let opcode, let payload):
             if isOpenWebSocket { payload.withUnsafeBytes { handler?.didReceive(self, opcode: opcode, payload: $0) } }
         case .ping(let payload):
-            if isOpenWebSocket { enqueue(Bytes.frame(.pong, payload)) }
+            if isOpenWebSocket { payload.withUnsafeBytes { enqueueOwnFrame(.pong, $0, rsv1: false) } }
         case .pong:
             break
         case .close(let code, _):
@@ -264,9 +264,9 @@ final class Connection {
         guard takesFrames else { return }
         if let deflater, payload.count >= limits.compressionThreshold {
             let compressed = deflater.deflate(payload)
-            compressed.withUnsafeBytes { enqueue(Bytes.frame(opcode, $0, rsv1: true)) }
+            compressed.withUnsafeBytes { enqueueOwnFrame(opcode, $0, rsv1: true) }
         } else {
-            enqueue(Bytes.frame(opcode, payload))
+            enqueueOwnFrame(opcode, payload, rsv1: false)
         }
         checkBackpressure()
     }
@@ -345,6 +345,15 @@ final class Connection {
         } else {
             output.append(bytes)
         }
+        scheduleFlush()
+    }
+
+    /// A frame for this connection alone (a reply, an echo): written into the queue's own run
+    /// rather than an allocation of its own; through TLS, encrypted straight away.
+    private func enqueueOwnFrame(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer, rsv1: Bool) {
+        guard phase != .closed else { return }
+        guard tls == nil else { return enqueue(Bytes.frame(opcode, payload, rsv1: rsv1)) }
+        output.appendOwnFrame(opcode, payload, rsv1: rsv1)
         scheduleFlush()
     }
 

@@ -102,4 +102,7 @@ struct EngineLimits: Sendable {
     static let iovecsPerWritev = 64
     /// Capacity a connection's output list keeps when it empties.
     static let outputListCapacity = 16
+    /// The smallest run a connection's own frames (replies, echoes) are written into: a turn's
+    /// answers share one (16 echoes of 64 B fit), and it is freed once written.
+    static let ownRunCapacity = 2048
 }

@@ -1,31 +1,64 @@
 import CLinux
 import Glibc
+import Protocol
 
-// A connection's unsent output: shared byte runs and an offset into the first one. Flushed
-// with writev, at most `EngineLimits.iovecsPerWritev` runs per call; what the kernel does not take stays queued
-// (the loop then waits for EPOLLOUT). The byte count is what backpressure limits look at.
+// A connection's unsent output: byte runs and an offset into the first one. Flushed with
+// writev, at most `EngineLimits.iovecsPerWritev` runs per call; what the kernel does not take stays queued
+// (the loop then waits for EPOLLOUT). The byte and frame counts are what backpressure limits
+// look at.
+//
+// A run is either shared (a push encoded once for every subscriber) or the queue's own: the
+// connection's replies and echoes are written one after another into the last run while it is
+// the queue's own and has room, so a turn's answers cost one allocation and one iovec, not one
+// of each per frame.
 struct OutputQueue {
     private var chunks = FIFO<Bytes>(keepingCapacity: EngineLimits.outputListCapacity)
     private var headOffset = 0      // bytes of the first chunk already sent
     private(set) var bytes = 0
+    /// Frames not yet fully sent (a run of the queue's own holds several).
+    private(set) var frames = 0
+    /// Bytes free at the end of the last run when it is the queue's own; 0 otherwise.
+    private var ownRoom = 0
     /// Something was queued since the last `releaseIfIdle`.
     private var queuedSinceIdleCheck = false
 
     var isEmpty: Bool { bytes == 0 }
-    /// Frames (chunks) not yet fully sent.
-    var frames: Int { chunks.count }
 
+    /// Queues a shared run (never written into afterwards).
     mutating func append(_ chunk: Bytes) {
         guard chunk.count > 0 else { return }
         chunks.append(chunk)
+        ownRoom = 0
         queuedSinceIdleCheck = true
         bytes += chunk.count
+        frames += chunk.frames
+    }
+
+    /// Queues an unmasked frame for this connection alone: after the last run when it is the
+    /// queue's own and has room, otherwise in a new run of its own.
+    mutating func appendOwnFrame(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer, rsv1: Bool = false) {
+        let size = Bytes.frameSize(payload.count)
+        if size <= ownRoom {
+            chunks[chunks.count - 1].appendFrame(count: size) { Bytes.writeFrame(opcode, payload, rsv1: rsv1, into: $0) }
+            ownRoom -= size
+        } else {
+            let run = Bytes.make(capacity: max(size, EngineLimits.ownRunCapacity), count: size) {
+                Bytes.writeFrame(opcode, payload, rsv1: rsv1, into: $0)
+            }
+            chunks.append(run)
+            ownRoom = run.capacity - size
+        }
+        queuedSinceIdleCheck = true
+        bytes += size
+        frames += 1
     }
 
     mutating func removeAll() {
         chunks.removeAll()
         headOffset = 0
         bytes = 0
+        frames = 0
+        ownRoom = 0
     }
 
     /// Called about once a second (the loop's sweep): when nothing was queued since the last
@@ -103,8 +136,10 @@ struct OutputQueue {
             let left = chunks[0].count - headOffset
             if n >= left {
                 n -= left
+                frames -= chunks[0].frames
                 chunks.removeFirst(1)
                 headOffset = 0
+                if chunks.isEmpty { ownRoom = 0 }
             } else {
                 headOffset += n
                 n = 0
@@ -120,8 +155,12 @@ extension OutputQueue {
         let keep = headOffset > 0 ? 1 : 0
         guard chunks.count > keep else { return }
         var dropped = 0
-        for i in keep..<chunks.count { dropped += chunks[i].count }
+        for i in keep..<chunks.count {
+            dropped += chunks[i].count
+            frames -= chunks[i].frames
+        }
         chunks.truncate(to: keep)
         bytes -= dropped
+        ownRoom = 0
     }
 }
