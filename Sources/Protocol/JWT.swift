@@ -56,14 +56,15 @@ public struct JWTVerifier: Sendable {
     /// Longer tokens are refused before any decoding or hashing is spent on them.
     public static let maxTokenBytes = 4096
 
-    private let secret: [UInt8]
+    /// nil for an empty secret: nothing verifies.
+    private let key: HS256Key?
     private let leeway: Int64
 
     /// `leewaySeconds` allows for clock skew between the issuer and the hub, both for `exp`
     /// and `iat` (a negative leeway counts as 0). An empty secret verifies nothing: every token fails with badSignature,
     /// since a token signed with an empty key could be made by anyone.
     public init(secret: [UInt8], leewaySeconds: Int64 = 30) {
-        self.secret = secret
+        self.key = HS256Key(secret)
         self.leeway = max(0, leewaySeconds)
     }
 
@@ -95,7 +96,7 @@ public struct JWTVerifier: Sendable {
         // The signature, before anything in the payload is believed.
         guard let signature = Self.decodePart(signaturePart) else { throw .malformed("signature is not base64url") }
         let signingInput = bytes[..<(headerPart.count + 1 + payloadPart.count)]
-        guard signature.count == 32, let expected = HS256.mac(key: secret, signingInput) else {
+        guard signature.count == 32, let expected = key?.mac(signingInput) else {
             throw .badSignature
         }
         let same = signature.withUnsafeBytes { a in
@@ -222,25 +223,81 @@ public struct JWTSigner: Sendable {
     }
 }
 
-/// HMAC-SHA256 through OpenSSL's one-shot HMAC().
+/// HMAC-SHA256 (RFC 2104).
 enum HS256 {
     /// The 32-byte MAC; nil for an empty key (a MAC anyone can compute protects nothing) or
     /// when OpenSSL fails.
     static func mac(key: [UInt8], _ data: ArraySlice<UInt8>) -> [UInt8]? {
-        guard !key.isEmpty, key.count <= Int(Int32.max) else { return nil }
-        var md = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var mdLength: UInt32 = 0
-        let ok = key.withUnsafeBytes { k in
-            data.withUnsafeBytes { d in
-                md.withUnsafeMutableBufferPointer { out in
-                    HMAC(EVP_sha256(), k.baseAddress, Int32(k.count),
-                         d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count,
-                         out.baseAddress, &mdLength) != nil
-                }
-            }
+        HS256Key(key)?.mac(data)
+    }
+}
+
+/// An HMAC-SHA256 key with its two padded blocks hashed once: each MAC copies the two prepared
+/// SHA-256 states and hashes only the message. OpenSSL's one-shot HMAC() looked the algorithm up
+/// and keyed it again on every call: 3.5 µs a MAC against 0.66 µs this way, for a JWT verified
+/// on every WebSocket connect. Shared by threads: after `init` the two states are only copied.
+final class HS256Key: @unchecked Sendable {
+    private static let blockSize = 64
+    private let inner: OpaquePointer
+    private let outer: OpaquePointer
+
+    /// nil for an empty key, or when OpenSSL cannot hash.
+    init?(_ key: [UInt8]) {
+        guard !key.isEmpty, let sha256 = EVP_sha256() else { return nil }
+        // A key longer than a block is its hash (RFC 2104 §2); a shorter one is padded with zeros.
+        var block = key.count > Self.blockSize ? (Self.digest(key[...]) ?? []) : key
+        guard !block.isEmpty else { return nil }
+        block += [UInt8](repeating: 0, count: Self.blockSize - block.count)
+        guard let inner = Self.keyedState(sha256, block.map { $0 ^ 0x36 }) else { return nil }
+        guard let outer = Self.keyedState(sha256, block.map { $0 ^ 0x5c }) else {
+            EVP_MD_CTX_free(inner)
+            return nil
         }
-        guard ok, mdLength == 32 else { return nil }
-        return Array(md[..<32])
+        self.inner = inner
+        self.outer = outer
+    }
+
+    deinit {
+        EVP_MD_CTX_free(inner)
+        EVP_MD_CTX_free(outer)
+    }
+
+    /// The 32-byte MAC of `data`; nil when OpenSSL fails.
+    func mac(_ data: ArraySlice<UInt8>) -> [UInt8]? {
+        guard let ctx = EVP_MD_CTX_new() else { return nil }
+        defer { EVP_MD_CTX_free(ctx) }
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let ok = out.withUnsafeMutableBufferPointer { out -> Bool in
+            // H(K ^ opad || H(K ^ ipad || data)); the inner hash goes where the MAC will.
+            guard EVP_MD_CTX_copy_ex(ctx, inner) == 1,
+                  data.withUnsafeBytes({ EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) }) == 1,
+                  EVP_DigestFinal_ex(ctx, out.baseAddress, &length) == 1, length == 32,
+                  EVP_MD_CTX_copy_ex(ctx, outer) == 1,
+                  EVP_DigestUpdate(ctx, out.baseAddress, 32) == 1,
+                  EVP_DigestFinal_ex(ctx, out.baseAddress, &length) == 1 else { return false }
+            return length == 32
+        }
+        return ok ? out : nil
+    }
+
+    private static func keyedState(_ md: OpaquePointer, _ padded: [UInt8]) -> OpaquePointer? {
+        guard let ctx = EVP_MD_CTX_new() else { return nil }
+        guard EVP_DigestInit_ex(ctx, md, nil) == 1,
+              padded.withUnsafeBytes({ EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) }) == 1 else {
+            EVP_MD_CTX_free(ctx)
+            return nil
+        }
+        return ctx
+    }
+
+    private static func digest(_ data: ArraySlice<UInt8>) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let ok = data.withUnsafeBytes { d in
+            out.withUnsafeMutableBufferPointer { EVP_Digest(d.baseAddress, d.count, $0.baseAddress, &length, EVP_sha256(), nil) == 1 }
+        }
+        return ok && length == 32 ? out : nil
     }
 }
 
