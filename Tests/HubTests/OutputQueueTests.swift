@@ -99,7 +99,8 @@ final class OutputQueueTests: XCTestCase {
         var queue = OutputQueue()
         let payload = [UInt8](repeating: 0x61, count: 64)
         for _ in 0..<16 { payload.withUnsafeBytes { queue.appendOwnFrame(.text, $0) } }
-        XCTAssertEqual(queue.frames, 16, "16 echoes in one run count as 16 frames")
+        XCTAssertEqual(queue.frames, 16, "16 echoes in two runs count as 16 frames")
+        XCTAssertEqual(queue.runs, 2, "the first echo alone in a run of its size, the other 15 in one run")
         XCTAssertEqual(queue.bytes, 16 * 66)
         queue.append(Bytes.frame(.text, payload))
         payload.withUnsafeBytes { queue.appendOwnFrame(.text, $0) }
@@ -111,5 +112,6 @@ final class OutputQueueTests: XCTestCase {
         XCTAssertTrue(queue.isEmpty)
         payload.withUnsafeBytes { queue.appendOwnFrame(.text, $0) }
         XCTAssertEqual(queue.frames, 1)
+        XCTAssertEqual(queue.runs, 1)
     }
 }

@@ -102,7 +102,8 @@ struct EngineLimits: Sendable {
     static let iovecsPerWritev = 64
     /// Capacity a connection's output list keeps when it empties.
     static let outputListCapacity = 16
-    /// The smallest run a connection's own frames (replies, echoes) are written into: a turn's
-    /// answers share one (16 echoes of 64 B fit), and it is freed once written.
+    /// The smallest run a connection's own frames (replies, echoes) are written into once two
+    /// or more wait together: a turn's answers share one (16 echoes of 64 B fit), and it is
+    /// freed once written.
     static let ownRunCapacity = 2048
 }

@@ -16,9 +16,12 @@ struct OutputQueue {
     private var headOffset = 0      // bytes of the first chunk already sent
     private(set) var bytes = 0
     /// Frames not yet fully sent (a run of the queue's own holds several).
-    private(set) var frames = 0
-    /// Bytes free at the end of the last run when it is the queue's own; 0 otherwise.
-    private var ownRoom = 0
+    var frames: Int { Int(frameCount) }
+    // The two 32-bit counts share 8 bytes: every idle connection holds a queue.
+    private var frameCount: Int32 = 0
+    /// Bytes free at the end of the last run when it is the queue's own (0 or more); -1 when
+    /// the last run is shared, or there is none.
+    private var ownRoom: Int32 = -1
     /// Something was queued since the last `releaseIfIdle`.
     private var queuedSinceIdleCheck = false
 
@@ -28,37 +31,41 @@ struct OutputQueue {
     mutating func append(_ chunk: Bytes) {
         guard chunk.count > 0 else { return }
         chunks.append(chunk)
-        ownRoom = 0
+        ownRoom = -1
         queuedSinceIdleCheck = true
         bytes += chunk.count
-        frames += chunk.frames
+        frameCount += Int32(chunk.frames)
     }
 
     /// Queues an unmasked frame for this connection alone: after the last run when it is the
-    /// queue's own and has room, otherwise in a new run of its own.
+    /// queue's own and has room, otherwise in a new run of its own. That run is the frame's own
+    /// size unless the last run is already the queue's own (answers are coming several a
+    /// turn): the usual lone answer (a subscribe's reply to a connection that then idles) then
+    /// leaves no larger block behind in the heap.
     mutating func appendOwnFrame(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer, rsv1: Bool = false) {
         let size = Bytes.frameSize(payload.count)
         if size <= ownRoom {
             chunks[chunks.count - 1].appendFrame(count: size) { Bytes.writeFrame(opcode, payload, rsv1: rsv1, into: $0) }
-            ownRoom -= size
+            ownRoom -= Int32(size)
         } else {
-            let run = Bytes.make(capacity: max(size, EngineLimits.ownRunCapacity), count: size) {
+            let capacity = ownRoom >= 0 ? max(size, EngineLimits.ownRunCapacity) : size
+            let run = Bytes.make(capacity: capacity, count: size) {
                 Bytes.writeFrame(opcode, payload, rsv1: rsv1, into: $0)
             }
             chunks.append(run)
-            ownRoom = run.capacity - size
+            ownRoom = Int32(clamping: run.capacity - size)
         }
         queuedSinceIdleCheck = true
         bytes += size
-        frames += 1
+        frameCount += 1
     }
 
     mutating func removeAll() {
         chunks.removeAll()
         headOffset = 0
         bytes = 0
-        frames = 0
-        ownRoom = 0
+        frameCount = 0
+        ownRoom = -1
     }
 
     /// Called about once a second (the loop's sweep): when nothing was queued since the last
@@ -70,6 +77,9 @@ struct OutputQueue {
         guard !queuedSinceIdleCheck else { return }
         chunks.releaseStorageIfEmpty()
     }
+
+    /// Byte runs queued (for tests: a turn's own frames share runs).
+    var runs: Int { chunks.count }
 
     /// Slots the frame list holds (for tests of idle memory).
     var listCapacity: Int { chunks.capacity }
@@ -136,10 +146,10 @@ struct OutputQueue {
             let left = chunks[0].count - headOffset
             if n >= left {
                 n -= left
-                frames -= chunks[0].frames
+                frameCount -= Int32(chunks[0].frames)
                 chunks.removeFirst(1)
                 headOffset = 0
-                if chunks.isEmpty { ownRoom = 0 }
+                if chunks.isEmpty { ownRoom = -1 }
             } else {
                 headOffset += n
                 n = 0
@@ -157,10 +167,10 @@ extension OutputQueue {
         var dropped = 0
         for i in keep..<chunks.count {
             dropped += chunks[i].count
-            frames -= chunks[i].frames
+            frameCount -= Int32(chunks[i].frames)
         }
         chunks.truncate(to: keep)
         bytes -= dropped
-        ownRoom = 0
+        ownRoom = -1
     }
 }
