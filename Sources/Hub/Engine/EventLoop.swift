@@ -108,7 +108,7 @@ final class EventLoop: @unchecked Sendable {
     /// Binds this loop's socket for `listener` (called before the loop starts).
     func add(_ listener: Listener) throws {
         let fd = try listener.makeSocket()
-        listenSockets.append(ListenSocket(fd: fd, listener: listener, options: AcceptedSocketOptions(listener.limits)))
+        listenSockets.append(ListenSocket(fd: fd, listener: listener))
         addInterest(fd, token: Token.listenerTag | UInt64(listenSockets.count - 1), events: EPOLLIN.rawValue)
     }
 
@@ -274,19 +274,18 @@ final class EventLoop: @unchecked Sendable {
     private struct ListenSocket {
         let fd: Int32
         let listener: Listener
-        let options: AcceptedSocketOptions
         var active = true
         /// nil until the first accepted socket was checked.
         var optionsCopied: Bool?
 
         mutating func configure(_ accepted: Int32) {
             if optionsCopied == nil {
-                optionsCopied = options.copied(from: fd, to: accepted)
+                optionsCopied = listener.acceptedSocketOptions.copied(from: fd, to: accepted)
                 if optionsCopied == false {
                     Log.info("socket_options_not_inherited", ["listener": listener.name, "effect": "set on every accepted socket"])
                 }
             }
-            if optionsCopied == false { options.apply(to: accepted) }
+            if optionsCopied == false { listener.acceptedSocketOptions.apply(to: accepted) }
         }
     }
 

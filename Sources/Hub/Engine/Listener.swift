@@ -16,6 +16,8 @@ final class Listener: Sendable {
     /// listener carries (nil: none; the bridge and a plain-HTTP public listener have none).
     let strictTransportSecurity: String?
     let limits: EngineLimits
+    /// The options its accepted connections run with, set on each loop's listening socket.
+    let acceptedSocketOptions: AcceptedSocketOptions
     /// The configured port; `port` below is the one actually bound (they differ for port 0).
     let requestedPort: Int
     let port: Int
@@ -31,6 +33,7 @@ final class Listener: Sendable {
         self.tlsContext = Locked(tls)
         self.strictTransportSecurity = tls == nil ? nil : strictTransportSecurity
         self.limits = limits
+        self.acceptedSocketOptions = AcceptedSocketOptions(limits)
         self.port = try Self.probe(host: host, port: port)
     }
 
@@ -51,7 +54,7 @@ final class Listener: Sendable {
     /// A socket for one loop, with the options its accepted connections inherit.
     func makeSocket() throws -> Int32 {
         let fd = try Socket.listen(host: host, port: port, reusePort: true, backlog: limits.listenBacklog)
-        AcceptedSocketOptions(limits).apply(to: fd)
+        acceptedSocketOptions.apply(to: fd)
         return fd
     }
 }
