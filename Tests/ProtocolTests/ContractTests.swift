@@ -14,6 +14,42 @@ final class ContractTests: XCTestCase {
         }
     }
 
+    /// The grammar as first written (split on the first colon after `conv:`), against which
+    /// the single-pass parser is compared on generated names.
+    private func referenceChannel(_ name: String) -> Channel? {
+        if name.hasPrefix("user:") {
+            let id = String(name.dropFirst(5))
+            return UserID.isValid(id) ? .user(id) : nil
+        }
+        guard name.hasPrefix("conv:") else { return nil }
+        let parts = name.dropFirst(5).split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, Vocabulary.serviceSet.contains(String(parts[0])), UserID.isValid(String(parts[1])) else { return nil }
+        return .conversation(ConversationKey(service: String(parts[0]), clientId: String(parts[1])))
+    }
+
+    func testChannelParserAgreesWithTheSplitDefinition() {
+        for bad in ["conv:websitex:ann", "conv::ann", "conv:web:ann", "conv:website", "conv:", "convo:website:ann", "user"] {
+            XCTAssertNil(Channel(bad), bad)
+        }
+        let pieces = ["conv:", "user:", ":", "website", "support", "courses", "marketing", "web", "ann", "a.b@c-d", "é", " ", "x"]
+        var rng = SystemRandomNumberGenerator()
+        var parsed = 0
+        for _ in 0..<20_000 {
+            let name = (0..<Int.random(in: 1...5, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            let got = Channel(name)
+            XCTAssertEqual(got, referenceChannel(name), name)
+            if got != nil { parsed += 1; XCTAssertEqual(got?.name, name) }
+        }
+        XCTAssertGreaterThan(parsed, 100, "the generated names reach the accepted grammar")
+    }
+
+    func testEligibleRolesPerService() {
+        XCTAssertEqual(Role.eligible(for: "website"), [.admin, .websiteAgent])
+        XCTAssertEqual(Role.eligible(for: "marketing"), [.admin, .marketingAgent])
+        XCTAssertEqual(Role.eligible(for: "support"), [.admin, .websiteAgent, .marketingAgent])
+        XCTAssertEqual(Role.eligible(for: "wallet"), [.admin], "a service outside the vocabulary: admins only")
+    }
+
     func testAccessByRoleServiceAndAssignment() {
         let website = Channel.conversation(ConversationKey(service: "website", clientId: "ann"))
         let marketing = Channel.conversation(ConversationKey(service: "marketing", clientId: "ann"))

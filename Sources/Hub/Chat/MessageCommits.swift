@@ -49,7 +49,7 @@ extension ChatService {
     func queueNotifyRoles(_ m: NewMessage) -> [String] {
         guard m.isFromClient, directory.agent(for: m.conversation) == nil else { return [] }
         let roles = Role.eligible(for: m.conversation.service)
-        if roles.contains(where: { online.count(in: $0.rawValue) > 0 }) { return [] }
+        if online.anyOnline(roles) { return [] }
         return roles.map(\.rawValue)
     }
 

@@ -63,6 +63,11 @@ final class OnlineUsers: Sendable {
         }
     }
 
+    /// Whether any user of these roles is online.
+    func anyOnline(_ roles: [Role]) -> Bool {
+        state.withLock { s in roles.contains { (s.byRole[$0] ?? 0) > 0 } }
+    }
+
     var byRole: [String: Int] {
         state.withLock { s in Dictionary(uniqueKeysWithValues: s.byRole.map { ($0.key.rawValue, $0.value) }) }
     }

@@ -34,6 +34,9 @@ protocol OnlineRegistry: Sendable {
     func isOnline(_ id: String) -> Bool
     /// Users online in a broadcast audience: "all" or a role.
     func count(in audience: String) -> Int
+    /// Whether any user of these roles is online (asked on a client's send to an unassigned
+    /// conversation: is anyone there to take it?).
+    func anyOnline(_ roles: [Role]) -> Bool
     /// Users online, by role name (stats).
     var byRole: [String: Int] { get }
     /// The users online now, as a value: taken when a fan-out chunk is submitted, so a store

@@ -18,15 +18,21 @@ public enum Channel: Hashable, Sendable {
     case conversation(ConversationKey)
 
     public init?(_ name: String) {
-        if name.hasPrefix("user:") {
-            let id = String(name.dropFirst(5))
+        // Walked once over the UTF-8, without splitting into arrays: a send parses its channel.
+        let u = name.utf8
+        if u.starts(with: "user:".utf8) {
+            let id = String(Substring(u.dropFirst(5)))
             guard UserID.isValid(id) else { return nil }
             self = .user(id)
-        } else if name.hasPrefix("conv:") {
-            let parts = name.dropFirst(5).split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, Vocabulary.serviceSet.contains(String(parts[0])),
-                  UserID.isValid(String(parts[1])) else { return nil }
-            self = .conversation(ConversationKey(service: String(parts[0]), clientId: String(parts[1])))
+        } else if u.starts(with: "conv:".utf8) {
+            let rest = u.dropFirst(5)
+            guard let colon = rest.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+            let given = rest[rest.startIndex..<colon]
+            // The vocabulary's own string: a known service costs no allocation.
+            guard let service = Vocabulary.services.first(where: { $0.utf8.elementsEqual(given) }) else { return nil }
+            let clientId = String(Substring(rest[u.index(after: colon)...]))
+            guard UserID.isValid(clientId) else { return nil }
+            self = .conversation(ConversationKey(service: service, clientId: clientId))
         } else {
             return nil
         }

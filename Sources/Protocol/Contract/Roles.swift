@@ -15,6 +15,14 @@ public enum Role: String, Sendable, CaseIterable {
     /// The roles whose users may take (or be told of) a conversation about `service`: admins,
     /// and the agent roles that may be assigned for it.
     public static func eligible(for service: String) -> [Role] {
+        eligibleByService[service] ?? eligibleRoles(service)
+    }
+
+    /// `eligible` of each service, worked out once: a client's send asks on every message.
+    private static let eligibleByService: [String: [Role]] =
+        Dictionary(uniqueKeysWithValues: Vocabulary.services.map { ($0, eligibleRoles($0)) })
+
+    private static func eligibleRoles(_ service: String) -> [Role] {
         [.admin] + allCases.filter { $0.mayBeAssigned(for: service) }
     }
 

@@ -104,6 +104,10 @@ final class ClusterOnline: OnlineRegistry {
         return everyone.values.reduce(0) { $0 + ($1 == role ? 1 : 0) }
     }
 
+    func anyOnline(_ wanted: [Role]) -> Bool {
+        roles().values.contains { wanted.contains($0) }
+    }
+
     var byRole: [String: Int] {
         var out: [String: Int] = [:]
         for role in roles().values { out[role.rawValue, default: 0] += 1 }
