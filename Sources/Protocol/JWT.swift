@@ -303,7 +303,8 @@ final class HS256Key: @unchecked Sendable {
 
 // MARK: base64url
 
-/// Base64 with the URL and filename safe alphabet (RFC 4648 §5).
+/// Base64 with the URL and filename safe alphabet (RFC 4648 §5) of JWTs; and the standard
+/// alphabet (§4) of the WebSocket handshake's key and accept value.
 public enum Base64URL {
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
@@ -314,10 +315,37 @@ public enum Base64URL {
         return table
     }()
 
+    /// The standard alphabet's (RFC 4648 §4: `+` and `/` for `-` and `_`) value of a byte.
+    static func standardValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "+"): return 62
+        case UInt8(ascii: "/"): return 63
+        case UInt8(ascii: "-"), UInt8(ascii: "_"): return nil
+        default:
+            let v = values[Int(c)]
+            return v == 0xFF ? nil : v
+        }
+    }
+
+    private static let standardAlphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// Plain base64 (RFC 4648 §4: the standard alphabet, padded) of `bytes`, appended to `out`.
+    static func appendStandard(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let start = out.count
+        append(bytes, alphabet: standardAlphabet, to: &out)
+        while (out.count - start) % 4 != 0 { out.append(UInt8(ascii: "=")) }
+    }
+
     /// Unpadded.
     public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        append(bytes, alphabet: alphabet, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Unpadded, in `alphabet`.
+    private static func append(_ bytes: [UInt8], alphabet: [UInt8], to out: inout [UInt8]) {
         var i = 0
         while i + 3 <= bytes.count {
             let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
@@ -340,7 +368,6 @@ public enum Base64URL {
         default:
             break
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     public static func decode(_ s: String) -> [UInt8]? { decode(bytes: Array(s.utf8)[...]) }

@@ -65,6 +65,54 @@ final class HandshakeTests: XCTestCase {
                        "expected base64(SHA-1(key + GUID)) for a second known key")
     }
 
+    func testSHA1MatchesRFC3174Vectors() throws {
+        func hex(_ s: String) throws -> String {
+            try XCTUnwrap(SHA1Digest.of(Array(s.utf8))).map { String(format: "%02x", $0) }.joined()
+        }
+        XCTAssertEqual(try hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d")
+        XCTAssertEqual(try hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"), "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
+        XCTAssertEqual(try hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709")
+    }
+
+    func testStandardBase64MatchesFoundation() {
+        for count in 0...40 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255) }
+            var out: [UInt8] = Array("prefix".utf8)
+            Base64URL.appendStandard(bytes, to: &out)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), "prefix" + Data(bytes).base64EncodedString(), "\(bytes)")
+        }
+    }
+
+    /// The key check against Foundation's decoder (what the handshake used before): a key is
+    /// good exactly when it decodes to 16 bytes and is 24 characters long (Foundation also
+    /// takes a third `=`, which is not base64: refused now).
+    func testKeyCheckAgreesWithFoundationsDecoder() {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ .".utf8)
+        var accepted = 0
+        for round in 0..<20_000 {
+            var key: [UInt8]
+            if round % 2 == 0 { // near the shape of a key: 22 to 26 characters, mostly ending in ==
+                key = Array(Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString().utf8)
+                let i = Int.random(in: 0..<key.count)
+                switch Int.random(in: 0..<4) {
+                case 0: key[i] = alphabet.randomElement()!
+                case 1: key.remove(at: i)
+                case 2: key.insert(alphabet.randomElement()!, at: i)
+                default: break
+                }
+            } else {
+                key = (0..<Int.random(in: 0...30)).map { _ in alphabet.randomElement()! }
+            }
+            let text = String(decoding: key, as: UTF8.self)
+            let expected = Data(base64Encoded: text)?.count == 16 && key.count == 24
+            XCTAssertEqual(Handshake.isKey(text), expected, text)
+            if expected { accepted += 1 }
+        }
+        XCTAssertGreaterThan(accepted, 1_000, "the generated keys reach the accepted shape")
+        XCTAssertFalse(Handshake.isKey("iKicHksMag+ERTN0+BFOUw==="), "three = are not base64 padding")
+        XCTAssertTrue(Handshake.isKey(Self.sampleKey))
+    }
+
     // MARK: accepted upgrades
 
     func testValidUpgradeYields101WithAcceptValue() throws {

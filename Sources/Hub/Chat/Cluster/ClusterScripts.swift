@@ -1,4 +1,4 @@
-import COpenSSL
+import Protocol
 
 // The Lua scripts that change cluster state in Redis. Each runs atomically, so every decision
 // that must be made once for the whole cluster ("this user's first connection in the channel
@@ -225,11 +225,8 @@ struct ClusterScript: Sendable {
 
     init(_ source: String) {
         self.source = source
-        var digest = [UInt8](repeating: 0, count: Int(SHA_DIGEST_LENGTH))
-        let input = Array(source.utf8)
-        input.withUnsafeBufferPointer { i in
-            digest.withUnsafeMutableBufferPointer { o in _ = SHA1(i.baseAddress, i.count, o.baseAddress) }
-        }
+        // The scripts are constants: a failing SHA-1 is a broken build, never input.
+        guard let digest = SHA1Digest.of(Array(source.utf8)) else { preconditionFailure("SHA-1 unavailable") }
         sha = digest.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
     }
 
