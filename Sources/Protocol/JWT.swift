@@ -79,19 +79,9 @@ public struct JWTVerifier: Sendable {
         guard !headerPart.isEmpty else { throw .malformed("empty header") }
         guard !payloadPart.isEmpty else { throw .malformed("empty payload") }
 
-        // The header first: it decides whether there is anything to verify at all.
-        let header = try decodeJSONObject(headerPart, what: "header")
-        switch header["alg"] {
-        case .string("HS256"): break
-        // What the token named goes into logs: cut short, since it is the sender's text.
-        case .string(let other): throw .unsupportedAlgorithm(String(other.prefix(32)))
-        case nil: throw .unsupportedAlgorithm("missing")
-        case let other?: throw .unsupportedAlgorithm(String(other.text.prefix(32)))
-        }
-        if let typ = header["typ"], typ != .string("JWT") { throw .malformed("typ must be JWT") }
-        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood; this verifier
-        // understands none, so a token that requires one is refused.
-        if header["crit"] != nil { throw .malformed("crit header not supported") }
+        // The header first: it decides whether there is anything to verify at all. The form
+        // every issuer of ours writes is known as it is, without a parse.
+        if !headerPart.elementsEqual(Self.usualHeader) { try checkHeader(headerPart) }
 
         // The signature, before anything in the payload is believed.
         guard let signature = Self.decodePart(signaturePart) else { throw .malformed("signature is not base64url") }
@@ -106,6 +96,24 @@ public struct JWTVerifier: Sendable {
 
         let payload = try decodeJSONObject(payloadPart, what: "payload")
         return try claims(from: payload, now: now)
+    }
+
+    /// `{"alg":"HS256","typ":"JWT"}` in base64url, as JWTSigner writes it.
+    private static let usualHeader = Array(JWTSigner.encodedHeader.utf8)
+
+    private func checkHeader(_ headerPart: ArraySlice<UInt8>) throws(JWTError) {
+        let header = try decodeJSONObject(headerPart, what: "header")
+        switch header["alg"] {
+        case .string("HS256"): break
+        // What the token named goes into logs: cut short, since it is the sender's text.
+        case .string(let other): throw .unsupportedAlgorithm(String(other.prefix(32)))
+        case nil: throw .unsupportedAlgorithm("missing")
+        case let other?: throw .unsupportedAlgorithm(String(other.text.prefix(32)))
+        }
+        if let typ = header["typ"], typ != .string("JWT") { throw .malformed("typ must be JWT") }
+        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood; this verifier
+        // understands none, so a token that requires one is refused.
+        if header["crit"] != nil { throw .malformed("crit header not supported") }
     }
 
     // MARK: decoding
@@ -196,7 +204,7 @@ public struct JWTSigner: Sendable {
     public init(secret: [UInt8]) { self.secret = secret }
 
     /// `{"alg":"HS256","typ":"JWT"}`, encoded once.
-    private static let encodedHeader = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    static let encodedHeader = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
 
     /// A signed token for `claims`, written as given (the issuer is trusted to pass valid
     /// claims; the verifier is where the rules are enforced). With an empty secret the

@@ -43,6 +43,19 @@ final class ContractTests: XCTestCase {
         XCTAssertGreaterThan(parsed, 100, "the generated names reach the accepted grammar")
     }
 
+    func testDisplayNamesRefuseControlCharactersAsciiOrNot() {
+        let pieces = ["Ann", " ", "é", "\u{7F}", "\t", "\u{85}", "\u{0}", "~", "李", "\u{200B}", "x"]
+        for _ in 0..<5_000 {
+            let name = (0..<Int.random(in: 1...6)).map { _ in pieces.randomElement()! }.joined()
+            let expected = DisplayName.hasValidLength(name)
+                && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
+            XCTAssertEqual(DisplayName.isValid(name), expected, name.debugDescription)
+        }
+        XCTAssertFalse(DisplayName.isValid("Ann\u{7F}"), "DEL is a control character")
+        XCTAssertFalse(DisplayName.isValid("Ann\u{85}"), "so is NEL, outside ASCII")
+        XCTAssertTrue(DisplayName.isValid("Ann ~ Lee"))
+    }
+
     func testEligibleRolesPerService() {
         XCTAssertEqual(Role.eligible(for: "website"), [.admin, .websiteAgent])
         XCTAssertEqual(Role.eligible(for: "marketing"), [.admin, .marketingAgent])

@@ -28,6 +28,10 @@ public enum DisplayName {
 
     /// 1–100 characters (400 bytes at most), no control characters.
     public static func isValid(_ name: String) -> Bool {
-        hasValidLength(name) && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        guard hasValidLength(name) else { return false }
+        // Printable ASCII (most names, checked on every connect) holds no control character;
+        // the ASCII controls are 0x00-0x1F and 0x7F. Anything else asks Unicode.
+        if name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return true }
+        return !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
     }
 }
