@@ -203,6 +203,8 @@ public struct JSONObject: Sendable {
     /// True when `key` is present.
     func contains(_ key: String) -> Bool { position(of: key) != nil }
 
+    mutating func reserveCapacity(_ n: Int) { entries.reserveCapacity(n) }
+
     private mutating func rebuildIndex() {
         guard entries.count > JSONObject.indexThreshold else { index = nil; return }
         var built = [String: Int](minimumCapacity: entries.count)

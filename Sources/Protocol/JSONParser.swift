@@ -142,6 +142,9 @@ private struct Reader {
                     value = .object(JSONObject())
                 } else {
                     var frame = Frame(isObject: true)
+                    // An op's envelope holds 4 to 8 members: one allocation instead of growing
+                    // 1, 2, 4, 8. The outermost object only: nested ones stay as small as they are.
+                    if frames.isEmpty { frame.object.reserveCapacity(8) }
                     frame.key = try readKey(in: frame.object)
                     frames.append(frame)
                     continue
