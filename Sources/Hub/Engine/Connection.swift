@@ -73,7 +73,8 @@ final class Connection {
         let buffer = loop.readBuffer
         var total = 0
         while phase != .closed && total < limits.readBudget {
-            let n = read(fd, buffer.baseAddress, buffer.count)
+            // recv(2), not read(2): a socket's own call, without the file layer's steps.
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
                 total += n
                 receivedFromSocket(UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: n))
