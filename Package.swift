@@ -39,7 +39,7 @@ let package = Package(
                           // of the loop at fan-out and echo rates). Debug builds, where every test
                           // and sanitizer run happens, keep the checks.
                           swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        .executableTarget(name: "hub-load", dependencies: ["Protocol", "CLinux"], path: "loadtest/Sources/hub-load"),
+        .executableTarget(name: "hub-load", dependencies: ["Protocol", "Persistence", "CLinux"], path: "loadtest/Sources/hub-load"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
         .testTarget(name: "PersistenceTests", dependencies: ["Core", "Persistence", "Notifications"], path: "Tests/PersistenceTests"),
         .testTarget(name: "HubTests", dependencies: ["Core", "Hub", "Bridge", "Metrics", "Notifications", "Protocol", "Persistence", "CLinux"], path: "Tests/HubTests"),

@@ -4,18 +4,18 @@ import Glibc
 
 // hub-load: a load generator that speaks the Montrose Hub protocol (see loadtest/README.md).
 //   hub-load chat --url ws://127.0.0.1:PORT/ws --data DIR [--conversations N] [--duration S] ...
-//   hub-load notify | connections | fanout | echo | broadcast ...   (usage of each: SCENARIO --help)
+//   hub-load notify | connections | fanout | echo | broadcast | store ...   (usage of each: SCENARIO --help)
 // Exit status: 0 when every check passed, 1 when a check failed or errors occurred, 2 on a
 // usage error, 3 when the backstop alarm fired.
 
 montrose_line_buffer_stdout()
 signal(SIGPIPE, SIG_IGN)
 
-let scenarios = ["chat", "notify", "connections", "fanout", "echo", "broadcast"]
+let scenarios = ["chat", "notify", "connections", "fanout", "echo", "broadcast", "store"]
 let arguments = CommandLine.arguments.dropFirst()
 guard let scenario = arguments.first, scenarios.contains(scenario) else {
     let all = [ChatOptions.usage, NotifyOptions.usage, ConnectionsOptions.usage, FanoutOptions.usage, EchoOptions.usage,
-               BroadcastOptions.usage, CommonOptions.usage]
+               BroadcastOptions.usage, StoreOptions.usage, CommonOptions.usage]
     FileHandle.standardError.write(Data("hub-load: the scenario must be one of \(scenarios.joined(separator: ", "))\n\(all.joined(separator: "\n"))\n".utf8))
     exit(2)
 }
@@ -66,6 +66,12 @@ case "broadcast":
         try RunGuards.reserveFiles(for: o.online)
         RunGuards.armBackstop(seconds: o.common.timeout + Double(o.rounds) * (o.common.timeout + o.pause) + 30)
         exit(BroadcastScenario(options: o, secret: secret, bridgeKey: key).run() ? 0 : 1)
+    } catch { usageFailure(error) }
+case "store":
+    do {
+        let o = try StoreOptions.parse(arguments.dropFirst())
+        RunGuards.armBackstop(seconds: o.duration + 60) // sending, then at most 30 s for what is in flight
+        exit(StoreScenario(o: o).run() ? 0 : 1)
     } catch { usageFailure(error) }
 default:
     break
