@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Core
 import Persistence
+import Protocol
 
 // montrose-hub: parse flags, start the loops, print one line per listener, then wait for
 // signals on this (main) thread. Loops never see signals: they are blocked before the loop
@@ -61,6 +62,9 @@ for (name, host, port) in [("public", configuration.host, configuration.port),
 if let cert = configuration.tlsCert, let key = configuration.tlsKey {
     do { _ = try TLSContext(certificateFile: cert, keyFile: key) } catch { fail(error.description) }
 }
+// Every WebSocket handshake hashes with SHA-1: an OpenSSL without it stops the hub here, not at
+// its first connect.
+if SHA1Digest.of([]) == nil { fail("OpenSSL offers no SHA-1 (the WebSocket handshake needs it)") }
 
 if configuration.jwtSecret == nil || configuration.bridgeKeys.isEmpty {
     guard configuration.dev else {

@@ -2,9 +2,10 @@ import CLinux
 import Glibc
 import Protocol
 
-// A connection's unsent output: byte runs and an offset into the first one. Flushed with
-// writev, at most `EngineLimits.iovecsPerWritev` runs per call; what the kernel does not take stays queued
-// (the loop then waits for EPOLLOUT). The byte and frame counts are what backpressure limits
+// A connection's unsent output: byte runs and an offset into the first one. Flushed with send
+// for a lone run, else with one send of the leading runs copied together or a writev of at most
+// `EngineLimits.iovecsPerWritev` runs per call; what the kernel does not take stays queued (the
+// loop then waits for EPOLLOUT). The byte and frame counts are what backpressure limits
 // look at.
 //
 // A run is either shared (a push encoded once for every subscriber) or the queue's own: the
