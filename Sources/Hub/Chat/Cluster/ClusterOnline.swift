@@ -22,6 +22,27 @@ final class ClusterOnline: OnlineRegistry {
     private struct Mirror {
         var roles: [String: Role] = [:]
         var users = Set<String>()
+        /// How many of `roles` hold each role: a client's send asks whether any staff is online,
+        /// which must not copy every user online.
+        var perRole: [Role: Int] = [:]
+
+        init(_ roles: [String: Role] = [:]) {
+            self.roles = roles
+            users = Set(roles.keys)
+            for role in roles.values { perRole[role, default: 0] += 1 }
+        }
+
+        /// `id` online with `role`, or offline (nil).
+        mutating func set(_ id: String, _ role: Role?) {
+            if let old = roles[id] { perRole[old, default: 1] -= 1 }
+            roles[id] = role
+            if let role {
+                perRole[role, default: 0] += 1
+                users.insert(id)
+            } else {
+                users.remove(id)
+            }
+        }
     }
     private let mirror = Locked(Mirror())
     /// Per user, the connects minus disconnects counted locally whose script has not been
@@ -104,8 +125,10 @@ final class ClusterOnline: OnlineRegistry {
         return everyone.values.reduce(0) { $0 + ($1 == role ? 1 : 0) }
     }
 
+    /// Online here or heard online from the others: the same users `roles()` joins, counted
+    /// by role instead of copied.
     func anyOnline(_ wanted: [Role]) -> Bool {
-        roles().values.contains { wanted.contains($0) }
+        local.anyOnline(wanted) || mirror.withLock { m in wanted.contains { (m.perRole[$0] ?? 0) > 0 } }
     }
 
     var byRole: [String: Int] {
@@ -130,20 +153,14 @@ final class ClusterOnline: OnlineRegistry {
     // MARK: fed by ClusterState
 
     func heardOnline(_ id: String, role: Role) {
-        mirror.withLock { m in
-            m.roles[id] = role
-            m.users.insert(id)
-        }
+        mirror.withLock { $0.set(id, role) }
     }
 
     func heardOffline(_ id: String) {
-        mirror.withLock { m in
-            m.roles[id] = nil
-            m.users.remove(id)
-        }
+        mirror.withLock { $0.set(id, nil) }
     }
 
     func replaceMirror(_ users: [String: Role]) {
-        mirror.withLock { $0 = Mirror(roles: users, users: Set(users.keys)) }
+        mirror.withLock { $0 = Mirror(users) }
     }
 }
