@@ -94,22 +94,15 @@ struct OutputQueue {
     mutating func flush(fd: Int32, budget: Int, gather: UnsafeMutableRawBufferPointer? = nil) -> FlushResult {
         var written = 0
         while bytes > 0 && written < budget {
-            let gathered = gather.flatMap { chunks.count > 1 ? sendGathered(fd: fd, into: $0) : nil }
-            // One run (an echo, a reply, a push to an idle reader): send(2), not a writev of one
-            // iovec, whose file-layer steps cost ~5 % of the loop at echo rates.
-            let single = gathered == nil && chunks.count == 1
-                ? send(fd, chunks[0].base + headOffset, chunks[0].count - headOffset, Int32(MSG_NOSIGNAL)) : nil
-            let n = gathered ?? single ?? withUnsafeTemporaryAllocation(of: iovec.self, capacity: EngineLimits.iovecsPerWritev) { iov -> Int in
-                var count = 0
-                var i = 0
-                while i < chunks.count && count < EngineLimits.iovecsPerWritev {
-                    let c = chunks[i]
-                    let skip = i == 0 ? headOffset : 0
-                    iov[count] = iovec(iov_base: c.base + skip, iov_len: c.count - skip)
-                    count += 1
-                    i += 1
-                }
-                return writev(fd, iov.baseAddress, Int32(count))
+            let n: Int
+            if chunks.count == 1 {
+                // One run (an echo, a reply, a push to an idle reader): send(2), not a writev of
+                // one iovec, whose file-layer steps cost ~5 % of the loop at echo rates.
+                n = send(fd, chunks[0].base + headOffset, chunks[0].count - headOffset, Int32(MSG_NOSIGNAL))
+            } else if let gather, let gathered = sendGathered(fd: fd, into: gather) {
+                n = gathered
+            } else {
+                n = writeVector(fd: fd)
             }
             if n < 0 {
                 let e = montrose_errno()
@@ -121,6 +114,20 @@ struct OutputQueue {
             written += n
         }
         return bytes == 0 ? .drained : .partial
+    }
+
+    /// The leading runs (at most `EngineLimits.iovecsPerWritev`) in one writev(2).
+    private func writeVector(fd: Int32) -> Int {
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: EngineLimits.iovecsPerWritev) { iov -> Int in
+            var count = 0
+            while count < chunks.count && count < EngineLimits.iovecsPerWritev {
+                let c = chunks[count]
+                let skip = count == 0 ? headOffset : 0
+                iov[count] = iovec(iov_base: c.base + skip, iov_len: c.count - skip)
+                count += 1
+            }
+            return writev(fd, iov.baseAddress, Int32(count))
+        }
     }
 
     /// Copies the leading runs that fit whole into `buffer` and sends them with one call; nil
