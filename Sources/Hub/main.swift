@@ -64,7 +64,7 @@ if let cert = configuration.tlsCert, let key = configuration.tlsKey {
 }
 // Every WebSocket handshake hashes with SHA-1: an OpenSSL without it stops the hub here, not at
 // its first connect.
-if SHA1Digest.of([]) == nil { fail("OpenSSL offers no SHA-1 (the WebSocket handshake needs it)") }
+if Digest.sha1.hash([]) == nil { fail("OpenSSL offers no SHA-1 (the WebSocket handshake needs it)") }
 
 if configuration.jwtSecret == nil || configuration.bridgeKeys.isEmpty {
     guard configuration.dev else {

@@ -76,7 +76,7 @@ public enum Handshake {
     static func isKey(_ key: String) -> Bool {
         let u = key.utf8
         guard u.count == 24, u.suffix(2).elementsEqual("==".utf8) else { return false }
-        return u.prefix(22).allSatisfy { Base64URL.standardValue($0) != nil }
+        return u.prefix(22).allSatisfy(Base64.isAlphabetByte)
     }
 
     /// base64(SHA-1(key + GUID)), §4.2.2.
@@ -86,41 +86,21 @@ public enum Handshake {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The key and GUID, then their digest, in one temporary buffer (on the stack for a key
+    /// of any sane length): no array per connect.
     private static func appendAcceptValue(forKey key: String, to out: inout [UInt8]) {
-        var input = Array(key.utf8)
-        input += guid.utf8
-        // SHA-1 fails only without a working OpenSSL: a bug of the build, never input.
-        guard let digest = SHA1Digest.of(input) else { preconditionFailure("SHA-1 unavailable") }
-        Base64URL.appendStandard(digest, to: &out)
+        let (k, g) = (key.utf8, guid.utf8)
+        let n = k.count + g.count
+        withUnsafeTemporaryAllocation(byteCount: n + Digest.sha1.size, alignment: 1) { buffer in
+            let input = UnsafeMutableRawBufferPointer(rebasing: buffer[..<n])
+            input.copyBytes(from: k)
+            UnsafeMutableRawBufferPointer(rebasing: input[k.count...]).copyBytes(from: g)
+            let digest = UnsafeMutableRawBufferPointer(rebasing: buffer[n...])
+            // SHA-1 fails only without a working OpenSSL, which the hub refuses at start.
+            guard Digest.sha1.hash(UnsafeRawBufferPointer(input), into: digest) else { preconditionFailure("SHA-1 unavailable") }
+            Base64.appendPadded(UnsafeRawBufferPointer(digest), to: &out)
+        }
     }
-}
-
-/// SHA-1 with the algorithm looked up once: OpenSSL 3's one-shot SHA1() fetched it by name on
-/// every call (1.0 µs against 0.4 µs for the 60 bytes of a handshake). The handshake's accept
-/// value and the cluster's Redis script names.
-public enum SHA1Digest {
-    private static let md = SendablePointer(EVP_MD_fetch(nil, "SHA1", nil))
-
-    /// The 20-byte digest of `bytes`; nil when OpenSSL cannot hash.
-    public static func of(_ bytes: [UInt8]) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: 20)
-        let ok = bytes.withUnsafeBytes { i in out.withUnsafeMutableBytes { hash(i, into: $0) } }
-        return ok ? out : nil
-    }
-
-    /// Writes the 20-byte digest of `data`; false when OpenSSL cannot hash.
-    static func hash(_ data: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
-        guard out.count >= 20, let md = md.pointer else { return false }
-        var length: UInt32 = 0
-        return EVP_Digest(data.baseAddress, data.count, out.baseAddress?.assumingMemoryBound(to: UInt8.self), &length, md, nil) == 1
-            && length == 20
-    }
-}
-
-/// An OpenSSL object made once and only read after: safe to share between threads.
-private struct SendablePointer: @unchecked Sendable {
-    let pointer: OpaquePointer?
-    init(_ pointer: OpaquePointer?) { self.pointer = pointer }
 }
 
 public struct HandshakeRefusal: Error, Sendable {

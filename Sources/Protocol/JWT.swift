@@ -253,7 +253,7 @@ final class HS256Key: @unchecked Sendable {
     init?(_ key: [UInt8]) {
         guard !key.isEmpty, let sha256 = EVP_sha256() else { return nil }
         // A key longer than a block is its hash (RFC 2104 §2); a shorter one is padded with zeros.
-        var block = key.count > Self.blockSize ? (Self.digest(key[...]) ?? []) : key
+        var block = key.count > Self.blockSize ? (Digest.sha256.hash(key) ?? []) : key
         guard !block.isEmpty else { return nil }
         block += [UInt8](repeating: 0, count: Self.blockSize - block.count)
         guard let inner = Self.keyedState(sha256, block.map { $0 ^ 0x36 }) else { return nil }
@@ -297,126 +297,5 @@ final class HS256Key: @unchecked Sendable {
             return nil
         }
         return ctx
-    }
-
-    private static func digest(_ data: ArraySlice<UInt8>) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok = data.withUnsafeBytes { d in
-            out.withUnsafeMutableBufferPointer { EVP_Digest(d.baseAddress, d.count, $0.baseAddress, &length, EVP_sha256(), nil) == 1 }
-        }
-        return ok && length == 32 ? out : nil
-    }
-}
-
-// MARK: base64url
-
-/// Base64 with the URL and filename safe alphabet (RFC 4648 §5) of JWTs; and the standard
-/// alphabet (§4) of the WebSocket handshake's key and accept value.
-public enum Base64URL {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    /// Sextet value of each byte, 0xFF for bytes outside the alphabet.
-    private static let values: [UInt8] = {
-        var table = [UInt8](repeating: 0xFF, count: 256)
-        for (i, c) in alphabet.enumerated() { table[Int(c)] = UInt8(i) }
-        return table
-    }()
-
-    /// The standard alphabet's (RFC 4648 §4: `+` and `/` for `-` and `_`) value of a byte.
-    static func standardValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "+"): return 62
-        case UInt8(ascii: "/"): return 63
-        case UInt8(ascii: "-"), UInt8(ascii: "_"): return nil
-        default:
-            let v = values[Int(c)]
-            return v == 0xFF ? nil : v
-        }
-    }
-
-    private static let standardAlphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    /// Plain base64 (RFC 4648 §4: the standard alphabet, padded) of `bytes`, appended to `out`.
-    static func appendStandard(_ bytes: [UInt8], to out: inout [UInt8]) {
-        let start = out.count
-        append(bytes, alphabet: standardAlphabet, to: &out)
-        while (out.count - start) % 4 != 0 { out.append(UInt8(ascii: "=")) }
-    }
-
-    /// Unpadded.
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        append(bytes, alphabet: alphabet, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Unpadded, in `alphabet`.
-    private static func append(_ bytes: [UInt8], alphabet: [UInt8], to out: inout [UInt8]) {
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out.append(alphabet[Int(n >> 18 & 0x3F)])
-            out.append(alphabet[Int(n >> 12 & 0x3F)])
-            out.append(alphabet[Int(n >> 6 & 0x3F)])
-            out.append(alphabet[Int(n & 0x3F)])
-            i += 3
-        }
-        switch bytes.count - i {
-        case 1:
-            let n = UInt32(bytes[i]) << 16
-            out.append(alphabet[Int(n >> 18 & 0x3F)])
-            out.append(alphabet[Int(n >> 12 & 0x3F)])
-        case 2:
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out.append(alphabet[Int(n >> 18 & 0x3F)])
-            out.append(alphabet[Int(n >> 12 & 0x3F)])
-            out.append(alphabet[Int(n >> 6 & 0x3F)])
-        default:
-            break
-        }
-    }
-
-    public static func decode(_ s: String) -> [UInt8]? { decode(bytes: Array(s.utf8)[...]) }
-
-    public static func decode(_ s: Substring) -> [UInt8]? { decode(bytes: Array(s.utf8)[...]) }
-
-    /// Optional `=` padding is accepted (then the length must be a multiple of 4). Refused:
-    /// bytes outside the alphabet (including `+` and `/` of plain base64), a length that
-    /// leaves one character over (it cannot hold a whole byte), and unused low bits that are
-    /// not zero, so each byte string has exactly one encoding.
-    static func decode(bytes input: ArraySlice<UInt8>) -> [UInt8]? {
-        var body = input
-        var padding = 0
-        while body.last == UInt8(ascii: "=") {
-            body = body.dropLast()
-            padding += 1
-        }
-        if padding > 0 {
-            guard padding <= 2, input.count % 4 == 0 else { return nil }
-        }
-        let remainder = body.count % 4
-        guard remainder != 1 else { return nil }
-        if padding > 0, (4 - remainder) % 4 != padding { return nil }
-
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count * 3 / 4)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for c in body {
-            let v = values[Int(c)]
-            guard v != 0xFF else { return nil }
-            accumulator = accumulator << 6 | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                accumulator &= (1 << UInt32(bits)) - 1
-            }
-        }
-        // What is left (2 or 4 bits) is the unused tail of the last character: must be zero.
-        guard accumulator == 0 else { return nil }
-        return out
     }
 }

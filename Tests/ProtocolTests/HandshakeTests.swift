@@ -67,7 +67,7 @@ final class HandshakeTests: XCTestCase {
 
     func testSHA1MatchesRFC3174Vectors() throws {
         func hex(_ s: String) throws -> String {
-            try XCTUnwrap(SHA1Digest.of(Array(s.utf8))).map { String(format: "%02x", $0) }.joined()
+            try XCTUnwrap(Digest.sha1.hash(Array(s.utf8))).map { String(format: "%02x", $0) }.joined()
         }
         XCTAssertEqual(try hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d")
         XCTAssertEqual(try hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"), "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
@@ -78,7 +78,7 @@ final class HandshakeTests: XCTestCase {
         for count in 0...40 {
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255) }
             var out: [UInt8] = Array("prefix".utf8)
-            Base64URL.appendStandard(bytes, to: &out)
+            bytes.withUnsafeBytes { Base64.appendPadded($0, to: &out) }
             XCTAssertEqual(String(decoding: out, as: UTF8.self), "prefix" + Data(bytes).base64EncodedString(), "\(bytes)")
         }
     }

@@ -226,7 +226,7 @@ struct ClusterScript: Sendable {
     init(_ source: String) {
         self.source = source
         // The scripts are constants: a failing SHA-1 is a broken build, never input.
-        guard let digest = SHA1Digest.of(Array(source.utf8)) else { preconditionFailure("SHA-1 unavailable") }
+        guard let digest = Digest.sha1.hash(Array(source.utf8)) else { preconditionFailure("SHA-1 unavailable") }
         sha = digest.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
     }
 
