@@ -124,14 +124,20 @@ struct StoreScenario {
         let cpuPerAck = acked > 0 ? (cpu1 - cpu0) / Double(acked) * 1e6 : 0
         print("store: \(acked) acks in \(String(format: "%.1f", seconds)) s = \(String(format: "%.0f", perSecond)) acks/s; "
               + "\(String(format: "%.1f", cpuPerAck)) µs of CPU per ack; \(failed) failed; search index \(o.searchIndex ? "on" : "off"), durability \(o.durability.rawValue)")
-        let json: [String: Any] = ["scenario": "store", "conversations": o.conversations, "window": o.window,
-                                   "duration_s": (seconds * 1000).rounded() / 1000, "acked": acked, "failed": failed,
-                                   "acks_per_s": Int(perSecond), "cpu_us_per_ack": (cpuPerAck * 10).rounded() / 10,
-                                   "search_index": o.searchIndex, "durability": o.durability.rawValue,
-                                   "passed": failed == 0 && acked > 0]
-        if let data = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) {
-            print(String(decoding: data, as: UTF8.self))
-        }
+        // One JSON line, in the same shape as the other scenarios' (the hub's own JSON writer).
+        var j = JSONObject()
+        j["scenario"] = "store"
+        j["conversations"] = .int(Int64(o.conversations))
+        j["window"] = .int(Int64(o.window))
+        j["duration_s"] = .double((seconds * 1000).rounded() / 1000)
+        j["acked"] = .int(Int64(acked))
+        j["failed"] = .int(Int64(failed))
+        j["acks_per_s"] = .double(perSecond.rounded())
+        j["cpu_us_per_ack"] = .double((cpuPerAck * 10).rounded() / 10)
+        j["search_index"] = .bool(o.searchIndex)
+        j["durability"] = .string(o.durability.rawValue)
+        j["passed"] = .bool(failed == 0 && acked > 0)
+        print(JSON.object(j).text)
         return failed == 0 && acked > 0
     }
 }
