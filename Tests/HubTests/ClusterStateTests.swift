@@ -126,12 +126,17 @@ final class ClusterStateTests: XCTestCase {
             XCTAssertEqual(n.online.count(in: "client"), 1)
             XCTAssertEqual(n.online.snapshot(), ["c1", "a1"])
             XCTAssertEqual(n.online.byRole, ["client": 1, "website_agent": 1])
+            XCTAssertTrue(n.online.anyOnline([.admin, .websiteAgent]), "the agent, here or on the other node")
+            XCTAssertFalse(n.online.anyOnline([.admin, .marketingAgent]))
         }
         b.online.disconnected(agent)
         Thread.sleep(forTimeInterval: 0.2)
         XCTAssertTrue(a.online.isOnline("a1"), "one of a1's two connections is left")
+        XCTAssertTrue(a.online.anyOnline([.websiteAgent]))
         b.online.disconnected(agent)
         XCTAssertTrue(eventually { !a.online.isOnline("a1") && a.online.snapshot() == ["c1"] })
+        XCTAssertFalse(a.online.anyOnline([.admin, .websiteAgent]), "the agent's last connection is gone: the count is back to 0")
+        XCTAssertTrue(a.online.anyOnline([.client]))
         let c = try bed.node("c")
         XCTAssertTrue(eventually { c.online.isOnline("c1") && c.online.count(in: "all") == 1 }, "a new node reads who is online")
     }
