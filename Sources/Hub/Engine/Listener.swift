@@ -22,7 +22,7 @@ final class Listener: Sendable {
     let requestedPort: Int
     let port: Int
 
-    /// Probes the address without SO_REUSEPORT first, so a port held by another process
+    /// Probes a configured port without SO_REUSEPORT first, so a port held by another process
     /// (even another hub) is reported as in use instead of silently shared.
     init(name: String, host: String, port: Int, service: HTTPService, tls: TLSContext?,
          strictTransportSecurity: String? = nil, limits: EngineLimits) throws {
@@ -34,8 +34,24 @@ final class Listener: Sendable {
         self.strictTransportSecurity = tls == nil ? nil : strictTransportSecurity
         self.limits = limits
         self.acceptedSocketOptions = AcceptedSocketOptions(limits)
-        self.port = try Self.probe(host: host, port: port)
+        // The first loop's socket is bound now and held until that loop takes it. A port the
+        // kernel chose (port 0) must stay bound from the moment it is chosen: let go, the
+        // kernel may hand it to the next port-0 listener (the bridge, another node), and both
+        // would then share it through SO_REUSEPORT. A port held by a listening socket is never
+        // chosen again while it is held.
+        if port != 0 { try Self.probe(host: host, port: port) }
+        let first = try Socket.listen(host: host, port: port, reusePort: true, backlog: limits.listenBacklog)
+        self.port = Socket.boundPort(first)
+        self.held = Locked(first)
     }
+
+    /// Closes the held socket if no loop took it (a server that failed before its loops ran).
+    deinit {
+        if let fd = held.withLock({ $0 }) { close(fd) }
+    }
+
+    /// The socket bound at init for the first loop, until that loop takes it.
+    private let held: Locked<Int32?>
 
     /// Binds the address alone (no SO_REUSEPORT) and lets it go: throws when another process
     /// holds it, and returns the port bound (the kernel's choice for port 0).
@@ -53,7 +69,8 @@ final class Listener: Sendable {
 
     /// A socket for one loop, with the options its accepted connections inherit.
     func makeSocket() throws -> Int32 {
-        let fd = try Socket.listen(host: host, port: port, reusePort: true, backlog: limits.listenBacklog)
+        let taken = held.withLock { fd -> Int32? in defer { fd = nil }; return fd }
+        let fd = try taken ?? Socket.listen(host: host, port: port, reusePort: true, backlog: limits.listenBacklog)
         acceptedSocketOptions.apply(to: fd)
         return fd
     }
