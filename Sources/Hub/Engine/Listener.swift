@@ -21,6 +21,8 @@ final class Listener: Sendable {
     /// The configured port; `port` below is the one actually bound (they differ for port 0).
     let requestedPort: Int
     let port: Int
+    /// The socket bound at init for the first loop, until that loop takes it.
+    private let held: Locked<Int32?>
 
     /// Probes a configured port without SO_REUSEPORT first, so a port held by another process
     /// (even another hub) is reported as in use instead of silently shared.
@@ -50,16 +52,10 @@ final class Listener: Sendable {
         if let fd = held.withLock({ $0 }) { close(fd) }
     }
 
-    /// The socket bound at init for the first loop, until that loop takes it.
-    private let held: Locked<Int32?>
-
     /// Binds the address alone (no SO_REUSEPORT) and lets it go: throws when another process
-    /// holds it, and returns the port bound (the kernel's choice for port 0).
-    @discardableResult
-    static func probe(host: String, port: Int) throws -> Int {
-        let probe = try Socket.listen(host: host, port: port, reusePort: false, backlog: EngineLimits().listenBacklog)
-        defer { close(probe) }
-        return Socket.boundPort(probe)
+    /// holds it, or the address is not one to listen on.
+    static func probe(host: String, port: Int) throws {
+        close(try Socket.listen(host: host, port: port, reusePort: false, backlog: EngineLimits().listenBacklog))
     }
 
     /// From now on, new connections use `context`.
