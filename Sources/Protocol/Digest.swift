@@ -7,7 +7,8 @@ import COpenSSL
 /// `@unchecked Sendable`: the fetched EVP_MD is only read after init, which OpenSSL allows
 /// from any thread.
 public struct Digest: @unchecked Sendable {
-    private let md: OpaquePointer?
+    /// The fetched algorithm (nil when OpenSSL lacks it): HMAC keys its states with it too.
+    let md: OpaquePointer?
     /// Bytes of a digest.
     public let size: Int
 

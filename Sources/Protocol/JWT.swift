@@ -251,7 +251,7 @@ final class HS256Key: @unchecked Sendable {
 
     /// nil for an empty key, or when OpenSSL cannot hash.
     init?(_ key: [UInt8]) {
-        guard !key.isEmpty, let sha256 = EVP_sha256() else { return nil }
+        guard !key.isEmpty, let sha256 = Digest.sha256.md else { return nil }
         // A key longer than a block is its hash (RFC 2104 §2); a shorter one is padded with zeros.
         var block = key.count > Self.blockSize ? (Digest.sha256.hash(key) ?? []) : key
         guard !block.isEmpty else { return nil }
