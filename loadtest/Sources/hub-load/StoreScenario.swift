@@ -122,18 +122,18 @@ struct StoreScenario {
         let failed = counts.failed.load(ordering: .relaxed)
         let perSecond = Double(acked) / seconds
         let cpuPerAck = acked > 0 ? (cpu1 - cpu0) / Double(acked) * 1e6 : 0
-        print("store: \(acked) acks in \(String(format: "%.1f", seconds)) s = \(String(format: "%.0f", perSecond)) acks/s; "
-              + "\(String(format: "%.1f", cpuPerAck)) µs of CPU per ack; \(failed) failed; search index \(o.searchIndex ? "on" : "off"), durability \(o.durability.rawValue)")
+        print("store: \(acked) acks in \(Fmt.f(seconds)) s = \(Fmt.f(perSecond, 0)) acks/s; "
+              + "\(Fmt.f(cpuPerAck)) µs of CPU per ack; \(failed) failed; search index \(o.searchIndex ? "on" : "off"), durability \(o.durability.rawValue)")
         // One JSON line, in the same shape as the other scenarios' (the hub's own JSON writer).
         var j = JSONObject()
         j["scenario"] = "store"
         j["conversations"] = .int(Int64(o.conversations))
         j["window"] = .int(Int64(o.window))
-        j["duration_s"] = .double((seconds * 1000).rounded() / 1000)
+        j["duration_s"] = Fmt.round(seconds, 3)
         j["acked"] = .int(Int64(acked))
         j["failed"] = .int(Int64(failed))
-        j["acks_per_s"] = .double(perSecond.rounded())
-        j["cpu_us_per_ack"] = .double((cpuPerAck * 10).rounded() / 10)
+        j["acks_per_s"] = Fmt.round(perSecond, 0)
+        j["cpu_us_per_ack"] = Fmt.round(cpuPerAck)
         j["search_index"] = .bool(o.searchIndex)
         j["durability"] = .string(o.durability.rawValue)
         j["passed"] = .bool(failed == 0 && acked > 0)
