@@ -212,6 +212,9 @@ final class HubProcess {
         return String(decoding: stderrBuffer.bytes.withLock { $0 }, as: UTF8.self)
     }
 
+    /// What the process has written to stderr so far, without waiting for it to exit.
+    var standardErrorSoFar: String { String(decoding: stderrBuffer.bytes.withLock { $0 }, as: UTF8.self) }
+
     func signal(_ s: Int32) { kill(process.processIdentifier, s) }
 
     /// Waits for exit; returns the status, or nil (and kills it) on timeout.
