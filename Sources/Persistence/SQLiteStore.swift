@@ -340,14 +340,19 @@ public final class SQLiteStore: Store {
     public func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
         read({ db in
             guard let conversation = try Self.conversationID(db, key, create: false) else { return MessagePage(messages: [], more: false) }
-            let s = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3")
-            try s.bind(.int(conversation), .int(after), .int(Int64(limit + 1)))
-            var out: [StoredMessage] = []
-            while try s.step() { out.append(Self.message(s, key)) }
-            let more = out.count > limit
-            if more { out.removeLast() }
-            return MessagePage(messages: out, more: more)
+            return try Self.messages(db, key, conversation: conversation, after: after, limit: limit)
         }, completion)
+    }
+
+    /// Messages with seq > `after` in one conversation, ascending, at most `limit`.
+    static func messages(_ db: SQLiteConnection, _ key: ConversationKey, conversation: Int64, after: Int64, limit: Int) throws -> MessagePage {
+        let s = try db.statement("SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3")
+        try s.bind(.int(conversation), .int(after), .int(Int64(limit + 1)))
+        var out: [StoredMessage] = []
+        while try s.step() { out.append(Self.message(s, key)) }
+        let more = out.count > limit
+        if more { out.removeLast() }
+        return MessagePage(messages: out, more: more)
     }
 
     public func messages(_ key: ConversationKey, before: Int64?, limit: Int, withNotes: Bool,
@@ -388,18 +393,22 @@ public final class SQLiteStore: Store {
         }, completion)
     }
 
-    public func conversationState(_ key: ConversationKey,
-                                  completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>) {
+    public func conversationState(_ key: ConversationKey, messagesAfter: Int64?, limit: Int,
+                                  completion: @escaping StoreCompletion<ConversationState>) {
         read({ db in
+            let empty = MessagePage(messages: [], more: false)
+            // The statement stays open (not reset) until the job ends: one read transaction,
+            // so the row, the marks and the page are one snapshot.
             let s = try db.statement("SELECT id, last_seq FROM conversations WHERE service = ?1 AND client_id = ?2")
             try s.bind(.text(key.service), .text(key.clientId))
-            guard try s.step() else { return (0, [:]) }
+            guard try s.step() else { return ConversationState(lastSeq: 0, readMarks: [:], page: empty) }
             let id = s.int(0), last = s.int(1)
             let marks = try db.statement("SELECT user_id, seq FROM read_marks WHERE conversation_id = ?1")
             try marks.bind(.int(id))
             var out: [String: Int64] = [:]
             while try marks.step() { out[marks.text(0)] = marks.int(1) }
-            return (last, out)
+            let page = try messagesAfter.map { try Self.messages(db, key, conversation: id, after: $0, limit: limit) } ?? empty
+            return ConversationState(lastSeq: last, readMarks: out, page: page)
         }, completion)
     }
 

@@ -169,6 +169,22 @@ public struct MessagePage: Sendable, Equatable {
     }
 }
 
+/// What a subscribe answers with, read in one snapshot: the conversation's last seq, every
+/// read mark in it (user → seq), and the first page of messages after the subscriber's `since`.
+/// One snapshot, so a page that says no more ends at `lastSeq`: no message committed between two
+/// reads can fall between them.
+public struct ConversationState: Sendable, Equatable {
+    public var lastSeq: Int64
+    public var readMarks: [String: Int64]
+    /// Empty when no messages were asked for.
+    public var page: MessagePage
+    public init(lastSeq: Int64, readMarks: [String: Int64], page: MessagePage) {
+        self.lastSeq = lastSeq
+        self.readMarks = readMarks
+        self.page = page
+    }
+}
+
 public struct ConversationSummary: Sendable, Equatable {
     public var conversation: ConversationKey
     public var agents: [String]
@@ -223,8 +239,10 @@ public protocol Store: Sendable {
     /// The last seq of each key (0 for a conversation with no row), in one read: for periodic
     /// checks over many conversations at once. Keys given twice are answered once.
     func lastSeqs(_ keys: [ConversationKey], completion: @escaping StoreCompletion<[ConversationKey: Int64]>)
-    /// The conversation's last seq and every read mark in it (user → seq), in one snapshot.
-    func conversationState(_ key: ConversationKey, completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>)
+    /// The conversation's last seq, every read mark in it and, when `messagesAfter` is given, the
+    /// messages with seq > it (ascending, at most `limit`), in one read and one snapshot.
+    func conversationState(_ key: ConversationKey, messagesAfter: Int64?, limit: Int,
+                           completion: @escaping StoreCompletion<ConversationState>)
 
     /// Moves the user's read mark forward (never back); returns the mark now stored, and the
     /// unread counts when it cleared the conversation's `messages` notification.

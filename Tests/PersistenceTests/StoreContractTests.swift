@@ -100,6 +100,55 @@ class StoreContractTests: XCTestCase {
         XCTAssertFalse(since.more)
     }
 
+    /// A subscribe's one read: last seq, read marks and the page after `since` come from one
+    /// snapshot. Read while sends commit, a page that says no more ends exactly at the last seq
+    /// it came with (two reads let a commit fall between them).
+    func checkTheSubscribeReadIsOneSnapshotOfStateMarksAndPage() throws {
+        let store = try openStore()
+        defer { store.close() }
+        let none = try wait { store.conversationState(key, messagesAfter: 0, limit: 10, completion: $0) }
+        XCTAssertEqual(none, ConversationState(lastSeq: 0, readMarks: [:], page: MessagePage(messages: [], more: false)))
+        let bob = UserRecord(id: "bob", role: "website_agent", name: "Bob")
+        for i in 1...25 { _ = try send(store, "m\(i)", from: bob) }
+        _ = try wait { store.markRead(user: "ann", key, seq: 7, now: 1, completion: $0) }
+        let tail = try wait { store.conversationState(key, messagesAfter: 20, limit: 100, completion: $0) }
+        XCTAssertEqual(tail.lastSeq, 25)
+        XCTAssertEqual(tail.readMarks, ["ann": 7])
+        XCTAssertEqual(tail.page.messages.map(\.seq), Array(21...25))
+        XCTAssertFalse(tail.page.more)
+        let first = try wait { store.conversationState(key, messagesAfter: 0, limit: 10, completion: $0) }
+        XCTAssertEqual(first.page.messages.map(\.seq), Array(1...10))
+        XCTAssertTrue(first.page.more, "a page of 10 out of 25")
+        let bare = try wait { store.conversationState(key, messagesAfter: nil, limit: 10, completion: $0) }
+        XCTAssertEqual(bare.page, MessagePage(messages: [], more: false), "no since: no page")
+        XCTAssertEqual(bare.lastSeq, 25)
+
+        // One send at a time, each after the last one's commit: the last seq moves between reads.
+        let sends = 300
+        let group = DispatchGroup()
+        group.enter()
+        Thread.detachNewThread { [key] in
+            for i in 0..<sends {
+                let committed = DispatchSemaphore(value: 0)
+                store.appendMessage(NewMessage(conversation: key, sender: bob, text: "live \(i)", clientMsgId: nil, ts: 1)) { _ in committed.signal() }
+                committed.wait()
+            }
+            group.leave()
+        }
+        var reads = 0, grew = Set<Int64>(), lastSeen: Int64 = 25
+        while group.wait(timeout: .now()) == .timedOut || reads == 0 {
+            let after = lastSeen - 10
+            let state = try wait { store.conversationState(key, messagesAfter: after, limit: 10_000, completion: $0) }
+            XCTAssertFalse(state.page.more)
+            XCTAssertEqual(state.page.messages.last?.seq ?? after, state.lastSeq, "read \(reads): the page ends at the last seq read with it")
+            grew.insert(state.lastSeq)
+            lastSeen = state.lastSeq
+            reads += 1
+        }
+        XCTAssertEqual(try wait { store.lastSeq(key, completion: $0) }, Int64(25 + sends))
+        print("subscribe reads during \(sends) sends: \(reads), \(grew.count) different last seqs")
+    }
+
     func checkReadMarkNeverMovesBackwardsNorPastTheLastMessage() throws {
         let store = try openStore()
         defer { store.close() }
@@ -224,7 +273,7 @@ class StoreContractTests: XCTestCase {
         let reply = try send(store, "answer")
         XCTAssertEqual(reply.senderRead?.mark, 3, "the reply read what came before")
         XCTAssertNil(try send(store, "more").senderRead, "a send after one's own moves nothing")
-        let state = try wait { store.conversationState(key, completion: $0) }
+        let state = try wait { store.conversationState(key, messagesAfter: nil, limit: 0, completion: $0) }
         XCTAssertEqual(state.lastSeq, 4)
         XCTAssertEqual(state.readMarks["ann"], 3)
         let summary = try wait { store.conversations([key], for: "bob", withNotes: true, completion: $0) }
@@ -338,6 +387,7 @@ final class SQLiteStoreContractTests: StoreContractTests {
     func testConcurrentSendsGetGapFreeSequencesInOneConversation() throws { try checkConcurrentSendsGetGapFreeSequencesInOneConversation() }
     func testRetriedSendReturnsTheFirstMessageAndStoresNothingNew() throws { try checkRetriedSendReturnsTheFirstMessageAndStoresNothingNew() }
     func testHistoryPagesBackwardsAndSinceForwards() throws { try checkHistoryPagesBackwardsAndSinceForwards() }
+    func testTheSubscribeReadIsOneSnapshotOfStateMarksAndPage() throws { try checkTheSubscribeReadIsOneSnapshotOfStateMarksAndPage() }
     func testReadMarkNeverMovesBackwardsNorPastTheLastMessage() throws { try checkReadMarkNeverMovesBackwardsNorPastTheLastMessage() }
     func testAssignmentsReplaceAndRemoveReportingTheAgent() throws { try checkAssignmentsReplaceAndRemoveReportingTheAgent() }
     func testUsersAreUpsertedAndReadBack() throws { try checkUsersAreUpsertedAndReadBack() }
@@ -388,6 +438,7 @@ final class PostgresStoreContractTests: StoreContractTests {
     func testConcurrentSendsGetGapFreeSequencesInOneConversation() throws { try checkConcurrentSendsGetGapFreeSequencesInOneConversation() }
     func testRetriedSendReturnsTheFirstMessageAndStoresNothingNew() throws { try checkRetriedSendReturnsTheFirstMessageAndStoresNothingNew() }
     func testHistoryPagesBackwardsAndSinceForwards() throws { try checkHistoryPagesBackwardsAndSinceForwards() }
+    func testTheSubscribeReadIsOneSnapshotOfStateMarksAndPage() throws { try checkTheSubscribeReadIsOneSnapshotOfStateMarksAndPage() }
     func testReadMarkNeverMovesBackwardsNorPastTheLastMessage() throws { try checkReadMarkNeverMovesBackwardsNorPastTheLastMessage() }
     func testAssignmentsReplaceAndRemoveReportingTheAgent() throws { try checkAssignmentsReplaceAndRemoveReportingTheAgent() }
     func testUsersAreUpsertedAndReadBack() throws { try checkUsersAreUpsertedAndReadBack() }

@@ -115,7 +115,7 @@ final class StoreMigrationTests: XCTestCase {
         for key in keys {
             s.pages.append(try answer { store.messages(key, after: 0, limit: 5_000, completion: $0) })
             s.pages.append(try answer { store.messages(key, before: nil, limit: 7, completion: $0) })
-            let state = try answer { store.conversationState(key, completion: $0) }
+            let state = try answer { store.conversationState(key, messagesAfter: nil, limit: 0, completion: $0) }
             s.lastSeqs.append(state.lastSeq)
             s.readMarks.append(state.readMarks)
         }

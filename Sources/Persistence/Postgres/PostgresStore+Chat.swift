@@ -140,17 +140,20 @@ extension PostgresStore {
     }
 
     public func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
-        read({ db in
-            let r = try db.query("""
-                SELECT \(Self.messageColumns) FROM messages
-                WHERE conversation_id = (SELECT id FROM conversations WHERE service = $1 AND client_id = $2)
-                  AND seq > $3::bigint ORDER BY seq ASC LIMIT $4::bigint
-                """, [key.service, key.clientId, "\(after)", "\(limit + 1)"])
-            var out = (0..<r.count).map { Self.message(r, $0, key) }
-            let more = out.count > limit
-            if more { out.removeLast() }
-            return MessagePage(messages: out, more: more)
-        }, completion: completion)
+        read({ db in try Self.messages(db, key, after: after, limit: limit) }, completion: completion)
+    }
+
+    /// Messages with seq > `after` in one conversation, ascending, at most `limit`.
+    static func messages(_ db: PGConnection, _ key: ConversationKey, after: Int64, limit: Int) throws -> MessagePage {
+        let r = try db.query("""
+            SELECT \(Self.messageColumns) FROM messages
+            WHERE conversation_id = (SELECT id FROM conversations WHERE service = $1 AND client_id = $2)
+              AND seq > $3::bigint ORDER BY seq ASC LIMIT $4::bigint
+            """, [key.service, key.clientId, "\(after)", "\(limit + 1)"])
+        var out = (0..<r.count).map { Self.message(r, $0, key) }
+        let more = out.count > limit
+        if more { out.removeLast() }
+        return MessagePage(messages: out, more: more)
     }
 
     public func messages(_ key: ConversationKey, before: Int64?, limit: Int, withNotes: Bool,
@@ -196,15 +199,17 @@ extension PostgresStore {
         }, completion: completion)
     }
 
-    public func conversationState(_ key: ConversationKey,
-                                  completion: @escaping StoreCompletion<(lastSeq: Int64, readMarks: [String: Int64])>) {
-        read({ db in
+    public func conversationState(_ key: ConversationKey, messagesAfter: Int64?, limit: Int,
+                                  completion: @escaping StoreCompletion<ConversationState>) {
+        read({ db in // one REPEATABLE READ transaction: the row, the marks and the page are one snapshot
+            let empty = MessagePage(messages: [], more: false)
             let c = try db.query("SELECT id, last_seq FROM conversations WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
-            guard c.count > 0 else { return (0, [:]) }
+            guard c.count > 0 else { return ConversationState(lastSeq: 0, readMarks: [:], page: empty) }
             let marks = try db.query("SELECT user_id, seq FROM read_marks WHERE conversation_id = $1::bigint", ["\(c.int(0, 0))"])
             var out: [String: Int64] = [:]
             for i in 0..<marks.count { out[marks.text(i, 0)] = marks.int(i, 1) }
-            return (c.int(0, 1), out)
+            let page = try messagesAfter.map { try Self.messages(db, key, after: $0, limit: limit) } ?? empty
+            return ConversationState(lastSeq: c.int(0, 1), readMarks: out, page: page)
         }, completion: completion)
     }
 

@@ -50,30 +50,21 @@ extension Session {
         let limit = ContractLimits.maxPage
         let name = channel.name
         inFlight += 1
-        if let after {
-            store.messages(key, after: after, limit: limit) { result in
-                store.conversationState(key) { state in
-                    let page = result.flatMap { p in state.map { (p, $0.lastSeq, $0.readMarks) } }
-                    hop.run { s, c in s.subscribed(c, id, name, since: after, reset: reset, page) }
-                }
-            }
-        } else {
-            store.conversationState(key) { state in
-                let page = state.map { (MessagePage(messages: [], more: false), $0.lastSeq, $0.readMarks) }
-                hop.run { s, c in s.subscribed(c, id, name, since: nil, reset: false, page) }
-            }
+        store.conversationState(key, messagesAfter: after, limit: limit) { state in
+            hop.run { s, c in s.subscribed(c, id, name, since: after, reset: reset, state) }
         }
     }
 
     func subscribed(_ c: Connection, _ id: Int64, _ name: String, since: Int64?, reset: Bool,
-                    _ result: Result<(MessagePage, Int64, [String: Int64]), StoreError>) {
+                    _ result: Result<ConversationState, StoreError>) {
         inFlight -= 1
         guard let sub = subscriptions[name] else { return } // unsubscribed meanwhile
         switch result {
         case .failure(let e):
             drop(name, loop: c.loop.index)
             return replyStoreError(c, id, e)
-        case .success(let (page, lastSeq, marks)):
+        case .success(let state):
+            let page = state.page, lastSeq = state.lastSeq
             let step = sub.delivery.onSubscribed(since: since, lastSeq: lastSeq, pageLast: page.messages.last?.seq,
                                                  more: page.more)
             // Participants only: an observing admin's mark leaves no trace.
@@ -88,7 +79,7 @@ extension Session {
                 w.key("messages"); w.messageList(visible(page.messages))
                 w.key("more"); w.bool(page.more)
                 // The other participants' read marks (read ticks on what was already there).
-                w.key("read_marks"); w.objects(marks.filter { participants.contains($0.key) }.sorted { $0.key < $1.key }) { w, m in
+                w.key("read_marks"); w.objects(state.readMarks.filter { participants.contains($0.key) }.sorted { $0.key < $1.key }) { w, m in
                     w.key("user"); w.string(m.key)
                     w.key("seq"); w.int(m.value)
                 }
