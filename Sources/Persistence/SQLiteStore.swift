@@ -339,7 +339,7 @@ public final class SQLiteStore: Store {
 
     public func messages(_ key: ConversationKey, after: Int64, limit: Int, completion: @escaping StoreCompletion<MessagePage>) {
         read({ db in
-            guard let conversation = try Self.conversationID(db, key, create: false) else { return MessagePage(messages: [], more: false) }
+            guard let conversation = try Self.conversationID(db, key, create: false) else { return .empty }
             return try Self.messages(db, key, conversation: conversation, after: after, limit: limit)
         }, completion)
     }
@@ -358,7 +358,7 @@ public final class SQLiteStore: Store {
     public func messages(_ key: ConversationKey, before: Int64?, limit: Int, withNotes: Bool,
                          completion: @escaping StoreCompletion<MessagePage>) {
         read({ db in
-            guard let conversation = try Self.conversationID(db, key, create: false) else { return MessagePage(messages: [], more: false) }
+            guard let conversation = try Self.conversationID(db, key, create: false) else { return .empty }
             let s = try db.statement("""
                 SELECT \(Self.messageColumns) FROM messages WHERE conversation_id = ?1 AND seq < ?2 AND (?4 OR internal = 0)
                 ORDER BY seq DESC LIMIT ?3
@@ -396,18 +396,17 @@ public final class SQLiteStore: Store {
     public func conversationState(_ key: ConversationKey, messagesAfter: Int64?, limit: Int,
                                   completion: @escaping StoreCompletion<ConversationState>) {
         read({ db in
-            let empty = MessagePage(messages: [], more: false)
             // The statement stays open (not reset) until the job ends: one read transaction,
             // so the row, the marks and the page are one snapshot.
             let s = try db.statement("SELECT id, last_seq FROM conversations WHERE service = ?1 AND client_id = ?2")
             try s.bind(.text(key.service), .text(key.clientId))
-            guard try s.step() else { return ConversationState(lastSeq: 0, readMarks: [:], page: empty) }
+            guard try s.step() else { return ConversationState(lastSeq: 0, readMarks: [:], page: .empty) }
             let id = s.int(0), last = s.int(1)
             let marks = try db.statement("SELECT user_id, seq FROM read_marks WHERE conversation_id = ?1")
             try marks.bind(.int(id))
             var out: [String: Int64] = [:]
             while try marks.step() { out[marks.text(0)] = marks.int(1) }
-            let page = try messagesAfter.map { try Self.messages(db, key, conversation: id, after: $0, limit: limit) } ?? empty
+            let page = try messagesAfter.map { try Self.messages(db, key, conversation: id, after: $0, limit: limit) } ?? .empty
             return ConversationState(lastSeq: last, readMarks: out, page: page)
         }, completion)
     }

@@ -163,6 +163,8 @@ public struct MessagePage: Sendable, Equatable {
     public var messages: [StoredMessage]
     /// More messages exist beyond this page in the direction asked for.
     public var more: Bool
+    /// No messages, nothing beyond.
+    public static let empty = MessagePage(messages: [], more: false)
     public init(messages: [StoredMessage], more: Bool) {
         self.messages = messages
         self.more = more

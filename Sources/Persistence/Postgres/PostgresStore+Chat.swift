@@ -202,13 +202,12 @@ extension PostgresStore {
     public func conversationState(_ key: ConversationKey, messagesAfter: Int64?, limit: Int,
                                   completion: @escaping StoreCompletion<ConversationState>) {
         read({ db in // one REPEATABLE READ transaction: the row, the marks and the page are one snapshot
-            let empty = MessagePage(messages: [], more: false)
             let c = try db.query("SELECT id, last_seq FROM conversations WHERE service = $1 AND client_id = $2", [key.service, key.clientId])
-            guard c.count > 0 else { return ConversationState(lastSeq: 0, readMarks: [:], page: empty) }
+            guard c.count > 0 else { return ConversationState(lastSeq: 0, readMarks: [:], page: .empty) }
             let marks = try db.query("SELECT user_id, seq FROM read_marks WHERE conversation_id = $1::bigint", ["\(c.int(0, 0))"])
             var out: [String: Int64] = [:]
             for i in 0..<marks.count { out[marks.text(i, 0)] = marks.int(i, 1) }
-            let page = try messagesAfter.map { try Self.messages(db, key, after: $0, limit: limit) } ?? empty
+            let page = try messagesAfter.map { try Self.messages(db, key, after: $0, limit: limit) } ?? .empty
             return ConversationState(lastSeq: c.int(0, 1), readMarks: out, page: page)
         }, completion: completion)
     }
