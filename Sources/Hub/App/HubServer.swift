@@ -208,12 +208,15 @@ final class HubServer {
         // This node's members and counts leave Redis now (their leaves published), instead of
         // waiting for the janitor's bound.
         cluster?.stopAndWait()
+        // Before the loops begin to shut down: a shard's connections are closed by a job on its
+        // loop, and a loop that is shutting down ends with its last WebSocket, whatever Redis
+        // connections it holds, so a loop with none would end before the job ran and the broker
+        // would wait out its deadline. What other nodes miss of the last acks they read from the
+        // store.
+        redisBroker?.stop()
         for loop in loops {
             loop.execute { $0.beginShutdown(deadlineMs: deadlineMs) }
         }
-        // While the loops still run (a loop ends with its last WebSocket, whatever Redis
-        // connections it holds). What other nodes miss of the last acks they read from the store.
-        redisBroker?.stop()
         for loop in loops { loop.waitUntilFinished() }
         pruneTimer?.cancel()
         mailer.stop()
