@@ -18,7 +18,7 @@
 # Replay one:   .build-fuzz/<target> fuzz-artifacts/<target>-crash-<sha1>
 #
 # Environment: FUZZ_OPT (-O by default; -Onone builds faster and runs slower),
-# FUZZ_JOBS (parallel builds, default: number of cores, at most 3), SWIFTC.
+# FUZZ_JOBS (builds and runs at a time, default: number of cores, at most 3), SWIFTC.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,40 +102,52 @@ export SWIFT_BACKTRACE=enable=no
 work=$(mktemp -d "${TMPDIR:-/tmp}/montrose-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-crashed=()
-for t in "${targets[@]}"; do
-  corpus="$work/$t"
+# One target's run; its line goes to $work/<target>.line, and $work/<target>.crashed marks a crash.
+run_target() {
+  local t=$1 corpus="$work/$1" log="$work/$1.log" start rc elapsed runs speed cov input
   mkdir -p "$corpus"
   cp -R "fuzz/corpus/$t/." "$corpus/" 2>/dev/null || true
-  log="$work/$t.log"
   start=$(date +%s.%N)
-  set +e
   # -timeout: one input taking 10 s is a hang (a bug); -rss_limit_mb: memory blow-up is too.
-  dict=()
+  local dict=()
   [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="fuzz/dict/$t.dict")
+  rc=0
   "$build/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
-    -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "${dict[@]}" "$corpus" >"$log" 2>&1
-  rc=$?
-  set -e
+    -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "${dict[@]}" "$corpus" >"$log" 2>&1 || rc=$?
   elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   # The last status line: "#N  DONE  cov: C ft: F corp: U/SIZE lim: ... exec/s: E rss: R"
   cov=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 |
-        sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/cov \1 ft \2 corpus \3/')
+        sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/cov \1 ft \2 corpus \3/' || true)
   [ -n "$cov" ] || cov="cov ?"
   if [ "$rc" -eq 0 ]; then
-    echo "fuzz $t: ${runs:-?} runs in ${elapsed} s (${speed:-?} exec/s), $cov, no crash"
-  else
-    crashed+=("$t")
-    cp "$log" "$artifacts/$t.log"
-    input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+    echo "fuzz $t: ${runs:-?} runs in ${elapsed} s (${speed:-?} exec/s), $cov, no crash" >"$work/$t.line"
+    return 0
+  fi
+  touch "$work/$t.crashed"
+  cp "$log" "$artifacts/$t.log"
+  input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+  {
     echo "fuzz $t: CRASH after ${runs:-?} runs in ${elapsed} s (exit $rc); input: ${input:-see $artifacts/$t.log}"
     # The reason: the Swift trap message, ASan's summary, or libFuzzer's own verdict.
     grep -E "Fatal error|invariant broken|ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|SUMMARY|ALARM|out-of-memory" "$log" \
       | head -8 | sed 's/^/    /'
     [ -n "$input" ] && echo "    replay: $build/$t $input"
-  fi
+  } >"$work/$t.line"
+}
+
+# As many targets at a time as builds (one core each): the same seconds per target, less waiting.
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do sleep 0.2; done
+  run_target "$t" &
+done
+wait
+crashed=()
+for t in "${targets[@]}"; do
+  cat "$work/$t.line" 2>/dev/null || echo "fuzz $t: no result"
+  [ -f "$work/$t.crashed" ] && crashed+=("$t")
+  [ -f "$work/$t.line" ] || crashed+=("$t")
 done
 
 if [ ${#crashed[@]} -gt 0 ]; then
