@@ -2,6 +2,7 @@
 # Coverage-guided fuzzing of the Protocol module with libFuzzer (swiftc -sanitize=fuzzer,address).
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
+#   scripts/fuzz.sh build [target...]      only build (what is out of date), run nothing
 #
 # Targets (fuzz/targets/<target>.swift): http, frames, frames_deflate, json, jwt; all by
 # default, 30 seconds each. Each is built into .build-fuzz/<target> from the target file,
@@ -23,11 +24,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-30}
+build_only=""
+[ "$seconds" = build ] && { build_only=1; seconds=0; }
 [ $# -gt 0 ] && shift
 all_targets=(http frames frames_deflate json jwt)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
-case "$seconds" in ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-target] [target...]" >&2; exit 2 ;; esac
+case "$seconds" in ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-target | build] [target...]" >&2; exit 2 ;; esac
 
 swiftc=${SWIFTC:-swiftc}
 opt=${FUZZ_OPT:--O}
@@ -95,6 +98,7 @@ build_failed=0
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || build_failed=1; done
 [ "$build_failed" -eq 0 ] || exit 3
 echo "fuzz: built ${names[*]:-nothing (up to date)} in $(( $(date +%s) - build_start )) s ($opt)"
+[ -z "$build_only" ] || exit 0
 
 # The Swift runtime's backtracer cannot walk ASan's memory; libFuzzer prints the stack instead.
 export SWIFT_BACKTRACE=enable=no
