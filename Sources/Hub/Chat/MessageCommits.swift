@@ -12,7 +12,6 @@ extension ChatService {
     /// read mark is not announced to the conversation.
     func messageCommitted(_ a: AppendResult, senderObserves: Bool) {
         guard !a.duplicate else { return }
-        subscribeStates?.messageCommitted(a.message.conversation.channel, seq: a.message.seq)
         broker.publish(.message(a.message))
         if let status = a.reopened { statusChanged(status) }
         if a.queued { queueChanged(a.message.conversation, lastMessage: a.message, unassigned: true) }
