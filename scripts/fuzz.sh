@@ -2,7 +2,6 @@
 # Coverage-guided fuzzing of the Protocol module with libFuzzer (swiftc -sanitize=fuzzer,address).
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
-#   scripts/fuzz.sh build [target...]      only build (what is out of date), run nothing
 #
 # Targets (fuzz/targets/<target>.swift): http, frames, frames_deflate, json, jwt; all by
 # default, 30 seconds each. Each is built into .build-fuzz/<target> from the target file,
@@ -24,13 +23,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-30}
-build_only=""
-[ "$seconds" = build ] && { build_only=1; seconds=0; }
 [ $# -gt 0 ] && shift
 all_targets=(http frames frames_deflate json jwt)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
-case "$seconds" in ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-target | build] [target...]" >&2; exit 2 ;; esac
+case "$seconds" in ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-target] [target...]" >&2; exit 2 ;; esac
 
 swiftc=${SWIFTC:-swiftc}
 opt=${FUZZ_OPT:--O}
@@ -83,6 +80,9 @@ for t in "${targets[@]}"; do
   [ -f "fuzz/targets/$t.swift" ] || { echo "no fuzz target $t (fuzz/targets/$t.swift)" >&2; exit 2; }
 done
 
+# Builds and runs take one core each: at most `jobs_max` at a time.
+wait_for_a_slot() { while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do sleep 0.2; done; }
+
 # Builds, a few at a time.
 build_start=$(date +%s)
 jobs_max=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -91,14 +91,13 @@ pids=()
 names=()
 for t in "${targets[@]}"; do
   needs_build "$t" || continue
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do sleep 0.5; done
+  wait_for_a_slot
   build_target "$t" & pids+=($!); names+=("$t")
 done
 build_failed=0
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || build_failed=1; done
 [ "$build_failed" -eq 0 ] || exit 3
 echo "fuzz: built ${names[*]:-nothing (up to date)} in $(( $(date +%s) - build_start )) s ($opt)"
-[ -z "$build_only" ] || exit 0
 
 # The Swift runtime's backtracer cannot walk ASan's memory; libFuzzer prints the stack instead.
 export SWIFT_BACKTRACE=enable=no
@@ -106,7 +105,8 @@ export SWIFT_BACKTRACE=enable=no
 work=$(mktemp -d "${TMPDIR:-/tmp}/montrose-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# One target's run; its line goes to $work/<target>.line, and $work/<target>.crashed marks a crash.
+# One target's run; its result goes to $work/<target>.line, whose first line ends in "no crash"
+# when there was none.
 run_target() {
   local t=$1 corpus="$work/$1" log="$work/$1.log" start rc elapsed runs speed cov input
   mkdir -p "$corpus"
@@ -129,29 +129,27 @@ run_target() {
     echo "fuzz $t: ${runs:-?} runs in ${elapsed} s (${speed:-?} exec/s), $cov, no crash" >"$work/$t.line"
     return 0
   fi
-  touch "$work/$t.crashed"
   cp "$log" "$artifacts/$t.log"
   input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
   {
     echo "fuzz $t: CRASH after ${runs:-?} runs in ${elapsed} s (exit $rc); input: ${input:-see $artifacts/$t.log}"
     # The reason: the Swift trap message, ASan's summary, or libFuzzer's own verdict.
     grep -E "Fatal error|invariant broken|ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|SUMMARY|ALARM|out-of-memory" "$log" \
-      | head -8 | sed 's/^/    /'
-    [ -n "$input" ] && echo "    replay: $build/$t $input"
+      | head -8 | sed 's/^/    /' || true
+    if [ -n "$input" ]; then echo "    replay: $build/$t $input"; fi
   } >"$work/$t.line"
 }
 
-# As many targets at a time as builds (one core each): the same seconds per target, less waiting.
+# The same seconds per target, several targets at once.
 for t in "${targets[@]}"; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do sleep 0.2; done
+  wait_for_a_slot
   run_target "$t" &
 done
 wait
 crashed=()
 for t in "${targets[@]}"; do
   cat "$work/$t.line" 2>/dev/null || echo "fuzz $t: no result"
-  [ -f "$work/$t.crashed" ] && crashed+=("$t")
-  [ -f "$work/$t.line" ] || crashed+=("$t")
+  head -1 "$work/$t.line" 2>/dev/null | grep -q ", no crash$" || crashed+=("$t")
 done
 
 if [ ${#crashed[@]} -gt 0 ]; then
