@@ -21,12 +21,19 @@ bin=$root/.build/release/montrose-hub
 
 work=$(mktemp -d)
 lanes=()
+# Interrupted, every hub a run started is stopped too (its PID is in its run's folder), not
+# only the lanes.
 cleanup() {
   for p in "${lanes[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$work"/*/hub.pid; do [ -f "$f" ] && { kill "$(cat "$f")" 2>/dev/null || true; }; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The cases run over wss:// (the TLS path: framing, fragmentation, UTF-8, limits).
+tls_cases=('1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '8.*' '9.*' '10.*')
 
 # One run: its own hub, then the runner. $1: the report folder's name, $2: ws or wss, then cases.
 # Prints the run's heading and the runner's output; its status is the runner's.
@@ -43,6 +50,7 @@ run() {
   "$bin" --host 127.0.0.1 --port 0 --bridge-port 0 --data "$dir/data" --loops 1 \
          --echo-path /echo --max-message 16777216 "${tls[@]}" > "$dir/hub.out" 2> "$dir/hub.err" &
   hub_pid=$!
+  echo "$hub_pid" > "$dir/hub.pid"
   for _ in $(seq 1 100); do
     port=$(sed -n 's/.*public listening on [a-z]*:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/hub.out")
     [ -n "$port" ] && break
@@ -64,18 +72,18 @@ case "$mode" in
   ws|wss)
     cases=("$@")
     if [ ${#cases[@]} -eq 0 ]; then
-      if [ "$mode" = ws ]; then cases=('*'); else cases=('1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '8.*' '9.*' '10.*'); fi
+      if [ "$mode" = ws ]; then cases=('*'); else cases=("${tls_cases[@]}"); fi
     fi
     run "$mode" "$mode" "${cases[@]}"
     ;;
   all)
     rm -rf "$root/autobahn-reports"
     # Each lane's output goes to its own file and is printed whole at the end, lane by lane.
-    ( run ws ws '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '8.*' '9.*' '10.*' '12.*' ) > "$work/lane1.log" 2>&1 &
+    ( run ws ws "${tls_cases[@]}" '12.*' ) > "$work/lane1.log" 2>&1 &
     lanes+=($!)
     ( s=0
       run ws-13 ws '13.*' || s=1
-      run wss wss '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '8.*' '9.*' '10.*' || s=1
+      run wss wss "${tls_cases[@]}" || s=1
       exit $s ) > "$work/lane2.log" 2>&1 &
     lanes+=($!)
     status=0
