@@ -129,13 +129,9 @@ final class ClusterTests: XCTestCase {
 
     /// The names of the clients connected to every Redis of the test environment.
     private func redisClientNames() throws -> [String] {
-        let loop = try RunningLoop()
-        defer { loop.stop() }
         var names: [String] = []
-        for endpoint in try TestTopology.redis() {
-            let c = try loop.connect(endpoint, name: "cluster-test-lister")
-            defer { loop.close(c) }
-            guard case .bulkString(let list) = try loop.call(c, ["CLIENT", "LIST"]) else { throw TestError("CLIENT LIST: no list") }
+        for reply in try callEveryRedis(["CLIENT", "LIST"]) {
+            guard case .bulkString(let list) = reply else { throw TestError("CLIENT LIST: no list") }
             for line in String(decoding: list, as: UTF8.self).split(separator: "\n") {
                 if let field = line.split(separator: " ").first(where: { $0.hasPrefix("name=") }) {
                     names.append(String(field.dropFirst(5)))
@@ -147,12 +143,18 @@ final class ClusterTests: XCTestCase {
 
     /// CLIENT KILL TYPE pubsub on every Redis of the test environment.
     private func killPubSubClients() throws {
+        _ = try callEveryRedis(["CLIENT", "KILL", "TYPE", "pubsub"])
+    }
+
+    /// One command to every Redis of the test environment, on a connection of its own; the replies
+    /// in the environment's order.
+    private func callEveryRedis(_ command: [String]) throws -> [RESPValue] {
         let loop = try RunningLoop()
         defer { loop.stop() }
-        for endpoint in try TestTopology.redis() {
-            let c = try loop.connect(endpoint, name: "cluster-test-killer")
-            _ = try loop.call(c, ["CLIENT", "KILL", "TYPE", "pubsub"])
-            loop.close(c)
+        return try TestTopology.redis().map { endpoint in
+            let c = try loop.connect(endpoint, name: "cluster-test")
+            defer { loop.close(c) }
+            return try loop.call(c, command)
         }
     }
 
