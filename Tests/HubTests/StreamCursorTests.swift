@@ -35,6 +35,11 @@ final class StreamCursorTests: XCTestCase {
             }
         }
         mutating func release() { while let p = cursor.nextHeld() { delivered.append(p.seq ?? -1) } }
+        /// The store's last seq is read (and is `last`): the cursor starts there.
+        mutating func start(_ last: Int64) {
+            stored = max(stored, last)
+            if case .fetch(let after) = cursor.start(lastSeq: last) { fetch(after: after) }
+        }
         mutating func fireTimer() {
             timerArmed = false
             if case .fetch(let after) = cursor.gapTimerFired() { fetch(after: after) }
@@ -62,7 +67,7 @@ final class StreamCursorTests: XCTestCase {
 
     func testInOrderMessagesGoStraightThrough() {
         var n = Node()
-        _ = n.cursor.start(lastSeq: 0)
+        n.start(0)
         for seq in Int64(1)...5 { n.offer(seq) }
         XCTAssertEqual(n.delivered, [1, 2, 3, 4, 5])
         XCTAssertFalse(n.timerArmed)
@@ -71,19 +76,19 @@ final class StreamCursorTests: XCTestCase {
 
     func testAnOvertakenMessageIsWaitedForAndTheRestReleasedInOrder() {
         var n = Node()
-        _ = n.cursor.start(lastSeq: 10)
+        n.start(10)
         n.offer(11); n.offer(13); n.offer(14)
-        XCTAssertEqual(n.delivered, [11])
+        XCTAssertEqual(n.delivered, [10, 11], "the start delivers the last stored message again")
         XCTAssertTrue(n.timerArmed, "a gap arms the timer once")
         n.offer(12) // arrives within the wait
-        XCTAssertEqual(n.delivered, [11, 12, 13, 14])
+        XCTAssertEqual(n.delivered, [10, 11, 12, 13, 14])
         n.fireTimer()
-        XCTAssertEqual(n.fetches, [], "the gap closed before the timer: no store read")
+        XCTAssertEqual(n.fetches, [9], "the gap closed before the timer: no store read but the start's")
     }
 
     func testALostMessageIsReadFromTheStoreOnceForTheNode() {
         var n = Node()
-        _ = n.cursor.start(lastSeq: 0)
+        n.start(0)
         n.stored = 6
         n.offer(1); n.offer(2); n.offer(4); n.offer(5); n.offer(6) // 3 lost on the bus
         XCTAssertEqual(n.delivered, [1, 2])
@@ -96,7 +101,7 @@ final class StreamCursorTests: XCTestCase {
 
     func testLiveMessagesDuringAFetchWaitAndDuplicatesAreDropped() {
         var n = Node()
-        _ = n.cursor.start(lastSeq: 0)
+        n.start(0)
         n.offer(1); n.offer(3)
         XCTAssertEqual(n.cursor.gapTimerFired(), .fetch(after: 1))
         // While the read is out: 2 arrives live (held, the read brings it too), 4 arrives.
@@ -114,7 +119,7 @@ final class StreamCursorTests: XCTestCase {
 
     func testALostLastMessageIsFoundByTheCheck() {
         var n = Node()
-        _ = n.cursor.start(lastSeq: 0)
+        n.start(0)
         n.stored = 3
         n.offer(1); n.offer(2) // 3 lost, and nothing after it shows the gap
         XCTAssertFalse(n.timerArmed)
@@ -136,7 +141,7 @@ final class StreamCursorTests: XCTestCase {
 
     func testAGapStillOpenAfterAReleaseIsWaitedForAgain() {
         var n = Node()
-        _ = n.cursor.start(lastSeq: 0)
+        n.start(0)
         n.stored = 2
         n.offer(1); n.offer(3); n.offer(6) // the store has only up to 2 when read; 4 and 5 still on their way
         n.fireTimer()
@@ -145,6 +150,37 @@ final class StreamCursorTests: XCTestCase {
         n.stored = 6
         n.offer(4); n.offer(5)
         XCTAssertEqual(n.delivered, [1, 2, 3, 4, 5, 6])
+    }
+
+    // A node's first subscriber of a conversation reads the stream (last_seq 4) and registers;
+    // another node commits 5 and 6 and publishes them before this node's bus subscription is
+    // active, so the bus never brings them; the node's own read of the last seq comes after, and
+    // says 6. With nothing more sent, only the start shows the subscriber what it lacks.
+    func testTheStartDeliversTheLastStoredMessageAgainSoAnEarlierReaderSeesItsGap() {
+        var subscriber = SubscriptionDelivery(ready: false)
+        XCTAssertEqual(subscriber.onSubscribed(since: nil, lastSeq: 4, pageLast: nil, more: false), .release)
+        XCTAssertTrue(subscriber.release().isEmpty)
+        var n = Node()
+        n.stored = 6
+        n.start(6)
+        XCTAssertEqual(n.fetches, [5], "one read: the last message")
+        XCTAssertEqual(n.delivered, [6])
+        XCTAssertEqual(n.cursor.position, 6)
+        XCTAssertEqual(subscriber.onLive(message(6), maxHeld: 100), .holdAndFetch(after: 4),
+                       "the subscriber fetches 5 and 6 itself")
+        var upToDate = SubscriptionDelivery(ready: false)
+        _ = upToDate.onSubscribed(since: nil, lastSeq: 6, pageLast: nil, more: false)
+        _ = upToDate.release()
+        XCTAssertEqual(upToDate.onLive(message(6), maxHeld: 100), .skipDuplicate, "one who read 6 drops it")
+        n.offer(7)
+        XCTAssertEqual(n.delivered, [6, 7])
+    }
+
+    func testAnEmptyStreamStartsWithNoRead() {
+        var n = Node()
+        n.start(0)
+        XCTAssertEqual(n.fetches, [])
+        XCTAssertEqual(n.cursor.position, 0)
     }
 
     func testHeldPublicationsAreBounded() {
@@ -156,7 +192,7 @@ final class StreamCursorTests: XCTestCase {
 
     func testASeqTheStoreDoesNotHaveIsDroppedAfterAFewFruitlessReads() {
         var n = Node()
-        _ = n.cursor.start(lastSeq: 0)
+        n.start(0)
         n.stored = 2
         n.offer(1); n.offer(2)
         n.offer(1_000_000) // corrupt: nothing ever committed it
@@ -176,6 +212,34 @@ final class StreamCursorTests: XCTestCase {
 // StreamCursors over a real SQLite file: the periodic check finds every followed
 // conversation's lost last message, with one store read per `checkChunk` conversations.
 final class StreamCursorsCheckTests: XCTestCase {
+    // The start's read over a real store: a conversation with three messages, followed by a
+    // node that heard none of them, delivers the third once (its subscribers' gaps show from it).
+    func testAFollowDeliversTheStoredLastMessageOnce() throws {
+        let dir = TestDirectory.make("stream-cursors-follow")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: dir + "/hub.sqlite", now: wallMillis(), messageWording: MessageNotificationText.wording)
+        defer { store.close() }
+        let key = ConversationKey(service: "website", clientId: "c1")
+        let sender = UserRecord(id: "wes", role: "website_agent", name: "Wes")
+        for n in 1...3 {
+            let m = NewMessage(conversation: key, sender: sender, text: "m\(n)", clientMsgId: nil, ts: 1)
+            let appended: Result<AppendResult, StoreError> = waitForStore { store.appendMessage(m, completion: $0) }
+            _ = try appended.get()
+        }
+        let loop = try RunningLoop()
+        defer { loop.stop() }
+        let delivered = Locked<[Int64]>([])
+        let cursors = StreamCursors(deliver: { p in delivered.withLock { $0.append(p.seq ?? -1) } },
+                                    store: store, loop: loop.loop, checkEveryMs: 3_600_000)
+        let channel = Channel.conversation(key).name
+        cursors.follow(channel)
+        XCTAssertTrue(eventually { cursors.position(channel) == 3 })
+        XCTAssertTrue(eventually { delivered.withLock { $0 } == [3] }, "got \(delivered.withLock { $0 })")
+        cursors.checkAll()
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertEqual(delivered.withLock { $0 }, [3], "a check after the start delivers nothing again")
+    }
+
     func testTheCheckFindsALostLastMessageInEveryFollowedConversation() throws {
         let dir = TestDirectory.make("stream-cursors-check")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

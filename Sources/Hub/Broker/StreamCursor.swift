@@ -11,6 +11,8 @@
 //   (`check`), and fetches when the store is ahead.
 // Until the node knows where the stream is (`start(lastSeq:)`), everything is passed through as
 // it comes: each subscriber's own delivery rule (SubscriptionDelivery) orders that short window.
+// The start delivers the stream's last message once more, read from the store, so that one the
+// bus lost in that window reaches a subscriber who read the stream before it (see `start`).
 struct StreamCursor {
     /// The last seq delivered on this node (nil: not started, passing through).
     private(set) var position: Int64?
@@ -80,11 +82,17 @@ struct StreamCursor {
     }
 
     /// The node now knows the stream's last seq (read after its first local subscriber was
-    /// registered): positions start there, never below what was passed through meanwhile.
+    /// registered). The position starts one before it, and the last message is read from the
+    /// store and delivered again: a subscriber whose own read came before that message, which
+    /// the bus lost while the node's subscription to it was not yet active, sees the gap
+    /// through it (a subscriber that has it drops it). Without that, nothing would show the gap
+    /// until the conversation's next message. What passed through meanwhile showed any gap
+    /// already: the position never starts below it.
     mutating func start(lastSeq: Int64) -> Check {
         guard position == nil else { return check(storeLastSeq: lastSeq) }
-        position = max(lastSeq, highestPassed)
-        return .upToDate
+        let passed = highestPassed
+        position = max(lastSeq - 1, passed, 0)
+        return lastSeq > passed ? check(storeLastSeq: lastSeq) : .upToDate
     }
 
     enum Check: Equatable {

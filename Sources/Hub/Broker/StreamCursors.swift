@@ -73,7 +73,8 @@ final class StreamCursors: Sendable {
     // MARK: following
 
     /// The node gained its first subscriber of `channel`: its position starts at the store's
-    /// last seq (what is published meanwhile passes through).
+    /// last seq, whose message is delivered again (what is published meanwhile passes through;
+    /// see StreamCursor.start).
     func follow(_ channel: String) {
         guard case .conversation(let key) = Channel(channel) else { return }
         let generation = generations.add(1, ordering: .relaxed).newValue
