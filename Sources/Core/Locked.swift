@@ -19,6 +19,16 @@ public final class Locked<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// The value, read under the lock without writing it back. A closure kept as the whole
+    /// value must be read this way: through `withLock { $0 }` it passes an inout of the generic
+    /// type, and each pass wraps the kept closure in two more reabstraction thunks that stay, so
+    /// every read made it a call deeper (slower each time, and in the end a stack overflow).
+    public func load() -> Value {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return value
+    }
+
     public func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

@@ -33,7 +33,7 @@ final class Router: Sendable {
             interest.withLock { map in
                 let first = map[channel] == nil
                 map[channel, default: []].insert(loop)
-                if first { nodeInterest.withLock { $0 }?(channel, true) }
+                if first { nodeInterest.load()?(channel, true) }
             }
         }
     }
@@ -46,7 +46,7 @@ final class Router: Sendable {
                 map[channel]?.remove(loop)
                 if map[channel]?.isEmpty == true {
                     map[channel] = nil
-                    nodeInterest.withLock { $0 }?(channel, false)
+                    nodeInterest.load()?(channel, false)
                 }
             }
         }

@@ -170,6 +170,6 @@ final class RedisBroker: Broker {
 
     private func needCatchUp(_ channels: [String]) {
         cursors?.check(channels)
-        catchUp.withLock { $0 }?(channels)
+        catchUp.load()?(channels)
     }
 }
