@@ -202,6 +202,77 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(seqs, (1...200).map { Int64($0) }, "the rest follows as pushes: 1…200 once each, in order")
     }
 
+    /// A subscribe without `since` on a conversation already subscribed on this node is answered
+    /// from the node's record, not the store (one node; a cluster reads the store). While messages
+    /// commit one after another, each of 30 subscribers that arrives gets a `last_seq`, and then
+    /// every later message once, in order: nothing committed before its reply is pushed, nothing
+    /// after it is missed.
+    func testSubscribersArrivingDuringSendsGetEveryMessageAfterTheirLastSeqOnce() throws {
+        let first = try client("wes", .websiteAgent)
+        _ = try first.result("subscribe", ["channel": .string(annWebsite)])
+        let total = 300
+        let port = hub.port, channel = annWebsite
+        let sent = DispatchSemaphore(value: 0)
+        Thread {
+            defer { sent.signal() }
+            guard let c = try? ChatClient(port: port, token: TestHub.token("ann", .client)) else { return }
+            for i in 1...total {
+                _ = try? c.result("send", ["channel": .string(channel), "text": .string("m\(i)"), "client_msg_id": .string("c\(i)")])
+            }
+        }.start()
+        var arrivals: [(client: ChatClient, lastSeq: Int64)] = []
+        for i in 0..<30 {
+            let c = try client("ada\(i)", .admin) // not one user: 20 connections each at most
+            let r = try c.result("subscribe", ["channel": .string(annWebsite)])
+            arrivals.append((c, try XCTUnwrap(r["last_seq"]?.intValue)))
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        XCTAssertEqual(sent.wait(timeout: .now() + 60), .success)
+        if hub.topology.nodes == 1 {
+            XCTAssertNotNil(hub.server.chat.subscribeStates?.state(annWebsite), "the node keeps the conversation's state")
+        }
+        let lastSeqs = arrivals.map(\.lastSeq)
+        XCTAssertEqual(lastSeqs, lastSeqs.sorted(), "later arrivals never see an earlier last seq")
+        XCTAssertGreaterThan(Set(lastSeqs).count, 5, "the subscribers arrived while messages committed: \(lastSeqs)")
+        for (c, lastSeq) in arrivals where lastSeq < Int64(total) {
+            let seqs = try ((lastSeq + 1)...Int64(total)).map { _ in try c.push("message")["seq"]?.intValue ?? -1 }
+            XCTAssertEqual(seqs, Array((lastSeq + 1)...Int64(total)), "after last_seq \(lastSeq): every message once, in order")
+            XCTAssertTrue(c.noPush("message", within: 0.05), "and nothing more")
+        }
+    }
+
+    /// The read marks a subscribe without `since` carries follow every `read` and every sender's
+    /// own mark, whether the reply comes from the node's record or the store; the record goes
+    /// when the last subscriber does.
+    func testTheReadMarksInASubscribeFollowEveryReadAndTheRecordGoesWithTheLastSubscriber() throws {
+        var ann: ChatClient? = try client()
+        _ = try ann?.result("subscribe", ["channel": .string(annWebsite)])
+        let wes = try client("wes", .websiteAgent)
+        for i in 1...3 { _ = try wes.result("send", ["channel": .string(annWebsite), "text": .string("m\(i)"), "client_msg_id": .string("r\(i)")]) }
+        func marks() throws -> JSON? {
+            let agent = try client("wes", .websiteAgent)
+            return try agent.result("subscribe", ["channel": .string(annWebsite)])["read_marks"]
+        }
+        XCTAssertEqual(try marks(), [], "nobody else has read")
+        _ = try ann?.result("read", ["channel": .string(annWebsite), "seq": 2])
+        XCTAssertEqual(try marks(), [["user": "ann", "seq": 2]])
+        _ = try ann?.result("read", ["channel": .string(annWebsite), "seq": 1])
+        XCTAssertEqual(try marks(), [["user": "ann", "seq": 2]], "a mark never goes back")
+        _ = try ann?.result("send", ["channel": .string(annWebsite), "text": "m4", "client_msg_id": "r4"])
+        XCTAssertEqual(try marks(), [["user": "ann", "seq": 4]], "a sender has read their own message")
+        // Read up to the end, then reply: the store moves the mark over the reply without a
+        // `read` push (it passes no message of another), and the record must follow it too.
+        _ = try wes.result("send", ["channel": .string(annWebsite), "text": "m5", "client_msg_id": "r5"])
+        _ = try ann?.result("read", ["channel": .string(annWebsite), "seq": 5])
+        _ = try ann?.result("send", ["channel": .string(annWebsite), "text": "m6", "client_msg_id": "r6"])
+        XCTAssertEqual(try marks(), [["user": "ann", "seq": 6]], "the mark over a reply to everything read")
+        guard hub.topology.nodes == 1, let cache = hub.server.chat.subscribeStates else { return }
+        XCTAssertNotNil(cache.state(annWebsite))
+        ann = nil // the last subscriber (each marks() connection closed already)
+        XCTAssertTrue(eventually(5) { cache.state(self.annWebsite) == nil }, "the record goes with the node's last subscriber")
+        XCTAssertEqual(try marks(), [["user": "ann", "seq": 6]], "and the store answers the next one")
+    }
+
     func testHistoryPagesBackwards() throws {
         let ann = try client()
         for i in 1...12 { _ = try ann.result("send", ["channel": .string(annWebsite), "text": .string("m\(i)"), "client_msg_id": .string("h\(i)")]) }

@@ -34,6 +34,10 @@ final class ChatService: Sendable {
     /// This node's id when it is one of several (session ids carry it, so they are unique
     /// across the cluster); nil on a single node.
     let nodeID: String?
+    /// The last seq and read marks of the conversations subscribed here, kept by the commits:
+    /// a subscribe without `since` reads them instead of the store. One node only (nil with a
+    /// broker between nodes): see ConversationStateCache.
+    let subscribeStates: ConversationStateCache?
 
     init(store: Store & NotificationStore, directory: any AssignmentDirectory, router: Router, broker: Broker? = nil, verifier: JWTVerifier,
          limits: ChatLimits = ChatLimits(), metrics: HubMetrics = HubMetrics(), counters: EngineCounters = EngineCounters(),
@@ -47,6 +51,13 @@ final class ChatService: Sendable {
         self.directory = directory
         self.router = router
         self.broker = broker ?? LocalBroker(router: router)
+        if broker == nil {
+            let cache = ConversationStateCache()
+            router.onNodeInterestChange { channel, interested in if !interested { cache.drop(channel) } }
+            subscribeStates = cache
+        } else {
+            subscribeStates = nil
+        }
         self.verifier = verifier
         self.limits = limits
         self.metrics = metrics
@@ -124,6 +135,7 @@ final class ChatService: Sendable {
     /// subscribers see the read ticks. `announce` is false for an observing admin, who leaves
     /// no trace.
     func readMarkMoved(_ key: ConversationKey, user: String, _ r: ReadResult, announce: Bool) {
+        subscribeStates?.readMarkMoved(key.channel, user: user, seq: r.mark)
         if let unread = r.clearedUnread { pushUnread(unread, to: user) }
         guard announce else { return }
         broker.publish(.read(key.channel, user: user, seq: r.mark))

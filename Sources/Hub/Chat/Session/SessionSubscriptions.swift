@@ -50,7 +50,21 @@ extension Session {
         let limit = ContractLimits.maxPage
         let name = channel.name
         inFlight += 1
+        // Without `since` the reply is the last seq and the read marks: on one node, what this
+        // node's commits keep of a conversation already subscribed here (read after the
+        // registration above, like the store would be).
+        let cache = chat.subscribeStates
+        if after == nil, let known = cache?.state(name) {
+            subscribed(c, id, name, since: nil, reset: reset,
+                       .success(ConversationState(lastSeq: known.lastSeq, readMarks: known.readMarks, page: .empty)))
+            chat.metrics.recordOp(.subscribe, micros: monotonicMicros() - currentStarted)
+            return
+        }
+        let generation = cache?.prepare(name)
         store.conversationState(key, messagesAfter: after, limit: limit) { state in
+            if let cache, let generation, case .success(let known) = state {
+                cache.fill(name, generation: generation, lastSeq: known.lastSeq, readMarks: known.readMarks)
+            }
             hop.run { s, c in s.subscribed(c, id, name, since: after, reset: reset, state) }
         }
     }
