@@ -5,10 +5,9 @@ import Protocol
 // Read marks, conversation summaries and the audit log on SQLite.
 extension SQLiteStore {
     /// Moves the sender's read mark to their own new message, which follows someone else's.
-    /// Returns the mark written, with the read to announce (and the unread counts, when it
-    /// cleared their `messages` notification) when it passed messages of others; nil when the
-    /// mark was already there.
-    static func moveSenderMark(_ db: SQLiteConnection, _ m: StoredMessage, conversation: Int64) throws -> SenderMarkMove? {
+    /// Returns the mark (and the unread counts, when it cleared their `messages` notification)
+    /// when it passed messages of others; nil when the sender had read up to them already.
+    static func moveSenderMark(_ db: SQLiteConnection, _ m: StoredMessage, conversation: Int64) throws -> ReadResult? {
         let old = try db.statement("SELECT seq FROM read_marks WHERE user_id = ?1 AND conversation_id = ?2")
         try old.bind(.text(m.senderId), .int(conversation))
         let previous = try old.step() ? old.int(0) : 0
@@ -18,8 +17,8 @@ extension SQLiteStore {
             INSERT INTO read_marks (user_id, conversation_id, seq) VALUES (?1, ?2, ?3)
             ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)
             """).bind(.text(m.senderId), .int(conversation), .int(m.seq)).run()
-        guard previous < m.seq - 1 else { return SenderMarkMove(mark: m.seq, read: nil) }
-        return SenderMarkMove(mark: m.seq, read: ReadResult(mark: m.seq, clearedUnread: try clearMessageNotification(db, user: m.senderId, m.conversation, upTo: m.seq, now: m.ts)))
+        guard previous < m.seq - 1 else { return nil }
+        return ReadResult(mark: m.seq, clearedUnread: try clearMessageNotification(db, user: m.senderId, m.conversation, upTo: m.seq, now: m.ts))
     }
 
     public func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>) {

@@ -313,9 +313,9 @@ public final class SQLiteStore: Store {
             }
             // Whoever replies has read what came before: only a send that follows someone else's
             // message can move the sender's mark (own messages never count as unread).
-            let moved = row.followsOthers && !Self.keepsNoReadMark(m.sender.role) ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
-            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: moved?.read,
-                                senderMark: moved?.mark, reopened: desk.reopened, queued: desk.queued)
+            let senderRead = row.followsOthers && !Self.keepsNoReadMark(m.sender.role) ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
+            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
+                                reopened: desk.reopened, queued: desk.queued)
         }, completion)
     }
 

@@ -89,10 +89,8 @@ struct StreamCursor {
     /// until the conversation's next message. What passed through meanwhile showed any gap
     /// already: the position never starts below it.
     mutating func start(lastSeq: Int64) -> Check {
-        guard position == nil else { return check(storeLastSeq: lastSeq) }
-        let passed = highestPassed
-        position = max(lastSeq - 1, passed, 0)
-        return lastSeq > passed ? check(storeLastSeq: lastSeq) : .upToDate
+        if position == nil { position = max(lastSeq - 1, highestPassed, 0) }
+        return check(storeLastSeq: lastSeq)
     }
 
     enum Check: Equatable {

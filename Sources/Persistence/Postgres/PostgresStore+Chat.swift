@@ -132,10 +132,10 @@ extension PostgresStore {
                 DeliveredNotification(userId: user, record: record, unread: counts[user] ?? UnreadCounts())
             }
             // Whoever replies has read what came before (own messages never count as unread).
-            let moved = r.bool(0, 4) && !Self.keepsNoReadMark(m.sender.role)
+            let senderRead = r.bool(0, 4) && !Self.keepsNoReadMark(m.sender.role)
                 ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
-            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: moved?.read,
-                                senderMark: moved?.mark, reopened: desk.reopened, queued: desk.queued)
+            return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
+                                reopened: desk.reopened, queued: desk.queued)
         }, completion: completion)
     }
 
@@ -224,10 +224,9 @@ extension PostgresStore {
     // MARK: read marks, summaries, audit
 
     /// Moves the sender's read mark to their own new message, which follows someone else's.
-    /// Returns the mark written, with the read to announce (and the unread counts, when it
-    /// cleared their `messages` notification) when it passed messages of others; nil when the
-    /// mark was already there.
-    static func moveSenderMark(_ db: PGConnection, _ m: StoredMessage, conversation: Int64) throws -> SenderMarkMove? {
+    /// Returns the mark (and the unread counts, when it cleared their `messages` notification)
+    /// when it passed messages of others; nil when the sender had read up to them already.
+    static func moveSenderMark(_ db: PGConnection, _ m: StoredMessage, conversation: Int64) throws -> ReadResult? {
         let old = try db.query("SELECT seq FROM read_marks WHERE user_id = $1 AND conversation_id = $2::bigint",
                                [m.senderId, "\(conversation)"])
         let previous = old.count > 0 ? old.int(0, 0) : 0
@@ -236,8 +235,8 @@ extension PostgresStore {
             INSERT INTO read_marks (user_id, conversation_id, seq) VALUES ($1, $2::bigint, $3::bigint)
             ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = GREATEST(read_marks.seq, excluded.seq)
             """, [m.senderId, "\(conversation)", "\(m.seq)"])
-        guard previous < m.seq - 1 else { return SenderMarkMove(mark: m.seq, read: nil) }
-        return SenderMarkMove(mark: m.seq, read: ReadResult(mark: m.seq, clearedUnread: try clearMessageNotification(db, user: m.senderId, m.conversation, upTo: m.seq, now: m.ts)))
+        guard previous < m.seq - 1 else { return nil }
+        return ReadResult(mark: m.seq, clearedUnread: try clearMessageNotification(db, user: m.senderId, m.conversation, upTo: m.seq, now: m.ts))
     }
 
     public func markRead(user: String, _ key: ConversationKey, seq: Int64, now: Int64, completion: @escaping StoreCompletion<ReadResult>) {
