@@ -17,9 +17,11 @@ public protocol LiveHub: LiveNotifications {
     func assignmentChanged(_ key: ConversationKey, agent: String?, wasQueued: Bool)
     /// Recipients of a new message in `key` who have no connection subscribed to it.
     func unwatchingParticipants(_ key: ConversationKey, sender: String) -> [String]
-    /// A message was committed: its push, the counters and the notifications it created, as
-    /// for a WebSocket send (nothing for a replayed duplicate).
-    func messageCommitted(_ result: AppendResult)
+    /// The store answered a message sent through the bridge, before the HTTP reply: when
+    /// committed, its push, the counters and the notifications it created, as for a WebSocket
+    /// send (nothing for a replayed duplicate); a failure may hide a commit, which the hub's
+    /// subscribe cache must not miss.
+    func messageAnswered(_ result: Result<AppendResult, StoreError>, _ key: ConversationKey)
     /// An edit or a delete was committed: its push, and the notifications that quoted it again.
     func messageChanged(_ message: StoredMessage, notifications: [DeliveredNotification])
     /// The attachment rules of this hub (`--attachment-origin`).

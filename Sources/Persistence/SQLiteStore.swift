@@ -313,9 +313,10 @@ public final class SQLiteStore: Store {
             }
             // Whoever replies has read what came before: only a send that follows someone else's
             // message can move the sender's mark (own messages never count as unread).
-            let senderRead = row.followsOthers && !Self.keepsNoReadMark(m.sender.role) ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
+            let marks = row.followsOthers && !Self.keepsNoReadMark(m.sender.role)
+            let senderRead = marks ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
-                                reopened: desk.reopened, queued: desk.queued)
+                                senderMarkMoved: marks, reopened: desk.reopened, queued: desk.queued)
         }, completion)
     }
 

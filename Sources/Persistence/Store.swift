@@ -91,10 +91,9 @@ public struct AppendResult: Sendable, Equatable {
     /// The sender's read mark, when sending moved it past messages of others: whoever replies
     /// has read what came before. Nil when it only covered the sender's own message.
     public var senderRead: ReadResult? = nil
-    /// The sender's read mark after this message, whenever the store moved it (also when it only
-    /// covered the sender's own message and `senderRead` is nil): what a cache of read marks
-    /// must learn. Nil when the mark did not move.
-    public var senderMark: Int64? = nil
+    /// True when the store moved the sender's read mark to this message, also when it covered
+    /// only their own message and `senderRead` is nil: what a cache of read marks must learn.
+    public var senderMarkMoved = false
     /// The status the message set: a client's message reopens a resolved conversation.
     public var reopened: ConversationStatus? = nil
     /// The message put the conversation in the queue (a client wrote, no agent serves it).
@@ -307,14 +306,6 @@ extension Store {
     public func appendMessage(_ m: NewMessage, completion: @escaping StoreCompletion<AppendResult>) {
         appendMessage(m, notify: [], completion: completion)
     }
-}
-
-/// What appending a message did to its sender's read mark (both stores): the mark written, and
-/// the read to announce when it passed messages of others (nil when it covered only the
-/// sender's own message).
-struct SenderMarkMove {
-    let mark: Int64
-    let read: ReadResult?
 }
 
 extension Store {

@@ -66,10 +66,10 @@ extension BridgeAPI {
             let message = NewMessage(conversation: key, sender: from, text: text, clientMsgId: clientMsgId, ts: wallMillis(),
                                      attachments: attachments)
             store.appendMessage(message, notify: live.unwatchingParticipants(key, sender: from.id)) { result in
+                live.messageAnswered(result, key)
                 switch result {
                 case .failure(let e): c.fail(.storage(e))
                 case .success(let a):
-                    live.messageCommitted(a)
                     if a.duplicate && (a.message.conversation != key || a.message.text != text) {
                         // The same dedupe key for a different message: refused, never stored twice.
                         return c.fail(explicitId

@@ -36,7 +36,10 @@ final class HubLink: LiveHub {
         chat.unwatchingParticipants(key, sender: sender)
     }
 
-    func messageCommitted(_ result: AppendResult) { chat.messageCommitted(result, senderObserves: false) }
+    func messageAnswered(_ result: Result<AppendResult, StoreError>, _ key: ConversationKey) {
+        chat.subscribeStates?.appended(result, key.channel)
+        if case .success(let a) = result { chat.messageCommitted(a, senderObserves: false) }
+    }
 
     func messageChanged(_ message: StoredMessage, notifications: [DeliveredNotification]) {
         chat.messageChanged(message, notifications: notifications)

@@ -135,7 +135,6 @@ final class ChatService: Sendable {
     /// subscribers see the read ticks. `announce` is false for an observing admin, who leaves
     /// no trace.
     func readMarkMoved(_ key: ConversationKey, user: String, _ r: ReadResult, announce: Bool) {
-        subscribeStates?.readMarkMoved(key.channel, user: user, seq: r.mark)
         if let unread = r.clearedUnread { pushUnread(unread, to: user) }
         guard announce else { return }
         broker.publish(.read(key.channel, user: user, seq: r.mark))

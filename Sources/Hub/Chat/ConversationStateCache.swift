@@ -1,13 +1,14 @@
 import Core
+import Persistence
 import Synchronization
 
 // What a subscribe without `since` answers (a conversation's last seq and its read marks), kept
 // by this node's own commits for the conversations it has subscribers of, so that such a
 // subscribe is answered on its loop, without a store read.
 //
-// One node only. There every message and every read mark is committed by this process, and each
-// commit updates the entry before its push goes to the Router (`messageCommitted`,
-// `readMarkMoved`). A subscriber registers with the Router first and reads the entry second, so a
+// One node only. There every message and every read mark is committed by this process, and the
+// store's answer to each updates the entry on the completion thread before anyone is told of the
+// commit, by ack, HTTP reply or push (`appended`, `markRead`). A subscriber registers with the Router first and reads the entry second, so a
 // commit is either in what it reads or reaches it as a push. With several nodes, other nodes'
 // commits arrive later or not at all (the bus may lose them), so there the subscribe reads the
 // store (ChatService makes no cache).
@@ -80,19 +81,29 @@ final class ConversationStateCache: Sendable {
         }
     }
 
-    /// A message committed (before its push is published).
-    func messageCommitted(_ channel: String, seq: Int64) {
-        stripe(channel).withLock { entries in
-            guard let i = entries.index(forKey: channel) else { return }
-            entries.values[i].committed(seq: seq)
+    /// A send's store answer, before anyone is told of it: the new last seq, and the sender's
+    /// mark whenever the store wrote one (also over their own message alone, which is never
+    /// announced). A failed answer may hide a commit (a PostgreSQL connection lost after COMMIT):
+    /// the entry goes, and the next subscribe reads the store.
+    func appended(_ result: Result<AppendResult, StoreError>, _ channel: String) {
+        guard case .success(let a) = result else { return drop(channel) }
+        guard !a.duplicate else { return }
+        update(channel) { e in
+            e.committed(seq: a.message.seq)
+            if a.senderMarkMoved { e.moved(user: a.message.senderId, to: a.message.seq) }
         }
     }
 
-    /// A read mark moved (before its push is published, and also when it is not announced).
-    func readMarkMoved(_ channel: String, user: String, seq: Int64) {
+    /// A `read`'s store answer, before its ack (a failure as for a send).
+    func markRead(_ result: Result<ReadResult, StoreError>, _ channel: String, user: String) {
+        guard case .success(let r) = result else { return drop(channel) }
+        update(channel) { $0.moved(user: user, to: r.mark) }
+    }
+
+    private func update(_ channel: String, _ body: (inout Entry) -> Void) {
         stripe(channel).withLock { entries in
             guard let i = entries.index(forKey: channel) else { return }
-            entries.values[i].moved(user: user, to: seq)
+            body(&entries.values[i])
         }
     }
 

@@ -12,7 +12,6 @@ extension ChatService {
     /// read mark is not announced to the conversation.
     func messageCommitted(_ a: AppendResult, senderObserves: Bool) {
         guard !a.duplicate else { return }
-        recordCommitted(a)
         broker.publish(.message(a.message))
         if let status = a.reopened { statusChanged(status) }
         if a.queued { queueChanged(a.message.conversation, lastMessage: a.message, unassigned: true) }
@@ -22,19 +21,6 @@ extension ChatService {
         if let r = a.senderRead {
             readMarkMoved(a.message.conversation, user: a.message.senderId, r, announce: !senderObserves)
         }
-    }
-}
-
-extension ChatService {
-    /// What the subscribe cache must learn of a new message (its seq, and the sender's read mark
-    /// whenever the store moved it, announced or not) before anyone is told of the commit: a
-    /// WebSocket sender calls it before its ack is queued, so a subscribe anywhere after the ack
-    /// finds it; `messageCommitted` calls it again for the bridge (by maximum, so twice is once).
-    func recordCommitted(_ a: AppendResult) {
-        guard let cache = subscribeStates, !a.duplicate else { return }
-        let channel = a.message.conversation.channel
-        cache.messageCommitted(channel, seq: a.message.seq)
-        if let mark = a.senderMark { cache.readMarkMoved(channel, user: a.message.senderId, seq: mark) }
     }
 }
 

@@ -132,10 +132,10 @@ extension PostgresStore {
                 DeliveredNotification(userId: user, record: record, unread: counts[user] ?? UnreadCounts())
             }
             // Whoever replies has read what came before (own messages never count as unread).
-            let senderRead = r.bool(0, 4) && !Self.keepsNoReadMark(m.sender.role)
-                ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
+            let marks = r.bool(0, 4) && !Self.keepsNoReadMark(m.sender.role)
+            let senderRead = marks ? try Self.moveSenderMark(db, stored, conversation: conversation) : nil
             return AppendResult(message: stored, duplicate: false, notifications: notified, senderRead: senderRead,
-                                reopened: desk.reopened, queued: desk.queued)
+                                senderMarkMoved: marks, reopened: desk.reopened, queued: desk.queued)
         }, completion: completion)
     }
 

@@ -33,12 +33,7 @@ extension Session {
         chat.store.appendMessage(message, notify: chat.recipients(of: message)) { result in
             // On the writer thread, in commit order: the ack is queued before the push, and
             // pushes leave in seq order; the subscribe cache learns of the commit before either.
-            switch result {
-            case .success(let a): chat.recordCommitted(a)
-            // A commit whose answer was lost (a PostgreSQL connection dropped after COMMIT) may
-            // have happened: the record no longer knows the last seq, the next subscribe reads it.
-            case .failure: chat.subscribeStates?.drop(key.channel)
-            }
+            chat.subscribeStates?.appended(result, key.channel)
             hop.run { s, c in
                 s.inFlight -= 1
                 switch result {
@@ -110,10 +105,7 @@ extension Session {
         let chat = self.chat
         chat.store.markRead(user: user.id, key, seq: seq, now: wallMillis()) { result in
             // The subscribe cache first: a subscribe after the ack finds the mark.
-            switch result {
-            case .success(let r): chat.subscribeStates?.readMarkMoved(key.channel, user: userID, seq: r.mark)
-            case .failure: chat.subscribeStates?.drop(key.channel) // as for a send
-            }
+            chat.subscribeStates?.markRead(result, key.channel, user: userID)
             hop.run { s, c in
                 s.inFlight -= 1
                 switch result {
