@@ -18,8 +18,7 @@ final class StreamCursors: Sendable {
         /// Tells a store answer for an earlier follow of the channel from this one's.
         var generation: Int
     }
-    private static let stripeCount = 64
-    private let stripes: [Locked<[String: Entry]>]
+    private let entries = StripedChannels<Entry>()
     private let generations = Atomic<Int>(0)
     /// This node's Router (its `deliver`).
     private let toRouter: @Sendable (Publication) -> Void
@@ -35,22 +34,15 @@ final class StreamCursors: Sendable {
         self.store = store
         self.loop = loop
         self.checkEveryMs = checkEveryMs
-        stripes = (0..<Self.stripeCount).map { _ in Locked([:]) }
-    }
-
-    private func stripe(_ channel: String) -> Locked<[String: Entry]> {
-        stripes[Int(ShardRing.hash(channel) % UInt64(Self.stripeCount))]
     }
 
     /// Runs `body` on the channel's entry in place, under its stripe's lock (nil when the
-    /// channel is not followed, or followed anew since `generation`). In place: a copy taken
-    /// out and written back would copy the held publications on every change.
+    /// channel is not followed, or followed anew since `generation`).
     private func withEntry<R>(_ channel: String, generation: Int? = nil, _ body: (inout Entry) -> R) -> R? {
-        stripe(channel).withLock { entries -> R? in
-            guard let i = entries.index(forKey: channel),
-                  generation == nil || entries.values[i].generation == generation else { return nil }
-            return body(&entries.values[i])
-        }
+        entries.withEntry(channel) { e -> R? in
+            guard generation == nil || e.generation == generation else { return nil }
+            return body(&e)
+        } ?? nil
     }
 
     /// The last seq delivered for `channel` (nil: not followed, or its start not read yet).
@@ -78,7 +70,7 @@ final class StreamCursors: Sendable {
     func follow(_ channel: String) {
         guard case .conversation(let key) = Channel(channel) else { return }
         let generation = generations.add(1, ordering: .relaxed).newValue
-        stripe(channel).withLock { $0[channel] = Entry(key: key, generation: generation) }
+        entries.withStripe(channel) { $0[channel] = Entry(key: key, generation: generation) }
         store.lastSeq(key) { [self] result in
             guard case .success(let last) = result else { return } // the periodic check starts it
             let step = withEntry(channel, generation: generation) { $0.cursor.start(lastSeq: last) }
@@ -88,7 +80,7 @@ final class StreamCursors: Sendable {
 
     /// The node lost its last subscriber of `channel`.
     func unfollow(_ channel: String) {
-        stripe(channel).withLock { $0[channel] = nil }
+        entries.withStripe(channel) { $0[channel] = nil }
     }
 
     // MARK: publications
@@ -154,9 +146,7 @@ final class StreamCursors: Sendable {
 
     /// Every followed conversation against the store.
     func checkAll() {
-        var channels: [String] = []
-        for stripe in stripes { stripe.withLock { channels.append(contentsOf: $0.keys) } }
-        check(channels)
+        check(entries.channels)
     }
 
     private func fetch(_ channel: String, _ key: ConversationKey, after: Int64, generation: Int) {

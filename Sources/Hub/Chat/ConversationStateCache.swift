@@ -42,30 +42,18 @@ final class ConversationStateCache: Sendable {
         }
     }
 
-    private static let stripeCount = 64
-    private let stripes: [Locked<[String: Entry]>]
+    private let entries = StripedChannels<Entry>()
     private let generations = Atomic<Int>(0)
-
-    init() {
-        stripes = (0..<Self.stripeCount).map { _ in Locked([:]) }
-    }
-
-    private func stripe(_ channel: String) -> Locked<[String: Entry]> {
-        stripes[Int(ShardRing.hash(channel) % UInt64(Self.stripeCount))]
-    }
 
     /// The conversation's last seq and read marks, when an entry is complete (nil: read the store).
     func state(_ channel: String) -> (lastSeq: Int64, readMarks: [String: Int64])? {
-        stripe(channel).withLock { entries in
-            guard let e = entries[channel], e.ready else { return nil }
-            return (e.lastSeq, e.readMarks)
-        }
+        entries.withEntry(channel) { e in e.ready ? (e.lastSeq, e.readMarks) : nil } ?? nil
     }
 
     /// Before a store read of the conversation's state, by a subscriber already registered with
     /// the Router: the generation its answer is for.
     func prepare(_ channel: String) -> Int {
-        stripe(channel).withLock { entries in
+        entries.withStripe(channel) { entries in
             if let e = entries[channel] { return e.generation }
             let generation = generations.add(1, ordering: .relaxed).newValue
             entries[channel] = Entry(generation: generation)
@@ -75,9 +63,8 @@ final class ConversationStateCache: Sendable {
 
     /// The answer of a read prepared with `generation`.
     func fill(_ channel: String, generation: Int, lastSeq: Int64, readMarks: [String: Int64]) {
-        stripe(channel).withLock { entries in
-            guard let i = entries.index(forKey: channel), entries.values[i].generation == generation else { return }
-            entries.values[i].fill(lastSeq: lastSeq, readMarks: readMarks)
+        entries.withEntry(channel) { e in
+            if e.generation == generation { e.fill(lastSeq: lastSeq, readMarks: readMarks) }
         }
     }
 
@@ -88,7 +75,7 @@ final class ConversationStateCache: Sendable {
     func appended(_ result: Result<AppendResult, StoreError>, _ channel: String) {
         guard case .success(let a) = result else { return drop(channel) }
         guard !a.duplicate else { return }
-        update(channel) { e in
+        entries.withEntry(channel) { e in
             e.committed(seq: a.message.seq)
             if a.senderMarkMoved { e.moved(user: a.message.senderId, to: a.message.seq) }
         }
@@ -97,22 +84,15 @@ final class ConversationStateCache: Sendable {
     /// A `read`'s store answer, before its ack (a failure as for a send).
     func markRead(_ result: Result<ReadResult, StoreError>, _ channel: String, user: String) {
         guard case .success(let r) = result else { return drop(channel) }
-        update(channel) { $0.moved(user: user, to: r.mark) }
-    }
-
-    private func update(_ channel: String, _ body: (inout Entry) -> Void) {
-        stripe(channel).withLock { entries in
-            guard let i = entries.index(forKey: channel) else { return }
-            body(&entries.values[i])
-        }
+        entries.withEntry(channel) { $0.moved(user: user, to: r.mark) }
     }
 
     /// The node's last subscriber of the conversation left (called under the Router's lock, so
     /// it comes before any later subscriber's `prepare`).
     func drop(_ channel: String) {
-        _ = stripe(channel).withLock { $0.removeValue(forKey: channel) }
+        _ = entries.withStripe(channel) { $0.removeValue(forKey: channel) }
     }
 
     /// Entries held (for tests and stats).
-    var count: Int { stripes.reduce(0) { n, s in n + s.withLock { $0.count } } }
+    var count: Int { entries.count }
 }
