@@ -8,6 +8,7 @@ extension Session {
     func subscribe(_ c: Connection, _ id: Int64, _ request: JSON, _ user: SessionUser) {
         let hop = hop(c)
         guard let (channel, access) = channel(c, id, request, user) else { return }
+        let name = channel.name // built once: each `channel.name` writes the string anew
         let since = optionalInt(request, "since")
         if since.present && (since.value ?? -1) < 0 {
             return replyError(c, id, .badRequest, "since must be a non-negative integer")
@@ -32,23 +33,22 @@ extension Session {
                 w.key("epoch"); w.string(epoch)
             }
         }
-        if subscriptions[channel.name] == nil && subscriptions.count >= chat.limits.maxSubscriptions {
+        if subscriptions[name] == nil && subscriptions.count >= chat.limits.maxSubscriptions {
             return replyError(c, id, .tooLarge, "more than \(chat.limits.maxSubscriptions) subscriptions on one connection")
         }
         if access == .observer { chat.store.recordAudit(actor: user.id, action: "subscribe", target: key.channel, ts: wallMillis()) }
         // Registered first, fetched second: whatever commits after this point arrives live
         // (held until the fetch is back), whatever committed before is in the fetch.
-        let sub = subscriptions[channel.name] ?? Subscription(channel: channel)
+        let sub = subscriptions[name] ?? Subscription(channel: channel)
         sub.delivery.startFetch()
         if !sub.joined && access == .participant {
             sub.joined = true
-            if chat.presence.join(channel.name, user) { chat.broker.publish(.membership("join", channel.name, user)) }
+            if chat.presence.join(name, user) { chat.broker.publish(.membership("join", name, user)) }
         }
-        subscriptions[channel.name] = sub
-        chat.router.subscribe(self, to: channel.name, loop: c.loop.index, subscription: sub)
+        subscriptions[name] = sub
+        chat.router.subscribe(self, to: name, loop: c.loop.index, subscription: sub)
         let store = chat.store
         let limit = ContractLimits.maxPage
-        let name = channel.name
         inFlight += 1
         // Without `since` the reply is the last seq and the read marks: on one node, what this
         // node's commits keep of a conversation already subscribed here (read after the
