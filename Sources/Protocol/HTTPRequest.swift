@@ -56,7 +56,7 @@ public struct HTTPRequest: Sendable, Equatable {
     /// Each `key=value` pair of the query with its key decoded, in order, until `body` says
     /// stop. Walked over the target's contiguous UTF-8 in place: a `?token=` query carries a
     /// few hundred characters on every WebSocket connect, and stepping a `Substring`'s UTF-8
-    /// view index by index cost three times as much.
+    /// view index by index was about 3 % of a connect's loop samples, with the decode.
     private func forEachQueryPair(_ body: (String, Slice<UnsafeBufferPointer<UInt8>>) -> Bool) {
         var target = self.target
         target.withUTF8 { bytes in
