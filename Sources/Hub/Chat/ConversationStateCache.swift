@@ -10,9 +10,8 @@ import Synchronization
 // store's answer to each updates the entry on the completion thread before anyone is told of the
 // commit, by ack, HTTP reply or push (`appended`, `markRead`). A subscriber registers with the
 // Router first and reads the entry second, so a commit is either in what it reads or reaches it
-// as a push. With several nodes, other nodes'
-// commits arrive later or not at all (the bus may lose them), so there the subscribe reads the
-// store (ChatService makes no cache).
+// as a push. With several nodes, other nodes' commits arrive later or not at all (the bus may
+// lose them), so there the subscribe reads the store (ChatService makes no cache).
 //
 // An entry starts before the first store read of its conversation (`prepare`) and gathers every
 // commit from then on; the read's answer completes it (`fill`, both by maximum: seqs and read
