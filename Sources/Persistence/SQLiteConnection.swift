@@ -17,7 +17,11 @@ public final class SQLiteConnection {
     /// The writer's: told of every document written to the search index's tail.
     var searchTail: SearchMerger?
 
+    /// Process-wide settings, made once before the first connection opens.
+    private static let configured: Void = { _ = montrose_sqlite3_memory_statistics_off() }()
+
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        Self.configured
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE))
             | SQLITE_OPEN_NOMUTEX
