@@ -41,7 +41,7 @@ let package = Package(
                           swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .executableTarget(name: "hub-load", dependencies: ["Protocol", "Persistence", "CLinux"], path: "loadtest/Sources/hub-load"),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"], path: "Tests/ProtocolTests"),
-        .testTarget(name: "PersistenceTests", dependencies: ["Core", "Persistence", "Notifications"], path: "Tests/PersistenceTests"),
+        .testTarget(name: "PersistenceTests", dependencies: ["Core", "Persistence", "Notifications", "CSQLite"], path: "Tests/PersistenceTests"),
         .testTarget(name: "HubTests", dependencies: ["Core", "Hub", "Bridge", "Metrics", "Notifications", "Protocol", "Persistence", "CLinux"], path: "Tests/HubTests"),
     ]
 )

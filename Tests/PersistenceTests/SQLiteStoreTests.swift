@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Synchronization
 import XCTest
@@ -61,6 +62,18 @@ final class SQLiteStoreTests: XCTestCase {
         let byDefault = try open()
         defer { byDefault.close() }
         XCTAssertEqual(try wait { byDefault.write({ db in try db.scalarText("PRAGMA synchronous") ?? "?" }, $0) }, "2", "full unless asked")
+    }
+
+    func testSQLiteKeepsNoMemoryStatistics() throws {
+        // Turned off before SQLite's first use (the first SQLiteConnection): with them on, every
+        // allocation of every connection takes one process-wide mutex. Off, SQLite counts no
+        // memory at all, so what it reports in use stays 0 after real work.
+        let store = try open()
+        defer { store.close() }
+        XCTAssertEqual(try send(store, "hello there").message.seq, 1)
+        var used: Int64 = -1, highest: Int64 = -1
+        XCTAssertEqual(sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used, &highest, 0), SQLITE_OK)
+        XCTAssertEqual(used, 0, "SQLite counted its memory: its statistics are on")
     }
 
     func testADeletesWebhookTombstonesReadOneConversationsEventsThroughTheIndex() throws {
