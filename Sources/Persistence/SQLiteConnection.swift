@@ -1,4 +1,5 @@
 import CSQLite
+import Core
 import Foundation
 
 // One SQLite connection. A final class because it owns the sqlite3 handle (closed in deinit);
@@ -17,8 +18,15 @@ public final class SQLiteConnection {
     /// The writer's: told of every document written to the search index's tail.
     var searchTail: SearchMerger?
 
-    /// Process-wide settings, made once before the first connection opens.
-    private static let configured: Void = { _ = montrose_sqlite3_memory_statistics_off() }()
+    /// Process-wide settings, made once before the first connection opens. Refused only if
+    /// something used SQLite before: the hub still works, at a mutex per allocation, so say so.
+    private static let configured: Void = {
+        let rc = montrose_sqlite3_memory_statistics_off()
+        if rc != SQLITE_OK {
+            Log.error("sqlite_setting_refused", ["setting": "memory statistics off", "code": "\(rc)",
+                                                 "effect": "every SQLite allocation takes a process-wide mutex"])
+        }
+    }()
 
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         Self.configured
