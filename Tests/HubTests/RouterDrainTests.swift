@@ -13,12 +13,28 @@ final class RouterDrainTests: XCTestCase {
 
     /// A one-loop hub and two of ann's connections subscribed to her conversation.
     private func twoSubscribers() throws -> (ChatClient, ChatClient) {
-        hub = try TestHub(loops: 1)
-        let a = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
-        let b = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
-        for c in [a, b] { _ = try c.result("subscribe", ["channel": .string(channel)]) }
-        return (a, b)
+        let all = try subscribers(2)
+        return (all[0], all[1])
     }
+
+    /// A one-loop hub and `n` of ann's connections subscribed to her conversation, in order.
+    private func subscribers(_ n: Int, limits: EngineLimits = EngineLimits()) throws -> [ChatClient] {
+        hub = try TestHub(loops: 1, limits: limits)
+        return try (0..<n).map { _ in
+            let c = try ChatClient(port: hub.port, token: TestHub.token("ann", .client))
+            _ = try c.result("subscribe", ["channel": .string(channel)])
+            return c
+        }
+    }
+
+    /// No time for a turn's work: a delivery reaches one subscriber a turn and goes on in the next.
+    private var noBudget: EngineLimits {
+        var limits = EngineLimits()
+        limits.flushBudgetMicros = 0
+        return limits
+    }
+
+    private var resumed: Int { hub.server.loops[0].shared.fanOutsResumed.load(ordering: .relaxed) }
 
     /// Holds the loop in a mailbox job until the returned semaphore is signalled, so that
     /// everything published meanwhile waits for the same drain.
@@ -66,5 +82,40 @@ final class RouterDrainTests: XCTestCase {
         XCTAssertEqual(try stays.push("read")["seq"]?.intValue, 2)
         XCTAssertEqual(try a.push("read")["seq"]?.intValue, 1, "published before it left")
         XCTAssertTrue(a.noPush("read", within: 0.5), "nothing published after it left")
+    }
+
+    func testAFanOutSpreadOverTurnsReachesEverySubscriberInOrder() throws {
+        let all = try subscribers(5, limits: noBudget)
+        let before = resumed
+        let held = holdLoop()
+        for seq in 1...3 { hub.server.chat.broker.publish(.read(channel, user: "zed", seq: Int64(seq))) }
+        held.signal()
+        for (i, c) in all.enumerated() {
+            let seen = try (0..<3).map { _ in try c.push("read")["seq"]?.intValue ?? -1 }
+            XCTAssertEqual(seen, [1, 2, 3], "subscriber \(i)")
+        }
+        // One subscriber a turn: the other four were reached in later turns.
+        XCTAssertGreaterThanOrEqual(resumed - before, 4)
+    }
+
+    func testAConnectionThatLeavesDuringASpreadFanOutGetsWhatCameBeforeAndNothingAfter() throws {
+        var all = try subscribers(4, limits: noBudget)
+        let leaver = all.removeLast() // the last one reached
+        let before = resumed
+        // The publication's wake-up is ready before the unsubscribe: the turn that takes them
+        // reaches the first subscriber, then reads the unsubscribe while the rest wait.
+        let held = holdLoop()
+        hub.server.chat.broker.publish(.read(channel, user: "zed", seq: 1))
+        try leaver.ws.send(#"{"id":99,"op":"unsubscribe","channel":"\#(channel)"}"#)
+        held.signal()
+        XCTAssertEqual(try leaver.reply(to: 99)["ok"]?.boolValue, true)
+        hub.server.chat.broker.publish(.read(channel, user: "zed", seq: 2))
+        for (i, c) in all.enumerated() {
+            XCTAssertEqual(try c.push("read")["seq"]?.intValue, 1, "subscriber \(i)")
+            XCTAssertEqual(try c.push("read")["seq"]?.intValue, 2, "subscriber \(i)")
+        }
+        XCTAssertEqual(try leaver.push("read")["seq"]?.intValue, 1, "published before it left")
+        XCTAssertTrue(leaver.noPush("read", within: 0.5), "nothing published after it left")
+        XCTAssertGreaterThanOrEqual(resumed - before, 1, "the fan-out was spread over turns")
     }
 }

@@ -18,7 +18,7 @@ final class Router: Sendable {
 
     init(loops: [EventLoop]) {
         self.loops = loops
-        registries = loops.map { _ in LoopRegistry() }
+        registries = loops.map { LoopRegistry(loop: $0) }
     }
 
     /// Set once by the broker, before any session subscribes.
@@ -58,7 +58,7 @@ final class Router: Sendable {
         let targets = interest.withLock { $0[p.channel] } ?? []
         for i in targets {
             let registry = registries[i]
-            loops[i].execute { loop in registry.deliver(p, on: loop) }
+            loops[i].execute { _ in registry.deliver(p) }
         }
     }
 
@@ -90,44 +90,93 @@ struct Subscriber {
 /// The publications of one mailbox drain are delivered together at its end, each subscriber
 /// taking a run of one channel's publications at once: a group commit's 64 messages to 1,000
 /// subscribers touch each session and connection once, not 64 times (those first touches, cache
-/// misses, were most of a delivery's own cost). Each subscriber still gets every channel's
-/// publications in order, and publications of different channels in the order they came. A
-/// change to the lists (subscribe, unsubscribe, revoke) first delivers what is pending, so
-/// nobody gets a publication that came before they subscribed or after they left.
+/// misses, were most of a delivery's own cost), and each subscriber is written as soon as its
+/// run is queued, so readers have their pushes while the loop goes on to the next subscriber.
+/// Each subscriber still gets every channel's publications in order, and publications of
+/// different channels in the order they came.
+///
+/// A drain's delivery stops once the loop's turn budget (`EngineLimits.flushBudgetMicros`) is
+/// spent and goes on in the next turn, after that turn's input, where it stopped: a fan-out to
+/// thousands is spread over short turns, as their writes are. A change to the lists
+/// (subscribe, unsubscribe, revoke) first delivers everything pending, so nobody gets a
+/// publication that came before they subscribed or after they left, and a delivery cut short
+/// resumes on the list it started with.
 final class LoopRegistry: @unchecked Sendable {
+    private unowned let loop: EventLoop
     private var channels: [String: SubscriberList] = [:]
+    /// Publications the drain's jobs left, then the batch being delivered: its runs before
+    /// `runStart` are done.
     private var pending: [Publication] = []
-    private var spare: [Publication] = []
-    /// Made once: handing a new closure to the loop for every drain allocated its context.
-    private lazy var deliverAtEnd: () -> Void = { [unowned self] in deliverPending() }
+    private var batch: [Publication] = []
+    private var runStart = 0
+    /// Where a turn's budget stopped the run at `runStart`: its subscribers as they were (the
+    /// lists do not change before it is finished), from `place` on.
+    private var cut: (list: SubscriberList, place: Int)?
+    /// A delivery is under way on this thread's stack: a subscriber it cut off leaves
+    /// (`remove`) from inside it, and that delivery then goes on to the end of its list.
+    private var delivering = false
+    private var mustFinish = false
+    private var resumeScheduled = false
+    /// Made once: handing a new closure to the loop for every drain or turn allocated its context.
+    private lazy var deliverAtEnd: () -> Void = { [unowned self] in deliverPending(withinBudget: true) }
+    private lazy var resume: () -> Void = { [unowned self] in
+        resumeScheduled = false
+        loop.shared.fanOutsResumed.add(1, ordering: .relaxed)
+        deliverPending(withinBudget: true)
+    }
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
 
     /// Called by a mailbox job: delivered at the end of the drain.
-    func deliver(_ p: Publication, on loop: EventLoop) {
+    func deliver(_ p: Publication) {
         if pending.isEmpty { loop.atEndOfMailbox(deliverAtEnd) }
         pending.append(p)
     }
 
-    /// Delivers what this drain's jobs left, in runs of one channel.
-    func deliverPending() {
-        guard !pending.isEmpty else { return }
-        var batch = spare
-        spare = []
-        swap(&pending, &batch)
-        var start = 0
-        while start < batch.count {
-            let channel = batch[start].channel
-            var end = start + 1
-            while end < batch.count && batch[end].channel == channel { end += 1 }
-            if let subscribers = channels[channel] {
-                let run = batch[start..<end]
-                subscribers.forEach { s in
-                    for p in run { s.session.deliver(p, s.subscription) }
-                }
-            }
-            start = end
+    /// Delivers what the drains left, in runs of one channel: within the turn's budget
+    /// (`withinBudget`, then resumed next turn) or all of it.
+    func deliverPending(withinBudget: Bool = false) {
+        if delivering {
+            // Re-entered by a subscriber leaving mid-delivery: the delivery under way finishes.
+            mustFinish = true
+            return
         }
-        batch.removeAll(keepingCapacity: true)
-        spare = batch
+        delivering = true
+        defer {
+            delivering = false
+            mustFinish = false
+        }
+        let deadline = withinBudget ? monotonicMicros() + loop.limits.flushBudgetMicros : Int64.max
+        while true {
+            if runStart == batch.count {
+                batch.removeAll(keepingCapacity: true)
+                runStart = 0
+                guard !pending.isEmpty else { return }
+                swap(&pending, &batch)
+            }
+            let channel = batch[runStart].channel
+            var end = runStart + 1
+            while end < batch.count && batch[end].channel == channel { end += 1 }
+            let (list, place) = cut ?? (channels[channel] ?? SubscriberList(), 0)
+            cut = nil
+            let run = batch[runStart..<end]
+            let stop = list.visit(from: place) { s in
+                s.session.deliver(run, s.subscription)
+                return mustFinish || monotonicMicros() < deadline
+            }
+            if let stop {
+                cut = (list, stop)
+                if !resumeScheduled {
+                    resumeScheduled = true
+                    loop.resumeNextTurn(resume)
+                }
+                return
+            }
+            runStart = end
+            mustFinish = false // the next run's list is read as it is now
+        }
     }
 
     /// True when this is the loop's first subscriber of the channel.
@@ -212,5 +261,17 @@ struct SubscriberList {
 
     func forEach(_ body: (Subscriber) -> Void) {
         for case let s? in entries { body(s) }
+    }
+
+    /// Calls `body` for each subscriber from place `start` on, in order, until it answers false;
+    /// returns the place after the one it stopped at, or nil when it reached them all.
+    func visit(from start: Int, _ body: (Subscriber) -> Bool) -> Int? {
+        var i = start
+        while i < entries.count {
+            let s = entries[i]
+            i += 1
+            if let s, !body(s) { return i < entries.count ? i : nil }
+        }
+        return nil
     }
 }

@@ -78,7 +78,8 @@ struct EngineLimits: Sendable {
     var rateLimitedWaitMs: Int32 = 1
     /// Connections accepted per wake of a listening socket, before the loop serves the others.
     var acceptsPerWake = 256
-    /// Time one turn's flush may take before the rest is carried to the next turn (µs). Short,
+    /// Time one turn's flush may take before the rest is carried to the next turn (µs), and
+    /// the time a turn's share of a fan-out may take (`LoopRegistry`). Short,
     /// because every hop of a message waits for a turn to end: the sender's frame to be read,
     /// the store's answer, the push to be written. With 2 ms turns during a burst those waits
     /// added up to 13–16 ms per message in the slow-consumer test; with 0.5 ms, 2–6 ms.

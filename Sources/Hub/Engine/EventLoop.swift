@@ -10,7 +10,8 @@ import Synchronization
 // which other threads hand it work. Nothing else touches its connections.
 //
 // Each iteration: wait for events (at most until the next sweep or loop timer), dispatch them
-// (connections, mailbox jobs, foreign sockets: `LoopSocket`), fire due timers (`LoopTimers`),
+// (connections, mailbox jobs, foreign sockets: `LoopSocket`), resume work an earlier turn's
+// budget cut short (a large fan-out: `LoopRegistry`), fire due timers (`LoopTimers`),
 // sweep connections about once a second, flush every connection that queued output (so many
 // frames queued in one batch leave in one writev), then release connections closed during
 // the batch.
@@ -45,6 +46,10 @@ final class EventLoop: @unchecked Sendable {
     /// What mailbox jobs left for the end of the drain (`atEndOfMailbox`), and its spare.
     private var drainEnd: [() -> Void] = []
     private var spareDrainEnd: [() -> Void] = []
+    /// Work a turn's budget cut short, resumed in the next turn after its events
+    /// (`resumeNextTurn`), and the list being run.
+    private var resumptions: [() -> Void] = []
+    private var resuming: [() -> Void] = []
     /// When each connection writes (see `WriteScheduler`).
     let writes: WriteScheduler
     private var retired: [Connection] = []
@@ -150,6 +155,12 @@ final class EventLoop: @unchecked Sendable {
         drainEnd.append(body)
     }
 
+    /// Runs `body` in the next turn, after that turn's events (on the loop's thread): work cut
+    /// short by a turn's budget goes on once the input that waited meanwhile was read.
+    func resumeNextTurn(_ body: @escaping () -> Void) {
+        resumptions.append(body)
+    }
+
     /// The live connection with this id, if it is still the same one.
     func connection(_ id: ConnectionID) -> Connection? {
         guard id.loop == index, Int(id.slot) < slots.count, let c = slots[Int(id.slot)],
@@ -180,7 +191,7 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + limits.sweepIntervalMs
         while true {
-            let busy = writes.hasWork || closes.hasDue(now: now, unlimited: isShuttingDown)
+            let busy = writes.hasWork || !resumptions.isEmpty || closes.hasDue(now: now, unlimited: isShuttingDown)
             // Cuts or closes waiting for their rate: wake within a millisecond for the next ones.
             let waiting = closes.isWaiting
             var timeout = busy ? 0 : waiting ? limits.rateLimitedWaitMs : Int32(max(0, min(limits.sweepIntervalMs, nextSweep - now)))
@@ -189,8 +200,14 @@ final class EventLoop: @unchecked Sendable {
             }
             let n = epoll_wait(epfd, events, Int32(capacity), timeout)
             now = monotonicMillis()
+            // Taken before the events: what they resume again waits for the next turn.
+            swap(&resumptions, &resuming)
             if n > 0 {
                 for i in 0..<Int(n) { dispatch(events[i]) }
+            }
+            if !resuming.isEmpty {
+                for body in resuming { body() }
+                resuming.removeAll(keepingCapacity: true)
             }
             if timers.nextDeadline != nil { fireTimers() }
             if now >= nextSweep {
@@ -447,5 +464,7 @@ final class EngineCounters: Sendable {
     let webSockets = Atomic<Int>(0)
     /// Connections closed with 4009 because their unsent output passed its cap.
     let slowConsumerCloses = Atomic<Int>(0)
+    /// Times a fan-out was cut short by a turn's budget and went on in the next turn.
+    let fanOutsResumed = Atomic<Int>(0)
     init() {}
 }

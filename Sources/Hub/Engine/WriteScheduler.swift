@@ -14,9 +14,8 @@ struct FlushMark {
     /// Output waits for a flush (cleared when the connection flushes)...
     fileprivate(set) var queued = false
     /// ...and the connection is on this turn's flush list, or on the list of writes carried
-    /// over from earlier turns (each at most once). Listed for this turn implies queued: only
-    /// the turn's flush pass takes a connection off that list, and a connection polling for
-    /// EPOLLOUT (the only other way to a flush) is never listed.
+    /// over from earlier turns (each at most once). A listed connection may have been written
+    /// already (`writeNow`); the flush pass then passes it by unless it queued more since.
     fileprivate(set) var listed = false
     fileprivate(set) var carried = false
     /// The socket refused output and the loop waits for EPOLLOUT to write the rest.
@@ -60,8 +59,9 @@ final class WriteScheduler {
     /// EPOLLOUT. A connection carried from an earlier turn joins again: its new frames are
     /// written in the order they were queued, not after everyone carried before it.
     func schedule(_ c: Connection) {
-        guard !c.flushMark.listed && !c.flushMark.polling else { return }
+        guard !c.flushMark.polling else { return }
         c.flushMark.queued = true
+        guard !c.flushMark.listed else { return }
         c.flushMark.listed = true
         pending.append(c)
     }
@@ -70,6 +70,13 @@ final class WriteScheduler {
     func write(_ c: Connection) {
         c.flushMark.queued = false
         c.flush()
+    }
+
+    /// Writes `c` now instead of at the end of the turn, if it has output waiting and is not
+    /// waiting for EPOLLOUT: a fan-out writes each subscriber as soon as its pushes are queued,
+    /// so the first readers have theirs while the loop is still queueing the others'.
+    func writeNow(_ c: Connection) {
+        if c.flushMark.queued { write(c) }
     }
 
     /// The loop asked epoll for EPOLLOUT on `c` (true) or stopped asking (false).
@@ -94,7 +101,7 @@ final class WriteScheduler {
                     }
                     continue
                 }
-                write(c)
+                if c.flushMark.queued { write(c) }
                 overBudget = monotonicMicros() >= deadline
             }
             batch.removeAll(keepingCapacity: true)

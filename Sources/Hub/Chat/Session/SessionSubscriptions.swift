@@ -157,13 +157,24 @@ extension Session {
         let held = sub.delivery.release()
         heldPushes -= held.count
         c.setHeldPushes(heldPushes) // before they are queued: counted once
-        for p in held { deliver(p, sub) }
+        for p in held { deliver(p, sub, c) }
     }
 
-    /// A publication for a channel this session subscribed to (on the session's loop), with the
-    /// subscription the router holds for it: nil for a broadcast to one of its audiences.
-    func deliver(_ p: Publication, _ sub: Subscription?) {
+    /// A run of publications for a channel this session subscribed to (on the session's loop,
+    /// in order), with the subscription the router holds for it: nil for a broadcast to one of
+    /// its audiences. What the run queued is written at once, not at the end of the turn: the
+    /// router reaches a large channel's subscribers over several turns (see `LoopRegistry`),
+    /// and each gets its pushes while the loop goes on to the next.
+    func deliver(_ run: ArraySlice<Publication>, _ sub: Subscription?) {
         guard let loop, let id = connectionID, let c = loop.connection(id) else { return }
+        for p in run {
+            guard c.phase != .closed else { return } // cut off by an earlier one of the run
+            deliver(p, sub, c)
+        }
+        loop.writes.writeNow(c)
+    }
+
+    private func deliver(_ p: Publication, _ sub: Subscription?, _ c: Connection) {
         guard let sub else {
             if broadcastChannels.contains(p.channel) { sendNotification(p, c) }
             return
