@@ -98,6 +98,33 @@ final class RouterDrainTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(resumed - before, 4)
     }
 
+    func testWhatComesDuringASpreadFanOutKeepsTheOrderItCameIn() throws {
+        let all = try subscribers(4, limits: noBudget)
+        let before = resumed
+        let broker = hub.server.chat.broker
+        let held = holdLoop()
+        broker.publish(.read(channel, user: "zed", seq: 1))
+        held.signal()
+        // While read 1 goes round one subscriber a turn: another channel's push, then two more of
+        // the conversation. Those may not pass the assignment on their way to anyone.
+        broker.publish(.assignment(to: "ann", ConversationKey(service: "website", clientId: "ann"), agent: "bob"))
+        broker.publish(.read(channel, user: "zed", seq: 2))
+        broker.publish(.read(channel, user: "zed", seq: 3))
+        for (i, c) in all.enumerated() {
+            var seen: [String] = []
+            while seen.count < 4 {
+                let v = try c.next()
+                switch v["type"]?.stringValue {
+                case "read": seen.append("read \(v["seq"]?.intValue ?? -1)")
+                case "assignment": seen.append("assignment")
+                default: continue
+                }
+            }
+            XCTAssertEqual(seen, ["read 1", "assignment", "read 2", "read 3"], "subscriber \(i)")
+        }
+        XCTAssertGreaterThanOrEqual(resumed - before, 3)
+    }
+
     func testAConnectionThatLeavesDuringASpreadFanOutGetsWhatCameBeforeAndNothingAfter() throws {
         var all = try subscribers(4, limits: noBudget)
         let leaver = all.removeLast() // the last one reached

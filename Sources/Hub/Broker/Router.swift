@@ -87,38 +87,51 @@ struct Subscriber {
 /// One loop's channel → sessions map. `@unchecked Sendable`: created on the main thread, then
 /// used only on its loop's thread (subscribe, unsubscribe and deliver all run there).
 ///
-/// The publications of one mailbox drain are delivered together at its end, each subscriber
-/// taking a run of one channel's publications at once: a group commit's 64 messages to 1,000
-/// subscribers touch each session and connection once, not 64 times (those first touches, cache
-/// misses, were most of a delivery's own cost), and each subscriber is written as soon as its
-/// run is queued, so readers have their pushes while the loop goes on to the next subscriber.
-/// Each subscriber still gets every channel's publications in order, and publications of
-/// different channels in the order they came.
+/// Publications are delivered by sweeps: one channel at a time, its subscribers visited in the
+/// order they subscribed, each given every publication it has not had yet at once and written
+/// straight away. A group commit's 64 messages to 1,000 subscribers touch each session and
+/// connection once, not 64 times (those first touches, cache misses, were most of a delivery's
+/// own cost), and readers have their pushes while the loop goes on to the next subscriber.
 ///
-/// A drain's delivery stops once the loop's turn budget (`EngineLimits.flushBudgetMicros`) is
-/// spent and goes on in the next turn, after that turn's input, where it stopped: a fan-out to
-/// thousands is spread over short turns, as their writes are. A change to the lists
-/// (subscribe, unsubscribe, revoke) first delivers everything pending, so nobody gets a
-/// publication that came before they subscribed or after they left, and a delivery cut short
-/// resumes on the list it started with.
+/// A sweep stops once the turn's budget (`EngineLimits.flushBudgetMicros`) is spent and goes
+/// on in the next turn, after that turn's input. What comes for its channel meanwhile joins it:
+/// the subscribers still ahead get old and new together, and the sweep goes round once more for
+/// those it had passed. So a loop that falls behind a busy channel writes each subscriber what
+/// piled up in one write, and no publication waits for the one before it to reach everyone.
+/// A publication of another channel waits for the sweep to end, and what comes after it waits
+/// behind it: each subscriber gets every channel's publications in order, and publications of
+/// different channels in the order they came. A change to the lists (subscribe, unsubscribe,
+/// revoke) first finishes the sweep and everything queued, so nobody gets a publication that
+/// came before they subscribed or after they left.
 final class LoopRegistry: @unchecked Sendable {
     private unowned let loop: EventLoop
     private var channels: [String: SubscriberList] = [:]
-    /// Publications the drain's jobs left, then the batch being delivered: its runs before
-    /// `runStart` are done.
-    private var pending: [Publication] = []
-    private var batch: [Publication] = []
-    private var runStart = 0
-    /// Where a turn's budget stopped the run at `runStart`: its subscribers as they were (the
-    /// lists do not change before it is finished), from `place` on.
-    private var cut: (list: SubscriberList, place: Int)?
+    /// Publications in the order they came; those before `queueHead` were taken by a sweep.
+    private var queue: [Publication] = []
+    private var queueHead = 0
+    /// The sweep under way: its channel (nil: none), its subscribers as they were when it
+    /// began (the lists do not change before it ends), and how far it went, counting places
+    /// (holes too) from the first subscriber, round and round.
+    private var sweepChannel: String?
+    private var sweepList = SubscriberList()
+    private var position = 0
+    /// The sweep's publications, each stamped with the position at which it joined; those
+    /// before `logHead` every subscriber has. The subscriber at `position` gets those stamped
+    /// after `position - places`: the ones that joined since the sweep last passed it.
+    private var log: [Publication] = []
+    private var stamps: [Int] = []
+    private var logHead = 0
     /// A delivery is under way on this thread's stack: a subscriber it cut off leaves
-    /// (`remove`) from inside it, and that delivery then goes on to the end of its list.
+    /// (`remove`) from inside it, and the sweep then goes on to its end within that call.
     private var delivering = false
     private var mustFinish = false
+    private var atEndScheduled = false
     private var resumeScheduled = false
     /// Made once: handing a new closure to the loop for every drain or turn allocated its context.
-    private lazy var deliverAtEnd: () -> Void = { [unowned self] in deliverPending(withinBudget: true) }
+    private lazy var deliverAtEnd: () -> Void = { [unowned self] in
+        atEndScheduled = false
+        deliverPending(withinBudget: true)
+    }
     private lazy var resume: () -> Void = { [unowned self] in
         resumeScheduled = false
         loop.shared.fanOutsResumed.add(1, ordering: .relaxed)
@@ -129,14 +142,18 @@ final class LoopRegistry: @unchecked Sendable {
         self.loop = loop
     }
 
-    /// Called by a mailbox job: delivered at the end of the drain.
+    /// Called by a mailbox job: delivered at the end of the drain, or by the sweep that a
+    /// budget stopped when it goes on next turn.
     func deliver(_ p: Publication) {
-        if pending.isEmpty { loop.atEndOfMailbox(deliverAtEnd) }
-        pending.append(p)
+        queue.append(p)
+        if !atEndScheduled && !resumeScheduled {
+            atEndScheduled = true
+            loop.atEndOfMailbox(deliverAtEnd)
+        }
     }
 
-    /// Delivers what the drains left, in runs of one channel: within the turn's budget
-    /// (`withinBudget`, then resumed next turn) or all of it.
+    /// Delivers what came: within the turn's budget (`withinBudget`; the rest goes on next
+    /// turn) or all of it.
     func deliverPending(withinBudget: Bool = false) {
         if delivering {
             // Re-entered by a subscriber leaving mid-delivery: the delivery under way finishes.
@@ -144,39 +161,70 @@ final class LoopRegistry: @unchecked Sendable {
             return
         }
         delivering = true
-        defer {
-            delivering = false
-            mustFinish = false
-        }
+        defer { delivering = false }
         let deadline = withinBudget ? monotonicMicros() + loop.limits.flushBudgetMicros : Int64.max
         while true {
-            if runStart == batch.count {
-                batch.removeAll(keepingCapacity: true)
-                runStart = 0
-                guard !pending.isEmpty else { return }
-                swap(&pending, &batch)
-            }
-            let channel = batch[runStart].channel
-            var end = runStart + 1
-            while end < batch.count && batch[end].channel == channel { end += 1 }
-            let (list, place) = cut ?? (channels[channel] ?? SubscriberList(), 0)
-            cut = nil
-            let run = batch[runStart..<end]
-            let stop = list.visit(from: place) { s in
-                s.session.deliver(run, s.subscription)
-                return mustFinish || monotonicMicros() < deadline
-            }
-            if let stop {
-                cut = (list, stop)
-                if !resumeScheduled {
-                    resumeScheduled = true
-                    loop.resumeNextTurn(resume)
+            if sweepChannel == nil {
+                guard queueHead < queue.count else {
+                    queue.removeAll(keepingCapacity: true)
+                    queueHead = 0
+                    return
                 }
-                return
+                let channel = queue[queueHead].channel
+                sweepChannel = channel
+                sweepList = channels[channel] ?? SubscriberList()
+                position = 0
             }
-            runStart = end
-            mustFinish = false // the next run's list is read as it is now
+            takeQueued()
+            let places = sweepList.places
+            while true {
+                while logHead < log.count && stamps[logHead] <= position - places { logHead += 1 }
+                if logHead == log.count { break }
+                let place = position % places
+                position += 1
+                guard let s = sweepList[place] else { continue }
+                s.session.deliver(log[logHead...], s.subscription)
+                if !mustFinish && monotonicMicros() >= deadline {
+                    dropDelivered()
+                    if !resumeScheduled {
+                        resumeScheduled = true
+                        loop.resumeNextTurn(resume)
+                    }
+                    return
+                }
+            }
+            endSweep()
         }
+    }
+
+    /// What came for the sweep's channel joins it, up to a publication of another channel.
+    private func takeQueued() {
+        while queueHead < queue.count && queue[queueHead].channel == sweepChannel {
+            log.append(queue[queueHead])
+            stamps.append(position)
+            queueHead += 1
+        }
+        if queueHead >= 64 && queueHead * 2 >= queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+    }
+
+    /// A long sweep lets go of what everyone has.
+    private func dropDelivered() {
+        guard logHead >= 64 && logHead * 2 >= log.count else { return }
+        log.removeFirst(logHead)
+        stamps.removeFirst(logHead)
+        logHead = 0
+    }
+
+    private func endSweep() {
+        sweepChannel = nil
+        sweepList = SubscriberList() // its copy of the list goes, so changing the list copies nothing
+        log.removeAll(keepingCapacity: true)
+        stamps.removeAll(keepingCapacity: true)
+        logHead = 0
+        mustFinish = false
     }
 
     /// True when this is the loop's first subscriber of the channel.
@@ -263,15 +311,9 @@ struct SubscriberList {
         for case let s? in entries { body(s) }
     }
 
-    /// Calls `body` for each subscriber from place `start` on, in order, until it answers false;
-    /// returns the place after the one it stopped at, or nil when it reached them all.
-    func visit(from start: Int, _ body: (Subscriber) -> Bool) -> Int? {
-        var i = start
-        while i < entries.count {
-            let s = entries[i]
-            i += 1
-            if let s, !body(s) { return i < entries.count ? i : nil }
-        }
-        return nil
-    }
+    /// Places in the list, holes included (a sweep counts its way round by places).
+    var places: Int { entries.count }
+
+    /// The subscriber at `place`, nil for a hole.
+    subscript(place: Int) -> Subscriber? { entries[place] }
 }
