@@ -25,7 +25,7 @@ final class Connection {
     // dynamic exclusivity check on every read.
     private(set) var phase: ConnectionPhase = .http
     /// An open WebSocket not waiting for its cut: it takes frames to send.
-    private var takesFrames = false
+    private(set) var takesFrames = false
     /// An open WebSocket (cut pending or not): messages and pings from the peer are answered.
     private var isOpenWebSocket = false
     var limits: EngineLimits { listener.limits }

@@ -94,6 +94,7 @@ final class WriteScheduler {
             var overBudget = false
             for c in batch {
                 c.flushMark.listed = false
+                guard c.flushMark.queued else { continue } // written since it was listed (`writeNow`)
                 if overBudget {
                     if !c.flushMark.carried {
                         c.flushMark.carried = true
@@ -101,7 +102,7 @@ final class WriteScheduler {
                     }
                     continue
                 }
-                if c.flushMark.queued { write(c) }
+                write(c)
                 overBudget = monotonicMicros() >= deadline
             }
             batch.removeAll(keepingCapacity: true)

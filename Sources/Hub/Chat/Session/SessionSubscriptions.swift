@@ -162,16 +162,17 @@ extension Session {
 
     /// A run of publications for a channel this session subscribed to (on the session's loop,
     /// in order), with the subscription the router holds for it: nil for a broadcast to one of
-    /// its audiences. What the run queued is written at once, not at the end of the turn: the
-    /// router reaches a large channel's subscribers over several turns (see `LoopRegistry`),
-    /// and each gets its pushes while the loop goes on to the next.
-    func deliver(_ run: ArraySlice<Publication>, _ sub: Subscription?) {
+    /// its audiences. With `writeNow`, what the run queued is written at once, not at the end of
+    /// the turn: the router reaches a large channel's subscribers over several turns (see
+    /// `LoopRegistry`), and each gets its pushes while the loop goes on to the next.
+    func deliver(_ run: ArraySlice<Publication>, _ sub: Subscription?, writeNow: Bool) {
         guard let loop, let id = connectionID, let c = loop.connection(id) else { return }
         for p in run {
-            guard c.phase != .closed else { return } // cut off by an earlier one of the run
+            // Closing (cut off by an earlier one of the run, or before): pushes are not for it.
+            guard c.takesFrames else { return }
             deliver(p, sub, c)
         }
-        loop.writes.writeNow(c)
+        if writeNow { loop.writes.writeNow(c) }
     }
 
     private func deliver(_ p: Publication, _ sub: Subscription?, _ c: Connection) {
