@@ -169,6 +169,7 @@ final class LoopRegistry: @unchecked Sendable {
         delivering = true
         defer { delivering = false }
         let deadline = withinBudget ? monotonicMicros() + loop.limits.flushBudgetMicros : Int64.max
+        var reached = 0 // subscribers this call reached, over all its sweeps
         while true {
             if sweepChannel == nil {
                 guard queueHead < queue.count else {
@@ -186,16 +187,19 @@ final class LoopRegistry: @unchecked Sendable {
             while true {
                 while logHead < log.count && stamps[logHead] <= position - places { logHead += 1 }
                 if logHead == log.count { break }
-                let place = position % places
-                position += 1
-                guard let s = sweepList[place] else { continue }
-                s.session.deliver(log[logHead...], s.subscription, writeNow: withinBudget && !mustFinish)
-                if !mustFinish && monotonicMicros() >= deadline {
+                // Checked before the next subscriber, not after the last one: a sweep that is
+                // done ends now instead of a turn later. Each call reaches at least one.
+                if reached > 0 && !mustFinish && monotonicMicros() >= deadline {
                     dropDelivered()
                     resumeScheduled = true // a budgeted call runs only when none was pending
                     loop.resumeNextTurn(resume)
                     return
                 }
+                let place = position % places
+                position += 1
+                guard let s = sweepList[place] else { continue }
+                s.session.deliver(log[logHead...], s.subscription, writeNow: withinBudget && !mustFinish)
+                reached += 1
             }
             endSweep()
         }

@@ -172,7 +172,7 @@ extension Session {
             guard c.takesFrames else { return }
             deliver(p, sub, c)
         }
-        if writeNow { loop.writes.writeNow(c) }
+        if writeNow && c.takesFrames { loop.writes.writeNow(c) }
     }
 
     private func deliver(_ p: Publication, _ sub: Subscription?, _ c: Connection) {
