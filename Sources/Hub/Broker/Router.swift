@@ -105,25 +105,29 @@ struct Subscriber {
 /// a publication that came before they subscribed or after they left; that finish only queues
 /// the pushes (about 0.1 µs a subscriber), and the loop's write pass writes them within its
 /// budget.
+///
+/// What bounds a sweep's publications: each stays until every subscriber has had it, so a loop
+/// behind a busy channel holds what came during one round. A subscriber handed more than its
+/// output cap (`EngineLimits.effectiveMaxOutputBytes`) at once is cut off (4009, recover with
+/// `since`), and a cut subscriber costs the round next to nothing, so the round, and with it
+/// the backlog, shrinks again instead of growing without end.
 final class LoopRegistry: @unchecked Sendable {
     private unowned let loop: EventLoop
     private var channels: [String: SubscriberList] = [:]
-    /// Publications in the order they came; those before `queueHead` were taken by a sweep.
-    private var queue: [Publication] = []
-    private var queueHead = 0
-    /// The sweep under way: its channel (nil: none), its subscribers as they were when it
-    /// began (a change to the lists finishes it first; only a subscriber closed from inside a
-    /// delivery leaves the list while it goes on, and that one takes no more pushes), and how
-    /// far it went, counting places (holes too) from the first subscriber, round and round.
-    private var sweepChannel: String?
+    /// Publications in the order they came, not yet taken by a sweep.
+    private var queue: FIFO<Publication>
+    /// The sweep's publications, each stamped (same place in `stamps`) with the position at
+    /// which it joined; those every subscriber has are dropped. The subscriber at `position`
+    /// gets those stamped after `position - places`: the ones that joined since the sweep last
+    /// passed it. A sweep is under way while it holds any.
+    private var log: FIFO<Publication>
+    private var stamps: FIFO<Int>
+    /// The sweep's subscribers as they were when it began (a change to the lists finishes it
+    /// first; only a subscriber closed from inside a delivery leaves the list while it goes
+    /// on, and that one takes no more pushes), and how far it went, counting places (holes
+    /// too) from the first subscriber, round and round.
     private var sweepList = SubscriberList()
     private var position = 0
-    /// The sweep's publications, each stamped with the position at which it joined; those
-    /// before `logHead` every subscriber has. The subscriber at `position` gets those stamped
-    /// after `position - places`: the ones that joined since the sweep last passed it.
-    private var log: [Publication] = []
-    private var stamps: [Int] = []
-    private var logHead = 0
     /// A delivery is under way on this thread's stack: a subscriber it cut off leaves
     /// (`remove`) from inside it, and the sweep then goes on to its end within that call, only
     /// queueing, as a change to the lists would have it.
@@ -139,12 +143,15 @@ final class LoopRegistry: @unchecked Sendable {
     private lazy var resume: () -> Void = { [unowned self] in
         resumeScheduled = false
         // Not when a change to the lists finished the sweep meanwhile.
-        if sweepChannel != nil { loop.shared.fanOutsResumed.add(1, ordering: .relaxed) }
+        if !log.isEmpty { loop.shared.fanOutsResumed.add(1, ordering: .relaxed) }
         deliverPending(withinBudget: true)
     }
 
     init(loop: EventLoop) {
         self.loop = loop
+        queue = FIFO(keepingCapacity: loop.limits.loopListCapacity)
+        log = FIFO(keepingCapacity: loop.limits.loopListCapacity)
+        stamps = FIFO(keepingCapacity: loop.limits.loopListCapacity)
     }
 
     /// Called by a mailbox job: delivered at the end of the drain, or by the sweep that a
@@ -171,26 +178,22 @@ final class LoopRegistry: @unchecked Sendable {
         let deadline = withinBudget ? monotonicMicros() + loop.limits.flushBudgetMicros : Int64.max
         var reached = 0 // subscribers this call reached, over all its sweeps
         while true {
-            if sweepChannel == nil {
-                guard queueHead < queue.count else {
-                    queue.removeAll(keepingCapacity: true)
-                    queueHead = 0
-                    return
-                }
-                let channel = queue[queueHead].channel
-                sweepChannel = channel
-                sweepList = channels[channel] ?? SubscriberList()
+            if log.isEmpty {
+                guard !queue.isEmpty else { return }
+                sweepList = channels[queue[0].channel] ?? SubscriberList()
                 position = 0
             }
             takeQueued()
             let places = sweepList.places
             while true {
-                while logHead < log.count && stamps[logHead] <= position - places { logHead += 1 }
-                if logHead == log.count { break }
+                while !stamps.isEmpty && stamps[0] <= position - places {
+                    log.removeFirst(1)
+                    stamps.removeFirst(1)
+                }
+                if log.isEmpty { break }
                 // Checked before the next subscriber, not after the last one: a sweep that is
                 // done ends now instead of a turn later. Each call reaches at least one.
                 if reached > 0 && !mustFinish && monotonicMicros() >= deadline {
-                    dropDelivered()
                     resumeScheduled = true // a budgeted call runs only when none was pending
                     loop.resumeNextTurn(resume)
                     return
@@ -198,41 +201,24 @@ final class LoopRegistry: @unchecked Sendable {
                 let place = position % places
                 position += 1
                 guard let s = sweepList[place] else { continue }
-                s.session.deliver(log[logHead...], s.subscription, writeNow: withinBudget && !mustFinish)
+                s.session.deliver(log.elements, s.subscription, writeNow: withinBudget && !mustFinish)
                 reached += 1
             }
-            endSweep()
+            // Everyone has everything: its copy of the list goes, so changing the list copies nothing.
+            sweepList = SubscriberList()
+            mustFinish = false
         }
     }
 
-    /// What came for the sweep's channel joins it, up to a publication of another channel.
+    /// What came for the sweep's channel joins it (the channel of the queue's first when the
+    /// sweep begins), up to a publication of another channel.
     private func takeQueued() {
-        while queueHead < queue.count && queue[queueHead].channel == sweepChannel {
-            log.append(queue[queueHead])
+        guard let channel = log.isEmpty ? queue.first?.channel : log[0].channel else { return }
+        while let p = queue.first, p.channel == channel {
+            log.append(p)
             stamps.append(position)
-            queueHead += 1
+            queue.removeFirst(1)
         }
-        if queueHead >= 64 && queueHead * 2 >= queue.count {
-            queue.removeFirst(queueHead)
-            queueHead = 0
-        }
-    }
-
-    /// A long sweep lets go of what everyone has.
-    private func dropDelivered() {
-        guard logHead >= 64 && logHead * 2 >= log.count else { return }
-        log.removeFirst(logHead)
-        stamps.removeFirst(logHead)
-        logHead = 0
-    }
-
-    private func endSweep() {
-        sweepChannel = nil
-        sweepList = SubscriberList() // its copy of the list goes, so changing the list copies nothing
-        log.removeAll(keepingCapacity: true)
-        stamps.removeAll(keepingCapacity: true)
-        logHead = 0
-        mustFinish = false
     }
 
     /// True when this is the loop's first subscriber of the channel.

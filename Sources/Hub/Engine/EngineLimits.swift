@@ -88,8 +88,8 @@ struct EngineLimits: Sendable {
     var carriedPerTurn = 16
     /// How many connections the budget missed that had kept up are written first next.
     var keptUpPerTurn = 16
-    /// Capacity the loop's lists of waiting connections (carried writes, cuts, expiries) keep
-    /// when they empty.
+    /// Capacity the loop's lists of waiting connections (carried writes, cuts, expiries) and
+    /// of publications its fan-out has yet to deliver keep when they empty.
     var loopListCapacity = 4_096
     /// Slow consumers cut off (4009) per millisecond, and expired closes let go per millisecond
     /// (2,000 stuck readers: cut within 250 ms, let go over 500 ms), each after a burst.

@@ -1,7 +1,8 @@
 // A first-in, first-out list over one array. Taking from the front moves an index instead of
 // shifting what is behind it; the taken slots are dropped when the list empties, or once they
 // are half the array, so both ends cost O(1) amortized. Used for a connection's output (its
-// frames) and for the loop's lists of connections waiting for a later turn.
+// frames), for the loop's lists of connections waiting for a later turn, and for the
+// publications a loop's fan-out has yet to deliver (`LoopRegistry`).
 struct FIFO<Element> {
     private var storage: [Element] = []
     private var head = 0
@@ -15,6 +16,11 @@ struct FIFO<Element> {
 
     /// The element `i` places from the front.
     subscript(i: Int) -> Element { storage[head + i] }
+
+    var first: Element? { isEmpty ? nil : storage[head] }
+
+    /// Every element, front to back, as a slice of the one array (nothing copied).
+    var elements: ArraySlice<Element> { storage[head...] }
 
     mutating func append(_ element: Element) { storage.append(element) }
 
