@@ -26,37 +26,53 @@ public enum Base64URL {
     /// leaves one character over (it cannot hold a whole byte), and unused low bits that are
     /// not zero, so each byte string has exactly one encoding.
     static func decode(bytes input: ArraySlice<UInt8>) -> [UInt8]? {
-        var body = input
-        var padding = 0
-        while body.last == UInt8(ascii: "=") {
-            body = body.dropLast()
-            padding += 1
+        input.withUnsafeBufferPointer { input in
+            var failed = false
+            let out = [UInt8](unsafeUninitializedCapacity: maxDecodedCount(input.count)) { out, count in
+                guard let n = decode(input, into: UnsafeMutableRawBufferPointer(out)) else { failed = true; return }
+                count = n
+            }
+            return failed ? nil : out
         }
+    }
+
+    /// The most bytes `count` characters decode to.
+    static func maxDecodedCount(_ count: Int) -> Int { count * 3 / 4 }
+
+    /// `decode(bytes:)` into `out`, which holds at least `maxDecodedCount(input.count)` bytes:
+    /// the number of bytes written, nil when `input` is not base64url. No allocation, for the
+    /// parts of a JWT verified on every connect.
+    static func decode(_ input: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        var bodyCount = input.count
+        while bodyCount > 0, input[bodyCount - 1] == UInt8(ascii: "=") { bodyCount -= 1 }
+        let padding = input.count - bodyCount
         if padding > 0 {
             guard padding <= 2, input.count % 4 == 0 else { return nil }
         }
-        let remainder = body.count % 4
+        let remainder = bodyCount % 4
         guard remainder != 1 else { return nil }
         if padding > 0, (4 - remainder) % 4 != padding { return nil }
+        precondition(out.count >= maxDecodedCount(bodyCount), "Base64URL.decode: output buffer too small")
 
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count * 3 / 4)
+        let values = values // read once: a static read in the loop is a lazy-global check a byte
+        var written = 0
         var accumulator: UInt32 = 0
         var bits = 0
-        for c in body {
+        for c in input[..<bodyCount] {
             let v = values[Int(c)]
             guard v != 0xFF else { return nil }
             accumulator = accumulator << 6 | UInt32(v)
             bits += 6
             if bits >= 8 {
                 bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                out[written] = UInt8(truncatingIfNeeded: accumulator >> UInt32(bits))
+                written += 1
                 accumulator &= (1 << UInt32(bits)) - 1
             }
         }
         // What is left (2 or 4 bits) is the unused tail of the last character: must be zero.
         guard accumulator == 0 else { return nil }
-        return out
+        return written
     }
 }
 

@@ -75,27 +75,32 @@ public struct HTTPRequest: Sendable, Equatable {
 
     /// The first value of a header (name is matched case-insensitively).
     public func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first { $0.name == lower }?.value
+        headers.first { Self.isName($0.name, name) }?.value
     }
 
     /// All values of a header.
     public func headers(_ name: String) -> [String] {
-        let lower = name.lowercased()
-        return headers.filter { $0.name == lower }.map { $0.value }
+        headers.filter { Self.isName($0.name, name) }.map { $0.value }
     }
 
     /// Whether the header is present at all (`headers(name)` without building the list).
     public func hasHeader(_ name: String) -> Bool {
-        let lower = name.lowercased()
-        return headers.contains { $0.name == lower }
+        headers.contains { Self.isName($0.name, name) }
     }
 
     /// Whether a comma-separated header holds a token (case-insensitive), e.g. Connection: upgrade.
     /// Compared over the bytes: it runs several times on every WebSocket connect.
     public func headerHasToken(_ name: String, _ token: String) -> Bool {
-        let lower = name.lowercased()
-        return headers.contains { $0.name == lower && Self.listHasToken($0.value, token) }
+        headers.contains { Self.isName($0.name, name) && Self.listHasToken($0.value, token) }
+    }
+
+    /// Whether a stored (lowercased) header name is `name` in any case. Compared over the
+    /// bytes, not by lowercasing `name`: a name over 15 bytes (`sec-websocket-version`) would
+    /// cost an allocation on each of the several lookups of every WebSocket connect.
+    private static func isName(_ stored: String, _ name: String) -> Bool {
+        if stored == name { return true } // the usual case: a lowercase name asked for
+        guard stored.utf8.count == name.utf8.count else { return false }
+        return stored.utf8.elementsEqual(name.utf8) { $0 == ASCII.lower($1) }
     }
 
     /// Whether a comma-separated list holds `token`, ASCII case-insensitively, each element
@@ -127,6 +132,9 @@ public struct HTTPRequest: Sendable, Equatable {
 
     static func percentDecode<Bytes: Collection<UInt8>>(bytes s: Bytes) -> String? {
         guard s.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
+            // Straight from contiguous bytes (a token in the query on every connect): the
+            // generic initializer looked up type metadata at run time on each call.
+            if let s = s.withContiguousStorageIfAvailable({ validString($0) }) { return s }
             return String(validating: s, as: UTF8.self)
         }
         var bytes: [UInt8] = []
@@ -143,6 +151,10 @@ public struct HTTPRequest: Sendable, Equatable {
             }
         }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func validString(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        UTF8Validator.isValid(UnsafeRawBufferPointer(bytes)) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
     static func hexValue(_ c: UInt8) -> UInt8? {

@@ -192,9 +192,17 @@ public struct JSONWriter {
     /// Copies runs that need no escape in one go; escapes `"`, `\`, controls below 0x20 and
     /// U+2028/U+2029 (line terminators in JavaScript string literals before ES2019).
     private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
-        var runStart = 0
-        var i = 0
         let n = utf8.count
+        // Most strings (every key, ids, channel names) hold nothing to escape: found with one
+        // test a byte, then copied in one go.
+        var i = 0
+        while i < n {
+            let c = utf8[i]
+            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c == 0xE2 { break }
+            i += 1
+        }
+        if i == n { return bytes.append(contentsOf: utf8) }
+        var runStart = 0
         while i < n {
             let c = utf8[i]
             var escape: (UInt8, UInt8)? // two-byte escapes: \" \\ \n ...

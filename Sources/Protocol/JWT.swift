@@ -72,10 +72,25 @@ public struct JWTVerifier: Sendable {
         guard token.utf8.count <= JWTVerifier.maxTokenBytes else {
             throw .malformed("token over \(JWTVerifier.maxTokenBytes) bytes")
         }
-        let bytes = Array(token.utf8)
-        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw .malformed("expected three dot-separated parts, got \(parts.count)") }
-        let (headerPart, payloadPart, signaturePart) = (parts[0], parts[1], parts[2])
+        // Read in place, each part decoded into a buffer on the stack: a token is verified on
+        // every WebSocket connect, and copying it and its parts into arrays was most of the cost.
+        var token = token
+        let result = token.withUTF8 { bytes in
+            Result { () throws(JWTError) in try verify(bytes, now: now) }
+        }
+        return try result.get()
+    }
+
+    private func verify(_ bytes: UnsafeBufferPointer<UInt8>, now: Int64) throws(JWTError) -> TokenClaims {
+        var dots = 0, firstDot = 0, secondDot = 0
+        for (i, c) in bytes.enumerated() where c == UInt8(ascii: ".") {
+            dots += 1
+            if dots == 1 { firstDot = i } else if dots == 2 { secondDot = i }
+        }
+        guard dots == 2 else { throw .malformed("expected three dot-separated parts, got \(dots + 1)") }
+        let headerPart = UnsafeBufferPointer(rebasing: bytes[..<firstDot])
+        let payloadPart = UnsafeBufferPointer(rebasing: bytes[(firstDot + 1)..<secondDot])
+        let signaturePart = UnsafeBufferPointer(rebasing: bytes[(secondDot + 1)...])
         guard !headerPart.isEmpty else { throw .malformed("empty header") }
         guard !payloadPart.isEmpty else { throw .malformed("empty payload") }
 
@@ -84,25 +99,28 @@ public struct JWTVerifier: Sendable {
         if !headerPart.elementsEqual(Self.usualHeader) { try checkHeader(headerPart) }
 
         // The signature, before anything in the payload is believed.
-        guard let signature = Self.decodePart(signaturePart) else { throw .malformed("signature is not base64url") }
-        let signingInput = bytes[..<(headerPart.count + 1 + payloadPart.count)]
-        guard signature.count == 32, let expected = key?.mac(signingInput) else {
-            throw .badSignature
-        }
-        let same = signature.withUnsafeBytes { a in
-            expected.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, 32) == 0 }
+        let same = try Self.decodePart(signaturePart, what: "signature") { signature throws(JWTError) -> Bool in
+            let signingInput = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<secondDot]))
+            guard signature.count == 32, let key else { throw .badSignature }
+            return withUnsafeTemporaryAllocation(byteCount: 32, alignment: 1) { expected in
+                key.mac(signingInput, into: expected)
+                    && CRYPTO_memcmp(signature.baseAddress, expected.baseAddress, 32) == 0
+            }
         }
         guard same else { throw .badSignature }
 
-        let payload = try decodeJSONObject(payloadPart, what: "payload")
-        return try claims(from: payload, now: now)
+        return try Self.decodePart(payloadPart, what: "payload") { raw throws(JWTError) in
+            try claims(from: Self.jsonObject(raw, what: "payload"), now: now)
+        }
     }
 
     /// `{"alg":"HS256","typ":"JWT"}` in base64url, as JWTSigner writes it.
     private static let usualHeader = Array(JWTSigner.encodedHeader.utf8)
 
-    private func checkHeader(_ headerPart: ArraySlice<UInt8>) throws(JWTError) {
-        let header = try decodeJSONObject(headerPart, what: "header")
+    private func checkHeader(_ headerPart: UnsafeBufferPointer<UInt8>) throws(JWTError) {
+        let header = try Self.decodePart(headerPart, what: "header") { raw throws(JWTError) in
+            try Self.jsonObject(raw, what: "header")
+        }
         switch header["alg"] {
         case .string("HS256"): break
         // What the token named goes into logs: cut short, since it is the sender's text.
@@ -118,15 +136,23 @@ public struct JWTVerifier: Sendable {
 
     // MARK: decoding
 
-    /// One base64url part of the token. Padding is refused: RFC 7515 §2 omits it, and one
+    /// One base64url part of the token, decoded into a temporary buffer (on the stack: a part
+    /// is under 4 KiB) and handed to `body`. Padding is refused: RFC 7515 §2 omits it, and one
     /// spelling per token keeps tokens from being altered while still verifying.
-    private static func decodePart(_ part: ArraySlice<UInt8>) -> [UInt8]? {
-        guard !part.contains(UInt8(ascii: "=")) else { return nil }
-        return Base64URL.decode(bytes: part)
+    private static func decodePart<T>(_ part: UnsafeBufferPointer<UInt8>, what: String,
+                                      _ body: (UnsafeRawBufferPointer) throws(JWTError) -> T) throws(JWTError) -> T {
+        let result = withUnsafeTemporaryAllocation(byteCount: Base64URL.maxDecodedCount(part.count) + 1, alignment: 1) { out in
+            Result { () throws(JWTError) -> T in
+                guard !part.contains(UInt8(ascii: "=")), let n = Base64URL.decode(part, into: out) else {
+                    throw .malformed("\(what) is not base64url")
+                }
+                return try body(UnsafeRawBufferPointer(rebasing: out[..<n]))
+            }
+        }
+        return try result.get()
     }
 
-    private func decodeJSONObject(_ part: ArraySlice<UInt8>, what: String) throws(JWTError) -> JSONObject {
-        guard let raw = Self.decodePart(part) else { throw .malformed("\(what) is not base64url") }
+    private static func jsonObject(_ raw: UnsafeRawBufferPointer, what: String) throws(JWTError) -> JSONObject {
         let json: JSON
         do {
             // The hub's claims nest two deep (an object holding `services`); 8 leaves room for
@@ -272,21 +298,25 @@ final class HS256Key: @unchecked Sendable {
 
     /// The 32-byte MAC of `data`; nil when OpenSSL fails.
     func mac(_ data: ArraySlice<UInt8>) -> [UInt8]? {
-        guard let ctx = EVP_MD_CTX_new() else { return nil }
-        defer { EVP_MD_CTX_free(ctx) }
         var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok = out.withUnsafeMutableBufferPointer { out -> Bool in
-            // H(K ^ opad || H(K ^ ipad || data)); the inner hash goes where the MAC will.
-            guard EVP_MD_CTX_copy_ex(ctx, inner) == 1,
-                  data.withUnsafeBytes({ EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) }) == 1,
-                  EVP_DigestFinal_ex(ctx, out.baseAddress, &length) == 1, length == 32,
-                  EVP_MD_CTX_copy_ex(ctx, outer) == 1,
-                  EVP_DigestUpdate(ctx, out.baseAddress, 32) == 1,
-                  EVP_DigestFinal_ex(ctx, out.baseAddress, &length) == 1 else { return false }
-            return length == 32
-        }
+        let ok = data.withUnsafeBytes { data in out.withUnsafeMutableBytes { mac(data, into: $0) } }
         return ok ? out : nil
+    }
+
+    /// Writes the 32-byte MAC of `data` to the start of `out`; false when OpenSSL fails.
+    func mac(_ data: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        guard out.count >= 32, let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        let hash = out.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        var length: UInt32 = 0
+        // H(K ^ opad || H(K ^ ipad || data)); the inner hash goes where the MAC will.
+        guard EVP_MD_CTX_copy_ex(ctx, inner) == 1,
+              EVP_DigestUpdate(ctx, data.baseAddress, data.count) == 1,
+              EVP_DigestFinal_ex(ctx, hash, &length) == 1, length == 32,
+              EVP_MD_CTX_copy_ex(ctx, outer) == 1,
+              EVP_DigestUpdate(ctx, hash, 32) == 1,
+              EVP_DigestFinal_ex(ctx, hash, &length) == 1 else { return false }
+        return length == 32
     }
 
     private static func keyedState(_ md: OpaquePointer, _ padded: [UInt8]) -> OpaquePointer? {

@@ -120,6 +120,9 @@ public enum PerMessageDeflate {
 
 extension String {
     var trimmed: String {
+        // Most values come trimmed already (the head's parser strips them): no copy then.
+        let u = utf8
+        if let f = u.first, let l = u.last, f != 0x20, f != 0x09, l != 0x20, l != 0x09 { return self }
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" { s.removeLast() }

@@ -60,6 +60,38 @@ final class AcceptedSocketOptionsTests: XCTestCase {
         XCTAssertTrue(options.copied(from: listening, to: accepted))
     }
 
+    /// The peer's name is written without inet_ntop: it must read as inet_ntop would write it.
+    func testAnIPv4PeerIsNamedAsInetNtopWouldWriteIt() throws {
+        let ports: [UInt16] = [0, 7, 80, 443, 9999, 10000, 54321, 65535]
+        let addresses: [UInt32] = [0, 0x7F00_0001, 0x7F00_0011, 0x0A00_0A01, 0xC0A8_6401, 0x0102_0304, 0x6463_0A09, 0xFFFF_FFFF]
+        for address in addresses {
+            for port in ports {
+                var a = in_addr(s_addr: address.bigEndian)
+                var buf = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+                XCTAssertNotNil(inet_ntop(AF_INET, &a, &buf, socklen_t(buf.count)))
+                let expected = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + ":\(port)"
+                XCTAssertEqual(Socket.ipv4Name(address, port), expected)
+            }
+        }
+        // And a real accept names its client.
+        let listening = try Socket.listen(host: "127.0.0.1", port: 0, reusePort: false, backlog: 8)
+        defer { close(listening) }
+        let client = try Socket.connect(ipv4: "127.0.0.1", port: Socket.boundPort(listening)) { _ in }.get().fd
+        defer { close(client) }
+        var peer: String?
+        for _ in 0..<200 where peer == nil {
+            switch Socket.accept(listening) {
+            case .success(let a?): close(a.fd); peer = a.peer
+            case .success(nil): usleep(5_000)
+            case .failure(let e): throw e
+            }
+        }
+        var local = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client, $0, &len) } }
+        XCTAssertEqual(peer, "127.0.0.1:\(UInt16(bigEndian: local.sin_port))")
+    }
+
     private func connectAndAccept(_ listening: Int32) throws -> (client: Int32, accepted: Int32) {
         let port = Socket.boundPort(listening)
         let client = try Socket.connect(ipv4: "127.0.0.1", port: port) { _ in }.get().fd

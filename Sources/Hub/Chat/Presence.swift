@@ -24,31 +24,41 @@ final class Presence: Sendable {
     /// At most one typing push per user and channel in this window (docs/protocol.md `typing`).
 
     /// Counts a connection in; true when it is the user's first in the channel.
+    ///
+    /// Both counts change the tables in place, through indices: reading a member out through
+    /// `channels[channel]?[id]` and storing it back copied the channel's table on every
+    /// subscribe (three allocations a connect).
     func join(_ channel: String, _ user: SessionUser) -> Bool {
         state.withLock { s in
-            if var m = s.channels[channel]?[user.id] {
-                m.connections += 1
-                s.channels[channel]?[user.id] = m
-                return false
-            }
-            s.channels[channel, default: [:]][user.id] = Member(id: user.id, role: user.role, name: user.name, connections: 1)
-            return true
+            Self.join(&s.channels[channel, default: [:]], user)
         }
+    }
+
+    private static func join(_ members: inout [String: Member], _ user: SessionUser) -> Bool {
+        if let i = members.index(forKey: user.id) {
+            members.values[i].connections += 1
+            return false
+        }
+        members[user.id] = Member(id: user.id, role: user.role, name: user.name, connections: 1)
+        return true
     }
 
     /// Counts a connection out; true when it was the user's last in the channel.
     func leave(_ channel: String, _ userID: String) -> Bool {
         state.withLock { s in
-            guard var m = s.channels[channel]?[userID] else { return false }
-            m.connections -= 1
-            if m.connections > 0 {
-                s.channels[channel]?[userID] = m
-                return false
-            }
-            s.channels[channel]?[userID] = nil
-            if s.channels[channel]?.isEmpty == true { s.channels[channel] = nil }
+            guard let c = s.channels.index(forKey: channel) else { return false }
+            guard Self.leave(&s.channels.values[c], userID) else { return false }
+            if s.channels.values[c].isEmpty { s.channels.remove(at: c) }
             return true
         }
+    }
+
+    private static func leave(_ members: inout [String: Member], _ userID: String) -> Bool {
+        guard let i = members.index(forKey: userID) else { return false }
+        members.values[i].connections -= 1
+        guard members.values[i].connections <= 0 else { return false }
+        members.remove(at: i)
+        return true
     }
 
     /// Whether the user has a connection joined to the channel.
