@@ -60,8 +60,8 @@ final class AcceptedSocketOptionsTests: XCTestCase {
         XCTAssertTrue(options.copied(from: listening, to: accepted))
     }
 
-    /// The peer's name is written without inet_ntop: it must read as inet_ntop would write it.
-    func testAnIPv4PeerIsNamedAsInetNtopWouldWriteIt() throws {
+    /// A peer's address is kept as bytes and written out when read: as inet_ntop would write it.
+    func testAnIPv4PeerReadsAsInetNtopWouldWriteIt() throws {
         let ports: [UInt16] = [0, 7, 80, 443, 9999, 10000, 54321, 65535]
         let addresses: [UInt32] = [0, 0x7F00_0001, 0x7F00_0011, 0x0A00_0A01, 0xC0A8_6401, 0x0102_0304, 0x6463_0A09, 0xFFFF_FFFF]
         for address in addresses {
@@ -69,8 +69,7 @@ final class AcceptedSocketOptionsTests: XCTestCase {
                 var a = in_addr(s_addr: address.bigEndian)
                 var buf = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                 XCTAssertNotNil(inet_ntop(AF_INET, &a, &buf, socklen_t(buf.count)))
-                let expected = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + ":\(port)"
-                XCTAssertEqual(Socket.ipv4Name(address, port), expected)
+                XCTAssertEqual(PeerAddress.ipv4(address, port: port).description, cString(buf) + ":\(port)")
             }
         }
         // And a real accept names its client.
@@ -78,18 +77,34 @@ final class AcceptedSocketOptionsTests: XCTestCase {
         defer { close(listening) }
         let client = try Socket.connect(ipv4: "127.0.0.1", port: Socket.boundPort(listening)) { _ in }.get().fd
         defer { close(client) }
-        var peer: String?
-        for _ in 0..<200 where peer == nil {
+        var local = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client, $0, &len) } }
+        XCTAssertEqual(try acceptedPeer(listening)?.description, "127.0.0.1:\(UInt16(bigEndian: local.sin_port))")
+    }
+
+    func testAnIPv6PeerReadsInBracketsWithItsPort() throws {
+        var storage = sockaddr_storage()
+        withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
+                a.pointee.sin6_family = sa_family_t(AF_INET6)
+                a.pointee.sin6_port = UInt16(8443).bigEndian
+                _ = inet_pton(AF_INET6, "2001:db8::ff00:42:8329", &a.pointee.sin6_addr)
+            }
+        }
+        XCTAssertEqual(PeerAddress(storage).description, "[2001:db8::ff00:42:8329]:8443")
+        XCTAssertEqual(PeerAddress(sockaddr_storage()).description, "?", "an address of no family the hub knows")
+    }
+
+    private func acceptedPeer(_ listening: Int32) throws -> PeerAddress? {
+        for _ in 0..<200 {
             switch Socket.accept(listening) {
-            case .success(let a?): close(a.fd); peer = a.peer
+            case .success(let a?): close(a.fd); return a.peer
             case .success(nil): usleep(5_000)
             case .failure(let e): throw e
             }
         }
-        var local = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client, $0, &len) } }
-        XCTAssertEqual(peer, "127.0.0.1:\(UInt16(bigEndian: local.sin_port))")
+        return nil
     }
 
     private func connectAndAccept(_ listening: Int32) throws -> (client: Int32, accepted: Int32) {

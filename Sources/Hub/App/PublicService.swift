@@ -22,7 +22,7 @@ struct PublicService: HTTPService {
         case "/ws":
             // Connections that have not authenticated yet are bounded hub-wide.
             if chat.unauthenticated.load(ordering: .relaxed) >= chat.limits.maxUnauthenticated {
-                Log.info("limit_unauthenticated", ["peer": connection.peer, "limit": "\(chat.limits.maxUnauthenticated)"])
+                Log.info("limit_unauthenticated", ["peer": connection.peer.description, "limit": "\(chat.limits.maxUnauthenticated)"])
                 var busy = HTTPResponse.error(.serviceUnavailable, "too many connections waiting to authenticate; retry shortly")
                 busy.headers.append(("Retry-After", "1"))
                 return .respond(busy)
@@ -32,7 +32,7 @@ struct PublicService: HTTPService {
             guard request.method == "GET" || request.method == "HEAD" else { return .respond(methodNotAllowed) }
             return .respond(health())
         default:
-            return .respond(console.handle(request, peer: connection.peer) ?? .error(.notFound, "no such path"))
+            return .respond(console.handle(request, peer: connection.peer.description) ?? .error(.notFound, "no such path"))
         }
     }
 

@@ -18,7 +18,7 @@ final class Connection {
     /// reaching it through the unowned `loop` costs a strong-retain check each time.
     private let writes: WriteScheduler
     let listener: Listener
-    let peer: String
+    let peer: PeerAddress
     private var lifecycle: ConnectionLifecycle
     // Read from `lifecycle` after each transition (it changes only in `handle`): the per-frame
     // checks read stored values instead of matching the enum, which in a release build costs a
@@ -54,7 +54,7 @@ final class Connection {
     private var deflater: Deflater?
     private(set) var handler: WebSocketHandler?
 
-    init(id: ConnectionID, fd: Int32, loop: EventLoop, listener: Listener, peer: String, now: Int64) {
+    init(id: ConnectionID, fd: Int32, loop: EventLoop, listener: Listener, peer: PeerAddress, now: Int64) {
         self.id = id
         self.fd = fd
         self.loop = loop
@@ -105,7 +105,7 @@ final class Connection {
             case .needMore: break loop
             case .closed: peerClosed(); break loop
             case .failed(let why):
-                Log.debug("tls_error", ["conn": "\(id)", "peer": peer, "reason": why])
+                Log.debug("tls_error", ["conn": "\(id)", "peer": peer.description, "reason": why])
                 // The fatal alert OpenSSL queued goes out first (best effort, a few bytes), so
                 // a refused client learns why ("handshake failure", "protocol version")
                 // instead of seeing the connection end.
@@ -148,7 +148,7 @@ final class Connection {
             do {
                 request = try http?.parser.next()
             } catch {
-                Log.debug("http_reject", ["conn": "\(id)", "peer": peer, "status": "\(error.status.code)", "reason": error.message])
+                Log.debug("http_reject", ["conn": "\(id)", "peer": peer.description, "status": "\(error.status.code)", "reason": error.message])
                 respond(.error(error))
                 return
             }
@@ -239,7 +239,7 @@ final class Connection {
         events.removeAll(keepingCapacity: true)
         loop.returnEventScratch(events)
         if let failure, phase == .webSocket {
-            Log.debug("ws_protocol_error", ["conn": "\(id)", "peer": peer, "code": "\(failure.closeCode)", "reason": failure.reason])
+            Log.debug("ws_protocol_error", ["conn": "\(id)", "peer": peer.description, "code": "\(failure.closeCode)", "reason": failure.reason])
             fail(code: failure.closeCode, reason: failure.reason)
         }
     }
@@ -435,7 +435,7 @@ final class Connection {
         let steps = actions.steps
         guard !steps.isEmpty else { return }
         if steps.contains(.reportSlowConsumer) {
-            Log.info("slow_consumer", ["conn": "\(id)", "peer": peer, "buffered": "\(output.bytes)", "frames": "\(output.frames)",
+            Log.info("slow_consumer", ["conn": "\(id)", "peer": peer.description, "buffered": "\(output.bytes)", "frames": "\(output.frames)",
                                        "held": "\(heldPushes)", "refused_ms": refusedAt > 0 ? "\(loop.now - refusedAt)" : "0"])
             loop.shared.slowConsumerCloses.add(1, ordering: .relaxed)
         }
@@ -449,7 +449,7 @@ final class Connection {
         if steps.contains(.scheduleFlush) { scheduleFlush() }
         if steps.contains(.sendPing) { enqueue(Bytes.frame(.ping, [])) }
         if steps.contains(.respond408) {
-            Log.debug("request_timeout", ["conn": "\(id)", "peer": peer])
+            Log.debug("request_timeout", ["conn": "\(id)", "peer": peer.description])
             respond(.error(HTTPStatus(408, "Request Timeout"), "request not received in time", code: .badRequest, closeConnection: true))
         }
         if steps.contains(.scheduleCut) { loop.closes.scheduleCut(self) }

@@ -268,7 +268,7 @@ final class EventLoop: @unchecked Sendable {
                 return
             case .success(let accepted?):
                 if shared.connections.load(ordering: .relaxed) >= listener.limits.maxConnections || isShuttingDown {
-                    Log.info("limit_hit", ["limit": "max_connections", "peer": accepted.peer])
+                    Log.info("limit_hit", ["limit": "max_connections", "peer": accepted.peer.description])
                     close(accepted.fd)
                     continue
                 }
@@ -306,7 +306,7 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func register(fd: Int32, peer: String, listener: Listener) {
+    private func register(fd: Int32, peer: PeerAddress, listener: Listener) {
         let slot: Int32
         if let free = freeSlots.popLast() {
             slot = free

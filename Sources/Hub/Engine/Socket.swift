@@ -137,7 +137,7 @@ enum Socket {
     }
 
     /// Accepts one connection, non-blocking and close-on-exec; nil on EAGAIN.
-    static func accept(_ listenFD: Int32) -> Result<(fd: Int32, peer: String)?, SocketError> {
+    static func accept(_ listenFD: Int32) -> Result<(fd: Int32, peer: PeerAddress)?, SocketError> {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let fd = withUnsafeMutablePointer(to: &storage) {
@@ -150,52 +150,7 @@ enum Socket {
             if e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED { return .success(nil) }
             return .failure(SocketError(what: "accept", errno: e))
         }
-        return .success((fd, peerName(storage)))
-    }
-
-    static func peerName(_ storage: sockaddr_storage) -> String {
-        var s = storage
-        if Int32(s.ss_family) == AF_INET {
-            let (address, port) = withUnsafePointer(to: &s) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
-                    (UInt32(bigEndian: $0.pointee.sin_addr.s_addr), UInt16(bigEndian: $0.pointee.sin_port))
-                }
-            }
-            return ipv4Name(address, port)
-        }
-        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 8)
-        if Int32(s.ss_family) == AF_INET6 {
-            return withUnsafePointer(to: &s) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a -> String in
-                    var addr = a.pointee.sin6_addr
-                    inet_ntop(AF_INET6, &addr, &buf, socklen_t(buf.count))
-                    return "[\(cString(buf))]:\(UInt16(bigEndian: a.pointee.sin6_port))"
-                }
-            }
-        }
-        return "?"
-    }
-
-    /// `a.b.c.d:port`, written straight into the String (every accepted connection is named,
-    /// and inet_ntop plus interpolation cost three allocations where this costs at most one).
-    static func ipv4Name(_ address: UInt32, _ port: UInt16) -> String {
-        String(unsafeUninitializedCapacity: 21) { out in
-            var k = 0
-            func decimal(_ v: UInt32) {
-                if v >= 100 { out[k] = UInt8(ascii: "0") + UInt8(v / 100); k += 1 }
-                if v >= 10 { out[k] = UInt8(ascii: "0") + UInt8(v / 10 % 10); k += 1 }
-                out[k] = UInt8(ascii: "0") + UInt8(v % 10); k += 1
-            }
-            decimal(address >> 24); out[k] = UInt8(ascii: "."); k += 1
-            decimal(address >> 16 & 0xFF); out[k] = UInt8(ascii: "."); k += 1
-            decimal(address >> 8 & 0xFF); out[k] = UInt8(ascii: "."); k += 1
-            decimal(address & 0xFF); out[k] = UInt8(ascii: ":"); k += 1
-            var digits = 1, p = UInt32(port)
-            while p >= 10 { p /= 10; digits += 1 }
-            p = UInt32(port)
-            for i in stride(from: k + digits - 1, through: k, by: -1) { out[i] = UInt8(ascii: "0") + UInt8(p % 10); p /= 10 }
-            return k + digits
-        }
+        return .success((fd, PeerAddress(storage)))
     }
 }
 

@@ -82,7 +82,7 @@ final class Session: WebSocketHandler {
 
     func tick(_ c: Connection, now: Int64) {
         if user == nil && now >= authDeadline {
-            Log.info("auth_timeout", ["conn": "\(c.id)", "peer": c.peer])
+            Log.info("auth_timeout", ["conn": "\(c.id)", "peer": c.peer.description])
             c.close(.authTimeout, reason: "no auth within the deadline")
         }
     }

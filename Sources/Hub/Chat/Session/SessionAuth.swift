@@ -10,7 +10,7 @@ extension Session {
         do {
             claims = try chat.verifier.verify(token, now: wallMillis() / 1000)
         } catch {
-            Log.info("auth_failed", ["conn": "\(c.id)", "peer": c.peer, "reason": error.message])
+            Log.info("auth_failed", ["conn": "\(c.id)", "peer": c.peer.description, "reason": error.message])
             chat.metrics.authFailures.add(1, ordering: .relaxed)
             replyError(c, requestID, .unauthorized, error.message)
             c.close(.unauthorized, reason: "invalid token")
@@ -54,7 +54,7 @@ extension Session {
     func refuseOverRate(_ c: Connection, _ payload: UnsafeRawBufferPointer) {
         rateStrikes += 1
         if Int(rateStrikes) > chat.limits.maxRateLimitStrikes {
-            Log.info("rate_limit_close", ["conn": "\(c.id)", "user": user?.id ?? "-", "peer": c.peer])
+            Log.info("rate_limit_close", ["conn": "\(c.id)", "user": user?.id ?? "-", "peer": c.peer.description])
             return c.close(.policyViolation, reason: "rate limit exceeded")
         }
         if rateStrikes == 1 { Log.info("rate_limited", ["conn": "\(c.id)", "user": user?.id ?? "-"]) }
