@@ -98,9 +98,10 @@ public struct HTTPRequest: Sendable, Equatable {
     /// bytes, not by lowercasing `name`: a name over 15 bytes (`sec-websocket-version`) would
     /// cost an allocation on each of the several lookups of every WebSocket connect.
     private static func isName(_ stored: String, _ name: String) -> Bool {
-        if stored == name { return true } // the usual case: a lowercase name asked for
+        // Lengths first (most names asked about are not the one looked at), then the usual
+        // case, a lowercase name asked for, then any case.
         guard stored.utf8.count == name.utf8.count else { return false }
-        return stored.utf8.elementsEqual(name.utf8) { $0 == ASCII.lower($1) }
+        return stored == name || stored.utf8.elementsEqual(name.utf8) { $0 == ASCII.lower($1) }
     }
 
     /// Whether a comma-separated list holds `token`, ASCII case-insensitively, each element
