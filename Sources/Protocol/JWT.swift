@@ -102,8 +102,8 @@ public struct JWTVerifier: Sendable {
         let same = try Self.decodePart(signaturePart, what: "signature") { signature throws(JWTError) -> Bool in
             let signingInput = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<secondDot]))
             guard signature.count == 32, let key else { throw .badSignature }
-            return withUnsafeTemporaryAllocation(byteCount: 32, alignment: 1) { expected in
-                key.mac(signingInput, into: expected)
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { expected in
+                key.mac(signingInput, into: UnsafeMutableRawBufferPointer(expected))
                     && CRYPTO_memcmp(signature.baseAddress, expected.baseAddress, 32) == 0
             }
         }
@@ -136,17 +136,20 @@ public struct JWTVerifier: Sendable {
 
     // MARK: decoding
 
-    /// One base64url part of the token, decoded into a temporary buffer (on the stack: a part
-    /// is under 4 KiB) and handed to `body`. Padding is refused: RFC 7515 §2 omits it, and one
-    /// spelling per token keeps tokens from being altered while still verifying.
+    /// One base64url part of the token, decoded into a temporary buffer (on the stack when the
+    /// thread has room: a part is under 4 KiB) and handed to `body`. Padding is refused: RFC
+    /// 7515 §2 omits it, and one spelling per token keeps tokens from being altered while still
+    /// verifying.
     private static func decodePart<T>(_ part: UnsafeBufferPointer<UInt8>, what: String,
                                       _ body: (UnsafeRawBufferPointer) throws(JWTError) -> T) throws(JWTError) -> T {
-        let result = withUnsafeTemporaryAllocation(byteCount: Base64URL.maxDecodedCount(part.count) + 1, alignment: 1) { out in
+        // Typed as bytes: the JSON parser reads the decoded part as UInt8.
+        let result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Base64URL.maxDecodedCount(part.count) + 1) { out in
             Result { () throws(JWTError) -> T in
-                guard !part.contains(UInt8(ascii: "=")), let n = Base64URL.decode(part, into: out) else {
+                guard !part.contains(UInt8(ascii: "=")),
+                      let n = Base64URL.decode(part, into: UnsafeMutableRawBufferPointer(out)) else {
                     throw .malformed("\(what) is not base64url")
                 }
-                return try body(UnsafeRawBufferPointer(rebasing: out[..<n]))
+                return try body(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: out[..<n])))
             }
         }
         return try result.get()
