@@ -10,7 +10,7 @@ final class AcceptedSocketOptionsTests: XCTestCase {
         let listening = try Socket.listen(host: "127.0.0.1", port: 0, reusePort: false, backlog: 8)
         defer { close(listening) }
         options.apply(to: listening)
-        let (client, accepted) = try connectAndAccept(listening)
+        let (client, accepted, _) = try connectAndAccept(listening)
         defer { close(client); close(accepted) }
 
         XCTAssertEqual(Socket.option(accepted, Int32(IPPROTO_TCP), TCP_NODELAY).map { $0 != 0 }, true)
@@ -24,7 +24,7 @@ final class AcceptedSocketOptionsTests: XCTestCase {
         let options = AcceptedSocketOptions(EngineLimits())
         let listening = try Socket.listen(host: "127.0.0.1", port: 0, reusePort: false, backlog: 8)
         defer { close(listening) }
-        let (client, accepted) = try connectAndAccept(listening)
+        let (client, accepted, _) = try connectAndAccept(listening)
         defer { close(client); close(accepted) }
         // The options are set on the listening socket only after this one was accepted.
         options.apply(to: listening)
@@ -40,7 +40,7 @@ final class AcceptedSocketOptionsTests: XCTestCase {
         defer { close(listening) }
         var options = AcceptedSocketOptions(EngineLimits())
         options.apply(to: listening)
-        let (client, accepted) = try connectAndAccept(listening)
+        let (client, accepted, _) = try connectAndAccept(listening)
         defer { close(client); close(accepted) }
         XCTAssertTrue(options.copied(from: listening, to: accepted))
 
@@ -75,44 +75,37 @@ final class AcceptedSocketOptionsTests: XCTestCase {
         // And a real accept names its client.
         let listening = try Socket.listen(host: "127.0.0.1", port: 0, reusePort: false, backlog: 8)
         defer { close(listening) }
-        let client = try Socket.connect(ipv4: "127.0.0.1", port: Socket.boundPort(listening)) { _ in }.get().fd
-        defer { close(client) }
+        let (client, accepted, peer) = try connectAndAccept(listening)
+        defer { close(client); close(accepted) }
         var local = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client, $0, &len) } }
-        XCTAssertEqual(try acceptedPeer(listening)?.description, "127.0.0.1:\(UInt16(bigEndian: local.sin_port))")
+        XCTAssertEqual(peer.description, "127.0.0.1:\(UInt16(bigEndian: local.sin_port))")
+        XCTAssertTrue(peer.isLoopback)
     }
 
     func testAnIPv6PeerReadsInBracketsWithItsPort() throws {
-        var storage = sockaddr_storage()
-        withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
-                a.pointee.sin6_family = sa_family_t(AF_INET6)
-                a.pointee.sin6_port = UInt16(8443).bigEndian
-                _ = inet_pton(AF_INET6, "2001:db8::ff00:42:8329", &a.pointee.sin6_addr)
-            }
-        }
-        XCTAssertEqual(PeerAddress(storage).description, "[2001:db8::ff00:42:8329]:8443")
+        XCTAssertEqual(PeerAddress(text: "[2001:db8::ff00:42:8329]:8443").description, "[2001:db8::ff00:42:8329]:8443")
         XCTAssertEqual(PeerAddress(sockaddr_storage()).description, "?", "an address of no family the hub knows")
     }
 
-    private func acceptedPeer(_ listening: Int32) throws -> PeerAddress? {
-        for _ in 0..<200 {
-            switch Socket.accept(listening) {
-            case .success(let a?): close(a.fd); return a.peer
-            case .success(nil): usleep(5_000)
-            case .failure(let e): throw e
-            }
+    /// The console's development sign-in trusts loopback peers only, read from the bytes.
+    func testLoopbackIsReadFromTheAddressBytes() {
+        for text in ["127.0.0.1:1", "127.255.0.9:80", "[::1]:443", "[::ffff:127.0.0.1]:9"] {
+            XCTAssertTrue(PeerAddress(text: text).isLoopback, text)
         }
-        return nil
+        for text in ["128.0.0.1:1", "126.255.255.255:1", "10.0.0.7:5000", "[::2]:1", "[::]:1", "[1::1]:1",
+                     "[::ffff:10.1.2.3]:9", "[::fffe:127.0.0.1]:9", "[2001:db8::1]:443", "?"] {
+            XCTAssertFalse(PeerAddress(text: text).isLoopback, text)
+        }
     }
 
-    private func connectAndAccept(_ listening: Int32) throws -> (client: Int32, accepted: Int32) {
+    private func connectAndAccept(_ listening: Int32) throws -> (client: Int32, accepted: Int32, peer: PeerAddress) {
         let port = Socket.boundPort(listening)
         let client = try Socket.connect(ipv4: "127.0.0.1", port: port) { _ in }.get().fd
         for _ in 0..<200 {
             switch Socket.accept(listening) {
-            case .success(let a?): return (client, a.fd)
+            case .success(let a?): return (client, a.fd, a.peer)
             case .success(nil): usleep(5_000)
             case .failure(let e): close(client); throw e
             }

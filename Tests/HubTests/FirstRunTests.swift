@@ -155,12 +155,12 @@ final class FirstRunTests: XCTestCase {
         let request = post([("host", "127.0.0.1:8080"), json])
         let users = HTTPRequest(method: "GET", target: "/dev/users", headers: [("host", "localhost:8080")])
         for peer in ["10.0.0.7:5000", "192.168.1.2:80", "[2001:db8::1]:443", "[::ffff:10.1.2.3]:9", "?", "", "128.0.0.1:1"] {
-            XCTAssertEqual(routes.handle(request, peer: peer)?.status.code, 403, peer)
-            XCTAssertEqual(routes.handle(users, peer: peer)?.status.code, 403, peer)
+            XCTAssertEqual(routes.handle(request, peer: PeerAddress(text: peer))?.status.code, 403, peer)
+            XCTAssertEqual(routes.handle(users, peer: PeerAddress(text: peer))?.status.code, 403, peer)
         }
         for peer in ["127.0.0.1:5000", "127.8.9.10:1", "[::1]:443", "[::ffff:127.0.0.1]:9"] {
-            XCTAssertEqual(routes.handle(request, peer: peer)?.status.code, 200, peer)
-            XCTAssertEqual(routes.handle(users, peer: peer)?.status.code, 200, peer)
+            XCTAssertEqual(routes.handle(request, peer: PeerAddress(text: peer))?.status.code, 200, peer)
+            XCTAssertEqual(routes.handle(users, peer: PeerAddress(text: peer))?.status.code, 200, peer)
         }
         // A loopback socket is not enough: the names the request carries must be local too, it
         // must not have come through a proxy, and the POST must be JSON.
@@ -179,15 +179,15 @@ final class FirstRunTests: XCTestCase {
             [("host", "127.0.0.1:8080")],
         ]
         for headers in refused {
-            XCTAssertEqual(routes.handle(post(headers), peer: "127.0.0.1:5000")?.status.code, 403, "\(headers)")
+            XCTAssertEqual(routes.handle(post(headers), peer: PeerAddress(text: "127.0.0.1:5000"))?.status.code, 403, "\(headers)")
         }
         for headers in [[("host", "LOCALHOST"), json], [("host", "[::1]:8080"), ("origin", "https://[::1]:8080"), json],
                         [("host", "127.0.0.1"), ("origin", "http://localhost:8080"), ("content-type", "application/json; charset=utf-8")]] {
-            XCTAssertEqual(routes.handle(post(headers), peer: "127.0.0.1:5000")?.status.code, 200, "\(headers)")
+            XCTAssertEqual(routes.handle(post(headers), peer: PeerAddress(text: "127.0.0.1:5000"))?.status.code, 200, "\(headers)")
         }
         // Outside development mode there is no sign-in at all, from anywhere.
         let prod = ConsoleRoutes(dev: false, signer: JWTSigner(secret: Array(TestHub.secret.utf8)))
-        XCTAssertEqual(prod.handle(request, peer: "127.0.0.1:1")?.status.code, 404)
+        XCTAssertEqual(prod.handle(request, peer: PeerAddress(text: "127.0.0.1:1"))?.status.code, 404)
     }
 
     func testAHubThatCannotListenWritesNothing() throws {

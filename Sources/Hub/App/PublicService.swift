@@ -32,7 +32,7 @@ struct PublicService: HTTPService {
             guard request.method == "GET" || request.method == "HEAD" else { return .respond(methodNotAllowed) }
             return .respond(health())
         default:
-            return .respond(console.handle(request, peer: connection.peer.description) ?? .error(.notFound, "no such path"))
+            return .respond(console.handle(request, peer: connection.peer) ?? .error(.notFound, "no such path"))
         }
     }
 

@@ -58,9 +58,8 @@ struct ConsoleRoutes: Sendable {
         "/hub.d.ts": ("text/plain; charset=utf-8", PackageResources.hub_d_ts),
     ]
 
-    /// The answer for `request` from `peer` ("address:port" as the engine names it), or nil
-    /// when the path is not the console's.
-    func handle(_ request: HTTPRequest, peer: String) -> HTTPResponse? {
+    /// The answer for `request` from `peer`, or nil when the path is not the console's.
+    func handle(_ request: HTTPRequest, peer: PeerAddress) -> HTTPResponse? {
         let path = request.path
         if let (type, body) = Self.files[path] {
             guard request.method == "GET" || request.method == "HEAD" else { return HTTPResponse.methodNotAllowed(allow: "GET, HEAD") }
@@ -114,9 +113,9 @@ struct ConsoleRoutes: Sendable {
     /// then name that site), and a proxy or tunnel on this machine makes every caller look local
     /// (it adds Forwarded / X-Forwarded-For / Via). The POST must be JSON, which a cross-site page
     /// cannot send without a CORS preflight the hub never grants.
-    static func refuseDevRequest(_ request: HTTPRequest, peer: String) -> String? {
+    static func refuseDevRequest(_ request: HTTPRequest, peer: PeerAddress) -> String? {
         let local = "development sign-in answers only requests made on the hub's own machine"
-        guard isLoopback(peer: peer) else { return local + " (loopback)" }
+        guard peer.isLoopback else { return local + " (loopback)" }
         guard let host = request.header("host"), isLoopbackName(host) else { return local + " (Host must be localhost, 127.x or [::1])" }
         if let origin = request.header("origin"), !isLoopbackOrigin(origin) { return local + " (Origin is another site)" }
         for proxied in ["forwarded", "x-forwarded-for", "x-forwarded-host", "via"] where request.header(proxied) != nil {
@@ -151,23 +150,5 @@ struct ConsoleRoutes: Sendable {
             return isLoopbackName(String(origin.dropFirst(scheme.count)))
         }
         return false
-    }
-
-    /// True for a peer on this machine: 127.0.0.0/8, ::1, or either as an IPv4-mapped address.
-    static func isLoopback(peer: String) -> Bool {
-        var address = Substring(peer)
-        if address.hasPrefix("[") {
-            guard let end = address.firstIndex(of: "]") else { return false }
-            address = address[address.index(after: address.startIndex)..<end]
-            if address == "::1" { return true }
-            let mapped = "::ffff:"
-            guard address.lowercased().hasPrefix(mapped) else { return false }
-            address = address.dropFirst(mapped.count)
-        } else if let colon = address.lastIndex(of: ":") {
-            address = address[..<colon]
-        }
-        var a = in_addr()
-        guard inet_pton(AF_INET, String(address), &a) == 1 else { return false }
-        return UInt32(bigEndian: a.s_addr) >> 24 == 127
     }
 }

@@ -1,10 +1,10 @@
 import Glibc
 
 /// A connection's remote address and port, kept as bytes. Its text (`a.b.c.d:port`,
-/// `[v6]:port`) is written only when a log line or the console reads it, which is rare next to
-/// the connects. A client's name is usually 16–21 bytes (`203.0.113.45:51234`), over the
-/// 15 bytes Swift keeps inline, so as a String every idle connection held a heap block of 64 B for
-/// it; this holds 19 bytes in the connection itself. Writing the text at accept also cost
+/// `[v6]:port`) is written only when a log line reads it, and the console's loopback check
+/// reads the bytes. A client's name is usually 16–21 bytes (`203.0.113.45:51234`), over the
+/// 15 bytes Swift keeps inline, so as a String every idle connection held a heap block of 64 B
+/// for it; this holds 19 bytes in the connection itself. Writing the text at accept also cost
 /// three allocations (inet_ntop's buffer, a C-string copy, the interpolation).
 struct PeerAddress: Sendable, Equatable, CustomStringConvertible {
     private enum Family: UInt8 { case ipv4, ipv6, unknown }
@@ -51,40 +51,38 @@ struct PeerAddress: Sendable, Equatable, CustomStringConvertible {
         PeerAddress(high: 0, low: UInt64(address), port: port, family: .ipv4)
     }
 
-    var description: String {
+    /// On this machine: 127.0.0.0/8, ::1, or an IPv4-mapped loopback (`::ffff:127.x.y.z`).
+    /// Read from the bytes the kernel reported, not from their text.
+    var isLoopback: Bool {
         switch family {
-        case .ipv4: return Self.ipv4Text(UInt32(truncatingIfNeeded: low), port)
+        case .ipv4: return low >> 24 == 127
+        case .ipv6:
+            return withUnsafeBytes(of: (high, low)) { b in
+                let zeros = { (n: Int) in b[..<n].allSatisfy { $0 == 0 } }
+                return (zeros(15) && b[15] == 1) || (zeros(10) && b[10] == 0xFF && b[11] == 0xFF && b[12] == 127)
+            }
+        case .unknown: return false
+        }
+    }
+
+    /// As inet_ntop writes the address, then the port: `a.b.c.d:port`, `[v6]:port`; `?` for a
+    /// family the hub does not know. Only log lines read it, so it is made the plain way.
+    var description: String {
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        switch family {
+        case .ipv4:
+            var address = in_addr(s_addr: UInt32(truncatingIfNeeded: low).bigEndian)
+            guard inet_ntop(AF_INET, &address, &buf, socklen_t(buf.count)) != nil else { return "?" }
+            return "\(cString(buf)):\(port)"
         case .ipv6:
             var address = in6_addr()
             withUnsafeMutableBytes(of: &address) {
                 $0.storeBytes(of: high, toByteOffset: 0, as: UInt64.self)
                 $0.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
             }
-            var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
             guard inet_ntop(AF_INET6, &address, &buf, socklen_t(buf.count)) != nil else { return "?" }
             return "[\(cString(buf))]:\(port)"
         case .unknown: return "?"
-        }
-    }
-
-    /// `a.b.c.d:port`, as inet_ntop writes the address.
-    private static func ipv4Text(_ address: UInt32, _ port: UInt16) -> String {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 21) { out in
-            var k = 0
-            func decimal(_ v: UInt32) {
-                if v >= 100 { out[k] = UInt8(ascii: "0") + UInt8(v / 100); k += 1 }
-                if v >= 10 { out[k] = UInt8(ascii: "0") + UInt8(v / 10 % 10); k += 1 }
-                out[k] = UInt8(ascii: "0") + UInt8(v % 10); k += 1
-            }
-            decimal(address >> 24); out[k] = UInt8(ascii: "."); k += 1
-            decimal(address >> 16 & 0xFF); out[k] = UInt8(ascii: "."); k += 1
-            decimal(address >> 8 & 0xFF); out[k] = UInt8(ascii: "."); k += 1
-            decimal(address & 0xFF); out[k] = UInt8(ascii: ":"); k += 1
-            var digits = 1, p = UInt32(port)
-            while p >= 10 { p /= 10; digits += 1 }
-            p = UInt32(port)
-            for i in stride(from: k + digits - 1, through: k, by: -1) { out[i] = UInt8(ascii: "0") + UInt8(p % 10); p /= 10 }
-            return String(decoding: UnsafeBufferPointer(rebasing: out[..<(k + digits)]), as: UTF8.self)
         }
     }
 }
