@@ -15,14 +15,16 @@ public enum Log {
     // Set once at start-up, before any loop thread exists.
     nonisolated(unsafe) public static var level = LogLevel.info
 
-    public static func debug(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.debug, event, fields) }
-    public static func info(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.info, event, fields) }
-    public static func error(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.error, event, fields) }
+    // The fields are made only when the level is on: a debug line's values (a connection's id,
+    // its peer written as text) cost nothing while debug is off, as it is by default.
+    public static func debug(_ event: String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) { write(.debug, event, fields) }
+    public static func info(_ event: String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) { write(.info, event, fields) }
+    public static func error(_ event: String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) { write(.error, event, fields) }
 
-    private static func write(_ l: LogLevel, _ event: String, _ fields: KeyValuePairs<String, String>) {
+    private static func write(_ l: LogLevel, _ event: String, _ fields: () -> KeyValuePairs<String, String>) {
         guard l >= level else { return }
         var line = "ts=\(wallMillis()) level=\(l == .debug ? "debug" : l == .info ? "info" : "error") event=\(event)"
-        for (k, v) in fields { line += " \(k)=\(quote(v))" }
+        for (k, v) in fields() { line += " \(k)=\(quote(v))" }
         line += "\n"
         LogWriter.shared.append(line)
     }
