@@ -151,7 +151,7 @@ public struct HTTPRequest: Sendable, Equatable {
             default: bytes.append(c)
             }
         }
-        return String(validating: bytes, as: UTF8.self)
+        return bytes.withUnsafeBufferPointer(validString)
     }
 
     private static func validString(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
