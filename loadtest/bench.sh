@@ -2,12 +2,12 @@
 # The performance table: Montrose Hub against uWebSockets and picows, all three measured in the
 # same run on the same generator; each goal is a ratio to uWebSockets in that run (this machine's
 # speed moves from day to day). One 2-core machine: the server pinned to CPU 0 (the hub with
-# --loops 1), the load generator pinned to CPU 1, a fresh server (fresh data folder) for every
-# row and run, stopped by its PID afterwards.
+# --loops 1), the load generator pinned to CPU 1 (row j excepted: the hub as deployed), a fresh
+# server (fresh data folder) for every row and run, stopped by its PID afterwards.
 #
 #   loadtest/bench.sh [--runs N] [--only a,b,...] [--no-uws] [--no-picows] [--duration S] [--write-readme] [--profile]
 #
-# Rows (the neutral generator wsload for a–e, the hub's own hub-load for f–h, hub only):
+# Rows (the neutral generator wsload for a–e, the hub's own hub-load for f–j, hub only):
 #   a  echo, 100 connections, window 1, 64 B               wsload echo
 #   b  echo, 100 connections, window 16, 64 B              wsload echo
 #   c  fan-out, 1,000 subscribers, 1 publisher, max rate   wsload fanout --rate 0 --window 64
@@ -17,11 +17,12 @@
 #   g  durable chat, 1,000 conversations (hub only)        hub-load chat
 #   h  fan-out, 1,000 subscribers (hub only, optional)     hub-load fanout
 #   i  durable chat as g, the hub with --durability normal  hub-load chat (the same ack without fsync)
+#   j  broadcast as f, the hub as deployed: one loop per core, neither process pinned
 # Against the hub, fan-out goes through the real path: `send` ops (stored durably, then pushed)
 # on one conversation, authenticated with a `?token=` JWT; echo uses the hub's /echo route.
 #
 # Options: --runs N (1-10, default 1; 3 reports the median of three),
-# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h,i), --no-uws, --no-picows, --duration S (1-300)
+# --only ROWS (comma-separated letters; default a,b,c,d,e,f,g,h,i,j), --no-uws, --no-picows, --duration S (1-300)
 # (seconds of load per row and the hold of row e; default 10), --write-readme (replace the
 # section between <!-- bench:start --> and <!-- bench:end --> in README.md), --results FILE
 # (default loadtest/results/latest.jsonl; each run's generator output and server log go to
@@ -43,7 +44,7 @@ PYTHON=${PYTHON:-python3}
 HUB_CPU=${HUB_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 RUNS=1
-ONLY=a,b,c,d,e,f,g,h,i
+ONLY=a,b,c,d,e,f,g,h,i,j
 PICOWS=1
 USE_UWS=1
 WRITE_README=0
@@ -73,7 +74,7 @@ done
 [[ $RUNS =~ ^([1-9]|10)$ ]] || { echo "bench.sh: --runs expects 1-10" >&2; exit 2; }
 [[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v d="$DURATION" 'BEGIN { exit !(d >= 1 && d <= 300) }' \
     || { echo "bench.sh: --duration expects seconds, 1-300" >&2; exit 2; }
-[[ $ONLY =~ ^[a-i](,[a-i])*$ ]] || { echo "bench.sh: --only expects letters a-i, comma-separated" >&2; exit 2; }
+[[ $ONLY =~ ^[a-j](,[a-j])*$ ]] || { echo "bench.sh: --only expects letters a-j, comma-separated" >&2; exit 2; }
 for f in "$BIN/montrose-hub" "$BIN/hub-load" "$WSLOAD"; do
     [ -x "$f" ] || { echo "bench.sh: $f not found (swift build -c release; build wsload with make and set WSLOAD)" >&2; exit 1; }
 done
@@ -146,10 +147,11 @@ PICOWS_CMD="taskset -c $HUB_CPU $PYTHON loadtest/peers/picows_server.py 0 127.0.
 UWS_CMD="taskset -c $HUB_CPU \$UWS \$PORT"
 TOKEN_CMD="TOKEN=\$($PYTHON loadtest/peers/hub_token.py --data \"\$DATA\")"
 PORT="" BRIDGE="" TOKEN=""
+PIN_HUB=(taskset -c "$HUB_CPU") PIN_LOAD=(taskset -c "$LOAD_CPU") HUB_LOOPS=(--loops 1)
 start_hub() { # [extra flags]
     DATA=$(mktemp -d /tmp/bench-hub-XXXXXX)
-    taskset -c "$HUB_CPU" "$BIN/montrose-hub" --host 127.0.0.1 --port 0 --bridge-port 0 --data "$DATA" \
-        --loops 1 --ops-rate 0 --echo-path /echo "${HUB_CAPS[@]}" "$@" >"$DATA/server.out" 2>"$DATA/server.err" &
+    "${PIN_HUB[@]}" "$BIN/montrose-hub" --host 127.0.0.1 --port 0 --bridge-port 0 --data "$DATA" \
+        "${HUB_LOOPS[@]}" --ops-rate 0 --echo-path /echo "${HUB_CAPS[@]}" "$@" >"$DATA/server.out" 2>"$DATA/server.err" &
     SRV_PID=$!
     PORT="" BRIDGE=""
     for _ in $(seq 1 150); do
@@ -224,7 +226,7 @@ row_args() { # ROW SERVER -> GEN, TIMEOUT
         # the generator ~200 µs each (2-4k connects/s for either server).
         e) GEN=("${w[@]}" connect "${common[@]}" "${path[@]}" -n "$IDLE_CONNS" --hello "$sub" --ack "$ack" -d "$d"
                 --src-ips 16 --src-base 2) ;;
-        f) GEN=("$BIN/hub-load" broadcast "${hubws[@]}" --bridge http://127.0.0.1:@BRIDGE@ --online "$IDLE_CONNS" --rounds 3)
+        f|j) GEN=("$BIN/hub-load" broadcast "${hubws[@]}" --bridge http://127.0.0.1:@BRIDGE@ --online "$IDLE_CONNS" --rounds 3)
            TIMEOUT=600 ;;
         g|i) GEN=("$BIN/hub-load" chat "${hubws[@]}" --conversations 1000 --duration "$d" --window 4) ;;
         h) GEN=("$BIN/hub-load" fanout "${hubws[@]}" --subscribers 1000 --rate 0 --window 16 --duration "$d") ;;
@@ -255,6 +257,10 @@ run_one() { # ROW SERVER RUN
     local row=$1 srv=$2 run=$3 log="$LOGS/$1-$2-$3" rc=0 i
     local extra=()
     [ "$row" = i ] && extra=(--durability normal)
+    # Row j runs the hub as it is deployed (its default, one loop per core) and leaves both
+    # processes to the scheduler; every other row pins each to its own core.
+    if [ "$row" = j ]; then PIN_HUB=(env) PIN_LOAD=(env) HUB_LOOPS=()
+    else PIN_HUB=(taskset -c "$HUB_CPU") PIN_LOAD=(taskset -c "$LOAD_CPU") HUB_LOOPS=(--loops 1); fi
     case "$srv" in hub) start_hub "${extra[@]}" ;; uws) start_uws ;; *) start_picows ;; esac || {
         "$PYTHON" loadtest/peers/bench_report.py record --row "$row" --server "$srv" --run "$run" \
             --command "" --stdout /dev/null --stderr /dev/null --exit 99 --note "server did not start" >>"$RESULTS"
@@ -262,14 +268,14 @@ run_one() { # ROW SERVER RUN
     row_args "$row" "$srv"
     local args=()
     for i in "${GEN[@]}"; do args+=("$(expand "$i")"); done
-    local shown; shown="taskset -c $LOAD_CPU $(display "${GEN[@]}")"
+    local shown; shown="$(display "${PIN_LOAD[@]}" "${GEN[@]}")"; shown=${shown#env }
     local c0 t0 c1 t1 rss
     if [ "$PROFILE" = 1 ] && [ "$srv" != picows ]; then
         taskset -c "$LOAD_CPU" perf record -F 999 -g -p "$SRV_PID" -o "$log.perf.data" >/dev/null 2>"$log.perf.err" &
         PERF_PID=$!
     fi
     c0=$(srv_cpu_s); t0=$(date +%s.%N)
-    timeout -k 5 "$TIMEOUT" taskset -c "$LOAD_CPU" "${args[@]}" >"$log.out" 2>"$log.err" &
+    timeout -k 5 "$TIMEOUT" "${PIN_LOAD[@]}" "${args[@]}" >"$log.out" 2>"$log.err" &
     GEN_PID=$!
     wait "$GEN_PID" || rc=$?
     GEN_PID=""

@@ -17,6 +17,7 @@ ROWS = {
     "g": "durable chat, 1,000 conversations, window 4 (hub-load, hub only)",
     "h": "fan-out, 1,000 subscribers, window 16 (hub-load, hub only)",
     "i": "durable chat as g, the hub with --durability normal (hub-load, hub only)",
+    "j": "broadcast as f, the hub as deployed: a loop per core, nothing pinned (hub-load, hub only)",
 }
 # The goals (issue 24): a ratio to uWebSockets measured in the same run for rows a-e (this
 # machine's speed moves from day to day), absolute for the hub-only rows.
@@ -30,6 +31,7 @@ GOALS = {
     "g": "≥ 50,000 acks/s, p99 < 20 ms",
     "h": "—",
     "i": "—",
+    "j": "all 19,000 within 100 ms",
 }
 
 
@@ -106,7 +108,7 @@ def metrics(row, r):
         return {"rss": r["rss_per_conn_bytes"], "rate": r["connect_rate"], "established": r.get("established"),
                 "acks": r.get("acks"), "alive": r.get("alive"), "conns": r.get("conns"),
                 "connect_srv_cpu": r.get("connect_srv_cpu")}
-    if row == "f":
+    if row in "fj":
         if "all_ms_median" not in r:
             return None
         return {"all_ms": r["all_ms_median"], "delivered_min": r.get("delivered_min"), "online": r.get("online")}
@@ -182,7 +184,7 @@ def cell(row, m, fail):
         s = f"{size(m['rss'])} RSS each, {num(m['rate'])} connects/s"
         if (m.get("established") or 0) < (m.get("conns") or 0):
             s += f", only {m['established']:,.0f} connected"
-    elif row == "f":
+    elif row in "fj":
         if m.get("delivered_min") == m.get("online") and m.get("all_ms") is not None:
             s = f"all {m['online']:,.0f} in {ms(m['all_ms'])} ms"
         else:
@@ -246,7 +248,7 @@ def goal_line(row, hub, uws):
         return ok, (f"{size(hub['rss'])} RSS each (goal ≤ 1,024 B; uWS {size(uws['rss'])}), {num(hub['rate'])} vs "
                     f"{num(uws['rate'])} connects/s = {cr:.2f}× (goal ≥ 0.9×), {hub.get('established', 0):,.0f} connected, "
                     f"{hub.get('acks', 0):,.0f} subscribed")
-    if row == "f":
+    if row in "fj":
         ok = hub.get("delivered_min") == hub.get("online") == 19000 and hub["all_ms"] is not None and hub["all_ms"] <= 100
         return ok, (f"{hub.get('delivered_min')} of {hub.get('online')} delivered (min over rounds), "
                     f"all in {ms(hub['all_ms'])} ms (median of rounds; goal ≤ 100)")
@@ -264,7 +266,7 @@ def cmd_report(a):
                 recs.append(json.loads(l))
     env = os.environ.get
     fw = env("BENCH_FANOUT_WINDOW", "64")
-    order = [r for r in "abcdefghi" if any(x["row"] == r for x in recs)]
+    order = [r for r in "abcdefghij" if any(x["row"] == r for x in recs)]
     by = {}
     for r in recs:
         by.setdefault((r["row"], r["server"]), []).append(r)
@@ -276,7 +278,8 @@ def cmd_report(a):
     out.append("")
     out.append(f"Machine: {env('BENCH_CPU', '?')}, {env('BENCH_CORES', '?')} cores, Linux {env('BENCH_KERNEL', '?')}; "
                f"run on {env('BENCH_DATE', '?')}. Server pinned to CPU {env('BENCH_HUB_CPU', '0')} (the hub with "
-               f"`--loops 1`), generator pinned to CPU {env('BENCH_LOAD_CPU', '1')}, a fresh server (fresh data "
+               f"`--loops 1`), generator pinned to CPU {env('BENCH_LOAD_CPU', '1')} (except row j, which runs "
+               f"the hub as deployed: one loop per core, neither process pinned), a fresh server (fresh data "
                f"folder) for every row and run; {runs} run(s) of {env('BENCH_DURATION', '10')} s per row"
                + (", each figure the median of the runs." if runs != "1" else ".")
                + f" uWebSockets (its benchmark peer, built from source by this script) and picows "
@@ -285,7 +288,7 @@ def cmd_report(a):
     out.append("Rows a–e use `wsload`, a neutral C load generator that is not part of this repository (the team keeps it beside the project as `tools/wsload`; build it with `make` and point `WSLOAD` at the binary). Against the hub, echo "
                "goes to its `/echo` route; fan-out goes through the real path — each publish is a `send` op on "
                "one conversation, stored durably in SQLite and then pushed to every subscribed connection "
-               "(the peers broadcast from memory). Rows f–h use the hub's own generator `hub-load`.")
+               "(the peers broadcast from memory). Rows f–j use the hub's own generator `hub-load`.")
     out.append("")
     out.append("| scenario | Montrose Hub | uWebSockets | picows | hub / uWS | goal | met |")
     out.append("|---|---|---|---|---|---|---|")
@@ -329,6 +332,9 @@ def cmd_report(a):
     out.append(f"- hub: `{env('BENCH_HUB_CMD', '?')}` then `{env('BENCH_TOKEN_CMD', '?')}` (an HS256 client "
                "token for user `f0`, signed with the `jwt_secret=` the development-mode hub writes to "
                "`$DATA/dev-secrets`)")
+    if "j" in order:
+        out.append("- hub, row j: the same command without `taskset -c` and without `--loops 1` (one event loop "
+                   "per core, the hub's default)")
     out.append(f"- uWebSockets: `{env('BENCH_UWS_CMD', '?')}` (`$UWS` the peer built by the script, `$PORT` a free port)")
     out.append(f"- picows: `{env('BENCH_PICOWS_CMD', '?')}`")
     for row in order:
