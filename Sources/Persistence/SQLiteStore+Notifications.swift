@@ -349,10 +349,17 @@ extension SQLiteStore: NotificationStore {
     }
 
     public func usersSeen(_ seen: [UserSeen]) {
+        // One update a user, at its latest time, in id order (as PostgresStore's GROUP BY): a
+        // page reload's disconnect and connect, or a user's tabs reconnecting, write one row once.
+        var latest: [String: Int64] = [:]
+        latest.reserveCapacity(seen.count)
+        for s in seen { latest[s.user] = max(latest[s.user] ?? s.at, s.at) }
+        let users = latest.sorted { $0.key < $1.key }
         write(background: true, { db in
-            for s in seen {
-                try db.statement("UPDATE users SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2) WHERE id = ?1")
-                    .bind(.text(s.user), .int(s.at)).run()
+            let update = try db.statement("UPDATE users SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2) WHERE id = ?1")
+            for (user, at) in users {
+                try update.bind(.text(user), .int(at)).run()
+                update.reset()
             }
         }, { _ in })
     }
