@@ -81,21 +81,24 @@ extension Session {
             let page = state.page, lastSeq = state.lastSeq
             let step = sub.delivery.onSubscribed(since: since, lastSeq: lastSeq, pageLast: page.messages.last?.seq,
                                                  more: page.more)
-            // Participants only: an observing admin's mark leaves no trace.
-            var participants: Set<String> = []
-            if case .conversation(let key) = sub.channel {
-                participants.insert(key.clientId)
-                if let agent = chat.directory.agent(for: key) { participants.insert(agent) }
+            // The other participants' read marks: the client's and the agent's, not this user's
+            // (an observing admin's mark leaves no trace).
+            var marks: [(user: String, seq: Int64)] = []
+            if !state.readMarks.isEmpty, case .conversation(let key) = sub.channel {
+                let me = user?.id, agent = chat.directory.agent(for: key)
+                for (u, seq) in state.readMarks where u != me && (u == key.clientId || u == agent) {
+                    marks.append((u, seq))
+                }
+                marks.sort { $0.user < $1.user }
             }
-            participants.remove(user?.id ?? "")
             reply(c, id) { w in
                 w.key("last_seq"); w.int(lastSeq)
                 w.key("messages"); w.messageList(visible(page.messages))
                 w.key("more"); w.bool(page.more)
                 // The other participants' read marks (read ticks on what was already there).
-                w.key("read_marks"); w.objects(state.readMarks.filter { participants.contains($0.key) }.sorted { $0.key < $1.key }) { w, m in
-                    w.key("user"); w.string(m.key)
-                    w.key("seq"); w.int(m.value)
+                w.key("read_marks"); w.objects(marks) { w, m in
+                    w.key("user"); w.string(m.user)
+                    w.key("seq"); w.int(m.seq)
                 }
                 w.key("epoch"); w.string(chat.store.epoch)
                 if reset { w.key("reset"); w.bool(true) }
