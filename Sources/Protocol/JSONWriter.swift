@@ -162,22 +162,7 @@ public struct JSONWriter {
     // MARK: encoding
 
     private mutating func writeInteger(_ v: Int64) {
-        // Digits into a fixed buffer from the right: no String is built for a number.
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes ≥ 20 digits
-        var magnitude = v.magnitude
-        let written = withUnsafeMutableBytes(of: &digits) { buf -> Int in
-            var p = buf.count
-            repeat {
-                p -= 1
-                buf[p] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            return p
-        }
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
-        withUnsafeBytes(of: &digits) { buf in
-            bytes.append(contentsOf: buf[written...])
-        }
+        DecimalText.withDigits(v) { bytes.append(contentsOf: $0) }
     }
 
     private mutating func writeString(_ s: String) {
