@@ -131,6 +131,56 @@ private struct Reader {
     }
 
     mutating func parseDocument() throws(JSONError) -> JSON {
+        let start = i
+        if let object = flatObject() { return object }
+        i = start
+        return try parseNested()
+    }
+
+    /// The usual document, an object of scalar members (an op's envelope, a token's claims),
+    /// read without the stack of open containers. nil for anything else, including every error:
+    /// the general loop then reads the document from the start, so what it returns or throws
+    /// is the parser's one answer.
+    private mutating func flatObject() -> JSON? {
+        do {
+            skipWhitespace()
+            guard maxDepth >= 1, i < end, base[i] == Byte.openBrace else { return nil }
+            i += 1
+            skipWhitespace()
+            guard i < end, base[i] != Byte.closeBrace else { return nil }
+            var object = JSONObject()
+            object.reserveCapacity(8) // as the general loop does for the outermost object
+            while true {
+                let key = try readKey(in: object)
+                skipWhitespace()
+                guard i < end else { return nil }
+                let value: JSON
+                switch base[i] {
+                case Byte.quote:
+                    i += 1
+                    value = .string(try readString())
+                case Byte.minus, Byte.zero...Byte.nine: value = try readNumber()
+                case UInt8(ascii: "t"): try expectLiteral("true"); value = .bool(true)
+                case UInt8(ascii: "f"): try expectLiteral("false"); value = .bool(false)
+                case UInt8(ascii: "n"): try expectLiteral("null"); value = .null
+                default: return nil // a nested container, or not a value
+                }
+                object.appendNew(key, value)
+                skipWhitespace()
+                guard i < end else { return nil }
+                let c = base[i]
+                i += 1
+                if c == Byte.comma { continue }
+                guard c == Byte.closeBrace else { return nil }
+                skipWhitespace()
+                return i == end ? .object(object) : nil
+            }
+        } catch {
+            return nil
+        }
+    }
+
+    private mutating func parseNested() throws(JSONError) -> JSON {
         var frames: [Frame] = []
         while true {
             skipWhitespace()

@@ -258,6 +258,23 @@ final class JSONTests: XCTestCase {
         assertRejects(String(repeating: "[", count: 1 << 20), .tooDeep(limit: 32))
     }
 
+    func testAnObjectOfScalarsAndOneThatTurnsNestedGiveTheSameAnswers() {
+        // The reader takes an object of scalar members in one pass and reads anything else, or
+        // anything wrong, again from the start with its general loop: one answer either way.
+        XCTAssertEqual(parse(#" { "a" : 1 , "b" : "x\n" , "c" : false , "d" : null , "e" : -2.5 } "#)?.text,
+                       #"{"a":1,"b":"x\n","c":false,"d":null,"e":-2.5}"#)
+        XCTAssertEqual(parse(#"{"a":1,"b":"x","c":[true,null],"d":{"e":-2.5}}"#)?.text,
+                       #"{"a":1,"b":"x","c":[true,null],"d":{"e":-2.5}}"#)
+        XCTAssertEqual(parse(#"{"a":{}}"#)?.text, #"{"a":{}}"#)
+        XCTAssertEqual(parse("{}")?.text, "{}")
+        assertRejects(#"{"a":1}"#, .tooDeep(limit: 0), maxDepth: 0)
+        assertRejects(#"{"a":1,"b":[1,]}"#, .unexpectedCharacter(offset: 14))
+        assertRejects(#"{"a":1,"a":[1]}"#, .duplicateKey("a"))
+        assertRejects(#"{"a":1} x"#, .trailingData(offset: 8))
+        assertRejects(#"{"a":1"#, .unexpectedEnd)
+        assertRejects(#"{"a":tru}"#, .unexpectedCharacter(offset: 8))
+    }
+
     func testDuplicateKeysAreRejected() {
         assertRejects(#"{"a":1,"a":2}"#, .duplicateKey("a"))
         assertRejects(#"{"x":{"b":1,"c":2,"b":3}}"#, .duplicateKey("b"))
