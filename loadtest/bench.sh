@@ -52,7 +52,7 @@ PROFILE=0
 DURATION=10
 RESULTS=loadtest/results/latest.jsonl
 FANOUT_WINDOW=64          # row c: publishes outstanding (wsload's own default for fanout)
-IDLE_CONNS=19000          # rows e and f
+IDLE_CONNS=19000          # rows e, f and j
 HUB_CAPS=(--max-connections-per-user 20000 --max-unauthenticated 20000)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -259,7 +259,7 @@ run_one() { # ROW SERVER RUN
     [ "$row" = i ] && extra=(--durability normal)
     # Row j runs the hub as it is deployed (its default, one loop per core) and leaves both
     # processes to the scheduler; every other row pins each to its own core.
-    if [ "$row" = j ]; then PIN_HUB=(env) PIN_LOAD=(env) HUB_LOOPS=()
+    if [ "$row" = j ]; then PIN_HUB=() PIN_LOAD=() HUB_LOOPS=()
     else PIN_HUB=(taskset -c "$HUB_CPU") PIN_LOAD=(taskset -c "$LOAD_CPU") HUB_LOOPS=(--loops 1); fi
     case "$srv" in hub) start_hub "${extra[@]}" ;; uws) start_uws ;; *) start_picows ;; esac || {
         "$PYTHON" loadtest/peers/bench_report.py record --row "$row" --server "$srv" --run "$run" \
@@ -268,7 +268,7 @@ run_one() { # ROW SERVER RUN
     row_args "$row" "$srv"
     local args=()
     for i in "${GEN[@]}"; do args+=("$(expand "$i")"); done
-    local shown; shown="$(display "${PIN_LOAD[@]}" "${GEN[@]}")"; shown=${shown#env }
+    local shown; shown="$(display "${PIN_LOAD[@]}" "${GEN[@]}")"
     local c0 t0 c1 t1 rss
     if [ "$PROFILE" = 1 ] && [ "$srv" != picows ]; then
         taskset -c "$LOAD_CPU" perf record -F 999 -g -p "$SRV_PID" -o "$log.perf.data" >/dev/null 2>"$log.perf.err" &
@@ -295,7 +295,7 @@ run_one() { # ROW SERVER RUN
 }
 
 IFS=, read -r -a ROWS <<<"$ONLY"
-echo "bench.sh: rows ${ONLY}, $RUNS run(s), ${DURATION} s each; server on CPU $HUB_CPU, generator on CPU $LOAD_CPU; results in $RESULTS" >&2
+echo "bench.sh: rows ${ONLY}, $RUNS run(s), ${DURATION} s each; server on CPU $HUB_CPU, generator on CPU $LOAD_CPU (row j unpinned); results in $RESULTS" >&2
 for row in "${ROWS[@]}"; do
     for ((run = 1; run <= RUNS; run++)); do
         run_one "$row" hub "$run"

@@ -349,6 +349,7 @@ extension SQLiteStore: NotificationStore {
     }
 
     public func usersSeen(_ seen: [UserSeen]) {
+        guard !seen.isEmpty else { return }
         // One update a user, at its latest time, in id order (as PostgresStore's GROUP BY): a
         // page reload's disconnect and connect, or a user's tabs reconnecting, write one row once.
         var latest: [String: Int64] = [:]

@@ -3,7 +3,7 @@
 public enum DecimalText {
     /// `v`'s digits, with a `-` before a negative one, written from the right into 24 bytes on
     /// the stack (Int64.min takes 20) and handed to `body`.
-    @inline(__always)
+    @inlinable
     public static func withDigits<R>(_ v: Int64, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
         var magnitude = v.magnitude

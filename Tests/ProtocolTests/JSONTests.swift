@@ -273,6 +273,9 @@ final class JSONTests: XCTestCase {
         assertRejects(#"{"a":1} x"#, .trailingData(offset: 8))
         assertRejects(#"{"a":1"#, .unexpectedEnd)
         assertRejects(#"{"a":tru}"#, .unexpectedCharacter(offset: 8))
+        assertRejects(#"{"a":1,}"#, .unexpectedCharacter(offset: 7))
+        assertRejects(#"{"a" 1}"#, .unexpectedCharacter(offset: 5))
+        assertRejects("{ ", .unexpectedEnd)
     }
 
     func testDuplicateKeysAreRejected() {
