@@ -18,6 +18,18 @@ public struct JSONWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Empties the writer for the next document, keeping its buffer.
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        hasMembers = 0
+        deepFlags.removeAll()
+        depth = 0
+        afterKey = false
+    }
+
+    /// Bytes the buffer holds before it must grow.
+    public var capacity: Int { bytes.capacity }
+
     // MARK: structure
 
     public mutating func beginObject() { open(UInt8(ascii: "{")) }

@@ -35,6 +35,11 @@ final class EventLoop: @unchecked Sendable {
     /// `OutputQueue.flush`).
     let gatherBuffer: UnsafeMutableRawBufferPointer
     private var eventScratch: [WebSocketEvent] = []
+    /// Where answers are written before they are framed into a connection's queue (see
+    /// `withAnswerWriter`): one buffer a loop, so an answer allocates nothing once it has grown.
+    private var answerWriter = JSONWriter(capacity: 0)
+    /// A buffer that grew past this (a long page of history) is not kept.
+    private static let answerWriterKeep = 64 << 10
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
@@ -304,6 +309,16 @@ final class EventLoop: @unchecked Sendable {
             }
             if optionsCopied == false { listener.acceptedSocketOptions.apply(to: accepted) }
         }
+    }
+
+    /// Lends the loop's answer buffer, emptied, to `body`. Taken out while lent: an answer
+    /// written inside another gets a buffer of its own.
+    func withAnswerWriter(_ body: (inout JSONWriter) -> Void) {
+        var w = answerWriter
+        answerWriter = JSONWriter(capacity: 0)
+        w.reset()
+        body(&w)
+        if w.capacity <= Self.answerWriterKeep { answerWriter = w }
     }
 
     private func register(fd: Int32, peer: PeerAddress, listener: Listener) {

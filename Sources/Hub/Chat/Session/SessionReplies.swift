@@ -5,26 +5,28 @@ import Protocol
 // Replies to ops (`{"id", "ok", "result" | "error"}`), and the param checks ops share.
 extension Session {
     func reply(_ c: Connection, _ id: Int64?, _ result: (inout JSONWriter) -> Void) {
-        var w = JSONWriter(capacity: 128)
-        w.beginObject()
-        w.key("id"); if let id { w.int(id) } else { w.null() }
-        w.key("ok"); w.bool(true)
-        w.key("result"); w.beginObject(); result(&w); w.endObject()
-        w.endObject()
-        c.send(.text, w.bytes)
+        c.loop.withAnswerWriter { w in
+            w.beginObject()
+            w.key("id"); if let id { w.int(id) } else { w.null() }
+            w.key("ok"); w.bool(true)
+            w.key("result"); w.beginObject(); result(&w); w.endObject()
+            w.endObject()
+            c.send(.text, w.bytes)
+        }
     }
 
     func replyError(_ c: Connection, _ id: Int64?, _ code: ErrorCode, _ message: String) {
-        var w = JSONWriter(capacity: 128)
-        w.beginObject()
-        w.key("id"); if let id { w.int(id) } else { w.null() }
-        w.key("ok"); w.bool(false)
-        w.key("error"); w.beginObject()
-        w.key("code"); w.string(code.rawValue)
-        w.key("message"); w.string(message)
-        w.endObject()
-        w.endObject()
-        c.send(.text, w.bytes)
+        c.loop.withAnswerWriter { w in
+            w.beginObject()
+            w.key("id"); if let id { w.int(id) } else { w.null() }
+            w.key("ok"); w.bool(false)
+            w.key("error"); w.beginObject()
+            w.key("code"); w.string(code.rawValue)
+            w.key("message"); w.string(message)
+            w.endObject()
+            w.endObject()
+            c.send(.text, w.bytes)
+        }
     }
 
     func replyStoreError(_ c: Connection, _ id: Int64, _ e: StoreError) {
