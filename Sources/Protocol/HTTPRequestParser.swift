@@ -272,8 +272,7 @@ public struct HTTPRequestParser {
             guard value.allSatisfy({ ($0 >= 0x20 && $0 != 0x7F) || $0 == 0x09 }) else {
                 throw .badRequest("invalid header value")
             }
-            // A token is ASCII: lowercased straight into its String.
-            headers.append((ASCII.lowercased(name), String(decoding: value, as: UTF8.self)))
+            headers.append((headerName(name), String(decoding: value, as: UTF8.self)))
             if headers.count > limits.maxHeaderCount { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
         }
         if let authority = form.authority {
@@ -408,6 +407,27 @@ public struct HTTPRequestParser {
 
     private static func isRegNameByte(_ c: UInt8) -> Bool {
         isAlphanumeric(c) || "-._~!$&'()*+,;=".utf8.contains(c)
+    }
+
+    /// Header names over 15 bytes that requests often carry. A String that long is on the heap;
+    /// one of these is shared instead (a WebSocket upgrade carries two or three).
+    private static let longNames: [String] = [
+        "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+        "sec-websocket-protocol", "transfer-encoding", "x-forwarded-proto", "x-forwarded-host",
+        "if-modified-since", "sec-ch-ua-mobile", "sec-ch-ua-platform", "upgrade-insecure-requests",
+        "access-control-request-method", "access-control-request-headers",
+    ]
+
+    /// A header's name lowercased (a token is ASCII): one of `longNames` when it is one,
+    /// otherwise written straight into its String.
+    private static func headerName(_ name: ArraySlice<UInt8>) -> String {
+        if name.count > 15 {
+            for known in longNames where known.utf8.count == name.count
+                && known.utf8.elementsEqual(name, by: { $0 == ASCII.lower($1) }) {
+                return known
+            }
+        }
+        return ASCII.lowercased(name)
     }
 
     private static func isTokenByte(_ c: UInt8) -> Bool {

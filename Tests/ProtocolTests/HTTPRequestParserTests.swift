@@ -119,6 +119,19 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertEqual(requests.first?.header("x-empty"), "", "expected an empty header value to be allowed")
     }
 
+    func testHeaderNamesAreLowercasedWhetherOrNotTheyAreWellKnown() throws {
+        // Long names requests often carry are shared strings; every other name is written out.
+        // Either way a name reads lowercased, and a near miss is not taken for a known one.
+        let head = "GET / HTTP/1.1\r\nSEC-WebSocket-Version: 13\r\nsec-websocket-key: k\r\n"
+            + "Sec-WebSocket-Kez: z\r\nX-Forwarded-Proto: https\r\nX-Long-Custom-Header-Name: v\r\nHost: h\r\n\r\n"
+        let (requests, _) = try parseAll([UInt8](ascii: head), feeding: .whole)
+        let r = try XCTUnwrap(requests.first)
+        XCTAssertEqual(r.headers.map(\.name), ["sec-websocket-version", "sec-websocket-key", "sec-websocket-kez",
+                                               "x-forwarded-proto", "x-long-custom-header-name", "host"])
+        XCTAssertEqual(r.headers.map(\.value), ["13", "k", "z", "https", "v", "h"])
+        XCTAssertEqual(r.header("Sec-WebSocket-Key"), "k")
+    }
+
     func testIdenticalRepeatedContentLengthIsAccepted() {
         let bytes = [UInt8](ascii: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc")
         let expected = HTTPRequest(method: "POST", target: "/",
