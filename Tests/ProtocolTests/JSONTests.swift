@@ -365,6 +365,28 @@ final class JSONTests: XCTestCase {
                        "expected U+2028/2029 escaped and other non-ASCII raw")
     }
 
+    func testAResetWriterWritesAsAFreshOneAndKeepsItsBuffer() {
+        func reference(_ w: inout JSONWriter) {
+            w.beginObject(); w.key("a"); w.beginArray(); w.int(1); w.string("x"); w.endArray()
+            w.key("b"); w.null(); w.endObject()
+        }
+        var fresh = JSONWriter()
+        reference(&fresh)
+        // Left in every odd state: right after a key, inside a member, and deeper than the 64
+        // levels its flags hold in one word.
+        var w = JSONWriter(capacity: 16)
+        w.beginObject(); w.key("k")
+        for _ in 0..<70 { w.beginArray(); w.int(1) }
+        w.key("dangling")
+        let grown = w.capacity
+        w.reset()
+        XCTAssertEqual(w.bytes, [])
+        XCTAssertEqual(w.capacity, grown, "expected the buffer kept")
+        reference(&w)
+        XCTAssertEqual(w.bytes, fresh.bytes)
+        XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), #"{"a":[1,"x"],"b":null}"#)
+    }
+
     func testWriterInsertsCommasAndColons() {
         var w = JSONWriter()
         w.beginObject()
