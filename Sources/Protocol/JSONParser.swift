@@ -130,6 +130,10 @@ private struct Reader {
         return true
     }
 
+    /// Room the outermost object is made with. An op's envelope holds 4 to 8 members: one
+    /// allocation instead of growing 1, 2, 4, 8. Nested objects stay as small as they are.
+    private static let outermostMembers = 8
+
     mutating func parseDocument() throws(JSONError) -> JSON {
         let start = i
         if let object = flatObject() { return object }
@@ -149,22 +153,11 @@ private struct Reader {
             skipWhitespace()
             guard i < end, base[i] != Byte.closeBrace else { return nil }
             var object = JSONObject()
-            object.reserveCapacity(8) // as the general loop does for the outermost object
+            object.reserveCapacity(Self.outermostMembers)
             while true {
                 let key = try readKey(in: object)
                 skipWhitespace()
-                guard i < end else { return nil }
-                let value: JSON
-                switch base[i] {
-                case Byte.quote:
-                    i += 1
-                    value = .string(try readString())
-                case Byte.minus, Byte.zero...Byte.nine: value = try readNumber()
-                case UInt8(ascii: "t"): try expectLiteral("true"); value = .bool(true)
-                case UInt8(ascii: "f"): try expectLiteral("false"); value = .bool(false)
-                case UInt8(ascii: "n"): try expectLiteral("null"); value = .null
-                default: return nil // a nested container, or not a value
-                }
+                guard i < end, let value = try readScalar() else { return nil } // a container, or not a value
                 object.appendNew(key, value)
                 skipWhitespace()
                 guard i < end else { return nil }
@@ -192,9 +185,7 @@ private struct Reader {
                     value = .object(JSONObject())
                 } else {
                     var frame = Frame(isObject: true)
-                    // An op's envelope holds 4 to 8 members: one allocation instead of growing
-                    // 1, 2, 4, 8. The outermost object only: nested ones stay as small as they are.
-                    if frames.isEmpty { frame.object.reserveCapacity(8) }
+                    if frames.isEmpty { frame.object.reserveCapacity(Self.outermostMembers) }
                     frame.key = try readKey(in: frame.object)
                     frames.append(frame)
                     continue
@@ -206,22 +197,9 @@ private struct Reader {
                     frames.append(Frame(isObject: false))
                     continue
                 }
-            case Byte.quote:
-                i += 1
-                value = .string(try readString())
-            case Byte.minus, Byte.zero...Byte.nine:
-                value = try readNumber()
-            case UInt8(ascii: "t"):
-                try expectLiteral("true")
-                value = .bool(true)
-            case UInt8(ascii: "f"):
-                try expectLiteral("false")
-                value = .bool(false)
-            case UInt8(ascii: "n"):
-                try expectLiteral("null")
-                value = .null
             default:
-                throw .unexpectedCharacter(offset: i)
+                guard let scalar = try readScalar() else { throw .unexpectedCharacter(offset: i) }
+                value = scalar
             }
 
             // Hand `value` to the open containers, closing as many as the input closes.
@@ -254,6 +232,29 @@ private struct Reader {
                     throw .unexpectedCharacter(offset: i - 1)
                 }
             }
+        }
+    }
+
+    /// The string, number or literal starting at `i` (which is in range); nil, with nothing
+    /// consumed, when no scalar starts there.
+    private mutating func readScalar() throws(JSONError) -> JSON? {
+        switch base[i] {
+        case Byte.quote:
+            i += 1
+            return .string(try readString())
+        case Byte.minus, Byte.zero...Byte.nine:
+            return try readNumber()
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        default:
+            return nil
         }
     }
 
