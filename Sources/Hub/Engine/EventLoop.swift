@@ -316,8 +316,7 @@ final class EventLoop: @unchecked Sendable {
     func withAnswerWriter(_ body: (inout JSONWriter) -> Void) {
         var w = answerWriter
         answerWriter = JSONWriter(capacity: 0)
-        if w.capacity == 0 { w = JSONWriter(capacity: 128) } // the first, or one inside another
-        w.reset()
+        if w.capacity == 0 { w = JSONWriter(capacity: 128) } else { w.reset() } // 0: the first, or one inside another
         body(&w)
         if w.capacity <= Self.answerWriterKeep { answerWriter = w }
     }

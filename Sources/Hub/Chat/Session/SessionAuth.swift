@@ -39,7 +39,7 @@ extension Session {
         chat.router.subscribe(self, to: own.name, loop: c.loop.index, subscription: ownSubscription)
         broadcastChannels = Channel.audienceChannels(of: u.role)
         for name in broadcastChannels { chat.router.subscribe(self, to: name, loop: c.loop.index, subscription: nil) }
-        let session = chat.nodeID.map { "\($0)/\(c.id)" } ?? "\(c.id)"
+        let session = chat.nodeID.map { "\($0)/\(c.id)" } ?? c.id.description
         reply(c, requestID) { w in
             w.key("user"); w.string(u.id)
             w.key("role"); w.string(u.role.rawValue)
