@@ -147,8 +147,7 @@ PICOWS_CMD="taskset -c $HUB_CPU $PYTHON loadtest/peers/picows_server.py 0 127.0.
 UWS_CMD="taskset -c $HUB_CPU \$UWS \$PORT"
 TOKEN_CMD="TOKEN=\$($PYTHON loadtest/peers/hub_token.py --data \"\$DATA\")"
 PORT="" BRIDGE="" TOKEN=""
-PIN_HUB=(taskset -c "$HUB_CPU") PIN_LOAD=(taskset -c "$LOAD_CPU") HUB_LOOPS=(--loops 1)
-start_hub() { # [extra flags]
+start_hub() { # [extra flags]; pinned and looped as run_one sets PIN_HUB and HUB_LOOPS for the row
     DATA=$(mktemp -d /tmp/bench-hub-XXXXXX)
     "${PIN_HUB[@]}" "$BIN/montrose-hub" --host 127.0.0.1 --port 0 --bridge-port 0 --data "$DATA" \
         "${HUB_LOOPS[@]}" --ops-rate 0 --echo-path /echo "${HUB_CAPS[@]}" "$@" >"$DATA/server.out" 2>"$DATA/server.err" &
